@@ -1,0 +1,61 @@
+/**
+ * `wasi:filesystem/preopens` and `wasi:filesystem/types`.
+ *
+ * Only the policy's mounts exist, and only when the policy grants `read_files` or
+ * `write_files`; each is a preopened directory at its guest path. What happens under them is
+ * decided per operation by the gate (see descriptor.ts).
+ */
+import { closeSync, realpathSync, statSync } from 'node:fs';
+import type { HostContext } from '../context.js';
+import { Descriptor, DirectoryEntryStream, type FsState } from './descriptor.js';
+import type { RealMount } from './paths.js';
+
+/** Build the filesystem imports for one instance. */
+export function filesystemImports(ctx: HostContext): { imports: Record<string, Record<string, unknown>>; close(): void } {
+  const st: FsState = { ctx, openFds: new Set() };
+  let preopens: [Descriptor, string][] | undefined;
+  const getDirectories = (): [Descriptor, string][] => {
+    if (!preopens) {
+      const gate = ctx.gate;
+      const granted = gate.capabilityGranted('read_files').allowed || gate.capabilityGranted('write_files').allowed;
+      preopens = [];
+      if (granted) {
+        for (const m of gate.mounts) {
+          let real: string;
+          try {
+            real = realpathSync(m.host);
+            if (!statSync(real).isDirectory()) continue;
+          } catch {
+            continue; // a missing host directory was reported when the policy was loaded
+          }
+          const mount: RealMount = { guest: m.guest, host: m.host, mode: m.mode, real };
+          preopens.push([
+            new Descriptor(st, mount, m.guest, real, 'directory', undefined, { read: true, write: m.mode === 'rw', append: false }),
+            m.guest,
+          ]);
+        }
+      }
+    }
+    return preopens.slice();
+  };
+  return {
+    imports: {
+      'wasi:filesystem/preopens': { getDirectories },
+      'wasi:filesystem/types': {
+        Descriptor,
+        DirectoryEntryStream,
+        filesystemErrorCode: () => undefined,
+      },
+    },
+    close() {
+      for (const fd of st.openFds) {
+        try {
+          closeSync(fd);
+        } catch {
+          // ignore
+        }
+      }
+      st.openFds.clear();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * `agentos build`: turn a JavaScript, C or WAT agent into a component of our world.
+ */
+import { buildAgent } from '../build/index.js';
+import { UsageError } from '../errors.js';
+import { parse, reportError, type ExitStatus } from './common.js';
+
+export const BUILD_HELP = `Usage: agentos build <agent.js|agent.c|agent.wat> -o <agent.wasm> [options]
+
+Build an agent into a WebAssembly component targeting the world agent-os:sandbox/agent
+(export run: func(task: string) -> result<string, string>).
+
+  .js / .mjs   componentized with StarlingMonkey (default; has fetch) or QuickJS
+  .c           compiled with clang-22 for wasm32-wasi (needs: apt-get install clang-22 lld-22
+               wasi-libc libclang-rt-22-dev-wasm32), then wrapped with the WASI reactor adapter
+  .wat         a core module in text form, wrapped as a component
+
+Options:
+  -o, --out FILE        output component path (required)
+  --backend NAME        JavaScript engine: starlingmonkey (default) or quickjs (smaller and
+                        faster per call, no fetch and no wasi:http)
+  --json                print one JSON object
+  -h, --help            show this help`;
+
+/** Run the command. */
+export async function buildCommand(argv: string[]): Promise<ExitStatus> {
+  const json = argv.includes('--json');
+  try {
+    const { values, positionals } = parse(
+      argv,
+      { out: { type: 'string', short: 'o' }, backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      'build',
+    );
+    if (values.help) {
+      process.stdout.write(BUILD_HELP + '\n');
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError('agentos build takes exactly one source file; see `agentos build --help`');
+    if (!values.out) throw new UsageError('agentos build needs -o <agent.wasm>');
+    const backend = values.backend;
+    if (backend !== undefined && backend !== 'starlingmonkey' && backend !== 'quickjs') {
+      throw new UsageError(`--backend ${JSON.stringify(backend)}: expected starlingmonkey or quickjs`);
+    }
+    const r = await buildAgent(positionals[0]!, values.out, {
+      ...(backend ? { backend } : {}),
+      ...(json ? {} : { onLog: (line: string) => process.stderr.write(line + '\n') }),
+    });
+    if (json) process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');
+    else process.stdout.write(`built ${r.output} (${r.bytes} bytes)\n`);
+    return 0;
+  } catch (e) {
+    return reportError(e, json);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Shared CLI plumbing: argument parsing with clear usage errors, output, exit codes.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { exitCodeFor, SandboxError, toSandboxError, UsageError } from '../errors.js';
+
+/** A command's result: the exit status. */
+export type ExitStatus = number;
+
+/** Parse arguments, turning parse failures into a UsageError that names the command's help. */
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  command: string,
+): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}; see \`agentos ${command} --help\``);
+  }
+}
+
+/** Characters that could drive a terminal (ANSI escapes, other controls) are shown escaped. */
+export function safeText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Print an error the way every command does, and return its exit status. */
+export function reportError(e: unknown, json: boolean, extra: Record<string, unknown> = {}): ExitStatus {
+  const err = toSandboxError(e);
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: false, error: { code: err.code, message: err.message }, ...extra }) + '\n');
+  } else {
+    process.stderr.write(`agentos: ${err.code}: ${safeText(err.message)}\n`);
+  }
+  return exitCodeFor[err.code];
+}
+
+/** Whether a value is a SandboxError. */
+export const isSandbox = (e: unknown): e is SandboxError => e instanceof SandboxError;

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The `agentos` command.
+ */
+import { readFileSync } from 'node:fs';
+import { buildCommand } from './build.js';
+import { inspectCommand } from './inspect.js';
+import { policyCommand } from './policy.js';
+import { runCommand } from './run.js';
+import { reportError } from './common.js';
+import { UsageError } from '../errors.js';
+
+const HELP = `Usage: agentos <command> [options]
+
+Run untrusted AI agents compiled to WebAssembly components under a deny-by-default policy.
+
+Commands:
+  run <agent.wasm>         run one task in an agent under a policy
+  inspect <agent.wasm>     show imports/exports and what a policy would do with each import
+  build <src> -o <out>     build a JavaScript, C or WAT agent into a component
+  policy check <file...>   validate policy files
+
+Run 'agentos <command> --help' for a command's options.
+Exit status: 0 ok, 1 agent error, 2 bad input, 3 limit hit, 4 refused by policy, 5 internal error.`;
+
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'run':
+      return runCommand(rest);
+    case 'inspect':
+      return inspectCommand(rest);
+    case 'build':
+      return buildCommand(rest);
+    case 'policy':
+      return policyCommand(rest);
+    case '--version':
+    case '-v': {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+      process.stdout.write(`agentos ${pkg.version}\n`);
+      return 0;
+    }
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(HELP + '\n');
+      return command === undefined ? 2 : 0;
+    default:
+      return reportError(new UsageError(`unknown command ${JSON.stringify(command)}; see \`agentos --help\``), argv.includes('--json'));
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.exitCode = reportError(e, process.argv.includes('--json'));
+  },
+);

@@ -1,0 +1,60 @@
+/**
+ * `agentos policy check`: validate policy files.
+ */
+import { loadPolicyFile } from '../policy/loader.js';
+import { UsageError, toSandboxError } from '../errors.js';
+import { exitCodeFor } from '../errors.js';
+import { parse, reportError, safeText, type ExitStatus } from './common.js';
+
+export const POLICY_HELP = `Usage: agentos policy check <file...> [--json]
+
+Validate policy files (YAML or JSON): schema, field types, unknown or duplicate keys, globs,
+network rules and mounts. Errors name the offending field path. Exit status 0 when every file
+is valid, 2 otherwise.
+
+Options:
+  --json        print one JSON object
+  -h, --help    show this help`;
+
+/** Run the command. */
+export async function policyCommand(argv: string[]): Promise<ExitStatus> {
+  const json = argv.includes('--json');
+  try {
+    const [sub, ...rest] = argv;
+    if (sub === '--help' || sub === '-h' || sub === undefined) {
+      if (sub === undefined) throw new UsageError('agentos policy needs a subcommand: check; see `agentos policy --help`');
+      process.stdout.write(POLICY_HELP + '\n');
+      return 0;
+    }
+    if (sub !== 'check') throw new UsageError(`unknown policy subcommand ${JSON.stringify(sub)}; see \`agentos policy --help\``);
+    const { values, positionals } = parse(rest, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'policy check');
+    if (values.help) {
+      process.stdout.write(POLICY_HELP + '\n');
+      return 0;
+    }
+    if (positionals.length === 0) throw new UsageError('agentos policy check needs at least one file');
+    const results: { file: string; ok: boolean; warnings?: string[]; error?: { code: string; message: string } }[] = [];
+    for (const file of positionals) {
+      try {
+        const loaded = await loadPolicyFile(file);
+        results.push({ file, ok: true, warnings: loaded.warnings });
+      } catch (e) {
+        const err = toSandboxError(e);
+        results.push({ file, ok: false, error: { code: err.code, message: err.message } });
+      }
+    }
+    const allOk = results.every((r) => r.ok);
+    if (json) process.stdout.write(JSON.stringify({ ok: allOk, results }) + '\n');
+    else {
+      for (const r of results) {
+        if (r.ok) {
+          process.stdout.write(`${safeText(r.file)}: ok\n`);
+          for (const w of r.warnings ?? []) process.stdout.write(`  warning: ${safeText(w)}\n`);
+        } else process.stderr.write(`${safeText(r.file)}: ${r.error!.code}: ${safeText(r.error!.message)}\n`);
+      }
+    }
+    return allOk ? 0 : exitCodeFor.POLICY_INVALID;
+  } catch (e) {
+    return reportError(e, json);
+  }
+}

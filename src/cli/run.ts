@@ -1,0 +1,138 @@
+/**
+ * `agentos run`: load a component under a policy and run one task.
+ */
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { createSandbox } from '../sandbox/sandbox.js';
+import { loadPolicyFile, emptyPolicy, parsePolicyText } from '../policy/loader.js';
+import type { SandboxPolicy } from '../policy/schema.js';
+import { UsageError } from '../errors.js';
+import { parseDuration, parseSize } from '../util/units.js';
+import { parse, reportError, safeText, type ExitStatus } from './common.js';
+
+export const RUN_HELP = `Usage: agentos run <agent.wasm> [options]
+
+Run one task in a WebAssembly agent component under a policy. Without --policy the agent
+may compute, log and read clocks and randomness, and nothing else.
+
+Options:
+  --policy FILE          policy file (YAML or JSON)
+  --task TEXT            the task passed to the agent's run export (default: empty)
+  --task-file FILE       read the task from FILE ('-' for stdin)
+  --mount GUEST=HOST[:ro|:rw]
+                         make host directory HOST visible at GUEST (read-only unless :rw);
+                         grants read_files (and write_files for :rw); repeatable
+  --fuel N               fuel budget for the run (recorded; enforced by the metering engine)
+  --memory SIZE          linear memory cap, e.g. 64MiB (recorded; enforced by the metering engine)
+  --timeout DURATION     wall-clock limit, e.g. 500ms, 30s, 5m (default: policy or 30s)
+  --audit DIR            append every audit event to DIR/events.jsonl
+  --cache-dir DIR        transpile cache (default: ~/.cache/agent-os-sandbox)
+  --json                 print exactly one JSON object on stdout
+  -h, --help             show this help
+
+Exit status: 0 ok, 1 the agent returned an error, 2 bad input, 3 a limit was hit,
+4 refused by policy before the agent ran, 5 internal error.
+
+Example:
+  agentos run examples/hello/hello.wasm --task world
+  agentos run agent.wasm --policy policy.yaml --mount /workspace=./repo --json`;
+
+function applyMount(policy: SandboxPolicy, spec: string): SandboxPolicy {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new UsageError(`--mount ${JSON.stringify(spec)}: expected GUEST=HOST[:ro|:rw], e.g. /workspace=./repo:ro`);
+  const guest = spec.slice(0, eq);
+  let host = spec.slice(eq + 1);
+  let mode: 'ro' | 'rw' = 'ro';
+  const m = /:(ro|rw)$/.exec(host);
+  if (m) {
+    mode = m[1] as 'ro' | 'rw';
+    host = host.slice(0, -3);
+  }
+  if (!host) throw new UsageError(`--mount ${JSON.stringify(spec)}: empty host path`);
+  const allowed = new Set(policy.capabilities.allowed);
+  allowed.add('read_files');
+  if (mode === 'rw') allowed.add('write_files');
+  const raw = {
+    ...policy,
+    capabilities: { ...policy.capabilities, allowed: [...allowed] },
+    mounts: [...policy.mounts, { guest, host: isAbsolute(host) ? host : resolve(host), mode }],
+  };
+  // Re-validate: the mount goes through the same checks as one written in the file.
+  return parsePolicyText(JSON.stringify(raw), { format: 'json', source: '--mount' }).policy;
+}
+
+/** Run the command. */
+export async function runCommand(argv: string[]): Promise<ExitStatus> {
+  const json = argv.includes('--json');
+  const agentId = randomUUID();
+  try {
+    const { values, positionals } = parse(
+      argv,
+      {
+        policy: { type: 'string' },
+        task: { type: 'string' },
+        'task-file': { type: 'string' },
+        mount: { type: 'string', multiple: true },
+        fuel: { type: 'string' },
+        memory: { type: 'string' },
+        timeout: { type: 'string' },
+        audit: { type: 'string' },
+        'cache-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      'run',
+    );
+    if (values.help) {
+      process.stdout.write(RUN_HELP + '\n');
+      return 0;
+    }
+    if (positionals.length !== 1) throw new UsageError('agentos run takes exactly one component path; see `agentos run --help`');
+    if (values.task !== undefined && values['task-file'] !== undefined) throw new UsageError('give --task or --task-file, not both');
+    let task = values.task ?? '';
+    if (values['task-file'] !== undefined) {
+      try {
+        task = readFileSync(values['task-file'] === '-' ? 0 : values['task-file'], 'utf8');
+      } catch (e) {
+        throw new UsageError(`--task-file ${values['task-file']}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+    }
+    let policy = values.policy !== undefined ? (await loadPolicyFile(values.policy)).policy : emptyPolicy();
+    for (const spec of values.mount ?? []) policy = applyMount(policy, spec);
+    const limits: Record<string, unknown> = { ...policy.resourceLimits };
+    if (values.fuel !== undefined) {
+      if (!/^[0-9]{1,19}$/.test(values.fuel)) throw new UsageError(`--fuel ${JSON.stringify(values.fuel)}: expected a whole number`);
+      limits['maxFuel'] = Number(values.fuel);
+    }
+    if (values.memory !== undefined) limits['maxMemory'] = parseSize(values.memory, '--memory');
+    const timeout = values.timeout !== undefined ? parseDuration(values.timeout, '--timeout') : undefined;
+    if (values.fuel !== undefined || values.memory !== undefined) {
+      policy = parsePolicyText(JSON.stringify({ ...policy, resourceLimits: limits }), { format: 'json', source: 'command line' }).policy;
+    }
+    const sandbox = createSandbox(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {});
+    if (values.audit !== undefined) {
+      const dir = values.audit;
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'events.jsonl');
+      sandbox.on('audit', (e) => appendFileSync(file, JSON.stringify(e) + '\n'));
+    }
+    if (!json) {
+      sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));
+    }
+    try {
+      const agent = await sandbox.load(positionals[0]!, { policy, agentId });
+      const r = await agent.run(task, timeout !== undefined ? { timeout } : {});
+      if (json) {
+        process.stdout.write(JSON.stringify({ ok: true, output: r.output, agentId: r.agentId, fuelUsed: 0, durationMs: Math.round(r.durationMs * 1000) / 1000 }) + '\n');
+      } else {
+        process.stdout.write(safeText(r.output.endsWith('\n') ? r.output : r.output + '\n'));
+      }
+      return 0;
+    } finally {
+      await sandbox.close();
+    }
+  } catch (e) {
+    return reportError(e, json, { agentId });
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The jco engine: transpile once per content hash, compile the core modules once per process
+ * (the compile hook where the metering issue instruments them), and run each instance in its
+ * own worker.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { ComponentError, LimitError, revive, SandboxError, type SerializedError } from '../../errors.js';
+import type { InstanceEvent } from '../../capabilities/context.js';
+import type { ComponentSource } from '../component.js';
+import { serveRpc, type RpcHandlers } from './rpc.js';
+import { transpileCached, type TranspiledComponent } from './transpile.js';
+import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+
+/** Rewrites a core module's bytes before compilation (identity today; fuel and memory caps hook in here). */
+export type CoreModuleTransform = (name: string, bytes: Uint8Array) => Uint8Array;
+
+/** A component ready to instantiate: transpiled, with compiled core modules. */
+export interface PreparedComponent extends TranspiledComponent {
+  readonly modules: Readonly<Record<string, WebAssembly.Module>>;
+  readonly jsUrl: string;
+}
+
+/** Per-instance settings (everything but the component). */
+export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'rpcShared'>;
+
+const compiled = new Map<string, Promise<Readonly<Record<string, WebAssembly.Module>>>>();
+
+/** Transpile (cached) and compile (cached per process) a component. */
+export async function prepareComponent(source: ComponentSource, cacheDir: string, transform?: CoreModuleTransform): Promise<PreparedComponent> {
+  const t = await transpileCached(source, cacheDir);
+  const key = `${t.hash}`;
+  let modules = compiled.get(key);
+  if (!modules) {
+    modules = (async () => {
+      const out: Record<string, WebAssembly.Module> = {};
+      for (const name of t.coreFiles) {
+        let bytes: Uint8Array = new Uint8Array(await readFile(join(t.dir, name)));
+        if (transform) bytes = transform(name, bytes);
+        try {
+          out[name] = await WebAssembly.compile(bytes);
+        } catch (e) {
+          throw new ComponentError(`${source.origin}: core module ${name} does not compile: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      return out;
+    })();
+    compiled.set(key, modules);
+    modules.catch(() => compiled.delete(key));
+  }
+  return { ...t, modules: await modules, jsUrl: pathToFileURL(t.jsFile).href };
+}
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+/** Callbacks from an instance to its owner. */
+export interface InstanceHooks {
+  readonly onEvents: (events: InstanceEvent[]) => void;
+  readonly rpc: RpcHandlers;
+}
+
+/** One agent instance in its own worker. */
+export class WorkerInstance {
+  private readonly worker: Worker;
+  private nextRun = 1;
+  private readonly pending = new Map<number, { resolve: (o: string) => void; reject: (e: SandboxError) => void }>();
+  private dead: SandboxError | undefined;
+  private readonly ready: Promise<void>;
+
+  private constructor(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks) {
+    const rpcShared = new SharedArrayBuffer(4);
+    const channel = new MessageChannel();
+    serveRpc(channel.port1, rpcShared, hooks.rpc);
+    channel.port1.unref();
+    const data: WorkerInit & { rpcPort: unknown } = { ...init, jsUrl: prepared.jsUrl, modules: { ...prepared.modules }, rpcShared, rpcPort: channel.port2 };
+    this.worker = new Worker(WORKER_URL, {
+      workerData: data,
+      transferList: [channel.port2],
+      // The JS heap of the glue code; guest linear memory is capped inside the module.
+      resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 8 },
+      stdout: true,
+      stderr: true,
+    });
+    let readyResolve!: () => void;
+    let readyReject!: (e: SandboxError) => void;
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.ready.catch(() => {});
+    this.worker.on('message', (m: FromWorker) => {
+      switch (m.type) {
+        case 'ready':
+          readyResolve();
+          break;
+        case 'init-error':
+          this.fail(revive(m.error));
+          readyReject(revive(m.error));
+          break;
+        case 'events':
+          hooks.onEvents(m.events);
+          break;
+        case 'result': {
+          const p = this.pending.get(m.id);
+          if (!p) break;
+          this.pending.delete(m.id);
+          if (m.ok) p.resolve(m.output);
+          else {
+            const e = revive(m.error as SerializedError);
+            if (m.fatal) this.kill(e);
+            p.reject(e);
+          }
+          break;
+        }
+      }
+    });
+    this.worker.on('error', (e) => {
+      const err = new SandboxError('INTERNAL', `agent worker failed: ${e.message}`);
+      this.fail(err);
+      readyReject(err);
+    });
+    this.worker.on('exit', () => {
+      const err = this.dead ?? new SandboxError('INTERNAL', 'agent worker exited');
+      this.fail(err);
+      readyReject(err);
+    });
+  }
+
+  /** Spawn a worker and wait until the component is instantiated (bounded by `timeoutMs`). */
+  static async start(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number): Promise<WorkerInstance> {
+    const inst = new WorkerInstance(prepared, init, hooks);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        inst.ready,
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(() => {
+            const e = new LimitError('TIMEOUT', `agent did not finish instantiating within ${timeoutMs} ms (start function running too long?)`, { limit: 'maxExecutionTime', allowed: timeoutMs });
+            inst.kill(e);
+            rej(e);
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return inst;
+  }
+
+  /** True once the instance can no longer run (trap, limit, timeout, close). */
+  get isDead(): boolean {
+    return this.dead !== undefined;
+  }
+
+  private fail(e: SandboxError): void {
+    this.dead ??= e;
+    for (const p of this.pending.values()) p.reject(this.dead);
+    this.pending.clear();
+  }
+
+  /** Terminate the worker. */
+  kill(reason: SandboxError): void {
+    this.fail(reason);
+    void this.worker.terminate();
+  }
+
+  /** Run one task with a wall-clock timeout; the worker is terminated when it expires. */
+  run(task: string, timeoutMs: number): Promise<string> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextRun++;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill(new LimitError('TIMEOUT', `agent run exceeded its time limit (${Math.round(timeoutMs)} ms left of the run's budget); raise resourceLimits.maxExecutionTime or --timeout`, { limit: 'maxExecutionTime', allowed: timeoutMs }));
+      }, timeoutMs);
+      this.pending.set(id, {
+        resolve: (o) => {
+          clearTimeout(timer);
+          resolve(o);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.worker.postMessage({ type: 'run', id, task } satisfies ToWorker);
+    });
+  }
+
+  /** Stop the worker. */
+  async close(): Promise<void> {
+    this.fail(new SandboxError('INTERNAL', 'agent closed'));
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Instantiating a transpiled component and calling `run`, independent of the thread it runs
+ * in. The worker entry uses it; so can an in-thread instance.
+ */
+import { ExitTrap, LimitTrap, type HostContext, type InstanceEvent } from '../../capabilities/context.js';
+import { Gate, type GatePolicy } from '../../gate/gate.js';
+import type { SerializedError } from '../../errors.js';
+import type { AuditEvent } from '../../gate/types.js';
+import type { RpcClient } from './rpc.js';
+import { buildHostImports, type HostImports } from './host.js';
+import type { HostCaps } from '../../capabilities/context.js';
+
+/** The exports of our world as jco exposes them. */
+interface AgentExports {
+  run(task: string): string;
+}
+
+/** Options for {@link createCoreInstance}. */
+export interface CoreInstanceOptions {
+  readonly agentId: string;
+  readonly jsUrl: string;
+  readonly modules: Record<string, WebAssembly.Module>;
+  readonly policy: GatePolicy;
+  readonly caps: HostCaps;
+  readonly env: readonly (readonly [string, string])[];
+  readonly toolNames: readonly string[];
+  readonly rpc: RpcClient | undefined;
+  /** Receives batches of events. */
+  readonly deliver: (events: InstanceEvent[]) => void;
+}
+
+/** One live instance. */
+export interface CoreInstance {
+  run(task: string): { ok: true; output: string } | { ok: false; error: SerializedError; fatal: boolean };
+  close(): void;
+}
+
+const BATCH = 256;
+
+/** Map anything thrown out of the guest to a serialized sandbox error. */
+export function classifyThrow(e: unknown): { error: SerializedError; fatal: boolean } {
+  if (e instanceof LimitTrap) return { error: { code: e.code, message: e.message, details: e.details }, fatal: true };
+  if (e instanceof ExitTrap) {
+    return { error: { code: 'AGENT_ERROR', message: `agent exited with status ${e.status} instead of returning from run`, details: { status: e.status } }, fatal: true };
+  }
+  const payload = (e as { payload?: unknown } | null)?.payload;
+  if (e instanceof Error && Object.hasOwn(e, 'payload') && typeof payload === 'string') {
+    return { error: { code: 'AGENT_ERROR', message: payload.slice(0, 64 * 1024) }, fatal: false };
+  }
+  if (e instanceof WebAssembly.RuntimeError) {
+    const msg = (e as Error).message;
+    if (/memory/i.test(msg) && /out of|grow|allocat/i.test(msg)) {
+      return { error: { code: 'MEMORY_LIMIT', message: `agent ran out of memory: ${msg}` }, fatal: true };
+    }
+    return { error: { code: 'AGENT_ERROR', message: `agent trapped: ${msg}` }, fatal: true };
+  }
+  if (e instanceof RangeError && /call stack/i.test(e.message)) {
+    return { error: { code: 'AGENT_ERROR', message: 'agent trapped: call stack exhausted' }, fatal: true };
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return { error: { code: 'AGENT_ERROR', message: `agent failed: ${message}` }, fatal: true };
+}
+
+/** Instantiate the component with a fresh host context. */
+export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreInstance> {
+  let buffer: InstanceEvent[] = [];
+  const counts = new Map<string, number>();
+  const flush = () => {
+    if (buffer.length === 0) return;
+    const b = buffer;
+    buffer = [];
+    o.deliver(b);
+  };
+  const sink = (event: AuditEvent) => {
+    buffer.push({ kind: 'audit', event });
+    if (buffer.length >= BATCH) flush();
+  };
+  const gate = new Gate(o.policy, o.agentId, sink);
+  const ctx: HostContext = {
+    agentId: o.agentId,
+    gate,
+    caps: o.caps,
+    env: o.env,
+    rpc: o.rpc,
+    emit(event) {
+      buffer.push(event);
+      if (buffer.length >= BATCH) flush();
+    },
+    flush,
+    count(api, n = 1) {
+      counts.set(api, (counts.get(api) ?? 0) + n);
+    },
+  };
+  const host: HostImports = buildHostImports(ctx, o.toolNames);
+  const mod = (await import(o.jsUrl)) as {
+    instantiate: (
+      get: (name: string) => WebAssembly.Module,
+      imports: unknown,
+      inst: (m: WebAssembly.Module, i: WebAssembly.Imports) => WebAssembly.Instance,
+    ) => Promise<AgentExports> | AgentExports;
+  };
+  const exports = await mod.instantiate(
+    (name) => {
+      const m = o.modules[name];
+      if (!m) throw new Error(`core module ${name} missing`);
+      return m;
+    },
+    host.imports,
+    (m, i) => new WebAssembly.Instance(m, i),
+  );
+  flush();
+  const summarize = () => {
+    for (const [api, count] of counts) {
+      gate.record({ type: 'usage_summary', capability: 'compute', resource: api.startsWith('wasi:random') ? 'random' : 'clock', action: 'use', target: api, outcome: 'allowed', reason: 'ambient capability', api, count });
+    }
+    counts.clear();
+  };
+  return {
+    run(task) {
+      const dropped = host.resetRun();
+      void dropped;
+      try {
+        const output = exports.run(task);
+        if (typeof output !== 'string') throw new Error('run returned a non-string');
+        return { ok: true, output };
+      } catch (e) {
+        return { ok: false, ...classifyThrow(e) };
+      } finally {
+        host.stdio.end();
+        summarize();
+        flush();
+      }
+    },
+    close() {
+      host.close();
+      flush();
+    },
+  };
+}

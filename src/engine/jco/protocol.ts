@@ -1,0 +1,31 @@
+/**
+ * Messages between the host thread and an agent's worker.
+ */
+import type { InstanceEvent, HostCaps } from '../../capabilities/context.js';
+import type { SerializedError } from '../../errors.js';
+import type { GatePolicy } from '../../gate/gate.js';
+
+/** Everything a worker needs to build one instance. */
+export interface WorkerInit {
+  readonly agentId: string;
+  /** file: URL of the transpiled ES module. */
+  readonly jsUrl: string;
+  /** Compiled core modules by file name (shared, not recompiled, across workers). */
+  readonly modules: Record<string, WebAssembly.Module>;
+  readonly policy: GatePolicy;
+  readonly caps: HostCaps;
+  readonly env: [string, string][];
+  readonly toolNames: string[];
+  readonly rpcShared: SharedArrayBuffer;
+}
+
+/** Host → worker. */
+export type ToWorker = { readonly type: 'run'; readonly id: number; readonly task: string };
+
+/** Worker → host. */
+export type FromWorker =
+  | { readonly type: 'ready' }
+  | { readonly type: 'init-error'; readonly error: SerializedError }
+  | { readonly type: 'events'; readonly events: InstanceEvent[] }
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly output: string }
+  | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean };

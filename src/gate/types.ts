@@ -1,0 +1,57 @@
+/**
+ * The data the gate works with: what is asked, what was decided, what is recorded.
+ */
+
+/** Kinds of resource the gate decides on (the policy issue maps these to RBAC resources). */
+export type ResourceKind = 'file' | 'network' | 'env' | 'tool' | 'socket' | 'system' | 'random' | 'clock' | 'log' | 'stdio';
+
+/** One access request, built by a capability implementation from canonical values only. */
+export interface AccessRequest {
+  /** The seed capability name this request needs (`read_files`, `write_files`, `network_access`, …). */
+  readonly capability: string;
+  readonly resource: ResourceKind;
+  /** `read`, `write`, `create`, `delete`, `connect`, `invoke`, `list`, … */
+  readonly action: string;
+  /** The canonical resource: a guest path, `https://host:port`, a variable name, a tool name. */
+  readonly target: string;
+  /** The WIT function that asked, e.g. `wasi:filesystem/types#open-at`. */
+  readonly api: string;
+}
+
+/**
+ * A decision is data (Cedar-style): whether, why, and which rules made it.
+ * `hidden` asks the capability to report "does not exist" rather than "denied", so that a
+ * forbidden path cannot be told apart from a missing one.
+ */
+export interface Decision {
+  readonly allowed: boolean;
+  readonly reason: string;
+  readonly matched: readonly string[];
+  readonly hidden?: boolean;
+}
+
+/** Outcome recorded for an access. */
+export type Outcome = 'allowed' | 'denied';
+
+/**
+ * An audit event: one per gated operation (ambient operations such as clock reads are
+ * summarized per run, see `summary` events).
+ */
+export interface AuditEvent {
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  readonly agentId: string;
+  readonly type: 'capability_used' | 'capability_denied' | 'usage_summary' | 'agent_spawn' | 'agent_exit' | 'limit_exceeded' | 'agent_error';
+  readonly capability: string;
+  readonly resource: ResourceKind | 'agent';
+  readonly action: string;
+  readonly target: string;
+  readonly outcome: Outcome;
+  readonly reason: string;
+  readonly api: string;
+  readonly matched?: readonly string[];
+  readonly count?: number;
+}
+
+/** Receives audit events as they happen. */
+export type AuditSink = (event: AuditEvent) => void;

@@ -1,0 +1,319 @@
+/**
+ * The library API: a Sandbox loads components under policies and runs them.
+ */
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_CAPS, type HostCaps, type InstanceEvent, type LogEvent } from '../capabilities/context.js';
+import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
+import type { ToolReply } from '../capabilities/tools.js';
+import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
+import { prepareComponent, WorkerInstance, type InstanceInit, type PreparedComponent } from '../engine/jco/engine.js';
+import { defaultCacheDir } from '../engine/jco/transpile.js';
+import { ComponentError, DeniedError, SandboxError, UsageError, toSandboxError } from '../errors.js';
+import type { AuditEvent } from '../gate/types.js';
+import { resolvePolicy, type PolicyInput } from './policy-input.js';
+import type { SandboxPolicy } from '../policy/schema.js';
+import { classifyImports, type ImportReport } from './imports.js';
+import { parseDuration } from '../util/units.js';
+
+/** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
+export type ToolHandler = (input: unknown, context: { readonly agentId: string }) => unknown | Promise<unknown>;
+
+/** Options of {@link createSandbox}. Every field is optional. */
+export interface SandboxOptions {
+  /** Where transpiled components are cached. Default: `$XDG_CACHE_HOME/agent-os-sandbox` or `~/.cache/agent-os-sandbox`. */
+  readonly cacheDir?: string;
+  /** Largest component accepted, bytes. Default 128 MiB. */
+  readonly maxComponentBytes?: number;
+  /** Default wall-clock limit for one run when the policy sets none. Default 30 s. */
+  readonly defaultTimeout?: number | string;
+  /** Environment the policy's `env.allow` names are read from. Default: `process.env`. */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Options of {@link Sandbox.load}. */
+export interface LoadOptions {
+  /** A policy object (validated), a path to a YAML/JSON policy file, or a loaded policy. Default: deny everything. */
+  readonly policy?: PolicyInput;
+  /** Use this agent id instead of a fresh UUID. */
+  readonly agentId?: string;
+}
+
+/** Options of {@link Agent.run}. */
+export interface RunOptions {
+  /** Wall-clock limit for this run (ms or `30s`). Default: the policy's `resourceLimits.maxExecutionTime`, else the sandbox default. */
+  readonly timeout?: number | string;
+}
+
+/** What a successful run returns. */
+export interface RunResult {
+  readonly output: string;
+  readonly durationMs: number;
+  readonly agentId: string;
+}
+
+/** The events a sandbox emits. */
+export interface SandboxEvents {
+  /** Every gate decision and lifecycle event. */
+  audit: [AuditEvent];
+  /** Agent log records and stdout/stderr lines. */
+  log: [LogEvent];
+}
+
+/** Result of {@link Sandbox.inspect}. */
+export interface InspectReport {
+  readonly hash: string;
+  readonly imports: readonly ImportReport[];
+  readonly exports: readonly (readonly [string, string])[];
+}
+
+/** A loaded agent: one component under one policy, with one live instance at a time. */
+export class Agent {
+  private instance: WorkerInstance | undefined;
+  private starting: Promise<WorkerInstance> | undefined;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** @internal */
+  constructor(
+    private readonly sandbox: Sandbox,
+    /** This agent's id (UUID unless given). */
+    readonly id: string,
+    private readonly prepared: PreparedComponent,
+    /** The policy the agent runs under. */
+    readonly policy: SandboxPolicy,
+    private readonly init: InstanceInit,
+    private readonly defaultTimeoutMs: number,
+  ) {}
+
+  /** The component's imports as the policy sees them. */
+  get imports(): readonly ImportReport[] {
+    return classifyImports(this.prepared.imports, this.policy);
+  }
+
+  /** @internal start (or restart after a trap/limit) the instance */
+  async instance_(timeoutMs: number): Promise<WorkerInstance> {
+    if (this.instance && !this.instance.isDead) return this.instance;
+    this.starting ??= WorkerInstance.start(this.prepared, this.init, this.sandbox.hooks_(), timeoutMs).finally(() => {
+      this.starting = undefined;
+    });
+    this.instance = await this.starting;
+    this.sandbox.audit_({ type: 'agent_spawn', agentId: this.id, capability: 'compute', resource: 'agent', action: 'instantiate', target: this.prepared.hash, outcome: 'allowed', reason: 'instance started', api: 'sandbox.load' });
+    return this.instance;
+  }
+
+  /**
+   * Run one task. Resolves with the agent's `ok` output; rejects with a {@link SandboxError}:
+   * `AGENT_ERROR` (the agent returned `err` or trapped), `TIMEOUT`, `QUOTA_EXCEEDED`, … .
+   * After a trap or a limit the instance is discarded; the next run starts a fresh one.
+   *
+   * @example
+   * ```ts
+   * const { output } = await agent.run('review src/', { timeout: '10s' });
+   * ```
+   */
+  run(task: string, options: RunOptions = {}): Promise<RunResult> {
+    const p = this.queue.then(() => this.runNow(task, options));
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async runNow(task: string, options: RunOptions): Promise<RunResult> {
+    if (this.closed) throw new UsageError('agent is closed');
+    if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
+    const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
+    const started = performance.now();
+    try {
+      const inst = await this.instance_(timeoutMs);
+      const left = Math.max(1, timeoutMs - (performance.now() - started));
+      const output = await inst.run(task, left);
+      return { output, durationMs: performance.now() - started, agentId: this.id };
+    } catch (e) {
+      const err = toSandboxError(e);
+      if (err.code !== 'AGENT_ERROR' || this.instance?.isDead) {
+        this.sandbox.audit_({
+          type: err.code === 'AGENT_ERROR' ? 'agent_error' : 'limit_exceeded',
+          agentId: this.id,
+          capability: 'compute',
+          resource: 'agent',
+          action: 'run',
+          target: err.code,
+          outcome: 'denied',
+          reason: err.message,
+          api: 'agent.run',
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** Stop the instance and release its worker. Further runs reject. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const inst = this.instance ?? (await this.starting?.catch(() => undefined));
+    this.instance = undefined;
+    await inst?.close();
+    this.sandbox.forget_(this);
+  }
+}
+
+/**
+ * Loads and runs agents. Several agents, each with its own policy, run side by side; each
+ * instance has its own worker and its own WASI state.
+ *
+ * @example
+ * ```ts
+ * const sandbox = createSandbox();
+ * sandbox.on('audit', (e) => console.log(e.outcome, e.api, e.target));
+ * const agent = await sandbox.load('agent.wasm', { policy: 'policy.yaml' });
+ * console.log((await agent.run('hello')).output);
+ * await sandbox.close();
+ * ```
+ */
+export class Sandbox extends EventEmitter<SandboxEvents> {
+  private readonly cacheDir: string;
+  private readonly maxComponentBytes: number;
+  private readonly defaultTimeoutMs: number;
+  private readonly hostEnv: Readonly<Record<string, string | undefined>>;
+  private readonly tools = new Map<string, ToolHandler>();
+  private readonly agents = new Set<Agent>();
+
+  constructor(options: SandboxOptions = {}) {
+    super();
+    this.cacheDir = options.cacheDir ?? defaultCacheDir();
+    this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;
+    this.defaultTimeoutMs = options.defaultTimeout !== undefined ? parseDuration(options.defaultTimeout, 'defaultTimeout') : 30_000;
+    this.hostEnv = options.hostEnv ?? process.env;
+  }
+
+  /**
+   * Register a host tool agents can call through `agent-os:sandbox/tools` (when their policy's
+   * `toolAccess.allow` names it). Register tools before loading the agents that use them.
+   */
+  registerTool(name: string, handler: ToolHandler): this {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(name)) {
+      throw new UsageError(`tool name ${JSON.stringify(name)} is invalid: use 1-128 letters, digits, _ . : -`);
+    }
+    if (typeof handler !== 'function') throw new UsageError(`tool ${name}: handler must be a function`);
+    this.tools.set(name, handler);
+    return this;
+  }
+
+  /** Read, check and transpile a component, and report its imports under a policy. */
+  async inspect(component: string | Uint8Array, options: { policy?: PolicyInput } = {}): Promise<InspectReport> {
+    const policy = await resolvePolicy(options.policy);
+    const source = await readComponent(component, this.maxComponentBytes);
+    const prepared = await prepareComponent(source, this.cacheDir);
+    return { hash: prepared.hash, imports: classifyImports(prepared.imports, policy), exports: prepared.exports };
+  }
+
+  /**
+   * Load a component under a policy and start its instance.
+   * Rejects with `COMPONENT_INVALID` (not a component, too big, missing the `run` export, an
+   * import the sandbox does not provide), `POLICY_INVALID`, or `CAPABILITY_DENIED` (an import
+   * needs a capability the policy forbids).
+   */
+  async load(component: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
+    const policy = await resolvePolicy(options.policy);
+    const source = await readComponent(component, this.maxComponentBytes);
+    const prepared = await prepareComponent(source, this.cacheDir);
+    if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
+      throw new ComponentError(`${source.origin}: the component does not export \`run: func(task: string) -> result<string, string>\` (world agent-os:sandbox/agent)`);
+    }
+    const report = classifyImports(prepared.imports, policy);
+    const unsupported = report.filter((r) => r.verdict === 'unsupported');
+    if (unsupported.length > 0) {
+      throw new ComponentError(`${source.origin}: imports ${unsupported.map((r) => r.name).join(', ')}, which the sandbox does not provide; target the world agent-os:sandbox/agent`);
+    }
+    const refused = report.filter((r) => r.verdict === 'refused');
+    if (refused.length > 0) {
+      throw new DeniedError(
+        `${source.origin}: refused before running: ${refused.map((r) => `${r.name} ${r.reason}`).join('; ')}. Remove the capability from capabilities.forbidden or build the agent without that import`,
+        { imports: refused.map((r) => r.name) },
+      );
+    }
+    const agentId = options.agentId ?? randomUUID();
+    const limits = policy.resourceLimits;
+    const caps: HostCaps = {
+      ...DEFAULT_CAPS,
+      ...(limits.maxOutputBytes !== undefined ? { maxOutputBytes: limits.maxOutputBytes } : {}),
+      ...(limits.maxFileSize !== undefined ? { maxFileSize: limits.maxFileSize } : {}),
+      ...(policy.networkRules?.maxResponseBytes !== undefined ? { maxResponseBytes: policy.networkRules.maxResponseBytes } : {}),
+    };
+    const env: [string, string][] = [];
+    for (const name of policy.env.allow) {
+      const v = this.hostEnv[name];
+      if (v !== undefined && !Object.hasOwn(policy.env.set, name)) env.push([name, v]);
+    }
+    for (const [k, v] of Object.entries(policy.env.set)) env.push([k, v]);
+    const init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()] };
+    const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
+    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs);
+    this.agents.add(agent);
+    try {
+      await agent.instance_(timeoutMs);
+    } catch (e) {
+      this.agents.delete(agent);
+      throw toSandboxError(e);
+    }
+    return agent;
+  }
+
+  /** Close every agent. */
+  async close(): Promise<void> {
+    await Promise.all([...this.agents].map((a) => a.close()));
+  }
+
+  /** @internal */
+  forget_(agent: Agent): void {
+    this.agents.delete(agent);
+  }
+
+  /** @internal */
+  audit_(e: Omit<AuditEvent, 'time'>): void {
+    this.emit('audit', { time: Date.now(), ...e });
+  }
+
+  /** @internal hooks an instance uses to reach this sandbox */
+  hooks_() {
+    return {
+      onEvents: (events: InstanceEvent[]) => {
+        for (const e of events) {
+          if (e.kind === 'audit') this.emit('audit', e.event);
+          else this.emit('log', e.event);
+        }
+      },
+      rpc: {
+        http: (call: HttpCall) => performHttp(call),
+        tool: (req: { name: string; input: string; agentId: string }) => this.callTool(req),
+      },
+    };
+  }
+
+  private async callTool(req: { name: string; input: string; agentId: string }): Promise<ToolReply> {
+    const handler = this.tools.get(req.name);
+    if (!handler) return { ok: false, kind: 'not-found', message: `no tool named ${req.name}` };
+    try {
+      const result = await handler(JSON.parse(req.input), { agentId: req.agentId });
+      const output = JSON.stringify(result ?? null);
+      if (output.length > 1024 * 1024) return { ok: false, kind: 'failed', message: 'tool result larger than 1 MiB' };
+      return { ok: true, output };
+    } catch (e) {
+      const msg = e instanceof SandboxError ? e.message : e instanceof Error ? e.message : String(e);
+      return { ok: false, kind: 'failed', message: msg.slice(0, 4096) };
+    }
+  }
+}
+
+/**
+ * Create a sandbox. See {@link SandboxOptions} for the defaults.
+ *
+ * @example
+ * ```ts
+ * import { createSandbox } from 'agent-os-sandbox';
+ * const sandbox = createSandbox({ defaultTimeout: '10s' });
+ * ```
+ */
+export function createSandbox(options: SandboxOptions = {}): Sandbox {
+  return new Sandbox(options);
+}
