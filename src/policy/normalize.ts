@@ -1,0 +1,154 @@
+/**
+ * Validate plain policy data against `policySchema` and normalize it into a
+ * {@link SandboxPolicy}: every list present, sizes in bytes, durations in milliseconds,
+ * canonical hosts, absolute mount host paths, and every object a frozen null-prototype
+ * object so that no key from a policy can reach a prototype. Cross-field warnings (e.g. a
+ * capability both allowed and forbidden) are returned beside the policy.
+ *
+ * @example
+ * ```ts
+ * const { policy, warnings } = validatePolicy({ version: 1 }, { source: '<inline>' });
+ * ```
+ */
+import { resolve } from 'node:path';
+import { PolicyError } from '../errors.js';
+import { compileNetworkRules } from './network.js';
+import { fromZodIssue, policyIssuesError } from './issues.js';
+import {
+  KNOWN_CAPABILITIES,
+  LOADED_POLICY,
+  policySchema,
+  type ParsedPolicy,
+  type PolicyMount,
+  type ResourceLimits,
+  type SandboxPolicy,
+} from './schema.js';
+
+/** Where the data came from, for messages and relative mount paths. */
+export interface ValidateOptions {
+  /** Shown at the start of every message. Default `'<policy>'`. */
+  readonly source?: string;
+  /** Relative `mounts[].host` paths resolve against this. Default `process.cwd()`. */
+  readonly baseDir?: string;
+}
+
+/** A normalized policy and the warnings found while validating it. */
+export interface ValidatedPolicy {
+  readonly policy: SandboxPolicy;
+  readonly warnings: string[];
+}
+
+/**
+ * A frozen null-prototype object with the defined entries of `props`; `loaded` adds the
+ * non-enumerable {@link LOADED_POLICY} marker (it must go on before freezing).
+ */
+function record<T extends object>(props: T, loaded = false): T {
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(props)) if (v !== undefined) out[k] = v;
+  if (loaded) Object.defineProperty(out, LOADED_POLICY, { value: true, enumerable: false });
+  return Object.freeze(out) as T;
+}
+
+function list<T>(xs: readonly T[] | undefined): readonly T[] {
+  return Object.freeze([...(xs ?? [])]);
+}
+
+function normalize(p: ParsedPolicy, baseDir: string): SandboxPolicy {
+  const mounts: PolicyMount[] = (p.mounts ?? []).map((m) =>
+    record({ guest: m.guest, host: resolve(baseDir, m.host), mode: m.mode ?? 'ro' }),
+  );
+  const nr = p.networkRules;
+  const set = Object.create(null) as Record<string, string>;
+  for (const [k, v] of Object.entries(p.env?.set ?? {})) set[k] = v;
+  const policy = record<SandboxPolicy>({
+    version: 1,
+    agent: p.agent ? record({ type: p.agent.type, version: p.agent.version }) : undefined,
+    capabilities: record({ allowed: list(p.capabilities?.allowed), forbidden: list(p.capabilities?.forbidden) }),
+    roles: list(p.roles),
+    mounts: list(mounts),
+    fileAccess: record({
+      readonly: list(p.fileAccess?.readonly),
+      readwrite: list(p.fileAccess?.readwrite),
+      forbidden: list(p.fileAccess?.forbidden),
+    }),
+    networkRules: record({
+      allowedHosts: list(nr?.allowedHosts),
+      allowedPorts: nr?.allowedPorts ? list(nr.allowedPorts) : undefined,
+      protocols: list(nr?.protocols ? [...new Set(nr.protocols)] : ['https' as const]),
+      maxResponseBytes: nr?.maxResponseBytes,
+    }),
+    env: record({ allow: list(p.env?.allow), set: Object.freeze(set) }),
+    toolAccess: record({ allow: list(p.toolAccess?.allow) }),
+    resourceLimits: record<ResourceLimits>({ ...(p.resourceLimits ?? {}) }),
+    allowedSyscalls: list(p.allowedSyscalls),
+  }, true);
+  return policy;
+}
+
+/** Cross-field checks that are not errors but are almost certainly mistakes. */
+function warningsFor(p: SandboxPolicy): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const allowed = new Set(p.capabilities.allowed);
+  const forbidden = new Set(p.capabilities.forbidden);
+  const known = new Set<string>(KNOWN_CAPABILITIES);
+  for (const c of allowed) {
+    if (forbidden.has(c)) out.push({ path: 'capabilities', message: `"${c}" is both allowed and forbidden; forbidden wins, so the agent will not get it` });
+  }
+  for (const key of ['allowed', 'forbidden'] as const) {
+    p.capabilities[key].forEach((c, i) => {
+      if (!known.has(c)) {
+        out.push({ path: `capabilities.${key}[${i}]`, message: `"${c}" is not a known capability (known: ${KNOWN_CAPABILITIES.join(', ')}); it is kept but may have no effect` });
+      }
+    });
+  }
+  const usable = (c: string): boolean => allowed.has(c) && !forbidden.has(c);
+  if (p.networkRules.allowedHosts.length > 0 && !usable('network_access')) {
+    out.push({ path: 'networkRules', message: 'hosts are listed but network_access is not granted, so every request will be denied; add network_access to capabilities.allowed' });
+  }
+  if (p.mounts.length > 0 && !usable('read_files') && !usable('write_files')) {
+    out.push({ path: 'mounts', message: 'mounts are listed but neither read_files nor write_files is granted, so no file is reachable; add read_files to capabilities.allowed' });
+  }
+  p.mounts.forEach((m, i) => {
+    if (m.mode === 'rw' && !usable('write_files')) {
+      out.push({ path: `mounts[${i}].mode`, message: 'the mount is rw but write_files is not granted, so writes will be denied; add write_files to capabilities.allowed or make the mount ro' });
+    }
+  });
+  if (p.mounts.length === 0 && p.fileAccess.readonly.length + p.fileAccess.readwrite.length > 0) {
+    out.push({ path: 'fileAccess', message: 'file patterns are listed but there are no mounts, so no file is reachable; add a mount such as { guest: /workspace, host: ./repo }' });
+  }
+  return out;
+}
+
+/**
+ * Validate plain data (already parsed from YAML/JSON, or a caller's object) and normalize it.
+ *
+ * @throws PolicyError (`POLICY_INVALID`) listing every problem as
+ *   `<source>: <path>: <problem>; <what to change>`, with `details.path` the first path
+ * @example
+ * ```ts
+ * validatePolicy({ version: 1, mounts: [{ guest: '/w', host: './repo' }] }, { baseDir: '/srv' })
+ *   .policy.mounts[0].host; // '/srv/repo'
+ * ```
+ */
+export function validatePolicy(data: unknown, opts: ValidateOptions = {}): ValidatedPolicy {
+  const source = opts.source ?? '<policy>';
+  let parsed: ParsedPolicy;
+  try {
+    const r = policySchema.safeParse(data, { reportInput: true });
+    if (!r.success) throw policyIssuesError(source, r.error.issues.map(fromZodIssue));
+    parsed = r.data;
+  } catch (e) {
+    if (e instanceof PolicyError) throw e;
+    // Fail closed: a validator crash is reported as an invalid policy, never let through.
+    throw policyIssuesError(source, [{ path: '(top level)', message: `could not be validated: ${e instanceof Error ? e.message : String(e)}` }], e);
+  }
+  const policy = normalize(parsed, opts.baseDir ?? process.cwd());
+  try {
+    compileNetworkRules(policy.networkRules);
+  } catch (e) {
+    const path = (e as { details?: { path?: string } }).details?.path ?? 'networkRules';
+    throw policyIssuesError(source, [{ path, message: e instanceof Error ? e.message.replace(/^[^:]*: /, '') : String(e) }], e);
+  }
+  const warnings = warningsFor(policy).map((w) => `${source}: ${w.path}: ${w.message}`);
+  return { policy, warnings };
+}
