@@ -71,11 +71,13 @@ export class Gate {
     // Longest guest prefix first, so nested lookups find the most specific mount.
     this.mounts = [...policy.mounts].sort((a, b) => b.guest.length - a.guest.length);
     const fa = policy.fileAccess;
-    if (fa) {
+    // With no readonly/readwrite globs at all, the mounts alone decide (ro: read, rw: read and
+    // write); `forbidden` applies either way.
+    if (fa && fa.readonly.length + fa.readwrite.length > 0) {
       this.readGlobs = compileGlobSet([...fa.readonly, ...fa.readwrite]);
       this.writeGlobs = compileGlobSet([...fa.readwrite]);
-      this.forbiddenGlobs = compileGlobSet([...fa.forbidden]);
     }
+    if (fa && fa.forbidden.length > 0) this.forbiddenGlobs = compileGlobSet([...fa.forbidden]);
     this.network = policy.networkRules ? compileNetworkRules(policy.networkRules as never) : undefined;
     this.envNames = new Set([...(policy.env?.allow ?? []), ...Object.keys(policy.env?.set ?? {})]);
     this.toolPatterns = policy.toolAccess?.allow ?? [];

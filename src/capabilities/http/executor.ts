@@ -67,14 +67,16 @@ export function performHttp(call: HttpCall): Promise<HttpOutcome> {
         resolve(o);
       }
     };
-    const headers: Record<string, string[]> = Object.create(null);
+    // A plain object: Node's http client calls Object.prototype methods on it.
+    const headers: Record<string, string | string[]> = {};
     for (const [name, value] of call.headers) {
       const key = name.toLowerCase();
       if (HOST_OWNED.has(key)) continue;
-      (headers[key] ??= []).push(Buffer.from(value).toString('latin1'));
+      const list = (headers[key] ??= []) as string[];
+      list.push(Buffer.from(value).toString('latin1'));
     }
-    headers['host'] = [call.authority];
-    if (call.body && call.body.length > 0) headers['content-length'] = [String(call.body.length)];
+    headers['host'] = call.authority;
+    if (call.body && call.body.length > 0) headers['content-length'] = String(call.body.length);
     const host = call.host.startsWith('[') ? call.host.slice(1, -1) : call.host;
     const options: https.RequestOptions = {
       method: call.method,
@@ -112,8 +114,8 @@ export function performHttp(call: HttpCall): Promise<HttpOutcome> {
         });
         res.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: e.code === 'ETIMEDOUT' ? { tag: 'connection-read-timeout' } : { tag: 'HTTP-response-incomplete' } }));
       });
-    } catch (e) {
-      done({ ok: false, error: { tag: 'HTTP-request-URI-invalid', val: undefined, ...(e instanceof Error ? {} : {}) } });
+    } catch {
+      done({ ok: false, error: { tag: 'HTTP-request-URI-invalid' } });
       return;
     }
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));

@@ -1,0 +1,35 @@
+/**
+ * Test helpers: a sandbox with a shared transpile cache, temp directories, event capture.
+ * Integration tests use the built package (dist/), exactly as users do: agents run in workers
+ * that load compiled JavaScript.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSandbox, type Sandbox, type AuditEvent, type LogEvent } from '../../dist/index.js';
+
+/** One transpile cache for the whole test run (transpiling StarlingMonkey takes seconds). */
+export const TEST_CACHE_DIR = join(tmpdir(), 'agentos-test-cache');
+
+/** A sandbox that records every event. */
+export function recordingSandbox(options: Parameters<typeof createSandbox>[0] = {}): {
+  sandbox: Sandbox;
+  audit: AuditEvent[];
+  logs: LogEvent[];
+} {
+  const sandbox = createSandbox({ cacheDir: TEST_CACHE_DIR, ...options });
+  const audit: AuditEvent[] = [];
+  const logs: LogEvent[] = [];
+  sandbox.on('audit', (e) => audit.push(e));
+  sandbox.on('log', (e) => logs.push(e));
+  return { sandbox, audit, logs };
+}
+
+/** A temporary directory removed by the returned cleanup. */
+export function tempDir(prefix = 'agentos-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Wait until the event loop has delivered pending worker messages. */
+export const settle = () => new Promise((r) => setTimeout(r, 50));

@@ -1,0 +1,184 @@
+/**
+ * Gated wasi:http against a real HTTP server on 127.0.0.1, environment and host tools.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from '../../dist/index.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { recordingSandbox, settle } from '../helpers/sandbox.js';
+
+const { sandbox, audit } = recordingSandbox();
+let server: Server;
+let port = 0;
+const hits: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    hits.push(`${req.headers.host} ${req.url}`);
+    if (req.url === '/redirect-out') {
+      res.writeHead(302, { location: `http://evil.test:${port}/stolen` });
+      return res.end();
+    }
+    if (req.url === '/redirect-in') {
+      res.writeHead(302, { location: '/landed' });
+      return res.end();
+    }
+    if (req.url === '/big') {
+      res.writeHead(200);
+      return res.end('x'.repeat(200_000));
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`hello ${req.method} ${req.url}`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await sandbox.close();
+  await new Promise((r) => server.close(r));
+});
+
+async function fetchWith(policy: object, url: string): Promise<{ status?: number; body?: string; error?: string; url?: string }> {
+  const agent = await sandbox.load(fixturePath('fetchprobe'), { policy });
+  try {
+    return JSON.parse((await agent.run(JSON.stringify({ url }))).output);
+  } finally {
+    await agent.close();
+  }
+}
+
+const allowLoopback = () => ({
+  version: 1,
+  capabilities: { allowed: ['network_access'] },
+  networkRules: { allowedHosts: ['127.0.0.1'], allowedPorts: [port], protocols: ['http'], maxResponseBytes: '100KiB' },
+});
+
+describe('wasi:http outgoing', () => {
+  it('allows a request the policy names and reaches the server', async () => {
+    const r = await fetchWith(allowLoopback(), `http://127.0.0.1:${port}/ok`);
+    expect(r).toMatchObject({ status: 200, body: 'hello GET /ok' });
+  });
+
+  it('denies everything without network_access, even with rules', async () => {
+    const p = { ...allowLoopback(), capabilities: { allowed: [] } };
+    const before = hits.length;
+    expect((await fetchWith(p, `http://127.0.0.1:${port}/ok`)).error).toBeTruthy();
+    expect(hits.length).toBe(before);
+  });
+
+  it('denies a disallowed port and a disallowed scheme', async () => {
+    expect((await fetchWith(allowLoopback(), `http://127.0.0.1:${port + 1}/`)).error).toBeTruthy();
+    expect((await fetchWith(allowLoopback(), `https://127.0.0.1:${port}/`)).error).toBeTruthy();
+  });
+
+  it('treats every spelling of an IP literal as the same host', async () => {
+    for (const host of ['127.1', '2130706433', '0x7f000001', '[::ffff:127.0.0.1]']) {
+      const r = await fetchWith(allowLoopback(), `http://${host}:${port}/spelled`);
+      expect(r, host).toMatchObject({ status: 200, body: 'hello GET /spelled' });
+    }
+    // ...and a policy naming a host does not admit an IP spelling of something else.
+    const named = { ...allowLoopback(), networkRules: { allowedHosts: ['allowed.example.com'], allowedPorts: [port], protocols: ['http'] } };
+    for (const host of ['127.1', '2130706433', '0x7f000001', '[::ffff:127.0.0.1]', 'allowed.example.com.evil.test', 'localhost']) {
+      expect((await fetchWith(named, `http://${host}:${port}/`)).error, host).toBeTruthy();
+    }
+  });
+
+  it('rejects userinfo tricks (http://allowed@evil/)', async () => {
+    const before = hits.length;
+    expect((await fetchWith(allowLoopback(), `http://127.0.0.1@evil.test:${port}/`)).error).toBeTruthy();
+    expect((await fetchWith(allowLoopback(), `http://allowed@127.0.0.1:${port}/`)).error).toBeTruthy();
+    expect(hits.length).toBe(before);
+  });
+
+  it('re-checks every redirect hop', async () => {
+    const inside = await fetchWith(allowLoopback(), `http://127.0.0.1:${port}/redirect-in`);
+    expect(inside).toMatchObject({ status: 200, body: 'hello GET /landed' });
+    const out = await fetchWith(allowLoopback(), `http://127.0.0.1:${port}/redirect-out`);
+    expect(out.error).toBeTruthy();
+    expect(hits.some((h) => h.includes('/stolen'))).toBe(false);
+    await settle();
+    expect(audit.some((e) => e.resource === 'network' && e.outcome === 'denied' && e.target.includes('evil.test'))).toBe(true);
+  });
+
+  it('caps response bodies', async () => {
+    expect((await fetchWith(allowLoopback(), `http://127.0.0.1:${port}/big`)).error).toBeTruthy();
+  });
+
+  it('records allowed and denied requests with the canonical target', async () => {
+    await settle();
+    const net = audit.filter((e) => e.resource === 'network');
+    expect(net).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ outcome: 'allowed', target: `http://127.0.0.1:${port}`, api: 'wasi:http/outgoing-handler#handle' }),
+        expect.objectContaining({ outcome: 'denied', reason: expect.stringContaining('allowedPorts') }),
+      ]),
+    );
+  });
+});
+
+describe('sockets', () => {
+  it('are never available (C agent getaddrinfo-free path: the import itself is denied)', async () => {
+    const a = await sandbox.load(fixturePath('fetchprobe'));
+    const report = a.imports.filter((r) => r.name.startsWith('wasi:sockets/tcp-create-socket'));
+    expect(report[0]?.verdict).toBe('denied');
+    await a.close();
+  });
+});
+
+describe('environment', () => {
+  let agent: Agent;
+  beforeAll(async () => {
+    const s = recordingSandbox({ hostEnv: { LANG: 'C.UTF-8', SECRET_TOKEN: 'hunter2', HOME: '/root' } });
+    agent = await s.sandbox.load(fixturePath('fsprobe'), { policy: { version: 1, env: { allow: ['LANG'], set: { MODE: 'review' } } } });
+  });
+  afterAll(() => agent.close());
+
+  it('exposes only allowed names and fixed values', async () => {
+    expect((await agent.run('env\ngetenv LANG\ngetenv MODE\ngetenv SECRET_TOKEN\ngetenv HOME')).output.split('\n')).toEqual([
+      'ok LANG MODE',
+      'ok C.UTF-8',
+      'ok review',
+      'err unset',
+      'err unset',
+    ]);
+  });
+});
+
+describe('host tools', () => {
+  let agent: Agent;
+  let other: Agent;
+  const calls: unknown[] = [];
+  beforeAll(async () => {
+    sandbox.registerTool('search', (input) => {
+      calls.push(input);
+      return { results: [`found ${(input as { q: string }).q}`] };
+    });
+    sandbox.registerTool('delete_all', () => 'should never run');
+    sandbox.registerTool('broken', () => {
+      throw new Error('tool exploded');
+    });
+    agent = await sandbox.load(fixturePath('fsprobe'), { policy: { version: 1, toolAccess: { allow: ['search', 'broken', 'missing'] } } });
+    other = await sandbox.load(fixturePath('fsprobe'));
+  });
+  afterAll(() => Promise.all([agent.close(), other.close()]));
+
+  it('calls an allowed tool on the host and returns its JSON', async () => {
+    const out = (await agent.run('tools\ntool search {"q":"todo"}')).output.split('\n');
+    expect(out[0]).toBe('ok broken search');
+    expect(out[1]).toBe('ok {"results":["found todo"]}');
+    expect(calls).toEqual([{ q: 'todo' }]);
+  });
+
+  it('denies a tool the policy does not grant, reports not-found, invalid input and failures', async () => {
+    const out = (await agent.run('tool delete_all {}\ntool missing {}\ntool search not-json\ntool broken {}')).output.split('\n');
+    expect(out[0]).toMatch(/^err denied .*toolAccess/);
+    expect(out[1]).toMatch(/^err not-found/);
+    expect(out[2]).toMatch(/^err invalid-input/);
+    expect(out[3]).toMatch(/^err failed .*tool exploded/);
+  });
+
+  it('an agent without toolAccess gets nothing', async () => {
+    expect((await other.run('tools\ntool search {"q":"x"}')).output.split('\n')).toEqual(['ok', expect.stringMatching(/^err denied/)]);
+  });
+});

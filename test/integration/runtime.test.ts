@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SandboxError } from '../../dist/index.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { recordingSandbox, settle } from '../helpers/sandbox.js';
+
+const { sandbox, audit, logs } = recordingSandbox();
+afterAll(() => sandbox.close());
+
+describe('jco engine: loading', () => {
+  it('runs a WAT component from a path and from bytes', async () => {
+    const a = await sandbox.load(fixturePath('echo'));
+    expect((await a.run('hello')).output).toBe('hello');
+    const b = await sandbox.load(readFileSync(fixturePath('echo')));
+    const r = await b.run('bytes');
+    expect(r.output).toBe('bytes');
+    expect(r.durationMs).toBeGreaterThan(0);
+    expect(a.id).not.toBe(b.id);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('rejects bytes that are not a component with COMPONENT_INVALID', async () => {
+    await expect(sandbox.load(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]))).rejects.toMatchObject({ code: 'COMPONENT_INVALID' });
+    const core = new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+    await expect(sandbox.load(core)).rejects.toThrow(/core WebAssembly module/);
+    const truncated = readFileSync(fixturePath('echo')).subarray(0, 40);
+    await expect(sandbox.load(truncated)).rejects.toMatchObject({ code: 'COMPONENT_INVALID' });
+    await expect(sandbox.load('/nonexistent/agent.wasm')).rejects.toMatchObject({ code: 'COMPONENT_INVALID' });
+  });
+
+  it('rejects a component over the size cap', async () => {
+    const small = recordingSandbox({ maxComponentBytes: 100 });
+    await expect(small.sandbox.load(fixturePath('echo'))).rejects.toThrow(/size cap/);
+  });
+
+  it('transpiles once per content hash: a cache hit does not transpile again', async () => {
+    const { tempDir } = await import('../helpers/sandbox.js');
+    const { dir, cleanup } = tempDir();
+    try {
+      const { sandbox: s } = recordingSandbox({ cacheDir: dir });
+      const t0 = performance.now();
+      await (await s.load(fixturePath('fsprobe'))).close();
+      const cold = performance.now() - t0;
+      const { readdirSync } = await import('node:fs');
+      const entries = readdirSync(`${dir}/transpiled/v1`);
+      expect(entries).toHaveLength(1);
+      const { statSync } = await import('node:fs');
+      const mtime = statSync(`${dir}/transpiled/v1/${entries[0]}/meta.json`).mtimeMs;
+      const { sandbox: s2 } = recordingSandbox({ cacheDir: dir });
+      await (await s2.load(fixturePath('fsprobe'))).close();
+      expect(statSync(`${dir}/transpiled/v1/${entries[0]}/meta.json`).mtimeMs).toBe(mtime);
+      expect(cold).toBeGreaterThan(0);
+    } finally {
+      cleanup();
+    }
+  });
+});
+
+describe('jco engine: failures stay inside the instance', () => {
+  it('maps err(...) to AGENT_ERROR and keeps the instance', async () => {
+    const a = await sandbox.load(fixturePath('fail'));
+    await expect(a.run('x')).rejects.toMatchObject({ code: 'AGENT_ERROR', message: expect.stringContaining('bad task') });
+    await expect(a.run('x')).rejects.toMatchObject({ code: 'AGENT_ERROR' });
+    await a.close();
+  });
+
+  it('a trap ends that instance with AGENT_ERROR; the next run gets a fresh one; others keep running', async () => {
+    const trap = await sandbox.load(fixturePath('trap'));
+    const echo = await sandbox.load(fixturePath('echo'));
+    const err = await trap.run('x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxError);
+    expect(err).toMatchObject({ code: 'AGENT_ERROR', message: expect.stringContaining('unreachable') });
+    expect((await echo.run('still here')).output).toBe('still here');
+    await expect(trap.run('again')).rejects.toMatchObject({ code: 'AGENT_ERROR' });
+    await Promise.all([trap.close(), echo.close()]);
+  });
+
+  it('a wall-clock timeout terminates the worker with TIMEOUT while another agent completes', async () => {
+    const loop = await sandbox.load(fixturePath('loop'));
+    const echo = await sandbox.load(fixturePath('echo'));
+    const t0 = performance.now();
+    const [looped, echoed] = await Promise.allSettled([loop.run('x', { timeout: 300 }), echo.run('side by side')]);
+    expect(looped.status).toBe('rejected');
+    expect((looped as PromiseRejectedResult).reason).toMatchObject({ code: 'TIMEOUT' });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(echoed).toMatchObject({ status: 'fulfilled', value: { output: 'side by side' } });
+    await settle();
+    expect(audit.some((e) => e.type === 'limit_exceeded' && e.target === 'TIMEOUT')).toBe(true);
+    await Promise.all([loop.close(), echo.close()]);
+  });
+
+  it('a start function that never returns is stopped at load with TIMEOUT', async () => {
+    await expect(sandbox.load(fixturePath('start-loop'), { policy: { version: 1, resourceLimits: { maxExecutionTime: '500ms' } } })).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+});
+
+describe('log interface and stdio', () => {
+  it('emits log records as events with the agent id', async () => {
+    const a = await sandbox.load(fixturePath('log'));
+    expect((await a.run('first message')).output).toBe('logged');
+    await settle();
+    const mine = logs.filter((l) => l.agentId === a.id);
+    expect(mine.map((l) => [l.level, l.message])).toEqual([
+      ['info', 'first message'],
+      ['debug', 'log.wat done'],
+    ]);
+    await a.close();
+  });
+
+  it('captures stdout and stderr as log events', async () => {
+    const a = await sandbox.load(fixturePath('fsprobe'));
+    const r = await a.run('print to stdout\neprint to stderr');
+    expect(r.output).toMatch(/^ok \d+\nok \d+$/);
+    await settle();
+    const mine = logs.filter((l) => l.agentId === a.id);
+    expect(mine).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ stream: 'stdout', message: 'to stdout' }),
+        expect.objectContaining({ stream: 'stderr', message: 'to stderr' }),
+      ]),
+    );
+    await a.close();
+  });
+
+  it('caps stdout: past maxOutputBytes the run ends with QUOTA_EXCEEDED', async () => {
+    const a = await sandbox.load(fixturePath('fsprobe'), { policy: { version: 1, resourceLimits: { maxOutputBytes: '4KiB' } } });
+    await expect(a.run('printn 100000')).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect((await a.run('print small')).output).toMatch(/^ok /);
+    await a.close();
+  });
+
+  it('stdin is empty; clocks and random work', async () => {
+    const a = await sandbox.load(fixturePath('fsprobe'));
+    const out = (await a.run('stdin\nrandom 16\nclock')).output.split('\n');
+    expect(out[0]).toBe('ok 0');
+    expect(out[1]).toMatch(/^ok [0-9a-f]{32}$/);
+    expect(out[2]).toMatch(/^ok \d+ \d+$/);
+    await a.close();
+  });
+});
