@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'wit/**', 'test/fixtures/build/**', '.cache/**', 'examples/**/build/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'wit/**', 'test/fixtures/build/**', '**/.cache/**', 'examples/**/build/**', 'examples/**/*.js', 'test/fixtures/agents/**/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -16,6 +16,11 @@ export default tseslint.config(
   },
   {
     files: ['**/*.js', '**/*.mjs'],
-    languageOptions: { globals: { console: 'readonly', process: 'readonly', URL: 'readonly', Buffer: 'readonly' } },
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['console', 'process', 'URL', 'Buffer', 'performance', 'WebAssembly', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
+          'queueMicrotask', 'structuredClone', 'TextEncoder', 'TextDecoder', 'fetch', 'atob', 'btoa', 'SharedArrayBuffer', 'Atomics'].map((g) => [g, 'readonly']),
+      ),
+    },
   },
 );

@@ -22,7 +22,6 @@ export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
 
 /** Characters that could drive a terminal (ANSI escapes, other controls) are shown escaped. */
 export function safeText(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

@@ -39,7 +39,7 @@ afterAll(async () => {
   await new Promise((r) => server.close(r));
 });
 
-async function fetchWith(policy: object, url: string): Promise<{ status?: number; body?: string; error?: string; url?: string }> {
+async function fetchWith(policy: Record<string, unknown>, url: string): Promise<{ status?: number; body?: string; error?: string; url?: string }> {
   const agent = await sandbox.load(fixturePath('fetchprobe'), { policy });
   try {
     return JSON.parse((await agent.run(JSON.stringify({ url }))).output);
