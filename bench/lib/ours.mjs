@@ -5,13 +5,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readComponent } from '../../dist/engine/component.js';
-import { prepareComponent, WorkerInstance } from '../../dist/engine/jco/engine.js';
+import { prepareComponent, WorkerInstance, WorkerPool } from '../../dist/engine/jco/engine.js';
 import { transpileCached } from '../../dist/engine/jco/transpile.js';
 import { createCoreInstance } from '../../dist/engine/jco/instance-core.js';
 import { resolvePolicy } from '../../dist/sandbox/policy-input.js';
 import { DEFAULT_CAPS } from '../../dist/capabilities/context.js';
 
-export { readComponent, prepareComponent, transpileCached, WorkerInstance };
+export { readComponent, prepareComponent, transpileCached, WorkerInstance, WorkerPool };
 
 /**
  * Per-instance settings the way `Sandbox.load` derives them from a policy: caps from
@@ -46,7 +46,7 @@ const RPC = {
 };
 
 /** A worker instance (what `Sandbox.load` starts); `events.count` counts delivered events. */
-export function workerInstance(prepared, init, events = { count: 0 }) {
+export function workerInstance(prepared, init, events = { count: 0 }, pool = new WorkerPool(0)) {
   return WorkerInstance.start(
     prepared,
     init,
@@ -57,6 +57,7 @@ export function workerInstance(prepared, init, events = { count: 0 }) {
       rpc: RPC,
     },
     60_000,
+    pool,
   );
 }
 

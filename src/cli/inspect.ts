@@ -35,7 +35,7 @@ export async function inspectCommand(argv: string[]): Promise<ExitStatus> {
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError('agentos inspect takes exactly one component path; see `agentos inspect --help`');
-    const sandbox = createSandbox(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {});
+    const sandbox = createSandbox({ prewarmWorkers: 0, ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}) });
     const report = await sandbox.inspect(positionals[0]!, values.policy !== undefined ? { policy: values.policy } : {});
     if (json) {
       process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');

@@ -110,7 +110,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     if (values.fuel !== undefined || values.memory !== undefined) {
       policy = parsePolicyText(JSON.stringify({ ...policy, resourceLimits: limits }), { format: 'json', source: 'command line' }).policy;
     }
-    const sandbox = createSandbox(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {});
+    const sandbox = createSandbox({ prewarmWorkers: 0, ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}) });
     if (values.audit !== undefined) {
       const dir = values.audit;
       mkdirSync(dir, { recursive: true });

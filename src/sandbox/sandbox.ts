@@ -7,9 +7,10 @@ import { DEFAULT_CAPS, type HostCaps, type InstanceEvent, type LogEvent } from '
 import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
 import type { ToolReply } from '../capabilities/tools.js';
 import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
-import { prepareComponent, WorkerInstance, type InstanceInit, type PreparedComponent } from '../engine/jco/engine.js';
+import { prepareComponent, WorkerInstance, WorkerPool, type InstanceInit, type PreparedComponent } from '../engine/jco/engine.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
-import { ComponentError, DeniedError, SandboxError, UsageError, toSandboxError } from '../errors.js';
+import { ComponentError, DeniedError, PolicyError, SandboxError, UsageError, toSandboxError } from '../errors.js';
+import { statSync } from 'node:fs';
 import type { AuditEvent } from '../gate/types.js';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -29,6 +30,12 @@ export interface SandboxOptions {
   readonly defaultTimeout?: number | string;
   /** Environment the policy's `env.allow` names are read from. Default: `process.env`. */
   readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Workers kept started ahead of time (host code loaded, no agent yet), so that starting an
+   * instance does not pay for booting a thread. Each worker still runs exactly one instance and
+   * is never reused. Default 1; 0 starts workers on demand only (what the CLI does).
+   */
+  readonly prewarmWorkers?: number;
 }
 
 /** Options of {@link Sandbox.load}. */
@@ -94,7 +101,7 @@ export class Agent {
   /** @internal start (or restart after a trap/limit) the instance */
   async instance_(timeoutMs: number): Promise<WorkerInstance> {
     if (this.instance && !this.instance.isDead) return this.instance;
-    this.starting ??= WorkerInstance.start(this.prepared, this.init, this.sandbox.hooks_(), timeoutMs).finally(() => {
+    this.starting ??= WorkerInstance.start(this.prepared, this.init, this.sandbox.hooks_(), timeoutMs, this.sandbox.pool).finally(() => {
       this.starting = undefined;
     });
     this.instance = await this.starting;
@@ -177,9 +184,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   private readonly hostEnv: Readonly<Record<string, string | undefined>>;
   private readonly tools = new Map<string, ToolHandler>();
   private readonly agents = new Set<Agent>();
+  /** @internal */
+  readonly pool: WorkerPool;
 
   constructor(options: SandboxOptions = {}) {
     super();
+    const prewarm = options.prewarmWorkers ?? 1;
+    if (!Number.isInteger(prewarm) || prewarm < 0 || prewarm > 64) throw new UsageError('prewarmWorkers must be a whole number from 0 to 64');
+    this.pool = new WorkerPool(prewarm);
+    this.pool.fill();
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
     this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;
     this.defaultTimeoutMs = options.defaultTimeout !== undefined ? parseDuration(options.defaultTimeout, 'defaultTimeout') : 30_000;
@@ -215,6 +228,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
    */
   async load(component: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
     const policy = await resolvePolicy(options.policy);
+    checkMounts(policy);
     const source = await readComponent(component, this.maxComponentBytes);
     const prepared = await prepareComponent(source, this.cacheDir);
     if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
@@ -262,6 +276,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** Close every agent. */
   async close(): Promise<void> {
     await Promise.all([...this.agents].map((a) => a.close()));
+    await this.pool.close();
   }
 
   /** @internal */
@@ -303,6 +318,23 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       return { ok: false, kind: 'failed', message: msg.slice(0, 4096) };
     }
   }
+}
+
+/** Every mount's host directory must exist when an agent is loaded. */
+function checkMounts(policy: SandboxPolicy): void {
+  policy.mounts.forEach((m, i) => {
+    let ok = false;
+    try {
+      ok = statSync(m.host).isDirectory();
+    } catch {
+      ok = false;
+    }
+    if (!ok) {
+      throw new PolicyError(`mounts[${i}].host: ${m.host} is not an existing directory; create it or fix the path (relative paths resolve against the policy file)`, {
+        path: `mounts[${i}].host`,
+      });
+    }
+  });
 }
 
 /**

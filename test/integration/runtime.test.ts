@@ -138,3 +138,54 @@ describe('log interface and stdio', () => {
     await a.close();
   });
 });
+
+describe('several agents side by side', () => {
+  it('agents with different policies share no WASI state', async () => {
+    const { tempDir } = await import('../helpers/sandbox.js');
+    const { writeFileSync } = await import('node:fs');
+    const a = tempDir();
+    const b = tempDir();
+    try {
+      writeFileSync(`${a.dir}/who.txt`, 'agent A');
+      writeFileSync(`${b.dir}/who.txt`, 'agent B');
+      const mk = (dir: string, lang: string) =>
+        sandbox.load(fixturePath('fsprobe'), {
+          policy: { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/data', host: dir, mode: 'ro' }], env: { set: { WHO: lang } } },
+        });
+      const [agentA, agentB, none] = await Promise.all([mk(a.dir, 'A'), mk(b.dir, 'B'), sandbox.load(fixturePath('fsprobe'))]);
+      const script = 'read /data/who.txt\ngetenv WHO';
+      const outs = await Promise.all([agentA.run(script), agentB.run(script), none.run(script), agentA.run(script), agentB.run(script)]);
+      expect(outs.map((o) => o.output)).toEqual([
+        'ok agent A\nok A',
+        'ok agent B\nok B',
+        'err ENOTCAPABLE\nerr unset',
+        'ok agent A\nok A',
+        'ok agent B\nok B',
+      ]);
+      await Promise.all([agentA.close(), agentB.close(), none.close()]);
+    } finally {
+      a.cleanup();
+      b.cleanup();
+    }
+  });
+
+  it('wasi:cli/exit inside run ends that instance with AGENT_ERROR', async () => {
+    const x = await sandbox.load(fixturePath('fsprobe'));
+    await expect(x.run('exit 3')).rejects.toMatchObject({ code: 'AGENT_ERROR', message: expect.stringContaining('exit') });
+    expect((await x.run('print back')).output).toMatch(/^ok/);
+    await x.close();
+  });
+
+  it('bad arguments to the API are typed errors', async () => {
+    const x = await sandbox.load(fixturePath('echo'));
+    await expect(x.run(42 as unknown as string)).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(x.run('x', { timeout: 'soon' })).rejects.toMatchObject({ code: 'POLICY_INVALID' });
+    await x.close();
+    await expect(x.run('x')).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(sandbox.load(fixturePath('echo'), { policy: { version: 2 } })).rejects.toMatchObject({ code: 'POLICY_INVALID' });
+    await expect(sandbox.load(fixturePath('echo'), { policy: { version: 1, mounts: [{ guest: '/w', host: '/nonexistent/dir' }] } })).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+    });
+    expect(() => sandbox.registerTool('bad name!', () => 1)).toThrow(/tool name/);
+  });
+});

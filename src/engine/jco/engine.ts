@@ -55,6 +55,78 @@ export async function prepareComponent(source: ComponentSource, cacheDir: string
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
+/**
+ * Workers started ahead of time with the host code loaded, each waiting for the one instance it
+ * will ever run. Taking a worker from the pool removes it for good: workers are never reused,
+ * so no state can pass from one agent to another. `size` 0 disables pre-warming.
+ */
+export class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly loaded = new WeakMap<Worker, Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly size: number) {}
+
+  private spawn(): Worker {
+    const w = new Worker(WORKER_URL, {
+      // The JS heap of the glue code; guest linear memory is capped inside the module.
+      resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 8 },
+      stdout: true,
+      stderr: true,
+    });
+    // Host-side prints from a worker must never mix into the CLI's stdout; guests' stdio is
+    // captured by the stdio capability, not here.
+    w.stdout.resume();
+    w.stderr.resume();
+    this.loaded.set(
+      w,
+      new Promise<void>((resolve) => {
+        const onMessage = (m: FromWorker) => {
+          if (m.type !== 'loaded') return;
+          w.off('message', onMessage);
+          resolve();
+        };
+        w.on('message', onMessage);
+        w.once('exit', () => resolve());
+      }),
+    );
+    return w;
+  }
+
+  /** Resolves when every idle worker has loaded the host code (for benchmarks and tests). */
+  async ready(): Promise<void> {
+    await Promise.all(this.idle.map((w) => this.loaded.get(w)));
+  }
+
+  /** Start idle workers up to the pool size. */
+  fill(): void {
+    while (!this.closed && this.idle.length < this.size) {
+      const w = this.spawn();
+      w.unref();
+      w.once('exit', () => {
+        const i = this.idle.indexOf(w);
+        if (i >= 0) this.idle.splice(i, 1);
+      });
+      this.idle.push(w);
+    }
+  }
+
+  /** A never-used worker (pre-warmed if one is ready), and top the pool up again. */
+  take(): Worker {
+    const w = this.idle.shift() ?? this.spawn();
+    w.ref();
+    setImmediate(() => this.fill());
+    return w;
+  }
+
+  /** Terminate the idle workers and stop refilling. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const idle = this.idle.splice(0);
+    await Promise.all(idle.map((w) => w.terminate()));
+  }
+}
+
 /** Callbacks from an instance to its owner. */
 export interface InstanceHooks {
   readonly onEvents: (events: InstanceEvent[]) => void;
@@ -69,20 +141,14 @@ export class WorkerInstance {
   private dead: SandboxError | undefined;
   private readonly ready: Promise<void>;
 
-  private constructor(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks) {
+  private constructor(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, pool: WorkerPool) {
     const rpcShared = new SharedArrayBuffer(4);
     const channel = new MessageChannel();
     serveRpc(channel.port1, rpcShared, hooks.rpc);
     channel.port1.unref();
-    const data: WorkerInit & { rpcPort: unknown } = { ...init, jsUrl: prepared.jsUrl, modules: { ...prepared.modules }, rpcShared, rpcPort: channel.port2 };
-    this.worker = new Worker(WORKER_URL, {
-      workerData: data,
-      transferList: [channel.port2],
-      // The JS heap of the glue code; guest linear memory is capped inside the module.
-      resourceLimits: { maxOldGenerationSizeMb: 512, stackSizeMb: 8 },
-      stdout: true,
-      stderr: true,
-    });
+    this.worker = pool.take();
+    const data = { ...init, jsUrl: prepared.jsUrl, modules: { ...prepared.modules }, rpcShared, rpcPort: channel.port2 };
+    this.worker.postMessage({ type: 'init', init: data } satisfies ToWorker, [channel.port2]);
     let readyResolve!: () => void;
     let readyReject!: (e: SandboxError) => void;
     this.ready = new Promise((res, rej) => {
@@ -129,8 +195,8 @@ export class WorkerInstance {
   }
 
   /** Spawn a worker and wait until the component is instantiated (bounded by `timeoutMs`). */
-  static async start(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number): Promise<WorkerInstance> {
-    const inst = new WorkerInstance(prepared, init, hooks);
+  static async start(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number, pool: WorkerPool): Promise<WorkerInstance> {
+    const inst = new WorkerInstance(prepared, init, hooks, pool);
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([

@@ -4,6 +4,7 @@
 import type { InstanceEvent, HostCaps } from '../../capabilities/context.js';
 import type { SerializedError } from '../../errors.js';
 import type { GatePolicy } from '../../gate/gate.js';
+import type { MessagePort } from 'node:worker_threads';
 
 /** Everything a worker needs to build one instance. */
 export interface WorkerInit {
@@ -19,11 +20,14 @@ export interface WorkerInit {
   readonly rpcShared: SharedArrayBuffer;
 }
 
-/** Host → worker. */
-export type ToWorker = { readonly type: 'run'; readonly id: number; readonly task: string };
+/** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */
+export type ToWorker =
+  | { readonly type: 'init'; readonly init: WorkerInit & { readonly rpcPort: MessagePort } }
+  | { readonly type: 'run'; readonly id: number; readonly task: string };
 
 /** Worker → host. */
 export type FromWorker =
+  | { readonly type: 'loaded' }
   | { readonly type: 'ready' }
   | { readonly type: 'init-error'; readonly error: SerializedError }
   | { readonly type: 'events'; readonly events: InstanceEvent[] }

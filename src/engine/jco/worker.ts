@@ -1,35 +1,49 @@
 /**
- * Worker entry: one agent instance per worker. The host thread can terminate this worker at
- * any time (timeout, limit), which is what makes a runaway guest recoverable.
+ * Worker entry: one agent instance per worker, never reused. A worker may be started ahead of
+ * time (pre-warmed, with the host code already loaded) and then waits for its one `init`
+ * message. The host thread can terminate this worker at any time (timeout, limit), which is
+ * what makes a runaway guest recoverable.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { RpcClient } from './rpc.js';
-import { createCoreInstance, classifyThrow } from './instance-core.js';
+import { createCoreInstance, classifyThrow, type CoreInstance } from './instance-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
-const init = workerData as WorkerInit & { rpcPort: MessagePort };
 const port = parentPort!;
 const post = (m: FromWorker) => port.postMessage(m);
+let instance: CoreInstance | undefined;
+let initialized = false;
 
-try {
-  const instance = await createCoreInstance({
-    agentId: init.agentId,
-    jsUrl: init.jsUrl,
-    modules: init.modules,
-    policy: init.policy,
-    caps: init.caps,
-    env: init.env,
-    toolNames: init.toolNames,
-    rpc: new RpcClient(init.rpcPort, init.rpcShared),
-    deliver: (events) => post({ type: 'events', events }),
-  });
-  port.on('message', (m: ToWorker) => {
-    if (m.type !== 'run') return;
-    const r = instance.run(m.task);
-    post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal });
-  });
-  post({ type: 'ready' });
-} catch (e) {
-  const c = classifyThrow(e);
-  post({ type: 'init-error', error: { ...c.error, message: `instantiation failed: ${c.error.message}` } });
+async function init(data: WorkerInit & { rpcPort: MessagePort }): Promise<void> {
+  try {
+    instance = await createCoreInstance({
+      agentId: data.agentId,
+      jsUrl: data.jsUrl,
+      modules: data.modules,
+      policy: data.policy,
+      caps: data.caps,
+      env: data.env,
+      toolNames: data.toolNames,
+      rpc: new RpcClient(data.rpcPort, data.rpcShared),
+      deliver: (events) => post({ type: 'events', events }),
+    });
+    post({ type: 'ready' });
+  } catch (e) {
+    const c = classifyThrow(e);
+    post({ type: 'init-error', error: { ...c.error, message: `instantiation failed: ${c.error.message}` } });
+  }
 }
+
+port.on('message', (m: ToWorker) => {
+  if (m.type === 'init') {
+    // One instance per worker, ever: a second init is ignored.
+    if (initialized) return;
+    initialized = true;
+    void init(m.init);
+    return;
+  }
+  if (m.type !== 'run' || !instance) return;
+  const r = instance.run(m.task);
+  post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal });
+});
+post({ type: 'loaded' });
