@@ -11,6 +11,7 @@ import { ComponentError, LimitError, revive, SandboxError, type SerializedError 
 import type { InstanceEvent } from '../../capabilities/context.js';
 import type { ComponentSource } from '../component.js';
 import { serveRpc, type RpcHandlers } from './rpc.js';
+import { decodeEvents } from './event-codec.js';
 import { transpileCached, type TranspiledComponent } from './transpile.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
@@ -166,7 +167,7 @@ export class WorkerInstance {
           readyReject(revive(m.error));
           break;
         case 'events':
-          hooks.onEvents(m.events);
+          hooks.onEvents(decodeEvents(m.batch));
           break;
         case 'result': {
           const p = this.pending.get(m.id);

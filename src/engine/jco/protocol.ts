@@ -1,7 +1,8 @@
 /**
  * Messages between the host thread and an agent's worker.
  */
-import type { InstanceEvent, HostCaps } from '../../capabilities/context.js';
+import type { HostCaps } from '../../capabilities/context.js';
+import type { EncodedEvents } from './event-codec.js';
 import type { SerializedError } from '../../errors.js';
 import type { GatePolicy } from '../../gate/gate.js';
 import type { MessagePort } from 'node:worker_threads';
@@ -30,6 +31,6 @@ export type FromWorker =
   | { readonly type: 'loaded' }
   | { readonly type: 'ready' }
   | { readonly type: 'init-error'; readonly error: SerializedError }
-  | { readonly type: 'events'; readonly events: InstanceEvent[] }
+  | { readonly type: 'events'; readonly batch: EncodedEvents }
   | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly output: string }
   | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean };

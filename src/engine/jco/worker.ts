@@ -6,6 +6,7 @@
  */
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { RpcClient } from './rpc.js';
+import { encodeEvents } from './event-codec.js';
 import { createCoreInstance, classifyThrow, type CoreInstance } from './instance-core.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
@@ -25,7 +26,7 @@ async function init(data: WorkerInit & { rpcPort: MessagePort }): Promise<void> 
       env: data.env,
       toolNames: data.toolNames,
       rpc: new RpcClient(data.rpcPort, data.rpcShared),
-      deliver: (events) => post({ type: 'events', events }),
+      deliver: (events) => post({ type: 'events', batch: encodeEvents(events) }),
     });
     post({ type: 'ready' });
   } catch (e) {
