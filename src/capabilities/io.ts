@@ -241,20 +241,17 @@ export class OutputStream {
   }
 
   splice(src: InputStream, len: bigint): Result<bigint, StreamError> {
-    const c = this.checkWrite();
-    if (c.tag === 'err') return c;
-    const n = len < c.val ? len : c.val;
-    const r = src.read(n);
-    if (r.tag === 'err') return r;
-    const w = this.write(r.val);
-    return w.tag === 'err' ? w : ok(BigInt(r.val.length));
+    return this.spliceWith(len, (n) => src.read(n));
   }
 
   blockingSplice(src: InputStream, len: bigint): Result<bigint, StreamError> {
+    return this.spliceWith(len, (n) => src.blockingRead(n));
+  }
+
+  private spliceWith(len: bigint, read: (n: bigint) => Result<Uint8Array, StreamError>): Result<bigint, StreamError> {
     const c = this.checkWrite();
     if (c.tag === 'err') return c;
-    const n = len < c.val ? len : c.val;
-    const r = src.blockingRead(n);
+    const r = read(len < c.val ? len : c.val);
     if (r.tag === 'err') return r;
     const w = this.write(r.val);
     return w.tag === 'err' ? w : ok(BigInt(r.val.length));

@@ -16,33 +16,19 @@ const denied = (ctx: HostContext, api: string, target: string): Result<never, st
   return err('access-denied');
 };
 
-/** A socket resource that can never be created; methods exist only so the types line up. */
-class TcpSocket {
+/** Socket resources can never be created; the classes exist only so the import types line up. */
+class NeverCreated {
   subscribe(): Pollable {
     return new Pollable(alwaysReady);
   }
 }
-class UdpSocket {
-  subscribe(): Pollable {
-    return new Pollable(alwaysReady);
-  }
-}
-class IncomingDatagramStream {
-  subscribe(): Pollable {
-    return new Pollable(alwaysReady);
-  }
-}
-class OutgoingDatagramStream {
-  subscribe(): Pollable {
-    return new Pollable(alwaysReady);
-  }
-}
-class ResolveAddressStream {
+class TcpSocket extends NeverCreated {}
+class UdpSocket extends NeverCreated {}
+class IncomingDatagramStream extends NeverCreated {}
+class OutgoingDatagramStream extends NeverCreated {}
+class ResolveAddressStream extends NeverCreated {
   resolveNextAddress(): Result<never, string> {
     return err('access-denied');
-  }
-  subscribe(): Pollable {
-    return new Pollable(alwaysReady);
   }
 }
 
