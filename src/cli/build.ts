@@ -3,7 +3,7 @@
  */
 import { buildAgent } from '../build/index.js';
 import { UsageError } from '../errors.js';
-import { parse, reportError, type ExitStatus } from './common.js';
+import { parse, reportError, safeText, type ExitStatus } from './common.js';
 
 export const BUILD_HELP = `Usage: agentos build <agent.js|agent.c|agent.wat> -o <agent.wasm> [options]
 
@@ -43,10 +43,9 @@ export async function buildCommand(argv: string[]): Promise<ExitStatus> {
     }
     const r = await buildAgent(positionals[0]!, values.out, {
       ...(backend ? { backend } : {}),
-      ...(json ? {} : { onLog: (line: string) => process.stderr.write(line + '\n') }),
+      ...(json ? {} : { onLog: (line: string) => process.stderr.write(safeText(line) + '\n') }),
     });
     if (json) process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');
-    else process.stdout.write(`built ${r.output} (${r.bytes} bytes)\n`);
     return 0;
   } catch (e) {
     return reportError(e, json);

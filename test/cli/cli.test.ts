@@ -121,6 +121,21 @@ describe('agentos inspect / policy check / help', () => {
     expect(r.stderr).toMatch(/env\.allow/);
   });
 
+  it('build turns a WAT agent into a component that runs, and refuses unknown sources', () => {
+    const out = join(tmp.dir, 'hello.wasm');
+    const b = agentos(['build', join(REPO_ROOT, 'examples', 'hello', 'hello.wat'), '-o', out]);
+    expect(b.status, b.stderr).toBe(0);
+    expect(json(['run', out, '--task', 'Ada']).body).toMatchObject({ ok: true, output: 'Hello, Ada!' });
+    const bad = json(['build', join(tmp.dir, 'agent.py'), '-o', out]);
+    expect(bad.status).toBe(2);
+    expect(bad.body.error.code).toBe('USAGE');
+    const wat = join(tmp.dir, 'broken.wat');
+    writeFileSync(wat, '(module (func $oops (unknown-instruction)))');
+    const broken = json(['build', wat, '-o', out]);
+    expect(broken.status).toBe(2);
+    expect(broken.body.error.code).toBe('COMPONENT_INVALID');
+  });
+
   it('--help works for every command', () => {
     for (const args of [['--help'], ['run', '--help'], ['inspect', '--help'], ['build', '--help'], ['policy', '--help']]) {
       const r = agentos(args);
