@@ -151,6 +151,14 @@ export class Gate {
     return this.forbiddenGlobs?.matches(guestPath) ?? false;
   }
 
+  /**
+   * Whether some forbidden path could lie below `dir`: moving such a directory would carry
+   * hidden files to a name the forbidden globs no longer match, so the filesystem refuses it.
+   */
+  mayHideBelow(dir: string): boolean {
+    return this.forbiddenGlobs?.mayContain(dir) ?? false;
+  }
+
   /** Whether a directory entry should appear in a listing (no audit event per entry). */
   isListable(guestPath: string, isDir: boolean): boolean {
     if (this.isHidden(guestPath)) return false;

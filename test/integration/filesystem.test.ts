@@ -42,7 +42,7 @@ beforeAll(async () => {
       fileAccess: {
         readonly: ['/workspace/**/*.ts', '/workspace/.git/**'],
         readwrite: ['/tmp/**'],
-        forbidden: ['/workspace/.git/**', '/workspace/**/.env'],
+        forbidden: ['/workspace/.git/**', '/workspace/**/.env', '/tmp/vault/private/**'],
       },
       resourceLimits: { maxFileSize: '1KiB' },
     },
@@ -136,6 +136,19 @@ describe('filesystem: writes', () => {
     symlinkSync(join(outside, 'secret.txt'), join(scratch, 'planted'));
     expect(await run('read /tmp/planted\nwrite /tmp/planted overwrite')).toEqual(['err ENOENT', 'err ENOENT']);
     expect(readFileSync(join(outside, 'secret.txt'), 'utf8')).toBe('top secret');
+  });
+
+  it('will not move a directory that may hold forbidden files out from under the forbidden glob', async () => {
+    mkdirSync(join(scratch, 'vault', 'private'), { recursive: true });
+    writeFileSync(join(scratch, 'vault', 'private', 'key'), 'k');
+    expect(await run('read /tmp/vault/private/key\nrename /tmp/vault /tmp/open\nrename /tmp/vault/private /tmp/p2\nmkdir /tmp/plain\nrename /tmp/plain /tmp/plain2')).toEqual([
+      'err ENOENT',
+      'err EACCES',
+      'err ENOENT',
+      'ok',
+      'ok',
+    ]);
+    expect(existsSync(join(scratch, 'vault', 'private', 'key'))).toBe(true);
   });
 
   it('enforces maxFileSize', async () => {

@@ -423,6 +423,13 @@ export class Descriptor {
       const from = this.locate(oldPath, ['write'], 'rename-at', false);
       if (from.missing) throw new FsFailure('no-entry');
       if (from.guest === this.mount.guest) throw new FsFailure('busy');
+      if (from.stat?.isDirectory() && this.st.ctx.gate.mayHideBelow(from.guest)) {
+        this.st.ctx.gate.refuse(
+          { capability: 'write_files', resource: 'file', action: 'write', target: from.guest, api: API + 'rename-at' },
+          `${from.guest} may contain paths matched by fileAccess.forbidden; moving it would expose them`,
+        );
+        throw new FsFailure('access');
+      }
       const to = newDescriptor.sameMountOrFail(this).locate(newPath, ['write'], 'rename-at', false);
       fs.renameSync(from.host, to.host);
       return undefined;
