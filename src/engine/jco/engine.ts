@@ -183,8 +183,11 @@ export class WorkerInstance {
         }
       }
     });
-    this.worker.on('error', (e) => {
-      const err = new SandboxError('INTERNAL', `agent worker failed: ${e.message}`);
+    this.worker.on('error', (e: Error & { code?: string }) => {
+      const err =
+        e.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? new LimitError('MEMORY_LIMIT', `agent instance exhausted its host heap: ${e.message}`, { limit: 'worker heap' })
+          : new SandboxError('INTERNAL', `agent worker failed: ${e.message}`);
       this.fail(err);
       readyReject(err);
     });
