@@ -59,6 +59,7 @@ export class Gate {
   private readonly network: NetworkMatcher | undefined;
   private readonly envNames: ReadonlySet<string>;
   private readonly toolPatterns: readonly string[];
+  private readonly envCache = new Map<string, Decision>();
   readonly mounts: readonly Mount[];
 
   constructor(
@@ -219,11 +220,16 @@ export class Gate {
   /** Decide reading one environment variable. */
   env(name: string, api: string): Decision {
     const req: AccessRequest = { capability: 'read_env', resource: 'env', action: 'read', target: name, api };
-    return this.decide(req, () =>
-      this.envNames.has(name)
+    // Env decisions depend only on the policy, which is fixed for this gate: cache them, which
+    // also hands the audit encoder the same string objects every time.
+    let d = this.envCache.get(name);
+    if (!d) {
+      d = this.envNames.has(name)
         ? decision(true, `env ${name} allowed`, [`env:${name}`])
-        : decision(false, `environment variable ${name} is not in env.allow`),
-    );
+        : decision(false, `environment variable ${name} is not in env.allow`);
+      if (this.envCache.size < 4096) this.envCache.set(name, d);
+    }
+    return this.finish(req, d);
   }
 
   /** Names of environment variables the policy exposes (for `get-environment`). */
