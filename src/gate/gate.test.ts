@@ -47,8 +47,8 @@ describe('gate', () => {
     const events: AuditEvent[] = [];
     const g = new Gate(base, 'a', (e) => events.push(e));
     const broken = { check: () => { throw new Error('boom'); } };
-    (g as unknown as { network: unknown }).network = broken;
-    (g as unknown as { allowedCaps: Set<string> }).allowedCaps = new Set(['network_access']);
+    const inner = g as unknown as { c: Record<string, unknown> };
+    inner.c = { ...inner.c, network: broken, allowedCaps: new Set(['network_access']) };
     const d = g.http({ scheme: 'https', host: 'x', port: 443, authority: 'x' } as never, 'api');
     expect(d).toMatchObject({ allowed: false, reason: expect.stringContaining('evaluation error') });
     expect(events.at(-1)?.outcome).toBe('denied');

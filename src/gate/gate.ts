@@ -9,6 +9,8 @@
  */
 import { compileGlobSet, type GlobSet } from '../policy/glob.js';
 import { compileNetworkRules, type HttpTarget, type NetworkMatcher } from '../policy/network.js';
+import { compileAuthz, type AuthzEngine } from '../authz/engine.js';
+import type { AuthzDecision, AuthzModel, AuthzRequest, Subject } from '../authz/types.js';
 import type { AccessRequest, AuditEvent, AuditSink, Decision } from './types.js';
 
 /** The part of a normalized policy the gate reads. */
@@ -23,6 +25,12 @@ export interface GatePolicy {
     | undefined;
   readonly env?: { readonly allow: readonly string[]; readonly set: Readonly<Record<string, string>> } | undefined;
   readonly toolAccess?: { readonly allow: readonly string[] } | undefined;
+  /** RBAC roles assigned to the agent. */
+  readonly roles?: readonly string[] | undefined;
+  /** Who the agent is (subject attributes for the authorization model). */
+  readonly agent?: { readonly type?: string | undefined; readonly mfaVerified?: boolean | undefined; readonly environment?: string | undefined } | undefined;
+  /** The authorization model (roles, access, capability, security and data policies). */
+  readonly authz?: AuthzModel | undefined;
 }
 
 /** A mount as the gate and the filesystem capability see it. */
@@ -51,37 +59,42 @@ function decision(allowed: boolean, reason: string, matched: readonly string[] =
  * ```
  */
 export class Gate {
-  private readonly allowedCaps: ReadonlySet<string>;
-  private readonly forbiddenCaps: ReadonlySet<string>;
-  private readonly readGlobs: GlobSet | undefined;
-  private readonly writeGlobs: GlobSet | undefined;
-  private readonly forbiddenGlobs: GlobSet | undefined;
-  private readonly network: NetworkMatcher | undefined;
-  private readonly envNames: ReadonlySet<string>;
-  private readonly toolPatterns: readonly string[];
-  private readonly envCache = new Map<string, Decision>();
-  readonly mounts: readonly Mount[];
+  private c!: CompiledPolicy;
+  private envCache = new Map<string, Decision>();
 
   constructor(
     policy: GatePolicy,
     readonly agentId: string,
     private readonly sink: AuditSink,
+    /**
+     * Called before every decision; returns a new policy when one was published for this
+     * agent (a swap or a revocation), so the very next call is decided under it.
+     */
+    private readonly refresh?: () => GatePolicy | undefined,
   ) {
-    this.allowedCaps = new Set(policy.capabilities.allowed);
-    this.forbiddenCaps = new Set(policy.capabilities.forbidden);
-    // Longest guest prefix first, so nested lookups find the most specific mount.
-    this.mounts = [...policy.mounts].sort((a, b) => b.guest.length - a.guest.length);
-    const fa = policy.fileAccess;
-    // With no readonly/readwrite globs at all, the mounts alone decide (ro: read, rw: read and
-    // write); `forbidden` applies either way.
-    if (fa && fa.readonly.length + fa.readwrite.length > 0) {
-      this.readGlobs = compileGlobSet([...fa.readonly, ...fa.readwrite]);
-      this.writeGlobs = compileGlobSet([...fa.readwrite]);
+    this.setPolicy(policy);
+  }
+
+  /** Replace the policy this gate decides with. The caller has validated it. */
+  setPolicy(policy: GatePolicy): void {
+    this.c = compilePolicy(policy, this.agentId);
+    this.envCache = new Map();
+  }
+
+  private current(): CompiledPolicy {
+    if (this.refresh) {
+      const next = this.refresh();
+      if (next) {
+        this.setPolicy(next);
+        this.record({ type: 'policy_updated', capability: 'policy', resource: 'agent', action: 'update', target: this.agentId, outcome: 'allowed', reason: 'a new policy took effect', api: 'agent.updatePolicy' });
+      }
     }
-    if (fa && fa.forbidden.length > 0) this.forbiddenGlobs = compileGlobSet([...fa.forbidden]);
-    this.network = policy.networkRules ? compileNetworkRules(policy.networkRules as never) : undefined;
-    this.envNames = new Set([...(policy.env?.allow ?? []), ...Object.keys(policy.env?.set ?? {})]);
-    this.toolPatterns = policy.toolAccess?.allow ?? [];
+    return this.c;
+  }
+
+  /** The mounts of the current policy, most specific first. */
+  get mounts(): readonly Mount[] {
+    return this.c.mounts;
   }
 
   /** Record an event (used by capabilities for summaries and by the engine for lifecycle). */
@@ -102,15 +115,23 @@ export class Gate {
       reason: d.reason,
       api: req.api,
       ...(d.matched.length > 0 ? { matched: d.matched } : {}),
+      ...(d.actions && d.actions.length > 0 ? { actions: d.actions } : {}),
+      ...(d.wouldDeny ? { wouldDeny: d.wouldDeny } : {}),
     });
     return d;
   }
 
   /** Decide and record; any exception while deciding is a denial (fail closed). */
-  private decide(req: AccessRequest, fn: () => Decision): Decision {
+  private decide(req: AccessRequest, fn: (c: CompiledPolicy) => Decision, authz?: (c: CompiledPolicy) => AuthzRequest | undefined): Decision {
     let d: Decision;
     try {
-      d = fn();
+      const c = this.current();
+      d = fn(c);
+      // Layer two: the authorization model, when the policy has one. Both layers must allow.
+      if (d.allowed && c.authz && authz) {
+        const areq = authz(c);
+        if (areq) d = combine(d, c.authz.decide(areq));
+      }
     } catch (e) {
       d = decision(false, `evaluation error (denied): ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -119,10 +140,14 @@ export class Gate {
 
   /** The seed's capability guard: allowed and not forbidden. */
   capabilityGranted(capability: string): Decision {
-    if (this.forbiddenCaps.has(capability)) {
+    return this.capability(this.current(), capability);
+  }
+
+  private capability(c: CompiledPolicy, capability: string): Decision {
+    if (c.forbiddenCaps.has(capability)) {
       return decision(false, `capability ${capability} is in capabilities.forbidden`, [`capabilities.forbidden:${capability}`]);
     }
-    if (!this.allowedCaps.has(capability)) {
+    if (!c.allowedCaps.has(capability)) {
       return decision(false, `capability ${capability} is not granted; add it to capabilities.allowed`);
     }
     return decision(true, `capability ${capability} granted`, [`capabilities.allowed:${capability}`]);
@@ -130,10 +155,7 @@ export class Gate {
 
   /** The mount that holds `guestPath` (canonical), if any. */
   mountFor(guestPath: string): Mount | undefined {
-    for (const m of this.mounts) {
-      if (m.guest === '/' || guestPath === m.guest || guestPath.startsWith(m.guest + '/')) return m;
-    }
-    return undefined;
+    return mountIn(this.current(), guestPath);
   }
 
   /**
@@ -141,15 +163,20 @@ export class Gate {
    * `isDir` widens read access to directories that can contain a readable file (so a guest can
    * walk to `/workspace/src/a.ts` under `readonly: ['/workspace/**\/*.ts']`).
    */
-  file(action: FileAction, guestPath: string, api: string, isDir = false): Decision {
+  file(action: FileAction, guestPath: string, api: string, isDir = false, size?: bigint): Decision {
     const capability = action === 'read' ? 'read_files' : 'write_files';
     const req: AccessRequest = { capability, resource: 'file', action, target: guestPath, api };
-    return this.decide(req, () => this.fileDecision(action, capability, guestPath, isDir));
+    return this.decide(
+      req,
+      (c) => this.fileDecision(c, action, capability, guestPath, isDir),
+      // Directories are traversed, not read: the model decides on files.
+      (c) => (isDir ? undefined : this.authzRequest(c, { type: 'file', path: guestPath, extension: extensionOf(guestPath), ...(size !== undefined ? { size: Number(size) } : {}) }, action, api)),
+    );
   }
 
   /** Whether a path is forbidden (used to hide directory entries without recording each). */
   isHidden(guestPath: string): boolean {
-    return this.forbiddenGlobs?.matches(guestPath) ?? false;
+    return this.current().forbiddenGlobs?.matches(guestPath) ?? false;
   }
 
   /**
@@ -157,36 +184,34 @@ export class Gate {
    * hidden files to a name the forbidden globs no longer match, so the filesystem refuses it.
    */
   mayHideBelow(dir: string): boolean {
-    return this.forbiddenGlobs?.mayContain(dir) ?? false;
+    return this.current().forbiddenGlobs?.mayContain(dir) ?? false;
   }
 
   /** Whether a directory entry should appear in a listing (no audit event per entry). */
   isListable(guestPath: string, isDir: boolean): boolean {
-    if (this.isHidden(guestPath)) return false;
-    if (!this.readGlobs) return true;
-    return this.readGlobs.matches(guestPath) || (isDir && this.readGlobs.mayContain(guestPath));
+    const c = this.current();
+    if (c.forbiddenGlobs?.matches(guestPath)) return false;
+    if (!c.readGlobs) return true;
+    return c.readGlobs.matches(guestPath) || (isDir && c.readGlobs.mayContain(guestPath));
   }
 
-  private fileDecision(action: FileAction, capability: string, guestPath: string, isDir: boolean): Decision {
-    const forbidden = this.forbiddenGlobs?.firstMatch(guestPath);
+  private fileDecision(c: CompiledPolicy, action: FileAction, capability: string, guestPath: string, isDir: boolean): Decision {
+    const forbidden = c.forbiddenGlobs?.firstMatch(guestPath);
     if (forbidden !== undefined) {
       return decision(false, `${guestPath} matches fileAccess.forbidden ${JSON.stringify(forbidden)}`, [`fileAccess.forbidden:${forbidden}`], true);
     }
-    const cap = this.capabilityGranted(capability);
+    const cap = this.capability(c, capability);
     if (!cap.allowed) return cap;
-    const mount = this.mountFor(guestPath);
+    const mount = mountIn(c, guestPath);
     if (!mount) {
       return decision(false, `${guestPath} is not under any mount; add a mount for it`, [], true);
     }
     if (action === 'write' && mount.mode !== 'rw') {
       return decision(false, `mount ${mount.guest} is read-only; set mode: rw on it to allow writes`, [`mounts:${mount.guest}`]);
     }
-    const globs = action === 'read' ? this.readGlobs : this.writeGlobs;
+    const globs = action === 'read' ? c.readGlobs : c.writeGlobs;
     if (!globs) {
-      return decision(true, `${action} allowed: inside ${mount.mode} mount ${mount.guest} (no fileAccess lists)`, [
-        cap.matched[0]!,
-        `mounts:${mount.guest}`,
-      ]);
+      return decision(true, `${action} allowed: inside ${mount.mode} mount ${mount.guest} (no fileAccess lists)`, [cap.matched[0]!, `mounts:${mount.guest}`]);
     }
     const hit = globs.firstMatch(guestPath);
     if (hit !== undefined) {
@@ -203,13 +228,17 @@ export class Gate {
   http(target: HttpTarget, api: string): Decision {
     const origin = `${target.scheme}://${target.authority}`;
     const req: AccessRequest = { capability: 'network_access', resource: 'network', action: 'connect', target: origin, api };
-    return this.decide(req, () => {
-      const cap = this.capabilityGranted('network_access');
-      if (!cap.allowed) return cap;
-      if (!this.network) return decision(false, 'no networkRules in the policy; add networkRules.allowedHosts');
-      const r = this.network.check(target);
-      return decision(r.allowed, r.reason, r.allowed && r.rule ? [cap.matched[0]!, `networkRules:${r.rule}`] : []);
-    });
+    return this.decide(
+      req,
+      (c) => {
+        const cap = this.capability(c, 'network_access');
+        if (!cap.allowed) return cap;
+        if (!c.network) return decision(false, 'no networkRules in the policy; add networkRules.allowedHosts');
+        const r = c.network.check(target);
+        return decision(r.allowed, r.reason, r.allowed && r.rule ? [cap.matched[0]!, `networkRules:${r.rule}`] : []);
+      },
+      (c) => this.authzRequest(c, { type: 'network', host: target.host, port: target.port, scheme: target.scheme }, 'connect', api),
+    );
   }
 
   /** Record a request that is malformed or not supported at all (sockets, DNS, bad URLs). */
@@ -217,16 +246,15 @@ export class Gate {
     return this.finish(req, decision(false, reason));
   }
 
-  /** Decide reading one environment variable. */
+  /** Decide reading one environment variable (the policy's env lists alone decide). */
   env(name: string, api: string): Decision {
+    const c = this.current();
     const req: AccessRequest = { capability: 'read_env', resource: 'env', action: 'read', target: name, api };
-    // Env decisions depend only on the policy, which is fixed for this gate: cache them, which
-    // also hands the audit encoder the same string objects every time.
+    // Env decisions depend only on the policy: cache them per policy, which also hands the
+    // audit encoder the same string objects every time.
     let d = this.envCache.get(name);
     if (!d) {
-      d = this.envNames.has(name)
-        ? decision(true, `env ${name} allowed`, [`env:${name}`])
-        : decision(false, `environment variable ${name} is not in env.allow`);
+      d = c.envNames.has(name) ? decision(true, `env ${name} allowed`, [`env:${name}`]) : decision(false, `environment variable ${name} is not in env.allow`);
       if (this.envCache.size < 4096) this.envCache.set(name, d);
     }
     return this.finish(req, d);
@@ -234,24 +262,105 @@ export class Gate {
 
   /** Names of environment variables the policy exposes (for `get-environment`). */
   envAllowed(name: string): boolean {
-    return this.envNames.has(name);
+    return this.current().envNames.has(name);
   }
 
   /** Decide invoking a host tool. */
   tool(name: string, api: string): Decision {
     const req: AccessRequest = { capability: 'execute_tools', resource: 'tool', action: 'invoke', target: name, api };
-    return this.decide(req, () => {
-      const hit = this.toolPatterns.find((p) => toolMatches(p, name));
-      return hit !== undefined
-        ? decision(true, `tool ${name} allowed by toolAccess ${JSON.stringify(hit)}`, [`toolAccess:${hit}`])
-        : decision(false, `tool ${name} is not in toolAccess.allow; add it to let the agent call it`);
-    });
+    return this.decide(
+      req,
+      (c) => {
+        const hit = c.toolPatterns.find((p) => toolMatches(p, name));
+        return hit !== undefined
+          ? decision(true, `tool ${name} allowed by toolAccess ${JSON.stringify(hit)}`, [`toolAccess:${hit}`])
+          : decision(false, `tool ${name} is not in toolAccess.allow; add it to let the agent call it`);
+      },
+      (c) => this.authzRequest(c, { type: 'tool', name }, 'invoke', api),
+    );
   }
 
   /** Whether a tool name is granted (no audit; used to filter `available`). */
   toolAllowed(name: string): boolean {
-    return this.toolPatterns.some((p) => toolMatches(p, name));
+    return this.current().toolPatterns.some((p) => toolMatches(p, name));
   }
+
+  private authzRequest(c: CompiledPolicy, resource: AuthzRequest['resource'], action: string, api: string): AuthzRequest {
+    return { subject: c.subject, resource, action, context: { time: Date.now(), environment: c.environment, api } };
+  }
+}
+
+/** Everything the gate derives from one policy. */
+interface CompiledPolicy {
+  readonly allowedCaps: ReadonlySet<string>;
+  readonly forbiddenCaps: ReadonlySet<string>;
+  readonly readGlobs: GlobSet | undefined;
+  readonly writeGlobs: GlobSet | undefined;
+  readonly forbiddenGlobs: GlobSet | undefined;
+  readonly network: NetworkMatcher | undefined;
+  readonly envNames: ReadonlySet<string>;
+  readonly toolPatterns: readonly string[];
+  readonly mounts: readonly Mount[];
+  readonly authz: AuthzEngine | undefined;
+  readonly subject: Subject;
+  readonly environment: string;
+}
+
+function compilePolicy(policy: GatePolicy, agentId: string): CompiledPolicy {
+  const fa = policy.fileAccess;
+  const model = policy.authz;
+  const roles = policy.roles ?? [];
+  const grants = roles.length > 0 || (model?.accessPolicies?.length ?? 0) > 0 || (model?.capabilityPolicies?.length ?? 0) > 0;
+  const restricts = (model?.securityPolicies?.length ?? 0) > 0 || (model?.dataPolicies?.length ?? 0) > 0;
+  return {
+    allowedCaps: new Set(policy.capabilities.allowed),
+    forbiddenCaps: new Set(policy.capabilities.forbidden),
+    // Longest guest prefix first, so nested lookups find the most specific mount.
+    mounts: [...policy.mounts].sort((a, b) => b.guest.length - a.guest.length),
+    // With no readonly/readwrite globs at all, the mounts alone decide (ro: read, rw: read and
+    // write); `forbidden` applies either way.
+    readGlobs: fa && fa.readonly.length + fa.readwrite.length > 0 ? compileGlobSet([...fa.readonly, ...fa.readwrite]) : undefined,
+    writeGlobs: fa && fa.readonly.length + fa.readwrite.length > 0 ? compileGlobSet([...fa.readwrite]) : undefined,
+    forbiddenGlobs: fa && fa.forbidden.length > 0 ? compileGlobSet([...fa.forbidden]) : undefined,
+    network: policy.networkRules ? compileNetworkRules(policy.networkRules as never) : undefined,
+    envNames: new Set([...(policy.env?.allow ?? []), ...Object.keys(policy.env?.set ?? {})]),
+    toolPatterns: policy.toolAccess?.allow ?? [],
+    // The model applies when it can grant (roles, access or capability policies: then a grant
+    // is required) or restrict (security and data policies).
+    authz: model && (grants || restricts) ? compileAuthz(model, { requireGrant: grants }) : undefined,
+    subject: {
+      id: agentId,
+      roles: [...roles],
+      ...(policy.agent?.type !== undefined ? { type: policy.agent.type } : {}),
+      mfaVerified: policy.agent?.mfaVerified ?? false,
+    },
+    environment: policy.agent?.environment ?? 'default',
+  };
+}
+
+function mountIn(c: CompiledPolicy, guestPath: string): Mount | undefined {
+  for (const m of c.mounts) {
+    if (m.guest === '/' || guestPath === m.guest || guestPath.startsWith(m.guest + '/')) return m;
+  }
+  return undefined;
+}
+
+function extensionOf(path: string): string {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot > 0 ? base.slice(dot) : '';
+}
+
+/** Both layers must allow; the decision keeps the reasons and ids of both. */
+function combine(sandbox: Decision, model: AuthzDecision): Decision {
+  const matched = [...sandbox.matched, ...model.matched];
+  const extra = {
+    ...(model.actions.length > 0 ? { actions: model.actions } : {}),
+    ...(model.wouldDeny ? { wouldDeny: model.wouldDeny } : {}),
+  };
+  return model.allowed
+    ? { allowed: true, reason: `${sandbox.reason}; ${model.reason}`, matched, ...extra }
+    : { allowed: false, reason: model.reason, matched, ...extra };
 }
 
 /** `search` matches itself; `git.*` matches `git.status`; `*` matches every tool. */

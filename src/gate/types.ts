@@ -2,6 +2,8 @@
  * The data the gate works with: what is asked, what was decided, what is recorded.
  */
 
+import type { DecisionAction } from '../authz/types.js';
+
 /** Kinds of resource the gate decides on (the policy issue maps these to RBAC resources). */
 export type ResourceKind = 'file' | 'network' | 'env' | 'tool' | 'socket' | 'system' | 'random' | 'clock' | 'log' | 'stdio';
 
@@ -28,6 +30,10 @@ export interface Decision {
   readonly reason: string;
   readonly matched: readonly string[];
   readonly hidden?: boolean;
+  /** Monitor requests (alert, quarantine, log) from security policies. */
+  readonly actions?: readonly DecisionAction[];
+  /** An advisory-mode rule would have denied this allowed request. */
+  readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
 }
 
 /** Outcome recorded for an access. */
@@ -41,7 +47,16 @@ export interface AuditEvent {
   /** Milliseconds since the epoch. */
   readonly time: number;
   readonly agentId: string;
-  readonly type: 'capability_used' | 'capability_denied' | 'usage_summary' | 'agent_spawn' | 'agent_exit' | 'limit_exceeded' | 'agent_error';
+  readonly type:
+    | 'capability_used'
+    | 'capability_denied'
+    | 'usage_summary'
+    | 'agent_spawn'
+    | 'agent_exit'
+    | 'limit_exceeded'
+    | 'agent_error'
+    | 'policy_updated'
+    | 'policy_rejected';
   readonly capability: string;
   readonly resource: ResourceKind | 'agent';
   readonly action: string;
@@ -51,6 +66,8 @@ export interface AuditEvent {
   readonly api: string;
   readonly matched?: readonly string[];
   readonly count?: number;
+  readonly actions?: readonly DecisionAction[];
+  readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
 }
 
 /** Receives audit events as they happen. */

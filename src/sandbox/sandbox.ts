@@ -10,7 +10,8 @@ import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.
 import { prepareComponent, WorkerInstance, WorkerPool, type InstanceInit, type PreparedComponent } from '../engine/jco/engine.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
 import { ComponentError, DeniedError, PolicyError, SandboxError, UsageError, toSandboxError } from '../errors.js';
-import { statSync } from 'node:fs';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { loadPolicyFile } from '../policy/loader.js';
 import type { AuditEvent } from '../gate/types.js';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -44,6 +45,12 @@ export interface LoadOptions {
   readonly policy?: PolicyInput;
   /** Use this agent id instead of a fresh UUID. */
   readonly agentId?: string;
+  /**
+   * When `policy` is a file path: watch the file and apply each valid new version to the
+   * running agent (an invalid version is rejected with a `policy_rejected` audit event and the
+   * working policy stays). Default false.
+   */
+  readonly watchPolicy?: boolean;
 }
 
 /** Options of {@link Agent.run}. */
@@ -80,6 +87,9 @@ export class Agent {
   private starting: Promise<WorkerInstance> | undefined;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  private watcher: FSWatcher | undefined;
+  private currentPolicy: SandboxPolicy;
+  private init: InstanceInit;
 
   /** @internal */
   constructor(
@@ -87,11 +97,79 @@ export class Agent {
     /** This agent's id (UUID unless given). */
     readonly id: string,
     private readonly prepared: PreparedComponent,
-    /** The policy the agent runs under. */
-    readonly policy: SandboxPolicy,
-    private readonly init: InstanceInit,
+    policy: SandboxPolicy,
+    init: InstanceInit,
     private readonly defaultTimeoutMs: number,
-  ) {}
+  ) {
+    this.currentPolicy = policy;
+    this.init = init;
+  }
+
+  /** The policy the agent runs under now. */
+  get policy(): SandboxPolicy {
+    return this.currentPolicy;
+  }
+
+  /**
+   * Replace the agent's policy while it runs. The new policy is validated first; if it is
+   * invalid this rejects with `POLICY_INVALID` and the working policy stays. Otherwise the very
+   * next capability call of the running instance is decided under it (mounts are fixed when
+   * an instance starts: a new mount appears at the next instance, a removed one is denied at
+   * once).
+   *
+   * @example
+   * ```ts
+   * await agent.updatePolicy('policy.v2.yaml');
+   * ```
+   */
+  async updatePolicy(input: PolicyInput): Promise<void> {
+    const next = await resolvePolicy(input);
+    checkMounts(next);
+    this.apply(next, 'agent.updatePolicy');
+  }
+
+  /**
+   * Revoke a capability (`network_access`, `read_files`, …) or a tool (`{ tool: 'search' }`)
+   * from the running agent: its next call that needs it is denied.
+   */
+  async revoke(grant: string | { readonly tool: string }): Promise<void> {
+    const p = this.currentPolicy;
+    const raw = JSON.parse(JSON.stringify(p)) as Record<string, any>;
+    if (typeof grant === 'string') {
+      raw['capabilities'] = { allowed: p.capabilities.allowed.filter((c) => c !== grant), forbidden: [...new Set([...p.capabilities.forbidden, grant])] };
+    } else {
+      raw['toolAccess'] = { allow: p.toolAccess.allow.filter((t) => t !== grant.tool) };
+    }
+    await this.updatePolicy(raw);
+  }
+
+  private apply(next: SandboxPolicy, api: string): void {
+    this.currentPolicy = next;
+    this.init = { ...this.init, policy: structuredClone(next) as never };
+    this.instance?.updatePolicy(structuredClone(next) as never);
+    this.sandbox.audit_({ type: 'policy_updated', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: this.id, outcome: 'allowed', reason: 'policy replaced', api });
+  }
+
+  /** @internal start watching a policy file */
+  watch_(file: string): void {
+    let timer: NodeJS.Timeout | undefined;
+    const reload = () => {
+      loadPolicyFile(file)
+        .then((loaded) => {
+          checkMounts(loaded.policy);
+          if (!this.closed) this.apply(loaded.policy, `watch:${file}`);
+        })
+        .catch((e: unknown) => {
+          const err = toSandboxError(e);
+          this.sandbox.audit_({ type: 'policy_rejected', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: file, outcome: 'denied', reason: err.message, api: `watch:${file}` });
+        });
+    };
+    this.watcher = watch(file, () => {
+      clearTimeout(timer);
+      timer = setTimeout(reload, 50);
+    });
+    this.watcher.unref();
+  }
 
   /** The component's imports as the policy sees them. */
   get imports(): readonly ImportReport[] {
@@ -157,6 +235,7 @@ export class Agent {
   /** Stop the instance and release its worker. Further runs reject. */
   async close(): Promise<void> {
     this.closed = true;
+    this.watcher?.close();
     const inst = this.instance ?? (await this.starting?.catch(() => undefined));
     this.instance = undefined;
     await inst?.close();
@@ -264,6 +343,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs);
     this.agents.add(agent);
+    if (options.watchPolicy) {
+      if (typeof options.policy !== 'string') throw new UsageError('watchPolicy needs policy to be a file path');
+      agent.watch_(options.policy);
+    }
     try {
       await agent.instance_(timeoutMs);
     } catch (e) {

@@ -145,7 +145,7 @@ export class Descriptor {
     if (named.mustBeDir && stat && !isDir) throw new FsFailure('not-directory');
     for (const need of needs) {
       for (const target of resolved.guest === named.path ? [named.path] : [named.path, resolved.guest]) {
-        const d = gate.file(need, target, API + api, isDir);
+        const d = gate.file(need, target, API + api, isDir, stat?.size);
         if (!d.allowed) throw new FsFailure(d.hidden ? 'no-entry' : 'access');
       }
     }

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ComponentError, LimitError, revive, SandboxError, type SerializedError } from '../../errors.js';
 import type { InstanceEvent } from '../../capabilities/context.js';
 import type { ComponentSource } from '../component.js';
@@ -25,7 +25,7 @@ export interface PreparedComponent extends TranspiledComponent {
 }
 
 /** Per-instance settings (everything but the component). */
-export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'rpcShared'>;
+export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'rpcShared' | 'policyShared'>;
 
 const compiled = new Map<string, Promise<Readonly<Record<string, WebAssembly.Module>>>>();
 
@@ -141,6 +141,8 @@ export class WorkerInstance {
   private readonly pending = new Map<number, { resolve: (o: string) => void; reject: (e: SandboxError) => void }>();
   private dead: SandboxError | undefined;
   private readonly ready: Promise<void>;
+  private readonly policyPort: MessagePort;
+  private readonly policyCell: Int32Array;
 
   private constructor(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, pool: WorkerPool) {
     const rpcShared = new SharedArrayBuffer(4);
@@ -148,8 +150,19 @@ export class WorkerInstance {
     serveRpc(channel.port1, rpcShared, hooks.rpc);
     channel.port1.unref();
     this.worker = pool.take();
-    const data = { ...init, jsUrl: prepared.jsUrl, modules: { ...prepared.modules }, rpcShared, rpcPort: channel.port2 };
-    this.worker.postMessage({ type: 'init', init: data } satisfies ToWorker, [channel.port2]);
+    const policyChannel = new MessageChannel();
+    this.policyPort = policyChannel.port1;
+    this.policyCell = new Int32Array(new SharedArrayBuffer(4));
+    const data = {
+      ...init,
+      jsUrl: prepared.jsUrl,
+      modules: { ...prepared.modules },
+      rpcShared,
+      rpcPort: channel.port2,
+      policyShared: this.policyCell.buffer as SharedArrayBuffer,
+      policyPort: policyChannel.port2,
+    };
+    this.worker.postMessage({ type: 'init', init: data } satisfies ToWorker, [channel.port2, policyChannel.port2]);
     let readyResolve!: () => void;
     let readyReject!: (e: SandboxError) => void;
     this.ready = new Promise((res, rej) => {
@@ -258,9 +271,20 @@ export class WorkerInstance {
     });
   }
 
+  /**
+   * Publish a new (validated) policy to the running instance: its very next gate decision uses
+   * it, even in the middle of a run.
+   */
+  updatePolicy(policy: WorkerInit['policy']): void {
+    if (this.dead) return;
+    this.policyPort.postMessage(policy);
+    Atomics.add(this.policyCell, 0, 1);
+  }
+
   /** Stop the worker. */
   async close(): Promise<void> {
     this.fail(new SandboxError('INTERNAL', 'agent closed'));
+    this.policyPort.close();
     await this.worker.terminate();
   }
 }

@@ -12,12 +12,12 @@ import type { AuditEvent } from '../../gate/types.js';
 /** The wire form of a batch. */
 export interface EncodedEvents {
   readonly strings: string[];
-  /** WIDTH ints per event: kind, ten string indices (-1: absent), count (-1: absent). */
+  /** WIDTH ints per event: kind, ten string indices (-1: absent), count (-1: absent), extras (JSON string index or -1). */
   readonly codes: Int32Array;
   readonly times: Float64Array;
 }
 
-const WIDTH = 12;
+const WIDTH = 13;
 const AUDIT_FIELDS = ['type', 'agentId', 'capability', 'resource', 'action', 'target', 'outcome', 'reason', 'api'] as const;
 const SEP = '\u0000';
 
@@ -46,6 +46,7 @@ export function encodeEvents(events: readonly InstanceEvent[]): EncodedEvents {
       for (let f = 0; f < AUDIT_FIELDS.length; f++) codes[o + 1 + f] = intern(a[AUDIT_FIELDS[f]!] as string);
       codes[o + 10] = a.matched ? intern(a.matched.join(SEP)) : -1;
       codes[o + 11] = a.count ?? -1;
+      codes[o + 12] = a.actions || a.wouldDeny ? intern(JSON.stringify({ actions: a.actions, wouldDeny: a.wouldDeny })) : -1;
     } else {
       const l = e.event;
       codes[o] = 1;
@@ -71,6 +72,11 @@ export function decodeEvents(batch: EncodedEvents): InstanceEvent[] {
       for (let f = 0; f < AUDIT_FIELDS.length; f++) event[AUDIT_FIELDS[f]!] = s(codes[o + 1 + f]!);
       if (codes[o + 10]! >= 0) event['matched'] = s(codes[o + 10]!).split(SEP);
       if (codes[o + 11]! >= 0) event['count'] = codes[o + 11];
+      if (codes[o + 12]! >= 0) {
+        const extra = JSON.parse(s(codes[o + 12]!)) as Record<string, unknown>;
+        if (extra['actions'] !== undefined) event['actions'] = extra['actions'];
+        if (extra['wouldDeny'] !== undefined) event['wouldDeny'] = extra['wouldDeny'];
+      }
       out.push({ kind: 'audit', event: event as unknown as AuditEvent });
     } else {
       const event: LogEvent = {

@@ -7,6 +7,7 @@ import { Gate, type GatePolicy } from '../../gate/gate.js';
 import type { SerializedError } from '../../errors.js';
 import type { AuditEvent } from '../../gate/types.js';
 import type { RpcClient } from './rpc.js';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { buildHostImports, type HostImports } from './host.js';
 import type { HostCaps } from '../../capabilities/context.js';
 
@@ -25,6 +26,8 @@ export interface CoreInstanceOptions {
   readonly env: readonly (readonly [string, string])[];
   readonly toolNames: readonly string[];
   readonly rpc: RpcClient | undefined;
+  /** Where policy updates arrive while the instance runs (absent: the policy never changes). */
+  readonly policyUpdates?: { readonly shared: SharedArrayBuffer; readonly port: MessagePort } | undefined;
   /** Receives batches of events. */
   readonly deliver: (events: InstanceEvent[]) => void;
 }
@@ -61,6 +64,24 @@ export function classifyThrow(e: unknown): { error: SerializedError; fatal: bool
   return { error: { code: 'AGENT_ERROR', message: `agent failed: ${message}` }, fatal: true };
 }
 
+/**
+ * The gate's refresh hook: one atomic load per decision; when the host has published a new
+ * policy, read the newest one off the port synchronously (the guest may be mid-run).
+ */
+function policyRefresher(u: CoreInstanceOptions['policyUpdates']): (() => GatePolicy | undefined) | undefined {
+  if (!u) return undefined;
+  const cell = new Int32Array(u.shared);
+  let seen = Atomics.load(cell, 0);
+  return () => {
+    const now = Atomics.load(cell, 0);
+    if (now === seen) return undefined;
+    seen = now;
+    let latest: GatePolicy | undefined;
+    for (let m = receiveMessageOnPort(u.port); m; m = receiveMessageOnPort(u.port)) latest = m.message as GatePolicy;
+    return latest;
+  };
+}
+
 /** Instantiate the component with a fresh host context. */
 export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreInstance> {
   let buffer: InstanceEvent[] = [];
@@ -75,7 +96,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     buffer.push({ kind: 'audit', event });
     if (buffer.length >= BATCH) flush();
   };
-  const gate = new Gate(o.policy, o.agentId, sink);
+  const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates));
   const ctx: HostContext = {
     agentId: o.agentId,
     gate,

@@ -19,11 +19,13 @@ export interface WorkerInit {
   readonly env: [string, string][];
   readonly toolNames: string[];
   readonly rpcShared: SharedArrayBuffer;
+  /** Bumped by the host each time it posts a new policy on `policyPort`. */
+  readonly policyShared?: SharedArrayBuffer;
 }
 
 /** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */
 export type ToWorker =
-  | { readonly type: 'init'; readonly init: WorkerInit & { readonly rpcPort: MessagePort } }
+  | { readonly type: 'init'; readonly init: WorkerInit & { readonly rpcPort: MessagePort; readonly policyPort: MessagePort } }
   | { readonly type: 'run'; readonly id: number; readonly task: string };
 
 /** Worker → host. */

@@ -15,7 +15,7 @@ const post = (m: FromWorker) => port.postMessage(m);
 let instance: CoreInstance | undefined;
 let initialized = false;
 
-async function init(data: WorkerInit & { rpcPort: MessagePort }): Promise<void> {
+async function init(data: WorkerInit & { rpcPort: MessagePort; policyPort: MessagePort }): Promise<void> {
   try {
     instance = await createCoreInstance({
       agentId: data.agentId,
@@ -26,6 +26,7 @@ async function init(data: WorkerInit & { rpcPort: MessagePort }): Promise<void> 
       env: data.env,
       toolNames: data.toolNames,
       rpc: new RpcClient(data.rpcPort, data.rpcShared),
+      policyUpdates: data.policyShared ? { shared: data.policyShared, port: data.policyPort } : undefined,
       deliver: (events) => post({ type: 'events', batch: encodeEvents(events) }),
     });
     post({ type: 'ready' });
