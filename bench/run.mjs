@@ -17,6 +17,7 @@ import * as jco from './lib/jco.mjs';
 import * as ours from './lib/ours.mjs';
 import { fmtMs, fmtNs, fmtRatio, median, percentile, sample, sampleSync, table } from './lib/stats.mjs';
 import { hostCallBench } from './hostcall.mjs';
+import { authzBench } from './authz.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const q = (n, min = 1) => (QUICK ? Math.max(min, Math.ceil(n / 10)) : n);
@@ -208,6 +209,12 @@ try {
 } finally {
   await rm(dataDir, { recursive: true, force: true });
 }
+
+// ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
+
+progress('authorization decisions: ours vs @cedar-policy/cedar-wasm vs casbin');
+log('');
+log(await authzBench({ quick: QUICK, progress }));
 
 await rm(SCRATCH, { recursive: true, force: true });
 log('');
