@@ -37,6 +37,19 @@ export class Abac {
 
   constructor(policies: readonly AccessPolicy[]) {
     this.size = policies.length;
+    // Index each policy under its most selective equality test: the field with the most
+    // distinct values across all policies, so a request's bucket stays small.
+    const indexable = (c: Condition) =>
+      (c.operator === 'eq' && primitive(c.value) && c.value !== false) || (c.operator === 'in' && Array.isArray(c.value) && c.value.length > 0 && c.value.every(primitive));
+    const distinct = new Map<string, Set<unknown>>();
+    for (const p of policies) {
+      for (const c of targetConditions(p)) {
+        if (!indexable(c)) continue;
+        let set = distinct.get(c.field);
+        if (!set) distinct.set(c.field, (set = new Set()));
+        for (const v of c.operator === 'in' ? (c.value as unknown[]) : [c.value]) set.add(v);
+      }
+    }
     policies.forEach((p, i) => {
       const conds = targetConditions(p);
       const cp: CompiledPolicy = {
@@ -47,9 +60,13 @@ export class Abac {
         condition: compileExpr(p.condition, `accessPolicies[${i}].condition`),
         policy: p,
       };
-      // Index by the first eq/in test on a primitive value: only requests with that value can match.
-      const key = conds.find((c) => (c.operator === 'eq' && primitive(c.value)) || (c.operator === 'in' && Array.isArray(c.value) && c.value.every(primitive)));
-      if (!key || (key.operator === 'eq' && key.value === false)) {
+      let key: Condition | undefined;
+      for (const c of conds) {
+        if (!indexable(c)) continue;
+        const width = (n: Condition) => (distinct.get(n.field)?.size ?? 0) / (n.operator === 'in' ? (n.value as unknown[]).length : 1);
+        if (!key || width(c) > width(key)) key = c;
+      }
+      if (!key) {
         this.unindexed.push(cp);
         return;
       }

@@ -111,7 +111,9 @@ export function compileCondition(c: Condition, path: string): CompiledCondition 
 /** Compile a list of conditions that must all hold. */
 export function compileAll(list: readonly Condition[] | undefined, path: string): CompiledCondition {
   if (!list || list.length === 0) return { text: 'true', test: () => true };
-  const parts = list.map((c, i) => compileCondition(c, `${path}[${i}]`));
+  // Cheap tests first: a pattern match runs only when every equality test already holds.
+  const order = list.map((c, i) => ({ c, i })).sort((a, b) => Number(a.c.operator === 'matches') - Number(b.c.operator === 'matches'));
+  const parts = order.map(({ c, i }) => compileCondition(c, `${path}[${i}]`));
   if (parts.length === 1) return parts[0]!;
   const tests = parts.map((p) => p.test);
   return { text: parts.map((p) => p.text).join(' and '), test: (r) => tests.every((t) => t(r)) };
