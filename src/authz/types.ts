@@ -94,12 +94,19 @@ export interface CapabilityPolicy {
     /** bytes per hour */
     readonly dataTransferLimit?: number;
   };
-  readonly resourceConstraints?: { readonly maxMemory?: number; readonly maxCpuTime?: number; readonly maxFileSize?: number; readonly maxProcesses?: number };
+  /** Bytes and milliseconds. */
+  readonly resourceConstraints?: { readonly maxMemory?: number; readonly maxCpuTime?: number; readonly maxFileSize?: number; readonly maxProcesses?: number; readonly maxExecutionTime?: number };
+  /** Alert thresholds by name (the seed's `monitoring.alertThresholds`). */
   readonly monitoring?: Readonly<Record<string, number>>;
+  /** The seed's `monitoring.logLevel`. */
+  readonly logLevel?: 'info' | 'warn' | 'error' | 'critical';
+  /** The seed's `monitoring.auditLevel`. */
+  readonly auditLevel?: 'basic' | 'detailed' | 'comprehensive';
   /** epoch ms */
   readonly effectiveFrom?: number;
   readonly effectiveTo?: number;
-  readonly status: 'active' | 'suspended' | 'revoked' | 'expired';
+  /** Only `active` grants; the seed's `inactive` / `deprecated` are accepted beside ours. */
+  readonly status: 'active' | 'inactive' | 'deprecated' | 'suspended' | 'revoked' | 'expired';
 }
 
 /** A `where` test in a security rule: a literal (equality) or one operator. */

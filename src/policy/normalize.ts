@@ -11,9 +11,11 @@
  * ```
  */
 import { resolve } from 'node:path';
+import { PRESET_SANDBOX_POLICY_NAMES, presetSandboxPolicy } from '../authz/presets.js';
+import { buildAuthzModel, isEmptyModel } from '../authz/schema-model.js';
 import { PolicyError } from '../errors.js';
 import { compileNetworkRules } from './network.js';
-import { fromZodIssue, policyIssuesError } from './issues.js';
+import { fromZodIssue, policyIssuesError, type PolicyIssue } from './issues.js';
 import {
   KNOWN_CAPABILITIES,
   LOADED_POLICY,
@@ -42,10 +44,11 @@ export interface ValidatedPolicy {
  * A frozen null-prototype object with the defined entries of `props`; `loaded` adds the
  * non-enumerable {@link LOADED_POLICY} marker (it must go on before freezing).
  */
-function record<T extends object>(props: T, loaded = false): T {
+function record<T extends object>(props: T, loaded = false, hidden: Record<string, unknown> = {}): T {
   const out = Object.create(null) as Record<string, unknown>;
   for (const [k, v] of Object.entries(props)) if (v !== undefined) out[k] = v;
   if (loaded) Object.defineProperty(out, LOADED_POLICY, { value: true, enumerable: false });
+  for (const [k, v] of Object.entries(hidden)) Object.defineProperty(out, k, { value: v, enumerable: false });
   return Object.freeze(out) as T;
 }
 
@@ -53,16 +56,18 @@ function list<T>(xs: readonly T[] | undefined): readonly T[] {
   return Object.freeze([...(xs ?? [])]);
 }
 
-function normalize(p: ParsedPolicy, baseDir: string): SandboxPolicy {
+function normalize(p: ParsedPolicy, baseDir: string, authz: SandboxPolicy['authz']): SandboxPolicy {
   const mounts: PolicyMount[] = (p.mounts ?? []).map((m) =>
     record({ guest: m.guest, host: resolve(baseDir, m.host), mode: m.mode ?? 'ro' }),
   );
   const nr = p.networkRules;
   const set = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(p.env?.set ?? {})) set[k] = v;
+  // An empty model stays out of the enumerable shape (see SandboxPolicy.authz).
+  const emptyModel = isEmptyModel(authz);
   const policy = record<SandboxPolicy>({
     version: 1,
-    agent: p.agent ? record({ type: p.agent.type, version: p.agent.version }) : undefined,
+    agent: p.agent ? record({ type: p.agent.type, version: p.agent.version, mfaVerified: p.agent.mfaVerified, environment: p.agent.environment }) : undefined,
     capabilities: record({ allowed: list(p.capabilities?.allowed), forbidden: list(p.capabilities?.forbidden) }),
     roles: list(p.roles),
     mounts: list(mounts),
@@ -81,7 +86,8 @@ function normalize(p: ParsedPolicy, baseDir: string): SandboxPolicy {
     toolAccess: record({ allow: list(p.toolAccess?.allow) }),
     resourceLimits: record<ResourceLimits>({ ...(p.resourceLimits ?? {}) }),
     allowedSyscalls: list(p.allowedSyscalls),
-  }, true);
+    authz: (emptyModel ? undefined : authz) as SandboxPolicy['authz'],
+  }, true, emptyModel ? { authz } : {});
   return policy;
 }
 
@@ -120,6 +126,24 @@ function warningsFor(p: SandboxPolicy): { path: string; message: string }[] {
 }
 
 /**
+ * `{ preset: codeReviewerPolicy }` (optionally with `version: 1`) stands for the preset's data.
+ * Anything else is returned unchanged.
+ */
+function expandPreset(data: unknown, source: string): unknown {
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || !Object.hasOwn(data, 'preset')) return data;
+  const d = data as Record<string, unknown>;
+  const others = Object.keys(d).filter((k) => k !== 'preset' && k !== 'version');
+  if (others.length > 0) {
+    throw policyIssuesError(source, [{ path: others[0]!, message: 'a preset reference stands for a whole policy and cannot be combined with other fields; copy the preset into the file and edit it instead' }]);
+  }
+  const name = d['preset'];
+  if (typeof name !== 'string' || !PRESET_SANDBOX_POLICY_NAMES.includes(name)) {
+    throw policyIssuesError(source, [{ path: 'preset', message: `unknown sandbox policy preset ${JSON.stringify(name)}; use one of ${PRESET_SANDBOX_POLICY_NAMES.join(', ')}` }]);
+  }
+  return { ...presetSandboxPolicy(name), ...(d['version'] !== undefined ? { version: d['version'] } : {}) };
+}
+
+/**
  * Validate plain data (already parsed from YAML/JSON, or a caller's object) and normalize it.
  *
  * @throws PolicyError (`POLICY_INVALID`) listing every problem as
@@ -132,6 +156,7 @@ function warningsFor(p: SandboxPolicy): { path: string; message: string }[] {
  */
 export function validatePolicy(data: unknown, opts: ValidateOptions = {}): ValidatedPolicy {
   const source = opts.source ?? '<policy>';
+  data = expandPreset(data, source);
   let parsed: ParsedPolicy;
   try {
     const r = policySchema.safeParse(data, { reportInput: true });
@@ -142,13 +167,18 @@ export function validatePolicy(data: unknown, opts: ValidateOptions = {}): Valid
     // Fail closed: a validator crash is reported as an invalid policy, never let through.
     throw policyIssuesError(source, [{ path: '(top level)', message: `could not be validated: ${e instanceof Error ? e.message : String(e)}` }], e);
   }
-  const policy = normalize(parsed, opts.baseDir ?? process.cwd());
+  // Legacy policies name roles without defining any model: an unknown name then only warns
+  // (it grants nothing). As soon as the file defines a model, unknown names are errors.
+  const built = buildAuthzModel(parsed, parsed.roles ?? [], { unknownRoles: 'warn' });
+  if (built.issues.length > 0) throw policyIssuesError(source, built.issues);
+  const policy = normalize(parsed, opts.baseDir ?? process.cwd(), built.model);
   try {
     compileNetworkRules(policy.networkRules);
   } catch (e) {
     const path = (e as { details?: { path?: string } }).details?.path ?? 'networkRules';
     throw policyIssuesError(source, [{ path, message: e instanceof Error ? e.message.replace(/^[^:]*: /, '') : String(e) }], e);
   }
-  const warnings = warningsFor(policy).map((w) => `${source}: ${w.path}: ${w.message}`);
+  const found: PolicyIssue[] = [...built.warnings, ...warningsFor(policy)];
+  const warnings = found.map((w) => `${source}: ${w.path}: ${w.message}`);
   return { policy, warnings };
 }

@@ -5,7 +5,10 @@
  * Each section has its own exported schema and the top-level shape is exported as
  * {@link policyShape}, so later features add sections with `strictPolicy({ ...policyShape,
  * rbac: rbacSchema })` instead of editing one big object. Validation, normalization and
- * warnings live in `normalize.ts`; reading files lives in `loader.ts`.
+ * warnings live in `normalize.ts`; reading files lives in `loader.ts`. Shared building blocks
+ * (strict objects, sizes, durations) live in `schema-base.ts`; the authorization sections
+ * (`roleDefinitions`, `accessPolicies`, `capabilityPolicies`, `securityPolicies`,
+ * `dataPolicies`) in `src/authz/schema.ts`.
  *
  * @example
  * ```ts
@@ -13,10 +16,14 @@
  * ```
  */
 import * as z from 'zod';
-import { DURATION_SYNTAX, SIZE_SYNTAX, tryParseDuration, tryParseSize } from '../util/units.js';
 import { compileGlob, isCanonicalPath } from './glob.js';
 import { canonicalizePolicyHost, normalizeProtocol, validatePort, type HttpScheme } from './network.js';
-import { describeValue, suggest } from './issues.js';
+import { authzSectionsShape } from '../authz/schema.js';
+import type { AuthzModel } from '../authz/types.js';
+import { describeValue } from './issues.js';
+import { countSchema, durationSchema, pattern, positive, roleSchema, sizeSchema, strictPolicy, viaHelper } from './schema-base.js';
+
+export { countSchema, durationSchema, roleSchema, sizeSchema, strictPolicy } from './schema-base.js';
 
 /** Capabilities the sandbox knows. Other `[a-z_]+` names are accepted (with a warning). */
 export const KNOWN_CAPABILITIES = Object.freeze([
@@ -29,62 +36,6 @@ export const KNOWN_CAPABILITIES = Object.freeze([
   'file_system_admin',
   'network_admin',
 ] as const);
-
-/**
- * A strict object schema whose unknown-field error names the field, suggests the closest
- * known one and lists the known fields.
- *
- * @example
- * ```ts
- * const s = strictPolicy({ a: z.string() }); // { b: 1 } → 'unknown field "b"; …'
- * ```
- */
-export function strictPolicy<S extends z.ZodRawShape>(shape: S) {
-  const known = Object.keys(shape);
-  return z.strictObject(shape, {
-    error: (iss) => {
-      if (iss.code !== 'unrecognized_keys') return undefined;
-      const names = iss.keys.map((k) => JSON.stringify(k)).join(', ');
-      const hint = iss.keys.length === 1 ? suggest(iss.keys[0] ?? '', known) : undefined;
-      return `unknown field${iss.keys.length > 1 ? 's' : ''} ${names}${hint ? ` (did you mean "${hint}"?)` : ''}; remove it or fix the spelling (known fields here: ${known.join(', ')})`;
-    },
-  });
-}
-
-/** A string matching `re`; `what` describes the accepted form and `fix` the change to make. */
-function pattern(re: RegExp, what: string, fix: string): z.ZodString {
-  return z.string().refine((s) => re.test(s), { error: (iss) => `expected ${what}, got ${describeValue(iss.input)}; ${fix}` });
-}
-
-/** A byte size: `64MiB`, `1.5GiB`, or a number of bytes. Output: bytes. */
-export const sizeSchema = z
-  .custom<string | number>((v) => typeof v === 'string' || typeof v === 'number', {
-    error: (iss) => `expected a size, got ${describeValue(iss.input)}; ${SIZE_SYNTAX}`,
-  })
-  .transform((v, ctx) => {
-    const n = tryParseSize(v);
-    if (n === undefined) ctx.issues.push({ code: 'custom', input: v, message: `invalid size ${describeValue(v)}; ${SIZE_SYNTAX}` });
-    return n ?? 0;
-  });
-
-/** A duration: `500ms`, `30s`, `5m`, `1h`, or a number of milliseconds. Output: ms. */
-export const durationSchema = z
-  .custom<string | number>((v) => typeof v === 'string' || typeof v === 'number', {
-    error: (iss) => `expected a duration, got ${describeValue(iss.input)}; ${DURATION_SYNTAX}`,
-  })
-  .transform((v, ctx) => {
-    const n = tryParseDuration(v);
-    if (n === undefined) ctx.issues.push({ code: 'custom', input: v, message: `invalid duration ${describeValue(v)}; ${DURATION_SYNTAX}` });
-    return n ?? 0;
-  });
-
-const positive = <T extends z.ZodType<number, unknown>>(s: T): T =>
-  s.refine((n) => n > 0, { error: 'must be greater than 0; remove the field to use the default' });
-
-/** A non-negative whole number (a count), no strings. */
-export const countSchema = z
-  .number()
-  .refine((n) => Number.isSafeInteger(n) && n >= 0, { error: (iss) => `expected a whole number ≥ 0, got ${describeValue(iss.input)}; write a non-negative integer without quotes` });
 
 /** A guest path: absolute and canonical. */
 export const guestPathSchema = z.string().refine(isCanonicalPath, {
@@ -103,28 +54,21 @@ export const globSchema = z.string().superRefine((p, ctx) => {
   }
 });
 
-/** Catch a `PolicyError` thrown by a network helper and report it on the current entry. */
-function viaHelper<I, T>(fn: (v: I) => T) {
-  return (v: I, ctx: z.RefinementCtx): T => {
-    try {
-      return fn(v);
-    } catch (e) {
-      // The helper's message starts with its own default path; the formatter adds ours.
-      const message = e instanceof Error ? e.message.replace(/^[^:]*: /, '') : String(e);
-      ctx.issues.push({ code: 'custom', input: v, message });
-      return z.NEVER;
-    }
-  };
-}
-
 const capabilityName = pattern(/^[a-z_]+$/, 'a capability name (lowercase letters and "_")', 'write it in lowercase, e.g. "read_files"');
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const envNameSchema = pattern(envName, 'an environment variable name (letters, digits and "_", not starting with a digit)', 'rename it');
 
-/** `agent: { type, version }`, informational. Both optional; `version` is a string (`"1.0"`, quoted). */
+/**
+ * `agent: { type, version, mfaVerified, environment }`: who the agent is, all optional.
+ * `version` is a string (`"1.0"`, quoted). `type`, `mfaVerified` (default false) and
+ * `environment` (default `default`) are subject and context attributes for the
+ * authorization model (security policy scopes and `where` tests, conditions).
+ */
 export const agentSchema = strictPolicy({
   type: z.string().min(1).optional(),
   version: z.string().min(1).optional(),
+  mfaVerified: z.boolean().optional(),
+  environment: z.string().min(1).max(128).optional(),
 });
 
 /** `capabilities: { allowed: [read_files], forbidden: [system_admin] }`; both default `[]`. */
@@ -132,9 +76,6 @@ export const capabilitiesSchema = strictPolicy({
   allowed: z.array(capabilityName).optional(),
   forbidden: z.array(capabilityName).optional(),
 });
-
-/** One RBAC role name, e.g. `code-reviewer`. */
-export const roleSchema = pattern(/^[^\s\u0000-\u001f\u007f]{1,128}$/, 'a role name (1–128 characters, no spaces)', 'shorten it or remove the spaces');
 
 /** One mount, e.g. `{ guest: /workspace, host: ./repo, mode: ro }`; `mode` defaults to `ro`. */
 export const mountSchema = strictPolicy({
@@ -237,6 +178,9 @@ export const policyShape = {
   toolAccess: toolAccessSchema.optional(),
   resourceLimits: resourceLimitsSchema.optional(),
   allowedSyscalls: z.array(pattern(/^[a-z0-9_]+$/, 'a system call name', 'write the bare name, e.g. "read"')).optional(),
+  // The authorization model (src/authz/schema.ts): roleDefinitions, accessPolicies,
+  // capabilityPolicies, securityPolicies, dataPolicies (or `authz`, a loaded policy's model).
+  ...authzSectionsShape,
 };
 
 /** The policy file schema (strict). Sizes and durations come out as numbers. */
@@ -274,8 +218,8 @@ export interface ResourceLimits {
  */
 export interface SandboxPolicy {
   readonly version: 1;
-  /** Informational; absent when the file has no `agent`. */
-  readonly agent?: { readonly type?: string; readonly version?: string };
+  /** Who the agent is; absent when the file has no `agent`. */
+  readonly agent?: { readonly type?: string; readonly version?: string; readonly mfaVerified?: boolean; readonly environment?: string };
   /** Default both `[]`. Forbidden wins over allowed. */
   readonly capabilities: { readonly allowed: readonly string[]; readonly forbidden: readonly string[] };
   /** RBAC roles (enforced by the RBAC layer). Default `[]`. */
@@ -301,6 +245,14 @@ export interface SandboxPolicy {
   readonly resourceLimits: ResourceLimits;
   /** Seed field, read by the container engine. Default `[]`. */
   readonly allowedSyscalls: readonly string[];
+  /**
+   * The authorization model: role definitions (including the presets that `roles:` and
+   * `parentRoles` name), access, capability, security and data policies. Always present, every
+   * section a (possibly empty) list. The property is enumerable only when the model is not
+   * empty, so a policy without one keeps its earlier shape; a policy with one survives
+   * `structuredClone` and JSON, and its `authz` is accepted again as input (round trip).
+   */
+  readonly authz: Required<AuthzModel>;
 }
 
 /**
