@@ -34,3 +34,21 @@ export type { LogEvent } from './capabilities/context.js';
 export { loadPolicyFile, parsePolicyText, emptyPolicy } from './policy/loader.js';
 export type { SandboxPolicy } from './policy/schema.js';
 export { buildAgent } from './build/index.js';
+export { compileAuthz } from './authz/engine.js';
+export type { AuthzEngine, AuthzOptions } from './authz/engine.js';
+export type {
+  AuthzModel,
+  AuthzRequest,
+  AuthzDecision,
+  RoleDefinition,
+  Permission,
+  Condition,
+  AccessPolicy,
+  CapabilityPolicy,
+  SecurityPolicy,
+  DataAccessPolicy,
+  DecisionAction,
+} from './authz/types.js';
+export { presetRole, presetSecurityPolicy, presetSandboxPolicy, PRESET_ROLE_NAMES, PRESET_SECURITY_POLICY_IDS, PRESET_SANDBOX_POLICY_NAMES } from './authz/presets.js';
+export { lintPolicy } from './authz/lint.js';
+export type { LintFinding } from './authz/lint.js';

@@ -310,7 +310,10 @@ function compilePolicy(policy: GatePolicy, agentId: string): CompiledPolicy {
   const fa = policy.fileAccess;
   const model = policy.authz;
   const roles = policy.roles ?? [];
-  const grants = roles.length > 0 || (model?.accessPolicies?.length ?? 0) > 0 || (model?.capabilityPolicies?.length ?? 0) > 0;
+  // Assigned roles count only when defined (in the file or as presets); an unknown role name
+  // was reported at load and grants nothing.
+  const defined = new Set((model?.roles ?? []).map((r) => r.name));
+  const grants = roles.some((r) => defined.has(r)) || (model?.accessPolicies?.length ?? 0) > 0 || (model?.capabilityPolicies?.length ?? 0) > 0;
   const restricts = (model?.securityPolicies?.length ?? 0) > 0 || (model?.dataPolicies?.length ?? 0) > 0;
   return {
     allowedCaps: new Set(policy.capabilities.allowed),
