@@ -1,0 +1,103 @@
+/**
+ * A block: the records of one group-commit batch, stored as one LevelDB value.
+ *
+ * Layout (big-endian):
+ * ```
+ * u8 version (1) · u32 count · f64 min timestamp · f64 max timestamp
+ * count × ( 32-byte leaf hash · u32 length · length bytes of leaf input )
+ * ```
+ * The leaf input is `0x00 || canonical record JSON`, so the leaf hash is one SHA-256 over a
+ * slice of the block, with no copying. The timestamps let time-range queries skip blocks.
+ */
+import { HASH_LEN, LEAF_PREFIX } from './hash.js';
+
+const VERSION = 1;
+/** Bytes before the first entry. */
+export const BLOCK_HEADER = 1 + 4 + 8 + 8;
+
+/** Summary of a block's header. */
+export interface BlockHeader {
+  readonly count: number;
+  readonly minTs: number;
+  readonly maxTs: number;
+}
+
+/** One entry of a block, as views into the block's bytes. */
+export interface BlockEntry {
+  readonly hash: Uint8Array;
+  /** `0x00 || record JSON`. */
+  readonly input: Uint8Array;
+}
+
+/** Builds a block from records appended in order. */
+export class BlockWriter {
+  private readonly parts: { hash: Uint8Array; input: Uint8Array }[] = [];
+  private bytes = BLOCK_HEADER;
+  private minTs = Infinity;
+  private maxTs = -Infinity;
+
+  add(hash: Uint8Array, input: Uint8Array, timestamp: number): void {
+    this.parts.push({ hash, input });
+    this.bytes += HASH_LEN + 4 + input.length;
+    if (timestamp < this.minTs) this.minTs = timestamp;
+    if (timestamp > this.maxTs) this.maxTs = timestamp;
+  }
+
+  get count(): number {
+    return this.parts.length;
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.bytes);
+    const dv = new DataView(out.buffer);
+    out[0] = VERSION;
+    dv.setUint32(1, this.parts.length);
+    dv.setFloat64(5, this.parts.length ? this.minTs : 0);
+    dv.setFloat64(13, this.parts.length ? this.maxTs : 0);
+    let at = BLOCK_HEADER;
+    for (const p of this.parts) {
+      out.set(p.hash, at);
+      dv.setUint32(at + HASH_LEN, p.input.length);
+      out.set(p.input, at + HASH_LEN + 4);
+      at += HASH_LEN + 4 + p.input.length;
+    }
+    return out;
+  }
+}
+
+/** Thrown when a block's bytes do not parse. */
+export class BlockFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BlockFormatError';
+  }
+}
+
+/** Read a block's header; throws {@link BlockFormatError}. */
+export function blockHeader(b: Uint8Array): BlockHeader {
+  if (b.length < BLOCK_HEADER || b[0] !== VERSION) throw new BlockFormatError('block header is malformed');
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { count: dv.getUint32(1), minTs: dv.getFloat64(5), maxTs: dv.getFloat64(13) };
+}
+
+/**
+ * The entries of a block, as views. Throws {@link BlockFormatError} when an entry runs past the
+ * end, the block has bytes left over, or an input does not start with the leaf prefix.
+ */
+export function blockEntries(b: Uint8Array): BlockEntry[] {
+  const { count } = blockHeader(b);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out: BlockEntry[] = [];
+  let at = BLOCK_HEADER;
+  for (let i = 0; i < count; i++) {
+    if (at + HASH_LEN + 4 > b.length) throw new BlockFormatError(`entry ${i} of ${count} runs past the end of the block`);
+    const len = dv.getUint32(at + HASH_LEN);
+    const start = at + HASH_LEN + 4;
+    if (start + len > b.length || len < 2) throw new BlockFormatError(`entry ${i} of ${count} runs past the end of the block`);
+    if (b[start] !== LEAF_PREFIX) throw new BlockFormatError(`entry ${i} is not a leaf`);
+    out.push({ hash: b.subarray(at, at + HASH_LEN), input: b.subarray(start, start + len) });
+    at = start + len;
+  }
+  if (at !== b.length) throw new BlockFormatError(`block has ${b.length - at} bytes after its ${count} entries`);
+  return out;
+}

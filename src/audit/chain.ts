@@ -1,0 +1,486 @@
+/**
+ * The audit chain: an append-only, hash-chained, Merkle-tree log of audit records in LevelDB,
+ * with durable group commit and signed checkpoints.
+ *
+ * Appends are queued in memory and written in batches: each batch is one LevelDB write holding
+ * a block of records, the Merkle nodes it completed and the new head. With `durability: 'sync'`
+ * (the default) the batch is fsynced before any of its appends is acknowledged; appends that
+ * arrive while a batch is being written go into the next one (group commit), so the cost of an
+ * fsync is shared by every record in the batch.
+ *
+ * Durability modes:
+ * - `'sync'`: an acknowledged record survives a process kill, an OS crash and power loss (as far
+ *   as the disk honours fsync).
+ * - `'async'`: an acknowledged record has been handed to the OS; it survives a process kill but
+ *   the last batches can be lost on an OS crash or power loss. Nothing is ever reordered or half
+ *   written: a lost batch takes every later batch with it, and the chain still verifies.
+ *
+ * Fail closed: once a write fails (disk full, store closed or corrupt), the chain refuses every
+ * further append with `AUDIT_UNAVAILABLE` and emits `failed`; reopen it to recover.
+ *
+ * @example
+ * ```ts
+ * const chain = await AuditChain.open('.agentos/audit', { witness: '/mnt/witness' });
+ * const { seq } = await chain.append({ eventType: 'capability_used', agentId, source: 'gate',
+ *   action: 'read', resource: '/workspace/a.ts', outcome: 'success' }); // durable here
+ * const proof = await chain.inclusionProof(seq);
+ * await chain.close(); // writes a final checkpoint
+ * ```
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { BlockWriter } from './block.js';
+import { loadOrCreateLogKey, signCheckpoint, Witness, type Checkpoint, type LogKey } from './checkpoint.js';
+import { fromHex, sha256, toHex } from './hash.js';
+import { decodeHead, encodeHead, frontierOf } from './head.js';
+import { consistencyPath, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
+import { encodeRecord, EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
+import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
+import { AuditStore, type StoredNode } from './store.js';
+
+/** Options of {@link AuditChain.open}. Every field is optional. */
+export interface AuditChainOptions {
+  /** `'sync'` (default): acknowledge after fsync. `'async'`: after the OS has the write (see module doc). */
+  readonly durability?: 'sync' | 'async';
+  /** Most records in one batch (one block). Default 512. */
+  readonly maxBatch?: number;
+  /** Sign a checkpoint after this many new records. Default 10,000. */
+  readonly checkpointEvery?: number;
+  /** …and at least this often while records arrive (ms; 0 disables the timer). Default 5000. */
+  readonly checkpointIntervalMs?: number;
+  /** A directory outside the store that receives every checkpoint (see `Witness`). Default: none. */
+  readonly witness?: string;
+  /** The log's signing key file. Default `<dir>/log-key.pem` (created, mode 0600). */
+  readonly keyFile?: string;
+  /** How long to wait for another process's lock on the store. Default 5000 ms. */
+  readonly lockWaitMs?: number;
+}
+
+/** What an acknowledged append returns. */
+export interface AppendReceipt {
+  readonly seq: number;
+}
+
+/** An inclusion proof (hashes hex). */
+export interface InclusionProof {
+  readonly logId: string;
+  readonly seq: number;
+  readonly size: number;
+  readonly leafHash: string;
+  readonly rootHash: string;
+  readonly path: readonly string[];
+}
+
+/** A consistency proof between two tree sizes (hashes hex). */
+export interface ConsistencyProof {
+  readonly logId: string;
+  readonly from: number;
+  readonly to: number;
+  readonly fromRoot: string;
+  readonly toRoot: string;
+  readonly path: readonly string[];
+}
+
+interface Waiter {
+  readonly seq: number;
+  readonly resolve: () => void;
+  readonly reject: (e: SandboxError) => void;
+}
+
+/** Events of a chain. */
+export interface AuditChainEvents {
+  /** A checkpoint was signed and stored. */
+  checkpoint: [Checkpoint];
+  /** The chain stopped accepting appends. */
+  failed: [SandboxError];
+  /** Something degraded that does not stop the chain (a witness that cannot be written). */
+  warning: [string];
+}
+
+function checkInput(e: AuditRecordInput): void {
+  if (typeof e !== 'object' || e === null) throw new TypeError('an audit record must be an object');
+  if (!EVENT_TYPES.includes(e.eventType)) throw new TypeError(`unknown eventType ${JSON.stringify(e.eventType)}; use one of ${EVENT_TYPES.join(', ')}`);
+  if (!OUTCOMES.includes(e.outcome)) throw new TypeError(`unknown outcome ${JSON.stringify(e.outcome)}; use success, failure or blocked`);
+  if (e.severity !== undefined && !SEVERITIES.includes(e.severity)) throw new TypeError(`unknown severity ${JSON.stringify(e.severity)}`);
+}
+
+/** The append-only audit log. Open with {@link AuditChain.open}. */
+export class AuditChain extends EventEmitter<AuditChainEvents> {
+  private queue: { seq: number; input: AuditRecordInput }[] = [];
+  private waiters: Waiter[] = [];
+  private nextSeq: number;
+  private durableSize: number;
+  private lastHash: Uint8Array;
+  private lastHashHex: string;
+  private readonly frontier: Frontier;
+  private writing = false;
+  private scheduled = false;
+  private failure: SandboxError | undefined;
+  private closing = false;
+  private lastCheckpointSize: number;
+  private checkpointWanted = false;
+  private checkpointing: Promise<Checkpoint | undefined> = Promise.resolve(undefined);
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly witness: Witness | undefined;
+  private readonly idle: (() => void)[] = [];
+  /** @internal */
+  readonly source: LogSource;
+
+  private constructor(
+    /** The audit directory. */
+    readonly dir: string,
+    /** The LevelDB store. @internal */
+    readonly store: AuditStore,
+    private readonly key: LogKey,
+    state: { size: number; lastHash: Uint8Array; frontier: Frontier; lastCheckpoint: number; anchor: Anchor | undefined },
+    private readonly o: Required<Omit<AuditChainOptions, 'witness' | 'keyFile'>> & { witness?: string },
+  ) {
+    super();
+    this.nextSeq = this.durableSize = state.size;
+    this.lastHash = state.lastHash;
+    this.lastHashHex = toHex(state.lastHash);
+    this.frontier = state.frontier;
+    this.lastCheckpointSize = state.lastCheckpoint;
+    this.source = new LogSource(store, state.anchor);
+    this.witness = o.witness !== undefined ? new Witness(o.witness) : undefined;
+    if (o.checkpointIntervalMs > 0) {
+      this.timer = setInterval(() => this.requestCheckpoint(), o.checkpointIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * Open (creating if needed) the log in `dir`: the store in `dir/db`, the key in
+   * `dir/log-key.pem`. Throws `AUDIT_UNAVAILABLE` when the store cannot be opened (locked by
+   * another process, corrupt) or the key does not belong to the log.
+   */
+  static async open(dir: string, options: AuditChainOptions = {}): Promise<AuditChain> {
+    const o = {
+      durability: options.durability ?? 'sync',
+      maxBatch: options.maxBatch ?? 512,
+      checkpointEvery: options.checkpointEvery ?? 10_000,
+      checkpointIntervalMs: options.checkpointIntervalMs ?? 5000,
+      lockWaitMs: options.lockWaitMs ?? 5000,
+      ...(options.witness !== undefined ? { witness: options.witness } : {}),
+    };
+    if (o.durability !== 'sync' && o.durability !== 'async') throw new TypeError(`durability must be 'sync' or 'async', not ${JSON.stringify(o.durability)}`);
+    for (const k of ['maxBatch', 'checkpointEvery'] as const) if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new TypeError(`${k} must be a positive integer`);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new SandboxError('AUDIT_UNAVAILABLE', `audit directory ${dir} cannot be created: ${(e as Error).message}`, { dir }, { cause: e });
+    }
+    const key = await loadOrCreateLogKey(options.keyFile ?? join(dir, 'log-key.pem'));
+    const store = await AuditStore.open(join(dir, 'db'), { lockWaitMs: o.lockWaitMs });
+    try {
+      const state = await AuditChain.recover(store, key);
+      return new AuditChain(dir, store, key, state, o);
+    } catch (e) {
+      await store.close().catch(() => undefined);
+      if (e instanceof SandboxError) throw e;
+      throw new SandboxError('AUDIT_UNAVAILABLE', `audit store in ${dir} is unreadable: ${(e as Error).message}; run \`agentos audit verify --dir ${dir}\``, { dir }, { cause: e });
+    }
+  }
+
+  private static async recover(store: AuditStore, key: LogKey) {
+    const meta = await store.getMeta();
+    const headBytes = await store.getHead();
+    if (!meta) {
+      if (headBytes) throw new SandboxError('AUDIT_UNAVAILABLE', 'audit store has records but no meta record (not created by this tool, or damaged)');
+      await store.putMeta({ format: 'agentos-audit/1', logId: key.logId, publicKey: toHex(key.publicKey), created: Date.now() });
+    } else if (meta['logId'] !== key.logId) {
+      throw new SandboxError('AUDIT_UNAVAILABLE', `the log key belongs to log ${key.logId.slice(0, 16)}…, but this store is log ${String(meta['logId']).slice(0, 16)}…; restore the store's own key`);
+    }
+    const anchorJson = await store.getAnchor();
+    const anchor = anchorJson ? (JSON.parse(anchorJson) as Anchor) : undefined;
+    const head = headBytes ? decodeHead(headBytes) : { size: 0, lastHash: fromHex(key.logId), frontier: [] };
+    let lastCheckpoint = 0;
+    for await (const c of store.checkpoints({ reverse: true, limit: 1 })) lastCheckpoint = c.size;
+    return { size: head.size, lastHash: head.lastHash, frontier: frontierOf(head), lastCheckpoint, anchor };
+  }
+
+  /** The log id (hex SHA-256 of the public key). */
+  get logId(): string {
+    return this.key.logId;
+  }
+
+  /** The raw ed25519 public key that signs checkpoints. */
+  get publicKey(): Uint8Array {
+    return this.key.publicKey;
+  }
+
+  /** The signing key. @internal (retention signs its anchor with it) */
+  key_(): LogKey {
+    return this.key;
+  }
+
+  /** Move the start of the stored log to a new retention anchor. @internal */
+  rebase_(anchor: Anchor): void {
+    this.source.rebase(anchor);
+  }
+
+  /** Records acknowledged (durable) so far. */
+  get size(): number {
+    return this.durableSize;
+  }
+
+  /** Records enqueued so far (durable or not). */
+  get enqueued(): number {
+    return this.nextSeq;
+  }
+
+  /** Why the chain refuses appends, or undefined while it is healthy. */
+  get failed(): SandboxError | undefined {
+    return this.failure;
+  }
+
+  /** Durability mode. */
+  get durability(): 'sync' | 'async' {
+    return this.o.durability;
+  }
+
+  /**
+   * Queue a record and return its sequence number at once (see {@link whenDurable}). Throws
+   * `AUDIT_UNAVAILABLE` when the chain has failed or is closed, `TypeError` on a malformed record.
+   */
+  enqueue(input: AuditRecordInput): number {
+    if (this.failure) throw this.failure;
+    if (this.closing) throw this.unavailable('audit log is closed');
+    checkInput(input);
+    const seq = this.nextSeq++;
+    this.queue.push({ seq, input });
+    if (!this.scheduled && !this.writing) {
+      this.scheduled = true;
+      setImmediate(() => this.pump());
+    }
+    return seq;
+  }
+
+  /** Resolves once record `seq` is durable; rejects with `AUDIT_UNAVAILABLE` if it never will be. */
+  whenDurable(seq: number): Promise<void> {
+    if (seq < this.durableSize) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const w = { seq, resolve, reject };
+      // Kept sorted by seq; callers almost always ask in order, so this is a push.
+      let i = this.waiters.length;
+      while (i > 0 && this.waiters[i - 1]!.seq > seq) i--;
+      this.waiters.splice(i, 0, w);
+    });
+  }
+
+  /** Enqueue and wait until durable. */
+  append(input: AuditRecordInput): Promise<AppendReceipt> {
+    let seq: number;
+    try {
+      seq = this.enqueue(input);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.whenDurable(seq).then(() => ({ seq }));
+  }
+
+  private pump(): void {
+    this.scheduled = false;
+    if (this.writing || this.failure) return;
+    if (this.queue.length === 0) return this.settleIdle();
+    const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.slice(0, this.o.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(this.o.maxBatch);
+    const firstSeq = batch[0]!.seq;
+    const writer = new BlockWriter();
+    const nodes: StoredNode[] = [];
+    const onNode = (level: number, index: number, hash: Uint8Array) => {
+      if (level % STORED_LEVEL_STEP === 0) nodes.push({ level, index, hash });
+    };
+    const now = Date.now();
+    for (const { seq, input } of batch) {
+      const ts = input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
+      let json: string;
+      try {
+        json = encodeRecord(seq, this.lastHashHex, input, now);
+      } catch (e) {
+        // Inputs were checked at enqueue; keep the sequence gap-free whatever happens.
+        json = encodeRecord(seq, this.lastHashHex, { eventType: 'system_anomaly', agentId: '', source: 'audit', action: 'encode', resource: '', outcome: 'failure', details: { error: String(e) } }, now);
+      }
+      const leafInput = Buffer.from('\u0000' + json);
+      const h = sha256(leafInput);
+      this.frontier.push(h, onNode);
+      writer.add(h, leafInput, ts);
+      this.lastHash = h;
+      this.lastHashHex = toHex(h);
+    }
+    const size = firstSeq + batch.length;
+    const head = encodeHead(size, this.lastHash, this.frontier.nodes);
+    this.writing = true;
+    let write: Promise<void>;
+    try {
+      write = this.store.write({ firstSeq, block: writer.finish(), nodes, head }, this.o.durability === 'sync');
+    } catch (e) {
+      write = Promise.reject(e);
+    }
+    write.then(
+      () => {
+        this.writing = false;
+        this.durableSize = size;
+        this.source.invalidate();
+        this.release();
+        if (this.checkpointWanted || size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
+        this.pump();
+      },
+      (e: unknown) => {
+        this.writing = false;
+        this.fail(this.unavailable(`audit store write failed: ${(e as Error)?.message ?? String(e)}`, e));
+      },
+    );
+  }
+
+  private release(): void {
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.seq < this.durableSize) n++;
+    if (n === 0) return;
+    const done = this.waiters.splice(0, n);
+    for (const w of done) w.resolve();
+  }
+
+  private fail(err: SandboxError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.queue = [];
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    this.settleIdle();
+    if (this.listenerCount('failed') > 0) this.emit('failed', err);
+  }
+
+  private settleIdle(): void {
+    if (this.writing || (this.queue.length > 0 && !this.failure)) return;
+    for (const r of this.idle.splice(0)) r();
+  }
+
+  private unavailable(message: string, cause?: unknown): SandboxError {
+    return new SandboxError('AUDIT_UNAVAILABLE', message, { durable: this.durableSize }, { cause });
+  }
+
+  /** Resolves once everything enqueued so far is durable (or the chain has failed). */
+  drain(): Promise<void> {
+    if (!this.writing && (this.queue.length === 0 || this.failure)) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  private requestCheckpoint(): void {
+    if (this.durableSize === this.lastCheckpointSize || this.failure) return;
+    if (this.writing) this.checkpointWanted = true;
+    else this.startCheckpoint();
+  }
+
+  /** Sign a checkpoint of the durable state now (the frontier equals the durable tree here). */
+  private startCheckpoint(): void {
+    this.checkpointWanted = false;
+    if (this.durableSize === this.lastCheckpointSize) return;
+    const cp = signCheckpoint(this.key, { size: this.durableSize, rootHash: this.frontier.root(), lastHash: this.lastHash, timestamp: Date.now() });
+    this.lastCheckpointSize = cp.size;
+    const prev = this.checkpointing;
+    this.checkpointing = (async () => {
+      await prev;
+      try {
+        await this.store.putCheckpoint(cp.size, JSON.stringify(cp));
+      } catch (e) {
+        this.fail(this.unavailable(`audit checkpoint write failed: ${(e as Error).message}`, e));
+        return undefined;
+      }
+      if (this.witness) {
+        await this.witness.publish(cp).catch((e: unknown) => this.emit('warning', `witness ${this.witness!.dir} not updated: ${(e as Error).message}`));
+      }
+      if (this.listenerCount('checkpoint') > 0) this.emit('checkpoint', cp);
+      return cp;
+    })();
+  }
+
+  /**
+   * Sign a checkpoint of everything enqueued so far (waits until it is durable) and return it;
+   * returns the existing checkpoint when nothing was added since.
+   */
+  async checkpoint(): Promise<Checkpoint> {
+    await this.drain();
+    if (this.failure) throw this.failure;
+    if (this.durableSize !== this.lastCheckpointSize) this.startCheckpoint();
+    await this.checkpointing;
+    if (this.failure) throw this.failure;
+    const latest = await this.latestCheckpoint();
+    if (latest) return latest;
+    // An empty log: sign its (empty) head once.
+    const cp = signCheckpoint(this.key, { size: 0, rootHash: this.frontier.root(), lastHash: this.lastHash, timestamp: Date.now() });
+    await this.store.putCheckpoint(0, JSON.stringify(cp));
+    await this.witness?.publish(cp);
+    return cp;
+  }
+
+  /** The newest stored checkpoint. */
+  async latestCheckpoint(): Promise<Checkpoint | undefined> {
+    for await (const c of this.store.checkpoints({ reverse: true, limit: 1 })) return JSON.parse(c.json) as Checkpoint;
+    return undefined;
+  }
+
+  /** Record `seq`, decoded (undefined when not durable yet or pruned). */
+  async read(seq: number): Promise<AuditRecord | undefined> {
+    if (!Number.isSafeInteger(seq) || seq < this.source.base || seq >= this.durableSize) return undefined;
+    return this.source.record(seq);
+  }
+
+  /** The tree head at `size` (default: the durable size). */
+  async rootAt(size = this.durableSize): Promise<Uint8Array> {
+    if (size === this.durableSize && !this.writing) return this.frontier.root();
+    if (!Number.isSafeInteger(size) || size < 0 || size > this.durableSize) throw new RangeError(`tree size ${size} is not in 0..${this.durableSize}`);
+    return this.source.rootAt(size);
+  }
+
+  /** An inclusion proof of record `seq` in the tree of `size` (default: the durable size). */
+  async inclusionProof(seq: number, size = this.durableSize): Promise<InclusionProof> {
+    if (!Number.isSafeInteger(size) || size > this.durableSize) throw new RangeError(`tree size ${size} is not in 0..${this.durableSize}`);
+    const path = await inclusionPath(this.source, seq, size);
+    const leaf = await this.source.leaf(seq);
+    const root = await this.rootAt(size);
+    return { logId: this.logId, seq, size, leafHash: toHex(leaf), rootHash: toHex(root), path: path.map(toHex) };
+  }
+
+  /** A consistency proof that the tree of size `to` extends the tree of size `from`. */
+  async consistencyProof(from: number, to = this.durableSize): Promise<ConsistencyProof> {
+    if (!Number.isSafeInteger(to) || to > this.durableSize) throw new RangeError(`tree size ${to} is not in 0..${this.durableSize}`);
+    const path = await consistencyPath(this.source, from, to);
+    return { logId: this.logId, from, to, fromRoot: toHex(await this.rootAt(from)), toRoot: toHex(await this.rootAt(to)), path: path.map(toHex) };
+  }
+
+  /**
+   * Stop accepting appends, write what is queued, sign a final checkpoint, close the store.
+   * Appends after `close()` throw `AUDIT_UNAVAILABLE`.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return this.drain();
+    this.closing = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.drain();
+    if (!this.failure && this.durableSize !== this.lastCheckpointSize) this.startCheckpoint();
+    await this.checkpointing;
+    this.failure ??= this.unavailable('audit log is closed');
+    await this.store.close();
+  }
+}
+
+/** Check an inclusion proof against a root (hex inputs). */
+export function checkInclusionProof(p: InclusionProof, rootHash = p.rootHash): boolean {
+  try {
+    return verifyInclusion(p.seq, p.size, fromHex(p.leafHash), p.path.map(fromHex), fromHex(rootHash));
+  } catch {
+    return false;
+  }
+}
+
+/** Check a consistency proof (hex inputs). */
+export function checkConsistencyProof(p: ConsistencyProof): boolean {
+  try {
+    return verifyConsistency(p.from, p.to, fromHex(p.fromRoot), fromHex(p.toRoot), p.path.map(fromHex));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Read-only access to an audit directory for the audit commands, without taking the store's
+ * lock away from the process that writes it.
+ *
+ * LevelDB allows one process per database. A reader therefore never opens the live store: it
+ * takes a snapshot — a directory of hard links to the immutable table files plus copies of the
+ * small mutable ones (CURRENT, MANIFEST, the write-ahead log) — and opens that. LevelDB replays
+ * the copied log up to its last complete batch, so the snapshot is a consistent prefix of the
+ * log (batches are atomic and the head is written with its block). When a compaction races the
+ * copy, the snapshot fails to open and is taken again.
+ */
+import { copyFile, link, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SandboxError } from '../errors.js';
+import { fromHex, isHashHex } from './hash.js';
+import { decodeHead, type Head } from './head.js';
+import { LogSource, type Anchor } from './source.js';
+import { AuditStore } from './store.js';
+
+/** An open, read-only view of an audit directory. */
+export interface AuditReader {
+  readonly dir: string;
+  readonly store: AuditStore;
+  readonly source: LogSource;
+  readonly logId: string;
+  readonly publicKey: Uint8Array;
+  readonly head: Head;
+  readonly anchor: Anchor | undefined;
+  /** Records before this were pruned. */
+  readonly base: number;
+  /** Close the store and remove the snapshot. */
+  close(): Promise<void>;
+}
+
+const TABLE = /\.(ldb|sst)$/;
+
+async function snapshot(db: string, into: string): Promise<void> {
+  const names = await readdir(db);
+  for (const name of names) {
+    if (name === 'LOCK' || name.startsWith('LOG')) continue;
+    const from = join(db, name);
+    const to = join(into, name);
+    if (TABLE.test(name)) {
+      try {
+        await link(from, to);
+        continue;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') throw e;
+        // EXDEV, EPERM: fall through to a copy.
+      }
+    }
+    await copyFile(from, to);
+  }
+}
+
+/**
+ * Open `dir` (an audit directory) for reading through a fresh snapshot. Throws
+ * `AUDIT_UNAVAILABLE` when there is no audit store there or it cannot be read.
+ */
+export async function openAuditReader(dir: string): Promise<AuditReader> {
+  const db = join(dir, 'db');
+  try {
+    await readFile(join(db, 'CURRENT'));
+  } catch {
+    throw new SandboxError('AUDIT_UNAVAILABLE', `no audit store in ${dir} (expected ${db}); pass --dir with the directory given to --audit, or run an agent first`, { dir });
+  }
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const snap = await mkdtemp(join(dir, '.read-'));
+    let store: AuditStore | undefined;
+    try {
+      await snapshot(db, snap);
+      store = await AuditStore.open(snap, { lockWaitMs: 0 });
+      const reader = await describe(dir, store, async () => {
+        await store!.close();
+        await rm(snap, { recursive: true, force: true });
+      });
+      return reader;
+    } catch (e) {
+      lastError = e;
+      await store?.close().catch(() => undefined);
+      await rm(snap, { recursive: true, force: true });
+      if (e instanceof SandboxError && e.details['reason'] === 'meta') throw e;
+    }
+  }
+  throw new SandboxError('AUDIT_UNAVAILABLE', `cannot read the audit store in ${dir}: ${(lastError as Error)?.message ?? String(lastError)}`, { dir }, { cause: lastError });
+}
+
+async function describe(dir: string, store: AuditStore, close: () => Promise<void>): Promise<AuditReader> {
+  const meta = await store.getMeta();
+  const logId = meta?.['logId'];
+  const pub = meta?.['publicKey'];
+  if (typeof logId !== 'string' || !isHashHex(logId) || typeof pub !== 'string' || !isHashHex(pub)) {
+    await close();
+    throw new SandboxError('AUDIT_UNAVAILABLE', `${dir} holds no valid audit log meta record (log id and key): not an audit store, or damaged`, { dir, reason: 'meta' });
+  }
+  const headBytes = await store.getHead();
+  let head: Head = { size: 0, lastHash: fromHex(logId), frontier: [] };
+  if (headBytes) {
+    try {
+      head = decodeHead(headBytes);
+    } catch {
+      // Leave the head empty: `verify` reports it; the other commands show what is stored.
+    }
+  }
+  const anchorJson = await store.getAnchor();
+  let anchor: Anchor | undefined;
+  try {
+    anchor = anchorJson ? (JSON.parse(anchorJson) as Anchor) : undefined;
+  } catch {
+    anchor = undefined;
+  }
+  const base = anchor?.checkpoint?.size ?? 0;
+  return { dir, store, source: new LogSource(store, anchor), logId, publicKey: fromHex(pub), head, anchor, base, close };
+}

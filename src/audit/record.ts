@@ -1,0 +1,254 @@
+/**
+ * Audit records: the fields (the seed's `SecurityEvent` / `AuditEvent`), their caps, and the
+ * canonical encoding that is hashed.
+ *
+ * Canonical form (version 1): one line of JSON, no whitespace, with the top-level members in
+ * this fixed order — `v, seq, prevHash, timestamp, eventType, severity, agentId, source,
+ * action, resource, outcome, provenance, details` — and every nested object's members sorted
+ * by UTF-16 code unit (as RFC 8785). Strings are escaped as `JSON.stringify` does (control
+ * characters and lone surrogates become `\uXXXX`), numbers are integers, `provenance` and
+ * `details` are omitted when empty. The record's hash is the Merkle leaf hash
+ * `SHA-256(0x00 || UTF-8(canonical JSON))`, and `prevHash` is the previous record's hash (the
+ * log id for record 0), so the records form a hash chain as well as the leaves of the tree.
+ * Because the order is fixed, `seq` and `prevHash` are read from the bytes without parsing.
+ *
+ * Agent-supplied text is kept as structured fields, never spliced into other text: long values
+ * are cut with a visible marker ({@link TRUNCATION_MARK}).
+ */
+
+/** The event types of the seed's `SecurityEventType`. */
+export const SEED_EVENT_TYPES = [
+  'authentication_success',
+  'authentication_failure',
+  'authorization_granted',
+  'authorization_denied',
+  'capability_used',
+  'capability_denied',
+  'resource_access_granted',
+  'resource_access_denied',
+  'policy_violation',
+  'security_alert',
+  'data_access',
+  'data_modification',
+  'agent_spawn',
+  'agent_terminate',
+  'system_anomaly',
+] as const;
+
+/** Types the runtime adds for what the seed's list has no name for. */
+export const EXTRA_EVENT_TYPES = ['usage_summary', 'limit_exceeded', 'agent_error', 'policy_updated', 'policy_rejected', 'audit_pruned'] as const;
+
+/** Every event type a record may carry. */
+export const EVENT_TYPES: readonly string[] = [...SEED_EVENT_TYPES, ...EXTRA_EVENT_TYPES];
+
+/** One of {@link EVENT_TYPES}. */
+export type EventType = (typeof SEED_EVENT_TYPES)[number] | (typeof EXTRA_EVENT_TYPES)[number];
+
+/** Severity, as in the seed. */
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+/** Outcome, as in the seed: `blocked` is a denial by policy, `failure` an error. */
+export type Outcome = 'success' | 'failure' | 'blocked';
+
+export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
+export const OUTCOMES: readonly Outcome[] = ['success', 'failure', 'blocked'];
+
+/** Chain of custody (the seed's `provenance`). */
+export interface Provenance {
+  /** Groups the events of one run (the run id) or one operation. */
+  readonly correlationId?: string;
+  /** The event (or request) that caused this one. */
+  readonly causationId?: string;
+}
+
+/** What a caller appends; the chain adds `seq`, `prevHash` and (if absent) `timestamp`. */
+export interface AuditRecordInput {
+  readonly eventType: EventType;
+  readonly severity?: Severity;
+  readonly agentId: string;
+  /** The component that produced the event: `gate`, `sandbox`, `policy`, `identity`, … */
+  readonly source: string;
+  readonly action: string;
+  /** The canonical resource (guest path, origin, variable, tool name). */
+  readonly resource: string;
+  readonly outcome: Outcome;
+  readonly provenance?: Provenance;
+  readonly details?: Readonly<Record<string, unknown>>;
+  /** Milliseconds since the epoch; default: when the chain encodes the record. */
+  readonly timestamp?: number;
+}
+
+/** A stored record, decoded. */
+export interface AuditRecord {
+  readonly v: 1;
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly timestamp: number;
+  readonly eventType: string;
+  readonly severity: Severity;
+  readonly agentId: string;
+  readonly source: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly outcome: Outcome;
+  readonly provenance?: Provenance;
+  readonly details?: Readonly<Record<string, unknown>>;
+  /** The record's leaf hash (hex); not part of the hashed bytes. */
+  readonly hash: string;
+}
+
+/** Appended to a cut string: `…[truncated N chars]`. */
+export const TRUNCATION_MARK = '…[truncated ';
+
+/** Caps (UTF-16 code units) on stored text. */
+export const CAPS = Object.freeze({
+  /** agentId, source, action, ids in provenance. */
+  short: 256,
+  /** resource. */
+  resource: 4096,
+  /** any string inside details. */
+  detailString: 4096,
+  /** the whole canonical `details` object. */
+  details: 16 * 1024,
+  /** nesting depth inside details. */
+  depth: 6,
+  /** members of one object or items of one array inside details. */
+  members: 64,
+});
+
+/** Cut `s` to at most `max` code units (marker included), never splitting a surrogate pair. */
+export function capText(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const mark = (n: number) => `${TRUNCATION_MARK}${n} chars]`;
+  let keep = Math.max(0, max - mark(s.length).length);
+  const c = s.charCodeAt(keep - 1);
+  if (keep > 0 && c >= 0xd800 && c <= 0xdbff) keep--;
+  return s.slice(0, keep) + mark(s.length - keep);
+}
+
+/** Canonical JSON of a details value: sorted members, capped strings, bounded depth and size. */
+function canonValue(v: unknown, depth: number, stringCap: number): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(capText(v, stringCap));
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(Math.trunc(v) === v ? v : Math.round(v * 1e6) / 1e6) : 'null';
+    case 'bigint':
+      return JSON.stringify(v.toString());
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object': {
+      if (v === null) return 'null';
+      if (depth >= CAPS.depth) return JSON.stringify(`${TRUNCATION_MARK}nested too deep]`);
+      if (Array.isArray(v)) {
+        const items = v.slice(0, CAPS.members).map((x) => canonValue(x, depth + 1, stringCap));
+        if (v.length > CAPS.members) items.push(JSON.stringify(`${TRUNCATION_MARK}${v.length - CAPS.members} items]`));
+        return `[${items.join(',')}]`;
+      }
+      if (v instanceof Uint8Array) return JSON.stringify(capText(Buffer.from(v).toString('base64'), stringCap));
+      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+      const parts: string[] = [];
+      for (const k of keys.slice(0, CAPS.members)) parts.push(`${JSON.stringify(capText(k, CAPS.short))}:${canonValue((v as Record<string, unknown>)[k], depth + 1, stringCap)}`);
+      if (keys.length > CAPS.members) parts.push(`"${TRUNCATION_MARK}":${keys.length - CAPS.members}`);
+      return `{${parts.join(',')}}`;
+    }
+    default:
+      return 'null';
+  }
+}
+
+/** Canonical JSON of `details`, within {@link CAPS.details}. */
+export function canonDetails(details: Readonly<Record<string, unknown>>): string {
+  let out = canonValue(details, 0, CAPS.detailString);
+  if (out.length > CAPS.details) out = canonValue(details, 0, 256);
+  if (out.length > CAPS.details) out = `{"${TRUNCATION_MARK}":${JSON.stringify(capText(out, 1024))}}`;
+  return out;
+}
+
+function str(s: unknown, max: number): string {
+  return JSON.stringify(capText(typeof s === 'string' ? s : String(s), max));
+}
+
+/**
+ * The canonical JSON of a record (see the module doc). `prevHash` is the previous record's hash
+ * in hex. Throws `TypeError` on an unknown event type, severity or outcome.
+ */
+export function encodeRecord(seq: number, prevHash: string, input: AuditRecordInput, now: number): string {
+  if (!EVENT_TYPES.includes(input.eventType)) throw new TypeError(`unknown audit event type ${JSON.stringify(input.eventType)}`);
+  const severity = input.severity ?? defaultSeverity(input.eventType, input.outcome);
+  if (!SEVERITIES.includes(severity)) throw new TypeError(`unknown severity ${JSON.stringify(severity)}`);
+  if (!OUTCOMES.includes(input.outcome)) throw new TypeError(`unknown outcome ${JSON.stringify(input.outcome)}`);
+  const ts = Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp!) : now;
+  let s =
+    `{"v":1,"seq":${seq},"prevHash":"${prevHash}","timestamp":${ts},"eventType":"${input.eventType}","severity":"${severity}",` +
+    `"agentId":${str(input.agentId, CAPS.short)},"source":${str(input.source, CAPS.short)},"action":${str(input.action, CAPS.short)},` +
+    `"resource":${str(input.resource, CAPS.resource)},"outcome":"${input.outcome}"`;
+  const p = input.provenance;
+  if (p && (p.causationId !== undefined || p.correlationId !== undefined)) {
+    const parts: string[] = [];
+    if (p.causationId !== undefined) parts.push(`"causationId":${str(p.causationId, CAPS.short)}`);
+    if (p.correlationId !== undefined) parts.push(`"correlationId":${str(p.correlationId, CAPS.short)}`);
+    s += `,"provenance":{${parts.join(',')}}`;
+  }
+  if (input.details && Object.keys(input.details).length > 0) s += `,"details":${canonDetails(input.details)}`;
+  return s + '}';
+}
+
+/** The severity an event gets when the caller names none. */
+export function defaultSeverity(type: string, outcome: Outcome): Severity {
+  switch (type) {
+    case 'authentication_failure':
+    case 'policy_violation':
+    case 'limit_exceeded':
+    case 'security_alert':
+    case 'system_anomaly':
+      return 'high';
+    case 'capability_denied':
+    case 'authorization_denied':
+    case 'resource_access_denied':
+    case 'policy_rejected':
+    case 'agent_error':
+      return 'medium';
+    default:
+      return outcome === 'success' ? 'low' : 'medium';
+  }
+}
+
+const PREFIX = '{"v":1,"seq":';
+const PREFIX_BYTES = Buffer.from(PREFIX);
+const PREV = ',"prevHash":"';
+
+/**
+ * Read `seq` and the offset of the `prevHash` hex from canonical record bytes without parsing
+ * the JSON. Returns undefined when the bytes do not start like a version-1 record.
+ */
+export function peekHeader(b: Uint8Array, start = 0, end = b.length): { seq: number; prevAt: number } | undefined {
+  if (end - start < PREFIX.length + PREV.length + 66) return undefined;
+  for (let i = 0; i < PREFIX_BYTES.length; i++) if (b[start + i] !== PREFIX_BYTES[i]) return undefined;
+  let i = start + PREFIX.length;
+  let seq = 0;
+  const digitsFrom = i;
+  while (i < end && b[i]! >= 0x30 && b[i]! <= 0x39 && i - digitsFrom < 16) seq = seq * 10 + (b[i++]! - 0x30);
+  if (i === digitsFrom || (b[digitsFrom] === 0x30 && i - digitsFrom > 1)) return undefined;
+  for (let j = 0; j < PREV.length; j++) if (b[i + j] !== PREV.charCodeAt(j)) return undefined;
+  const prevAt = i + PREV.length;
+  if (prevAt + 65 > end || b[prevAt + 64] !== 0x22) return undefined;
+  return { seq, prevAt };
+}
+
+/**
+ * Decode canonical record JSON. Throws `TypeError` when it is not a well-formed version-1
+ * record (so an edited record cannot smuggle in extra structure).
+ */
+export function decodeRecord(json: string, hash: string): AuditRecord {
+  const r = JSON.parse(json) as Record<string, unknown>;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new TypeError('record is not a JSON object');
+  const need = (k: string, t: string) => {
+    if (typeof r[k] !== t) throw new TypeError(`record field ${k} is not a ${t}`);
+  };
+  if (r['v'] !== 1) throw new TypeError('record version is not 1');
+  for (const k of ['seq', 'timestamp']) need(k, 'number');
+  for (const k of ['prevHash', 'eventType', 'severity', 'agentId', 'source', 'action', 'resource', 'outcome']) need(k, 'string');
+  if (!OUTCOMES.includes(r['outcome'] as Outcome)) throw new TypeError('record outcome is invalid');
+  if (!SEVERITIES.includes(r['severity'] as Severity)) throw new TypeError('record severity is invalid');
+  return { ...(r as unknown as Omit<AuditRecord, 'hash'>), hash };
+}
