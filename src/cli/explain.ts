@@ -97,7 +97,9 @@ export async function explainCommand(argv: string[]): Promise<ExitStatus> {
     const policy = parsePolicyText(JSON.stringify(raw), { format: 'json', source: values.policy }).policy;
     const agentId = typeof agent['id'] === 'string' ? agent['id'] : 'explain';
     const events: AuditEvent[] = [];
-    const gate = new Gate(policy, agentId, (e) => events.push(e));
+    const gate = new Gate(policy, agentId, (e) => {
+      events.push(e);
+    });
     let decision: Decision;
     let layer: string;
     if (resource === 'file' && (action === 'read' || action === 'write')) {

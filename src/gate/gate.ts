@@ -99,11 +99,15 @@ export class Gate {
 
   /** Record an event (used by capabilities for summaries and by the engine for lifecycle). */
   record(event: Omit<AuditEvent, 'time' | 'agentId'>): void {
-    this.sink({ time: Date.now(), agentId: this.agentId, ...event });
+    this.sink({ time: Date.now(), agentId: this.agentId, ...event }, false);
   }
 
+  /**
+   * Record the decision, then return it; if the record cannot be written the call is refused
+   * whatever was decided (no unaudited access).
+   */
   private finish(req: AccessRequest, d: Decision): Decision {
-    this.sink({
+    const recorded = this.sink({
       time: Date.now(),
       agentId: this.agentId,
       type: d.allowed ? 'capability_used' : 'capability_denied',
@@ -117,7 +121,10 @@ export class Gate {
       ...(d.matched.length > 0 ? { matched: d.matched } : {}),
       ...(d.actions && d.actions.length > 0 ? { actions: d.actions } : {}),
       ...(d.wouldDeny ? { wouldDeny: d.wouldDeny } : {}),
-    });
+    }, true);
+    if (recorded === false) {
+      return { allowed: false, reason: `AUDIT_UNAVAILABLE: the audit log cannot record this call, so it is refused; ${req.api} on ${req.target} was not performed`, matched: [], auditUnavailable: true };
+    }
     return d;
   }
 

@@ -34,6 +34,8 @@ export interface Decision {
   readonly actions?: readonly DecisionAction[];
   /** An advisory-mode rule would have denied this allowed request. */
   readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
+  /** The call was refused because its audit record could not be written. */
+  readonly auditUnavailable?: boolean;
 }
 
 /** Outcome recorded for an access. */
@@ -52,7 +54,7 @@ export interface AuditEvent {
     | 'capability_denied'
     | 'usage_summary'
     | 'agent_spawn'
-    | 'agent_exit'
+    | 'agent_terminate'
     | 'limit_exceeded'
     | 'agent_error'
     | 'policy_updated'
@@ -70,5 +72,9 @@ export interface AuditEvent {
   readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
 }
 
-/** Receives audit events as they happen. */
-export type AuditSink = (event: AuditEvent) => void;
+/**
+ * Receives audit events as they happen. `decision` is true for the event of a gate decision
+ * (the call waits for it to be recorded). Returning exactly `false` means the event could not be
+ * recorded (the audit log is unavailable): the gate then refuses the call (fail closed).
+ */
+export type AuditSink = (event: AuditEvent, decision: boolean) => unknown;

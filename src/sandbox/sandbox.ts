@@ -17,6 +17,8 @@ import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports, type ImportReport } from './imports.js';
 import { parseDuration } from '../util/units.js';
+import { AuditBridge, type AuditSettings } from './audit-bridge.js';
+import type { AuditChain } from '../audit/chain.js';
 
 /** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
 export type ToolHandler = (input: unknown, context: { readonly agentId: string }) => unknown | Promise<unknown>;
@@ -37,6 +39,15 @@ export interface SandboxOptions {
    * is never reused. Default 1; 0 starts workers on demand only (what the CLI does).
    */
   readonly prewarmWorkers?: number;
+  /**
+   * The tamper-evident audit log every gate decision is recorded in (one LevelDB chain shared
+   * by every agent of this sandbox). Default `{}`: directory `.agentos/audit`, durable commits
+   * (a capability call proceeds only once its record is fsynced), checkpoints every 10,000
+   * records or 5 s. `durability: 'async'` acknowledges once the OS has the write (a process
+   * kill loses nothing, an OS crash may lose the last batches). `false` records nothing durably
+   * (events are still emitted as `audit` events) — for tests and embedding only.
+   */
+  readonly audit?: AuditSettings | false;
 }
 
 /** Options of {@link Sandbox.load}. */
@@ -64,6 +75,8 @@ export interface RunResult {
   readonly output: string;
   readonly durationMs: number;
   readonly agentId: string;
+  /** This run's id: the correlation id of its audit records. */
+  readonly runId: string;
 }
 
 /** The events a sandbox emits. */
@@ -90,6 +103,9 @@ export class Agent {
   private watcher: FSWatcher | undefined;
   private currentPolicy: SandboxPolicy;
   private init: InstanceInit;
+  /** Correlation id stamped on audit records: the current run's id (or the load's). */
+  private correlation: string = randomUUID();
+  private auditShared: SharedArrayBuffer | undefined;
 
   /** @internal */
   constructor(
@@ -147,7 +163,7 @@ export class Agent {
     this.currentPolicy = next;
     this.init = { ...this.init, policy: structuredClone(next) as never };
     this.instance?.updatePolicy(structuredClone(next) as never);
-    this.sandbox.audit_({ type: 'policy_updated', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: this.id, outcome: 'allowed', reason: 'policy replaced', api });
+    this.sandbox.audit_({ type: 'policy_updated', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: this.id, outcome: 'allowed', reason: 'policy replaced', api }, this.correlation);
   }
 
   /** @internal start watching a policy file */
@@ -161,7 +177,7 @@ export class Agent {
         })
         .catch((e: unknown) => {
           const err = toSandboxError(e);
-          this.sandbox.audit_({ type: 'policy_rejected', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: file, outcome: 'denied', reason: err.message, api: `watch:${file}` });
+          this.sandbox.audit_({ type: 'policy_rejected', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: file, outcome: 'denied', reason: err.message, api: `watch:${file}` }, this.correlation);
         });
     };
     this.watcher = watch(file, () => {
@@ -179,11 +195,18 @@ export class Agent {
   /** @internal start (or restart after a trap/limit) the instance */
   async instance_(timeoutMs: number): Promise<WorkerInstance> {
     if (this.instance && !this.instance.isDead) return this.instance;
-    this.starting ??= WorkerInstance.start(this.prepared, this.init, this.sandbox.hooks_(), timeoutMs, this.sandbox.pool).finally(() => {
-      this.starting = undefined;
-    });
+    if (!this.starting) {
+      // A fresh acknowledgement cell per instance: an old instance's counts never leak into a new one.
+      this.sandbox.auditBridge.release(this.auditShared);
+      const audit = this.sandbox.auditBridge.cell();
+      this.auditShared = audit?.shared;
+      const init: InstanceInit = audit ? { ...this.init, audit } : this.init;
+      this.starting = WorkerInstance.start(this.prepared, init, this.sandbox.hooks_(() => this.correlation, audit?.shared), timeoutMs, this.sandbox.pool).finally(() => {
+        this.starting = undefined;
+      });
+    }
     this.instance = await this.starting;
-    this.sandbox.audit_({ type: 'agent_spawn', agentId: this.id, capability: 'compute', resource: 'agent', action: 'instantiate', target: this.prepared.hash, outcome: 'allowed', reason: 'instance started', api: 'sandbox.load' });
+    this.sandbox.audit_({ type: 'agent_spawn', agentId: this.id, capability: 'compute', resource: 'agent', action: 'instantiate', target: this.prepared.hash, outcome: 'allowed', reason: 'instance started', api: 'sandbox.load' }, this.correlation);
     return this.instance;
   }
 
@@ -208,13 +231,19 @@ export class Agent {
     if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
     const started = performance.now();
+    const runId = randomUUID();
+    this.correlation = runId;
     try {
+      this.sandbox.checkAudit_();
       const inst = await this.instance_(timeoutMs);
       const left = Math.max(1, timeoutMs - (performance.now() - started));
       const output = await inst.run(task, left);
-      return { output, durationMs: performance.now() - started, agentId: this.id };
+      // Calls refused because the log failed mean the run did not do what it was asked, and
+      // the host must know its trail is incomplete.
+      this.sandbox.checkAudit_();
+      return { output, durationMs: performance.now() - started, agentId: this.id, runId };
     } catch (e) {
-      const err = toSandboxError(e);
+      const err = this.sandbox.auditBridge.failed ?? toSandboxError(e);
       if (err.code !== 'AGENT_ERROR' || this.instance?.isDead) {
         this.sandbox.audit_({
           type: err.code === 'AGENT_ERROR' ? 'agent_error' : 'limit_exceeded',
@@ -226,7 +255,7 @@ export class Agent {
           outcome: 'denied',
           reason: err.message,
           api: 'agent.run',
-        });
+        }, runId);
       }
       throw err;
     }
@@ -234,11 +263,14 @@ export class Agent {
 
   /** Stop the instance and release its worker. Further runs reject. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     this.watcher?.close();
     const inst = this.instance ?? (await this.starting?.catch(() => undefined));
     this.instance = undefined;
     await inst?.close();
+    this.sandbox.auditBridge.release(this.auditShared);
+    this.sandbox.audit_({ type: 'agent_terminate', agentId: this.id, capability: 'compute', resource: 'agent', action: 'close', target: this.prepared.hash, outcome: 'allowed', reason: 'agent closed', api: 'agent.close' }, this.correlation);
     this.sandbox.forget_(this);
   }
 }
@@ -265,6 +297,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   private readonly agents = new Set<Agent>();
   /** @internal */
   readonly pool: WorkerPool;
+  /** @internal */
+  readonly auditBridge: AuditBridge;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -276,6 +310,24 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;
     this.defaultTimeoutMs = options.defaultTimeout !== undefined ? parseDuration(options.defaultTimeout, 'defaultTimeout') : 30_000;
     this.hostEnv = options.hostEnv ?? process.env;
+    const audit = options.audit ?? {};
+    if (audit !== false && (typeof audit !== 'object' || audit === null)) throw new UsageError('audit must be an object of audit settings or false');
+    this.auditBridge = new AuditBridge(audit);
+  }
+
+  /**
+   * The sandbox's audit chain (opened on first use), for queries, proofs and checkpoints;
+   * undefined when the sandbox was created with `audit: false`. Rejects with
+   * `AUDIT_UNAVAILABLE` when it cannot be opened.
+   *
+   * @example
+   * ```ts
+   * const chain = await sandbox.auditLog();
+   * const cp = await chain?.checkpoint();
+   * ```
+   */
+  auditLog(): Promise<AuditChain | undefined> {
+    return this.auditBridge.open();
   }
 
   /**
@@ -308,6 +360,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   async load(component: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
     const policy = await resolvePolicy(options.policy);
     checkMounts(policy);
+    // Fail closed: no agent runs unless its decisions can be recorded.
+    await this.auditBridge.open();
+    this.checkAudit_();
     const source = await readComponent(component, this.maxComponentBytes);
     const prepared = await prepareComponent(source, this.cacheDir);
     if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
@@ -356,10 +411,17 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     return agent;
   }
 
-  /** Close every agent. */
+  /** Close every agent, then the audit log (writing what is queued and a final checkpoint). */
   async close(): Promise<void> {
     await Promise.all([...this.agents].map((a) => a.close()));
     await this.pool.close();
+    await this.auditBridge.close();
+  }
+
+  /** @internal throw `AUDIT_UNAVAILABLE` when the audit log has failed */
+  checkAudit_(): void {
+    const f = this.auditBridge.failed;
+    if (f) throw new SandboxError('AUDIT_UNAVAILABLE', `the audit log is unavailable, so agents may not act: ${f.message}`, f.details, { cause: f });
   }
 
   /** @internal */
@@ -368,18 +430,25 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   }
 
   /** @internal */
-  audit_(e: Omit<AuditEvent, 'time'>): void {
-    this.emit('audit', { time: Date.now(), ...e });
+  audit_(e: Omit<AuditEvent, 'time'>, correlationId?: string): void {
+    const event: AuditEvent = { time: Date.now(), ...e };
+    this.auditBridge.record(event, correlationId);
+    this.emit('audit', event);
   }
 
   /** @internal hooks an instance uses to reach this sandbox */
-  hooks_() {
+  hooks_(correlation: () => string, auditShared: SharedArrayBuffer | undefined) {
+    const counter = { n: 0 };
     return {
       onEvents: (events: InstanceEvent[]) => {
+        const audit: AuditEvent[] = [];
         for (const e of events) {
-          if (e.kind === 'audit') this.emit('audit', e.event);
-          else this.emit('log', e.event);
+          if (e.kind === 'audit') {
+            audit.push(e.event);
+            this.emit('audit', e.event);
+          } else this.emit('log', e.event);
         }
+        this.auditBridge.recordBatch(audit, correlation(), auditShared, counter);
       },
       rpc: {
         http: (call: HttpCall) => performHttp(call),

@@ -11,18 +11,23 @@ import { createSandbox, type Sandbox, type AuditEvent, type LogEvent } from '../
 /** One transpile cache for the whole test run (transpiling StarlingMonkey takes seconds). */
 export const TEST_CACHE_DIR = join(tmpdir(), 'agentos-test-cache');
 
-/** A sandbox that records every event. */
+/**
+ * A sandbox that records every event. Its audit chain (real LevelDB, durable commits) lives in
+ * a fresh temporary directory unless `options.audit` says otherwise.
+ */
 export function recordingSandbox(options: Parameters<typeof createSandbox>[0] = {}): {
   sandbox: Sandbox;
   audit: AuditEvent[];
   logs: LogEvent[];
+  auditDir: string;
 } {
-  const sandbox = createSandbox({ cacheDir: TEST_CACHE_DIR, ...options });
+  const auditDir = mkdtempSync(join(tmpdir(), 'agentos-audit-'));
+  const sandbox = createSandbox({ cacheDir: TEST_CACHE_DIR, audit: { dir: auditDir }, ...options });
   const audit: AuditEvent[] = [];
   const logs: LogEvent[] = [];
   sandbox.on('audit', (e) => audit.push(e));
   sandbox.on('log', (e) => logs.push(e));
-  return { sandbox, audit, logs };
+  return { sandbox, audit, logs, auditDir };
 }
 
 /** A temporary directory removed by the returned cleanup. */

@@ -30,7 +30,18 @@ export interface CoreInstanceOptions {
   readonly policyUpdates?: { readonly shared: SharedArrayBuffer; readonly port: MessagePort } | undefined;
   /** Receives batches of events. */
   readonly deliver: (events: InstanceEvent[]) => void;
+  /**
+   * The audit acknowledgement cell shared with the host (see {@link AuditAck}); absent when
+   * nothing records the events durably (then no call waits).
+   */
+  readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean } | undefined;
 }
+
+/**
+ * Layout of the audit acknowledgement cell: `[0]` how many of this instance's audit events
+ * the host has recorded durably, `[1]` non-zero once the audit log has failed.
+ */
+export const AuditAck = Object.freeze({ ACKED: 0, FAILED: 1, BYTES: 8 });
 
 /** One live instance. */
 export interface CoreInstance {
@@ -92,9 +103,26 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     buffer = [];
     o.deliver(b);
   };
-  const sink = (event: AuditEvent) => {
+  const ack = o.audit ? new Int32Array(o.audit.shared) : undefined;
+  const waitDurable = o.audit?.wait ?? false;
+  let sent = 0;
+  const sink = (event: AuditEvent, decision: boolean): boolean => {
+    if (ack && Atomics.load(ack, AuditAck.FAILED) !== 0) return false;
     buffer.push({ kind: 'audit', event });
+    sent++;
+    if (decision && ack && waitDurable) {
+      // Durable audit: the call proceeds only once the host has written its record. The host
+      // acknowledges by count; a failed log wakes us with FAILED set.
+      flush();
+      for (;;) {
+        const acked = Atomics.load(ack, AuditAck.ACKED);
+        if (acked >= sent) return true;
+        if (Atomics.load(ack, AuditAck.FAILED) !== 0) return false;
+        Atomics.wait(ack, AuditAck.ACKED, acked);
+      }
+    }
     if (buffer.length >= BATCH) flush();
+    return true;
   };
   const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates));
   const ctx: HostContext = {

@@ -21,6 +21,8 @@ export interface WorkerInit {
   readonly rpcShared: SharedArrayBuffer;
   /** Bumped by the host each time it posts a new policy on `policyPort`. */
   readonly policyShared?: SharedArrayBuffer;
+  /** The audit acknowledgement cell (`AuditAck` in instance-core.ts) and whether decisions wait for it. */
+  readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
 }
 
 /** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */

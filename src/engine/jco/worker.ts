@@ -28,6 +28,7 @@ async function init(data: WorkerInit & { rpcPort: MessagePort; policyPort: Messa
       rpc: new RpcClient(data.rpcPort, data.rpcShared),
       policyUpdates: data.policyShared ? { shared: data.policyShared, port: data.policyPort } : undefined,
       deliver: (events) => post({ type: 'events', batch: encodeEvents(events) }),
+      audit: data.audit,
     });
     post({ type: 'ready' });
   } catch (e) {

@@ -1,0 +1,199 @@
+/**
+ * Between a sandbox and its audit chain: turns gate and lifecycle events into audit records,
+ * opens the chain once for every agent of the sandbox, acknowledges durable records to the
+ * agent workers, and fails closed when the chain fails.
+ */
+import { AuditChain, type AuditChainOptions } from '../audit/chain.js';
+import type { AuditRecordInput, EventType, Outcome, Severity } from '../audit/record.js';
+import { SandboxError } from '../errors.js';
+import type { AuditEvent } from '../gate/types.js';
+import { AuditAck } from '../engine/jco/instance-core.js';
+
+/** Default audit directory (relative to the working directory). */
+export const DEFAULT_AUDIT_DIR = '.agentos/audit';
+
+/**
+ * Audit settings of a sandbox: where the chain lives and how it commits. Every field is
+ * optional; `{}` means `.agentos/audit`, durable (`'sync'`) commits, checkpoints every 10,000
+ * records or 5 s, no witness.
+ */
+export interface AuditSettings extends AuditChainOptions {
+  /** The audit directory. Default `.agentos/audit`. */
+  readonly dir?: string;
+}
+
+function severityOf(e: AuditEvent): Severity | undefined {
+  const acts = e.actions ?? [];
+  if (acts.some((a) => a.type === 'quarantine')) return 'critical';
+  if (acts.some((a) => a.type === 'alert')) return 'high';
+  return undefined;
+}
+
+function outcomeOf(e: AuditEvent): Outcome {
+  if (e.type === 'agent_error') return 'failure';
+  return e.outcome === 'allowed' ? 'success' : 'blocked';
+}
+
+function sourceOf(e: AuditEvent): string {
+  switch (e.type) {
+    case 'capability_used':
+    case 'capability_denied':
+    case 'usage_summary':
+      return 'gate';
+    case 'policy_updated':
+    case 'policy_rejected':
+      return 'policy';
+    default:
+      return 'sandbox';
+  }
+}
+
+/** The audit record of a gate or lifecycle event. */
+export function recordOf(e: AuditEvent, correlationId: string | undefined): AuditRecordInput {
+  const severity = severityOf(e);
+  return {
+    eventType: e.type as EventType,
+    ...(severity ? { severity } : {}),
+    agentId: e.agentId,
+    source: sourceOf(e),
+    action: e.action,
+    resource: e.target,
+    outcome: outcomeOf(e),
+    timestamp: e.time,
+    ...(correlationId !== undefined ? { provenance: { correlationId } } : {}),
+    details: {
+      capability: e.capability,
+      kind: e.resource,
+      api: e.api,
+      reason: e.reason,
+      ...(e.matched && e.matched.length > 0 ? { matched: e.matched } : {}),
+      ...(e.count !== undefined ? { count: e.count } : {}),
+      ...(e.actions && e.actions.length > 0 ? { actions: e.actions } : {}),
+      ...(e.wouldDeny ? { wouldDeny: e.wouldDeny } : {}),
+    },
+  };
+}
+
+/** One per sandbox. */
+export class AuditBridge {
+  private chain: AuditChain | undefined;
+  private opening: Promise<AuditChain | undefined> | undefined;
+  private failure: SandboxError | undefined;
+  private readonly cells = new Set<Int32Array>();
+
+  constructor(private readonly settings: AuditSettings | false) {}
+
+  /** Whether events are recorded in a chain at all. */
+  get enabled(): boolean {
+    return this.settings !== false;
+  }
+
+  /** Whether decisions wait for durability. */
+  get waits(): boolean {
+    return this.settings !== false && (this.settings.durability ?? 'sync') === 'sync';
+  }
+
+  /** Why the audit log is unavailable, if it is. */
+  get failed(): SandboxError | undefined {
+    return this.failure ?? this.chain?.failed;
+  }
+
+  /** Open the chain once (later calls share it). Throws `AUDIT_UNAVAILABLE`. */
+  async open(): Promise<AuditChain | undefined> {
+    if (this.settings === false) return undefined;
+    if (this.failure) throw this.failure;
+    const s = this.settings;
+    this.opening ??= AuditChain.open(s.dir ?? DEFAULT_AUDIT_DIR, s).then((c) => {
+      this.chain = c;
+      c.on('failed', (e) => this.fail(e));
+      return c;
+    });
+    try {
+      return await this.opening;
+    } catch (e) {
+      this.opening = undefined;
+      throw e;
+    }
+  }
+
+  /** The open chain, if any. */
+  get current(): AuditChain | undefined {
+    return this.chain;
+  }
+
+  private fail(e: SandboxError): void {
+    this.failure ??= e;
+    for (const cell of this.cells) {
+      Atomics.store(cell, AuditAck.FAILED, 1);
+      Atomics.notify(cell, AuditAck.ACKED);
+    }
+  }
+
+  /** Record a host-side event (no one waits for it). */
+  record(e: AuditEvent, correlationId: string | undefined): void {
+    if (!this.chain || this.failed) return;
+    try {
+      this.chain.enqueue(recordOf(e, correlationId));
+    } catch (err) {
+      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+    }
+  }
+
+  /** A fresh acknowledgement cell for one instance (see `AuditAck`), or undefined when audit is off. */
+  cell(): { shared: SharedArrayBuffer; wait: boolean } | undefined {
+    if (!this.enabled) return undefined;
+    const shared = new SharedArrayBuffer(AuditAck.BYTES);
+    const cell = new Int32Array(shared);
+    if (this.failed) Atomics.store(cell, AuditAck.FAILED, 1);
+    this.cells.add(cell);
+    return { shared, wait: this.waits };
+  }
+
+  /** Stop tracking an instance's cell. */
+  release(shared: SharedArrayBuffer | undefined): void {
+    if (!shared) return;
+    for (const c of this.cells) if (c.buffer === shared) this.cells.delete(c);
+  }
+
+  /**
+   * Record a batch of an instance's audit events and acknowledge them (by count) once durable.
+   * `acked` counts the instance's events across batches.
+   */
+  recordBatch(events: readonly AuditEvent[], correlationId: string | undefined, shared: SharedArrayBuffer | undefined, counter: { n: number }): void {
+    if (events.length === 0) return;
+    counter.n += events.length;
+    const upTo = counter.n;
+    const cell = shared ? new Int32Array(shared) : undefined;
+    const chain = this.chain;
+    if (!chain || this.failed) {
+      if (cell && this.enabled) {
+        Atomics.store(cell, AuditAck.FAILED, 1);
+        Atomics.notify(cell, AuditAck.ACKED);
+      }
+      return;
+    }
+    let last = -1;
+    try {
+      for (const e of events) last = chain.enqueue(recordOf(e, correlationId));
+    } catch (err) {
+      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+      return;
+    }
+    if (!cell) return;
+    chain.whenDurable(last).then(
+      () => {
+        if (Atomics.load(cell, AuditAck.ACKED) < upTo) Atomics.store(cell, AuditAck.ACKED, upTo);
+        Atomics.notify(cell, AuditAck.ACKED);
+      },
+      (err: unknown) => this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', String(err))),
+    );
+  }
+
+  /** Write what is queued, sign a final checkpoint, close the chain. */
+  async close(): Promise<void> {
+    const c = this.chain ?? (await this.opening?.catch(() => undefined));
+    this.chain = undefined;
+    this.opening = undefined;
+    await c?.close();
+  }
+}
