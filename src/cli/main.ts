@@ -3,6 +3,7 @@
  * The `agentos` command.
  */
 import { readFileSync } from 'node:fs';
+import { auditCommand } from './audit.js';
 import { buildCommand } from './build.js';
 import { inspectCommand } from './inspect.js';
 import { policyCommand } from './policy.js';
@@ -19,6 +20,7 @@ Commands:
   inspect <agent.wasm>     show imports/exports and what a policy would do with each import
   build <src> -o <out>     build a JavaScript, C or WAT agent into a component
   policy check <file...>   validate policy files
+  audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
 
 Run 'agentos <command> --help' for a command's options.
 Exit status: 0 ok, 1 agent error, 2 bad input, 3 limit hit, 4 refused by policy, 5 internal error.`;
@@ -35,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
       return buildCommand(rest);
     case 'policy':
       return policyCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case '--version':
     case '-v': {
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -2,8 +2,9 @@
  * `agentos run`: load a component under a policy and run one task.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { createSandbox } from '../sandbox/sandbox.js';
 import { loadPolicyFile, emptyPolicy, parsePolicyText } from '../policy/loader.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -26,7 +27,14 @@ Options:
   --fuel N               fuel budget for the run (recorded; enforced by the metering engine)
   --memory SIZE          linear memory cap, e.g. 64MiB (recorded; enforced by the metering engine)
   --timeout DURATION     wall-clock limit, e.g. 500ms, 30s, 5m (default: policy or 30s)
-  --audit DIR            append every audit event to DIR/events.jsonl
+  --audit DIR            the tamper-evident audit log every decision is written to
+                         (default ${DEFAULT_AUDIT_DIR}; read it with 'agentos audit')
+  --audit-durability sync|async
+                         sync (default): a capability call proceeds only once its record
+                         is fsynced; async: once the OS has it (an OS crash may lose the
+                         last records, a killed process loses none)
+  --witness DIR          also publish every signed checkpoint to DIR (keep it on other storage)
+  --no-audit             record nothing durably (not for untrusted agents)
   --cache-dir DIR        transpile cache (default: ~/.cache/agent-os-sandbox)
   --json                 print exactly one JSON object on stdout
   -h, --help             show this help
@@ -78,6 +86,9 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
         memory: { type: 'string' },
         timeout: { type: 'string' },
         audit: { type: 'string' },
+        'audit-durability': { type: 'string' },
+        witness: { type: 'string' },
+        'no-audit': { type: 'boolean' },
         'cache-dir': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -110,13 +121,14 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     if (values.fuel !== undefined || values.memory !== undefined) {
       policy = parsePolicyText(JSON.stringify({ ...policy, resourceLimits: limits }), { format: 'json', source: 'command line' }).policy;
     }
-    const sandbox = createSandbox({ prewarmWorkers: 0, ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}) });
-    if (values.audit !== undefined) {
-      const dir = values.audit;
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, 'events.jsonl');
-      sandbox.on('audit', (e) => appendFileSync(file, JSON.stringify(e) + '\n'));
-    }
+    const durability = values['audit-durability'] ?? 'sync';
+    if (durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use sync or async`);
+    if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
+    const sandbox = createSandbox({
+      prewarmWorkers: 0,
+      ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}),
+      audit: values['no-audit'] ? false : { dir: values.audit ?? DEFAULT_AUDIT_DIR, durability, ...(values.witness !== undefined ? { witness: values.witness } : {}) },
+    });
     if (!json) {
       sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));
     }

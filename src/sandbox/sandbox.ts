@@ -20,6 +20,8 @@ import { parseDuration } from '../util/units.js';
 import { AuditBridge, type AuditSettings } from './audit-bridge.js';
 import type { AuditChain } from '../audit/chain.js';
 
+const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'FUEL_EXHAUSTED', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
+
 /** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
 export type ToolHandler = (input: unknown, context: { readonly agentId: string }) => unknown | Promise<unknown>;
 
@@ -243,10 +245,11 @@ export class Agent {
       this.sandbox.checkAudit_();
       return { output, durationMs: performance.now() - started, agentId: this.id, runId };
     } catch (e) {
-      const err = this.sandbox.auditBridge.failed ?? toSandboxError(e);
-      if (err.code !== 'AGENT_ERROR' || this.instance?.isDead) {
+      // A run during which the audit log failed ends with AUDIT_UNAVAILABLE whatever else happened.
+      const err = this.sandbox.auditError_() ?? toSandboxError(e);
+      if (err.code !== 'AUDIT_UNAVAILABLE') {
         this.sandbox.audit_({
-          type: err.code === 'AGENT_ERROR' ? 'agent_error' : 'limit_exceeded',
+          type: LIMIT_CODES.has(err.code) ? 'limit_exceeded' : 'agent_error',
           agentId: this.id,
           capability: 'compute',
           resource: 'agent',
@@ -418,10 +421,16 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     await this.auditBridge.close();
   }
 
+  /** @internal the `AUDIT_UNAVAILABLE` error to report when the audit log has failed */
+  auditError_(): SandboxError | undefined {
+    const f = this.auditBridge.failed;
+    return f ? new SandboxError('AUDIT_UNAVAILABLE', `the audit log is unavailable, so agents may not act: ${f.message}`, f.details, { cause: f }) : undefined;
+  }
+
   /** @internal throw `AUDIT_UNAVAILABLE` when the audit log has failed */
   checkAudit_(): void {
-    const f = this.auditBridge.failed;
-    if (f) throw new SandboxError('AUDIT_UNAVAILABLE', `the audit log is unavailable, so agents may not act: ${f.message}`, f.details, { cause: f });
+    const e = this.auditError_();
+    if (e) throw e;
   }
 
   /** @internal */
