@@ -1,19 +1,27 @@
 /**
  * Text forms of audit records and reports for the terminal. Every string that an agent could
- * have influenced goes through `safeText`, so ANSI escapes and other control characters are
+ * have influenced goes through `safeLine`, so ANSI escapes and other control characters are
  * shown escaped, never interpreted.
  */
 import type { AuditRecord } from '../audit/record.js';
 import type { VerifyReport } from '../audit/verify.js';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../util/units.js';
-import { safeText } from './common.js';
+
+/**
+ * One terminal line of untrusted text: every C0 and C1 control character (newline and tab
+ * included, so a value cannot fake another line), DEL and the Unicode line/paragraph
+ * separators are shown as \uXXXX escapes.
+ */
+export function safeLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /** One line per record: seq, time, type, outcome, severity, agent, action, resource, reason. */
 export function formatRecord(r: AuditRecord): string {
   const reason = typeof r.details?.['reason'] === 'string' ? ` — ${r.details['reason']}` : '';
   const count = typeof r.details?.['count'] === 'number' ? ` ×${r.details['count']}` : '';
-  return safeText(
+  return safeLine(
     `#${r.seq}  ${new Date(r.timestamp).toISOString()}  ${r.eventType}  ${r.outcome}  ${r.severity}  agent=${r.agentId || '-'}  ${r.action} ${r.resource}${count}${reason}`,
   );
 }
@@ -27,7 +35,7 @@ export function formatReport(r: VerifyReport, what: string): string {
     lines.push(`root ${r.rootHash} at size ${r.size}`);
   } else {
     lines.push(`FAILED: ${what} does not verify${r.firstBad !== undefined ? `; first bad sequence number: ${r.firstBad}` : ''}`);
-    for (const p of r.problems) lines.push(`  ${p.code}${p.seq !== undefined ? ` at ${p.seq}` : ''}: ${safeText(p.message)}`);
+    for (const p of r.problems) lines.push(`  ${p.code}${p.seq !== undefined ? ` at ${p.seq}` : ''}: ${safeLine(p.message)}`);
     lines.push(`log ${r.logId || '(unknown)'}; ${r.size} record(s) checked before stopping`);
   }
   lines.push(`took ${r.durationMs.toFixed(0)} ms${r.size > 0 && r.durationMs > 0 ? ` (${Math.round((r.size - r.base) / (r.durationMs / 1000)).toLocaleString('en-US')} records/s)` : ''}`);

@@ -17,8 +17,8 @@ import { verifyStore } from '../audit/verify.js';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { UsageError } from '../errors.js';
 import { join } from 'node:path';
-import { parse, reportError, safeText, type ExitStatus } from './common.js';
-import { formatReport, parseCount, parseTime } from './audit-format.js';
+import { parse, reportError, type ExitStatus } from './common.js';
+import { formatReport, parseCount, parseTime, safeLine } from './audit-format.js';
 import { exportCommand, queryCommand, tailCommand } from './audit-read.js';
 
 export const AUDIT_HELP = `Usage: agentos audit <command> [options]
@@ -223,7 +223,7 @@ async function proofCommand(argv: string[]): Promise<ExitStatus> {
     }
     if (values.json) process.stdout.write(JSON.stringify(out) + '\n');
     else {
-      for (const [k, v] of Object.entries(out)) process.stdout.write(`${k}: ${Array.isArray(v) ? `\n  ${v.join('\n  ')}` : safeText(String(v))}\n`);
+      for (const [k, v] of Object.entries(out)) process.stdout.write(`${k}: ${Array.isArray(v) ? `\n  ${v.join('\n  ')}` : safeLine(String(v))}\n`);
     }
     return ok ? 0 : 1;
   } finally {

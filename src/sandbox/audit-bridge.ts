@@ -98,9 +98,13 @@ export class AuditBridge {
     return this.failure ?? this.chain?.failed;
   }
 
-  /** Open the chain once (later calls share it). Throws `AUDIT_UNAVAILABLE`. */
+  /**
+   * Open the chain once (later calls share it, even after it failed: see `failed`). Throws
+   * `AUDIT_UNAVAILABLE` when it cannot be opened.
+   */
   async open(): Promise<AuditChain | undefined> {
     if (this.settings === false) return undefined;
+    if (this.chain) return this.chain;
     if (this.failure) throw this.failure;
     const s = this.settings;
     this.opening ??= AuditChain.open(s.dir ?? DEFAULT_AUDIT_DIR, s).then((c) => {

@@ -241,12 +241,15 @@ export class Agent {
       const left = Math.max(1, timeoutMs - (performance.now() - started));
       const output = await inst.run(task, left);
       // Calls refused because the log failed mean the run did not do what it was asked, and
-      // the host must know its trail is incomplete.
-      this.sandbox.checkAudit_();
+      // the host must know its trail is incomplete. What the agent returned is kept in the
+      // error's details (it may say what the agent was told).
+      const auditErr = this.sandbox.auditError_(output);
+      if (auditErr) throw auditErr;
       return { output, durationMs: performance.now() - started, agentId: this.id, runId };
     } catch (e) {
       // A run during which the audit log failed ends with AUDIT_UNAVAILABLE whatever else happened.
-      const err = this.sandbox.auditError_() ?? toSandboxError(e);
+      const thrown = toSandboxError(e);
+      const err = thrown.code === 'AUDIT_UNAVAILABLE' ? thrown : (this.sandbox.auditError_() ?? thrown);
       if (err.code !== 'AUDIT_UNAVAILABLE') {
         this.sandbox.audit_({
           type: LIMIT_CODES.has(err.code) ? 'limit_exceeded' : 'agent_error',
@@ -422,9 +425,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   }
 
   /** @internal the `AUDIT_UNAVAILABLE` error to report when the audit log has failed */
-  auditError_(): SandboxError | undefined {
+  auditError_(agentOutput?: string): SandboxError | undefined {
     const f = this.auditBridge.failed;
-    return f ? new SandboxError('AUDIT_UNAVAILABLE', `the audit log is unavailable, so agents may not act: ${f.message}`, f.details, { cause: f }) : undefined;
+    if (!f) return undefined;
+    const details = agentOutput !== undefined ? { ...f.details, agentOutput: agentOutput.slice(0, 64 * 1024) } : f.details;
+    return new SandboxError('AUDIT_UNAVAILABLE', `the audit log is unavailable, so agents may not act: ${f.message}`, details, { cause: f });
   }
 
   /** @internal throw `AUDIT_UNAVAILABLE` when the audit log has failed */

@@ -13,7 +13,8 @@ const tmp = tempDir('agentos-cli-');
 afterAll(() => tmp.cleanup());
 
 function agentos(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, env: { ...process.env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg') } });
+  // In a temp working directory: each run's audit log goes to its .agentos/audit, not the repository's.
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, cwd: tmp.dir, env: { ...process.env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg') } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
