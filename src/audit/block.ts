@@ -65,6 +65,41 @@ export class BlockWriter {
   }
 }
 
+/**
+ * Encode a block in place from canonical record JSON strings, hashing each record as it goes.
+ * `hashLeaf(view, i)` gets the leaf input (`0x00 || json`) as a view into the block and returns
+ * its hash, which is written into the entry. Returns the block (exact size).
+ */
+export function encodeBlock(jsons: readonly string[], timestamps: readonly number[], hashLeaf: (input: Uint8Array, i: number) => Uint8Array): Uint8Array {
+  const n = jsons.length;
+  const lens = new Uint32Array(n);
+  let total = BLOCK_HEADER;
+  let minTs = Infinity;
+  let maxTs = -Infinity;
+  for (let i = 0; i < n; i++) {
+    lens[i] = 1 + Buffer.byteLength(jsons[i]!, 'utf8');
+    total += HASH_LEN + 4 + lens[i]!;
+    const t = timestamps[i]!;
+    if (t < minTs) minTs = t;
+    if (t > maxTs) maxTs = t;
+  }
+  const out = Buffer.allocUnsafe(total);
+  out[0] = VERSION;
+  out.writeUInt32BE(n, 1);
+  out.writeDoubleBE(n ? minTs : 0, 5);
+  out.writeDoubleBE(n ? maxTs : 0, 13);
+  let at = BLOCK_HEADER;
+  for (let i = 0; i < n; i++) {
+    const start = at + HASH_LEN + 4;
+    out.writeUInt32BE(lens[i]!, at + HASH_LEN);
+    out[start] = LEAF_PREFIX;
+    out.write(jsons[i]!, start + 1, 'utf8');
+    out.set(hashLeaf(out.subarray(start, start + lens[i]!), i), at);
+    at = start + lens[i]!;
+  }
+  return out;
+}
+
 /** Thrown when a block's bytes do not parse. */
 export class BlockFormatError extends Error {
   constructor(message: string) {
@@ -78,6 +113,40 @@ export function blockHeader(b: Uint8Array): BlockHeader {
   if (b.length < BLOCK_HEADER || b[0] !== VERSION) throw new BlockFormatError('block header is malformed');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return { count: dv.getUint32(1), minTs: dv.getFloat64(5), maxTs: dv.getFloat64(13) };
+}
+
+/** Where each entry of a block is, without making an object per entry. */
+export interface BlockLayout {
+  readonly count: number;
+  /** Offset of entry i's stored hash. */
+  readonly hashAt: Uint32Array;
+  /** Offset and length of entry i's leaf input (`0x00 || JSON`). */
+  readonly inputAt: Uint32Array;
+  readonly inputLength: Uint32Array;
+}
+
+/** The layout of a block; throws {@link BlockFormatError} exactly when {@link blockEntries} would. */
+export function blockLayout(b: Uint8Array): BlockLayout {
+  const { count } = blockHeader(b);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (count > b.length / (HASH_LEN + 6)) throw new BlockFormatError(`block claims ${count} entries, more than fit in ${b.length} bytes`);
+  const hashAt = new Uint32Array(count);
+  const inputAt = new Uint32Array(count);
+  const inputLength = new Uint32Array(count);
+  let at = BLOCK_HEADER;
+  for (let i = 0; i < count; i++) {
+    if (at + HASH_LEN + 4 > b.length) throw new BlockFormatError(`entry ${i} of ${count} runs past the end of the block`);
+    const len = dv.getUint32(at + HASH_LEN);
+    const start = at + HASH_LEN + 4;
+    if (start + len > b.length || len < 2) throw new BlockFormatError(`entry ${i} of ${count} runs past the end of the block`);
+    if (b[start] !== LEAF_PREFIX) throw new BlockFormatError(`entry ${i} is not a leaf`);
+    hashAt[i] = at;
+    inputAt[i] = start;
+    inputLength[i] = len;
+    at = start + len;
+  }
+  if (at !== b.length) throw new BlockFormatError(`block has ${b.length - at} bytes after its ${count} entries`);
+  return { count, hashAt, inputAt, inputLength };
 }
 
 /**

@@ -31,14 +31,14 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { BlockWriter } from './block.js';
+import { encodeBlock } from './block.js';
 import { loadOrCreateLogKey, signCheckpoint, Witness, type Checkpoint, type LogKey } from './checkpoint.js';
 import { fromHex, sha256, toHex } from './hash.js';
 import { decodeHead, encodeHead, frontierOf } from './head.js';
-import { consistencyPath, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
+import { consistencyPath, foldRoot, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
 import { encodeRecord, EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
 import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
-import { AuditStore, type StoredNode } from './store.js';
+import { AuditStore, type BatchWrite, type StoredNode } from './store.js';
 
 /** Options of {@link AuditChain.open}. Every field is optional. */
 export interface AuditChainOptions {
@@ -83,6 +83,21 @@ export interface ConsistencyProof {
   readonly path: readonly string[];
 }
 
+/** A batch encoded and hashed, waiting for (or in) its LevelDB write. */
+interface PreparedBatch {
+  readonly size: number;
+  readonly lastHash: Uint8Array;
+  readonly frontier: readonly Uint8Array[];
+  readonly write: BatchWrite;
+}
+
+const PLACEHOLDER = '0'.repeat(64);
+
+/** Offset of the prevHash hex in a record's JSON: after `{"v":1,"seq":<seq>,"prevHash":"`. */
+function prevHashOffset(seq: number): number {
+  return 13 + String(seq).length + 13;
+}
+
 interface Waiter {
   readonly seq: number;
   readonly resolve: () => void;
@@ -112,6 +127,10 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   private waiters: Waiter[] = [];
   private nextSeq: number;
   private durableSize: number;
+  /** Hash of the last durable record and the frontier at the durable size (for checkpoints). */
+  private durableLast: Uint8Array;
+  private durableFrontier: readonly Uint8Array[];
+  private prepared: PreparedBatch | undefined;
   private lastHash: Uint8Array;
   private lastHashHex: string;
   private readonly frontier: Frontier;
@@ -120,7 +139,6 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   private failure: SandboxError | undefined;
   private closing = false;
   private lastCheckpointSize: number;
-  private checkpointWanted = false;
   private checkpointing: Promise<Checkpoint | undefined> = Promise.resolve(undefined);
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly witness: Witness | undefined;
@@ -139,6 +157,8 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   ) {
     super();
     this.nextSeq = this.durableSize = state.size;
+    this.durableLast = state.lastHash;
+    this.durableFrontier = state.frontier.nodes;
     this.lastHash = state.lastHash;
     this.lastHashHex = toHex(state.lastHash);
     this.frontier = state.frontier;
@@ -251,7 +271,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     checkInput(input);
     const seq = this.nextSeq++;
     this.queue.push({ seq, input });
-    if (!this.scheduled && !this.writing) {
+    if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.pump());
     }
@@ -282,58 +302,94 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     return this.whenDurable(seq).then(() => ({ seq }));
   }
 
+  /**
+   * The writer loop. One batch is written at a time (LevelDB must see them in order); while it
+   * is being written, the next batch is encoded and hashed, so CPU work overlaps the fsync.
+   */
   private pump(): void {
     this.scheduled = false;
-    if (this.writing || this.failure) return;
-    if (this.queue.length === 0) return this.settleIdle();
-    const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.slice(0, this.o.maxBatch);
-    this.queue = batch === this.queue ? [] : this.queue.slice(this.o.maxBatch);
-    const firstSeq = batch[0]!.seq;
-    const writer = new BlockWriter();
-    const nodes: StoredNode[] = [];
-    const onNode = (level: number, index: number, hash: Uint8Array) => {
-      if (level % STORED_LEVEL_STEP === 0) nodes.push({ level, index, hash });
-    };
-    const now = Date.now();
-    for (const { seq, input } of batch) {
-      const ts = input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
-      let json: string;
-      try {
-        json = encodeRecord(seq, this.lastHashHex, input, now);
-      } catch (e) {
-        // Inputs were checked at enqueue; keep the sequence gap-free whatever happens.
-        json = encodeRecord(seq, this.lastHashHex, { eventType: 'system_anomaly', agentId: '', source: 'audit', action: 'encode', resource: '', outcome: 'failure', details: { error: String(e) } }, now);
-      }
-      const leafInput = Buffer.from('\u0000' + json);
-      const h = sha256(leafInput);
-      this.frontier.push(h, onNode);
-      writer.add(h, leafInput, ts);
-      this.lastHash = h;
-      this.lastHashHex = toHex(h);
+    if (this.failure) return;
+    if (!this.prepared && this.queue.length > 0) this.prepared = this.encode();
+    if (this.writing || !this.prepared) {
+      if (!this.writing && !this.prepared) this.settleIdle();
+      return;
     }
-    const size = firstSeq + batch.length;
-    const head = encodeHead(size, this.lastHash, this.frontier.nodes);
+    const batch = this.prepared;
+    this.prepared = undefined;
     this.writing = true;
     let write: Promise<void>;
     try {
-      write = this.store.write({ firstSeq, block: writer.finish(), nodes, head }, this.o.durability === 'sync');
+      write = this.store.write(batch.write, this.o.durability === 'sync');
     } catch (e) {
       write = Promise.reject(e);
+    }
+    // Encode the next batch while this one is on its way to disk.
+    if (this.queue.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.pump());
     }
     write.then(
       () => {
         this.writing = false;
-        this.durableSize = size;
-        this.source.invalidate();
+        this.durableSize = batch.size;
+        this.durableLast = batch.lastHash;
+        this.durableFrontier = batch.frontier;
         this.release();
-        if (this.checkpointWanted || size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
+        if (batch.size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
         this.pump();
       },
       (e: unknown) => {
         this.writing = false;
+        this.prepared = undefined;
         this.fail(this.unavailable(`audit store write failed: ${(e as Error)?.message ?? String(e)}`, e));
       },
     );
+  }
+
+  /** Take up to `maxBatch` queued records and encode them into a block, nodes and head. */
+  private encode(): PreparedBatch {
+    const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.slice(0, this.o.maxBatch);
+    this.queue = batch === this.queue ? [] : this.queue.slice(this.o.maxBatch);
+    const firstSeq = batch[0]!.seq;
+    const now = Date.now();
+    const times: number[] = new Array(batch.length);
+    const leaves = new Uint8Array(32 * batch.length);
+    // Each record names the previous one's hash. Records are encoded with a placeholder there
+    // (fixed width, so sizes are known), then, in order, the previous hash is written in and
+    // the record hashed.
+    let prevHex = this.lastHashHex;
+    let last = this.lastHash;
+    const jsons = batch.map(({ seq, input }, i) => {
+      times[i] = input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
+      return this.encodeOne(seq, input, now);
+    });
+    const block = encodeBlock(jsons, times, (leafInput, i) => {
+      (leafInput as Buffer).write(prevHex, prevHashOffset(batch[i]!.seq) + 1, 'latin1');
+      const h = sha256(leafInput);
+      leaves.set(h, 32 * i);
+      last = h;
+      prevHex = toHex(h);
+      return h;
+    });
+    const nodes: StoredNode[] = [];
+    this.frontier.pushBatch(leaves, batch.length, (level, index, hash) => {
+      if (level % STORED_LEVEL_STEP === 0) nodes.push({ level, index, hash });
+    });
+    this.lastHash = last;
+    this.lastHashHex = prevHex;
+    const size = firstSeq + batch.length;
+    const frontier = this.frontier.nodes;
+    return { size, lastHash: last, frontier, write: { firstSeq, block, nodes, head: encodeHead(size, last, frontier) } };
+  }
+
+  /** Canonical JSON of one record, with a placeholder where the previous hash goes. */
+  private encodeOne(seq: number, input: AuditRecordInput, now: number): string {
+    try {
+      return encodeRecord(seq, PLACEHOLDER, input, now);
+    } catch (e) {
+      // Inputs were checked at enqueue; keep the sequence gap-free whatever happens.
+      return encodeRecord(seq, PLACEHOLDER, { eventType: 'system_anomaly', agentId: '', source: 'audit', action: 'encode', resource: '', outcome: 'failure', details: { error: String(e) } }, now);
+    }
   }
 
   private release(): void {
@@ -354,7 +410,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   }
 
   private settleIdle(): void {
-    if (this.writing || (this.queue.length > 0 && !this.failure)) return;
+    if (this.writing || ((this.prepared || this.queue.length > 0) && !this.failure)) return;
     for (const r of this.idle.splice(0)) r();
   }
 
@@ -364,21 +420,19 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** Resolves once everything enqueued so far is durable (or the chain has failed). */
   drain(): Promise<void> {
-    if (!this.writing && (this.queue.length === 0 || this.failure)) return Promise.resolve();
+    if (!this.writing && ((!this.prepared && this.queue.length === 0) || this.failure)) return Promise.resolve();
     return new Promise((r) => this.idle.push(r));
   }
 
   private requestCheckpoint(): void {
     if (this.durableSize === this.lastCheckpointSize || this.failure) return;
-    if (this.writing) this.checkpointWanted = true;
-    else this.startCheckpoint();
+    this.startCheckpoint();
   }
 
-  /** Sign a checkpoint of the durable state now (the frontier equals the durable tree here). */
+  /** Sign a checkpoint of the durable state now. */
   private startCheckpoint(): void {
-    this.checkpointWanted = false;
     if (this.durableSize === this.lastCheckpointSize) return;
-    const cp = signCheckpoint(this.key, { size: this.durableSize, rootHash: this.frontier.root(), lastHash: this.lastHash, timestamp: Date.now() });
+    const cp = signCheckpoint(this.key, { size: this.durableSize, rootHash: foldRoot(this.durableFrontier), lastHash: this.durableLast, timestamp: Date.now() });
     this.lastCheckpointSize = cp.size;
     const prev = this.checkpointing;
     this.checkpointing = (async () => {
@@ -410,7 +464,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     const latest = await this.latestCheckpoint();
     if (latest) return latest;
     // An empty log: sign its (empty) head once.
-    const cp = signCheckpoint(this.key, { size: 0, rootHash: this.frontier.root(), lastHash: this.lastHash, timestamp: Date.now() });
+    const cp = signCheckpoint(this.key, { size: 0, rootHash: foldRoot(this.durableFrontier), lastHash: this.durableLast, timestamp: Date.now() });
     await this.store.putCheckpoint(0, JSON.stringify(cp));
     await this.witness?.publish(cp);
     return cp;
@@ -430,7 +484,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** The tree head at `size` (default: the durable size). */
   async rootAt(size = this.durableSize): Promise<Uint8Array> {
-    if (size === this.durableSize && !this.writing) return this.frontier.root();
+    if (size === this.durableSize) return foldRoot(this.durableFrontier);
     if (!Number.isSafeInteger(size) || size < 0 || size > this.durableSize) throw new RangeError(`tree size ${size} is not in 0..${this.durableSize}`);
     return this.source.rootAt(size);
   }

@@ -122,6 +122,31 @@ describe('Merkle tree (RFC 6962)', () => {
     expect(verifyInclusion(0, 2, n01, [n23], root)).toBe(true);
   });
 
+  it('pushBatch gives the same roots and inner nodes as pushing one leaf at a time, from any starting size', () => {
+    const leaves = data(300).map(leafHash);
+    for (const start of [0, 1, 2, 3, 5, 8, 31, 64, 100]) {
+      for (const n of [1, 2, 3, 4, 7, 16, 33, 100, 200]) {
+        if (start + n > leaves.length) continue;
+        const one = new Frontier();
+        const batch = new Frontier();
+        for (let i = 0; i < start; i++) {
+          one.push(leaves[i]!);
+          batch.push(leaves[i]!);
+        }
+        const a = new Map<string, string>();
+        const b = new Map<string, string>();
+        for (let i = start; i < start + n; i++) one.push(leaves[i]!, (l, x, h) => a.set(`${l}:${x}`, toHex(h)));
+        const packed = new Uint8Array(32 * n);
+        for (let i = 0; i < n; i++) packed.set(leaves[start + i]!, 32 * i);
+        batch.pushBatch(packed, n, (l, x, h) => b.set(`${l}:${x}`, toHex(h)));
+        expect(batch.size).toBe(one.size);
+        expect(toHex(batch.root()), `start ${start}, n ${n}`).toBe(toHex(one.root()));
+        expect(batch.nodes.map(toHex)).toEqual(one.nodes.map(toHex));
+        expect(Object.fromEntries(b)).toEqual(Object.fromEntries(a));
+      }
+    }
+  });
+
   it('rejects a frontier whose length does not fit its size', () => {
     expect(() => new Frontier([EMPTY_ROOT], 3)).toThrow(RangeError);
   });

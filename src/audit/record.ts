@@ -125,11 +125,29 @@ export function capText(s: string, max: number): string {
   return s.slice(0, keep) + mark(s.length - keep);
 }
 
+/** Printable ASCII without `"` and `\\`: such a string is its own JSON body. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** Recently quoted short strings: most fields repeat (agent ids, APIs, reasons, capabilities). */
+const quoted = new Map<string, string>();
+
+/** JSON string literal of `s` (what `JSON.stringify` gives; faster for short repeated strings). */
+export function quote(s: string): string {
+  if (s.length > 128) return JSON.stringify(s);
+  let q = quoted.get(s);
+  if (q === undefined) {
+    q = PLAIN.test(s) ? '"' + s + '"' : JSON.stringify(s);
+    if (quoted.size >= 8192) quoted.clear();
+    quoted.set(s, q);
+  }
+  return q;
+}
+
 /** Canonical JSON of a details value: sorted members, capped strings, bounded depth and size. */
 function canonValue(v: unknown, depth: number, stringCap: number): string {
   switch (typeof v) {
     case 'string':
-      return JSON.stringify(capText(v, stringCap));
+      return quote(v.length > stringCap ? capText(v, stringCap) : v);
     case 'number':
       return Number.isFinite(v) ? JSON.stringify(Math.trunc(v) === v ? v : Math.round(v * 1e6) / 1e6) : 'null';
     case 'bigint':
@@ -140,16 +158,30 @@ function canonValue(v: unknown, depth: number, stringCap: number): string {
       if (v === null) return 'null';
       if (depth >= CAPS.depth) return JSON.stringify(`${TRUNCATION_MARK}nested too deep]`);
       if (Array.isArray(v)) {
-        const items = v.slice(0, CAPS.members).map((x) => canonValue(x, depth + 1, stringCap));
-        if (v.length > CAPS.members) items.push(JSON.stringify(`${TRUNCATION_MARK}${v.length - CAPS.members} items]`));
-        return `[${items.join(',')}]`;
+        const n = Math.min(v.length, CAPS.members);
+        let out = '[';
+        for (let i = 0; i < n; i++) out += (i ? ',' : '') + canonValue(v[i], depth + 1, stringCap);
+        if (v.length > CAPS.members) out += `,${JSON.stringify(`${TRUNCATION_MARK}${v.length - CAPS.members} items]`)}`;
+        return out + ']';
       }
       if (v instanceof Uint8Array) return JSON.stringify(capText(Buffer.from(v).toString('base64'), stringCap));
-      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
-      const parts: string[] = [];
-      for (const k of keys.slice(0, CAPS.members)) parts.push(`${JSON.stringify(capText(k, CAPS.short))}:${canonValue((v as Record<string, unknown>)[k], depth + 1, stringCap)}`);
-      if (keys.length > CAPS.members) parts.push(`"${TRUNCATION_MARK}":${keys.length - CAPS.members}`);
-      return `{${parts.join(',')}}`;
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o);
+      if (keys.length > 1) keys.sort();
+      let out = '{';
+      let written = 0;
+      let skipped = 0;
+      for (const k of keys) {
+        const x = o[k];
+        if (x === undefined) continue;
+        if (written === CAPS.members) {
+          skipped++;
+          continue;
+        }
+        out += (written++ ? ',' : '') + quote(k.length > CAPS.short ? capText(k, CAPS.short) : k) + ':' + canonValue(x, depth + 1, stringCap);
+      }
+      if (skipped > 0) out += `,"${TRUNCATION_MARK}":${skipped}`;
+      return out + '}';
     }
     default:
       return 'null';
@@ -165,7 +197,8 @@ export function canonDetails(details: Readonly<Record<string, unknown>>): string
 }
 
 function str(s: unknown, max: number): string {
-  return JSON.stringify(capText(typeof s === 'string' ? s : String(s), max));
+  const t = typeof s === 'string' ? s : String(s);
+  return quote(t.length > max ? capText(t, max) : t);
 }
 
 /**

@@ -173,18 +173,24 @@ export class AuditStore {
       const first = await this.blockAt(options.from);
       if (first) start = seqKey(B, first.firstSeq);
     }
+    let next: Promise<[Uint8Array, Uint8Array][]> | undefined;
     const it = this.ldb.iterator(
       options.reverse
         ? { gte: seqKey(B, 0), lte: seqKey(B, options.from ?? MAX), reverse: true }
         : { gte: start, lte: seqKey(B, MAX) },
     );
     try {
+      // Ask for the next blocks before handing out these: LevelDB reads (and decompresses) them
+      // on its thread pool while the caller works on the current ones.
+      next = it.nextv(16);
       for (;;) {
-        const entries = await it.nextv(64);
+        const entries = await next;
         if (entries.length === 0) return;
+        next = it.nextv(16);
         for (const [k, v] of entries) yield { firstSeq: readU64(k, 1), block: v };
       }
     } finally {
+      await next?.catch(() => undefined);
       await it.close();
     }
   }

@@ -3,7 +3,8 @@
  * its link to the previous record, its hash, and every checkpoint it reaches. Used on a store
  * (`verify.ts`) and on an exported file.
  */
-import { equalBytes, HASH_LEN, sha256, toHex } from './hash.js';
+import { batchHasher } from './batch-hash.js';
+import { HASH_LEN, toHex } from './hash.js';
 import { Frontier } from './merkle.js';
 import { peekHeader } from './record.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -44,6 +45,12 @@ export interface StartState {
 
 const HEX = Buffer.from('0123456789abcdef');
 
+/** Whether `data[at..at+32)` equals `h` (not secret: no constant-time need). */
+function sameHashAt(data: Uint8Array, at: number, h: Uint8Array): boolean {
+  for (let i = 0; i < HASH_LEN; i++) if (data[at + i] !== h[i]) return false;
+  return true;
+}
+
 /** Whether `b[at..at+64)` is the lower-case hex of `h`. */
 function hexMatches(b: Uint8Array, at: number, h: Uint8Array): boolean {
   for (let i = 0; i < HASH_LEN; i++) {
@@ -67,6 +74,8 @@ export class StreamVerifier {
   private readonly keepNodes: boolean;
   private readonly nodeStep: number;
   private readonly startSize: number;
+  /** Sizes where a checkpoint must be compared. */
+  private readonly stops: readonly number[];
   /** Size of the last checkpoint that matched (bad records lie after it). */
   private lastGood: number;
   problem: Problem | undefined;
@@ -81,6 +90,7 @@ export class StreamVerifier {
     this.lastHash = start.lastHash;
     this.frontier = start.frontier.clone();
     this.keepNodes = options.keepNodes ?? false;
+    this.stops = [...new Set([...checkpoints.keys(), ...trusted.keys()])].sort((a, b) => a - b);
     this.nodeStep = options.nodeStep ?? 4;
   }
 
@@ -115,36 +125,84 @@ export class StreamVerifier {
    * first problem.
    */
   feed(input: Uint8Array, stored?: Uint8Array): boolean {
-    const seq = this.expected;
-    const hdr = peekHeader(input, 1);
-    if (!hdr) return this.fail({ code: 'MALFORMED', seq, message: `record ${seq} is not a version-1 audit record` });
-    if (hdr.seq !== seq) {
-      return this.fail({ code: 'RECORD_MISPLACED', seq, message: `position ${seq} holds record ${hdr.seq}: records were swapped, reordered or inserted` });
+    if (!stored) return this.feedMany(input, [0], [input.length], 1);
+    const data = new Uint8Array(HASH_LEN + input.length);
+    data.set(stored, 0);
+    data.set(input, HASH_LEN);
+    return this.feedMany(data, [HASH_LEN], [input.length], 1, [0]);
+  }
+
+  /**
+   * Verify the next `n` records: record i is `data[offsets[i], offsets[i] + lengths[i])` (each
+   * `0x00 || canonical JSON`); `storedAt[i]`, if given, is where in `data` the hash kept beside
+   * it is. `leafHashes`, if given, are the records' leaf hashes computed elsewhere (a worker);
+   * they are what the checks use, so they must be SHA-256 of exactly these bytes. The leaves are
+   * hashed in one batch and the tree is extended in batches (see `batch-hash.ts`), which is
+   * what makes verification fast; the checks are the same as record by record.
+   */
+  feedMany(
+    data: Uint8Array,
+    offsets: ArrayLike<number>,
+    lengths: ArrayLike<number>,
+    n: number,
+    storedAt?: ArrayLike<number>,
+    leafHashes?: Uint8Array,
+    prechecked?: boolean,
+  ): boolean {
+    if (this.problem) return false;
+    let hashes = leafHashes;
+    if (!hashes || hashes.length < 32 * n) {
+      hashes = new Uint8Array(32 * n);
+      batchHasher().hashMany(data, offsets as readonly number[], lengths as readonly number[], n, hashes);
+      prechecked = false;
     }
-    const h = sha256(input);
-    if (stored && !equalBytes(stored, h)) {
-      return this.fail({ code: 'RECORD_EDITED', seq, message: `record ${seq} does not match its stored hash: its content was edited` });
-    }
-    if (!hexMatches(input, hdr.prevAt, this.lastHash)) {
-      return this.fail({
-        code: 'CHAIN_BROKEN',
-        seq: seq === this.startSize ? seq : seq - 1,
-        message: seq === 0 ? 'record 0 does not chain to this log\'s genesis (the log id): it comes from another log or was edited' : `record ${seq} does not chain to record ${seq - 1}: record ${seq - 1} was edited (hash recomputed) or record ${seq} was replaced`,
-      });
-    }
-    if (this.keepNodes) {
-      this.frontier.push(h, (level, index, node) => {
-        if (level % this.nodeStep !== 0) return;
-        let list = this.computedNodes.get(level);
-        if (!list) this.computedNodes.set(level, (list = []));
-        list[index] = node;
-      });
+    // `prechecked`: a worker already ran scanRecords on this block and found every record good
+    // but the first's link to the block before, which only this thread can check.
+    let bad: number;
+    if (prechecked && n > 0) {
+      const hdr = peekHeader(data, offsets[0]! + 1, offsets[0]! + lengths[0]!);
+      bad = hdr && hexMatches(data, hdr.prevAt, this.lastHash) ? n : scanRecords(data, offsets, lengths, n, this.expected, storedAt, hashes, this.lastHash);
     } else {
-      this.frontier.push(h);
+      bad = scanRecords(data, offsets, lengths, n, this.expected, storedAt, hashes, this.lastHash);
     }
-    this.lastHash = h;
-    this.expected = seq + 1;
-    return this.reached(this.expected);
+    if (bad < n) this.problem = this.describe(data, offsets[bad]!, lengths[bad]!, this.expected + bad, storedAt?.[bad], hashes.subarray(32 * bad, 32 * bad + 32), bad === 0 ? this.lastHash : hashes.subarray(32 * (bad - 1), 32 * bad));
+    const ok = bad;
+    // Extend the tree with the good records, stopping at every checkpoint size on the way.
+    let done = 0;
+    while (done < ok) {
+      let upto = ok;
+      for (const s of this.stops) if (s > this.expected && s < this.expected + (upto - done)) upto = done + (s - this.expected);
+      const count = upto - done;
+      if (this.keepNodes) {
+        this.frontier.pushBatch(hashes.subarray(32 * done, 32 * upto), count, (level, index, node) => {
+          if (level % this.nodeStep !== 0) return;
+          let list = this.computedNodes.get(level);
+          if (!list) this.computedNodes.set(level, (list = []));
+          list[index] = node;
+        });
+      } else {
+        this.frontier.pushBatch(hashes.subarray(32 * done, 32 * upto), count);
+      }
+      this.expected += count;
+      this.lastHash = hashes.slice(32 * (upto - 1), 32 * upto);
+      done = upto;
+      if (!this.reached(this.expected)) return false;
+    }
+    return this.problem === undefined;
+  }
+
+  /** The problem with record `seq` (which {@link scanRecords} found bad). */
+  private describe(data: Uint8Array, at: number, len: number, seq: number, storedAt: number | undefined, h: Uint8Array, prev: Uint8Array): Problem {
+    const hdr = peekHeader(data, at + 1, at + len);
+    if (!hdr) return { code: 'MALFORMED', seq, message: `record ${seq} is not a version-1 audit record` };
+    if (hdr.seq !== seq) return { code: 'RECORD_MISPLACED', seq, message: `position ${seq} holds record ${hdr.seq}: records were swapped, reordered or inserted` };
+    if (storedAt !== undefined && !sameHashAt(data, storedAt, h)) return { code: 'RECORD_EDITED', seq, message: `record ${seq} does not match its stored hash: its content was edited` };
+    void prev;
+    return {
+      code: 'CHAIN_BROKEN',
+      seq: seq === this.startSize ? seq : seq - 1,
+      message: seq === 0 ? "record 0 does not chain to this log's genesis (the log id): it comes from another log or was edited" : `record ${seq} does not chain to record ${seq - 1}: record ${seq - 1} was edited (hash recomputed) or record ${seq} was replaced`,
+    };
   }
 
   /** Compare the checkpoints at `size` (called after each record and once for the start). */
@@ -173,6 +231,33 @@ export class StreamVerifier {
     this.lastGood = size;
     return true;
   }
+}
+
+/**
+ * The per-record checks, without the tree: record i (at `firstSeq + i`) must be a version-1
+ * record with that sequence number, match its stored hash (when `storedAt` is given), and name
+ * the previous record's hash (for record 0: `prev`, when given). Returns the index of the first
+ * bad record, or `n`. Runs on verification workers as well as in {@link StreamVerifier}.
+ */
+export function scanRecords(
+  data: Uint8Array,
+  offsets: ArrayLike<number>,
+  lengths: ArrayLike<number>,
+  n: number,
+  firstSeq: number,
+  storedAt: ArrayLike<number> | undefined,
+  hashes: Uint8Array,
+  prev: Uint8Array | undefined,
+): number {
+  for (let i = 0; i < n; i++) {
+    const at = offsets[i]!;
+    const hdr = peekHeader(data, at + 1, at + lengths[i]!);
+    if (!hdr || hdr.seq !== firstSeq + i) return i;
+    if (storedAt && !sameHashAt(data, storedAt[i]!, hashes.subarray(32 * i, 32 * i + 32))) return i;
+    const p = i === 0 ? prev : hashes.subarray(32 * (i - 1), 32 * i);
+    if (p && !hexMatches(data, hdr.prevAt, p)) return i;
+  }
+  return n;
 }
 
 /** A fresh start state at genesis (record 0 chains to the log id). */

@@ -192,7 +192,7 @@ describe('verify: tampering is found, with the first bad sequence number', () =>
     await buildLog(d, 0, 50);
     await rawDb(d, async (db) => {
       const head = new Uint8Array((await db.get(Uint8Array.of(0x6d, 0x68)))!);
-      head[20] ^= 1;
+      head[20] = head[20]! ^ 1;
       await db.put(Uint8Array.of(0x6d, 0x68), head);
     });
     expect(codes(await verifyDir(d))).toContain('HEAD_MISMATCH');

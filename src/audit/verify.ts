@@ -18,7 +18,8 @@
  *   and every stored entry must be a leaf (`MALFORMED`); stored inner nodes are recomputed
  *   (`NODE_MISMATCH`).
  */
-import { blockEntries, BlockFormatError } from './block.js';
+import { blockLayout, BlockFormatError, type BlockLayout } from './block.js';
+import { defaultHashWorkers, HashPool } from './hash-pool.js';
 import { verifyCheckpoint, Witness, type Checkpoint } from './checkpoint.js';
 import { equalBytes, fromHex, isHashHex, toHex } from './hash.js';
 import { decodeHead } from './head.js';
@@ -38,6 +39,8 @@ export interface VerifyOptions {
   readonly publicKey?: Uint8Array;
   /** Also parse every record as JSON and check its fields (slower). */
   readonly deep?: boolean;
+  /** Worker threads that hash and check records while this thread links them. Default: one per core (at most 4) on a multi-core machine; 0 does everything here. */
+  readonly hashWorkers?: number;
 }
 
 /** The result of a verification. */
@@ -163,33 +166,57 @@ export async function verifyStore(store: AuditStore, options: VerifyOptions = {}
   const v = new StreamVerifier(start, checkpoints, new Map([...trusted].filter(([s]) => s >= start.size)), { keepNodes: true, nodeStep: STORED_LEVEL_STEP });
   v.reached(start.size);
   const dec = new TextDecoder();
-  outer: for await (const { firstSeq, block } of store.blocks({ from: start.size })) {
-    if (firstSeq < start.size) continue;
-    if (firstSeq !== v.size) {
+  // Blocks go through a short pipeline: read (LevelDB's threads) → leaf hashes (worker threads)
+  // → checks and the tree (this thread), so the three overlap.
+  const workers = options.hashWorkers ?? defaultHashWorkers();
+  const pool = workers > 0 ? new HashPool(workers) : undefined;
+  type Item = { firstSeq: number; block: Uint8Array; layout?: BlockLayout; error?: string; hashes?: Promise<{ hashes: Uint8Array; good: boolean }> };
+  const window: Item[] = [];
+  const check = async (item: Item): Promise<boolean> => {
+    if (item.firstSeq !== v.size) {
       v.problem ??=
-        firstSeq > v.size
-          ? { code: 'RECORD_MISSING', seq: v.size, message: `records ${v.size}..${firstSeq - 1} are missing` }
-          : { code: 'RECORD_MISPLACED', seq: firstSeq, message: `a block starting at ${firstSeq} overlaps records before ${v.size}` };
-      break;
+        item.firstSeq > v.size
+          ? { code: 'RECORD_MISSING', seq: v.size, message: `records ${v.size}..${item.firstSeq - 1} are missing` }
+          : { code: 'RECORD_MISPLACED', seq: item.firstSeq, message: `a block starting at ${item.firstSeq} overlaps records before ${v.size}` };
+      return false;
     }
-    let entries;
-    try {
-      entries = blockEntries(block);
-    } catch (e) {
-      v.problem ??= { code: 'MALFORMED', seq: firstSeq, message: `block at ${firstSeq}: ${e instanceof BlockFormatError ? e.message : String(e)}` };
-      break;
+    const layout = item.layout;
+    if (!layout) {
+      v.problem ??= { code: 'MALFORMED', seq: item.firstSeq, message: `block at ${item.firstSeq}: ${item.error}` };
+      return false;
     }
-    for (const e of entries) {
-      if (!v.feed(e.input, e.hash)) break outer;
-      if (options.deep) {
+    const pre = item.hashes ? await item.hashes : undefined;
+    if (!v.feedMany(item.block, layout.inputAt, layout.inputLength, layout.count, layout.hashAt, pre?.hashes, pre?.good)) return false;
+    if (options.deep) {
+      for (let i = 0; i < layout.count; i++) {
         try {
-          decodeRecord(dec.decode(e.input.subarray(1)), '');
+          decodeRecord(dec.decode(item.block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!)), '');
         } catch (err) {
-          v.problem ??= { code: 'MALFORMED', seq: v.size - 1, message: `record ${v.size - 1}: ${(err as Error).message}` };
-          break outer;
+          v.problem ??= { code: 'MALFORMED', seq: item.firstSeq + i, message: `record ${item.firstSeq + i}: ${(err as Error).message}` };
+          return false;
         }
       }
     }
+    return true;
+  };
+  try {
+    let going = true;
+    for await (const { firstSeq, block } of store.blocks({ from: start.size })) {
+      if (firstSeq < start.size) continue;
+      const item: Item = { firstSeq, block };
+      try {
+        item.layout = blockLayout(block);
+        if (pool && pool.size > 0) item.hashes = pool.check(block, item.layout, firstSeq);
+      } catch (e) {
+        item.error = e instanceof BlockFormatError ? e.message : String(e);
+      }
+      window.push(item);
+      if (window.length > 8 * Math.max(1, workers) && !(going = await check(window.shift()!))) break;
+    }
+    while (going && window.length > 0) going = await check(window.shift()!);
+  } finally {
+    for (const item of window) item.hashes?.catch(() => undefined);
+    await pool?.close();
   }
   if (v.problem) problems.push(v.problem);
   else await endChecks(store, v, checkpoints, trusted, problems);
