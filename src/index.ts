@@ -34,6 +34,8 @@ export type { LogEvent } from './capabilities/context.js';
 export { loadPolicyFile, parsePolicyText, emptyPolicy } from './policy/loader.js';
 export type { SandboxPolicy } from './policy/schema.js';
 export { buildAgent } from './build/index.js';
+export * from './audit/index.js';
+export type { AuditSettings } from './sandbox/audit-bridge.js';
 export { compileAuthz } from './authz/engine.js';
 export type { AuthzEngine, AuthzOptions } from './authz/engine.js';
 export type {
