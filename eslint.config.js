@@ -19,7 +19,7 @@ export default tseslint.config(
     languageOptions: {
       globals: Object.fromEntries(
         ['console', 'process', 'URL', 'Buffer', 'performance', 'WebAssembly', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval',
-          'queueMicrotask', 'structuredClone', 'TextEncoder', 'TextDecoder', 'fetch', 'atob', 'btoa', 'SharedArrayBuffer', 'Atomics'].map((g) => [g, 'readonly']),
+          'queueMicrotask', 'setImmediate', 'structuredClone', 'TextEncoder', 'TextDecoder', 'fetch', 'atob', 'btoa', 'SharedArrayBuffer', 'Atomics'].map((g) => [g, 'readonly']),
       ),
     },
   },

@@ -18,6 +18,7 @@ import * as ours from './lib/ours.mjs';
 import { fmtMs, fmtNs, fmtRatio, median, percentile, sample, sampleSync, table } from './lib/stats.mjs';
 import { hostCallBench } from './hostcall.mjs';
 import { authzBench } from './authz.mjs';
+import { auditBench } from './audit.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const q = (n, min = 1) => (QUICK ? Math.max(min, Math.ceil(n / 10)) : n);
@@ -209,6 +210,12 @@ try {
 } finally {
   await rm(dataDir, { recursive: true, force: true });
 }
+
+// ---- audit chain (bench/audit.mjs) --------------------------------------------------------
+
+progress('audit chain: durable append, latency, verification, cost on a real agent');
+log('');
+log(await auditBench({ quick: QUICK, progress }));
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
 
