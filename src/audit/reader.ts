@@ -10,6 +10,7 @@
  * copy, the snapshot fails to open and is taken again.
  */
 import { copyFile, link, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { fromHex, isHashHex } from './hash.js';
@@ -67,7 +68,9 @@ export async function openAuditReader(dir: string): Promise<AuditReader> {
   }
   let lastError: unknown;
   for (let attempt = 0; attempt < 8; attempt++) {
-    const snap = await mkdtemp(join(dir, '.read-'));
+    // Beside the store, so table files can be hard-linked; in the temp directory (copies) when
+    // the audit directory is read-only to us.
+    const snap = await mkdtemp(join(dir, '.read-')).catch(() => mkdtemp(join(tmpdir(), 'agentos-audit-read-')));
     let store: AuditStore | undefined;
     try {
       await snapshot(db, snap);

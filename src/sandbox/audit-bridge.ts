@@ -3,6 +3,7 @@
  * opens the chain once for every agent of the sandbox, acknowledges durable records to the
  * agent workers, and fails closed when the chain fails.
  */
+import { resolve } from 'node:path';
 import { AuditChain, type AuditChainOptions } from '../audit/chain.js';
 import type { AuditRecordInput, EventType, Outcome, Severity } from '../audit/record.js';
 import { SandboxError } from '../errors.js';
@@ -74,6 +75,36 @@ export function recordOf(e: AuditEvent, correlationId: string | undefined): Audi
   };
 }
 
+/**
+ * Chains open in this process, by directory: LevelDB allows one opener per process, so
+ * sandboxes that name the same directory share one chain (the first opener's settings apply);
+ * the last to close it closes it.
+ */
+const shared = new Map<string, { chain: Promise<AuditChain>; refs: number }>();
+
+function acquire(dir: string, options: AuditChainOptions): Promise<AuditChain> {
+  const key = resolve(dir);
+  let entry = shared.get(key);
+  if (!entry) {
+    entry = { chain: AuditChain.open(dir, options), refs: 0 };
+    shared.set(key, entry);
+    const e = entry;
+    e.chain.catch(() => {
+      if (shared.get(key) === e) shared.delete(key);
+    });
+  }
+  entry.refs++;
+  return entry.chain;
+}
+
+async function release(chain: AuditChain): Promise<void> {
+  const key = resolve(chain.dir);
+  const entry = shared.get(key);
+  if (entry && --entry.refs > 0) return;
+  shared.delete(key);
+  await chain.close();
+}
+
 /** One per sandbox. */
 export class AuditBridge {
   private chain: AuditChain | undefined;
@@ -107,7 +138,7 @@ export class AuditBridge {
     if (this.chain) return this.chain;
     if (this.failure) throw this.failure;
     const s = this.settings;
-    this.opening ??= AuditChain.open(s.dir ?? DEFAULT_AUDIT_DIR, s).then((c) => {
+    this.opening ??= acquire(s.dir ?? DEFAULT_AUDIT_DIR, s).then((c) => {
       this.chain = c;
       c.on('failed', (e) => this.fail(e));
       return c;
@@ -198,6 +229,6 @@ export class AuditBridge {
     const c = this.chain ?? (await this.opening?.catch(() => undefined));
     this.chain = undefined;
     this.opening = undefined;
-    await c?.close();
+    if (c) await release(c);
   }
 }

@@ -47,7 +47,9 @@ export interface SandboxOptions {
    * (a capability call proceeds only once its record is fsynced), checkpoints every 10,000
    * records or 5 s. `durability: 'async'` acknowledges once the OS has the write (a process
    * kill loses nothing, an OS crash may lose the last batches). `false` records nothing durably
-   * (events are still emitted as `audit` events) — for tests and embedding only.
+   * (events are still emitted as `audit` events) — for tests and embedding only. Sandboxes in
+   * one process that name the same directory share one chain; another process gets
+   * `AUDIT_UNAVAILABLE` at load while this one has it open.
    */
   readonly audit?: AuditSettings | false;
 }
