@@ -131,6 +131,11 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 /** Recently quoted short strings: most fields repeat (agent ids, APIs, reasons, capabilities). */
 const quoted = new Map<string, string>();
 
+/** JSON string literal of `s` (what `JSON.stringify` gives; faster for plain ASCII). */
+function quoteOnce(s: string): string {
+  return s.length < 512 && PLAIN.test(s) ? '"' + s + '"' : JSON.stringify(s);
+}
+
 /** JSON string literal of `s` (what `JSON.stringify` gives; faster for short repeated strings). */
 export function quote(s: string): string {
   if (s.length > 128) return JSON.stringify(s);
@@ -214,7 +219,7 @@ export function encodeRecord(seq: number, prevHash: string, input: AuditRecordIn
   let s =
     `{"v":1,"seq":${seq},"prevHash":"${prevHash}","timestamp":${ts},"eventType":"${input.eventType}","severity":"${severity}",` +
     `"agentId":${str(input.agentId, CAPS.short)},"source":${str(input.source, CAPS.short)},"action":${str(input.action, CAPS.short)},` +
-    `"resource":${str(input.resource, CAPS.resource)},"outcome":"${input.outcome}"`;
+    `"resource":${quoteOnce(typeof input.resource === 'string' && input.resource.length <= CAPS.resource ? input.resource : capText(String(input.resource), CAPS.resource))},"outcome":"${input.outcome}"`;
   const p = input.provenance;
   if (p && (p.causationId !== undefined || p.correlationId !== undefined)) {
     const parts: string[] = [];
