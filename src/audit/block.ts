@@ -154,19 +154,8 @@ export function blockLayout(b: Uint8Array): BlockLayout {
  * end, the block has bytes left over, or an input does not start with the leaf prefix.
  */
 export function blockEntries(b: Uint8Array): BlockEntry[] {
-  const { count } = blockHeader(b);
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const l = blockLayout(b);
   const out: BlockEntry[] = [];
-  let at = BLOCK_HEADER;
-  for (let i = 0; i < count; i++) {
-    if (at + HASH_LEN + 4 > b.length) throw new BlockFormatError(`entry ${i} of ${count} runs past the end of the block`);
-    const len = dv.getUint32(at + HASH_LEN);
-    const start = at + HASH_LEN + 4;
-    if (start + len > b.length || len < 2) throw new BlockFormatError(`entry ${i} of ${count} runs past the end of the block`);
-    if (b[start] !== LEAF_PREFIX) throw new BlockFormatError(`entry ${i} is not a leaf`);
-    out.push({ hash: b.subarray(at, at + HASH_LEN), input: b.subarray(start, start + len) });
-    at = start + len;
-  }
-  if (at !== b.length) throw new BlockFormatError(`block has ${b.length - at} bytes after its ${count} entries`);
+  for (let i = 0; i < l.count; i++) out.push({ hash: b.subarray(l.hashAt[i]!, l.hashAt[i]! + HASH_LEN), input: b.subarray(l.inputAt[i]!, l.inputAt[i]! + l.inputLength[i]!) });
   return out;
 }

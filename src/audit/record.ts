@@ -78,20 +78,13 @@ export interface AuditRecordInput {
 }
 
 /** A stored record, decoded. */
-export interface AuditRecord {
+export interface AuditRecord extends Omit<AuditRecordInput, 'eventType' | 'severity' | 'timestamp'> {
   readonly v: 1;
   readonly seq: number;
   readonly prevHash: string;
   readonly timestamp: number;
   readonly eventType: string;
   readonly severity: Severity;
-  readonly agentId: string;
-  readonly source: string;
-  readonly action: string;
-  readonly resource: string;
-  readonly outcome: Outcome;
-  readonly provenance?: Provenance;
-  readonly details?: Readonly<Record<string, unknown>>;
   /** The record's leaf hash (hex); not part of the hashed bytes. */
   readonly hash: string;
 }

@@ -53,24 +53,18 @@ const META = Uint8Array.of(M, 0x69);
 const ANCHOR = Uint8Array.of(M, 0x61);
 const MAX = 2 ** 53;
 
-function seqKey(prefix: number, n: number): Uint8Array {
-  const k = new Uint8Array(9);
-  k[0] = prefix;
+/** `prefix` bytes followed by `n` as a u64 big-endian (exact below 2^53). */
+function u64Key(prefix: readonly number[], n: number): Uint8Array {
+  const k = new Uint8Array(prefix.length + 8);
+  k.set(prefix);
   const dv = new DataView(k.buffer);
-  dv.setUint32(1, Math.floor(n / 2 ** 32));
-  dv.setUint32(5, n >>> 0);
+  dv.setUint32(prefix.length, Math.floor(n / 2 ** 32));
+  dv.setUint32(prefix.length + 4, n >>> 0);
   return k;
 }
 
-function nodeKey(level: number, index: number): Uint8Array {
-  const k = new Uint8Array(10);
-  k[0] = N;
-  k[1] = level;
-  const dv = new DataView(k.buffer);
-  dv.setUint32(2, Math.floor(index / 2 ** 32));
-  dv.setUint32(6, index >>> 0);
-  return k;
-}
+const seqKey = (prefix: number, n: number): Uint8Array => u64Key([prefix], n);
+const nodeKey = (level: number, index: number): Uint8Array => u64Key([N, level], index);
 
 function readU64(b: Uint8Array, at: number): number {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);

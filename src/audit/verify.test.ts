@@ -22,6 +22,21 @@ async function verifyDir(dir: string, options: VerifyOptions = {}): Promise<Veri
 
 const codes = (r: VerifyReport) => r.problems.map((p) => p.code);
 
+/**
+ * A log of 300 records whose checkpoints went to a witness, then rolled back by an attacker to
+ * a copy taken at 200 records: older, validly signed, internally consistent.
+ */
+async function rolledBack(): Promise<{ d: string; witness: string }> {
+  const d = tmp();
+  const witness = tmp('witness-');
+  await buildLog(d, 0, 200, { witness });
+  const old = tmp('old-');
+  copyDir(d, old);
+  await buildLog(d, 200, 300, { witness });
+  copyDir(old, d);
+  return { d, witness };
+}
+
 let dir: string;
 beforeEach(async () => {
   dir = tmp();
@@ -117,14 +132,7 @@ describe('verify: tampering is found, with the first bad sequence number', () =>
   });
 
   it('a deleted tail with head and checkpoints rewritten to match: only a witness tells — ROLLBACK', async () => {
-    const d = tmp();
-    const witness = tmp('witness-');
-    await buildLog(d, 0, 200, { witness });
-    const old = tmp('old-');
-    copyDir(d, old);
-    await buildLog(d, 200, 300, { witness });
-    // The attacker restores the older, validly signed copy: internally consistent.
-    copyDir(old, d);
+    const { d, witness } = await rolledBack();
     const alone = await verifyDir(d);
     expect(alone.ok).toBe(true);
     const r = await verifyDir(d, { witness });
@@ -138,13 +146,7 @@ describe('verify: tampering is found, with the first bad sequence number', () =>
   });
 
   it('a rollback followed by different records (a fork, re-signed with the stolen key): FORK against the witness', async () => {
-    const d = tmp();
-    const witness = tmp('witness-');
-    await buildLog(d, 0, 200, { witness });
-    const old = tmp('old-');
-    copyDir(d, old);
-    await buildLog(d, 200, 300, { witness });
-    copyDir(old, d);
+    const { d, witness } = await rolledBack();
     // The attacker writes 100 other records with the log's own key (it sits in the directory).
     const chain = await AuditChain.open(d, { checkpointEvery: 100, checkpointIntervalMs: 0 });
     for (let i = 200; i < 300; i++) await chain.append(event(i, { resource: `/forged/${i}` }));
