@@ -309,7 +309,9 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   private pump(): void {
     this.scheduled = false;
     if (this.failure) return;
-    if (!this.prepared && this.queue.length > 0) this.prepared = this.encode();
+    // While a write is in flight, encode ahead only a full batch: a partial one taken early
+    // would leave the records that arrive meanwhile for the batch after it, two fsyncs away.
+    if (!this.prepared && this.queue.length > 0 && (!this.writing || this.queue.length >= this.o.maxBatch)) this.prepared = this.encode();
     if (this.writing || !this.prepared) {
       if (!this.writing && !this.prepared) this.settleIdle();
       return;
