@@ -24,8 +24,12 @@ Options:
   --mount GUEST=HOST[:ro|:rw]
                          make host directory HOST visible at GUEST (read-only unless :rw);
                          grants read_files (and write_files for :rw); repeatable
-  --fuel N               fuel budget for the run (recorded; enforced by the metering engine)
-  --memory SIZE          linear memory cap, e.g. 64MiB (recorded; enforced by the metering engine)
+  --fuel N               fuel budget for the run (about one unit per wasm instruction); past it
+                         the run ends with FUEL_EXHAUSTED (exit 3). Default: the policy's
+                         resourceLimits.maxFuel, else unlimited (fuel is still counted)
+  --memory SIZE          cap on each linear memory, e.g. 64MiB (default: policy, else 1GiB);
+                         memory.grow past it fails in the guest, a larger initial size is
+                         refused with MEMORY_LIMIT
   --timeout DURATION     wall-clock limit, e.g. 500ms, 30s, 5m (default: policy or 30s)
   --audit DIR            the tamper-evident audit log every decision is written to
                          (default ${DEFAULT_AUDIT_DIR}; read it with 'agentos audit')
@@ -136,7 +140,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
       const agent = await sandbox.load(positionals[0]!, { policy, agentId });
       const r = await agent.run(task, timeout !== undefined ? { timeout } : {});
       if (json) {
-        process.stdout.write(JSON.stringify({ ok: true, output: r.output, agentId: r.agentId, fuelUsed: 0, durationMs: Math.round(r.durationMs * 1000) / 1000 }) + '\n');
+        process.stdout.write(JSON.stringify({ ok: true, output: r.output, agentId: r.agentId, fuelUsed: r.fuelUsed, durationMs: Math.round(r.durationMs * 1000) / 1000 }) + '\n');
       } else {
         process.stdout.write(safeText(r.output.endsWith('\n') ? r.output : r.output + '\n'));
       }

@@ -70,6 +70,8 @@ export interface AuditEvent {
   readonly count?: number;
   readonly actions?: readonly DecisionAction[];
   readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
+  /** Structured context (for a limit: which limit, what was asked, what is allowed). */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 /**

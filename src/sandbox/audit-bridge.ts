@@ -71,6 +71,7 @@ export function recordOf(e: AuditEvent, correlationId: string | undefined): Audi
       ...(e.count !== undefined ? { count: e.count } : {}),
       ...(e.actions && e.actions.length > 0 ? { actions: e.actions } : {}),
       ...(e.wouldDeny ? { wouldDeny: e.wouldDeny } : {}),
+      ...(e.details ? { limit: e.details } : {}),
     },
   };
 }

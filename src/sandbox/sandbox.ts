@@ -18,6 +18,7 @@ import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports, type ImportReport } from './imports.js';
 import { parseDuration } from '../util/units.js';
 import { AuditBridge, type AuditSettings } from './audit-bridge.js';
+import { meterFor, type Meter } from '../limits/meter.js';
 import type { AuditChain } from '../audit/chain.js';
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'FUEL_EXHAUSTED', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
@@ -81,6 +82,10 @@ export interface RunResult {
   readonly agentId: string;
   /** This run's id: the correlation id of its audit records. */
   readonly runId: string;
+  /** Fuel this run used (deterministic: the same program and task use the same fuel). */
+  readonly fuelUsed: number;
+  /** Fuel left of the run's budget; absent when the policy sets no fuel limit. */
+  readonly fuelRemaining?: number;
 }
 
 /** The events a sandbox emits. */
@@ -120,6 +125,8 @@ export class Agent {
     policy: SandboxPolicy,
     init: InstanceInit,
     private readonly defaultTimeoutMs: number,
+    /** @internal the component's metering (fuel budget, caps) */
+    readonly meter: Meter,
   ) {
     this.currentPolicy = policy;
     this.init = init;
@@ -242,12 +249,20 @@ export class Agent {
       const inst = await this.instance_(timeoutMs);
       const left = Math.max(1, timeoutMs - (performance.now() - started));
       const output = await inst.run(task, left);
+      const fuelUsed = inst.lastFuelUsed;
       // Calls refused because the log failed mean the run did not do what it was asked, and
       // the host must know its trail is incomplete. What the agent returned is kept in the
       // error's details (it may say what the agent was told).
       const auditErr = this.sandbox.auditError_(output);
       if (auditErr) throw auditErr;
-      return { output, durationMs: performance.now() - started, agentId: this.id, runId };
+      return {
+        output,
+        durationMs: performance.now() - started,
+        agentId: this.id,
+        runId,
+        fuelUsed,
+        ...(this.meter.fuelLimited ? { fuelRemaining: Math.max(0, Number(this.meter.fuel) - fuelUsed) } : {}),
+      };
     } catch (e) {
       // A run during which the audit log failed ends with AUDIT_UNAVAILABLE whatever else happened.
       const thrown = toSandboxError(e);
@@ -263,6 +278,7 @@ export class Agent {
           outcome: 'denied',
           reason: err.message,
           api: 'agent.run',
+          ...(Object.keys(err.details).length > 0 ? { details: { ...err.details } } : {}),
         }, runId);
       }
       throw err;
@@ -372,7 +388,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     await this.auditBridge.open();
     this.checkAudit_();
     const source = await readComponent(component, this.maxComponentBytes);
-    const prepared = await prepareComponent(source, this.cacheDir);
+    // Every core module is metered: fuel charges, memory and table caps (src/limits).
+    const meter = meterFor(policy.resourceLimits);
+    const prepared = await prepareComponent(source, this.cacheDir, meter.transform);
     if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
       throw new ComponentError(`${source.origin}: the component does not export \`run: func(task: string) -> result<string, string>\` (world agent-os:sandbox/agent)`);
     }
@@ -402,9 +420,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       if (v !== undefined && !Object.hasOwn(policy.env.set, name)) env.push([name, v]);
     }
     for (const [k, v] of Object.entries(policy.env.set)) env.push([k, v]);
-    const init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()] };
+    const init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
-    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs);
+    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter);
     this.agents.add(agent);
     if (options.watchPolicy) {
       if (typeof options.policy !== 'string') throw new UsageError('watchPolicy needs policy to be a file path');

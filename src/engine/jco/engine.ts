@@ -3,8 +3,9 @@
  * (the compile hook where the metering issue instruments them), and run each instance in its
  * own worker.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { ComponentError, LimitError, revive, SandboxError, type SerializedError } from '../../errors.js';
@@ -15,8 +16,13 @@ import { decodeEvents } from './event-codec.js';
 import { transpileCached, type TranspiledComponent } from './transpile.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
 
-/** Rewrites a core module's bytes before compilation (identity today; fuel and memory caps hook in here). */
-export type CoreModuleTransform = (name: string, bytes: Uint8Array) => Uint8Array;
+/** Rewrites a core module's bytes before compilation (fuel charges, memory caps: see src/limits). */
+export interface CoreModuleTransform {
+  /** Names the rewrite in cache keys: the same key must always give the same bytes. */
+  readonly key: string;
+  /** Rewrite one core module; throws a `SandboxError` when it must not be loaded. */
+  apply(name: string, bytes: Uint8Array): Uint8Array;
+}
 
 /** A component ready to instantiate: transpiled, with compiled core modules. */
 export interface PreparedComponent extends TranspiledComponent {
@@ -29,17 +35,39 @@ export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'rpcShared' | 
 
 const compiled = new Map<string, Promise<Readonly<Record<string, WebAssembly.Module>>>>();
 
-/** Transpile (cached) and compile (cached per process) a component. */
+/**
+ * The rewritten bytes of a core module, cached on disk beside the transpiled files (by the
+ * component's hash and the transform's key), written atomically.
+ */
+async function transformed(dir: string, name: string, transform: CoreModuleTransform): Promise<Uint8Array> {
+  const cacheFile = join(dir, `metered-${transform.key}`, name);
+  try {
+    return new Uint8Array(await readFile(cacheFile));
+  } catch {
+    // Not cached yet.
+  }
+  const out = transform.apply(name, new Uint8Array(await readFile(join(dir, name))));
+  try {
+    await mkdir(dirname(cacheFile), { recursive: true });
+    const tmp = `${cacheFile}.${randomUUID()}.tmp`;
+    await writeFile(tmp, out);
+    await rename(tmp, cacheFile);
+  } catch {
+    // A cache that cannot be written only costs time.
+  }
+  return out;
+}
+
+/** Transpile (cached), rewrite (cached on disk) and compile (cached per process) a component. */
 export async function prepareComponent(source: ComponentSource, cacheDir: string, transform?: CoreModuleTransform): Promise<PreparedComponent> {
   const t = await transpileCached(source, cacheDir);
-  const key = `${t.hash}`;
+  const key = transform ? `${t.hash}:${transform.key}` : t.hash;
   let modules = compiled.get(key);
   if (!modules) {
     modules = (async () => {
       const out: Record<string, WebAssembly.Module> = {};
       for (const name of t.coreFiles) {
-        let bytes: Uint8Array = new Uint8Array(await readFile(join(t.dir, name)));
-        if (transform) bytes = transform(name, bytes);
+        const bytes = transform ? await transformed(t.dir, name, transform) : new Uint8Array(await readFile(join(t.dir, name)));
         try {
           out[name] = await WebAssembly.compile(bytes);
         } catch (e) {
@@ -140,6 +168,10 @@ export class WorkerInstance {
   private nextRun = 1;
   private readonly pending = new Map<number, { resolve: (o: string) => void; reject: (e: SandboxError) => void }>();
   private dead: SandboxError | undefined;
+  /** Fuel the start functions used. */
+  fuelUsedAtStart = 0;
+  /** Fuel the last finished run used. */
+  lastFuelUsed = 0;
   private readonly ready: Promise<void>;
   private readonly policyPort: MessagePort;
   private readonly policyCell: Int32Array;
@@ -173,6 +205,7 @@ export class WorkerInstance {
     this.worker.on('message', (m: FromWorker) => {
       switch (m.type) {
         case 'ready':
+          this.fuelUsedAtStart = m.fuelUsed;
           readyResolve();
           break;
         case 'init-error':
@@ -186,6 +219,7 @@ export class WorkerInstance {
           const p = this.pending.get(m.id);
           if (!p) break;
           this.pending.delete(m.id);
+          this.lastFuelUsed = m.fuelUsed;
           if (m.ok) p.resolve(m.output);
           else {
             const e = revive(m.error as SerializedError);

@@ -35,6 +35,8 @@ export interface CoreInstanceOptions {
    * nothing records the events durably (then no call waits).
    */
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean } | undefined;
+  /** Fuel per run and for instantiation (absent: unlimited; fuel is still counted). */
+  readonly fuel?: bigint | undefined;
 }
 
 /**
@@ -45,14 +47,44 @@ export const AuditAck = Object.freeze({ ACKED: 0, FAILED: 1, BYTES: 8 });
 
 /** One live instance. */
 export interface CoreInstance {
-  run(task: string): { ok: true; output: string } | { ok: false; error: SerializedError; fatal: boolean };
+  /** Run one task; `fuelUsed` is what this run consumed. */
+  run(task: string): ({ ok: true; output: string } | { ok: false; error: SerializedError; fatal: boolean }) & { fuelUsed: number };
+  /** Fuel the start functions consumed during instantiation. */
+  readonly fuelUsedAtStart: number;
   close(): void;
 }
 
+/** Thrown by {@link createCoreInstance} when a start function used up the fuel. */
+export class StartFuelExhausted extends Error {
+  constructor(readonly error: SerializedError) {
+    super(error.message);
+    this.name = 'StartFuelExhausted';
+  }
+}
+
+/** `WebAssembly.Global` (the TypeScript lib this project uses leaves it out). */
+const WasmGlobal = (WebAssembly as unknown as { Global: new (d: { value: 'i64'; mutable: boolean }, v: bigint) => { value: bigint } }).Global;
+
+/** The largest i64: no fuel limit. */
+const NO_LIMIT = (1n << 63n) - 1n;
+
+/** Module and field of the fuel global every instrumented core module imports. */
+export const FUEL_IMPORT = Object.freeze({ module: 'agentos:limits', name: 'fuel' });
+
 const BATCH = 256;
 
-/** Map anything thrown out of the guest to a serialized sandbox error. */
-export function classifyThrow(e: unknown): { error: SerializedError; fatal: boolean } {
+/**
+ * Map anything thrown out of the guest to a serialized sandbox error. `fuel` tells whether the
+ * budget ran out (the instrumented code traps with `unreachable` when it does).
+ */
+export function classifyThrow(e: unknown, fuel?: { exhausted: boolean; budget: bigint }): { error: SerializedError; fatal: boolean } {
+  if (e instanceof StartFuelExhausted) return { error: { ...e.error, message: `${e.error.message} (in its start function)` }, fatal: true };
+  if (fuel?.exhausted && e instanceof WebAssembly.RuntimeError) {
+    return {
+      error: { code: 'FUEL_EXHAUSTED', message: `agent used up its fuel (${fuel.budget} units); raise resourceLimits.maxFuel or --fuel`, details: { limit: 'maxFuel', allowed: Number(fuel.budget) } },
+      fatal: true,
+    };
+  }
   if (e instanceof LimitTrap) return { error: { code: e.code, message: e.message, details: e.details }, fatal: true };
   if (e instanceof ExitTrap) {
     return { error: { code: 'AGENT_ERROR', message: `agent exited with status ${e.status} instead of returning from run`, details: { status: e.status } }, fatal: true };
@@ -148,15 +180,28 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
       inst: (m: WebAssembly.Module, i: WebAssembly.Imports) => WebAssembly.Instance,
     ) => Promise<AgentExports> | AgentExports;
   };
-  const exports = await mod.instantiate(
-    (name) => {
-      const m = o.modules[name];
-      if (!m) throw new Error(`core module ${name} missing`);
-      return m;
-    },
-    host.imports,
-    (m, i) => new WebAssembly.Instance(m, i),
-  );
+  // One fuel counter for every core module of the instance: they import it.
+  const budget = o.fuel ?? NO_LIMIT;
+  const fuel = new WasmGlobal({ value: 'i64', mutable: true }, budget);
+  const used = (): number => Number(budget - fuel.value);
+  const fuelState = () => ({ exhausted: fuel.value < 0n, budget });
+  let exports: AgentExports;
+  try {
+    exports = await mod.instantiate(
+      (name) => {
+        const m = o.modules[name];
+        if (!m) throw new Error(`core module ${name} missing`);
+        return m;
+      },
+      host.imports,
+      (m, i) => new WebAssembly.Instance(m, { ...i, [FUEL_IMPORT.module]: { [FUEL_IMPORT.name]: fuel } }),
+    );
+  } catch (e) {
+    // A start function that ran out of fuel is a limit, not a broken component.
+    if (fuelState().exhausted) throw new StartFuelExhausted(classifyThrow(e, fuelState()).error);
+    throw e;
+  }
+  const fuelUsedAtStart = used();
   flush();
   const summarize = () => {
     for (const [api, count] of counts) {
@@ -165,15 +210,17 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     counts.clear();
   };
   return {
+    fuelUsedAtStart,
     run(task) {
       const dropped = host.resetRun();
       void dropped;
+      fuel.value = budget;
       try {
         const output = exports.run(task);
         if (typeof output !== 'string') throw new Error('run returned a non-string');
-        return { ok: true, output };
+        return { ok: true, output, fuelUsed: used() };
       } catch (e) {
-        return { ok: false, ...classifyThrow(e) };
+        return { ok: false, ...classifyThrow(e, fuelState()), fuelUsed: Math.min(used(), Number(budget)) };
       } finally {
         host.stdio.end();
         summarize();

@@ -21,6 +21,8 @@ export interface WorkerInit {
   readonly rpcShared: SharedArrayBuffer;
   /** Bumped by the host each time it posts a new policy on `policyPort`. */
   readonly policyShared?: SharedArrayBuffer;
+  /** Fuel per run and for instantiation (the instrumented modules' `agentos:limits/fuel` global); absent: unlimited. */
+  readonly fuel?: bigint;
   /** The audit acknowledgement cell (`AuditAck` in instance-core.ts) and whether decisions wait for it. */
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
 }
@@ -33,8 +35,8 @@ export type ToWorker =
 /** Worker → host. */
 export type FromWorker =
   | { readonly type: 'loaded' }
-  | { readonly type: 'ready' }
+  | { readonly type: 'ready'; readonly fuelUsed: number }
   | { readonly type: 'init-error'; readonly error: SerializedError }
   | { readonly type: 'events'; readonly batch: EncodedEvents }
-  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly output: string }
-  | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean };
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly output: string; readonly fuelUsed: number }
+  | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean; readonly fuelUsed: number };

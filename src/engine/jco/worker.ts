@@ -29,11 +29,12 @@ async function init(data: WorkerInit & { rpcPort: MessagePort; policyPort: Messa
       policyUpdates: data.policyShared ? { shared: data.policyShared, port: data.policyPort } : undefined,
       deliver: (events) => post({ type: 'events', batch: encodeEvents(events) }),
       audit: data.audit,
+      fuel: data.fuel,
     });
-    post({ type: 'ready' });
+    post({ type: 'ready', fuelUsed: instance.fuelUsedAtStart });
   } catch (e) {
     const c = classifyThrow(e);
-    post({ type: 'init-error', error: { ...c.error, message: `instantiation failed: ${c.error.message}` } });
+    post({ type: 'init-error', error: c.error.code === 'AGENT_ERROR' ? { ...c.error, message: `instantiation failed: ${c.error.message}` } : c.error });
   }
 }
 
@@ -47,6 +48,6 @@ port.on('message', (m: ToWorker) => {
   }
   if (m.type !== 'run' || !instance) return;
   const r = instance.run(m.task);
-  post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal });
+  post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output, fuelUsed: r.fuelUsed } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal, fuelUsed: r.fuelUsed });
 });
 post({ type: 'loaded' });

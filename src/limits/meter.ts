@@ -1,0 +1,97 @@
+/**
+ * Metering settings for a component: how its core modules are rewritten before compilation
+ * (fuel charges, memory and table caps) and the fuel budget of a run.
+ *
+ * Limits have three outcomes, stated per limit (wasmtime's `ResourceLimiter` vocabulary):
+ * - **fuel** (`resourceLimits.maxFuel`, or `maxCpuTime` at {@link FUEL_PER_MS} per ms, or
+ *   `--fuel`): *trap*. The instrumented code traps when the budget is spent; the run ends with
+ *   `FUEL_EXHAUSTED` and the instance is discarded.
+ * - **memory** (`resourceLimits.maxMemory`, default {@link DEFAULT_MAX_MEMORY}): *refuse*.
+ *   Every defined linear memory's maximum is rewritten to the cap, so `memory.grow` past it
+ *   returns -1 and the guest sees an ordinary out-of-memory; a module whose initial size
+ *   exceeds the cap is refused at load with `MEMORY_LIMIT`.
+ * - **tables** ({@link DEFAULT_MAX_TABLE_ELEMENTS}): *refuse*, like memory.
+ *
+ * @example
+ * ```ts
+ * const m = meterFor(policy.resourceLimits);
+ * const prepared = await prepareComponent(source, cacheDir, m.transform);
+ * ```
+ */
+import { ComponentError, LimitError } from '../errors.js';
+import type { ResourceLimits } from '../policy/schema.js';
+import { formatBytes } from '../util/units.js';
+import { InstrumentError, instrumentModule } from './wasm/instrument.js';
+
+/** Bumped whenever the instrumentation changes what it emits (instrumented modules are cached by it). */
+export const METER_VERSION = 1;
+
+/** Linear memory cap when the policy names none: 1 GiB. */
+export const DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024;
+
+/** Table cap (elements) for every defined table. */
+export const DEFAULT_MAX_TABLE_ELEMENTS = 1_000_000;
+
+/** `maxCpuTime` converts to fuel at this rate: about one wasm instruction per nanosecond. */
+export const FUEL_PER_MS = 1_000_000;
+
+/** No budget: the largest i64. */
+export const UNLIMITED_FUEL = (1n << 63n) - 1n;
+
+const PAGE = 65536;
+
+/** A core-module rewrite and the cache key that names it. */
+export interface ModuleTransform {
+  /** Part of the cache key of the rewritten modules (the rewrite is a function of it). */
+  readonly key: string;
+  /** Rewrite one core module. Throws a `SandboxError` when it cannot be loaded under the caps. */
+  apply(name: string, bytes: Uint8Array): Uint8Array;
+}
+
+/** The metering of one component under one policy. */
+export interface Meter {
+  readonly transform: ModuleTransform;
+  /** Fuel per run (and for instantiation). */
+  readonly fuel: bigint;
+  /** Whether `fuel` is a real limit (false: unlimited, fuel is only counted). */
+  readonly fuelLimited: boolean;
+  readonly maxMemory: number;
+}
+
+/** The fuel budget from the limits (and a command-line override). */
+export function fuelBudget(limits: ResourceLimits): { fuel: bigint; limited: boolean } {
+  if (limits.maxFuel !== undefined) return { fuel: BigInt(limits.maxFuel), limited: true };
+  if (limits.maxCpuTime !== undefined) return { fuel: BigInt(Math.ceil(limits.maxCpuTime)) * BigInt(FUEL_PER_MS), limited: true };
+  return { fuel: UNLIMITED_FUEL, limited: false };
+}
+
+/** The meter for a policy's resource limits. */
+export function meterFor(limits: ResourceLimits): Meter {
+  const maxMemory = limits.maxMemory ?? DEFAULT_MAX_MEMORY;
+  const pages = Math.max(0, Math.min(65536, Math.floor(maxMemory / PAGE)));
+  const { fuel, limited } = fuelBudget(limits);
+  const key = `m${METER_VERSION}-p${pages}-t${DEFAULT_MAX_TABLE_ELEMENTS}`;
+  return {
+    fuel,
+    fuelLimited: limited,
+    maxMemory,
+    transform: {
+      key,
+      apply(name, bytes) {
+        try {
+          return instrumentModule(bytes, { fuel: true, maxMemoryPages: pages, maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS }).bytes;
+        } catch (e) {
+          if (!(e instanceof InstrumentError)) throw e;
+          if (e.code === 'MEMORY_LIMIT') {
+            throw new LimitError('MEMORY_LIMIT', `core module ${name} needs more memory than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(maxMemory)}) or --memory`, {
+              limit: 'maxMemory',
+              allowed: maxMemory,
+              module: name,
+            });
+          }
+          throw new ComponentError(`core module ${name} cannot be metered: ${e.message}`, { module: name, reason: e.code });
+        }
+      },
+    },
+  };
+}

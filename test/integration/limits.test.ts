@@ -1,0 +1,132 @@
+/**
+ * Fuel, memory and host-side limits against adversarial agents. Every case must end with the
+ * right code while a second agent in the same sandbox completes normally, and the audit chain
+ * must say which limit was hit.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { queryAuditLog } from '../../dist/index.js';
+import type { Agent, Sandbox } from '../../dist/index.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { recordingSandbox } from '../helpers/sandbox.js';
+
+const open: Sandbox[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+function sandbox() {
+  const s = recordingSandbox();
+  open.push(s.sandbox);
+  return s;
+}
+
+/** A well-behaved agent beside the hostile one: it must keep working. */
+async function bystander(s: Sandbox): Promise<Agent> {
+  return s.load(fixturePath('echo'));
+}
+
+async function limitRecords(dir: string, agentId: string) {
+  const out = [];
+  for await (const r of queryAuditLog(dir, { agentId, eventType: 'limit_exceeded' })) out.push(r);
+  return out;
+}
+
+const FUEL = { version: 1, resourceLimits: { maxFuel: 5_000_000 } };
+
+describe('fuel', () => {
+  it('an infinite loop in run ends with FUEL_EXHAUSTED; the instance is replaced; a neighbour is unaffected', async () => {
+    const { sandbox: s, auditDir } = sandbox();
+    const other = await bystander(s);
+    const agent = await s.load(fixturePath('hostile'), { policy: FUEL });
+    const [bad, good] = await Promise.allSettled([agent.run('L'), other.run('still here')]);
+    expect(bad).toMatchObject({ status: 'rejected', reason: { code: 'FUEL_EXHAUSTED', details: { limit: 'maxFuel', allowed: 5_000_000 } } });
+    expect(good).toMatchObject({ status: 'fulfilled', value: { output: 'still here' } });
+    // A fresh instance runs the next task.
+    expect((await agent.run('C10')).output).toBe('sum 285');
+    await s.close();
+    const recs = await limitRecords(auditDir, agent.id);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]).toMatchObject({ resource: 'FUEL_EXHAUSTED', outcome: 'blocked', details: { limit: { limit: 'maxFuel', allowed: 5_000_000 } } });
+  });
+
+  it('an infinite loop in the start function is stopped at load with FUEL_EXHAUSTED', async () => {
+    const { sandbox: s } = sandbox();
+    await expect(s.load(fixturePath('start-loop'), { policy: FUEL })).rejects.toMatchObject({ code: 'FUEL_EXHAUSTED', message: expect.stringMatching(/start function/) });
+    expect((await (await bystander(s)).run('x')).output).toBe('x');
+  });
+
+  it('an infinite loop in cabi_realloc (while the task is passed in) ends with FUEL_EXHAUSTED', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('realloc-loop'), { policy: FUEL });
+    await expect(agent.run('task')).rejects.toMatchObject({ code: 'FUEL_EXHAUSTED' });
+  });
+
+  it('a guest polling a zero-length timer forever runs out of fuel, or of time without a fuel limit', async () => {
+    const { sandbox: s } = sandbox();
+    const metered = await s.load(fixturePath('hostile'), { policy: { version: 1, resourceLimits: { maxFuel: 200_000 } } });
+    await expect(metered.run('P')).rejects.toMatchObject({ code: 'FUEL_EXHAUSTED' });
+    const timed = await s.load(fixturePath('hostile'), { policy: { version: 1, resourceLimits: { maxExecutionTime: '300ms' } } });
+    await expect(timed.run('P')).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+
+  it('is deterministic: the same program and task use the same fuel on every run and in every instance', async () => {
+    const { sandbox: s } = sandbox();
+    const a = await s.load(fixturePath('hostile'), { policy: FUEL });
+    const b = await s.load(fixturePath('hostile'), { policy: { version: 1 } });
+    const runs = [await a.run('C1000'), await a.run('C1000'), await b.run('C1000')];
+    expect(new Set(runs.map((r) => r.fuelUsed)).size).toBe(1);
+    expect(runs[0]!.fuelUsed).toBeGreaterThan(1000);
+    const more = await a.run('C2000');
+    expect(more.fuelUsed).toBeGreaterThan(runs[0]!.fuelUsed);
+    // Linear in the loop count: the extra 1000 iterations cost what the first 1000 did, give or take the fixed part.
+    expect(more.fuelUsed - runs[0]!.fuelUsed).toBeLessThan(runs[0]!.fuelUsed);
+    expect(runs[0]!.fuelRemaining).toBe(5_000_000 - runs[0]!.fuelUsed);
+    expect(runs[2]!.fuelRemaining).toBeUndefined();
+  });
+});
+
+describe('memory and tables', () => {
+  it('memory.grow past maxMemory fails in the guest like an ordinary out-of-memory', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('hostile'), { policy: { version: 1, resourceLimits: { maxMemory: '16MiB' } } });
+    expect((await agent.run('G')).output).toBe('pages 256');
+  });
+
+  it('a module whose initial memory exceeds the cap is refused at load with MEMORY_LIMIT', async () => {
+    const { sandbox: s } = sandbox();
+    await expect(s.load(fixturePath('bigmem'))).rejects.toMatchObject({ code: 'MEMORY_LIMIT', message: expect.stringMatching(/maxMemory/) });
+    await expect(s.load(fixturePath('hostile'), { policy: { version: 1, resourceLimits: { maxMemory: '64KiB' } } })).rejects.toMatchObject({ code: 'MEMORY_LIMIT' });
+    expect((await (await bystander(s)).run('ok')).output).toBe('ok');
+  });
+
+  it('table.grow stops at the table cap', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('hostile'));
+    const out = (await agent.run('T')).output;
+    expect(out).toMatch(/^table [0-9]+$/);
+    expect(Number(out.split(' ')[1])).toBeLessThanOrEqual(1_000_000);
+  });
+
+  it('deep recursion exhausts the call stack: AGENT_ERROR, and the instance is replaced', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('hostile'));
+    await expect(agent.run('R')).rejects.toMatchObject({ code: 'AGENT_ERROR', message: expect.stringMatching(/stack/) });
+    expect((await agent.run('C3')).output).toBe('sum 5');
+  });
+});
+
+describe('host-side caps', () => {
+  it('get-random-bytes(2^40) ends the run with QUOTA_EXCEEDED without allocating it', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('hostile'));
+    await expect(agent.run('Z')).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+  });
+
+  it('ten megabytes to stdout end the run with QUOTA_EXCEEDED', async () => {
+    const { sandbox: s } = sandbox();
+    const other = await bystander(s);
+    const agent = await s.load(fixturePath('fsprobe'));
+    await expect(agent.run('printn 10485760')).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect((await other.run('fine')).output).toBe('fine');
+  });
+});
