@@ -12,6 +12,7 @@ import { compileNetworkRules, type HttpTarget, type NetworkMatcher } from '../po
 import { compileAuthz, type AuthzEngine } from '../authz/engine.js';
 import type { AuthzDecision, AuthzModel, AuthzRequest, Subject } from '../authz/types.js';
 import type { AccessRequest, AuditEvent, AuditSink, Decision } from './types.js';
+import { HOUR, type QuotaExceeded, type QuotaLedger } from '../limits/quota.js';
 
 /** The part of a normalized policy the gate reads. */
 export interface GatePolicy {
@@ -71,8 +72,41 @@ export class Gate {
      * agent (a swap or a revocation), so the very next call is decided under it.
      */
     private readonly refresh?: () => GatePolicy | undefined,
+    /** The agent's quota ledger (rates, tool usage, network); absent: no quotas. */
+    readonly quota?: QuotaLedger,
   ) {
     this.setPolicy(policy);
+  }
+
+  /**
+   * The quota a call that the policy allows must also pass: the capability's rate limit, a
+   * tool's hourly usage limit, the network's connection and transfer limits.
+   */
+  private quotaFor(req: AccessRequest): QuotaExceeded | undefined {
+    const q = this.quota;
+    if (!q) return undefined;
+    const rate = q.policy.rates?.[req.capability];
+    if (rate) {
+      const x = q.take(`rate:${req.capability}`, 1, rate.calls, rate.perMs, `rateLimits.${req.capability}`);
+      if (x) return x;
+    }
+    if (req.resource === 'tool') {
+      const limit = q.policy.toolUsage?.[req.target];
+      if (limit !== undefined) return q.take(`tool:${req.target}`, 1, limit, HOUR, `toolAccess.usageLimits.${req.target}`);
+    }
+    if (req.resource === 'network') {
+      const p = q.policy;
+      if (p.dataTransferLimit !== undefined) {
+        const used = q.used('net:bytes', HOUR);
+        if (used >= p.dataTransferLimit) return { limit: 'networkRules.dataTransferLimit', requested: 1, allowed: p.dataTransferLimit, used, windowMs: HOUR };
+      }
+      if (p.maxConnections !== undefined) {
+        const open = q.gauge('net:conn', 0);
+        if (open >= p.maxConnections) return { limit: 'networkRules.maxConnections', requested: open + 1, allowed: p.maxConnections, used: open };
+        q.gauge('net:conn', 1);
+      }
+    }
+    return undefined;
   }
 
   /** Replace the policy this gate decides with. The caller has validated it. */
@@ -106,11 +140,21 @@ export class Gate {
    * Record the decision, then return it; if the record cannot be written the call is refused
    * whatever was decided (no unaudited access).
    */
-  private finish(req: AccessRequest, d: Decision): Decision {
+  private finish(req: AccessRequest, decided: Decision): Decision {
+    let d = decided;
+    const over = d.allowed ? this.quotaFor(req) : undefined;
+    if (over) {
+      d = {
+        allowed: false,
+        reason: `QUOTA_EXCEEDED: ${over.limit} allows ${over.allowed}${over.windowMs ? ` per ${over.windowMs / 1000} s` : ''} and ${over.used} ${over.windowMs ? 'were used in this window' : 'are in use'}; raise it in the policy or wait`,
+        matched: d.matched,
+        quota: over,
+      };
+    }
     const recorded = this.sink({
       time: Date.now(),
       agentId: this.agentId,
-      type: d.allowed ? 'capability_used' : 'capability_denied',
+      type: d.quota ? 'limit_exceeded' : d.allowed ? 'capability_used' : 'capability_denied',
       capability: req.capability,
       resource: req.resource,
       action: req.action,
@@ -121,6 +165,7 @@ export class Gate {
       ...(d.matched.length > 0 ? { matched: d.matched } : {}),
       ...(d.actions && d.actions.length > 0 ? { actions: d.actions } : {}),
       ...(d.wouldDeny ? { wouldDeny: d.wouldDeny } : {}),
+      ...(d.quota ? { details: { ...d.quota } } : {}),
     }, true);
     if (recorded === false) {
       return { allowed: false, reason: `AUDIT_UNAVAILABLE: the audit log cannot record this call, so it is refused; ${req.api} on ${req.target} was not performed`, matched: [], auditUnavailable: true };

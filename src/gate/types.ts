@@ -3,6 +3,7 @@
  */
 
 import type { DecisionAction } from '../authz/types.js';
+import type { QuotaExceeded } from '../limits/quota.js';
 
 /** Kinds of resource the gate decides on (the policy issue maps these to RBAC resources). */
 export type ResourceKind = 'file' | 'network' | 'env' | 'tool' | 'socket' | 'system' | 'random' | 'clock' | 'log' | 'stdio';
@@ -36,6 +37,8 @@ export interface Decision {
   readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
   /** The call was refused because its audit record could not be written. */
   readonly auditUnavailable?: boolean;
+  /** The call was refused by a quota or rate limit (the policy allowed it). */
+  readonly quota?: QuotaExceeded;
 }
 
 /** Outcome recorded for an access. */

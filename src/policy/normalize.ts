@@ -52,6 +52,13 @@ function record<T extends object>(props: T, loaded = false, hidden: Record<strin
   return Object.freeze(out) as T;
 }
 
+/** A frozen null-prototype copy of a mapping (values mapped by `f`). */
+function nullProto<V, W = V>(m: Readonly<Record<string, V>>, f: (v: V) => W = (v) => v as unknown as W): Readonly<Record<string, W>> {
+  const out = Object.create(null) as Record<string, W>;
+  for (const [k, v] of Object.entries(m)) out[k] = f(v);
+  return Object.freeze(out);
+}
+
 function list<T>(xs: readonly T[] | undefined): readonly T[] {
   return Object.freeze([...(xs ?? [])]);
 }
@@ -81,10 +88,13 @@ function normalize(p: ParsedPolicy, baseDir: string, authz: SandboxPolicy['authz
       allowedPorts: nr?.allowedPorts ? list(nr.allowedPorts) : undefined,
       protocols: list(nr?.protocols ? [...new Set(nr.protocols)] : ['https' as const]),
       maxResponseBytes: nr?.maxResponseBytes,
+      maxConnections: nr?.maxConnections,
+      dataTransferLimit: nr?.dataTransferLimit,
     }),
     env: record({ allow: list(p.env?.allow), set: Object.freeze(set) }),
-    toolAccess: record({ allow: list(p.toolAccess?.allow) }),
+    toolAccess: record({ allow: list(p.toolAccess?.allow), usageLimits: p.toolAccess?.usageLimits ? nullProto(p.toolAccess.usageLimits as Record<string, number>) : undefined }),
     resourceLimits: record<ResourceLimits>({ ...(p.resourceLimits ?? {}) }),
+    rateLimits: p.rateLimits ? nullProto(p.rateLimits as Record<string, { calls: number; per: number }>, (v) => record({ calls: v.calls, per: v.per })) : undefined,
     allowedSyscalls: list(p.allowedSyscalls),
     authz: (emptyModel ? undefined : authz) as SandboxPolicy['authz'],
   }, true, emptyModel ? { authz } : {});
@@ -106,6 +116,9 @@ function warningsFor(p: SandboxPolicy): { path: string; message: string }[] {
         out.push({ path: `capabilities.${key}[${i}]`, message: `"${c}" is not a known capability (known: ${KNOWN_CAPABILITIES.join(', ')}); it is kept but may have no effect` });
       }
     });
+  }
+  for (const c of Object.keys(p.rateLimits ?? {})) {
+    if (!known.has(c)) out.push({ path: `rateLimits.${c}`, message: `"${c}" is not a known capability (known: ${KNOWN_CAPABILITIES.join(', ')}); this rate limit never applies` });
   }
   const usable = (c: string): boolean => allowed.has(c) && !forbidden.has(c);
   if (p.networkRules.allowedHosts.length > 0 && !usable('network_access')) {

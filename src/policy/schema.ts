@@ -19,6 +19,7 @@ import * as z from 'zod';
 import { compileGlob, isCanonicalPath } from './glob.js';
 import { canonicalizePolicyHost, normalizeProtocol, validatePort, type HttpScheme } from './network.js';
 import { authzSectionsShape } from '../authz/schema.js';
+import { safeRecord } from '../authz/schema-common.js';
 import type { AuthzModel } from '../authz/types.js';
 import { describeValue } from './issues.js';
 import { countSchema, durationSchema, pattern, positive, roleSchema, sizeSchema, strictPolicy, viaHelper } from './schema-base.js';
@@ -122,6 +123,10 @@ export const networkRulesSchema = strictPolicy({
   allowedPorts: z.array(z.number().transform(viaHelper((p: number) => validatePort(p)))).optional(),
   protocols: z.array(z.string().transform(viaHelper((p: string) => normalizeProtocol(p)))).optional(),
   maxResponseBytes: sizeSchema.optional(),
+  /** Outgoing requests in flight at once (quota). */
+  maxConnections: positive(countSchema).optional(),
+  /** Request plus response body bytes per hour (quota). */
+  dataTransferLimit: positive(sizeSchema).optional(),
 });
 
 /** `env: { allow: [LANG], set: { MODE: review } }`; names match `^[A-Za-z_][A-Za-z0-9_]*$`, values are strings. */
@@ -148,7 +153,15 @@ export const toolAccessSchema = strictPolicy({
       ),
     )
     .optional(),
+  /** Calls per hour, by tool name (quota). */
+  usageLimits: safeRecord(positive(countSchema)).optional(),
 });
+
+/**
+ * `rateLimits: { network_access: { calls: 100, per: 1m } }`: at most `calls` gated calls
+ * needing that capability per window, per agent.
+ */
+export const rateLimitsSchema = safeRecord(strictPolicy({ calls: positive(countSchema), per: positive(durationSchema) }));
 
 /**
  * `resourceLimits: { maxMemory: 256MiB, maxFuel: 5000000000, maxCpuTime: 30m, maxExecutionTime: 30s,
@@ -162,6 +175,10 @@ export const resourceLimitsSchema = strictPolicy({
   maxExecutionTime: positive(durationSchema).optional(),
   maxOutputBytes: sizeSchema.optional(),
   maxFileSize: sizeSchema.optional(),
+  /** Bytes of files under each writable mount (quota). */
+  diskQuota: positive(sizeSchema).optional(),
+  /** Files, directories and links under each writable mount (quota). */
+  maxFiles: positive(countSchema).optional(),
   maxProcesses: countSchema.optional(),
 });
 
@@ -177,6 +194,7 @@ export const policyShape = {
   env: envSchema.optional(),
   toolAccess: toolAccessSchema.optional(),
   resourceLimits: resourceLimitsSchema.optional(),
+  rateLimits: rateLimitsSchema.optional(),
   allowedSyscalls: z.array(pattern(/^[a-z0-9_]+$/, 'a system call name', 'write the bare name, e.g. "read"')).optional(),
   // The authorization model (src/authz/schema.ts): roleDefinitions, accessPolicies,
   // capabilityPolicies, securityPolicies, dataPolicies (or `authz`, a loaded policy's model).
@@ -209,6 +227,8 @@ export interface ResourceLimits {
   readonly maxOutputBytes?: number;
   readonly maxFileSize?: number;
   readonly maxProcesses?: number;
+  readonly diskQuota?: number;
+  readonly maxFiles?: number;
 }
 
 /**
@@ -237,12 +257,18 @@ export interface SandboxPolicy {
     readonly allowedPorts?: readonly number[];
     readonly protocols: readonly HttpScheme[];
     readonly maxResponseBytes?: number;
+    /** Quota: requests in flight at once. */
+    readonly maxConnections?: number;
+    /** Quota: body bytes per hour. */
+    readonly dataTransferLimit?: number;
   };
   /** Host variables passed through by name, and fixed values. Default empty. */
   readonly env: { readonly allow: readonly string[]; readonly set: Readonly<Record<string, string>> };
   /** Host tool names (`name`, `prefix.*`, `prefix*`). Default `[]`. */
-  readonly toolAccess: { readonly allow: readonly string[] };
+  readonly toolAccess: { readonly allow: readonly string[]; readonly usageLimits?: Readonly<Record<string, number>> };
   readonly resourceLimits: ResourceLimits;
+  /** Calls per window by capability; absent when the policy sets none. */
+  readonly rateLimits?: Readonly<Record<string, { readonly calls: number; readonly per: number }>>;
   /** Seed field, read by the container engine. Default `[]`. */
   readonly allowedSyscalls: readonly string[];
   /**

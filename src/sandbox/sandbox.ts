@@ -19,6 +19,7 @@ import { classifyImports, type ImportReport } from './imports.js';
 import { parseDuration } from '../util/units.js';
 import { AuditBridge, type AuditSettings } from './audit-bridge.js';
 import { meterFor, type Meter } from '../limits/meter.js';
+import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
 import type { AuditChain } from '../audit/chain.js';
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'FUEL_EXHAUSTED', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
@@ -420,7 +421,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       if (v !== undefined && !Object.hasOwn(policy.env.set, name)) env.push([name, v]);
     }
     for (const [k, v] of Object.entries(policy.env.set)) env.push([k, v]);
-    const init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel };
+    // Quotas count per agent across its instances: the ledger lives here, the workers share it.
+    const quotaPolicy = quotaPolicyOf(policy, agentId);
+    const quota = { policy: quotaPolicy, shared: QuotaLedger.allocate(quotaPolicy) };
+    const init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter);
     this.agents.add(agent);

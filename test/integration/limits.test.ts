@@ -3,11 +3,13 @@
  * right code while a second agent in the same sandbox completes normally, and the audit chain
  * must say which limit was hit.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryAuditLog } from '../../dist/index.js';
 import type { Agent, Sandbox } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { recordingSandbox } from '../helpers/sandbox.js';
+import { recordingSandbox, tempDir } from '../helpers/sandbox.js';
 
 const open: Sandbox[] = [];
 afterEach(async () => {
@@ -128,5 +130,55 @@ describe('host-side caps', () => {
     const agent = await s.load(fixturePath('fsprobe'));
     await expect(agent.run('printn 10485760')).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
     expect((await other.run('fine')).output).toBe('fine');
+  });
+});
+
+describe('quotas and rates', () => {
+  it('a rate limit refuses the calls over it (EDQUOT), records limit_exceeded, and survives a new instance', async () => {
+    const ws = tempDir('quota-ws-');
+    writeFileSync(join(ws.dir, 'a.txt'), 'a');
+    const { sandbox: s, auditDir } = sandbox();
+    const policy = { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/w', host: ws.dir, mode: 'ro' }], rateLimits: { read_files: { calls: 3, per: '1h' } } };
+    const agent = await s.load(fixturePath('fsprobe'), { policy });
+    expect((await agent.run('read /w/a.txt\nread /w/a.txt')).output).toBe('ok a\nok a');
+    // exit ends this instance; the next one starts with the count where it was.
+    await expect(agent.run('read /w/a.txt\nexit 1')).rejects.toMatchObject({ code: 'AGENT_ERROR' });
+    expect((await agent.run('read /w/a.txt')).output).toBe('err EDQUOT');
+    const other = await s.load(fixturePath('fsprobe'), { policy });
+    expect((await other.run('read /w/a.txt')).output).toBe('ok a'); // its own count
+    await s.close();
+    const recs = await limitRecords(auditDir, agent.id);
+    expect(recs.length).toBeGreaterThan(0);
+    expect(recs[0]).toMatchObject({ resource: '/w/a.txt', details: { limit: { limit: 'rateLimits.read_files', allowed: 3, used: 3, requested: 1 } } });
+    ws.cleanup();
+  });
+
+  it('tool usageLimits: past the hourly count the tool is refused with QUOTA_EXCEEDED', async () => {
+    const { sandbox: s } = sandbox();
+    let ran = 0;
+    s.registerTool('probe', () => ++ran);
+    const agent = await s.load(fixturePath('fsprobe'), { policy: { version: 1, toolAccess: { allow: ['probe'], usageLimits: { probe: 2 } } } });
+    const out = (await agent.run('tool probe {}\ntool probe {}\ntool probe {}')).output.split('\n');
+    expect(out.slice(0, 2)).toEqual(['ok 1', 'ok 2']);
+    expect(out[2]).toMatch(/^err denied QUOTA_EXCEEDED: toolAccess\.usageLimits\.probe allows 2/);
+    expect(ran).toBe(2);
+  });
+
+  it('disk quota and file count of a writable mount refuse the write that would go over, and nothing is written', async () => {
+    const ws = tempDir('quota-rw-');
+    writeFileSync(join(ws.dir, 'existing.txt'), 'x'.repeat(300));
+    const { sandbox: s, auditDir } = sandbox();
+    const policy = { version: 1, capabilities: { allowed: ['read_files', 'write_files'] }, mounts: [{ guest: '/s', host: ws.dir, mode: 'rw' }], resourceLimits: { diskQuota: 1000, maxFiles: 3 } };
+    const agent = await s.load(fixturePath('fsprobe'), { policy });
+    const big = 'y'.repeat(600);
+    const out = (await agent.run(`write /s/one.txt ${big}\nwrite /s/two.txt ${big}\nunlink /s/one.txt\nwrite /s/two.txt ${big}\nmkdir /s/d1\nmkdir /s/d2\nmkdir /s/d3`)).output.split('\n');
+    // 300 + 600 fits; a second 600 does not (the file is created, its bytes are refused);
+    // after the unlink it fits; then existing + two + d1 = 3 entries: d2 is one too many.
+    expect(out).toEqual(['ok 600', 'err EDQUOT', 'ok', 'ok 600', 'ok', 'err EDQUOT', 'err EDQUOT']);
+    expect(readFileSync(join(ws.dir, 'two.txt'), 'utf8')).toBe(big);
+    await s.close();
+    const recs = await limitRecords(auditDir, agent.id);
+    expect(recs.map((r) => (r.details?.['limit'] as { limit: string }).limit)).toEqual(['resourceLimits.diskQuota', 'resourceLimits.maxFiles', 'resourceLimits.maxFiles']);
+    ws.cleanup();
   });
 });

@@ -54,6 +54,25 @@ const allowLoopback = () => ({
   networkRules: { allowedHosts: ['127.0.0.1'], allowedPorts: [port], protocols: ['http'], maxResponseBytes: '100KiB' },
 });
 
+describe('network quotas', () => {
+  it('dataTransferLimit: bytes per hour across runs; a response that would go over fails, the next request is refused once it is used up', async () => {
+    const policy = { ...allowLoopback(), networkRules: { ...allowLoopback().networkRules, dataTransferLimit: 250_000, maxResponseBytes: '1MiB' } };
+    const agent = await sandbox.load(fixturePath('fetchprobe'), { policy });
+    try {
+      const run = async (path: string) => JSON.parse((await agent.run(JSON.stringify({ url: `http://127.0.0.1:${port}${path}` }))).output) as { status?: number; body?: string; error?: string };
+      expect(await run('/big')).toMatchObject({ status: 200 }); // 200,000 bytes of 250,000
+      const before = hits.length;
+      expect((await run('/big')).error).toBeDefined(); // 200,000 more would go over: cut off
+      expect(hits.length).toBe(before + 1);
+      expect(await run('/ok')).toMatchObject({ status: 200 }); // a small one still fits
+    } finally {
+      await agent.close();
+    }
+    await settle();
+    expect(audit.some((e) => e.agentId === agent.id && e.type === 'capability_used' && e.capability === 'network_access')).toBe(true);
+  });
+});
+
 describe('wasi:http outgoing', () => {
   it('allows a request the policy names and reaches the server', async () => {
     const r = await fetchWith(allowLoopback(), `http://127.0.0.1:${port}/ok`);

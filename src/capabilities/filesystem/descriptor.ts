@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import type { HostContext } from '../context.js';
 import { err, InputStream, IoError, ok, OutputStream, alwaysReady, type Result, type StreamError } from '../io.js';
 import { FsFailure, fsErrorCode, type FsErrorCode } from './errors.js';
+import type { DiskQuota } from './disk-quota.js';
 import { checkSymlinkTarget, EscapeFailure, joinGuestPath, resolveReal, type RealMount, type Resolved } from './paths.js';
 
 const API = 'wasi:filesystem/types#';
@@ -85,6 +86,8 @@ function attempt<T>(fn: () => T): Result<T, FsErrorCode> {
 export interface FsState {
   readonly ctx: HostContext;
   readonly openFds: Set<number>;
+  /** Disk quota and file count of writable mounts. */
+  readonly quota: DiskQuota;
 }
 
 /** What a path operation needs from the gate. */
@@ -146,7 +149,7 @@ export class Descriptor {
     for (const need of needs) {
       for (const target of resolved.guest === named.path ? [named.path] : [named.path, resolved.guest]) {
         const d = gate.file(need, target, API + api, isDir, stat?.size);
-        if (!d.allowed) throw new FsFailure(d.hidden ? 'no-entry' : 'access');
+        if (!d.allowed) throw new FsFailure(d.quota ? 'quota' : d.hidden ? 'no-entry' : 'access');
       }
     }
     return stat ? { ...resolved, stat } : resolved;
@@ -185,7 +188,10 @@ export class Descriptor {
   private sizeCheck(fd: number, end: bigint): void {
     const max = BigInt(this.st.ctx.caps.maxFileSize);
     if (end > max) throw new FsFailure('file-too-large');
-    void fd;
+    if (this.st.quota.active) {
+      const cur = fs.fstatSync(fd, { bigint: true }).size;
+      if (end > cur) this.st.quota.charge(this.mount, Number(end - cur), 0, 'write', this.guestPath, API + 'write');
+    }
   }
 
   writeViaStream(offset: bigint): Result<OutputStream, FsErrorCode> {
@@ -267,8 +273,10 @@ export class Descriptor {
   setSize(size: bigint): Result<undefined, FsErrorCode> {
     return attempt(() => {
       const fd = this.fileFd('write');
+      const before = this.st.quota.active ? fs.fstatSync(fd, { bigint: true }).size : 0n;
       this.sizeCheck(fd, size);
       fs.ftruncateSync(fd, Number(size));
+      if (size < before) this.st.quota.release(this.mount, Number(before - size), 0);
       return undefined;
     });
   }
@@ -342,6 +350,7 @@ export class Descriptor {
       if (from.missing) throw new FsFailure('no-entry');
       const to = newDescriptor.sameMountOrFail(this).locate(newPath, ['write'], 'link-at', false);
       if (!to.missing) throw new FsFailure('exist');
+      this.st.quota.charge(this.mount, 0, 1, 'create', to.guest, API + 'link-at');
       fs.linkSync(from.host, to.host);
       return undefined;
     });
@@ -380,7 +389,15 @@ export class Descriptor {
       if (openFlags.exclusive) mode |= fs.constants.O_EXCL;
       if (openFlags.truncate) mode |= fs.constants.O_TRUNC;
       if (openFlags.truncate && !flags.write) mode = (mode & ~fs.constants.O_RDONLY) | fs.constants.O_RDWR;
-      const fd = fs.openSync(r.host, mode, 0o644);
+      if (r.missing) this.st.quota.charge(this.mount, 0, 1, 'create', r.guest, API + 'open-at');
+      let fd: number;
+      try {
+        fd = fs.openSync(r.host, mode, 0o644);
+      } catch (e) {
+        if (r.missing) this.st.quota.release(this.mount, 0, 1);
+        throw e;
+      }
+      if (openFlags.truncate && r.stat) this.st.quota.release(this.mount, Number(r.stat.size), 0);
       this.st.openFds.add(fd);
       return new Descriptor(this.st, this.mount, r.guest, r.host, 'file', fd, {
         read: wantsRead,
@@ -403,6 +420,7 @@ export class Descriptor {
     return attempt(() => {
       const r = this.locate(path, ['write'], 'create-directory-at', false);
       if (!r.missing) throw new FsFailure('exist');
+      this.st.quota.charge(this.mount, 0, 1, 'create', r.guest, API + 'create-directory-at');
       fs.mkdirSync(r.host);
       return undefined;
     });
@@ -414,6 +432,7 @@ export class Descriptor {
       if (r.missing) throw new FsFailure('no-entry');
       if (r.guest === this.mount.guest) throw new FsFailure('busy');
       fs.rmdirSync(r.host);
+      this.st.quota.release(this.mount, 0, 1);
       return undefined;
     });
   }
@@ -446,6 +465,7 @@ export class Descriptor {
         this.st.ctx.gate.file('read', target, API + 'symlink-at');
         throw new FsFailure('no-entry');
       }
+      this.st.quota.charge(this.mount, 0, 1, 'create', link.guest, API + 'symlink-at');
       fs.symlinkSync(oldPath, link.host);
       return undefined;
     });
@@ -457,6 +477,7 @@ export class Descriptor {
       if (r.missing) throw new FsFailure('no-entry');
       if (r.stat!.isDirectory()) throw new FsFailure('is-directory');
       fs.unlinkSync(r.host);
+      this.st.quota.release(this.mount, r.stat!.isFile() && r.stat!.nlink === 1n ? Number(r.stat!.size) : 0, 1);
       return undefined;
     });
   }

@@ -11,6 +11,19 @@ export type FsErrorCode =
   | 'not-empty' | 'not-recoverable' | 'unsupported' | 'no-tty' | 'no-such-device' | 'overflow'
   | 'not-permitted' | 'pipe' | 'read-only' | 'invalid-seek' | 'text-file-busy' | 'cross-device';
 
+const CODES: ReadonlySet<string> = new Set([
+  'access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large',
+  'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links',
+  'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space',
+  'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow',
+  'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device',
+]);
+
+/** Whether `s` is one of the `error-code` values. */
+export function isFsErrorCode(s: string): s is FsErrorCode {
+  return CODES.has(s);
+}
+
 const ERRNO: Readonly<Record<string, FsErrorCode>> = Object.freeze({
   EACCES: 'access',
   EPERM: 'not-permitted',

@@ -8,11 +8,15 @@
 import { closeSync, realpathSync, statSync } from 'node:fs';
 import type { HostContext } from '../context.js';
 import { Descriptor, DirectoryEntryStream, type FsState } from './descriptor.js';
+import { DiskQuota } from './disk-quota.js';
+import { isFsErrorCode, type FsErrorCode } from './errors.js';
+import { IoError } from '../io.js';
 import type { RealMount } from './paths.js';
 
 /** Build the filesystem imports for one instance. */
 export function filesystemImports(ctx: HostContext): { imports: Record<string, Record<string, unknown>>; close(): void } {
-  const st: FsState = { ctx, openFds: new Set() };
+  const limits = ctx.gate.quota?.policy;
+  const st: FsState = { ctx, openFds: new Set(), quota: new DiskQuota({ diskQuota: limits?.diskQuota, maxFiles: limits?.maxFiles }, ctx.gate) };
   let preopens: [Descriptor, string][] | undefined;
   const getDirectories = (): [Descriptor, string][] => {
     if (!preopens) {
@@ -44,7 +48,12 @@ export function filesystemImports(ctx: HostContext): { imports: Record<string, R
       'wasi:filesystem/types': {
         Descriptor,
         DirectoryEntryStream,
-        filesystemErrorCode: () => undefined,
+        // A failed file stream carries the filesystem error it met (see descriptor.ts), so
+        // libc gets EDQUOT or EFBIG rather than a bare EIO.
+        filesystemErrorCode: (e: unknown): FsErrorCode | undefined => {
+          const code = e instanceof IoError ? e.toDebugString() : undefined;
+          return code !== undefined && isFsErrorCode(code) ? code : undefined;
+        },
       },
     },
     close() {

@@ -8,6 +8,7 @@
 import type { HostContext } from '../context.js';
 import { err, ok, type Result } from '../io.js';
 import { parseHttpTarget } from '../../policy/network.js';
+import { HOUR } from '../../limits/quota.js';
 import type { HttpCall, HttpErrorCode, HttpOutcome } from './executor.js';
 import {
   Fields,
@@ -34,14 +35,18 @@ function nsToMs(ns: bigint | undefined): number | undefined {
   return ns === undefined ? undefined : Math.max(1, Number(ns / 1_000_000n));
 }
 
-/** A response on its way back from the host thread. */
-function rpcSource(ctx: HostContext, id: number): ResponseSource {
+/** A response on its way back from the host thread; `arrived(bytes)` is told once it is here. */
+function rpcSource(ctx: HostContext, id: number, arrived: (responseBytes: number) => void): ResponseSource {
   let outcome: HttpOutcome | undefined;
+  const settle = (r: { ok: true; value: unknown } | { ok: false; error: string }): void => {
+    outcome = r.ok ? (r.value as HttpOutcome) : { ok: false, error: { tag: 'internal-error', val: r.error } };
+    arrived(outcome.ok ? outcome.body.length : 0);
+  };
   const arrive = (): boolean => {
     if (outcome) return true;
     const r = ctx.rpc!.poll(id);
     if (!r) return false;
-    outcome = r.ok ? (r.value as HttpOutcome) : { ok: false, error: { tag: 'internal-error', val: r.error } };
+    settle(r);
     return true;
   };
   return {
@@ -49,7 +54,7 @@ function rpcSource(ctx: HostContext, id: number): ResponseSource {
     block(deadlineNs) {
       if (arrive()) return;
       const r = ctx.rpc!.wait(id, deadlineNs);
-      if (r) outcome = r.ok ? (r.value as HttpOutcome) : { ok: false, error: { tag: 'internal-error', val: r.error } };
+      if (r) settle(r);
     },
     take() {
       if (!arrive() || !outcome) return undefined;
@@ -80,7 +85,17 @@ export function httpImports(ctx: HostContext): Record<string, Record<string, unk
       return err({ tag: 'HTTP-request-URI-invalid' });
     }
     const d = ctx.gate.http(target, API);
-    if (!d.allowed) return err({ tag: 'HTTP-request-denied' });
+    if (!d.allowed) return err(d.quota ? { tag: 'connection-limit-reached' } : { tag: 'HTTP-request-denied' });
+    // The gate counted this request as open (maxConnections); it closes when its outcome arrives.
+    const quota = ctx.gate.quota;
+    const transferLimit = quota?.policy.dataTransferLimit;
+    let closed = false;
+    const close = (responseBytes: number) => {
+      if (closed || !quota) return;
+      closed = true;
+      if (quota.policy.maxConnections !== undefined) quota.gauge('net:conn', -1);
+      if (transferLimit !== undefined) quota.add('net:bytes', responseBytes, HOUR);
+    };
     if (!ctx.rpc) return err({ tag: 'internal-error', val: 'outbound HTTP is not available in this isolation mode' });
     const body = request.bodyValue;
     // The request is sent when the guest first waits for the response, so a body written
@@ -89,6 +104,13 @@ export function httpImports(ctx: HostContext): Record<string, Record<string, unk
     const send = () => {
       if (id !== undefined) return;
       ctx.flush();
+      const sent = body ? body.bytes() : null;
+      let maxResponseBytes = ctx.caps.maxResponseBytes;
+      if (quota && transferLimit !== undefined) {
+        // Request bytes count now; the response may use what is left of the hour's allowance.
+        quota.add('net:bytes', sent?.length ?? 0, HOUR);
+        maxResponseBytes = Math.max(0, Math.min(maxResponseBytes, transferLimit - quota.used('net:bytes', HOUR)));
+      }
       const call: HttpCall = {
         method: methodName(request.methodValue),
         scheme: target.scheme,
@@ -97,8 +119,8 @@ export function httpImports(ctx: HostContext): Record<string, Record<string, unk
         authority: target.authority,
         pathWithQuery: target.pathWithQuery,
         headers: request.headerFields.list,
-        body: body ? body.bytes() : null,
-        maxResponseBytes: ctx.caps.maxResponseBytes,
+        body: sent,
+        maxResponseBytes,
         connectTimeoutMs: nsToMs(options?.connect),
         firstByteTimeoutMs: nsToMs(options?.firstByte),
         betweenBytesTimeoutMs: nsToMs(options?.betweenBytes),
@@ -111,14 +133,14 @@ export function httpImports(ctx: HostContext): Record<string, Record<string, unk
         if (!inner) {
           if (body && !body.finished) return false;
           send();
-          inner = rpcSource(ctx, id!);
+          inner = rpcSource(ctx, id!, close);
         }
         return inner.ready();
       },
       block(deadlineNs) {
         if (!inner) {
           send();
-          inner = rpcSource(ctx, id!);
+          inner = rpcSource(ctx, id!, close);
         }
         inner.block(deadlineNs);
       },

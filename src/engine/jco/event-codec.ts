@@ -46,7 +46,7 @@ export function encodeEvents(events: readonly InstanceEvent[]): EncodedEvents {
       for (let f = 0; f < AUDIT_FIELDS.length; f++) codes[o + 1 + f] = intern(a[AUDIT_FIELDS[f]!] as string);
       codes[o + 10] = a.matched ? intern(a.matched.join(SEP)) : -1;
       codes[o + 11] = a.count ?? -1;
-      codes[o + 12] = a.actions || a.wouldDeny ? intern(JSON.stringify({ actions: a.actions, wouldDeny: a.wouldDeny })) : -1;
+      codes[o + 12] = a.actions || a.wouldDeny || a.details ? intern(JSON.stringify({ actions: a.actions, wouldDeny: a.wouldDeny, details: a.details })) : -1;
     } else {
       const l = e.event;
       codes[o] = 1;
@@ -76,6 +76,7 @@ export function decodeEvents(batch: EncodedEvents): InstanceEvent[] {
         const extra = JSON.parse(s(codes[o + 12]!)) as Record<string, unknown>;
         if (extra['actions'] !== undefined) event['actions'] = extra['actions'];
         if (extra['wouldDeny'] !== undefined) event['wouldDeny'] = extra['wouldDeny'];
+        if (extra['details'] !== undefined) event['details'] = extra['details'];
       }
       out.push({ kind: 'audit', event: event as unknown as AuditEvent });
     } else {

@@ -4,6 +4,7 @@
  */
 import { ExitTrap, LimitTrap, type HostContext, type InstanceEvent } from '../../capabilities/context.js';
 import { Gate, type GatePolicy } from '../../gate/gate.js';
+import { QuotaLedger, type QuotaPolicy } from '../../limits/quota.js';
 import type { SerializedError } from '../../errors.js';
 import type { AuditEvent } from '../../gate/types.js';
 import type { RpcClient } from './rpc.js';
@@ -37,6 +38,8 @@ export interface CoreInstanceOptions {
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean } | undefined;
   /** Fuel per run and for instantiation (absent: unlimited; fuel is still counted). */
   readonly fuel?: bigint | undefined;
+  /** The agent's quotas and their ledger (shared with the host, kept across instances). */
+  readonly quota?: { readonly policy: QuotaPolicy; readonly shared: SharedArrayBuffer } | undefined;
 }
 
 /**
@@ -156,7 +159,10 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     if (buffer.length >= BATCH) flush();
     return true;
   };
-  const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates));
+  const ledger = o.quota ? new QuotaLedger(o.quota.shared, o.quota.policy) : undefined;
+  // Nothing is in flight in a new instance: an earlier one may have died mid-request.
+  if (ledger) ledger.gauge('net:conn', -Infinity);
+  const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates), ledger);
   const ctx: HostContext = {
     agentId: o.agentId,
     gate,

@@ -23,6 +23,8 @@ export interface WorkerInit {
   readonly policyShared?: SharedArrayBuffer;
   /** Fuel per run and for instantiation (the instrumented modules' `agentos:limits/fuel` global); absent: unlimited. */
   readonly fuel?: bigint;
+  /** The agent's quotas and the ledger shared with the host (see src/limits/quota.ts). */
+  readonly quota?: { readonly policy: import('../../limits/quota.js').QuotaPolicy; readonly shared: SharedArrayBuffer };
   /** The audit acknowledgement cell (`AuditAck` in instance-core.ts) and whether decisions wait for it. */
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
 }

@@ -30,6 +30,7 @@ async function init(data: WorkerInit & { rpcPort: MessagePort; policyPort: Messa
       deliver: (events) => post({ type: 'events', batch: encodeEvents(events) }),
       audit: data.audit,
       fuel: data.fuel,
+      quota: data.quota,
     });
     post({ type: 'ready', fuelUsed: instance.fuelUsedAtStart });
   } catch (e) {
