@@ -44,6 +44,59 @@ export function checkComponentBytes(bytes: Uint8Array, origin: string, maxBytes 
   if (!startsWith(bytes, 4, COMPONENT_LAYER)) {
     throw new ComponentError(`${origin}: unsupported WebAssembly version/layer; expected a WASI 0.2 component`);
   }
+  checkComponentStructure(bytes, origin);
+}
+
+/** Caps on a component's structure, checked before jco sees it. */
+export const COMPONENT_STRUCTURE_LIMITS = Object.freeze({
+  /** Components nested inside components. */
+  maxNesting: 8,
+  /** Core modules in the whole component tree. */
+  maxCoreModules: 256,
+});
+
+/** Unsigned LEB128 at `at`; returns the value and the next offset (throws past the end). */
+function uleb(b: Uint8Array, at: number): [number, number] {
+  let v = 0;
+  let shift = 0;
+  for (let i = at; i < b.length && shift < 35; i++) {
+    v += (b[i]! & 0x7f) * 2 ** shift;
+    if ((b[i]! & 0x80) === 0) return [v, i + 1];
+    shift += 7;
+  }
+  throw new RangeError('truncated LEB128');
+}
+
+/**
+ * Walk the component's sections (component-model binary format: an id byte and a LEB128 size
+ * each; id 1 is a core module, id 4 a nested component) to refuse a component nested too
+ * deeply or holding too many core modules, and one whose sections run past its end.
+ */
+export function checkComponentStructure(bytes: Uint8Array, origin: string, limits = COMPONENT_STRUCTURE_LIMITS): void {
+  let modules = 0;
+  const walk = (start: number, end: number, depth: number): void => {
+    if (depth > limits.maxNesting) {
+      throw new ComponentError(`${origin}: components nested ${depth} deep; at most ${limits.maxNesting} are accepted`, { nesting: depth });
+    }
+    let at = start + 8;
+    while (at < end) {
+      const id = bytes[at]!;
+      let size: number;
+      let body: number;
+      try {
+        [size, body] = uleb(bytes, at + 1);
+      } catch {
+        throw new ComponentError(`${origin}: malformed component (a section header is cut off)`);
+      }
+      if (body + size > end) throw new ComponentError(`${origin}: malformed component (a section runs past the end)`);
+      if (id === 1 && ++modules > limits.maxCoreModules) {
+        throw new ComponentError(`${origin}: more than ${limits.maxCoreModules} core modules`, { coreModules: modules });
+      }
+      if (id === 4) walk(body, body + size, depth + 1);
+      at = body + size;
+    }
+  };
+  walk(0, bytes.length, 0);
 }
 
 /** Read and check a component from a path or bytes. */
