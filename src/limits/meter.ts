@@ -24,7 +24,7 @@ import { formatBytes } from '../util/units.js';
 import { InstrumentError, instrumentModule } from './wasm/instrument.js';
 
 /** Bumped whenever the instrumentation changes what it emits (instrumented modules are cached by it). */
-export const METER_VERSION = 1;
+export const METER_VERSION = 2;
 
 /** Linear memory cap when the policy names none: 1 GiB. */
 export const DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024;

@@ -9,10 +9,40 @@
  * charge point. Defined memories and tables get their maximum capped, so `memory.grow` and
  * `table.grow` fail (-1) instead of exceeding the budget.
  *
+ * Inside a function with loops the counter lives in an extra i64 local `$f`, so a hot loop
+ * does not store and reload the global every iteration (a loop-carried dependency through
+ * memory). The local and the global are synced where other code or the host can see the
+ * global:
+ *
+ * - entry: the entry charge reads the global, `global.get $fuel; i64.const cost; i64.sub;
+ *   local.tee $f; …`;
+ * - a loop charge: `local.get $f; i64.const cost; i64.sub; local.tee $f; i64.const 0;
+ *   i64.lt_s; if; local.get $f; global.set $fuel; unreachable; end` (the host sees the
+ *   negative value after the trap);
+ * - "save", `local.get $f; global.set $fuel`, before every call, call_indirect, return,
+ *   return_call(_indirect), throw, throw_ref, rethrow, unreachable, the body's final end, and
+ *   every br/br_if/br_table that may target the function label;
+ * - "load", `global.get $fuel; local.set $f`, after every call and call_indirect and at the
+ *   start of every legacy catch/catch_all clause (the callee or thrower charged the global);
+ * - a label that a `try_table` catch clause targets is a join of caught exceptions (global
+ *   current) and ordinary control flow (local current): every ordinary edge into it saves
+ *   (branches to it, the fallthrough into its end, `else`, `catch`, an `if` without else),
+ *   and the join loads (after the block's end, or at the loop header before its charge).
+ *   Such functions are scanned twice, the second time knowing every such label.
+ *
+ * A function without loops has only its entry charge, so it saves right there and needs no
+ * other save or load (see {@link Mode}). Either way, the value the global-only scheme would
+ * hold is at every point the local of the running frame, and the global whenever control is
+ * elsewhere: charges, fuel used and the trap point are exactly those of charging the global
+ * directly, and the inserted instructions are not charged. The one difference is a trap other
+ * than fuel exhaustion (out-of-bounds access, division by zero, …): the charges the trapping
+ * frame made since its last save are missing from the global.
+ *
  * The rewrite is one pass over the sections; function bodies are scanned once (recording
- * where charges go and which global indices move) and then copied span by span, so the
- * output uses minimal LEB128 encodings. Anything that cannot be decoded with certainty is
- * refused: emitting an instruction stream we mis-read could leave a loop unmetered.
+ * where charges, saves and loads go and which global indices move) and then copied span by
+ * span, so the output uses minimal LEB128 encodings. Anything that cannot be decoded with
+ * certainty is refused: emitting an instruction stream we mis-read could leave a loop
+ * unmetered.
  */
 import * as opcodes from './opcodes.js';
 import { ByteWriter, ExternalKind, readSections, SECTION_ORDER, SectionId, WasmFormatError, WasmReader, type Limits, type Section } from './reader.js';
@@ -23,7 +53,8 @@ export const FUEL_IMPORT_MODULE = 'agentos:limits';
 export const FUEL_IMPORT_FIELD = 'fuel';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
-const { CONST_EXPR_OPS, ROLE } = opcodes;
+const { BLOCKTYPE_EMPTY, CONST_EXPR_OPS, ROLE } = opcodes;
+const ValType: typeof opcodes.ValType = { ...opcodes.ValType };
 const Op: typeof opcodes.Op = { ...opcodes.Op };
 const Role: typeof opcodes.Role = { ...opcodes.Role };
 
@@ -89,6 +120,12 @@ export const DEFAULT_INSTRUMENT_LIMITS: Readonly<Required<InstrumentLimits>> = O
 export interface InstrumentOptions {
   /** Inject fuel metering (default true). */
   fuel?: boolean;
+  /**
+   * Keep the fuel counter in a local inside functions with loops (default true). false:
+   * every charge updates the global directly, as before fuel locals: the same charges and
+   * trap points, several times slower in tight loops. For comparisons and tests.
+   */
+  fuelLocal?: boolean;
   /** Cap every defined memory at this many 64 KiB pages. */
   maxMemoryPages?: number;
   /** Cap every defined table at this many elements. */
@@ -130,6 +167,56 @@ const isStaleCustomSection = (name: string): boolean =>
 /** Event kinds recorded by the scan, replayed by the emit (4 int32 per event). */
 const EV_CHARGE = 0;
 const EV_GLOBAL = 1;
+/** `local.get $f; global.set $fuel`. */
+const EV_SAVE = 2;
+/** `global.get $fuel; local.set $f`. */
+const EV_LOAD = 3;
+
+/**
+ * How a function body is metered.
+ *
+ * - `Local`: a function with loops. The counter lives in the fuel local `$f`, with saves
+ *   and loads (see the top of the file), so loop iterations touch no memory for metering.
+ *   (Even a loop that calls out: its calls may be rare, and charging the global per
+ *   iteration is what made tight loops ~4× slower.)
+ * - `Eager`: a function without loops: the entry charge is its only charge, so it reads the
+ *   global and saves at once: `global.get; i64.const cost; i64.sub; local.tee $f; global.set;
+ *   local.get $f; i64.const 0; i64.lt_s; if unreachable end`. The global is then always
+ *   current and no other save or load is needed: for small, call-heavy functions that is
+ *   cheaper than saving and loading around every call and at every exit.
+ * - `Global`: too many locals to add one (see {@link MAX_FUNCTION_LOCALS}), or the option
+ *   `fuelLocal: false`: every charge works on the global alone (`global.get; i64.const cost;
+ *   i64.sub; global.set; global.get; i64.const 0; i64.lt_s; if unreachable end`), nothing
+ *   else is inserted.
+ *
+ * All three keep the global current whenever control is outside the function, so functions
+ * of different modes call each other freely.
+ */
+const Mode = { Local: 0, Eager: 1, Global: 2 } as const;
+
+/**
+ * The inserted sequences (`$f` is the function's fuel local, `…` the charge's cost):
+ * - SAVE `local.get $f; global.set $fuel`; LOAD `global.get $fuel; local.set $f`;
+ * - a charge is a head, the cost as i64.const immediate, and a tail:
+ *   HEAD_GLOBAL `global.get $fuel; i64.const`, HEAD_LOCAL `local.get $f; i64.const`;
+ *   TAIL_LOCAL `i64.sub; local.tee $f; i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; unreachable; end`;
+ *   TAIL_EAGER `i64.sub; local.tee $f; global.set $fuel; local.get $f; i64.const 0; i64.lt_s; if; unreachable; end`;
+ *   TAIL_GLOBAL `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; unreachable; end`.
+ */
+const SEQ_SAVE = 0;
+const SEQ_LOAD = 1;
+const SEQ_HEAD_GLOBAL = 2;
+const SEQ_HEAD_LOCAL = 3;
+const SEQ_TAIL_LOCAL = 4;
+const SEQ_TAIL_EAGER = 5;
+const SEQ_TAIL_GLOBAL = 6;
+const SEQ_COUNT = 7;
+
+/**
+ * V8 refuses a function with more locals than this, parameters included. A function already
+ * at the limit keeps charging the global directly (no local, no saves or loads).
+ */
+const MAX_FUNCTION_LOCALS = 50_000;
 
 type Resolved = InstrumentOptions & { fuel: boolean; limits: Required<InstrumentLimits> };
 
@@ -188,6 +275,10 @@ class ModuleRewriter {
   private definedGlobals = 0;
   private importsWritten = false;
   private dataBytes = 0;
+  /** Parameter count of each type in the type section. */
+  private typeParams: number[] = [];
+  /** Type index of each defined function (function section). */
+  private funcTypes: Uint32Array = new Uint32Array(0);
   private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, memories: [] };
 
   constructor(
@@ -213,8 +304,8 @@ class ModuleRewriter {
     const r = new WasmReader(this.input, s.start, s.end);
     switch (s.id) {
       case SectionId.Custom: if (!isStaleCustomSection(s.name ?? '')) this.copySection(s); return;
-      case SectionId.Type: r.funcTypes(); return this.copySection(s);
-      case SectionId.Function: this.countFunctions(r.u32()); return this.copySection(s);
+      case SectionId.Type: this.typeParams = r.funcTypes(); return this.copySection(s);
+      case SectionId.Function: this.functionTypes(r); return this.copySection(s);
       case SectionId.Code: if (!this.opts.fuel) return this.copySection(s); break;
       case SectionId.Import: case SectionId.Table: case SectionId.Memory: case SectionId.Global:
       case SectionId.Export: case SectionId.Elem: case SectionId.Data: break;
@@ -265,6 +356,19 @@ class ModuleRewriter {
       throw new InstrumentError('COMPONENT_INVALID', `module defines ${count} functions; the limit is ${this.opts.limits.maxFunctions}`);
     }
     this.stats.functions = count;
+  }
+
+  /** Read the function section: the type index of every defined function. */
+  private functionTypes(r: WasmReader): void {
+    const count = r.u32();
+    this.countFunctions(count);
+    this.funcTypes = new Uint32Array(count);
+    for (let i = 0; i < count; i++) {
+      const type = r.u32();
+      if (type >= this.typeParams.length) throw r.malformed(`function ${i} has type ${type}, past the type section`);
+      this.funcTypes[i] = type;
+    }
+    if (r.pos !== r.end) throw r.malformed('function section has trailing bytes');
   }
 
   /** Copy the imports, count imported globals, then append the fuel global import. */
@@ -403,15 +507,16 @@ class ModuleRewriter {
   private code(r: WasmReader): void {
     const count = r.u32();
     this.countFunctions(count);
+    if (count !== this.funcTypes.length) throw r.malformed(`code section has ${count} bodies for ${this.funcTypes.length} functions`);
     this.out.u32(count);
-    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts.limits.maxNesting);
+    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts.limits.maxNesting, this.opts.fuelLocal ?? true);
     const body = new WasmReader(this.input);
     for (let i = 0; i < count; i++) {
       const size = r.u32();
       body.pos = r.pos;
       body.end = r.pos + size;
       if (body.end > r.end) throw r.malformed(`function ${i} runs past the code section`);
-      injector.body(body);
+      injector.body(body, this.typeParams[this.funcTypes[i]!]!);
       r.pos = body.end;
     }
     this.stats.loops = injector.loops;
@@ -420,9 +525,9 @@ class ModuleRewriter {
 }
 
 /**
- * Rewrites function bodies: a scan records, in order, where charges go (with the region's
- * static cost, known only once the region closes) and which global immediates change; the
- * emit then copies the body between those points.
+ * Rewrites function bodies: a scan records, in order, where charges, saves and loads go
+ * (a charge with the region's static cost, known only once the region closes) and which
+ * global immediates change; the emit then copies the body between those points.
  */
 class FuelInjector {
   loops = 0;
@@ -430,11 +535,27 @@ class FuelInjector {
   /** [kind, input position, value, input position after the replaced bytes] per event. */
   private events: Int32Array = new Int32Array(1024);
   private eventCount = 0;
-  /** Per open block: event slot of its charge (loops) or -1, and the enclosing region's running cost. */
+  /**
+   * Per open block: event slot of its charge (loops) or -1, the enclosing region's running
+   * cost, and the block's number (blocks are numbered in the order they open).
+   */
   private frameSlot: Int32Array = new Int32Array(64);
   private frameCost: Int32Array = new Int32Array(64);
-  private readonly chargeHead: Uint8Array;
-  private readonly chargeTail: Uint8Array;
+  private frameBlock: Int32Array = new Int32Array(64);
+  /** Per block number: 1 when a try_table catch clause targets the block's label. */
+  private marks: Uint8Array = new Uint8Array(64);
+  /** The block numbers set in {@link marks}, to clear them after the function. */
+  private marked: number[] = [];
+  /** LEB128 bytes of the fuel global's index. */
+  private readonly fuelLeb: Uint8Array;
+  /**
+   * The inserted sequences, back to back: `seq[seqAt[k]..seqAt[k + 1])` is sequence k (the
+   * SEQ_* constants). Those naming `$f` are rebuilt per function, in place.
+   */
+  private readonly seq = new Uint8Array(160);
+  private readonly seqAt = new Int32Array(SEQ_COUNT + 1);
+  /** The fuel local the sequences currently name (-1: none yet). */
+  private seqLocal = -1;
 
   constructor(
     private readonly input: Uint8Array,
@@ -442,74 +563,186 @@ class FuelInjector {
     private readonly fuelIndex: number,
     private readonly globalCount: number,
     private readonly maxNesting: number,
+    private readonly fuelLocal: boolean,
   ) {
-    const idx = new ByteWriter(8);
-    idx.u32(fuelIndex);
-    const f = Array.from(idx.result());
-    // global.get $fuel; i64.const <cost> … i64.sub; global.set $fuel;
-    // global.get $fuel; i64.const 0; i64.lt_s; if (empty) unreachable end
-    this.chargeHead = Uint8Array.from([Op.GlobalGet, ...f, Op.I64Const]);
-    this.chargeTail = Uint8Array.from([Op.I64Sub, Op.GlobalSet, ...f, Op.GlobalGet, ...f, Op.I64Const, 0, Op.I64LtS, Op.If, 0x40, Op.Unreachable, Op.End]);
+    this.fuelLeb = leb(fuelIndex);
+    // Mode.Global only uses the sequences that do not name $f: build them now.
+    this.sequences(0);
+    this.seqLocal = -1;
   }
 
-  /** Rewrite the body `r.buf[r.pos..r.end)` into the output, size prefix included. */
-  body(r: WasmReader): void {
+  /**
+   * Rewrite the body `r.buf[r.pos..r.end)` into the output, size prefix included. `params`
+   * is the parameter count of its type: the fuel local's index is params + declared locals.
+   */
+  body(r: WasmReader, params: number): void {
     const start = r.pos;
-    r.locals();
-    this.scan(r);
+    const groups = r.u32();
+    const groupsAt = r.pos;
+    let locals = params;
+    for (let n = groups; n > 0; n--) {
+      locals += r.u32();
+      r.valType();
+    }
+    const code = r.pos;
+    let loops = this.scan(r, false);
+    if (this.marked.length > 0) {
+      // A try_table catches into an enclosing label: branches to it seen before the
+      // try_table must save too, so scan again knowing every such label.
+      r.pos = code;
+      loops = this.scan(r, true);
+      for (const b of this.marked) this.marks[b] = 0;
+      this.marked.length = 0;
+    }
+    this.loops += loops;
+    const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : loops > 0 ? Mode.Local : Mode.Eager;
     const at = this.out.beginSized();
-    this.emit(start, r.end);
+    if (mode === Mode.Global) {
+      this.out.copy(this.input, start, code);
+    } else {
+      this.sequences(locals);
+      this.out.u32(groups + 1);
+      this.out.copy(this.input, groupsAt, code);
+      this.out.u8(1);
+      this.out.u8(ValType.I64);
+    }
+    this.emit(code, r.end, mode);
     this.out.endSized(at);
   }
 
-  /** Walk the instructions once, recording charge points with their costs and global renumberings. */
-  private scan(r: WasmReader): void {
+  /**
+   * Walk the instructions once, recording charge points with their costs, saves, loads and
+   * global renumberings. `sync`: {@link marks} is complete, so the edges into try_table catch
+   * targets get their saves and loads. Returns the number of loops.
+   */
+  private scan(r: WasmReader, sync: boolean): number {
     this.eventCount = 0;
-    const entry = this.addEvent(EV_CHARGE, r.pos, r.pos, 0);
+    const entry = this.addEvent(EV_CHARGE, r.pos, r.pos, 0); // also loads the local: see emit
     let cost = 0;
     let depth = 0;
+    let blocks = 0;
+    let loops = 0;
     for (;;) {
       const at = r.pos;
       const op = r.readInstruction();
       cost++;
       const role = ROLE[op]!;
       if (role === Role.None) continue;
-      if (role === Role.Global) {
-        // Range check first: a bogus index like 2^32-1 would otherwise wrap onto the fuel global.
-        if (r.index >= this.globalCount) throw r.malformed(`global index ${r.index} out of range`);
-        if (r.index >= this.fuelIndex) this.addEvent(EV_GLOBAL, at + 1, r.pos, r.index + 1);
-      } else if (role === Role.Loop) {
-        // The loop instruction itself belongs to the enclosing region; its body starts a new one.
-        this.pushFrame(depth++, this.addEvent(EV_CHARGE, r.pos, r.pos, 0), cost);
-        cost = 0;
-        this.loops++;
-      } else if (role === Role.Open) {
-        this.pushFrame(depth++, -1, 0);
-      } else if (depth > 0) {
-        // Role.Close: end (or delegate) of the innermost open block.
-        const slot = this.frameSlot[--depth]!;
-        if (slot >= 0) {
-          this.events[slot + 2] = cost; // the loop region closes: its cost is final
-          cost = this.frameCost[depth]!;
+      switch (role) {
+        case Role.Global:
+          // Range check first: a bogus index like 2^32-1 would otherwise wrap onto the fuel global.
+          if (r.index >= this.globalCount) throw r.malformed(`global index ${r.index} out of range`);
+          if (r.index >= this.fuelIndex) this.addEvent(EV_GLOBAL, at + 1, r.pos, r.index + 1);
+          break;
+        case Role.Call:
+          this.addEvent(EV_SAVE, at, at, 0);
+          this.addEvent(EV_LOAD, r.pos, r.pos, 0);
+          break;
+        case Role.Leave:
+          this.addEvent(EV_SAVE, at, at, 0);
+          break;
+        case Role.Br:
+          if (this.branchSaves(r.index, depth, sync)) this.addEvent(EV_SAVE, at, at, 0);
+          break;
+        case Role.BrTable:
+          for (let i = 0; i < r.labelCount; i++) {
+            if (this.branchSaves(r.labels[i]!, depth, sync)) {
+              this.addEvent(EV_SAVE, at, at, 0);
+              break;
+            }
+          }
+          break;
+        case Role.Loop: {
+          // The loop instruction itself belongs to the enclosing region; its body starts a new one.
+          const block = blocks++;
+          if (sync && this.marks[block] === 1) {
+            // A catch target: fall-in saves; the header loads (exceptions arrive with the global current).
+            this.addEvent(EV_SAVE, at, at, 0);
+            this.addEvent(EV_LOAD, r.pos, r.pos, 0);
+          }
+          this.pushFrame(depth++, this.addEvent(EV_CHARGE, r.pos, r.pos, 0), cost, block);
+          cost = 0;
+          loops++;
+          break;
         }
-      } else if (op === Op.End) {
-        break;
-      } else {
-        throw r.malformed('delegate outside of a try block');
+        case Role.Open: {
+          const block = blocks++;
+          // An if without else jumps from here past its end.
+          if (sync && op === Op.If && this.marks[block] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          this.pushFrame(depth++, -1, 0, block);
+          break;
+        }
+        case Role.TryTable:
+          // Catch labels are relative to the try_table's enclosing blocks; depth means the
+          // function label (a caught exception leaves the function with the global current).
+          for (let i = 0; i < r.labelCount; i++) {
+            const l = r.labels[i]!;
+            if (l < depth) this.mark(this.frameBlock[depth - 1 - l]!);
+          }
+          this.pushFrame(depth++, -1, 0, blocks++);
+          break;
+        case Role.Else:
+          // The then-arm's fallthrough goes past the if's end.
+          if (sync && depth > 0 && this.marks[this.frameBlock[depth - 1]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          break;
+        case Role.Catch:
+          // The previous clause's fallthrough goes past the try's end; the clause is entered by
+          // a caught exception, thrown with the global current.
+          if (sync && depth > 0 && this.marks[this.frameBlock[depth - 1]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          this.addEvent(EV_LOAD, r.pos, r.pos, 0);
+          break;
+        default: {
+          // Role.Close: end (or delegate) of the innermost open block, or of the body.
+          if (depth === 0) {
+            if (op !== Op.End) throw r.malformed('delegate outside of a try block');
+            this.addEvent(EV_SAVE, at, at, 0);
+            if (r.pos !== r.end) throw r.malformed('function body continues after its final end');
+            this.events[entry + 2] = cost;
+            return loops;
+          }
+          const slot = this.frameSlot[--depth]!;
+          if (slot >= 0) {
+            this.events[slot + 2] = cost; // the loop region closes: its cost is final
+            cost = this.frameCost[depth]!;
+          } else if (sync && this.marks[this.frameBlock[depth]!] === 1) {
+            this.addEvent(EV_SAVE, at, at, 0);
+            this.addEvent(EV_LOAD, r.pos, r.pos, 0);
+          }
+        }
       }
     }
-    if (r.pos !== r.end) throw r.malformed('function body continues after its final end');
-    this.events[entry + 2] = cost;
   }
 
-  private pushFrame(depth: number, slot: number, savedCost: number): void {
+  /**
+   * Whether a branch to relative label `l` at nesting `depth` must save first: it leaves the
+   * function (l = depth), or (`sync`) it targets a try_table catch target.
+   */
+  private branchSaves(l: number, depth: number, sync: boolean): boolean {
+    if (l === depth) return true;
+    return sync && l < depth && this.marks[this.frameBlock[depth - 1 - l]!] === 1;
+  }
+
+  private mark(block: number): void {
+    if (block >= this.marks.length) {
+      const grown = new Uint8Array(Math.max(this.marks.length * 2, block + 1));
+      grown.set(this.marks);
+      this.marks = grown;
+    }
+    if (this.marks[block] === 1) return;
+    this.marks[block] = 1;
+    this.marked.push(block);
+  }
+
+  private pushFrame(depth: number, slot: number, savedCost: number, block: number): void {
     if (depth >= this.maxNesting) throw new InstrumentError('COMPONENT_INVALID', `blocks nest deeper than ${this.maxNesting}`);
     if (depth >= this.frameSlot.length) {
       this.frameSlot = grow(this.frameSlot);
       this.frameCost = grow(this.frameCost);
+      this.frameBlock = grow(this.frameBlock);
     }
     this.frameSlot[depth] = slot;
     this.frameCost[depth] = savedCost;
+    this.frameBlock[depth] = block;
   }
 
   private addEvent(kind: number, pos: number, end: number, value: number): number {
@@ -524,26 +757,94 @@ class FuelInjector {
     return slot;
   }
 
-  /** Copy the body, inserting charges and rewritten global indices at the recorded points. */
-  private emit(start: number, end: number): void {
-    const ev = this.events;
-    let from = start;
-    for (let i = 0; i < this.eventCount * 4; i += 4) {
-      this.out.copy(this.input, from, ev[i + 1]!);
-      if (ev[i] === EV_CHARGE) this.charge(ev[i + 2]!);
-      else this.out.u32(ev[i + 2]!);
-      from = ev[i + 3]!;
-    }
-    this.out.copy(this.input, from, end);
+  /** Build the inserted sequences for fuel local `f` (see the SEQ_* constants). */
+  private sequences(f: number): void {
+    if (f === this.seqLocal) return;
+    this.seqLocal = f;
+    const l = leb(f);
+    const g = this.fuelLeb;
+    const seq = this.seq;
+    const at = this.seqAt;
+    let n = 0;
+    const put = (...parts: (number | Uint8Array)[]): void => {
+      for (const p of parts) {
+        if (typeof p === 'number') seq[n++] = p;
+        else for (let i = 0; i < p.length; i++) seq[n++] = p[i]!;
+      }
+    };
+    const next = (k: number): void => {
+      at[k + 1] = n;
+    };
+    at[0] = 0;
+    put(Op.LocalGet, l, Op.GlobalSet, g);
+    next(SEQ_SAVE);
+    put(Op.GlobalGet, g, Op.LocalSet, l);
+    next(SEQ_LOAD);
+    put(Op.GlobalGet, g, Op.I64Const);
+    next(SEQ_HEAD_GLOBAL);
+    put(Op.LocalGet, l, Op.I64Const);
+    next(SEQ_HEAD_LOCAL);
+    put(Op.I64Sub, Op.LocalTee, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.LocalGet, l, Op.GlobalSet, g, Op.Unreachable, Op.End);
+    next(SEQ_TAIL_LOCAL);
+    put(Op.I64Sub, Op.LocalTee, l, Op.GlobalSet, g, Op.LocalGet, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.Unreachable, Op.End);
+    next(SEQ_TAIL_EAGER);
+    put(Op.I64Sub, Op.GlobalSet, g, Op.GlobalGet, g, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.Unreachable, Op.End);
+    next(SEQ_TAIL_GLOBAL);
   }
 
-  private charge(cost: number): void {
+  /** Append sequence `k`. */
+  private put(k: number): void {
+    this.out.copy(this.seq, this.seqAt[k]!, this.seqAt[k + 1]!);
+  }
+
+  /**
+   * Copy the instructions, inserting charges, saves, loads and rewritten global indices at
+   * the recorded points. The first event is the entry charge: in {@link Mode.Local} it reads
+   * the global (that is the entry load); later charges read the local. Saves and loads only
+   * exist in {@link Mode.Local}.
+   */
+  private emit(start: number, end: number, mode: number): void {
+    const ev = this.events;
+    const out = this.out;
+    const local = mode === Mode.Local;
+    let from = start;
+    for (let i = 0; i < this.eventCount * 4; i += 4) {
+      const kind = ev[i]!;
+      if (kind >= EV_SAVE && !local) continue; // an insertion only Mode.Local makes
+      out.copy(this.input, from, ev[i + 1]!);
+      switch (kind) {
+        case EV_CHARGE: {
+          const head = i === 0 || !local ? SEQ_HEAD_GLOBAL : SEQ_HEAD_LOCAL;
+          const tail = local ? SEQ_TAIL_LOCAL : mode === Mode.Eager ? SEQ_TAIL_EAGER : SEQ_TAIL_GLOBAL;
+          this.charge(ev[i + 2]!, head, tail);
+          break;
+        }
+        case EV_GLOBAL: out.u32(ev[i + 2]!); break;
+        case EV_SAVE: this.put(SEQ_SAVE); break;
+        default: this.put(SEQ_LOAD);
+      }
+      from = ev[i + 3]!;
+    }
+    out.copy(this.input, from, end);
+  }
+
+  private charge(cost: number, head: number, tail: number): void {
     if (cost === 0) return; // cannot happen (every region holds at least its end), kept for safety
     this.chargePoints++;
-    this.out.copy(this.chargeHead, 0, this.chargeHead.length);
+    this.put(head);
     this.out.sleb(cost);
-    this.out.copy(this.chargeTail, 0, this.chargeTail.length);
+    this.put(tail);
   }
+}
+
+/** Unsigned LEB128 bytes of `v` (< 2^32). */
+function leb(v: number): Uint8Array {
+  let n = 1;
+  for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n - 1; i++, v = Math.floor(v / 0x80)) b[i] = (v % 0x80) | 0x80;
+  b[n - 1] = v;
+  return b;
 }
 
 function grow(a: Int32Array): Int32Array {

@@ -64,7 +64,7 @@ export const Imm = {
   Byte: 20,
 } as const;
 
-/** Opcodes the instrumenter reacts to (control structure and globals). */
+/** Opcodes the instrumenter reacts to or emits (control structure, calls, locals, globals, the charge). */
 export const Op = {
   Unreachable: 0x00,
   Block: 0x02,
@@ -72,9 +72,25 @@ export const Op = {
   If: 0x04,
   Else: 0x05,
   Try: 0x06,
+  Catch: 0x07,
+  Throw: 0x08,
+  Rethrow: 0x09,
+  ThrowRef: 0x0a,
   End: 0x0b,
+  Br: 0x0c,
+  BrIf: 0x0d,
+  BrTable: 0x0e,
+  Return: 0x0f,
+  Call: 0x10,
+  CallIndirect: 0x11,
+  ReturnCall: 0x12,
+  ReturnCallIndirect: 0x13,
   Delegate: 0x18,
+  CatchAll: 0x19,
   TryTable: 0x1f,
+  LocalGet: 0x20,
+  LocalSet: 0x21,
+  LocalTee: 0x22,
   GlobalGet: 0x23,
   GlobalSet: 0x24,
   I32Const: 0x41,
@@ -208,14 +224,35 @@ export const CONST_EXPR_OPS: ReadonlySet<number> = new Set<number>([
   0x6a, 0x6b, 0x6c, 0x7c, 0x7d, 0x7e, // i32/i64 add, sub, mul (extended-const)
 ]);
 
-/** What a metering pass must know about an opcode; most are {@link Role.None} and only counted. */
-export const Role = { None: 0, Open: 1, Loop: 2, Close: 3, Global: 4 } as const;
+/**
+ * What a metering pass must know about an opcode; most are {@link Role.None} and only counted.
+ *
+ * - `Open`: block, if, try (a new label whose target is after its end); `Loop`; `TryTable`
+ *   (opens a block, and its catch clauses name labels, see `WasmReader.labels`).
+ * - `Close`: end, or delegate (ends a legacy try in place of end).
+ * - `Global`: global.get/set (the index moves).
+ * - `Call`: call, call_indirect: other code runs and returns here.
+ * - `Leave`: control leaves the function for good: return, return_call(_indirect), throw,
+ *   throw_ref, rethrow, and unreachable (a trap).
+ * - `Br`: br, br_if (label in `WasmReader.index`); `BrTable` (labels in `WasmReader.labels`).
+ * - `Else`; `Catch`: catch, catch_all of a legacy try (entered only by a caught exception).
+ */
+export const Role = {
+  None: 0, Open: 1, Loop: 2, Close: 3, Global: 4, Call: 5, Leave: 6, Br: 7, BrTable: 8, Else: 9, Catch: 10, TryTable: 11,
+} as const;
 
 /** {@link Role} of every single-byte opcode. */
 export const ROLE: Uint8Array = new Uint8Array(256);
-for (const op of [Op.Block, Op.If, Op.Try, Op.TryTable]) ROLE[op] = Role.Open;
+for (const op of [Op.Block, Op.If, Op.Try]) ROLE[op] = Role.Open;
+ROLE[Op.TryTable] = Role.TryTable;
 ROLE[Op.Loop] = Role.Loop;
 ROLE[Op.End] = Role.Close;
-ROLE[Op.Delegate] = Role.Close; // delegate ends a legacy try in place of end
+ROLE[Op.Delegate] = Role.Close;
 ROLE[Op.GlobalGet] = Role.Global;
 ROLE[Op.GlobalSet] = Role.Global;
+for (const op of [Op.Call, Op.CallIndirect]) ROLE[op] = Role.Call;
+for (const op of [Op.Return, Op.ReturnCall, Op.ReturnCallIndirect, Op.Throw, Op.ThrowRef, Op.Rethrow, Op.Unreachable]) ROLE[op] = Role.Leave;
+for (const op of [Op.Br, Op.BrIf]) ROLE[op] = Role.Br;
+ROLE[Op.BrTable] = Role.BrTable;
+ROLE[Op.Else] = Role.Else;
+for (const op of [Op.Catch, Op.CatchAll]) ROLE[op] = Role.Catch;

@@ -87,6 +87,13 @@ export class WasmReader {
   end: number;
   /** The index immediate of the last {@link readInstruction} whose shape is {@link Imm.Index}. */
   index = 0;
+  /**
+   * The label immediates of the last `br_table` (its targets, then the default) or
+   * `try_table` (one per catch clause): `labels[0..labelCount)`. Other instructions leave
+   * them alone.
+   */
+  labels: Uint32Array = new Uint32Array(16);
+  labelCount = 0;
 
   constructor(buf: Uint8Array, pos = 0, end = buf.length) {
     this.buf = buf;
@@ -157,13 +164,22 @@ export class WasmReader {
     }
   }
 
-  /** A type section: only plain function types; GC rec/sub/struct/array types are refused. */
-  funcTypes(): void {
+  /**
+   * A type section: only plain function types; GC rec/sub/struct/array types are refused.
+   * Returns the parameter count of each type.
+   */
+  funcTypes(): number[] {
+    const params: number[] = [];
     for (let n = this.u32(); n > 0; n--) {
       const form = this.u8();
       if (form !== 0x60) throw this.unsupported(`type form ${hex(form)} (GC types are not supported)`);
-      for (let k = 0; k < 2; k++) for (let m = this.u32(); m > 0; m--) this.valType();
+      for (let k = 0; k < 2; k++) {
+        const count = this.u32();
+        if (k === 0) params.push(count);
+        for (let m = count; m > 0; m--) this.valType();
+      }
     }
+    return params;
   }
 
   /** A value type; GC reference types (0x63/0x64 + heap type, abstract GC types) are refused. */
@@ -276,19 +292,30 @@ export class WasmReader {
   }
 
   private brTable(): void {
-    for (let n = this.u32(); n > 0; n--) this.skipLeb(5);
-    this.skipLeb(5);
+    this.labelCount = 0;
+    for (let n = this.u32(); n > 0; n--) this.label(this.u32());
+    this.label(this.u32());
   }
 
   /** try_table: block type, then catch clauses (0/1: tag + label, 2/3: label). */
   private tryTable(): void {
     this.blockType();
+    this.labelCount = 0;
     for (let n = this.u32(); n > 0; n--) {
       const clause = this.u8();
       if (clause > 3) throw this.malformed(`try_table catch kind ${clause}`);
       if (clause < 2) this.u32();
-      this.u32();
+      this.label(this.u32());
     }
+  }
+
+  private label(l: number): void {
+    if (this.labelCount === this.labels.length) {
+      const grown = new Uint32Array(this.labels.length * 2);
+      grown.set(this.labels);
+      this.labels = grown;
+    }
+    this.labels[this.labelCount++] = l;
   }
 
   /** A prefixed instruction: u32 sub-opcode, immediates per `subTable`. */
