@@ -19,6 +19,7 @@ import { fmtMs, fmtNs, fmtRatio, median, percentile, sample, sampleSync, table }
 import { hostCallBench } from './hostcall.mjs';
 import { authzBench } from './authz.mjs';
 import { auditBench } from './audit.mjs';
+import { fuelBench } from './fuel.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const q = (n, min = 1) => (QUICK ? Math.max(min, Math.ceil(n / 10)) : n);
@@ -216,6 +217,12 @@ try {
 progress('audit chain: durable append, latency, verification, cost on a real agent');
 log('');
 log(await auditBench({ quick: QUICK, progress }));
+
+// ---- fuel metering (bench/fuel.mjs) ---------------------------------------------------------
+
+progress('fuel metering: compute suite, StarlingMonkey instrumentation, a JS loop, ours vs binaryen');
+log('');
+log(await fuelBench({ quick: QUICK, progress }));
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
 
