@@ -389,9 +389,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     await this.auditBridge.open();
     this.checkAudit_();
     const source = await readComponent(component, this.maxComponentBytes);
+    const agentId = options.agentId ?? randomUUID();
     // Every core module is metered: fuel charges, memory and table caps (src/limits).
     const meter = meterFor(policy.resourceLimits);
-    const prepared = await prepareComponent(source, this.cacheDir, meter.transform);
+    let prepared: PreparedComponent;
+    try {
+      prepared = await prepareComponent(source, this.cacheDir, meter.transform);
+    } catch (e) {
+      throw this.loadRefused_(agentId, source.hash, e);
+    }
     if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
       throw new ComponentError(`${source.origin}: the component does not export \`run: func(task: string) -> result<string, string>\` (world agent-os:sandbox/agent)`);
     }
@@ -407,7 +413,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         { imports: refused.map((r) => r.name) },
       );
     }
-    const agentId = options.agentId ?? randomUUID();
     const limits = policy.resourceLimits;
     const caps: HostCaps = {
       ...DEFAULT_CAPS,
@@ -436,9 +441,29 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       await agent.instance_(timeoutMs);
     } catch (e) {
       this.agents.delete(agent);
-      throw toSandboxError(e);
+      throw this.loadRefused_(agentId, prepared.hash, e);
     }
     return agent;
+  }
+
+  /** @internal a load that a limit stopped is recorded (which limit, what was allowed) */
+  loadRefused_(agentId: string, hash: string, e: unknown): SandboxError {
+    const err = toSandboxError(e);
+    if (LIMIT_CODES.has(err.code)) {
+      this.audit_({
+        type: 'limit_exceeded',
+        agentId,
+        capability: 'compute',
+        resource: 'agent',
+        action: 'load',
+        target: err.code,
+        outcome: 'denied',
+        reason: err.message,
+        api: 'sandbox.load',
+        details: { component: hash, ...err.details },
+      });
+    }
+    return err;
   }
 
   /** Close every agent, then the audit log (writing what is queued and a final checkpoint). */

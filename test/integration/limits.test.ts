@@ -95,10 +95,14 @@ describe('memory and tables', () => {
   });
 
   it('a module whose initial memory exceeds the cap is refused at load with MEMORY_LIMIT', async () => {
-    const { sandbox: s } = sandbox();
-    await expect(s.load(fixturePath('bigmem'))).rejects.toMatchObject({ code: 'MEMORY_LIMIT', message: expect.stringMatching(/maxMemory/) });
+    const { sandbox: s, auditDir } = sandbox();
+    await expect(s.load(fixturePath('bigmem'), { agentId: 'bigmem-1' })).rejects.toMatchObject({ code: 'MEMORY_LIMIT', message: expect.stringMatching(/maxMemory/) });
     await expect(s.load(fixturePath('hostile'), { policy: { version: 1, resourceLimits: { maxMemory: '64KiB' } } })).rejects.toMatchObject({ code: 'MEMORY_LIMIT' });
     expect((await (await bystander(s)).run('ok')).output).toBe('ok');
+    await s.close();
+    const recs = await limitRecords(auditDir, 'bigmem-1');
+    expect(recs).toHaveLength(1);
+    expect(recs[0]).toMatchObject({ action: 'load', resource: 'MEMORY_LIMIT', details: { limit: { limit: 'maxMemory', allowed: 1024 ** 3 } } });
   });
 
   it('table.grow stops at the table cap', async () => {
