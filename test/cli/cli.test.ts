@@ -71,6 +71,20 @@ describe('agentos run --json and exit statuses', () => {
     const { status, body } = json(['run', fixturePath('loop'), '--timeout', '300ms']);
     expect(status).toBe(3);
     expect(body.error.code).toBe('TIMEOUT');
+    const fuel = json(['run', fixturePath('hostile'), '--task', 'L', '--fuel', '100000']);
+    expect(fuel.status).toBe(3);
+    expect(fuel.body.error.code).toBe('FUEL_EXHAUSTED');
+    const mem = json(['run', fixturePath('bigmem'), '--memory', '64MiB']);
+    expect(mem.status).toBe(3);
+    expect(mem.body.error.code).toBe('MEMORY_LIMIT');
+  });
+
+  it('reports the fuel a run used, the same on every run', () => {
+    const a = json(['run', fixturePath('hostile'), '--task', 'C500']);
+    const b = json(['run', fixturePath('hostile'), '--task', 'C500', '--fuel', '1000000000']);
+    expect(a.body).toMatchObject({ ok: true, output: 'sum 41541750' });
+    expect(a.body['fuelUsed']).toBeGreaterThan(500);
+    expect(b.body['fuelUsed']).toBe(a.body['fuelUsed']);
   });
 
   it('4: refused by policy before the agent ran', () => {
