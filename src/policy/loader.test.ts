@@ -84,6 +84,9 @@ const BAD_PATHS: Record<string, string | RegExp> = {
   'scalar-top-level.yaml': '(top level)',
   'null-section.yaml': 'networkRules',
   'deep-nesting.json': /^agent(\[0\])+$/,
+  'rate-limit-zero.yaml': 'rateLimits.network_access.calls',
+  'usage-limit-proto.json': 'toolAccess.usageLimits.__proto__',
+  'disk-quota-bad.yaml': 'resourceLimits.diskQuota',
 };
 
 async function listFixtures(kind: 'good' | 'bad'): Promise<string[]> {
