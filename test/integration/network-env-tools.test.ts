@@ -24,6 +24,7 @@ beforeAll(async () => {
       res.writeHead(302, { location: '/landed' });
       return res.end();
     }
+    if (req.url === '/hang') return; // never answers
     if (req.url === '/big') {
       res.writeHead(200);
       return res.end('x'.repeat(200_000));
@@ -52,6 +53,20 @@ const allowLoopback = () => ({
   version: 1,
   capabilities: { allowed: ['network_access'] },
   networkRules: { allowedHosts: ['127.0.0.1'], allowedPorts: [port], protocols: ['http'], maxResponseBytes: '100KiB' },
+});
+
+describe('time limits while blocked in a host call', () => {
+  it('a guest waiting on a server that never answers still ends with TIMEOUT at maxExecutionTime', async () => {
+    const policy = { ...allowLoopback(), resourceLimits: { maxExecutionTime: '700ms' } };
+    const agent = await sandbox.load(fixturePath('fetchprobe'), { policy });
+    try {
+      const t = Date.now();
+      await expect(agent.run(JSON.stringify({ url: `http://127.0.0.1:${port}/hang` }))).rejects.toMatchObject({ code: 'TIMEOUT' });
+      expect(Date.now() - t).toBeLessThan(5000);
+    } finally {
+      await agent.close();
+    }
+  });
 });
 
 describe('network quotas', () => {
