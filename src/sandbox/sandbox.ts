@@ -514,7 +514,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         this.auditBridge.recordBatch(audit, correlation(), auditShared, counter);
       },
       rpc: {
-        http: (call: HttpCall) => performHttp(call),
+        http: (call: HttpCall, signal: AbortSignal) => performHttp(call, signal),
         tool: (req: { name: string; input: string; agentId: string }) => this.callTool(req),
       },
     };

@@ -12,6 +12,7 @@ const { sandbox, audit } = recordingSandbox();
 let server: Server;
 let port = 0;
 const hits: string[] = [];
+let hangClosed = false;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -24,7 +25,10 @@ beforeAll(async () => {
       res.writeHead(302, { location: '/landed' });
       return res.end();
     }
-    if (req.url === '/hang') return; // never answers
+    if (req.url === '/hang') {
+      req.socket.once('close', () => (hangClosed = true));
+      return; // never answers
+    }
     if (req.url === '/big') {
       res.writeHead(200);
       return res.end('x'.repeat(200_000));
@@ -63,6 +67,9 @@ describe('time limits while blocked in a host call', () => {
       const t = Date.now();
       await expect(agent.run(JSON.stringify({ url: `http://127.0.0.1:${port}/hang` }))).rejects.toMatchObject({ code: 'TIMEOUT' });
       expect(Date.now() - t).toBeLessThan(5000);
+      // The host does not keep the dead guest's request open.
+      for (let i = 0; i < 50 && !hangClosed; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(hangClosed).toBe(true);
     } finally {
       await agent.close();
     }

@@ -57,8 +57,11 @@ function errorFor(e: NodeJS.ErrnoException): HttpErrorCode {
   }
 }
 
-/** Perform the request. Never rejects: failures come back as `{ ok: false, error }`. */
-export function performHttp(call: HttpCall): Promise<HttpOutcome> {
+/**
+ * Perform the request. Never rejects: failures come back as `{ ok: false, error }`. `signal`
+ * aborts it (the guest that asked is gone), so nothing is left holding a connection.
+ */
+export function performHttp(call: HttpCall, signal?: AbortSignal): Promise<HttpOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (o: HttpOutcome) => {
@@ -119,6 +122,10 @@ export function performHttp(call: HttpCall): Promise<HttpOutcome> {
       return;
     }
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    if (signal) {
+      if (signal.aborted) req.destroy();
+      else signal.addEventListener('abort', () => req.destroy(), { once: true });
+    }
     req.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: errorFor(e) }));
     if (call.body && call.body.length > 0) req.write(call.body);
     req.end();

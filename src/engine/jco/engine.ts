@@ -168,6 +168,8 @@ export class WorkerInstance {
   private nextRun = 1;
   private readonly pending = new Map<number, { resolve: (o: string) => void; reject: (e: SandboxError) => void }>();
   private dead: SandboxError | undefined;
+  /** Aborts the host calls (HTTP, tools) this instance still has in progress. */
+  private readonly abortCalls: () => void;
   /** Fuel the start functions used. */
   fuelUsedAtStart = 0;
   /** Fuel the last finished run used. */
@@ -179,7 +181,7 @@ export class WorkerInstance {
   private constructor(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, pool: WorkerPool) {
     const rpcShared = new SharedArrayBuffer(4);
     const channel = new MessageChannel();
-    serveRpc(channel.port1, rpcShared, hooks.rpc);
+    this.abortCalls = serveRpc(channel.port1, rpcShared, hooks.rpc);
     channel.port1.unref();
     this.worker = pool.take();
     const policyChannel = new MessageChannel();
@@ -273,6 +275,7 @@ export class WorkerInstance {
 
   private fail(e: SandboxError): void {
     this.dead ??= e;
+    this.abortCalls();
     for (const p of this.pending.values()) p.reject(this.dead);
     this.pending.clear();
   }

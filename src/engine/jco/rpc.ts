@@ -88,11 +88,18 @@ export class RpcClient {
   }
 }
 
-/** Handlers on the serving side: each returns the reply value (or throws, reported as error). */
-export type RpcHandlers = Readonly<Record<string, (payload: any) => unknown>>;
+/**
+ * Handlers on the serving side: each returns the reply value (or throws, reported as error).
+ * `signal` aborts when the guest side is gone (its instance was killed or closed).
+ */
+export type RpcHandlers = Readonly<Record<string, (payload: any, signal: AbortSignal) => unknown>>;
 
-/** The serving side: answer requests arriving on `port` and wake the guest thread. */
-export function serveRpc(port: MessagePort, shared: SharedArrayBuffer, handlers: RpcHandlers): void {
+/**
+ * The serving side: answer requests arriving on `port` and wake the guest thread. Returns a
+ * function that aborts every call still in progress (for a guest that went away).
+ */
+export function serveRpc(port: MessagePort, shared: SharedArrayBuffer, handlers: RpcHandlers): () => void {
+  const controller = new AbortController();
   const counter = new Int32Array(shared);
   const reply = (r: RpcReply, transfer: ArrayBuffer[] = []) => {
     try {
@@ -110,10 +117,11 @@ export function serveRpc(port: MessagePort, shared: SharedArrayBuffer, handlers:
       return;
     }
     Promise.resolve()
-      .then(() => handler(req.payload))
+      .then(() => handler(req.payload, controller.signal))
       .then(
         (value) => reply({ id: req.id, ok: true, value }),
         (e: unknown) => reply({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
       );
   });
+  return () => controller.abort();
 }
