@@ -18,6 +18,8 @@
  * const prepared = await prepareComponent(source, cacheDir, m.transform);
  * ```
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ComponentError, LimitError } from '../errors.js';
 import type { ResourceLimits } from '../policy/schema.js';
 import { formatBytes } from '../util/units.js';
@@ -25,6 +27,26 @@ import { InstrumentError, instrumentModule } from './wasm/instrument.js';
 
 /** Bumped whenever the instrumentation changes what it emits (instrumented modules are cached by it). */
 export const METER_VERSION = 2;
+
+/**
+ * A short hash of the instrumenter's own code, part of the cache key too: a changed
+ * instrumenter never reuses modules rewritten by an older one, even if nobody bumped
+ * {@link METER_VERSION}.
+ */
+export const INSTRUMENTER_HASH: string = (() => {
+  const h = createHash('sha256');
+  for (const name of ['instrument', 'reader', 'opcodes']) {
+    for (const ext of ['.js', '.ts']) {
+      try {
+        h.update(readFileSync(new URL(`./wasm/${name}${ext}`, import.meta.url)));
+        break;
+      } catch {
+        // Try the other extension (sources under test, built files in the package).
+      }
+    }
+  }
+  return h.digest('hex').slice(0, 12);
+})();
 
 /** Linear memory cap when the policy names none: 1 GiB. */
 export const DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024;
@@ -70,7 +92,7 @@ export function meterFor(limits: ResourceLimits): Meter {
   const maxMemory = limits.maxMemory ?? DEFAULT_MAX_MEMORY;
   const pages = Math.max(0, Math.min(65536, Math.floor(maxMemory / PAGE)));
   const { fuel, limited } = fuelBudget(limits);
-  const key = `m${METER_VERSION}-p${pages}-t${DEFAULT_MAX_TABLE_ELEMENTS}`;
+  const key = `m${METER_VERSION}-${INSTRUMENTER_HASH}-p${pages}-t${DEFAULT_MAX_TABLE_ELEMENTS}`;
   return {
     fuel,
     fuelLimited: limited,
