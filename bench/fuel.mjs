@@ -400,7 +400,7 @@ async function jsLoop({ quick, progress, lines }) {
   );
   lines.push(`run(): median of ${rounds} runs per variant after ${warmup} warm-up, variants interleaved; "vs plain": median of per-round ratios; the same output from all three (${expected})`);
   lines.push(
-    `fuel/ms = fuel/run ÷ plain run time, against the ${(FUEL_PER_MS / 1e6).toFixed(0)} M per ms maxCpuTime converts at: costs are static, so every iteration of a loop is charged its whole body whichever branch runs — SpiderMonkey's interpreter dispatch loop most of all`,
+    `fuel/ms = fuel/run ÷ plain run time, against the ${(FUEL_PER_MS / 1e6).toFixed(0)} M per ms maxCpuTime converts at (costs are static per charged region; large loop bodies such as an interpreter's dispatch loop are charged per sub-region, so a JS agent's rate is close to C's)`,
   );
 }
 

@@ -26,7 +26,7 @@ import { formatBytes } from '../util/units.js';
 import { InstrumentError, instrumentModule } from './wasm/instrument.js';
 
 /** Bumped whenever the instrumentation changes what it emits (instrumented modules are cached by it). */
-export const METER_VERSION = 2;
+export const METER_VERSION = 3;
 
 /**
  * A short hash of the instrumenter's own code, part of the cache key too: a changed
@@ -54,8 +54,8 @@ export const DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024;
 /** Table cap (elements) for every defined table. */
 export const DEFAULT_MAX_TABLE_ELEMENTS = 1_000_000;
 
-/** `maxCpuTime` converts to fuel at this rate: about one wasm instruction per nanosecond. */
-export const FUEL_PER_MS = 1_000_000;
+/** `maxCpuTime` converts to fuel at this rate: measured at 9–22 M per ms for C and 10–12 M for StarlingMonkey JS (bench/fuel.mjs); good to about ±2×. */
+export const FUEL_PER_MS = 10_000_000;
 
 /** No budget: the largest i64. */
 export const UNLIMITED_FUEL = (1n << 63n) - 1n;

@@ -9,6 +9,38 @@
  * charge point. Defined memories and tables get their maximum capped, so `memory.grow` and
  * `table.grow` fail (-1) instead of exceeding the budget.
  *
+ * Regions and sub-regions. A function's entry region is its body without its loops' bodies; a
+ * loop's region is its body without its inner loops' bodies (the `loop` instruction belongs to
+ * the enclosing region). A region of at most `fineLoopThreshold` (loops) or
+ * `fineFunctionThreshold` (entry) instructions is charged whole at its start, whichever path
+ * runs. A larger one (an interpreter's dispatch loop holds every opcode handler: charged whole,
+ * an iteration running ~30 instructions paid thousands) is charged per sub-region, where
+ * control enters straight-line code:
+ *
+ * - the region's start (entry or loop header), up to the first point below;
+ * - the start of an if's then arm and of its else arm;
+ * - after the `end` of a block, if, try or try_table that something other than the fallthrough
+ *   reaches (a branch, a try_table catch, an if's false path, the then arm past `else`);
+ * - after a br_if (the rest runs only when it is not taken), after an inner loop's `end`;
+ * - the start of each legacy catch/catch_all clause.
+ *
+ * Code after br, br_table, return, throw, unreachable, … up to the next such point is dead and
+ * costs nothing. A join that only unconditional edges reach (the end of an if with else, a
+ * tail that handlers `br` to), each from a sub-region with a charge of its own, gets no charge:
+ * its cost is added to each of those, which always continue into it.
+ *
+ * Within one iteration control only moves forward through a region (backward only to its
+ * start, or out into other regions), so each sub-region runs at most once per iteration and
+ * its charge is the count of its own instructions: fuel is the number of instructions
+ * executed, with three exceptions, none of which undercharges. `block` costs nothing there
+ * (`fineFreeBlocks`: no machine code, and dispatch loops open hundreds per iteration); a
+ * sub-region of at most `fineMerge` instructions starting an arm or following a br_if or an
+ * inner loop is charged with the sub-region that leads to it (at most `fineMerge` instructions
+ * per charge), which saves charge points and may charge a path for a few it skips; and what
+ * follows a call is paid even if the callee throws. Per iteration this is never more than the
+ * whole region, and never 0: the first sub-region holds at least the instruction that ends
+ * it. Loops and functions under the thresholds are charged exactly as before.
+ *
  * Inside a function with loops the counter lives in an extra i64 local `$f`, so a hot loop
  * does not store and reload the global every iteration (a loop-carried dependency through
  * memory). The local and the global are synced where other code or the host can see the
@@ -16,7 +48,7 @@
  *
  * - entry: the entry charge reads the global, `global.get $fuel; i64.const cost; i64.sub;
  *   local.tee $f; …`;
- * - a loop charge: `local.get $f; i64.const cost; i64.sub; local.tee $f; i64.const 0;
+ * - a loop or later sub-region charge: `local.get $f; i64.const cost; i64.sub; local.tee $f; i64.const 0;
  *   i64.lt_s; if; local.get $f; global.set $fuel; unreachable; end` (the host sees the
  *   negative value after the trap);
  * - "save", `local.get $f; global.set $fuel`, before every call, call_indirect, return,
@@ -30,8 +62,8 @@
  *   and the join loads (after the block's end, or at the loop header before its charge).
  *   Such functions are scanned twice, the second time knowing every such label.
  *
- * A function without loops has only its entry charge, so it saves right there and needs no
- * other save or load (see {@link Mode}). Either way, the value the global-only scheme would
+ * A function without loops usually has only its entry charge, so it saves right there and
+ * needs no other save or load (see {@link Mode}). Either way, the value the global-only scheme would
  * hold is at every point the local of the running frame, and the global whenever control is
  * elsewhere: charges, fuel used and the trap point are exactly those of charging the global
  * directly, and the inserted instructions are not charged. The one difference is a trap other
@@ -116,6 +148,13 @@ export const DEFAULT_INSTRUMENT_LIMITS: Readonly<Required<InstrumentLimits>> = O
   maxNesting: 10_000,
 });
 
+/** Default {@link InstrumentOptions.fineLoopThreshold}. */
+export const DEFAULT_FINE_LOOP_THRESHOLD = 64;
+/** Default {@link InstrumentOptions.fineFunctionThreshold}. */
+export const DEFAULT_FINE_FUNCTION_THRESHOLD = 64;
+/** Default {@link InstrumentOptions.fineMerge}. */
+export const DEFAULT_FINE_MERGE = 4;
+
 /** What to do to the module. Every field is optional. */
 export interface InstrumentOptions {
   /** Inject fuel metering (default true). */
@@ -126,6 +165,34 @@ export interface InstrumentOptions {
    * trap points, several times slower in tight loops. For comparisons and tests.
    */
   fuelLocal?: boolean;
+  /**
+   * A loop whose region (its body's static instruction count, nested loops' bodies excluded)
+   * is larger than this is charged per sub-region (see the top of the file) instead of once
+   * per iteration; smaller loops keep their single charge at the header. Default
+   * {@link DEFAULT_FINE_LOOP_THRESHOLD}; `Infinity` charges every loop whole.
+   */
+  fineLoopThreshold?: number;
+  /**
+   * The same for a function's entry region (its body without its loops' bodies). Default
+   * {@link DEFAULT_FINE_FUNCTION_THRESHOLD}; `Infinity` charges every entry region whole.
+   */
+  fineFunctionThreshold?: number;
+  /**
+   * In a region charged per sub-region, a sub-region of at most this many instructions that
+   * starts an if or else arm, follows a br_if or follows an inner loop is charged together
+   * with the sub-region before it (which dominates it), as long as that charge absorbs at most
+   * this many instructions in all: fewer charge points, at the price of charging a path up to
+   * this much for instructions it skips. Default {@link DEFAULT_FINE_MERGE}; 0 charges every
+   * sub-region separately (fuel then equals the instructions executed in such regions).
+   */
+  fineMerge?: number;
+  /**
+   * In a region charged per sub-region, `block` instructions cost nothing (default true): they
+   * compile to no machine code, and an interpreter's dispatch loop opens one per opcode handler
+   * at the top of every iteration (hundreds), outweighing the handler that then runs. false:
+   * they count like every other instruction.
+   */
+  fineFreeBlocks?: boolean;
   /** Cap every defined memory at this many 64 KiB pages. */
   maxMemoryPages?: number;
   /** Cap every defined table at this many elements. */
@@ -148,6 +215,8 @@ export interface InstrumentStats {
   loops: number;
   /** Charge sequences injected. */
   chargePoints: number;
+  /** Regions (loop bodies and function bodies) charged per sub-region rather than whole. */
+  fineRegions: number;
   /** Defined memories, in order. */
   memories: MemoryStats[];
 }
@@ -178,12 +247,13 @@ const EV_LOAD = 3;
  * - `Local`: a function with loops. The counter lives in the fuel local `$f`, with saves
  *   and loads (see the top of the file), so loop iterations touch no memory for metering.
  *   (Even a loop that calls out: its calls may be rare, and charging the global per
- *   iteration is what made tight loops ~4× slower.)
- * - `Eager`: a function without loops: the entry charge is its only charge, so it reads the
- *   global and saves at once: `global.get; i64.const cost; i64.sub; local.tee $f; global.set;
- *   local.get $f; i64.const 0; i64.lt_s; if unreachable end`. The global is then always
- *   current and no other save or load is needed: for small, call-heavy functions that is
- *   cheaper than saving and loading around every call and at every exit.
+ *   iteration is what made tight loops ~4× slower.) Also a function without loops whose entry
+ *   region has more sub-region charges than calls and exits (each of which saves or loads).
+ * - `Eager`: the other functions without loops: every charge (usually only the entry charge)
+ *   reads the global and saves at once: `global.get; i64.const cost; i64.sub; local.tee $f;
+ *   global.set; local.get $f; i64.const 0; i64.lt_s; if unreachable end`. The global is then
+ *   always current and no other save or load is needed: for small, call-heavy functions that
+ *   is cheaper than saving and loading around every call and at every exit.
  * - `Global`: too many locals to add one (see {@link MAX_FUNCTION_LOCALS}), or the option
  *   `fuelLocal: false`: every charge works on the global alone (`global.get; i64.const cost;
  *   i64.sub; global.set; global.get; i64.const 0; i64.lt_s; if unreachable end`), nothing
@@ -218,7 +288,14 @@ const SEQ_COUNT = 7;
  */
 const MAX_FUNCTION_LOCALS = 50_000;
 
-type Resolved = InstrumentOptions & { fuel: boolean; limits: Required<InstrumentLimits> };
+type Resolved = InstrumentOptions & {
+  fuel: boolean;
+  limits: Required<InstrumentLimits>;
+  fineLoopThreshold: number;
+  fineFunctionThreshold: number;
+  fineMerge: number;
+  fineFreeBlocks: boolean;
+};
 
 /**
  * Meter and cap one core module. Throws {@link InstrumentError} instead of ever returning
@@ -255,7 +332,21 @@ function resolveOptions(options: InstrumentOptions): Resolved {
   };
   check('maxMemoryPages', options.maxMemoryPages, MAX_PAGES_32);
   check('maxTableElements', options.maxTableElements, 0xffffffff);
-  return { ...options, fuel: options.fuel ?? true, limits: { ...DEFAULT_INSTRUMENT_LIMITS, ...options.limits } };
+  check('fineMerge', options.fineMerge, 0x7fffffff);
+  const threshold = (name: string, v: number | undefined, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (v !== Infinity) check(name, v, 0x7fffffff);
+    return v;
+  };
+  return {
+    ...options,
+    fuel: options.fuel ?? true,
+    limits: { ...DEFAULT_INSTRUMENT_LIMITS, ...options.limits },
+    fineLoopThreshold: threshold('fineLoopThreshold', options.fineLoopThreshold, DEFAULT_FINE_LOOP_THRESHOLD),
+    fineFunctionThreshold: threshold('fineFunctionThreshold', options.fineFunctionThreshold, DEFAULT_FINE_FUNCTION_THRESHOLD),
+    fineMerge: options.fineMerge ?? DEFAULT_FINE_MERGE,
+    fineFreeBlocks: options.fineFreeBlocks ?? true,
+  };
 }
 
 /** Cap `lim` at `cap`: throws MEMORY_LIMIT when the initial size alone is over it. */
@@ -279,7 +370,7 @@ class ModuleRewriter {
   private typeParams: number[] = [];
   /** Type index of each defined function (function section). */
   private funcTypes: Uint32Array = new Uint32Array(0);
-  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, memories: [] };
+  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, memories: [] };
 
   constructor(
     private readonly input: Uint8Array,
@@ -509,7 +600,7 @@ class ModuleRewriter {
     this.countFunctions(count);
     if (count !== this.funcTypes.length) throw r.malformed(`code section has ${count} bodies for ${this.funcTypes.length} functions`);
     this.out.u32(count);
-    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts.limits.maxNesting, this.opts.fuelLocal ?? true);
+    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts);
     const body = new WasmReader(this.input);
     for (let i = 0; i < count; i++) {
       const size = r.u32();
@@ -521,31 +612,99 @@ class ModuleRewriter {
     }
     this.stats.loops = injector.loops;
     this.stats.chargePoints = injector.chargePoints;
+    this.stats.fineRegions = injector.fineRegions;
   }
 }
 
+/** Frame kinds: the low bits of a frame's info. */
+const F_BLOCK = 0;
+const F_IF = 1;
+const F_TRY = 2;
+const F_TRY_TABLE = 3;
+const F_LOOP = 4;
+const F_KIND = 7;
+/** Info bit: the block opened in live (possibly reachable) code. */
+const F_LIVE = 8;
+/** Info bit: an if whose else has been seen. */
+const F_ELSE = 16;
+/** Info bit: a conditional edge (br_if, br_table, a try_table catch) reaches the end label. */
+const F_COND = 32;
+
 /**
  * Rewrites function bodies: a scan records, in order, where charges, saves and loads go
- * (a charge with the region's static cost, known only once the region closes) and which
+ * (a charge with the static cost of its (sub-)region, known only once it closes) and which
  * global immediates change; the emit then copies the body between those points.
  */
 class FuelInjector {
   loops = 0;
   chargePoints = 0;
+  fineRegions = 0;
   /** [kind, input position, value, input position after the replaced bytes] per event. */
   private events: Int32Array = new Int32Array(1024);
   private eventCount = 0;
   /**
-   * Per open block: event slot of its charge (loops) or -1, the enclosing region's running
-   * cost, and the block's number (blocks are numbered in the order they open).
+   * Per open block (by depth): a loop's charge slot (-1 for other blocks); for a loop, the
+   * enclosing region's count and fine-slot base, saved; the block's number (blocks are
+   * numbered in the order they open); its F_* info; the sub-region current when it opened
+   * (for a loop: the enclosing one, closed by the `loop`); live edges into its end label.
    */
   private frameSlot: Int32Array = new Int32Array(64);
   private frameCost: Int32Array = new Int32Array(64);
+  private frameBase: Int32Array = new Int32Array(64);
   private frameBlock: Int32Array = new Int32Array(64);
+  private frameInfo: Int32Array = new Int32Array(64);
+  private frameSub: Int32Array = new Int32Array(64);
+  private frameEdges: Int32Array = new Int32Array(64);
+  /** Per open block: its list of unconditional edges into its end label (see {@link preds}), -1 if none. */
+  private frameHead: Int32Array = new Int32Array(64);
+  /** Per loop frame: the enclosing region's number, saved. */
+  private frameRegion: Int32Array = new Int32Array(64);
+  /**
+   * Unconditional edges into end labels, as linked lists: the sub-region the edge leaves (it
+   * ends with a br, the fallthrough before `else` or `catch`, or falls into the `end`), and the
+   * next edge of the same label.
+   */
+  private predSub: Int32Array = new Int32Array(256);
+  private predNext: Int32Array = new Int32Array(256);
+  private predCount = 0;
   /** Per block number: 1 when a try_table catch clause targets the block's label. */
   private marks: Uint8Array = new Uint8Array(64);
   /** The block numbers set in {@link marks}, to clear them after the function. */
   private marked: number[] = [];
+  /**
+   * Sub-regions of the function, by number: the event slot of the charge that starts it, and
+   * once closed the sub-region that carries its cost (itself, or the owner of a dominating
+   * one it merged into) and, for an owner, how much merged cost it absorbed.
+   */
+  private subSlot: Int32Array = new Int32Array(256);
+  private subOwner: Int32Array = new Int32Array(256);
+  private subAbsorbed: Int32Array = new Int32Array(256);
+  /** Per sub-region: the number of its region; for one without a charge of its own, its edge list (see {@link openPushed}). */
+  private subRegion: Int32Array = new Int32Array(256);
+  private subPush: Int32Array = new Int32Array(256);
+  private subCount = 0;
+  /** The current region's number (regions are numbered in the order they open). */
+  private region = 0;
+  private regions = 0;
+  /** The open sub-region (meaningful while {@link live}): number, dominator, mergeable, count at its start. */
+  private cur = 0;
+  private curDom = -1;
+  private curMerge = false;
+  private curStart = 0;
+  /** `block` instructions seen in the scan (when they are free), and their number when the open sub-region started. */
+  private blocksSeen = 0;
+  private curBlocks = 0;
+  /** False in code after an unconditional transfer (br, br_table, return, …) until a join. */
+  private live = true;
+  /** Charge slots of the sub-regions of the open regions (except their first), innermost last. */
+  private fine: Int32Array = new Int32Array(256);
+  private fineTop = 0;
+  /** Regions charged per sub-region in the current scan. */
+  private scanFine = 0;
+  /** Calls and exits (return, throw, …) in the current scan: the saves and loads Mode.Local would add. */
+  private exits = 0;
+  /** Sub-region charges of the entry region after the first (0: charged whole). */
+  private entryCharges = 0;
   /** LEB128 bytes of the fuel global's index. */
   private readonly fuelLeb: Uint8Array;
   /**
@@ -556,15 +715,26 @@ class FuelInjector {
   private readonly seqAt = new Int32Array(SEQ_COUNT + 1);
   /** The fuel local the sequences currently name (-1: none yet). */
   private seqLocal = -1;
+  private readonly maxNesting: number;
+  private readonly fuelLocal: boolean;
+  private readonly loopThreshold: number;
+  private readonly functionThreshold: number;
+  private readonly mergeMax: number;
+  private readonly freeBlocks: boolean;
 
   constructor(
     private readonly input: Uint8Array,
     private readonly out: ByteWriter,
     private readonly fuelIndex: number,
     private readonly globalCount: number,
-    private readonly maxNesting: number,
-    private readonly fuelLocal: boolean,
+    opts: Resolved,
   ) {
+    this.maxNesting = opts.limits.maxNesting;
+    this.fuelLocal = opts.fuelLocal ?? true;
+    this.loopThreshold = opts.fineLoopThreshold;
+    this.functionThreshold = opts.fineFunctionThreshold;
+    this.mergeMax = opts.fineMerge;
+    this.freeBlocks = opts.fineFreeBlocks;
     this.fuelLeb = leb(fuelIndex);
     // Mode.Global only uses the sequences that do not name $f: build them now.
     this.sequences(0);
@@ -595,7 +765,8 @@ class FuelInjector {
       this.marked.length = 0;
     }
     this.loops += loops;
-    const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : loops > 0 ? Mode.Local : Mode.Eager;
+    this.fineRegions += this.scanFine;
+    const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : loops > 0 || this.entryCharges > this.exits ? Mode.Local : Mode.Eager;
     const at = this.out.beginSized();
     if (mode === Mode.Global) {
       this.out.copy(this.input, start, code);
@@ -614,18 +785,33 @@ class FuelInjector {
    * Walk the instructions once, recording charge points with their costs, saves, loads and
    * global renumberings. `sync`: {@link marks} is complete, so the edges into try_table catch
    * targets get their saves and loads. Returns the number of loops.
+   *
+   * Costs: `total` counts every instruction of the current region (as the whole-region charge
+   * needs); sub-region charge points are recorded in every region, with the count of live
+   * instructions from one to the next, and dropped again (cost 0, not emitted) when the region
+   * closes no larger than its threshold.
    */
   private scan(r: WasmReader, sync: boolean): number {
     this.eventCount = 0;
+    this.subCount = 0;
+    this.predCount = 0;
+    this.regions = 0;
+    this.fineTop = 0;
+    this.scanFine = 0;
+    this.exits = 0;
+    this.entryCharges = 0;
+    this.blocksSeen = 0;
     const entry = this.addEvent(EV_CHARGE, r.pos, r.pos, 0); // also loads the local: see emit
-    let cost = 0;
+    this.openRoot(entry, 0);
+    let total = 0;
+    let fineBase = 0;
     let depth = 0;
     let blocks = 0;
     let loops = 0;
     for (;;) {
       const at = r.pos;
       const op = r.readInstruction();
-      cost++;
+      total++;
       const role = ROLE[op]!;
       if (role === Role.None) continue;
       switch (role) {
@@ -635,14 +821,28 @@ class FuelInjector {
           if (r.index >= this.fuelIndex) this.addEvent(EV_GLOBAL, at + 1, r.pos, r.index + 1);
           break;
         case Role.Call:
+          this.exits++;
+          // Not a sub-region boundary: what follows runs unless the callee throws or traps.
           this.addEvent(EV_SAVE, at, at, 0);
           this.addEvent(EV_LOAD, r.pos, r.pos, 0);
           break;
         case Role.Leave:
+          this.exits++;
           this.addEvent(EV_SAVE, at, at, 0);
+          this.closeSub(total);
           break;
         case Role.Br:
           if (this.branchSaves(r.index, depth, sync)) this.addEvent(EV_SAVE, at, at, 0);
+          if (!this.live) break;
+          this.edge(r.index, depth, op === Op.Br ? this.cur : -1);
+          if (op === Op.Br) {
+            this.closeSub(total);
+          } else {
+            // br_if: what follows runs only when the branch is not taken.
+            const sub = this.cur;
+            this.closeSub(total);
+            this.openSub(r.pos, sub, true, total);
+          }
           break;
         case Role.BrTable:
           for (let i = 0; i < r.labelCount; i++) {
@@ -651,6 +851,9 @@ class FuelInjector {
               break;
             }
           }
+          if (!this.live) break;
+          for (let i = 0; i < r.labelCount; i++) this.edge(r.labels[i]!, depth, -1);
+          this.closeSub(total);
           break;
         case Role.Loop: {
           // The loop instruction itself belongs to the enclosing region; its body starts a new one.
@@ -660,8 +863,17 @@ class FuelInjector {
             this.addEvent(EV_SAVE, at, at, 0);
             this.addEvent(EV_LOAD, r.pos, r.pos, 0);
           }
-          this.pushFrame(depth++, this.addEvent(EV_CHARGE, r.pos, r.pos, 0), cost, block);
-          cost = 0;
+          const info = F_LOOP | (this.live ? F_LIVE : 0);
+          const outer = this.cur;
+          this.closeSub(total);
+          const slot = this.addEvent(EV_CHARGE, r.pos, r.pos, 0);
+          this.pushFrame(depth++, slot, info, block, outer);
+          this.frameCost[depth - 1] = total;
+          this.frameBase[depth - 1] = fineBase;
+          this.frameRegion[depth - 1] = this.region;
+          total = 0;
+          fineBase = this.fineTop;
+          this.openRoot(slot, 0);
           loops++;
           break;
         }
@@ -669,7 +881,14 @@ class FuelInjector {
           const block = blocks++;
           // An if without else jumps from here past its end.
           if (sync && op === Op.If && this.marks[block] === 1) this.addEvent(EV_SAVE, at, at, 0);
-          this.pushFrame(depth++, -1, 0, block);
+          const kind = op === Op.If ? F_IF : op === Op.Block ? F_BLOCK : F_TRY;
+          if (kind === F_BLOCK && this.freeBlocks) this.blocksSeen++;
+          const sub = this.cur;
+          this.pushFrame(depth++, -1, kind | (this.live ? F_LIVE : 0), block, sub);
+          if (kind === F_IF && this.live) {
+            this.closeSub(total);
+            this.openSub(r.pos, sub, true, total); // the then arm
+          }
           break;
         }
         case Role.TryTable:
@@ -678,39 +897,236 @@ class FuelInjector {
           for (let i = 0; i < r.labelCount; i++) {
             const l = r.labels[i]!;
             if (l < depth) this.mark(this.frameBlock[depth - 1 - l]!);
+            if (this.live) this.edge(l, depth, -1);
           }
-          this.pushFrame(depth++, -1, 0, blocks++);
+          this.pushFrame(depth++, -1, F_TRY_TABLE | (this.live ? F_LIVE : 0), blocks++, this.cur);
           break;
-        case Role.Else:
+        case Role.Else: {
+          const d = depth - 1;
+          const info = d >= 0 ? this.frameInfo[d]! : 0;
+          if (d < 0 || (info & (F_KIND | F_ELSE)) !== F_IF) throw r.malformed('else outside of an if block');
           // The then-arm's fallthrough goes past the if's end.
-          if (sync && depth > 0 && this.marks[this.frameBlock[depth - 1]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          if (sync && this.marks[this.frameBlock[d]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          if (this.live) {
+            this.frameEdges[d] = this.frameEdges[d]! + 1;
+            this.pred(d, this.cur);
+            this.closeSub(total);
+          }
+          this.frameInfo[d] = info | F_ELSE;
+          if (info & F_LIVE) this.openSub(r.pos, this.frameSub[d]!, true, total); // the else arm
           break;
-        case Role.Catch:
+        }
+        case Role.Catch: {
+          const d = depth - 1;
+          if (d < 0 || (this.frameInfo[d]! & F_KIND) !== F_TRY) throw r.malformed('catch outside of a try block');
           // The previous clause's fallthrough goes past the try's end; the clause is entered by
           // a caught exception, thrown with the global current.
-          if (sync && depth > 0 && this.marks[this.frameBlock[depth - 1]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          if (sync && this.marks[this.frameBlock[d]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
           this.addEvent(EV_LOAD, r.pos, r.pos, 0);
+          if (this.live) {
+            this.frameEdges[d] = this.frameEdges[d]! + 1;
+            this.pred(d, this.cur);
+            this.closeSub(total);
+          }
+          if (this.frameInfo[d]! & F_LIVE) this.openSub(r.pos, this.frameSub[d]!, false, total);
           break;
+        }
         default: {
           // Role.Close: end (or delegate) of the innermost open block, or of the body.
           if (depth === 0) {
             if (op !== Op.End) throw r.malformed('delegate outside of a try block');
             this.addEvent(EV_SAVE, at, at, 0);
             if (r.pos !== r.end) throw r.malformed('function body continues after its final end');
-            this.events[entry + 2] = cost;
+            this.closeSub(total);
+            this.entryCharges = this.finishRegion(entry, total, fineBase, this.functionThreshold);
             return loops;
           }
-          const slot = this.frameSlot[--depth]!;
-          if (slot >= 0) {
-            this.events[slot + 2] = cost; // the loop region closes: its cost is final
-            cost = this.frameCost[depth]!;
-          } else if (sync && this.marks[this.frameBlock[depth]!] === 1) {
+          const d = --depth;
+          const info = this.frameInfo[d]!;
+          if (op !== Op.End && (info & F_KIND) !== F_TRY) throw r.malformed('delegate outside of a try block');
+          if ((info & F_KIND) === F_LOOP) {
+            // The loop region closes: its costs are final. What follows the loop is reached
+            // only by falling out of its body.
+            const fallsOut = this.live;
+            this.closeSub(total);
+            this.finishRegion(this.frameSlot[d]!, total, fineBase, this.loopThreshold);
+            total = this.frameCost[d]!;
+            fineBase = this.frameBase[d]!;
+            this.region = this.frameRegion[d]!;
+            if (fallsOut && info & F_LIVE) this.openSub(r.pos, this.frameSub[d]!, true, total);
+            break;
+          }
+          if (sync && this.marks[this.frameBlock[d]!] === 1) {
             this.addEvent(EV_SAVE, at, at, 0);
             this.addEvent(EV_LOAD, r.pos, r.pos, 0);
           }
+          // A join: the fallthrough, branches to the label, an if's false path without else.
+          const fallthrough = this.live ? 1 : 0;
+          let incoming = this.frameEdges[d]! + fallthrough;
+          let cond = info & F_COND;
+          if ((info & (F_KIND | F_ELSE | F_LIVE)) === (F_IF | F_LIVE)) {
+            incoming++; // the false path
+            cond = F_COND;
+          }
+          if (incoming > fallthrough) {
+            const from = this.live ? this.cur : -1;
+            this.closeSub(total);
+            if (cond === 0 && this.pushable(d, from)) this.openPushed(d, from, total);
+            else this.openSub(r.pos, this.frameSub[d]!, false, total);
+          }
+          // Otherwise nothing reaches past the end (dead stays dead) or only the fallthrough does.
         }
       }
     }
+  }
+
+  /** A live branch to relative label `l` at nesting `depth`: one more edge into a block's end. */
+  private edge(l: number, depth: number, sub: number): void {
+    if (l >= depth) return; // the function label: leaves
+    const d = depth - 1 - l;
+    if ((this.frameInfo[d]! & F_KIND) === F_LOOP) return;
+    this.frameEdges[d] = this.frameEdges[d]! + 1;
+    if (sub < 0) this.frameInfo[d] = this.frameInfo[d]! | F_COND;
+    else this.pred(d, sub);
+  }
+
+  /** Sub-region `sub` always continues to the end label of the block at depth `d`. */
+  private pred(d: number, sub: number): void {
+    const e = this.predCount++;
+    if (e === this.predSub.length) {
+      this.predSub = grow(this.predSub);
+      this.predNext = grow(this.predNext);
+    }
+    this.predSub[e] = sub;
+    this.predNext[e] = this.frameHead[d]!;
+    this.frameHead[d] = e;
+  }
+
+  /**
+   * Whether the code after the end of the block at depth `d` can be charged by the sub-regions
+   * that lead there instead of a charge of its own: every edge in is unconditional (checked by
+   * the caller), and comes from a sub-region of this region that has a charge of its own (not
+   * merged), so that each time that charge is paid the join runs once.
+   */
+  private pushable(d: number, from: number): boolean {
+    if (from >= 0 && !this.owns(from)) return false;
+    for (let e = this.frameHead[d]!; e >= 0; e = this.predNext[e]!) if (!this.owns(this.predSub[e]!)) return false;
+    return true;
+  }
+
+  private owns(sub: number): boolean {
+    return this.subOwner[sub] === sub && this.subRegion[sub] === this.region;
+  }
+
+  /**
+   * Start a sub-region without a charge of its own, after the end of the block at depth `d`:
+   * when it closes, its cost is added to the charge of every sub-region with an edge into it
+   * (`from`: the one falling into the end, or -1). It absorbs no merges and leads no such join.
+   */
+  private openPushed(d: number, from: number, total: number): void {
+    if (from >= 0) this.pred(d, from);
+    const id = this.newSub(-1);
+    this.subPush[id] = this.frameHead[d]!;
+    this.cur = id;
+    this.curDom = -1;
+    this.curMerge = false;
+    this.curStart = total;
+    this.curBlocks = this.blocksSeen;
+    this.live = true;
+  }
+
+  /** Start the first sub-region of a region: its charge is the region's own (entry or loop header). */
+  private openRoot(slot: number, total: number): void {
+    this.region = this.regions++;
+    const id = this.newSub(slot);
+    this.cur = id;
+    this.curDom = -1;
+    this.curMerge = false;
+    this.curStart = total;
+    this.curBlocks = this.blocksSeen;
+    this.live = true;
+  }
+
+  /**
+   * Start a sub-region at input position `pos` (a new charge point). `dom`: the sub-region
+   * every path here came through in this iteration; `merge`: whether a small one may be
+   * charged with it instead.
+   */
+  private openSub(pos: number, dom: number, merge: boolean, total: number): void {
+    const slot = this.addEvent(EV_CHARGE, pos, pos, 0);
+    const id = this.newSub(slot);
+    if (this.fineTop === this.fine.length) this.fine = grow(this.fine);
+    this.fine[this.fineTop++] = slot;
+    this.cur = id;
+    this.curDom = dom;
+    this.curMerge = merge;
+    this.curStart = total;
+    this.curBlocks = this.blocksSeen;
+    this.live = true;
+  }
+
+  private newSub(slot: number): number {
+    const id = this.subCount++;
+    if (id === this.subSlot.length) {
+      this.subSlot = grow(this.subSlot);
+      this.subOwner = grow(this.subOwner);
+      this.subAbsorbed = grow(this.subAbsorbed);
+      this.subRegion = grow(this.subRegion);
+      this.subPush = grow(this.subPush);
+    }
+    this.subSlot[id] = slot;
+    this.subRegion[id] = this.region;
+    this.subOwner[id] = -1;
+    this.subAbsorbed[id] = 0;
+    return id;
+  }
+
+  /** Close the open sub-region (if any): its cost is final; code after is dead until a join. */
+  private closeSub(total: number): void {
+    if (!this.live) return;
+    this.live = false;
+    const id = this.cur;
+    const cost = total - this.curStart - (this.blocksSeen - this.curBlocks);
+    const slot = this.subSlot[id]!;
+    const ev = this.events;
+    if (slot < 0) {
+      for (let e = this.subPush[id]!; e >= 0; e = this.predNext[e]!) {
+        const at = this.subSlot[this.predSub[e]!]! + 2;
+        ev[at] = ev[at]! + cost;
+      }
+      return; // subOwner stays -1
+    }
+    if (this.curMerge && cost <= this.mergeMax) {
+      const owner = this.subOwner[this.curDom]!;
+      if (owner >= 0 && this.subAbsorbed[owner]! + cost <= this.mergeMax) {
+        this.subAbsorbed[owner] = this.subAbsorbed[owner]! + cost;
+        const at = this.subSlot[owner]! + 2;
+        ev[at] = ev[at]! + cost;
+        ev[slot + 2] = 0; // not emitted
+        this.subOwner[id] = owner;
+        return;
+      }
+    }
+    ev[slot + 2] = cost;
+    this.subOwner[id] = id;
+  }
+
+  /**
+   * A region closes with `total` instructions: at most `threshold`, its first charge takes the
+   * whole count and its sub-region charges go; otherwise they stay.
+   */
+  private finishRegion(slot: number, total: number, fineBase: number, threshold: number): number {
+    const ev = this.events;
+    let charges = 0;
+    if (total > threshold) {
+      this.scanFine++;
+      for (let i = fineBase; i < this.fineTop; i++) if (ev[this.fine[i]! + 2] !== 0) charges++;
+    } else {
+      ev[slot + 2] = total;
+      for (let i = fineBase; i < this.fineTop; i++) ev[this.fine[i]! + 2] = 0;
+    }
+    this.fineTop = fineBase;
+    return charges;
   }
 
   /**
@@ -733,16 +1149,25 @@ class FuelInjector {
     this.marked.push(block);
   }
 
-  private pushFrame(depth: number, slot: number, savedCost: number, block: number): void {
+  private pushFrame(depth: number, slot: number, info: number, block: number, sub: number): void {
     if (depth >= this.maxNesting) throw new InstrumentError('COMPONENT_INVALID', `blocks nest deeper than ${this.maxNesting}`);
     if (depth >= this.frameSlot.length) {
       this.frameSlot = grow(this.frameSlot);
       this.frameCost = grow(this.frameCost);
+      this.frameBase = grow(this.frameBase);
       this.frameBlock = grow(this.frameBlock);
+      this.frameInfo = grow(this.frameInfo);
+      this.frameSub = grow(this.frameSub);
+      this.frameEdges = grow(this.frameEdges);
+      this.frameHead = grow(this.frameHead);
+      this.frameRegion = grow(this.frameRegion);
     }
     this.frameSlot[depth] = slot;
-    this.frameCost[depth] = savedCost;
     this.frameBlock[depth] = block;
+    this.frameInfo[depth] = info;
+    this.frameSub[depth] = sub;
+    this.frameEdges[depth] = 0;
+    this.frameHead[depth] = -1;
   }
 
   private addEvent(kind: number, pos: number, end: number, value: number): number {
@@ -829,7 +1254,10 @@ class FuelInjector {
   }
 
   private charge(cost: number, head: number, tail: number): void {
-    if (cost === 0) return; // cannot happen (every region holds at least its end), kept for safety
+    // 0: a sub-region charge dropped (its region is charged whole) or merged into another.
+    // Never the entry charge, which also initializes the local: its sub-region holds at least
+    // one instruction.
+    if (cost === 0) return;
     this.chargePoints++;
     this.put(head);
     this.out.sleb(cost);
