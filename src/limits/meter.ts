@@ -35,7 +35,7 @@ export const METER_VERSION = 3;
  */
 export const INSTRUMENTER_HASH: string = (() => {
   const h = createHash('sha256');
-  for (const name of ['instrument', 'reader', 'opcodes']) {
+  for (const name of ['instrument', 'options', 'errors', 'sections', 'body', 'scan', 'regions', 'reader', 'opcodes']) {
     for (const ext of ['.js', '.ts']) {
       try {
         h.update(readFileSync(new URL(`./wasm/${name}${ext}`, import.meta.url)));

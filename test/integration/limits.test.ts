@@ -49,6 +49,7 @@ describe('fuel', () => {
     const recs = await limitRecords(auditDir, agent.id);
     expect(recs).toHaveLength(1);
     expect(recs[0]).toMatchObject({ resource: 'FUEL_EXHAUSTED', outcome: 'blocked', details: { limit: { limit: 'maxFuel', allowed: 5_000_000 } } });
+    expect((recs[0]!.details!['limit'] as { requested: number }).requested).toBeGreaterThan(5_000_000);
   });
 
   it('an infinite loop in the start function is stopped at load with FUEL_EXHAUSTED', async () => {

@@ -80,11 +80,12 @@ const BATCH = 256;
  * Map anything thrown out of the guest to a serialized sandbox error. `fuel` tells whether the
  * budget ran out (the instrumented code traps with `unreachable` when it does).
  */
-export function classifyThrow(e: unknown, fuel?: { exhausted: boolean; budget: bigint }): { error: SerializedError; fatal: boolean } {
+export function classifyThrow(e: unknown, fuel?: { exhausted: boolean; budget: bigint; used?: number }): { error: SerializedError; fatal: boolean } {
   if (e instanceof StartFuelExhausted) return { error: { ...e.error, message: `${e.error.message} (in its start function)` }, fatal: true };
   if (fuel?.exhausted && e instanceof WebAssembly.RuntimeError) {
     return {
-      error: { code: 'FUEL_EXHAUSTED', message: `agent used up its fuel (${fuel.budget} units); raise resourceLimits.maxFuel or --fuel`, details: { limit: 'maxFuel', allowed: Number(fuel.budget) } },
+      // `requested`: what the run had consumed when the charge that crossed zero was made.
+      error: { code: 'FUEL_EXHAUSTED', message: `agent used up its fuel (${fuel.budget} units); raise resourceLimits.maxFuel or --fuel`, details: { limit: 'maxFuel', allowed: Number(fuel.budget), ...(fuel.used !== undefined ? { requested: fuel.used } : {}) } },
       fatal: true,
     };
   }
@@ -190,7 +191,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
   const budget = o.fuel ?? NO_LIMIT;
   const fuel = new WasmGlobal({ value: 'i64', mutable: true }, budget);
   const used = (): number => Number(budget - fuel.value);
-  const fuelState = () => ({ exhausted: fuel.value < 0n, budget });
+  const fuelState = () => ({ exhausted: fuel.value < 0n, budget, used: used() });
   let exports: AgentExports;
   try {
     exports = await mod.instantiate(

@@ -1,0 +1,171 @@
+/**
+ * What `instrumentModule` takes and returns: the options with their defaults, the
+ * validation caps, the result and its statistics, and the resolution of options into the
+ * complete set the rewriters read (so that no rewriter repeats a default).
+ *
+ * `instrument.ts` re-exports the public part; the rest of the package imports it from there.
+ */
+
+/** Largest page count of a 32-bit memory (4 GiB): the most `maxMemoryPages` may be, and a memory's maximum when it declares none. */
+export const MAX_PAGES_32 = 65536;
+
+/** Validation caps; defaults in {@link DEFAULT_INSTRUMENT_LIMITS}. */
+export interface InstrumentLimits {
+  /** Largest accepted module, in bytes. */
+  maxModuleBytes?: number;
+  /** Most functions a module may define. */
+  maxFunctions?: number;
+  /** Most bytes all data segments together may hold (more is `MEMORY_LIMIT`). */
+  maxDataBytes?: number;
+  /** Deepest block/loop/if/try nesting inside one function. */
+  maxNesting?: number;
+}
+
+/**
+ * Default validation caps: 128 MiB module, 1,000,000 functions, 64 MiB data, nesting 10,000.
+ *
+ * @example
+ * ```ts
+ * instrumentModule(bytes, { limits: { ...DEFAULT_INSTRUMENT_LIMITS, maxDataBytes: 1 << 20 } });
+ * ```
+ */
+export const DEFAULT_INSTRUMENT_LIMITS: Readonly<Required<InstrumentLimits>> = Object.freeze({
+  maxModuleBytes: 128 * 1024 * 1024,
+  maxFunctions: 1_000_000,
+  maxDataBytes: 64 * 1024 * 1024,
+  maxNesting: 10_000,
+});
+
+/** Default {@link InstrumentOptions.fineLoopThreshold}. */
+export const DEFAULT_FINE_LOOP_THRESHOLD = 64;
+/** Default {@link InstrumentOptions.fineFunctionThreshold}. */
+export const DEFAULT_FINE_FUNCTION_THRESHOLD = 64;
+/** Default {@link InstrumentOptions.fineMerge}. */
+export const DEFAULT_FINE_MERGE = 4;
+
+/** What to do to the module. Every field is optional. */
+export interface InstrumentOptions {
+  /** Inject fuel metering (default true). */
+  fuel?: boolean;
+  /**
+   * Keep the fuel counter in a local inside functions with loops (default true). false:
+   * every charge updates the global directly, as before fuel locals: the same charges and
+   * trap points, several times slower in tight loops. For comparisons and tests.
+   */
+  fuelLocal?: boolean;
+  /**
+   * A loop whose region (its body's static instruction count, nested loops' bodies excluded)
+   * is larger than this is charged per sub-region (see `regions.ts`) instead of once
+   * per iteration; smaller loops keep their single charge at the header. Default
+   * {@link DEFAULT_FINE_LOOP_THRESHOLD}; `Infinity` charges every loop whole.
+   */
+  fineLoopThreshold?: number;
+  /**
+   * The same for a function's entry region (its body without its loops' bodies). Default
+   * {@link DEFAULT_FINE_FUNCTION_THRESHOLD}; `Infinity` charges every entry region whole.
+   */
+  fineFunctionThreshold?: number;
+  /**
+   * In a region charged per sub-region, a sub-region of at most this many instructions that
+   * starts an if or else arm, follows a br_if or follows an inner loop is charged together
+   * with the sub-region before it (which dominates it), as long as that charge absorbs at most
+   * this many instructions in all: fewer charge points, at the price of charging a path up to
+   * this much for instructions it skips. Default {@link DEFAULT_FINE_MERGE}; 0 charges every
+   * sub-region separately (fuel then equals the instructions executed in such regions).
+   */
+  fineMerge?: number;
+  /**
+   * In a region charged per sub-region, `block` instructions cost nothing (default true): they
+   * compile to no machine code, and an interpreter's dispatch loop opens one per opcode handler
+   * at the top of every iteration (hundreds), outweighing the handler that then runs. false:
+   * they count like every other instruction.
+   */
+  fineFreeBlocks?: boolean;
+  /** Cap every defined memory at this many 64 KiB pages. */
+  maxMemoryPages?: number;
+  /** Cap every defined table at this many elements. */
+  maxTableElements?: number;
+  /** Validation caps. */
+  limits?: InstrumentLimits;
+}
+
+/** Size of one defined memory after capping, in pages (no maximum is reported as 65536). */
+export interface MemoryStats {
+  initial: number;
+  maximum: number;
+}
+
+/** Counts describing the instrumented module. */
+export interface InstrumentStats {
+  /** Functions defined by the module (imports excluded). */
+  functions: number;
+  /** `loop` instructions seen (0 when fuel is off: bodies are then copied unread). */
+  loops: number;
+  /** Charge sequences injected. */
+  chargePoints: number;
+  /** Regions (loop bodies and function bodies) charged per sub-region rather than whole. */
+  fineRegions: number;
+  /** Defined memories, in order. */
+  memories: MemoryStats[];
+}
+
+/** The rewritten module and what was done to it. */
+export interface InstrumentResult {
+  bytes: Uint8Array;
+  /** True when the module now imports `agentos:limits` `fuel` and must be given that global. */
+  fuelGlobalImported: boolean;
+  stats: InstrumentStats;
+}
+
+/**
+ * Options with every default filled in: what the section and body rewriters read.
+ *
+ * @example
+ * ```ts
+ * const opts: ResolvedOptions = resolveOptions({ maxMemoryPages: 16 });
+ * opts.fineMerge; // DEFAULT_FINE_MERGE
+ * ```
+ */
+export type ResolvedOptions = InstrumentOptions & {
+  fuel: boolean;
+  limits: Required<InstrumentLimits>;
+  fineLoopThreshold: number;
+  fineFunctionThreshold: number;
+  fineMerge: number;
+  fineFreeBlocks: boolean;
+};
+
+/**
+ * Fill in the defaults of `options` and check the numeric ones (a `RangeError` for a
+ * negative, fractional or too large value: they are programming errors, not bad modules).
+ * Thresholds may also be `Infinity` (charge every region whole).
+ *
+ * @example
+ * ```ts
+ * resolveOptions({}).fineLoopThreshold;                // 64 (DEFAULT_FINE_LOOP_THRESHOLD)
+ * resolveOptions({ maxMemoryPages: 1.5 });             // throws RangeError
+ * resolveOptions({ limits: { maxNesting: 100 } }).limits.maxFunctions; // 1_000_000
+ * ```
+ */
+export function resolveOptions(options: InstrumentOptions): ResolvedOptions {
+  const check = (name: string, v: number | undefined, max: number): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > max)) throw new RangeError(`${name} must be an integer in 0..${max}`);
+  };
+  check('maxMemoryPages', options.maxMemoryPages, MAX_PAGES_32);
+  check('maxTableElements', options.maxTableElements, 0xffffffff);
+  check('fineMerge', options.fineMerge, 0x7fffffff);
+  const threshold = (name: string, v: number | undefined, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (v !== Infinity) check(name, v, 0x7fffffff);
+    return v;
+  };
+  return {
+    ...options,
+    fuel: options.fuel ?? true,
+    limits: { ...DEFAULT_INSTRUMENT_LIMITS, ...options.limits },
+    fineLoopThreshold: threshold('fineLoopThreshold', options.fineLoopThreshold, DEFAULT_FINE_LOOP_THRESHOLD),
+    fineFunctionThreshold: threshold('fineFunctionThreshold', options.fineFunctionThreshold, DEFAULT_FINE_FUNCTION_THRESHOLD),
+    fineMerge: options.fineMerge ?? DEFAULT_FINE_MERGE,
+    fineFreeBlocks: options.fineFreeBlocks ?? true,
+  };
+}
