@@ -105,9 +105,12 @@ export function meterFor(limits: ResourceLimits): Meter {
         } catch (e) {
           if (!(e instanceof InstrumentError)) throw e;
           if (e.code === 'MEMORY_LIMIT') {
-            throw new LimitError('MEMORY_LIMIT', `core module ${name} needs more memory than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(maxMemory)}) or --memory`, {
-              limit: 'maxMemory',
-              allowed: maxMemory,
+            // The instrumenter speaks in pages; the audit record and the error in bytes.
+            const table = /table/.test(e.message);
+            throw new LimitError('MEMORY_LIMIT', `core module ${name} needs more ${table ? 'table space' : 'memory'} than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(maxMemory)}) or --memory`, {
+              limit: table ? 'tableElements' : 'maxMemory',
+              allowed: table ? DEFAULT_MAX_TABLE_ELEMENTS : maxMemory,
+              ...(e.requested !== undefined ? { requested: table ? e.requested : e.requested * PAGE } : {}),
               module: name,
             });
           }

@@ -103,7 +103,7 @@ describe('memory and tables', () => {
     await s.close();
     const recs = await limitRecords(auditDir, 'bigmem-1');
     expect(recs).toHaveLength(1);
-    expect(recs[0]).toMatchObject({ action: 'load', resource: 'MEMORY_LIMIT', details: { limit: { limit: 'maxMemory', allowed: 1024 ** 3 } } });
+    expect(recs[0]).toMatchObject({ action: 'load', resource: 'MEMORY_LIMIT', details: { limit: { limit: 'maxMemory', allowed: 1024 ** 3, requested: 65536 * 65536 } } });
   });
 
   it('table.grow stops at the table cap', async () => {

@@ -22,10 +22,15 @@ export type InstrumentErrorCode = 'MEMORY_LIMIT' | 'COMPONENT_INVALID' | 'UNSUPP
  */
 export class InstrumentError extends Error {
   readonly code: InstrumentErrorCode;
+  /** For a cap: what the module asks for and what the cap allows (in the cap's unit: pages or elements). */
+  readonly requested?: number;
+  readonly allowed?: number;
 
-  constructor(code: InstrumentErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: InstrumentErrorCode, message: string, options?: { cause?: unknown; requested?: number; allowed?: number }) {
     super(message, options);
     this.name = 'InstrumentError';
     this.code = code;
+    if (options?.requested !== undefined) this.requested = options.requested;
+    if (options?.allowed !== undefined) this.allowed = options.allowed;
   }
 }

@@ -42,7 +42,7 @@ const isStaleCustomSection = (name: string): boolean =>
 function capLimits(lim: Limits, cap: number | undefined, what: string, describe: (n: number) => string): Limits {
   if (cap === undefined) return lim;
   if (lim.min > cap) {
-    throw new InstrumentError('MEMORY_LIMIT', `${what} needs ${describe(lim.min)} initially; the limit allows ${describe(cap)}`);
+    throw new InstrumentError('MEMORY_LIMIT', `${what} needs ${describe(lim.min)} initially; the limit allows ${describe(cap)}`, { requested: lim.min, allowed: cap });
   }
   return { flags: lim.flags | 0x01, min: lim.min, max: lim.max === undefined ? cap : Math.min(lim.max, cap) };
 }
