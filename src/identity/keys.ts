@@ -33,7 +33,7 @@ export function generateKeyPair(): RawKeyPair {
 
 /** The raw 32 bytes of an Ed25519 public KeyObject (or the public half of a private one). */
 export function rawPublicKey(k: KeyObject): Uint8Array {
-  const der = createPublicKey(k).export({ format: 'der', type: 'spki' });
+  const der = (k.type === 'public' ? k : createPublicKey(k)).export({ format: 'der', type: 'spki' });
   return new Uint8Array(der.subarray(der.length - 32));
 }
 
