@@ -100,7 +100,12 @@ export function checkComponentStructure(bytes: Uint8Array, origin: string, limit
 }
 
 /** Read and check a component from a path or bytes. */
-export async function readComponent(input: string | Uint8Array, maxBytes = DEFAULT_MAX_COMPONENT_BYTES): Promise<ComponentSource> {
+export async function readComponent(
+  input: string | Uint8Array,
+  maxBytes = DEFAULT_MAX_COMPONENT_BYTES,
+  /** Runs on the bytes before the component checks (a signature check: any flipped byte is a bad signature first). */
+  before?: (bytes: Uint8Array, origin: string) => void,
+): Promise<ComponentSource> {
   let bytes: Uint8Array;
   let origin: string;
   if (typeof input === 'string') {
@@ -122,6 +127,7 @@ export async function readComponent(input: string | Uint8Array, maxBytes = DEFAU
   } else {
     throw new ComponentError('load() takes a file path or a Uint8Array of component bytes');
   }
+  if (bytes.length <= maxBytes) before?.(bytes, origin);
   checkComponentBytes(bytes, origin, maxBytes);
   return { bytes, hash: createHash('sha256').update(bytes).digest('hex'), origin };
 }

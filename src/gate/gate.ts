@@ -34,6 +34,14 @@ export interface GatePolicy {
   readonly authz?: AuthzModel | undefined;
 }
 
+/** The calling instance's authentication state, as the gate checks it before every decision. */
+export interface GateAuth {
+  /** Whether the identity still holds (one atomic load in practice). */
+  authenticated(): boolean;
+  /** Why not, for the record. */
+  why(): string;
+}
+
 /** A mount as the gate and the filesystem capability see it. */
 export interface Mount {
   readonly guest: string;
@@ -74,6 +82,11 @@ export class Gate {
     private readonly refresh?: () => GatePolicy | undefined,
     /** The agent's quota ledger (rates, tool usage, network); absent: no quotas. */
     readonly quota?: QuotaLedger,
+    /**
+     * Who is calling: the instance's identity must still be authenticated (not revoked, not
+     * expired, its token valid) for any call to be decided; absent: no identity layer.
+     */
+    private readonly auth?: GateAuth,
   ) {
     this.setPolicy(policy);
   }
@@ -142,6 +155,10 @@ export class Gate {
    */
   private finish(req: AccessRequest, decided: Decision): Decision {
     let d = decided;
+    // Authenticate before authorizing: a caller whose identity no longer holds gets nothing.
+    if (this.auth && !this.auth.authenticated()) {
+      d = { allowed: false, reason: `AUTHENTICATION_FAILED: ${this.auth.why()}; the call was refused`, matched: [], unauthenticated: true };
+    }
     const over = d.allowed ? this.quotaFor(req) : undefined;
     if (over) {
       d = {
@@ -154,7 +171,7 @@ export class Gate {
     const recorded = this.sink({
       time: Date.now(),
       agentId: this.agentId,
-      type: d.quota ? 'limit_exceeded' : d.allowed ? 'capability_used' : 'capability_denied',
+      type: d.unauthenticated ? 'authentication_failure' : d.quota ? 'limit_exceeded' : d.allowed ? 'capability_used' : 'capability_denied',
       capability: req.capability,
       resource: req.resource,
       action: req.action,

@@ -39,6 +39,8 @@ export interface Decision {
   readonly auditUnavailable?: boolean;
   /** The call was refused by a quota or rate limit (the policy allowed it). */
   readonly quota?: QuotaExceeded;
+  /** The call was refused because the caller's identity no longer authenticates. */
+  readonly unauthenticated?: boolean;
 }
 
 /** Outcome recorded for an access. */
@@ -61,7 +63,10 @@ export interface AuditEvent {
     | 'limit_exceeded'
     | 'agent_error'
     | 'policy_updated'
-    | 'policy_rejected';
+    | 'policy_rejected'
+    | 'authentication_success'
+    | 'authentication_failure'
+    | 'security_alert';
   readonly capability: string;
   readonly resource: ResourceKind | 'agent';
   readonly action: string;

@@ -31,7 +31,7 @@ function severityOf(e: AuditEvent): Severity | undefined {
 }
 
 function outcomeOf(e: AuditEvent): Outcome {
-  if (e.type === 'agent_error') return 'failure';
+  if (e.type === 'agent_error' || e.type === 'authentication_failure') return 'failure';
   return e.outcome === 'allowed' ? 'success' : 'blocked';
 }
 
@@ -44,6 +44,9 @@ function sourceOf(e: AuditEvent): string {
     case 'policy_updated':
     case 'policy_rejected':
       return 'policy';
+    case 'authentication_success':
+    case 'authentication_failure':
+      return 'identity';
     default:
       return 'sandbox';
   }
@@ -71,7 +74,8 @@ export function recordOf(e: AuditEvent, correlationId: string | undefined): Audi
       ...(e.count !== undefined ? { count: e.count } : {}),
       ...(e.actions && e.actions.length > 0 ? { actions: e.actions } : {}),
       ...(e.wouldDeny ? { wouldDeny: e.wouldDeny } : {}),
-      ...(e.details ? { limit: e.details } : {}),
+      // A limit's context goes under `limit`; other events' context joins the details.
+      ...(e.details ? (e.type === 'limit_exceeded' ? { limit: e.details } : e.details) : {}),
     },
   };
 }

@@ -2,7 +2,7 @@
  * The library API: a Sandbox loads components under policies and runs them.
  */
 import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DEFAULT_CAPS, type HostCaps, type InstanceEvent, type LogEvent } from '../capabilities/context.js';
 import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
 import type { ToolReply } from '../capabilities/tools.js';
@@ -20,6 +20,10 @@ import { parseDuration } from '../util/units.js';
 import { AuditBridge, type AuditSettings } from './audit-bridge.js';
 import { meterFor, type Meter } from '../limits/meter.js';
 import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
+import { verifyComponent, type ComponentClaims } from '../identity/signature.js';
+import type { AgentIdentity, KeyProvider } from '../identity/types.js';
+import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
+import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'FUEL_EXHAUSTED', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
@@ -54,6 +58,27 @@ export interface SandboxOptions {
    * `AUDIT_UNAVAILABLE` at load while this one has it open.
    */
   readonly audit?: AuditSettings | false;
+  /**
+   * Which components to trust. When set, a component must carry a valid signature
+   * (`agentos sign`) by an issuer key that `keys` trusts (active, or rotated within its
+   * overlap; never revoked or expired), and is refused otherwise with `SIGNATURE_INVALID`:
+   * unsigned (unless `requireSignature: false`), tampered, expired, or signed by an untrusted or
+   * revoked key. A signed component's policy is narrowed to the capabilities its claims ask for.
+   * Default: no signature check.
+   */
+  readonly trust?: TrustSettings;
+  /** Lifetime of each agent's instance identity (its key pair); past it, its calls are refused. Default 24 h. */
+  readonly identityTtl?: number | string;
+}
+
+/** See {@link SandboxOptions.trust}. */
+export interface TrustSettings {
+  /** Decides which issuer keys are trusted (the key store: `KeyStore.open(dir)`). */
+  readonly keys: Pick<KeyProvider, 'trust'>;
+  /** Only these issuer key ids count (default: every key `keys` trusts). */
+  readonly issuers?: readonly string[];
+  /** Refuse unsigned components. Default true. */
+  readonly requireSignature?: boolean;
 }
 
 /** Options of {@link Sandbox.load}. */
@@ -128,6 +153,8 @@ export class Agent {
     private readonly defaultTimeoutMs: number,
     /** @internal the component's metering (fuel budget, caps) */
     readonly meter: Meter,
+    /** @internal this agent's identity and authentication state */
+    readonly auth_: InstanceIdentity,
   ) {
     this.currentPolicy = policy;
     this.init = init;
@@ -136,6 +163,28 @@ export class Agent {
   /** The policy the agent runs under now. */
   get policy(): SandboxPolicy {
     return this.currentPolicy;
+  }
+
+  /**
+   * The agent's identity (the seed's `AgentIdentity`): instance id, type, version, its own
+   * Ed25519 public key and fingerprint, created/expires, status.
+   */
+  get identity(): AgentIdentity {
+    return this.auth_.identity;
+  }
+
+  /**
+   * Revoke the agent's identity (or mark it compromised): its very next call — even mid-run —
+   * is refused and recorded as `authentication_failure`.
+   *
+   * @example
+   * ```ts
+   * agent.revokeIdentity({ compromised: true, reason: 'key leaked' });
+   * ```
+   */
+  revokeIdentity(options: { compromised?: boolean; reason?: string } = {}): void {
+    this.auth_.revoke(options.compromised ?? false);
+    this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-identity', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: options.reason ?? (options.compromised ? 'identity marked compromised' : 'identity revoked'), api: 'agent.revokeIdentity' }, this.correlation);
   }
 
   /**
@@ -294,6 +343,7 @@ export class Agent {
     const inst = this.instance ?? (await this.starting?.catch(() => undefined));
     this.instance = undefined;
     await inst?.close();
+    this.auth_.dispose();
     this.sandbox.auditBridge.release(this.auditShared);
     this.sandbox.audit_({ type: 'agent_terminate', agentId: this.id, capability: 'compute', resource: 'agent', action: 'close', target: this.prepared.hash, outcome: 'allowed', reason: 'agent closed', api: 'agent.close' }, this.correlation);
     this.sandbox.forget_(this);
@@ -324,6 +374,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   readonly pool: WorkerPool;
   /** @internal */
   readonly auditBridge: AuditBridge;
+  private readonly trust: TrustSettings | undefined;
+  private readonly identityTtlMs: number;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -335,6 +387,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;
     this.defaultTimeoutMs = options.defaultTimeout !== undefined ? parseDuration(options.defaultTimeout, 'defaultTimeout') : 30_000;
     this.hostEnv = options.hostEnv ?? process.env;
+    this.trust = options.trust;
+    this.identityTtlMs = options.identityTtl !== undefined ? parseDuration(options.identityTtl, 'identityTtl') : DEFAULT_IDENTITY_TTL_MS;
     const audit = options.audit ?? {};
     if (audit !== false && (typeof audit !== 'object' || audit === null)) throw new UsageError('audit must be an object of audit settings or false');
     this.auditBridge = new AuditBridge(audit);
@@ -383,13 +437,19 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
    * needs a capability the policy forbids).
    */
   async load(component: string | Uint8Array, options: LoadOptions = {}): Promise<Agent> {
-    const policy = await resolvePolicy(options.policy);
-    checkMounts(policy);
+    const policyIn = await resolvePolicy(options.policy);
+    checkMounts(policyIn);
     // Fail closed: no agent runs unless its decisions can be recorded.
     await this.auditBridge.open();
     this.checkAudit_();
-    const source = await readComponent(component, this.maxComponentBytes);
     const agentId = options.agentId ?? randomUUID();
+    // Trust before anything else looks at the bytes: the signature, then the policy narrowed
+    // to what it claims.
+    let claims: ComponentClaims | undefined;
+    const source = await readComponent(component, this.maxComponentBytes, (bytes, origin) => {
+      claims = this.checkSignature_({ bytes, origin, hash: createHash('sha256').update(bytes).digest('hex') }, agentId, policyIn);
+    });
+    const policy = claims ? await narrowCapabilities(policyIn, claims.capabilities) : policyIn;
     // Every core module is metered: fuel charges, memory and table caps (src/limits).
     const meter = meterFor(policy.resourceLimits);
     let prepared: PreparedComponent;
@@ -429,9 +489,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     // Quotas count per agent across its instances: the ledger lives here, the workers share it.
     const quotaPolicy = quotaPolicyOf(policy, agentId);
     const quota = { policy: quotaPolicy, shared: QuotaLedger.allocate(quotaPolicy) };
-    const init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota };
+    let init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
-    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter);
+    const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
+    init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
+    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);
     this.agents.add(agent);
     if (options.watchPolicy) {
       if (typeof options.policy !== 'string') throw new UsageError('watchPolicy needs policy to be a file path');
@@ -441,9 +503,65 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       await agent.instance_(timeoutMs);
     } catch (e) {
       this.agents.delete(agent);
+      identity.dispose();
       throw this.loadRefused_(agentId, prepared.hash, e);
     }
+    const id = identity.identity;
+    this.audit_({
+      type: 'authentication_success',
+      agentId,
+      capability: 'identity',
+      resource: 'agent',
+      action: 'identity',
+      target: id.fingerprint,
+      outcome: 'allowed',
+      reason: `agent instance identity ${id.fingerprint.slice(0, 16)}… (${id.agentType} ${id.version}) valid until ${new Date(id.expires).toISOString()}`,
+      api: 'sandbox.load',
+      details: { ...id, ...(claims ? { signedBy: claims.kid, issuer: claims.iss } : {}) },
+    });
     return agent;
+  }
+
+  /** @internal verify a component's signature when the sandbox trusts signers; returns its claims */
+  checkSignature_(source: ComponentSource, agentId: string, policy: SandboxPolicy): ComponentClaims | undefined {
+    if (!this.trust) return undefined;
+    const check = verifyComponent(source.bytes, this.trust.keys, this.trust.issuers ? { allowIssuers: this.trust.issuers } : {});
+    const refuse = (code: string, reason: string, claims?: ComponentClaims): never => {
+      this.audit_({
+        type: 'authentication_failure',
+        agentId,
+        capability: 'identity',
+        resource: 'agent',
+        action: 'verify-signature',
+        target: source.hash,
+        outcome: 'denied',
+        reason: `${code}: ${reason}`,
+        api: 'sandbox.load',
+        details: { code, ...(claims ? { issuer: claims.iss, kid: claims.kid, sub: claims.sub } : {}) },
+      });
+      throw new SandboxError('SIGNATURE_INVALID', `${source.origin}: ${reason}`, { reason: code });
+    };
+    if (!check.ok) {
+      if (check.code === 'UNSIGNED' && this.trust.requireSignature === false) return undefined;
+      return refuse(check.code, check.reason, check.claims);
+    }
+    const c = check.claims;
+    if (policy.agent?.type !== undefined && policy.agent.type !== c.agentType) {
+      return refuse('WRONG_AGENT_TYPE', `the component is signed for agent type ${JSON.stringify(c.agentType)} but the policy is for ${JSON.stringify(policy.agent.type)}`, c);
+    }
+    this.audit_({
+      type: 'authentication_success',
+      agentId,
+      capability: 'identity',
+      resource: 'agent',
+      action: 'verify-signature',
+      target: source.hash,
+      outcome: 'allowed',
+      reason: `signed by ${c.iss} (key ${c.kid}) for ${c.sub}, valid until ${new Date(c.exp).toISOString()}`,
+      api: 'sandbox.load',
+      details: { issuer: c.iss, kid: c.kid, sub: c.sub, agentType: c.agentType, capabilities: [...c.capabilities], exp: c.exp },
+    });
+    return c;
   }
 
   /** @internal a load that a limit stopped is recorded (which limit, what was allowed) */
@@ -533,6 +651,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       return { ok: false, kind: 'failed', message: msg.slice(0, 4096) };
     }
   }
+}
+
+/**
+ * The policy with `capabilities.allowed` narrowed to what a signed component's claims ask for:
+ * a signed agent never gets more than its claims (forbidden stays as it is).
+ */
+async function narrowCapabilities(policy: SandboxPolicy, claimed: readonly string[]): Promise<SandboxPolicy> {
+  const keep = new Set(claimed);
+  if (policy.capabilities.allowed.every((c) => keep.has(c))) return policy;
+  const raw = JSON.parse(JSON.stringify(policy)) as Record<string, any>;
+  raw['capabilities'] = { allowed: policy.capabilities.allowed.filter((c) => keep.has(c)), forbidden: [...policy.capabilities.forbidden] };
+  return resolvePolicy(raw);
 }
 
 /** Every mount's host directory must exist when an agent is loaded. */

@@ -3,7 +3,8 @@
  * in. The worker entry uses it; so can an in-thread instance.
  */
 import { ExitTrap, LimitTrap, type HostContext, type InstanceEvent } from '../../capabilities/context.js';
-import { Gate, type GatePolicy } from '../../gate/gate.js';
+import { Gate, type GateAuth, type GatePolicy } from '../../gate/gate.js';
+import { AuthState, authStateReason } from '../../sandbox/agent-identity.js';
 import { QuotaLedger, type QuotaPolicy } from '../../limits/quota.js';
 import type { SerializedError } from '../../errors.js';
 import type { AuditEvent } from '../../gate/types.js';
@@ -40,6 +41,8 @@ export interface CoreInstanceOptions {
   readonly fuel?: bigint | undefined;
   /** The agent's quotas and their ledger (shared with the host, kept across instances). */
   readonly quota?: { readonly policy: QuotaPolicy; readonly shared: SharedArrayBuffer } | undefined;
+  /** The agent identity's authentication cell (see `sandbox/agent-identity.ts`). */
+  readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string } | undefined;
 }
 
 /**
@@ -163,7 +166,12 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
   const ledger = o.quota ? new QuotaLedger(o.quota.shared, o.quota.policy) : undefined;
   // Nothing is in flight in a new instance: an earlier one may have died mid-request.
   if (ledger) ledger.gauge('net:conn', -Infinity);
-  const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates), ledger);
+  const authCell = o.auth ? new Int32Array(o.auth.shared) : undefined;
+  const auth: GateAuth | undefined =
+    authCell && o.auth
+      ? { authenticated: () => Atomics.load(authCell, 0) === AuthState.OK, why: () => authStateReason(Atomics.load(authCell, 0), o.auth!.fingerprint) }
+      : undefined;
+  const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates), ledger, auth);
   const ctx: HostContext = {
     agentId: o.agentId,
     gate,

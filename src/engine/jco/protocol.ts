@@ -25,6 +25,8 @@ export interface WorkerInit {
   readonly fuel?: bigint;
   /** The agent's quotas and the ledger shared with the host (see src/limits/quota.ts). */
   readonly quota?: { readonly policy: import('../../limits/quota.js').QuotaPolicy; readonly shared: SharedArrayBuffer };
+  /** The agent identity's authentication cell and its fingerprint. */
+  readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string };
   /** The audit acknowledgement cell (`AuditAck` in instance-core.ts) and whether decisions wait for it. */
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
 }

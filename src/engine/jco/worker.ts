@@ -31,6 +31,7 @@ async function init(data: WorkerInit & { rpcPort: MessagePort; policyPort: Messa
       audit: data.audit,
       fuel: data.fuel,
       quota: data.quota,
+      auth: data.auth,
     });
     post({ type: 'ready', fuelUsed: instance.fuelUsedAtStart });
   } catch (e) {
