@@ -68,7 +68,8 @@ describe('agentos audit query | tail', () => {
     expect(denied.length).toBe(6); // two denials per run, three runs
     expect(denied.map((r) => r['resource'])).toEqual(expect.arrayContaining(['/data/b.bin', '/data/c.txt']));
     expect(denied.every((r) => typeof r['details']['reason'] === 'string' && r['hash'].length === 64)).toBe(true);
-    const run = mine[1]!['provenance']['correlationId'] as string;
+    // Load-time records (spawn, identity) precede any run and carry no run id.
+    const run = mine.find((r) => r['provenance'] !== undefined)!['provenance']['correlationId'] as string;
     const byRun = jsonLines(agentos(['audit', 'query', '--dir', dir, '--correlation', run, '--json']).stdout);
     expect(byRun.length).toBeGreaterThan(0);
     expect(jsonLines(agentos(['audit', 'query', '--dir', dir, '--since', '1h', '--json']).stdout).length).toBeGreaterThan(10);
