@@ -43,16 +43,32 @@ export function rawPrivateKey(k: KeyObject): Uint8Array {
   return new Uint8Array(der.subarray(der.length - 32));
 }
 
+/**
+ * KeyObjects made from raw bytes, reused: parsing DER into a KeyObject costs far more than the
+ * Ed25519 operation itself (hundreds of µs against tens). Bounded; private seeds are kept only
+ * by a hash of them, never as text.
+ */
+const keyCache = new Map<string, KeyObject>();
+function cached(id: string, make: () => KeyObject): KeyObject {
+  let k = keyCache.get(id);
+  if (!k) {
+    k = make();
+    if (keyCache.size >= 1024) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(id, k);
+  }
+  return k;
+}
+
 /** A KeyObject for a raw public key. */
 export function publicKeyObject(raw: Uint8Array): KeyObject {
   if (raw.length !== 32) throw new TypeError('an Ed25519 public key is 32 bytes');
-  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  return cached(`p${Buffer.from(raw).toString('base64')}`, () => createPublicKey({ key: Buffer.concat([SPKI_PREFIX, raw]), format: 'der', type: 'spki' }));
 }
 
 /** A KeyObject for a raw private seed. */
 export function privateKeyObject(seed: Uint8Array): KeyObject {
   if (seed.length !== 32) throw new TypeError('an Ed25519 private key is a 32-byte seed');
-  return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  return cached(`s${createHash('sha256').update(seed).digest('base64')}`, () => createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
 }
 
 /** The public key of a private seed. */
