@@ -5,6 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { auditCommand } from './audit.js';
 import { buildCommand } from './build.js';
+import { keysCommand } from './keys.js';
+import { signCommand, verifyCommand } from './sign.js';
+import { tokenCommand } from './token.js';
 import { inspectCommand } from './inspect.js';
 import { policyCommand } from './policy.js';
 import { runCommand } from './run.js';
@@ -21,6 +24,10 @@ Commands:
   build <src> -o <out>     build a JavaScript, C or WAT agent into a component
   policy check <file...>   validate policy files
   audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
+  keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
+  sign <agent.wasm>        sign a component with a key from the key store
+  verify <agent.wasm>      check a component's signature against the trusted keys
+  token <command>          issue, verify or revoke an agent's access, refresh or session token
 
 Run 'agentos <command> --help' for a command's options.
 Exit status: 0 ok, 1 agent error, 2 bad input, 3 limit hit, 4 refused by policy, 5 internal error.`;
@@ -39,6 +46,14 @@ async function main(argv: string[]): Promise<number> {
       return policyCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'keys':
+      return keysCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
+    case 'sign':
+      return signCommand(rest);
+    case 'verify':
+      return verifyCommand(rest);
     case '--version':
     case '-v': {
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

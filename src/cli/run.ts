@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
+import { KeyStore } from '../identity/keystore.js';
 import { createSandbox } from '../sandbox/sandbox.js';
 import { loadPolicyFile, emptyPolicy, parsePolicyText } from '../policy/loader.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -39,6 +40,10 @@ Options:
                          last records, a killed process loses none)
   --witness DIR          also publish every signed checkpoint to DIR (keep it on other storage)
   --no-audit             record nothing durably (not for untrusted agents)
+  --trust DIR            run only components signed by a key this key store trusts
+                         ('agentos sign'); the policy is narrowed to the signed capabilities
+  --allow-unsigned       with --trust: also run unsigned components (bad signatures are
+                         still refused)
   --cache-dir DIR        transpile cache (default: ~/.cache/agent-os-sandbox)
   --json                 print exactly one JSON object on stdout
   -h, --help             show this help
@@ -93,6 +98,8 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
         'audit-durability': { type: 'string' },
         witness: { type: 'string' },
         'no-audit': { type: 'boolean' },
+        trust: { type: 'string' },
+        'allow-unsigned': { type: 'boolean' },
         'cache-dir': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -128,8 +135,11 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     const durability = values['audit-durability'] ?? 'sync';
     if (durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use sync or async`);
     if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
+    if (values['allow-unsigned'] && values.trust === undefined) throw new UsageError('--allow-unsigned goes with --trust DIR');
+    const trustKeys = values.trust !== undefined ? await KeyStore.open(values.trust, { passphrase: () => '' }) : undefined;
     const sandbox = createSandbox({
       prewarmWorkers: 0,
+      ...(trustKeys ? { trust: { keys: trustKeys, requireSignature: !values['allow-unsigned'] } } : {}),
       ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}),
       audit: values['no-audit'] ? false : { dir: values.audit ?? DEFAULT_AUDIT_DIR, durability, ...(values.witness !== undefined ? { witness: values.witness } : {}) },
     });
