@@ -289,25 +289,15 @@ describe('verified-token cache', () => {
     await compare();
   });
 
-  it('is bounded (LRU) and much faster than a full validation', async () => {
+  it('is bounded (LRU): an evicted token is validated in full again', async () => {
     const small = service({ cacheSize: 2 });
     const toks = await Promise.all([1, 2, 3].map(() => small.issue(subject, 'access')));
     for (const t of toks) await small.validate(t, { kind: 'access' });
     await small.validate(toks[0]!, { kind: 'access' });
     expect(small.stats).toEqual({ hits: 0, misses: 4 });
-    const time = async (s: TokenService, n: number) => {
-      const t: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await s.validate(toks[2]!, { kind: 'access', agentPublicKey: agent.publicKey, agentId: 'agent-1' });
-        t.push(performance.now() - t0);
-      }
-      return t.sort((x, y) => x - y)[n >> 1]!;
-    };
-    await time(small, 200);
-    const cached = await time(small, 2000);
-    const uncached = await time(service({ cacheSize: 0 }), 300);
-    expect(cached * 5).toBeLessThan(uncached);
+    await small.validate(toks[2]!, { kind: 'access' });
+    expect(small.stats).toEqual({ hits: 1, misses: 4 });
+    // Timing of the cache is measured by npm run bench (bench/identity.mjs), not here.
   });
 });
 

@@ -6,6 +6,7 @@
  */
 import { expect } from 'vitest';
 import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, InstrumentError, instrumentModule, type InstrumentOptions } from '../../src/limits/wasm/instrument.js';
+import { readSections, SectionId, WasmReader } from '../../src/limits/wasm/reader.js';
 
 /** WebAssembly.Global is missing from the project's minimal WebAssembly typings. */
 export interface WasmGlobal {
@@ -272,13 +273,19 @@ export function afterExhaustion(budget: bigint, sequence: Iterable<number>): big
   return v;
 }
 
-/** Instantiate compiled `module` with `budget` fuel, call `run` on it; what happened and what the global holds. */
-export function outcome(module: WebAssembly.Module, budget: bigint, run: (e: Record<string, Fn>) => unknown) {
+/** Instantiate compiled `module` with `budget` fuel (and `imports`), call `run` on it; what happened and what the global holds. */
+export function outcome(module: WebAssembly.Module, budget: bigint, run: (e: Record<string, Fn>) => unknown, imports: WebAssembly.Imports = {}) {
   const fuel = new WasmGlobal({ value: 'i64', mutable: true }, budget);
-  const exports = new WebAssembly.Instance(module, { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel } }).exports as Record<string, Fn>;
+  const exports = new WebAssembly.Instance(module, { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel }, ...imports }).exports as Record<string, Fn>;
   try {
     return { result: run(exports), fuel: fuel.value as bigint };
   } catch (e) {
     return { error: (e as Error).message, fuel: fuel.value as bigint };
   }
+}
+
+/** The number of functions a module defines (its function section's count; 0 without one). */
+export function definedFunctions(bytes: Uint8Array): number {
+  const s = readSections(bytes).find((x) => x.id === SectionId.Function);
+  return s ? new WasmReader(bytes, s.start, s.end).u32() : 0;
 }

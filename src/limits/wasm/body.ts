@@ -32,18 +32,28 @@
  * the global directly, and the inserted instructions are not charged. The one difference is a
  * trap other than fuel exhaustion (out-of-bounds access, division by zero, …): the charges
  * the trapping frame made since its last save are missing from the global.
+ *
+ * A direct `call` of a small leaf (`LeafTable` in `scan.ts`: no loop, no call, no exception
+ * instruction, no `unreachable`, one charge) charges the leaf's cost right before the call,
+ * the way the function's other charges go (on the local, or on the global), and calls the
+ * leaf's unmetered copy ({@link FuelInjector.leafCopy}) with no save before and no load after:
+ * the copy neither reads nor writes the fuel, and cannot throw, so the local stays current
+ * across it. The charges and the fuel a trap leaves are those of the leaf charging itself at
+ * entry; only a fuel trap moves, from the leaf's entry to the call. A trap inside the copy
+ * (out of bounds, …) is a trap of the caller's frame for the above: the leaf's cost and the
+ * charges the caller made since its last save are then missing from the global.
  */
 import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
 import type { ByteWriter, WasmReader } from './reader.js';
 import type { ResolvedOptions } from './options.js';
-import { BodyScanner } from './scan.js';
+import { BodyScanner, type LeafTable } from './scan.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
 const { BLOCKTYPE_EMPTY } = opcodes;
 const ValType: typeof opcodes.ValType = { ...opcodes.ValType };
 const Op: typeof opcodes.Op = { ...opcodes.Op };
-const { EV_CHARGE, EV_GLOBAL, EV_SAVE } = regions;
+const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE } = regions;
 
 /**
  * How a function body is metered.
@@ -52,7 +62,8 @@ const { EV_CHARGE, EV_GLOBAL, EV_SAVE } = regions;
  *   and loads (see the top of this file), so loop iterations touch no memory for metering.
  *   (Even a loop that calls out: its calls may be rare, and charging the global per
  *   iteration is what made tight loops ~4× slower.) Also a function without loops whose entry
- *   region has more sub-region charges than calls and exits (each of which saves or loads).
+ *   region has more sub-region charges and calls of small leaves (each charged on the local)
+ *   than other calls and exits (each of which saves or loads).
  * - `Eager`: the other functions without loops: every charge (usually only the entry charge)
  *   reads the global and saves at once: `global.get; i64.const cost; i64.sub; local.tee $f;
  *   global.set; local.get $f; i64.const 0; i64.lt_s; if unreachable end`. The global is then
@@ -109,6 +120,8 @@ export class FuelInjector {
   loops = 0;
   chargePoints = 0;
   fineRegions = 0;
+  /** Calls of small leaves charged at the call and redirected to the leaf's copy. */
+  leafCalls = 0;
   private readonly scanner: BodyScanner;
   /** LEB128 bytes of the fuel global's index. */
   private readonly fuelLeb: Uint8Array;
@@ -124,7 +137,8 @@ export class FuelInjector {
 
   /**
    * Bodies are read from `input` and written to `out`. `fuelIndex`: the fuel global's index
-   * (the number of imported globals); `globalCount`: imported plus defined globals.
+   * (the number of imported globals); `globalCount`: imported plus defined globals; `leaves`:
+   * the small leaves whose direct calls are charged at the call site, if any.
    */
   constructor(
     private readonly input: Uint8Array,
@@ -132,8 +146,10 @@ export class FuelInjector {
     fuelIndex: number,
     globalCount: number,
     opts: ResolvedOptions,
+    private readonly leaves?: LeafTable,
   ) {
     this.scanner = new BodyScanner(fuelIndex, globalCount, opts);
+    this.scanner.leaves = leaves;
     this.fuelLocal = opts.fuelLocal ?? true;
     this.fuelLeb = leb(fuelIndex);
     // Mode.Global only uses the sequences that do not name $f: build them now.
@@ -159,7 +175,8 @@ export class FuelInjector {
     const loops = scanner.scanFunction(r);
     this.loops += loops;
     this.fineRegions += scanner.scanFine;
-    const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : loops > 0 || scanner.entryCharges > scanner.exits ? Mode.Local : Mode.Eager;
+    const local = loops > 0 || scanner.entryCharges + scanner.leafCalls > scanner.exits;
+    const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : local ? Mode.Local : Mode.Eager;
     const at = this.out.beginSized();
     if (mode === Mode.Global) {
       this.out.copy(this.input, start, code);
@@ -172,6 +189,31 @@ export class FuelInjector {
     }
     this.emit(code, r.end, mode);
     this.out.endSized(at);
+  }
+
+  /**
+   * Write the unmetered copy of a small leaf: the body `r.buf[r.pos..r.end)` (locals included)
+   * as it is, with only its global indices shifted, size prefix included. Its calls charge
+   * its cost instead (see {@link emit}); it has no call, loop or exception instruction.
+   */
+  leafCopy(r: WasmReader): void {
+    const start = r.pos;
+    r.locals();
+    const scanner = this.scanner;
+    scanner.scanFunction(r);
+    const ev = scanner.events;
+    const events = scanner.eventCount * 4;
+    const out = this.out;
+    const at = out.beginSized();
+    let from = start;
+    for (let i = 0; i < events; i += 4) {
+      if (ev[i] !== EV_GLOBAL) continue;
+      out.copy(this.input, from, ev[i + 1]!);
+      out.u32(ev[i + 2]!);
+      from = ev[i + 3]!;
+    }
+    out.copy(this.input, from, r.end);
+    out.endSized(at);
   }
 
   /** Build the inserted sequences for fuel local `f` (see the SEQ_* constants). */
@@ -218,7 +260,8 @@ export class FuelInjector {
    * Copy the instructions, inserting charges, saves, loads and rewritten global indices at
    * the recorded points. The first event is the entry charge: in {@link Mode.Local} it reads
    * the global (that is the entry load); later charges read the local. Saves and loads only
-   * exist in {@link Mode.Local}.
+   * exist in {@link Mode.Local}. A call of a small leaf becomes a charge of the leaf's cost, on
+   * the local or on the global as the function's other charges are, and a call of its copy.
    */
   private emit(start: number, end: number, mode: number): void {
     const ev = this.scanner.events;
@@ -238,6 +281,17 @@ export class FuelInjector {
           break;
         }
         case EV_GLOBAL: out.u32(ev[i + 2]!); break;
+        case EV_LEAF_CALL: {
+          const slot = ev[i + 2]!;
+          const leaves = this.leaves!;
+          this.leafCalls++;
+          this.put(local ? SEQ_HEAD_LOCAL : SEQ_HEAD_GLOBAL);
+          out.sleb(leaves.cost[slot]!);
+          this.put(local ? SEQ_TAIL_LOCAL : mode === Mode.Eager ? SEQ_TAIL_EAGER : SEQ_TAIL_GLOBAL);
+          out.u8(Op.Call);
+          out.u32(leaves.copyIndex(slot));
+          break;
+        }
         case EV_SAVE: this.put(SEQ_SAVE); break;
         default: this.put(SEQ_LOAD);
       }

@@ -5,8 +5,10 @@ import { instrumentModule, type InstrumentOptions } from './instrument.js';
 import { WasmGlobal, type Fn, wat, print, outcome } from '../../../test/helpers/instrument-fixtures.js';
 
 /**
- * Random structured programs for the property test: two functions (`run`, exported, and
- * `leaf`, which `run` calls), made of stack-neutral statements: assignments, global updates,
+ * Random structured programs for the property test: four functions (`run`, exported, and
+ * `leaf`, `tiny0` and `tiny1`, which `run` calls; the two tiny ones without loops or
+ * exception handling, often small leaves that `run` charges at the call site), made of
+ * stack-neutral statements: assignments, global updates,
  * calls, if/else, blocks, bounded loops (a counter decremented at the top, so branches to any
  * loop label terminate), br, br_if, br_table (to any label, the function's included), return,
  * br_table "switches" shaped like an interpreter's dispatch, and try/catch/catch_all with
@@ -28,7 +30,7 @@ function randomProgram(seed: number): { plain: string; oracle: string } {
   let lines: Line[] = [];
   const op = (text: string): void => void lines.push({ text });
   const blk = (): void => void lines.push({ text: 'block', block: true });
-  interface Ctx { labels: number; loops: number; tries: number; budget: number; calls: boolean; canLeave: boolean }
+  interface Ctx { labels: number; loops: number; tries: number; budget: number; calls: boolean; canLeave: boolean; tryOk: boolean }
   const local = (): string => `$${rand(3) === 0 ? `c${rand(3)}` : `v${rand(4)}`}`;
   const target = (c: Ctx): number => rand(c.labels + (c.canLeave ? 1 : 0));
   const cond = (): void => {
@@ -60,7 +62,7 @@ function randomProgram(seed: number): { plain: string; oracle: string } {
       case 3:
         if (!c.calls) return op('nop');
         op(`local.get ${local()}`);
-        op('call $leaf');
+        op(`call ${['$leaf', '$tiny0', '$tiny1'][rand(3)]}`);
         op(`local.set $v${rand(4)}`);
         return;
       case 4:
@@ -145,7 +147,7 @@ function randomProgram(seed: number): { plain: string; oracle: string } {
         return op('end');
       }
       case 12:
-        if (!nested) return op('nop');
+        if (!nested || !c.tryOk) return op('nop');
         op('try');
         c.labels++;
         c.tries++;
@@ -183,16 +185,24 @@ function randomProgram(seed: number): { plain: string; oracle: string } {
   };
   const leaf = fn(`(func $leaf (param $p0 i32) (result i32) ${locals}`, ['local.get $p0', 'local.set $v0'], () => {
     blk();
-    stmts({ labels: 1, loops: 0, tries: 0, budget: 12 + rand(20), calls: false, canLeave: false }, 50);
+    stmts({ labels: 1, loops: 0, tries: 0, budget: 12 + rand(20), calls: false, canLeave: false, tryOk: true }, 50);
     op('end');
   }, ['local.get $v0']);
+  // No loops (the counters are taken), no try.
+  const tiny = (name: string): Line[] => fn(`(func ${name} (param $p0 i32) (result i32) ${locals}`, ['local.get $p0', 'local.set $v0'], () => {
+    blk();
+    stmts({ labels: 1, loops: 3, tries: 0, budget: 1 + rand(8), calls: false, canLeave: false, tryOk: false }, 50);
+    op('end');
+  }, ['local.get $v0']);
+  const tiny0 = tiny('$tiny0');
+  const tiny1 = tiny('$tiny1');
   const run = fn(`(func $run (export "run") (param $p0 i32) (param $p1 i32) ${locals}`, ['local.get $p0', 'local.set $v0', 'local.get $p1', 'local.set $v1'], () => {
-    stmts({ labels: 0, loops: 0, tries: 0, budget: 20 + rand(60), calls: true, canLeave: true }, 100);
+    stmts({ labels: 0, loops: 0, tries: 0, budget: 20 + rand(60), calls: true, canLeave: true, tryOk: true }, 100);
   }, []);
   const render = (count: boolean): string => {
     const parts = ['(module (tag $e) (global $g (export "g") (mut i32) (i32.const 0))'];
     if (count) parts.push('(global $cnt (export "cnt") (mut i64) (i64.const 0)) (global $blk (export "blk") (mut i64) (i64.const 0))');
-    for (const f of [leaf, run]) {
+    for (const f of [leaf, tiny0, tiny1, run]) {
       parts.push(f[0]!.text);
       for (const l of f.slice(1)) {
         if (count) parts.push('global.get $cnt i64.const 1 i64.add global.set $cnt');
@@ -212,6 +222,7 @@ describe('sub-region charging on random programs', () => {
   const EXACT: InstrumentOptions = { fineLoopThreshold: 0, fineFunctionThreshold: 0, fineMerge: 0, fineFreeBlocks: false };
   const EXACT_FREE: InstrumentOptions = { ...EXACT, fineFreeBlocks: true };
   const OLD: InstrumentOptions = { fineLoopThreshold: Infinity, fineFunctionThreshold: Infinity };
+  const NO_LEAF: InstrumentOptions = { leafInlineThreshold: 0 };
   const INPUTS = [[0, 0], [1, 2], [5, 3], [7, 7], [6, 1]] as const;
 
   /** The cost of the charge right after every `loop` (after the load of a catch-target loop), from the printed module. */
@@ -220,15 +231,25 @@ describe('sub-region charging on random programs', () => {
 
   it('charges exactly what runs, never more than whole regions, never an iteration for free', async () => {
     let fineRegions = 0;
+    let leafCopies = 0;
+    let leafCalls = 0;
     for (let seed = 1; seed <= 60; seed++) {
       const { plain, oracle } = randomProgram(seed * 7919);
       const bytes = await wat(plain);
       const counter = new WebAssembly.Instance(new WebAssembly.Module(await wat(oracle)), {}).exports as Record<string, Fn & WasmGlobal>;
       const reference = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports as Record<string, Fn & WasmGlobal>;
       const variants = new Map<string, WebAssembly.Module>();
-      for (const [name, options] of Object.entries({ exact: EXACT, exactGlobal: { ...EXACT, fuelLocal: false }, exactFree: EXACT_FREE, default: {}, defaultGlobal: { fuelLocal: false }, old: OLD })) {
+      const variantOptions = {
+        exact: EXACT, exactGlobal: { ...EXACT, fuelLocal: false }, exactNoLeaf: { ...EXACT, ...NO_LEAF }, exactFree: EXACT_FREE,
+        default: {}, defaultGlobal: { fuelLocal: false }, defaultNoLeaf: NO_LEAF, old: OLD,
+      };
+      for (const [name, options] of Object.entries(variantOptions)) {
         const out = instrumentModule(bytes, options);
-        if (name === 'default') fineRegions += out.stats.fineRegions;
+        if (name === 'default') {
+          fineRegions += out.stats.fineRegions;
+          leafCopies += out.stats.leafCopies;
+          leafCalls += out.stats.leafCalls;
+        }
         if (name === 'exact' || name === 'default') {
           const charges = loopCharges(await print(out.bytes));
           expect(charges, `seed ${seed} ${name}`).toHaveLength(out.stats.loops);
@@ -257,22 +278,28 @@ describe('sub-region charging on random programs', () => {
         }
         expect(used.get('exact'), what).toBe(executed);
         expect(used.get('exactGlobal'), what).toBe(executed);
+        expect(used.get('exactNoLeaf'), what).toBe(executed);
+        expect(used.get('defaultNoLeaf'), what).toBe(used.get('default'));
         expect(used.get('exactFree'), what).toBe(executed - blocks);
         expect(used.get('defaultGlobal'), what).toBe(used.get('default'));
         expect(used.get('default'), what).toBeGreaterThanOrEqual(executed - blocks);
         expect(used.get('default'), what).toBeLessThanOrEqual(used.get('old')!);
         expect(used.get('old'), what).toBeGreaterThanOrEqual(executed);
-        // Running out: the same trap and fuel left with the local and with the global alone.
+        // Running out: the same trap and fuel left with the local, with the global alone, and
+        // with small leaves charged at the call site or not.
         const total = used.get('default')!;
-        for (const budget of [0, 1, total >> 1, total - 1, total]) {
+        for (const budget of [0, 1, total >> 2, total >> 1, (3 * total) >> 2, total - 1, total]) {
           const run = (e: Record<string, Fn>) => e.run!(a, b);
           const o = outcome(variants.get('default')!, BigInt(budget), run);
           expect(outcome(variants.get('defaultGlobal')!, BigInt(budget), run), `${what} budget ${budget}`).toEqual(o);
+          expect(outcome(variants.get('defaultNoLeaf')!, BigInt(budget), run), `${what} budget ${budget}`).toEqual(o);
           if (budget < total) expect(o, `${what} budget ${budget}`).toMatchObject({ error: expect.stringMatching(/unreachable/) });
           expect(o.fuel < 0n, `${what} budget ${budget}`).toBe(budget < total);
         }
       }
     }
     expect(fineRegions).toBeGreaterThan(10); // the defaults split a fair share of these regions
+    expect(leafCopies).toBeGreaterThan(30); // and find small leaves in many of them
+    expect(leafCalls).toBeGreaterThan(leafCopies);
   }, 120_000);
 });

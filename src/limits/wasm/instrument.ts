@@ -7,7 +7,8 @@
  * remaining fuel, and each function entry and each loop iteration subtracts the static
  * instruction count of its region and traps (`unreachable`) once the fuel is negative.
  * Every unbounded execution goes through a loop back-edge or a call, so it always passes a
- * charge point. Defined memories and tables get their maximum capped, so `memory.grow` and
+ * charge point. A direct call of a small leaf function (no loops, no calls) is charged the
+ * leaf's cost at the call site and goes to an unmetered copy of the leaf instead. Defined memories and tables get their maximum capped, so `memory.grow` and
  * `table.grow` fail (-1) instead of exceeding the budget.
  *
  * The rewrite is one pass over the sections; function bodies are scanned once (recording
@@ -20,8 +21,9 @@
  * - `sections.ts`: the section-level rewrite (the fuel import and the global index shift,
  *   memory and table caps, validation caps, custom sections);
  * - `body.ts`: the per-function rewrite, and how the counter is kept in a local inside
- *   functions with loops (saves and loads);
- * - `scan.ts`: the walk over one body that records where everything goes;
+ *   functions with loops (saves and loads); small leaves charged at the call site;
+ * - `scan.ts`: the walk over one body that records where everything goes, and the search for
+ *   small leaves;
  * - `regions.ts`: regions and sub-regions, where charges go in large regions and what each
  *   costs;
  * - `reader.ts`, `opcodes.ts`: decoding.
@@ -37,6 +39,7 @@ export {
   DEFAULT_FINE_LOOP_THRESHOLD,
   DEFAULT_FINE_MERGE,
   DEFAULT_INSTRUMENT_LIMITS,
+  DEFAULT_LEAF_INLINE_THRESHOLD,
   type InstrumentLimits,
   type InstrumentOptions,
   type InstrumentResult,

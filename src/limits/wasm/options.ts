@@ -42,6 +42,8 @@ export const DEFAULT_FINE_LOOP_THRESHOLD = 64;
 export const DEFAULT_FINE_FUNCTION_THRESHOLD = 64;
 /** Default {@link InstrumentOptions.fineMerge}. */
 export const DEFAULT_FINE_MERGE = 4;
+/** Default {@link InstrumentOptions.leafInlineThreshold}. */
+export const DEFAULT_LEAF_INLINE_THRESHOLD = 64;
 
 /** What to do to the module. Every field is optional. */
 export interface InstrumentOptions {
@@ -81,6 +83,21 @@ export interface InstrumentOptions {
    * they count like every other instruction.
    */
   fineFreeBlocks?: boolean;
+  /**
+   * Direct calls of small leaf functions are charged at the call site (default
+   * {@link DEFAULT_LEAF_INLINE_THRESHOLD}; 0 turns this off). A *small leaf* is a defined
+   * function of at most this many instructions without loops, calls of any kind, exception
+   * instructions or `unreachable`, charged once at entry (no sub-regions). It gets a copy
+   * without any metering, appended to the module's functions (no index moves), and every
+   * `call` of it in the module's code charges its cost where the call is and calls the copy
+   * instead, without syncing the fuel local with the global around it: in a loop calling such
+   * a function the counter then stays in a register. The function itself keeps its charge for
+   * every other use (exports, tables, `ref.func`, start, tail calls). Fuel charged and trap
+   * values are those of charging the function itself; only the place of a fuel trap moves,
+   * from the callee's entry to the call. Off with `fuelLocal: false` (whose output stays the
+   * global-only scheme's).
+   */
+  leafInlineThreshold?: number;
   /** Cap every defined memory at this many 64 KiB pages. */
   maxMemoryPages?: number;
   /** Cap every defined table at this many elements. */
@@ -97,14 +114,21 @@ export interface MemoryStats {
 
 /** Counts describing the instrumented module. */
 export interface InstrumentStats {
-  /** Functions defined by the module (imports excluded). */
+  /** Functions defined by the input module (imports and {@link leafCopies} excluded). */
   functions: number;
   /** `loop` instructions seen (0 when fuel is off: bodies are then copied unread). */
   loops: number;
-  /** Charge sequences injected. */
+  /** Charge sequences injected at the start of regions and sub-regions ({@link leafCalls} excluded). */
   chargePoints: number;
   /** Regions (loop bodies and function bodies) charged per sub-region rather than whole. */
   fineRegions: number;
+  /**
+   * Small leaf functions copied without metering (see {@link InstrumentOptions.leafInlineThreshold}),
+   * appended after the {@link functions} defined by the input.
+   */
+  leafCopies: number;
+  /** Direct calls charged at the call site and redirected to such a copy (not in {@link chargePoints}). */
+  leafCalls: number;
   /** Defined memories, in order. */
   memories: MemoryStats[];
 }
@@ -133,6 +157,7 @@ export type ResolvedOptions = InstrumentOptions & {
   fineFunctionThreshold: number;
   fineMerge: number;
   fineFreeBlocks: boolean;
+  leafInlineThreshold: number;
 };
 
 /**
@@ -167,5 +192,6 @@ export function resolveOptions(options: InstrumentOptions): ResolvedOptions {
     fineFunctionThreshold: threshold('fineFunctionThreshold', options.fineFunctionThreshold, DEFAULT_FINE_FUNCTION_THRESHOLD),
     fineMerge: options.fineMerge ?? DEFAULT_FINE_MERGE,
     fineFreeBlocks: options.fineFreeBlocks ?? true,
+    leafInlineThreshold: threshold('leafInlineThreshold', options.leafInlineThreshold, DEFAULT_LEAF_INLINE_THRESHOLD),
   };
 }

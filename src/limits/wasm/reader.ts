@@ -478,6 +478,29 @@ export class ByteWriter {
     this.len = end;
   }
 
+  /**
+   * Replace the `width` bytes at `at` (an unsigned LEB128 written earlier) by the minimal
+   * encoding of `v`, moving what follows when the length changes.
+   */
+  replaceU32(at: number, width: number, v: number): void {
+    let n = 1;
+    for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
+    this.ensure(n);
+    if (n !== width) this.buf.copyWithin(at + n, at + width, this.len);
+    const end = this.len + n - width;
+    this.len = at;
+    this.u32(v);
+    this.len = end;
+  }
+
+  /** Insert `bytes` at `at`, moving what follows. */
+  insert(at: number, bytes: Uint8Array): void {
+    this.ensure(bytes.length);
+    this.buf.copyWithin(at + bytes.length, at, this.len);
+    this.buf.set(bytes, at);
+    this.len += bytes.length;
+  }
+
   /** A copy of the bytes written so far. */
   result(): Uint8Array {
     return this.buf.slice(0, this.len);

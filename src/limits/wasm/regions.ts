@@ -44,15 +44,21 @@ import { InstrumentError } from './errors.js';
 /**
  * Event kinds recorded by the scan, replayed by the emit (4 int32 per event: kind, input
  * position, value, input position after the replaced bytes). A charge's value is its cost
- * (0: not emitted), a global's its new index.
+ * (0: not emitted), a global's its new index. Kinds from {@link EV_SAVE} on are emitted only
+ * in functions that keep the counter in a local.
  */
 export const EV_CHARGE = 0;
 /** A `global.get`/`global.set` immediate replaced by the shifted index (see `sections.ts`). */
 export const EV_GLOBAL = 1;
-/** `local.get $f; global.set $fuel`. */
-export const EV_SAVE = 2;
+/**
+ * A `call` of a small leaf replaced by the charge of its cost and a call of its unmetered copy
+ * (value: the leaf's slot in the `LeafTable` of `scan.ts`).
+ */
+export const EV_LEAF_CALL = 2;
+/** `local.get $f; global.set $fuel` (this and the next: only in functions keeping a fuel local). */
+export const EV_SAVE = 3;
 /** `global.get $fuel; local.set $f`. */
-export const EV_LOAD = 3;
+export const EV_LOAD = 4;
 
 /** Frame kinds: the low bits of a frame's info. */
 export const F_BLOCK = 0;

@@ -8,12 +8,16 @@
  * but is only known once its try_table is seen, possibly after branches to it: a body with one
  * is scanned a second time knowing every such label ({@link BodyScanner.scanFunction}).
  *
+ * Direct calls of small leaves are recorded as such (EV_LEAF_CALL, no save or load): the
+ * leaves are found before the rewrite, by {@link findLeaves}, into a {@link LeafTable}.
+ *
  * Anything that cannot be decoded with certainty is refused (the reader throws
  * `WasmFormatError`): emitting an instruction stream we mis-read could leave a loop unmetered.
  */
 import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
-import type { WasmReader } from './reader.js';
+import { WasmFormatError, WasmReader } from './reader.js';
+import { InstrumentError } from './errors.js';
 import type { ResolvedOptions } from './options.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners), which
@@ -21,7 +25,7 @@ import type { ResolvedOptions } from './options.js';
 const { ROLE } = opcodes;
 const Op: typeof opcodes.Op = { ...opcodes.Op };
 const Role: typeof opcodes.Role = { ...opcodes.Role };
-const { EV_CHARGE, EV_GLOBAL, EV_SAVE, EV_LOAD, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
+const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE, EV_LOAD, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
 
 /**
  * Scans function bodies one after the other (the same instance for a whole code section, so
@@ -42,6 +46,10 @@ export class BodyScanner extends regions.RegionTracker {
   exits = 0;
   /** Sub-region charges of the entry region after the first (0: charged whole). */
   entryCharges = 0;
+  /** Calls of small leaves in the current scan, charged at the call (EV_LEAF_CALL; not in {@link exits}). */
+  leafCalls = 0;
+  /** The small leaves whose direct calls are charged at the call site (undefined: none are). */
+  leaves: LeafTable | undefined = undefined;
   /** Per block number: 1 when a try_table catch clause targets the block's label. */
   private marks: Uint8Array = new Uint8Array(64);
   /** The block numbers set in {@link marks}, to clear them after the function. */
@@ -98,6 +106,7 @@ export class BodyScanner extends regions.RegionTracker {
     this.startFunction();
     this.exits = 0;
     this.entryCharges = 0;
+    this.leafCalls = 0;
     const entry = this.addEvent(EV_CHARGE, r.pos, r.pos, 0); // also loads the local: see emit
     this.openRoot(entry, 0);
     let total = 0;
@@ -118,6 +127,15 @@ export class BodyScanner extends regions.RegionTracker {
           if (r.index >= this.fuelIndex) this.addEvent(EV_GLOBAL, at + 1, r.pos, r.index + 1);
           break;
         case Role.Call:
+          if (op === Op.Call && this.leaves !== undefined) {
+            // A small leaf: charged here and called unmetered, with no save before nor load after.
+            const slot = this.leaves.redirect(r.index);
+            if (slot >= 0) {
+              this.leafCalls++;
+              this.addEvent(EV_LEAF_CALL, at, r.pos, slot);
+              break;
+            }
+          }
           this.exits++;
           // Not a sub-region boundary: what follows runs unless the callee throws or traps.
           this.addEvent(EV_SAVE, at, at, 0);
@@ -295,5 +313,153 @@ export class BodyScanner extends regions.RegionTracker {
     if (this.marks[block] === 1) return;
     this.marks[block] = 1;
     this.marked.push(block);
+  }
+}
+
+/**
+ * Whether a function's instructions `r.buf[r.pos..r.end)` (after its locals) may be a small
+ * leaf: at most `limit` instructions, none of them a loop, a call of any kind, an exception
+ * instruction or `unreachable` (whose trap should find the global as current as the callee's
+ * own charge leaves it), and nothing after the final `end`. Reads at most `limit` + 1
+ * instructions, so the check costs little even on a large module.
+ */
+function leafShaped(r: WasmReader, limit: number): boolean {
+  let n = 0;
+  let depth = 0;
+  for (;;) {
+    const op = r.readInstruction();
+    if (++n > limit || NOT_IN_LEAF[op] === 1) return false;
+    if (op === Op.Block || op === Op.If) {
+      depth++;
+    } else if (op === Op.End) {
+      if (depth === 0) return r.pos === r.end;
+      depth--;
+    }
+  }
+}
+
+/** Opcodes a small leaf may not contain (1): loop, calls, exception handling, unreachable. */
+const NOT_IN_LEAF = new Uint8Array(256);
+for (const op of [
+  Op.Loop, Op.Call, Op.CallIndirect, Op.ReturnCall, Op.ReturnCallIndirect, 0x14, 0x15, // call_ref, return_call_ref
+  Op.Try, Op.Catch, Op.CatchAll, Op.Delegate, Op.Throw, Op.Rethrow, Op.ThrowRef, Op.TryTable, Op.Unreachable,
+]) NOT_IN_LEAF[op] = 1;
+
+/**
+ * The small leaves of a module (see `InstrumentOptions.leafInlineThreshold`): functions charged
+ * once at entry that call nothing, so that a direct call can pay their cost at the call site and
+ * call an unmetered copy instead. Each leaf has a slot (in function order); its copy gets an
+ * index among the copies when the first call of it is redirected ({@link redirect}), so only
+ * leaves actually called directly are copied, in the order their first call appears in the code.
+ *
+ * @example
+ * ```ts
+ * const leaves = findLeaves(input, code.start, code.end, opts); // before the function section is written
+ * leaves.funcImports = importedFunctions;                       // before the code section is scanned
+ * leaves.redirect(calleeIndex);                                  // per `call`: its slot, or -1
+ * ```
+ */
+export class LeafTable {
+  /** The number of imported functions: the index of the first defined one. Set before any {@link redirect}. */
+  funcImports = 0;
+  /** Per defined function: its slot, or -1 when it is not a small leaf. */
+  private readonly slotOf: Int32Array;
+  /** Per slot: the defined function's index (not counting imports), its charge, its body's input range (locals included). */
+  readonly func: number[] = [];
+  readonly cost: number[] = [];
+  readonly bodyStart: number[] = [];
+  readonly bodyEnd: number[] = [];
+  /** Per slot: the index of its copy among the copies, or -1 while none was needed. */
+  private readonly copyOf: number[] = [];
+  /** The slots of the copies, in copy order (the order they are appended to the module). */
+  readonly copies: number[] = [];
+
+  /**
+   * `functions`: functions the module defines; `maxCopies`: how many copies fit under the cap
+   * on defined functions (calls of further leaves are left as they are).
+   */
+  constructor(
+    readonly functions: number,
+    private readonly maxCopies: number,
+  ) {
+    this.slotOf = new Int32Array(functions).fill(-1);
+  }
+
+  get size(): number {
+    return this.func.length;
+  }
+
+  add(func: number, cost: number, bodyStart: number, bodyEnd: number): void {
+    this.slotOf[func] = this.func.length;
+    this.func.push(func);
+    this.cost.push(cost);
+    this.bodyStart.push(bodyStart);
+    this.bodyEnd.push(bodyEnd);
+    this.copyOf.push(-1);
+  }
+
+  /**
+   * A direct call of function `index` (in the whole function index space): the callee's slot if
+   * the call is to be charged here and redirected to the callee's copy (created now if this is
+   * its first such call), or -1 to leave the call alone.
+   */
+  redirect(index: number): number {
+    const func = index - this.funcImports;
+    if (func < 0 || func >= this.functions) return -1;
+    const slot = this.slotOf[func]!;
+    if (slot < 0) return -1;
+    if (this.copyOf[slot]! < 0) {
+      if (this.copies.length >= this.maxCopies) return -1;
+      this.copyOf[slot] = this.copies.length;
+      this.copies.push(slot);
+    }
+    return slot;
+  }
+
+  /** The function index of the copy of `slot` (after every function of the input). */
+  copyIndex(slot: number): number {
+    return this.funcImports + this.functions + this.copyOf[slot]!;
+  }
+}
+
+/**
+ * Find the small leaves among the bodies of the code section `input[start..end)`, before
+ * anything else reads it (callers may come before their callees, and the function section,
+ * which must list the copies, comes before the code). Each body is checked with
+ * {@link leafShaped} and, if it passes, scanned like the rewrite will scan it, for its one
+ * charge. Returns undefined when there are none, or when the section cannot be read: the
+ * rewrite then refuses the module on its own, with its own error.
+ */
+export function findLeaves(input: Uint8Array, start: number, end: number, opts: ResolvedOptions): LeafTable | undefined {
+  const limit = opts.leafInlineThreshold;
+  try {
+    const r = new WasmReader(input, start, end);
+    const count = r.u32();
+    if (count > opts.limits.maxFunctions) return undefined;
+    const table = new LeafTable(count, opts.limits.maxFunctions - count);
+    // Global indices only matter for the rewrite, which checks them: accept any here.
+    const scanner = new BodyScanner(0, 2 ** 32, opts);
+    const body = new WasmReader(input);
+    for (let i = 0; i < count; i++) {
+      const size = r.u32();
+      body.pos = r.pos;
+      body.end = r.pos + size;
+      if (body.end > r.end) return undefined;
+      body.locals();
+      const code = body.pos;
+      if (leafShaped(body, limit)) {
+        body.pos = code;
+        scanner.scanFunction(body);
+        // One charge: the entry's (its sub-regions, if the body is over fineFunctionThreshold,
+        // all merged into it or dead).
+        const cost = scanner.events[2]!;
+        if (scanner.entryCharges === 0 && cost > 0) table.add(i, cost, r.pos, body.end);
+      }
+      r.pos = body.end;
+    }
+    return table.size > 0 ? table : undefined;
+  } catch (e) {
+    if (e instanceof WasmFormatError || e instanceof InstrumentError) return undefined;
+    throw e;
   }
 }

@@ -14,11 +14,18 @@
  *   budget; an initial size over the cap is `MEMORY_LIMIT`;
  * - validation caps: function count, total data segment bytes;
  * - custom sections naming indices or code offsets (`name`, DWARF, source maps) are dropped;
- * - the code section goes to the body rewriter (`body.ts`).
+ * - the code section goes to the body rewriter (`body.ts`);
+ * - small leaf functions (`InstrumentOptions.leafInlineThreshold`) called directly get an
+ *   unmetered copy each, appended after the defined functions (the function section lists
+ *   their types, the code section their bodies; no index moves). The leaves are found before
+ *   the function section is written (`findLeaves`, `scan.ts`), but which of them are called is
+ *   only known once the code is rewritten: the function section is written then, and inserted
+ *   where it belongs.
  */
 import * as opcodes from './opcodes.js';
 import { ByteWriter, ExternalKind, readSections, SECTION_ORDER, SectionId, WasmReader, type Limits, type Section } from './reader.js';
 import { FuelInjector } from './body.js';
+import { findLeaves, type LeafTable } from './scan.js';
 import { InstrumentError } from './errors.js';
 import { MAX_PAGES_32, type InstrumentResult, type InstrumentStats, type ResolvedOptions } from './options.js';
 
@@ -68,7 +75,14 @@ export class ModuleRewriter {
   private typeParams: number[] = [];
   /** Type index of each defined function (function section). */
   private funcTypes: Uint32Array = new Uint32Array(0);
-  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, memories: [] };
+  /** Number of imported functions: the index of the first defined one. */
+  private funcImports = 0;
+  /** The small leaves of the module (undefined: none, or the optimization is off). */
+  private leaves: LeafTable | undefined;
+  /** With leaves: the function section, written after the code section at output position `funcSectionAt`. */
+  private funcSection: Section | undefined;
+  private funcSectionAt = 0;
+  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, memories: [] };
 
   constructor(
     private readonly input: Uint8Array,
@@ -79,6 +93,11 @@ export class ModuleRewriter {
 
   run(): InstrumentResult {
     const sections = readSections(this.input);
+    const opts = this.opts;
+    const code = sections.find((s) => s.id === SectionId.Code);
+    if (code && opts.fuel && opts.fuelLocal !== false && opts.leafInlineThreshold > 0) {
+      this.leaves = findLeaves(this.input, code.start, code.end, opts);
+    }
     this.out.copy(this.input, 0, 8);
     for (const s of sections) {
       // A module without imports still needs an import section for the fuel global.
@@ -86,6 +105,7 @@ export class ModuleRewriter {
       this.section(s);
     }
     if (!this.importsWritten && this.opts.fuel) this.rewriteSection(SectionId.Import, undefined);
+    if (this.funcSection) this.writeFunctionSection(this.funcSection);
     return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, stats: this.stats };
   }
 
@@ -94,7 +114,13 @@ export class ModuleRewriter {
     switch (s.id) {
       case SectionId.Custom: if (!isStaleCustomSection(s.name ?? '')) this.copySection(s); return;
       case SectionId.Type: this.typeParams = r.funcTypes(); return this.copySection(s);
-      case SectionId.Function: this.functionTypes(r); return this.copySection(s);
+      case SectionId.Function:
+        this.functionTypes(r);
+        if (!this.leaves) return this.copySection(s);
+        // Written once the code section has told which leaves need a copy.
+        this.funcSection = s;
+        this.funcSectionAt = this.out.len;
+        return;
       case SectionId.Code: if (!this.opts.fuel) return this.copySection(s); break;
       case SectionId.Import: case SectionId.Table: case SectionId.Memory: case SectionId.Global:
       case SectionId.Export: case SectionId.Elem: case SectionId.Data: break;
@@ -160,6 +186,29 @@ export class ModuleRewriter {
     if (r.pos !== r.end) throw r.malformed('function section has trailing bytes');
   }
 
+  /**
+   * Insert function section `s` at its place in the output: as it is, or with the type of
+   * every leaf copy appended.
+   */
+  private writeFunctionSection(s: Section): void {
+    const copies = this.leaves?.copies ?? [];
+    const w = new ByteWriter(s.end - s.start + 5 * copies.length + 16);
+    w.u8(SectionId.Function);
+    if (copies.length === 0) {
+      w.u32(s.end - s.start);
+      w.copy(this.input, s.start, s.end);
+    } else {
+      const r = new WasmReader(this.input, s.start, s.end);
+      const count = r.u32();
+      const at = w.beginSized();
+      w.u32(count + copies.length);
+      w.copy(this.input, r.pos, s.end);
+      for (const slot of copies) w.u32(this.funcTypes[this.leaves!.func[slot]!]!);
+      w.endSized(at);
+    }
+    this.out.insert(this.funcSectionAt, w.result());
+  }
+
   /** Copy the imports, count imported globals, then append the fuel global import. */
   private imports(r: WasmReader | undefined): void {
     this.importsWritten = true;
@@ -181,7 +230,9 @@ export class ModuleRewriter {
     }
     r.name();
     // Imported memories and tables are left alone: the module defining them is capped.
-    if (r.importDesc() === ExternalKind.Global) this.fuelIndex++;
+    const kind = r.importDesc();
+    if (kind === ExternalKind.Global) this.fuelIndex++;
+    else if (kind === ExternalKind.Func) this.funcImports++;
     this.through(r, start);
   }
 
@@ -297,8 +348,11 @@ export class ModuleRewriter {
     const count = r.u32();
     this.countFunctions(count);
     if (count !== this.funcTypes.length) throw r.malformed(`code section has ${count} bodies for ${this.funcTypes.length} functions`);
+    const countAt = this.out.len;
     this.out.u32(count);
-    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts);
+    const leaves = this.leaves;
+    if (leaves) leaves.funcImports = this.funcImports;
+    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts, leaves);
     const body = new WasmReader(this.input);
     for (let i = 0; i < count; i++) {
       const size = r.u32();
@@ -308,8 +362,26 @@ export class ModuleRewriter {
       injector.body(body, this.typeParams[this.funcTypes[i]!]!);
       r.pos = body.end;
     }
+    if (leaves && leaves.copies.length > 0) {
+      // The copies of the leaves called directly, in the order of their first calls.
+      for (const slot of leaves.copies) {
+        body.pos = leaves.bodyStart[slot]!;
+        body.end = leaves.bodyEnd[slot]!;
+        injector.leafCopy(body);
+      }
+      this.out.replaceU32(countAt, leb128Length(count), count + leaves.copies.length);
+      this.stats.leafCopies = leaves.copies.length;
+    }
     this.stats.loops = injector.loops;
     this.stats.chargePoints = injector.chargePoints;
     this.stats.fineRegions = injector.fineRegions;
+    this.stats.leafCalls = injector.leafCalls;
   }
+}
+
+/** Bytes of the minimal unsigned LEB128 encoding of `v`. */
+function leb128Length(v: number): number {
+  let n = 1;
+  for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
+  return n;
 }
