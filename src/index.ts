@@ -54,3 +54,18 @@ export type {
 export { presetRole, presetSecurityPolicy, presetSandboxPolicy, PRESET_ROLE_NAMES, PRESET_SECURITY_POLICY_IDS, PRESET_SANDBOX_POLICY_NAMES } from './authz/presets.js';
 export { lintPolicy } from './authz/lint.js';
 export type { LintFinding } from './authz/lint.js';
+export type { TrustSettings, TokenSettings } from './sandbox/sandbox.js';
+export { KeyStore, PASSPHRASE_ENV } from './identity/keystore.js';
+export type { KeyStoreOptions } from './identity/keystore.js';
+export type { AgentIdentity, KeyInfo, KeyStatus, KeyTrust, KeyProvider } from './identity/types.js';
+export { generateKeyPair, fingerprint } from './identity/keys.js';
+export type { RawKeyPair } from './identity/keys.js';
+export { signComponent, verifyComponent, readClaims, unsignedBytes } from './identity/signature.js';
+export type { ComponentClaims } from './identity/signature.js';
+export { TokenService } from './identity/tokens.js';
+export type { TokenKind, TokenClaims, TokenValidation, TokenRefusalCode, TokenSubject, TokenServiceOptions } from './identity/tokens.js';
+export { RevocationStore } from './identity/revocations.js';
+export { createCa, issueAgentCertificate, revokeCertificate, refreshCrl, validateAgentCertificate, saveCa, loadCa } from './identity/ca.js';
+export type { CaState, CertificateValidation, CertificateFailure } from './identity/ca.js';
+export { Authenticator } from './identity/mutual-auth.js';
+export type { Challenge, ChallengeResponse, AuthResult, AuthFailure, AgentRecord, AuthenticatorOptions } from './identity/mutual-auth.js';

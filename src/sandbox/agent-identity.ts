@@ -29,7 +29,7 @@ export function authStateReason(state: number, fp: string): string {
     case AuthState.EXPIRED:
       return `agent identity ${fp.slice(0, 16)}… expired`;
     case AuthState.TOKEN_INVALID:
-      return `the access token of agent identity ${fp.slice(0, 16)}… no longer validates`;
+      return `the session token of agent identity ${fp.slice(0, 16)}… no longer validates`;
     case AuthState.COMPROMISED:
       return `agent identity ${fp.slice(0, 16)}… is marked compromised`;
     default:

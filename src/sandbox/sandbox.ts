@@ -22,6 +22,7 @@ import { meterFor, type Meter } from '../limits/meter.js';
 import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
 import { verifyComponent, type ComponentClaims } from '../identity/signature.js';
 import type { AgentIdentity, KeyProvider } from '../identity/types.js';
+import type { TokenService } from '../identity/tokens.js';
 import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
@@ -69,6 +70,27 @@ export interface SandboxOptions {
   readonly trust?: TrustSettings;
   /** Lifetime of each agent's instance identity (its key pair); past it, its calls are refused. Default 24 h. */
   readonly identityTtl?: number | string;
+  /**
+   * Token authentication. Each agent instance is issued a session token (a JWT signed by the
+   * service's issuer key, bound to the instance's own key) at load, recorded as
+   * `authentication_success`. The host re-validates every live agent's token at each run and
+   * every `checkInterval`; once it no longer validates — revoked (here or by another process
+   * sharing the revocation list), expired, or its issuer key revoked — the agent's calls are
+   * refused and recorded as `authentication_failure`. Tokens are renewed before they expire
+   * while the identity holds. `agent.token` hands the token to whoever the agent must prove
+   * itself to. Default: identities only, no tokens.
+   */
+  readonly tokens?: TokenSettings;
+}
+
+/** See {@link SandboxOptions.tokens}. */
+export interface TokenSettings {
+  /** Issues and validates the tokens (`new TokenService({ keys, issuerKey, revocations })`). */
+  readonly service: TokenService;
+  /** Lifetime of a session token (default: the service's session lifetime, at most the identity's). */
+  readonly ttl?: number | string;
+  /** How often live agents' tokens are re-validated. Default 1 s. */
+  readonly checkInterval?: number | string;
 }
 
 /** See {@link SandboxOptions.trust}. */
@@ -141,6 +163,8 @@ export class Agent {
   /** Correlation id stamped on audit records: the current run's id (or the load's). */
   private correlation: string = randomUUID();
   private auditShared: SharedArrayBuffer | undefined;
+  /** The instance's current session token (with `tokens`). */
+  private tokenValue: string | undefined;
 
   /** @internal */
   constructor(
@@ -174,6 +198,58 @@ export class Agent {
   }
 
   /**
+   * The agent's current session token, when the sandbox was created with `tokens`: a JWT
+   * bound to this instance's key, for whoever the agent must prove itself to. Renewed before
+   * it expires, so read it when you need it.
+   */
+  get token(): string | undefined {
+    return this.tokenValue;
+  }
+
+  /** @internal issue the instance's first session token */
+  async issueToken_(settings: ResolvedTokens): Promise<void> {
+    this.tokenValue = await this.newToken(settings);
+  }
+
+  private async newToken(settings: ResolvedTokens, family?: string): Promise<string | undefined> {
+    const id = this.auth_.identity;
+    const ttlMs = Math.min(settings.ttlMs ?? Infinity, id.expires - Date.now());
+    if (!(ttlMs >= 1000)) return undefined;
+    return settings.service.issue(
+      { agentId: this.id, agentType: id.agentType, publicKey: this.auth_.keys.publicKey },
+      'session',
+      { scope: [...this.currentPolicy.capabilities.allowed], ...(Number.isFinite(ttlMs) ? { ttlMs } : {}), ...(family !== undefined ? { family } : {}) },
+    );
+  }
+
+  /**
+   * @internal Re-validate the session token. A token that no longer validates ends the
+   * instance's authentication (recorded once); one with less than a quarter of its life left
+   * is renewed in its family while the identity holds.
+   */
+  async checkToken_(settings: ResolvedTokens): Promise<void> {
+    const token = this.tokenValue;
+    if (token === undefined || this.closed || !this.auth_.authenticated) return;
+    const fail = (code: string, reason: string): void => {
+      this.auth_.tokenInvalid();
+      this.sandbox.audit_({ type: 'authentication_failure', agentId: this.id, capability: 'identity', resource: 'agent', action: 'validate-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `${code}: ${reason}`, api: 'sandbox.tokens', details: { code } }, this.correlation);
+    };
+    try {
+      const v = await settings.service.validate(token, { kind: 'session', agentPublicKey: this.auth_.keys.publicKey, agentId: this.id });
+      if (this.tokenValue !== token || !this.auth_.authenticated) return;
+      if (!v.ok) return fail(v.code, v.reason);
+      const nowSec = Date.now() / 1000;
+      if (v.claims.exp - nowSec < (v.claims.exp - v.claims.iat) / 4) {
+        const next = await this.newToken(settings, v.claims.fam);
+        if (next !== undefined && this.tokenValue === token) this.tokenValue = next;
+      }
+    } catch (e) {
+      // A check that cannot be made denies.
+      if (this.auth_.authenticated) fail('CHECK_FAILED', `the token could not be checked: ${(e as Error).message}`);
+    }
+  }
+
+  /**
    * Revoke the agent's identity (or mark it compromised): its very next call — even mid-run —
    * is refused and recorded as `authentication_failure`.
    *
@@ -184,6 +260,13 @@ export class Agent {
    */
   revokeIdentity(options: { compromised?: boolean; reason?: string } = {}): void {
     this.auth_.revoke(options.compromised ?? false);
+    // The token dies with the identity, for every verifier that shares the revocation list.
+    const tokens = this.sandbox.tokens_;
+    if (tokens && this.tokenValue !== undefined) {
+      tokens.service.revoke(this.tokenValue, options.reason ?? 'identity revoked').catch((e: unknown) => {
+        this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `the revoked identity's token could not be added to the revocation list: ${(e as Error).message}`, api: 'agent.revokeIdentity' }, this.correlation);
+      });
+    }
     this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-identity', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: options.reason ?? (options.compromised ? 'identity marked compromised' : 'identity revoked'), api: 'agent.revokeIdentity' }, this.correlation);
   }
 
@@ -296,6 +379,8 @@ export class Agent {
     this.correlation = runId;
     try {
       this.sandbox.checkAudit_();
+      const tokens = this.sandbox.tokens_;
+      if (tokens) await this.checkToken_(tokens);
       const inst = await this.instance_(timeoutMs);
       const left = Math.max(1, timeoutMs - (performance.now() - started));
       const output = await inst.run(task, left);
@@ -376,6 +461,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   readonly auditBridge: AuditBridge;
   private readonly trust: TrustSettings | undefined;
   private readonly identityTtlMs: number;
+  /** @internal token settings, resolved */
+  readonly tokens_: ResolvedTokens | undefined;
+  private readonly tokenTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -389,6 +477,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.hostEnv = options.hostEnv ?? process.env;
     this.trust = options.trust;
     this.identityTtlMs = options.identityTtl !== undefined ? parseDuration(options.identityTtl, 'identityTtl') : DEFAULT_IDENTITY_TTL_MS;
+    if (options.tokens !== undefined) {
+      const t = options.tokens;
+      if (typeof t !== 'object' || t === null || typeof t.service?.validate !== 'function') throw new UsageError('tokens.service must be a TokenService');
+      const tokens: ResolvedTokens = { service: t.service, ...(t.ttl !== undefined ? { ttlMs: parseDuration(t.ttl, 'tokens.ttl') } : {}) };
+      const every = t.checkInterval !== undefined ? parseDuration(t.checkInterval, 'tokens.checkInterval') : 1000;
+      if (every < 10) throw new UsageError('tokens.checkInterval must be at least 10ms');
+      this.tokens_ = tokens;
+      this.tokenTimer = setInterval(() => {
+        for (const a of this.agents) void a.checkToken_(tokens);
+      }, every);
+      this.tokenTimer.unref();
+    }
     const audit = options.audit ?? {};
     if (audit !== false && (typeof audit !== 'object' || audit === null)) throw new UsageError('audit must be an object of audit settings or false');
     this.auditBridge = new AuditBridge(audit);
@@ -494,6 +594,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);
+    if (this.tokens_) {
+      try {
+        await agent.issueToken_(this.tokens_);
+      } catch (e) {
+        identity.dispose();
+        throw e;
+      }
+    }
     this.agents.add(agent);
     if (options.watchPolicy) {
       if (typeof options.policy !== 'string') throw new UsageError('watchPolicy needs policy to be a file path');
@@ -517,7 +625,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       outcome: 'allowed',
       reason: `agent instance identity ${id.fingerprint.slice(0, 16)}… (${id.agentType} ${id.version}) valid until ${new Date(id.expires).toISOString()}`,
       api: 'sandbox.load',
-      details: { ...id, ...(claims ? { signedBy: claims.kid, issuer: claims.iss } : {}) },
+      details: { ...id, ...(claims ? { signedBy: claims.kid, issuer: claims.iss } : {}), ...(agent.token !== undefined ? { token: tokenSummary(agent.token) } : {}) },
     });
     return agent;
   }
@@ -586,6 +694,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
 
   /** Close every agent, then the audit log (writing what is queued and a final checkpoint). */
   async close(): Promise<void> {
+    clearInterval(this.tokenTimer);
     await Promise.all([...this.agents].map((a) => a.close()));
     await this.pool.close();
     await this.auditBridge.close();
@@ -693,4 +802,22 @@ function checkMounts(policy: SandboxPolicy): void {
  */
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
   return new Sandbox(options);
+}
+
+/** Token settings with durations parsed. */
+interface ResolvedTokens {
+  readonly service: TokenService;
+  readonly ttlMs?: number;
+}
+
+/** What the audit trail keeps of a token: its id, family, key and expiry, never the token itself. */
+function tokenSummary(token: string): Record<string, unknown> {
+  try {
+    const [h, p] = token.split('.');
+    const header = JSON.parse(Buffer.from(h!, 'base64url').toString('utf8')) as { kid?: string };
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as { jti?: string; fam?: string; exp?: number };
+    return { jti: claims.jti, fam: claims.fam, kid: header.kid, exp: claims.exp };
+  } catch {
+    return {};
+  }
 }

@@ -5,11 +5,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { queryAuditLog } from '../../dist/index.js';
 import type { Sandbox } from '../../dist/index.js';
 import { b64u, fingerprint, generateKeyPair, type RawKeyPair } from '../../dist/identity/keys.js';
 import { signComponent, unsignedBytes } from '../../dist/identity/signature.js';
+import { KeyStore } from '../../dist/identity/keystore.js';
+import { RevocationStore } from '../../dist/identity/revocations.js';
+import { TokenService } from '../../dist/identity/tokens.js';
 import type { KeyProvider, KeyInfo } from '../../dist/identity/types.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox, tempDir } from '../helpers/sandbox.js';
@@ -152,5 +155,85 @@ describe('agent identities', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect((await agent.run('tool t {}')).output).toMatch(/^err denied AUTHENTICATION_FAILED: agent identity .* expired/);
     expect(agent.identity.status).toBe('expired');
+  });
+});
+
+describe('session tokens', () => {
+  /** A real key store, revocation list and token service in a temp dir. */
+  async function tokenService(dir: string) {
+    const keys = await KeyStore.open(join(dir, 'keys'), { passphrase: 'correct horse' });
+    await keys.generate('tokens');
+    const revocations = await RevocationStore.open(join(dir, 'revoked.jsonl'));
+    return { keys, revocations, service: new TokenService({ keys, issuerKey: 'tokens', revocations }) };
+  }
+
+  it("each agent gets a session token bound to its own key, recorded at load; another agent's token does not validate for it", async () => {
+    const dir = tempDir('id-tok-');
+    const { service } = await tokenService(dir.dir);
+    const { sandbox: s, auditDir } = sandbox({ trust: undefined, tokens: { service } });
+    const a = await s.load(fixturePath('echo'), { policy: { version: 1, agent: { type: 'echoer' } } });
+    const b = await s.load(fixturePath('echo'));
+    const keyOf = (x: typeof a) => new Uint8Array(Buffer.from(x.identity.publicKey, 'base64url'));
+    const va = await service.validate(a.token!, { kind: 'session', agentPublicKey: keyOf(a), agentId: a.id });
+    expect(va).toMatchObject({ ok: true, claims: { sub: a.id, agent_type: 'echoer' } });
+    expect(await service.validate(b.token!, { kind: 'session', agentPublicKey: keyOf(a), agentId: a.id })).toMatchObject({ ok: false });
+    expect(await service.validate(a.token!, { kind: 'session', agentPublicKey: keyOf(b) })).toMatchObject({ ok: false, code: 'KEY_MISMATCH' });
+    expect((await a.run('hi')).output).toBe('hi');
+    await s.close();
+    const recs = [];
+    for await (const r of queryAuditLog(auditDir, { agentId: a.id, eventType: ['authentication_success'] })) recs.push(r);
+    expect(recs).toHaveLength(1);
+    const details = recs[0]!.details as { token: { jti: string; exp: number } };
+    expect(details.token.jti).toBe(va.ok ? va.claims.jti : '');
+    expect(JSON.stringify(recs[0])).not.toContain(a.token!); // the token itself is never logged
+  });
+
+  it('revoking the token — through another process sharing the revocation list — refuses the running agent, recorded as authentication_failure', async () => {
+    const dir = tempDir('id-tok-');
+    const { service } = await tokenService(dir.dir);
+    const { sandbox: s, auditDir } = sandbox({ trust: undefined, tokens: { service, checkInterval: '20ms' } });
+    s.registerTool('t', () => 1);
+    const agent = await s.load(fixturePath('fsprobe'), { policy: { version: 1, toolAccess: { allow: ['t'] } } });
+    expect((await agent.run('tool t {}')).output).toBe('ok 1');
+    // A second list on the same file (as another process would hold): the revocation lands in the file.
+    const other = await RevocationStore.open(join(dir.dir, 'revoked.jsonl'));
+    const jti = (JSON.parse(Buffer.from(agent.token!.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+    await other.add(jti, Date.now() + 3_600_000, 'stolen');
+    await other.close();
+    let out = '';
+    for (let i = 0; i < 100 && !out.includes('AUTHENTICATION_FAILED'); i++) {
+      out = (await agent.run('tool t {}')).output;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(out).toMatch(/^err denied AUTHENTICATION_FAILED: the session token of agent identity .* no longer validates/);
+    await s.close();
+    const recs = [];
+    for await (const r of queryAuditLog(auditDir, { agentId: agent.id, eventType: ['authentication_failure'] })) recs.push(r);
+    expect(recs[0]).toMatchObject({ action: 'validate-token', details: { code: 'REVOKED' } });
+    expect(recs.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("revoking the agent's identity revokes its token for every verifier", async () => {
+    const dir = tempDir('id-tok-');
+    const { service, revocations } = await tokenService(dir.dir);
+    const { sandbox: s } = sandbox({ trust: undefined, tokens: { service } });
+    const agent = await s.load(fixturePath('echo'));
+    const token = agent.token!;
+    agent.revokeIdentity({ reason: 'key leaked' });
+    await vi.waitFor(() => expect(revocations.size.jti).toBe(1));
+    expect(await service.validate(token, { kind: 'session' })).toMatchObject({ ok: false, code: 'REVOKED' });
+  });
+
+  it('renews the token in its family before it expires, while the identity holds', async () => {
+    const dir = tempDir('id-tok-');
+    const { service } = await tokenService(dir.dir);
+    const { sandbox: s } = sandbox({ trust: undefined, tokens: { service, ttl: '4s', checkInterval: '50ms' } });
+    const agent = await s.load(fixturePath('echo'));
+    const first = agent.token!;
+    const claims = (t: string) => JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { jti: string; fam: string; exp: number };
+    await vi.waitFor(() => expect(agent.token).not.toBe(first), { timeout: 6000, interval: 50 });
+    expect(claims(agent.token!).fam).toBe(claims(first).fam);
+    expect(claims(agent.token!).exp).toBeGreaterThan(claims(first).exp);
+    expect((await agent.run('still here')).output).toBe('still here');
   });
 });
