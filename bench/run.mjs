@@ -20,6 +20,7 @@ import { hostCallBench } from './hostcall.mjs';
 import { authzBench } from './authz.mjs';
 import { auditBench } from './audit.mjs';
 import { fuelBench } from './fuel.mjs';
+import { identityBench } from './identity.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const q = (n, min = 1) => (QUICK ? Math.max(min, Math.ceil(n / 10)) : n);
@@ -223,6 +224,12 @@ log(await auditBench({ quick: QUICK, progress }));
 progress('fuel metering: compute suite, StarlingMonkey instrumentation, a JS loop, ours vs binaryen');
 log('');
 log(await fuelBench({ quick: QUICK, progress }));
+
+// ---- identity: signatures, tokens, certificates (bench/identity.mjs) ---------------------------
+
+progress('identity: Ed25519 node:crypto vs @noble, component signature, token validation, certificate validation');
+log('');
+log(await identityBench({ quick: QUICK, progress }));
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
 
