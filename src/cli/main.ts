@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { auditCommand } from './audit.js';
 import { buildCommand } from './build.js';
+import { caCommand } from './ca.js';
 import { keysCommand } from './keys.js';
 import { signCommand, verifyCommand } from './sign.js';
 import { tokenCommand } from './token.js';
@@ -25,6 +26,7 @@ Commands:
   policy check <file...>   validate policy files
   audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
   keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
+  ca <command>             init a local CA, issue, revoke or verify agent certificates
   sign <agent.wasm>        sign a component with a key from the key store
   verify <agent.wasm>      check a component's signature against the trusted keys
   token <command>          issue, verify or revoke an agent's access, refresh or session token
@@ -50,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       return keysCommand(rest);
     case 'token':
       return tokenCommand(rest);
+    case 'ca':
+      return caCommand(rest);
     case 'sign':
       return signCommand(rest);
     case 'verify':

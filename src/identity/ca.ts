@@ -317,6 +317,11 @@ export async function createCa(keys: KeyProvider, options: { keyName: string; su
   } catch (e) {
     throw new UsageError(`subject ${JSON.stringify(options.subject)}: ${(e as Error).message}`);
   }
+  // The parser turns text without any TYPE=value (`garbage`) into an empty name; a CA needs a non-empty one (RFC 5280 4.1.2.6).
+  const rdns = name.toJSON();
+  if (rdns.length === 0 || rdns.some((rdn) => Object.values(rdn).some((values) => values.length === 0 || values.some((value) => value === '')))) {
+    throw new UsageError(`subject ${JSON.stringify(options.subject)}: expected a non-empty name of TYPE=value parts such as "CN=build CA, O=example"`);
+  }
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name,
