@@ -18,8 +18,7 @@ import { UsageError } from '../errors.js';
 import { createCa, issueAgentCertificate, loadCa, normalizeSerial, refreshCrl, revokeCertificate, saveCa, validateAgentCertificate, type CaState } from '../identity/ca.js';
 import { b64u } from '../identity/keys.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
-import { tryParseDuration } from '../util/units.js';
-import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 import { parseAgentKey } from './token.js';
 
 const DEFAULT_DIR = '.agentos/ca';
@@ -201,28 +200,6 @@ const ALLOWED: Readonly<Record<string, readonly Flag[]>> = {
 const iso = (ms: number | undefined) => (ms === undefined ? 'never' : new Date(ms).toISOString());
 const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
 
-/** `365d`, `12h`, `90m`, `45s` in milliseconds (days added to the units of `tryParseDuration`), at least 1 s. */
-function duration(value: string, flag: string): number {
-  const days = /^(\d+(?:\.\d+)?)d$/.exec(value);
-  const hours = days ? tryParseDuration(`${days[1]}h`) : undefined;
-  const ms = days ? (hours === undefined ? undefined : hours * 24) : tryParseDuration(value);
-  if (ms === undefined || !Number.isSafeInteger(ms) || ms < 1000) {
-    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a duration of at least 1s such as 365d, 24h, 90m or 45s`);
-  }
-  return ms;
-}
-
-async function passphraseFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--passphrase-file ${file}: cannot read it (${errno(e)})`);
-  }
-  const line = text.split(/\r?\n/, 1)[0] ?? '';
-  if (line === '') throw new UsageError(`--passphrase-file ${file}: the first line is empty`);
-  return line;
-}
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
@@ -314,7 +291,7 @@ async function signingStore(v: Values, mustExist: { keyName: string; kid: string
     throw new UsageError(`no key store at ${dir}; the CA key "${safeText(mustExist.keyName)}" (kid ${mustExist.kid}) is in the key store the CA was created with: give --keys DIR`);
   }
   const file = v['passphrase-file'];
-  const store = await KeyStore.open(dir, file !== undefined ? { passphrase: () => passphraseFile(file) } : {});
+  const store = await KeyStore.open(dir, file !== undefined ? { passphrase: () => readPassphraseFile(file) } : {});
   if (mustExist && !store.get(mustExist.kid)) {
     throw new UsageError(`the CA key ${mustExist.kid} ("${safeText(mustExist.keyName)}") is not in the key store ${dir}; give --keys DIR (the key store the CA was created with)`);
   }
@@ -393,8 +370,8 @@ async function init(v: Values, dir: string): Promise<ExitStatus> {
 async function initLocked(v: Values, dir: string): Promise<ExitStatus> {
   const keyName = v.key ?? DEFAULT_KEY;
   if (v.subject !== undefined && v.subject.trim() === '') throw new UsageError('--subject: give a non-empty name such as "CN=build CA, O=example"');
-  const validityMs = duration(v.valid ?? DEFAULT_CA_VALID, '--valid');
-  const crlValidityMs = v['crl-valid'] !== undefined ? duration(v['crl-valid'], '--crl-valid') : undefined;
+  const validityMs = durationArg(v.valid ?? DEFAULT_CA_VALID, '--valid');
+  const crlValidityMs = v['crl-valid'] !== undefined ? durationArg(v['crl-valid'], '--crl-valid') : undefined;
   const exists = await stat(join(dir, 'ca.json')).then(() => true, () => false);
   if (exists && !v.force) throw new UsageError(`a CA already exists in ${dir}; give --force to replace it (see \`agentos ca init --help\`), or another --dir DIR`);
   // The previous CA, when readable: its revocations are kept whatever the key. Serials are random
@@ -436,7 +413,7 @@ async function issue(v: Values, dir: string): Promise<ExitStatus> {
   if (agentType === undefined) throw new UsageError('--agent-type TYPE is required (e.g. worker); see `agentos ca issue --help`');
   const agentId = v['agent-id'] ?? randomUUID();
   const publicKey = await agentKey(v);
-  const validityMs = duration(v.valid ?? DEFAULT_CERT_VALID, '--valid');
+  const validityMs = durationArg(v.valid ?? DEFAULT_CERT_VALID, '--valid');
   let ca = await openCa(dir);
   const store = await signingStore(v, { keyName: ca.keyName, kid: ca.kid });
   const now = Date.now();

@@ -1,7 +1,9 @@
 /**
  * Shared CLI plumbing: argument parsing with clear usage errors, output, exit codes.
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { tryParseDuration } from '../util/units.js';
 import { exitCodeFor, SandboxError, toSandboxError, UsageError } from '../errors.js';
 
 /** A command's result: the exit status. */
@@ -38,3 +40,36 @@ export function reportError(e: unknown, json: boolean, extra: Record<string, unk
 
 /** Whether a value is a SandboxError. */
 export const isSandbox = (e: unknown): e is SandboxError => e instanceof SandboxError;
+
+/**
+ * A command-line duration (`30d`, `12h`, `90m`, `45s`, `500ms`) in milliseconds, at least
+ * `minMs`; a usage error naming the flag otherwise.
+ *
+ * @example `durationArg(values.valid ?? '90d', '--valid', 1000)`
+ */
+export function durationArg(value: string, flag: string, minMs = 1000): number {
+  const ms = tryParseDuration(value);
+  if (ms === undefined || !Number.isSafeInteger(ms) || ms < minMs) {
+    const floor = minMs >= 1000 ? `at least ${minMs / 1000}s` : minMs > 0 ? 'above zero' : 'zero or more';
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a duration (${floor}) such as 30d, 12h, 90m or 45s`);
+  }
+  return ms;
+}
+
+/**
+ * The key passphrase from `--passphrase-file FILE`: its first line (never the command line,
+ * which other users can read).
+ *
+ * @example `KeyStore.open(dir, { passphrase: () => readPassphraseFile(file) })`
+ */
+export async function readPassphraseFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--passphrase-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const line = text.split(/\r?\n/, 1)[0] ?? '';
+  if (line === '') throw new UsageError(`--passphrase-file ${file}: the first line is empty`);
+  return line;
+}

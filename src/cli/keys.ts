@@ -7,13 +7,12 @@
  * process.exitCode = await keysCommand(['generate', 'issuer', '--expires', '90d', '--json']);
  * ```
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { fromB64u, publicJwk } from '../identity/keys.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
 import type { KeyInfo } from '../identity/types.js';
-import { tryParseDuration } from '../util/units.js';
-import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 
 const DEFAULT_DIR = '.agentos/keys';
 const DEFAULT_OVERLAP = '24h';
@@ -101,28 +100,6 @@ Options:
 ${COMMON}`,
 };
 
-/** `30d`, `12h`, `90m`, `45s`, `500ms` in milliseconds (days added to the units of `tryParseDuration`). */
-function duration(value: string, flag: string, min: number): number {
-  const days = /^(\d+(?:\.\d+)?)d$/.exec(value);
-  const hours = days ? tryParseDuration(`${days[1]}h`) : undefined;
-  const ms = days ? (hours === undefined ? undefined : hours * 24) : tryParseDuration(value);
-  if (ms === undefined || !Number.isSafeInteger(ms) || ms < min) {
-    throw new UsageError(`${flag} ${JSON.stringify(value)}: expected a duration${min > 0 ? ' above zero' : ''} such as 30d, 12h, 90m or 45s`);
-  }
-  return ms;
-}
-
-async function passphraseFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new UsageError(`--passphrase-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  const line = text.split(/\r?\n/, 1)[0] ?? '';
-  if (line === '') throw new UsageError(`--passphrase-file ${file}: the first line is empty`);
-  return line;
-}
 
 const OPTIONS = {
   dir: { type: 'string' },
@@ -164,10 +141,10 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
     if (sub === 'list') return out(json, { ok: true, keys: [] }, `no keys (no key store at ${dir})`);
     throw new UsageError(`no key store at ${dir}; see \`agentos keys generate --help\``);
   }
-  const store = await KeyStore.open(dir, file !== undefined ? { passphrase: () => passphraseFile(file) } : {});
+  const store = await KeyStore.open(dir, file !== undefined ? { passphrase: () => readPassphraseFile(file) } : {});
   switch (sub) {
     case 'generate': {
-      const key = await store.generate(target, values.expires !== undefined ? { expiresInMs: duration(values.expires, '--expires', 1) } : {});
+      const key = await store.generate(target, values.expires !== undefined ? { expiresInMs: durationArg(values.expires, '--expires', 1) } : {});
       return out(json, { ok: true, key }, `generated key ${key.kid} "${key.name}"\n  fingerprint ${key.fingerprint}\n  expires ${when(key.expires)}`);
     }
     case 'list': {
@@ -175,8 +152,8 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
       return out(json, { ok: true, keys }, keys.length === 0 ? `no keys in ${dir}` : keys.map((k) => describeKey(k, k.publicOnly)).join('\n'));
     }
     case 'rotate': {
-      const overlapMs = duration(values.overlap ?? DEFAULT_OVERLAP, '--overlap', 0);
-      const r = await store.rotate(target, { overlapMs, ...(values.expires !== undefined ? { expiresInMs: duration(values.expires, '--expires', 1) } : {}) });
+      const overlapMs = durationArg(values.overlap ?? DEFAULT_OVERLAP, '--overlap', 0);
+      const r = await store.rotate(target, { overlapMs, ...(values.expires !== undefined ? { expiresInMs: durationArg(values.expires, '--expires', 1) } : {}) });
       const text = `rotated "${r.current.name}": ${r.previous.kid} -> ${r.current.kid}\n  ${r.previous.kid} stays trusted until ${when(r.previous.overlapUntil)}\n  new fingerprint ${r.current.fingerprint}\n  expires ${when(r.current.expires)}`;
       return out(json, { ok: true, ...r }, text);
     }

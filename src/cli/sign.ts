@@ -5,8 +5,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { SandboxError, UsageError } from '../errors.js';
 import { KeyStore } from '../identity/keystore.js';
 import { readClaims, signComponent, verifyComponent } from '../identity/signature.js';
-import { parseDuration } from '../util/units.js';
-import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 import { KNOWN_CAPABILITIES } from '../policy/schema.js';
 
 export const SIGN_HELP = `Usage: agentos sign <agent.wasm> --key NAME [options]
@@ -41,19 +40,7 @@ Options:
   --issuer KID     only this issuer key id counts (repeatable)
   --json           print one JSON object`;
 
-function days(text: string, flag: string): number {
-  const d = /^([0-9]+)d$/.exec(text);
-  return d ? Number(d[1]) * 86_400_000 : parseDuration(text, flag);
-}
 
-async function passphraseFrom(file: string | undefined): Promise<string | undefined> {
-  if (file === undefined) return undefined;
-  try {
-    return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-  } catch (e) {
-    throw new UsageError(`--passphrase-file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
 
 async function readBytes(path: string): Promise<Uint8Array> {
   try {
@@ -97,7 +84,7 @@ export async function signCommand(argv: string[]): Promise<ExitStatus> {
     if (unknown.length > 0) throw new UsageError(`--capabilities: unknown ${unknown.join(', ')}; known: ${KNOWN_CAPABILITIES.join(', ')}`);
     const input = positionals[0]!;
     const bytes = await readBytes(input);
-    const passphrase = await passphraseFrom(values['passphrase-file']);
+    const passphrase = values['passphrase-file'] !== undefined ? await readPassphraseFile(values['passphrase-file']) : undefined;
     const store = await KeyStore.open(values.keys ?? '.agentos/keys', passphrase !== undefined ? { passphrase } : {});
     const key = store.get(values.key);
     if (!key) throw new UsageError(`no key ${JSON.stringify(values.key)} in the key store; create it with \`agentos keys generate ${values.key}\``);
@@ -112,7 +99,7 @@ export async function signCommand(argv: string[]): Promise<ExitStatus> {
         sub: values.sub ?? input.replace(/^.*\//, '').replace(/\.wasm$/, ''),
         agentType: values['agent-type'],
         capabilities: caps,
-        validityMs: values.valid !== undefined ? days(values.valid, '--valid') : 90 * 86_400_000,
+        validityMs: values.valid !== undefined ? durationArg(values.valid, '--valid') : 90 * 86_400_000,
       });
     } catch (e) {
       throw new SandboxError('COMPONENT_INVALID', `${input}: not a component that can be signed (${(e as Error).message})`);

@@ -10,8 +10,7 @@ import { rawPublicKey } from '../identity/keys.js';
 import { KeyStore } from '../identity/keystore.js';
 import { RevocationStore } from '../identity/revocations.js';
 import { TOKEN_TYPES, TokenService, type TokenKind } from '../identity/tokens.js';
-import { tryParseDuration } from '../util/units.js';
-import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 
 /** Where `agentos token` keeps its revocation list unless told otherwise. */
 export const DEFAULT_REVOCATIONS = '.agentos/tokens/revoked.jsonl';
@@ -109,10 +108,7 @@ function kindOf(text: string | undefined, dflt: TokenKind | undefined): TokenKin
 
 function ttlOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const d = /^([0-9]+)d$/.exec(text);
-  const ms = d ? Number(d[1]) * 86_400_000 : tryParseDuration(text);
-  if (ms === undefined || ms < 1000) throw new UsageError(`--ttl ${JSON.stringify(text)}: expected a duration of at least 1s, e.g. 90s, 10m, 2h`);
-  return ms;
+  return durationArg(text, '--ttl');
 }
 
 async function readToken(arg: string | undefined): Promise<string> {
@@ -123,18 +119,10 @@ async function readToken(arg: string | undefined): Promise<string> {
   return Buffer.concat(chunks).toString('utf8').trim();
 }
 
-async function passphraseFrom(file: string | undefined): Promise<string | undefined> {
-  if (file === undefined) return undefined;
-  try {
-    return (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
-  } catch (e) {
-    throw new UsageError(`--passphrase-file ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-}
 
 /** Open the key store and revocation list, run `fn` with a TokenService, close. */
 async function withService<T>(v: Values, needSecret: boolean, fn: (s: TokenService) => Promise<T>): Promise<T> {
-  const passphrase = needSecret ? await passphraseFrom(v['passphrase-file']) : undefined;
+  const passphrase = needSecret ? v['passphrase-file'] !== undefined ? await readPassphraseFile(v['passphrase-file']) : undefined : undefined;
   const keys = await KeyStore.open(v.keys ?? '.agentos/keys', needSecret ? (passphrase !== undefined ? { passphrase } : {}) : { passphrase: () => '' });
   const revocations = await RevocationStore.open(v.revocations ?? DEFAULT_REVOCATIONS, { pollMs: 0 });
   try {

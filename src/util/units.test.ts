@@ -90,6 +90,7 @@ describe('parseDuration', () => {
     ['30s', 30_000],
     ['5m', 300_000],
     ['1h', 3_600_000],
+    ['30d', 2_592_000_000],
     ['1.5s', 1500],
     ['0.0015s', 1],
     ['1.5h', 5_400_000],
@@ -98,7 +99,7 @@ describe('parseDuration', () => {
     expect(parseDuration(input)).toBe(expected);
   });
 
-  it.each([-1, 0.5, Number.NaN, '', '-5s', '5M', '5S', '1d', '1.5.s', 's', '30 seconds', '1e3ms', '99999999999999999h'])(
+  it.each([-1, 0.5, Number.NaN, '', '-5s', '5M', '5S', '1D', '1.5.s', 's', '30 seconds', '1e3ms', '99999999999999999h'])(
     'rejects %j', (input) => {
     expect(() => parseDuration(input)).toThrow(PolicyError);
   });

@@ -36,6 +36,7 @@ const DURATION_UNITS: ReadonlyMap<string, bigint> = new Map([
   ['s', 1000n],
   ['m', 60_000n],
   ['h', 3_600_000n],
+  ['d', 86_400_000n],
 ]);
 
 /**
@@ -106,7 +107,7 @@ export const SIZE_SYNTAX =
 
 /** What {@link parseDuration} accepts, phrased as advice for error messages. */
 export const DURATION_SYNTAX =
-  'expected a non-negative whole number of milliseconds or a string such as "30s" (units: ms, s, m, h)';
+  'expected a non-negative whole number of milliseconds or a string such as "30s" (units: ms, s, m, h, d)';
 
 /**
  * {@link parseSize} without the throw: the byte count, or `undefined` for anything invalid
