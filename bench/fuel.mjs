@@ -6,7 +6,9 @@
  *
  *   1. a compute suite of six C programs (bench/compute/*.c, built with clang-22 into core
  *      modules cached in bench/.cache/compute/): run time of `bench_run(n)` plain, metered by
- *      us, metered by binaryen (and binaryen's -O2 after metering, as a reference);
+ *      us, metered by us without the leaf pre-charge (`leafInlineThreshold: 0`: direct calls
+ *      of small leaves not charged at the call site), metered by binaryen (and binaryen's -O2
+ *      after metering, as a reference);
  *   2. the StarlingMonkey example agent's main core module (~17 MB): instrumentation time,
  *      ours vs binaryen (read + instrument + emit);
  *   3. a JavaScript CPU loop (bench/agents/jsloop.js) run through our engine in this thread,
@@ -168,16 +170,20 @@ async function computeSuite({ quick, progress, lines }) {
   const warmup = quick ? 1 : 3;
   const rounds = quick ? 3 : 11;
   const rows = [];
-  const ratios = { ours: [], binaryen: [], o2: [] };
+  const ratios = { ours: [], noLeaf: [], binaryen: [], o2: [] };
+  const leafStats = [];
   const fuelRates = [];
   for (const p of PROGRAMS) {
-    progress(`fuel: compute suite — ${p.name}(${p.n}): ${warmup} warm-up + ${rounds} rounds of 4 variants`);
+    progress(`fuel: compute suite — ${p.name}(${p.n}): ${warmup} warm-up + ${rounds} rounds of 5 variants`);
     const plainBytes = await computeModule(p.name, version);
+    const oursOut = instrumentModule(plainBytes, { fuel: true });
+    leafStats.push(`${p.name} ${oursOut.stats.leafCopies}/${oursOut.stats.leafCalls}`);
     const variants = [
       variant('plain', plainBytes),
-      variant('ours', instrumentModule(plainBytes, { fuel: true }).bytes),
+      variant('ours', oursOut.bytes),
       variant('binaryen', binaryenMeter(plainBytes).bytes),
       variant('binaryen -O2', binaryenMeter(plainBytes, { optimize: 2 }).bytes),
+      variant('ours, leaf pre-charge off', instrumentModule(plainBytes, { fuel: true, leafInlineThreshold: 0 }).bytes),
     ];
     let expected;
     const check = (v, result) => {
@@ -200,9 +206,10 @@ async function computeSuite({ quick, progress, lines }) {
         v.ms.push(dt);
       }
     }
-    const [plain, mine, bin, o2] = variants.map((v) => median(v.ms));
-    const [rMine, rBin, rO2] = variants.slice(1).map((v) => pairedRatio(v.ms, variants[0].ms));
+    const [plain, mine, bin, o2, noLeaf] = variants.map((v) => median(v.ms));
+    const [rMine, rBin, rO2, rNoLeaf] = variants.slice(1).map((v) => pairedRatio(v.ms, variants[0].ms));
     ratios.ours.push(rMine);
+    ratios.noLeaf.push(rNoLeaf);
     ratios.binaryen.push(rBin);
     ratios.o2.push(rO2);
     fuelRates.push(Number(variants[1].fuelUsed) / plain);
@@ -212,6 +219,8 @@ async function computeSuite({ quick, progress, lines }) {
       fmtMs(plain),
       fmtMs(mine),
       fmtRatio(rMine, 1),
+      fmtMs(noLeaf),
+      fmtRatio(rNoLeaf, 1),
       fmtMs(bin),
       fmtRatio(rBin, 1),
       fmtMs(o2),
@@ -221,28 +230,31 @@ async function computeSuite({ quick, progress, lines }) {
       `${(Number(variants[1].fuelUsed) / plain / 1e6).toFixed(1)} M`,
     ]);
   }
-  const g = { ours: geomean(ratios.ours), binaryen: geomean(ratios.binaryen), o2: geomean(ratios.o2) };
+  const g = { ours: geomean(ratios.ours), noLeaf: geomean(ratios.noLeaf), binaryen: geomean(ratios.binaryen), o2: geomean(ratios.o2) };
   const worst = (xs) => {
     const i = xs.indexOf(Math.max(...xs));
     return { r: xs[i], name: PROGRAMS[i].name };
   };
-  const w = { ours: worst(ratios.ours), binaryen: worst(ratios.binaryen), o2: worst(ratios.o2) };
+  const w = { ours: worst(ratios.ours), noLeaf: worst(ratios.noLeaf), binaryen: worst(ratios.binaryen), o2: worst(ratios.o2) };
   const x = (r) => `${r.toFixed(2)}×`;
   lines.push(`## fuel: compute suite — run time of bench_run(n), plain vs metered (median of ${rounds} runs each after ${warmup} warm-up, one instance per variant)`);
   lines.push(
     table(
-      ['program', 'n', 'plain', 'ours', 'ours/plain', 'binaryen', 'binaryen/plain', 'binaryen -O2', '-O2/plain', 'fuel/run ours', 'fuel/run binaryen', 'fuel/ms ours'],
+      ['program', 'n', 'plain', 'ours', 'ours/plain', 'ours no-leaf', 'no-leaf/plain', 'binaryen', 'binaryen/plain', 'binaryen -O2', '-O2/plain', 'fuel/run ours', 'fuel/run binaryen', 'fuel/ms ours'],
       rows,
       ['l'],
     ),
   );
   lines.push(
-    `geometric mean: ours ${x(g.ours)} (target ≤ ${x(TARGET_GEOMEAN)} ${g.ours <= TARGET_GEOMEAN ? 'ok' : 'MISSED'}) · binaryen ${x(g.binaryen)} · binaryen -O2 ${x(g.o2)}`,
+    `geometric mean: ours ${x(g.ours)} (target ≤ ${x(TARGET_GEOMEAN)} ${g.ours <= TARGET_GEOMEAN ? 'ok' : 'MISSED'}) · ours, leaf pre-charge off ${x(g.noLeaf)} · binaryen ${x(g.binaryen)} · binaryen -O2 ${x(g.o2)}`,
   );
   lines.push(
-    `worst case: ours ${x(w.ours.r)} ${w.ours.name} (target ≤ ${x(TARGET_WORST)} ${w.ours.r <= TARGET_WORST ? 'ok' : 'MISSED'}) · binaryen ${x(w.binaryen.r)} ${w.binaryen.name} · binaryen -O2 ${x(w.o2.r)} ${w.o2.name}`,
+    `worst case: ours ${x(w.ours.r)} ${w.ours.name} (target ≤ ${x(TARGET_WORST)} ${w.ours.r <= TARGET_WORST ? 'ok' : 'MISSED'}) · ours, leaf pre-charge off ${x(w.noLeaf.r)} ${w.noLeaf.name} · binaryen ${x(w.binaryen.r)} ${w.binaryen.name} · binaryen -O2 ${x(w.o2.r)} ${w.o2.name}`,
   );
   lines.push('times: medians; ratios: median of the per-round ratios (paired, see bench/README.md); all variants returned the same value in every run');
+  lines.push(
+    `"ours no-leaf" = instrumentModule with { leafInlineThreshold: 0 }: direct calls of small leaf functions not charged at the call site (small leaves copied / direct calls redirected by ours: ${leafStats.join(', ')})`,
+  );
   lines.push(
     `fuel/run = units one bench_run charged; "fuel/ms ours" = ours fuel/run ÷ plain ms: ${(median(fuelRates) / FUEL_PER_MS).toFixed(0)}× (median) the ${(FUEL_PER_MS / 1e6).toFixed(0)} M per ms that maxCpuTime converts at`,
   );

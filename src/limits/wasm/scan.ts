@@ -119,7 +119,11 @@ export class BodyScanner extends regions.RegionTracker {
       const op = r.readInstruction();
       total++;
       const role = ROLE[op]!;
-      if (role === Role.None) continue;
+      if (role === Role.None) {
+        // A function index past the last function would name a leaf copy: see LeafTable.checkIndex.
+        if (op === Op.RefFunc && this.leaves !== undefined) this.leaves.checkIndex(r, r.index);
+        continue;
+      }
       switch (role) {
         case Role.Global:
           // Range check first: a bogus index like 2^32-1 would otherwise wrap onto the fuel global.
@@ -128,6 +132,7 @@ export class BodyScanner extends regions.RegionTracker {
           break;
         case Role.Call:
           if (op === Op.Call && this.leaves !== undefined) {
+            this.leaves.checkIndex(r, r.index);
             // A small leaf: charged here and called unmetered, with no save before nor load after.
             const slot = this.leaves.redirect(r.index);
             if (slot >= 0) {
@@ -142,6 +147,7 @@ export class BodyScanner extends regions.RegionTracker {
           this.addEvent(EV_LOAD, r.pos, r.pos, 0);
           break;
         case Role.Leave:
+          if (op === Op.ReturnCall && this.leaves !== undefined) this.leaves.checkIndex(r, r.index);
           this.exits++;
           this.addEvent(EV_SAVE, at, at, 0);
           this.closeSub(total);
@@ -356,6 +362,7 @@ for (const op of [
  * ```ts
  * const leaves = findLeaves(input, code.start, code.end, opts); // before the function section is written
  * leaves.funcImports = importedFunctions;                       // before the code section is scanned
+ * leaves.checkIndex(r, calleeIndex);                             // per call, return_call, ref.func
  * leaves.redirect(calleeIndex);                                  // per `call`: its slot, or -1
  * ```
  */
@@ -414,6 +421,16 @@ export class LeafTable {
       this.copies.push(slot);
     }
     return slot;
+  }
+
+  /**
+   * Refuse function index `index` (of a `call`, `return_call` or `ref.func`) past the last
+   * function of the input: the input is invalid, but with the copies appended the index would
+   * name one, and the rewrite would "repair" the module into one that reaches an unmetered copy.
+   * (`sections.ts` does the same for exports, the start function and element segments.)
+   */
+  checkIndex(r: WasmReader, index: number): void {
+    if (index >= this.funcImports + this.functions) throw r.malformed(`function index ${index} out of range`);
   }
 
   /** The function index of the copy of `slot` (after every function of the input). */

@@ -20,7 +20,8 @@
  *   their types, the code section their bodies; no index moves). The leaves are found before
  *   the function section is written (`findLeaves`, `scan.ts`), but which of them are called is
  *   only known once the code is rewritten: the function section is written then, and inserted
- *   where it belongs.
+ *   where it belongs. A function index past the last function (in exports, the start section,
+ *   element segments, constant expressions and code) is then refused: it would name a copy.
  */
 import * as opcodes from './opcodes.js';
 import { ByteWriter, ExternalKind, readSections, SECTION_ORDER, SectionId, WasmReader, type Limits, type Section } from './reader.js';
@@ -124,7 +125,10 @@ export class ModuleRewriter {
       case SectionId.Code: if (!this.opts.fuel) return this.copySection(s); break;
       case SectionId.Import: case SectionId.Table: case SectionId.Memory: case SectionId.Global:
       case SectionId.Export: case SectionId.Elem: case SectionId.Data: break;
-      default: return this.copySection(s); // start, datacount, tag: no global or size in them
+      case SectionId.Start:
+        if (this.leaves) this.funcIndex(r, r.u32());
+        return this.copySection(s);
+      default: return this.copySection(s); // datacount, tag: no global or size in them
     }
     this.rewriteSection(s.id, r);
   }
@@ -272,6 +276,15 @@ export class ModuleRewriter {
     return this.opts.fuel && idx >= this.fuelIndex;
   }
 
+  /**
+   * Refuse function index `idx` past the last function when leaf copies may be appended: the
+   * input is invalid, but the index would name a copy, and the output would be a valid module
+   * reaching an unmetered function (the code's calls and `ref.func`: `LeafTable.checkIndex`).
+   */
+  private funcIndex(r: WasmReader, idx: number): void {
+    if (this.leaves && idx >= this.funcImports + this.funcTypes.length) throw r.malformed(`function index ${idx} out of range`);
+  }
+
   /** Copy a constant expression, renumbering `global.get` of defined globals. */
   private constExpr(r: WasmReader): void {
     let from = r.pos;
@@ -284,6 +297,7 @@ export class ModuleRewriter {
         this.out.u32(r.index + 1);
         from = r.pos;
       }
+      if (op === Op.RefFunc) this.funcIndex(r, r.index);
       if (op === Op.End) break;
     }
     this.through(r, from);
@@ -295,6 +309,7 @@ export class ModuleRewriter {
     const kind = r.u8();
     const idxAt = r.pos;
     const idx = r.u32();
+    if (kind === ExternalKind.Func) this.funcIndex(r, idx);
     if (kind === ExternalKind.Global && this.shifts(r, idx)) {
       this.out.copy(this.input, start, idxAt);
       this.out.u32(idx + 1);
@@ -320,7 +335,7 @@ export class ModuleRewriter {
       else if (r.u8() !== 0) throw r.malformed('element kind');
     }
     const count = r.u32();
-    if (!exprs) for (let i = 0; i < count; i++) r.u32(); // function indices
+    if (!exprs) for (let i = 0; i < count; i++) this.funcIndex(r, r.u32()); // function indices
     this.through(r, start);
     if (exprs) for (let i = 0; i < count; i++) this.constExpr(r);
   }
