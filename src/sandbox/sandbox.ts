@@ -101,6 +101,13 @@ export interface TrustSettings {
   readonly issuers?: readonly string[];
   /** Refuse unsigned components. Default true. */
   readonly requireSignature?: boolean;
+  /**
+   * Revoked signatures: a component whose claims' `jti` this list holds is refused (code
+   * `REVOKED`), although its key is still trusted — to withdraw one signed build without
+   * revoking the key. For example a `RevocationStore`, with entries added as
+   * `add(claims.jti, claims.exp, reason)` so they last as long as the signature would.
+   */
+  readonly revoked?: { has(jti: string): boolean };
 }
 
 /** Options of {@link Sandbox.load}. */
@@ -654,6 +661,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       return refuse(check.code, check.reason, check.claims);
     }
     const c = check.claims;
+    if (this.trust.revoked?.has(c.jti)) {
+      return refuse('REVOKED', `the signature ${c.jti} of this component was revoked`, c);
+    }
     if (policy.agent?.type !== undefined && policy.agent.type !== c.agentType) {
       return refuse('WRONG_AGENT_TYPE', `the component is signed for agent type ${JSON.stringify(c.agentType)} but the policy is for ${JSON.stringify(policy.agent.type)}`, c);
     }

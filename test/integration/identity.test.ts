@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { queryAuditLog } from '../../dist/index.js';
 import type { Sandbox } from '../../dist/index.js';
 import { b64u, fingerprint, generateKeyPair, type RawKeyPair } from '../../dist/identity/keys.js';
-import { signComponent, unsignedBytes } from '../../dist/identity/signature.js';
+import { readClaims, signComponent, unsignedBytes } from '../../dist/identity/signature.js';
 import { KeyStore } from '../../dist/identity/keystore.js';
 import { RevocationStore } from '../../dist/identity/revocations.js';
 import { TokenService } from '../../dist/identity/tokens.js';
@@ -101,6 +101,19 @@ describe('signed components', () => {
     let failures = 0;
     for await (const r of queryAuditLog(auditDir, { eventType: 'authentication_failure' })) failures += r.action === 'verify-signature' ? 1 : 0;
     expect(failures).toBe(cases.length + 1);
+  });
+
+  it('a revoked signature is refused while its key stays trusted', async () => {
+    const dir = tempDir('id-rev-');
+    const revoked = await RevocationStore.open(join(dir.dir, 'revoked.jsonl'));
+    const { sandbox: s } = sandbox({ trust: { keys, revoked } });
+    const withdrawn = sign(fsprobe);
+    const jti = readClaims(withdrawn)!.jti;
+    await revoked.add(jti, Date.now() + 86_400_000, 'withdrawn build');
+    await expect(s.load(withdrawn)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID', message: /revoked/ });
+    const fresh = await s.load(sign(fsprobe));
+    expect(fresh.identity.status).toBe('active');
+    await revoked.close();
   });
 
   it('requireSignature: false lets unsigned components in but still refuses bad signatures', async () => {
