@@ -12,9 +12,10 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { withFileLock } from '../util/file-lock.js';
 import { createCa, issueAgentCertificate, loadCa, normalizeSerial, refreshCrl, revokeCertificate, saveCa, validateAgentCertificate, type CaState } from '../identity/ca.js';
 import { b64u } from '../identity/keys.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
@@ -204,39 +205,13 @@ const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
 const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
 
-const alive = (pid: number) => {
-  try {
-    return process.kill(pid, 0);
-  } catch (e) {
-    return errno(e) === 'EPERM';
-  }
-};
 
 /**
- * Run `fn` holding `dir/ca.lock` (exclusive create; a lock whose process is gone is taken over),
- * so that two processes changing the CA (two revocations at once, say) cannot lose each other's
- * change: each reads the state inside the lock.
+ * Run `fn` holding `dir/ca.lock`, so that two processes changing the CA (two revocations at
+ * once, say) cannot lose each other's change: each reads the state inside the lock.
  */
-async function withCaLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const path = join(dir, 'ca.lock');
-  for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 25))) {
-    const h = await open(path, 'wx', 0o600).catch((e: unknown) => {
-      if (errno(e) === 'EEXIST') return undefined;
-      throw new UsageError(`cannot lock the CA in ${dir} (${errno(e)})`);
-    });
-    if (h) {
-      await h.writeFile(String(process.pid)).finally(() => h.close());
-      break;
-    }
-    const pid = Number(await readFile(path, 'utf8').catch(() => ''));
-    if (pid > 0 && !alive(pid)) await unlink(path).catch(() => undefined);
-    else if (Date.now() > deadline) throw new UsageError(`the CA in ${dir} is locked by process ${pid || '?'}; remove ${path} if no agentos process uses it`);
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => undefined);
-  }
+function withCaLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(join(dir, 'ca.lock'), `the CA in ${dir}`, fn);
 }
 
 /** The CA in `dir`, with an error that says which option to change when there is none. */

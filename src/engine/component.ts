@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { ComponentError } from '../errors.js';
+import { readUleb } from '../util/leb128.js';
 
 /** Default cap on a component's size: 128 MiB (a StarlingMonkey agent is ~17 MiB). */
 export const DEFAULT_MAX_COMPONENT_BYTES = 128 * 1024 * 1024;
@@ -55,17 +56,6 @@ export const COMPONENT_STRUCTURE_LIMITS = Object.freeze({
   maxCoreModules: 256,
 });
 
-/** Unsigned LEB128 at `at`; returns the value and the next offset (throws past the end). */
-function uleb(b: Uint8Array, at: number): [number, number] {
-  let v = 0;
-  let shift = 0;
-  for (let i = at; i < b.length && shift < 35; i++) {
-    v += (b[i]! & 0x7f) * 2 ** shift;
-    if ((b[i]! & 0x80) === 0) return [v, i + 1];
-    shift += 7;
-  }
-  throw new RangeError('truncated LEB128');
-}
 
 /**
  * Walk the component's sections (component-model binary format: an id byte and a LEB128 size
@@ -84,7 +74,7 @@ export function checkComponentStructure(bytes: Uint8Array, origin: string, limit
       let size: number;
       let body: number;
       try {
-        [size, body] = uleb(bytes, at + 1);
+        [size, body] = readUleb(bytes, at + 1);
       } catch {
         throw new ComponentError(`${origin}: malformed component (a section header is cut off)`);
       }

@@ -23,8 +23,9 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { randomBytes, verify as edVerify, webcrypto, type KeyObject } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError, UsageError } from '../errors.js';
 import { fromB64u, publicKeyObject, publicKeyOf } from './keys.js';
@@ -510,16 +511,8 @@ export async function validateAgentCertificate(pem: string, ca: CaState, at: num
 // ---------------------------------------------------------------------------------------------
 // Persistence.
 
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o644);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+function writeAtomic(file: string, text: string): Promise<void> {
+  return writeFileAtomic(file, text, 0o644);
 }
 
 /**

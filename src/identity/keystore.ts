@@ -28,10 +28,12 @@
  * ```
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod';
 import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
+import { withFileLock } from '../util/file-lock.js';
 import { b64u, fingerprint, fromB64u, generateKeyPair, publicKeyOf } from './keys.js';
 import type { KeyInfo, KeyProvider, KeyTrust } from './types.js';
 
@@ -105,51 +107,11 @@ function unseal(key: Buffer, s: Sealed, aad: Uint8Array): Buffer | undefined {
   }
 }
 
-async function writeAtomic(dir: string, file: string, data: unknown): Promise<void> {
-  const tmp = join(dir, `.${file}.${randomBytes(6).toString('hex')}.tmp`);
-  const h = await open(tmp, 'wx', 0o600);
-  try {
-    await h.writeFile(JSON.stringify(data, null, 2) + '\n');
-    await h.sync();
-    await h.close();
-    await rename(tmp, join(dir, file));
-  } catch (e) {
-    await h.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  const d = await open(dir, 'r').catch(() => undefined); // not possible on Windows
-  await d?.sync().catch(() => undefined); // unsupported by some file systems
-  await d?.close();
+function writeAtomic(dir: string, file: string, data: unknown): Promise<void> {
+  return writeFileAtomic(join(dir, file), JSON.stringify(data, null, 2) + '\n', 0o600);
 }
 
-const alive = (pid: number) => {
-  try {
-    return process.kill(pid, 0);
-  } catch (e) {
-    return errno(e) === 'EPERM';
-  }
-};
 
-/** Run `fn` holding `dir/store.lock` (exclusive create; a lock whose process is gone is taken over). */
-async function withFileLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const path = join(dir, 'store.lock');
-  for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
-    const h = await open(path, 'wx', 0o600).catch((e: unknown) => (errno(e) === 'EEXIST' ? undefined : Promise.reject(e)));
-    if (h) {
-      await h.writeFile(String(process.pid)).finally(() => h.close());
-      break;
-    }
-    const pid = Number(await readFile(path, 'utf8').catch(() => ''));
-    if (pid > 0 && !alive(pid)) await unlink(path).catch(() => undefined);
-    else if (Date.now() > deadline) throw new UsageError(`key store ${dir} is locked by process ${pid || '?'}; remove ${path} if no agentos process uses it`);
-  }
-  try {
-    return await fn();
-  } finally {
-    await unlink(path).catch(() => undefined);
-  }
-}
 
 /** Why a file that parsed is still not a valid key file, or undefined. */
 function inconsistency(f: KeyFile, file: string): string | undefined {
@@ -402,7 +364,7 @@ export class KeyStore implements KeyProvider {
 
   /** Serialize a change: the in-process queue, the file lock, then a fresh read of the directory. */
   #mutate<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(() => withFileLock(this.dir, async () => (await this.reload(), fn())));
+    const run = this.#queue.then(() => withFileLock(join(this.dir, 'store.lock'), `key store ${this.dir}`, async () => (await this.reload(), fn())));
     this.#queue = run.catch(() => undefined);
     return run;
   }

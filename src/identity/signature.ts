@@ -21,6 +21,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { b64u, fromB64u, signBytes, verifyBytes } from './keys.js';
 import type { KeyProvider } from './types.js';
+import { readUleb } from '../util/leb128.js';
 
 /** Name of the custom section that carries the signature. */
 export const SIGNATURE_SECTION = 'agentos-signature';
@@ -54,16 +55,6 @@ export type SignatureProblem = 'UNSIGNED' | 'MALFORMED' | 'TAMPERED' | 'BAD_SIGN
 /** The outcome of {@link verifyComponent}. */
 export type SignatureCheck = { readonly ok: true; readonly claims: ComponentClaims } | { readonly ok: false; readonly code: SignatureProblem; readonly reason: string; readonly claims?: ComponentClaims };
 
-function uleb(b: Uint8Array, at: number): [number, number] {
-  let v = 0;
-  let shift = 0;
-  for (let i = at; i < b.length && shift < 35; i++) {
-    v += (b[i]! & 0x7f) * 2 ** shift;
-    if ((b[i]! & 0x80) === 0) return [v, i + 1];
-    shift += 7;
-  }
-  throw new RangeError('truncated LEB128');
-}
 
 function leb(n: number): number[] {
   const out: number[] = [];
@@ -83,11 +74,11 @@ function findSignature(bytes: Uint8Array): { start: number; payload: Uint8Array 
   while (at < bytes.length) {
     const start = at;
     const id = bytes[at]!;
-    const [size, body] = uleb(bytes, at + 1);
+    const [size, body] = readUleb(bytes, at + 1);
     const end = body + size;
     if (end > bytes.length) throw new RangeError('a section runs past the end of the component');
     if (id === 0) {
-      const [nameLen, nameAt] = uleb(bytes, body);
+      const [nameLen, nameAt] = readUleb(bytes, body);
       const name = Buffer.from(bytes.subarray(nameAt, nameAt + nameLen)).toString('utf8');
       if (name === SIGNATURE_SECTION) {
         if (found) throw new RangeError('more than one signature section');
