@@ -161,11 +161,11 @@ describe('agent identities', () => {
   });
 
   it('an expired identity is refused', async () => {
-    const { sandbox: s } = sandbox({ trust: undefined, identityTtl: '200ms' });
+    const { sandbox: s } = sandbox({ trust: undefined, identityTtl: '3s' });
     s.registerTool('t', () => 1);
     const agent = await s.load(fixturePath('fsprobe'), { policy: { version: 1, toolAccess: { allow: ['t'] } } });
     expect((await agent.run('tool t {}')).output).toBe('ok 1');
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, Math.max(0, agent.identity.expires - Date.now()) + 100));
     expect((await agent.run('tool t {}')).output).toMatch(/^err denied AUTHENTICATION_FAILED: agent identity .* expired/);
     expect(agent.identity.status).toBe('expired');
   });
