@@ -551,7 +551,7 @@ export async function loadCa(dir: string): Promise<CaState> {
   }
   const entryOk = (r: unknown) => typeof r === 'object' && r !== null && typeof (r as RevokedEntry).serial === 'string' && /^[0-9a-f]{1,40}$/.test((r as RevokedEntry).serial) && Number.isFinite((r as RevokedEntry).revokedAt) && typeof (r as RevokedEntry).reason === 'string';
   const ok = typeof v === 'object' && v !== null && v.version === 1 && typeof v.keyName === 'string' && typeof v.kid === 'string' && typeof v.certificatePem === 'string' && typeof v.crlPem === 'string' &&
-    Number.isSafeInteger(v.crlNumber) && (v.crlValidityMs === undefined || Number.isSafeInteger(v.crlValidityMs)) && Array.isArray(v.revoked) && v.revoked.every(entryOk);
+    Number.isSafeInteger(v.crlNumber) && (v.crlValidityMs === undefined || (Number.isSafeInteger(v.crlValidityMs) && (v.crlValidityMs as number) >= 1000)) && Array.isArray(v.revoked) && v.revoked.every(entryOk);
   if (!ok) throw new UsageError(`${file} is not an agentos CA state (version 1)`, { file });
   return v as CaState;
 }
