@@ -111,6 +111,7 @@ Options:
   --agent-id UUID          the agent's id (default: a new random UUID v4)
   --agent-type TYPE        the agent's type: 1–64 of A-Z a-z 0-9 . _ - (required)
   --agent-key KEY          the agent's public key: 32 bytes as base64url or 64 hex digits
+                           (write --agent-key=KEY when a base64url key starts with -)
   --agent-key-file FILE    a file holding it (raw 32 bytes, that text, a PEM public key, a JWK,
                            or {"publicKey": …})
   --valid DURATION         lifetime of the certificate (default ${DEFAULT_CERT_VALID}; at least 1s)

@@ -34,6 +34,7 @@ Options:
   --issuer NAME          the iss claim (default agentos)
   --revocations FILE     the revocation list (default ${DEFAULT_REVOCATIONS})
   --agent-key KEY        the agent's Ed25519 public key: 32 bytes as base64url or 64 hex digits
+                         (write --agent-key=KEY when a base64url key starts with -)
   --agent-key-file FILE  a file holding it (that text, a PEM public key, a JWK, or {"publicKey": …})
   --kind KIND            access (default for issue; 5 min), refresh (24 h) or session (8 h);
                          verify defaults to the kind the token's header names

@@ -118,7 +118,7 @@ describe('agentos ca init | issue | verify | show', () => {
     expect(agentos(['ca', 'verify', 'worker.pem'], { passphrase: null }).stdout).toMatch(/^valid: agent /);
 
     const id = '3f1c2b4a-5d6e-4f70-8a9b-0c1d2e3f4a5b';
-    const text = agentos(['ca', 'issue', '--agent-id', id, '--agent-type', 'reviewer', '--agent-key', agent.b64u, '--valid', '2h']);
+    const text = agentos(['ca', 'issue', '--agent-id', id, '--agent-type', 'reviewer', `--agent-key=${agent.b64u}`, '--valid', '2h']);
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^-----BEGIN CERTIFICATE-----\n[\s\S]*-----END CERTIFICATE-----\n$/);
     expect(text.stderr).toMatch(new RegExp(`certificate for agent ${id} \\(type reviewer\\), serial [0-9a-f]+, valid `));
@@ -142,7 +142,7 @@ describe('agentos ca init | issue | verify | show', () => {
 
 describe('agentos ca revoke | crl', () => {
   it('revokes by certificate file or serial; verify then fails with REVOKED (exit 1)', () => {
-    const issued = json(agentos(['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', 'revoked.pem', '--json']).stdout);
+    const issued = json(agentos(['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', 'revoked.pem', '--json']).stdout);
     expect(agentos(['ca', 'verify', 'revoked.pem'], { passphrase: null }).status).toBe(0);
     const r = agentos(['ca', 'revoke', 'revoked.pem', '--reason', 'keyCompromise', '--json']);
     expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -157,7 +157,7 @@ describe('agentos ca revoke | crl', () => {
     expect(again.status, again.stdout + again.stderr).toBe(0);
     expect(json(again.stdout)).toMatchObject({ alreadyRevoked: true, reason: 'keyCompromise' });
     // By serial: a certificate never seen by the CLI.
-    const other = json(agentos(['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', 'by-serial.pem', '--json']).stdout);
+    const other = json(agentos(['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', 'by-serial.pem', '--json']).stdout);
     expect(agentos(['ca', 'revoke', other.serial, '--reason', 'superseded']).status).toBe(0);
     expect(json(agentos(['ca', 'verify', 'by-serial.pem', '--json'], { passphrase: null }).stdout).code).toBe('REVOKED');
     // The CRL lists both; show counts them.
@@ -170,7 +170,7 @@ describe('agentos ca revoke | crl', () => {
   });
 
   it('two revocations at the same time both land in the CRL (the CA is locked while it changes)', async () => {
-    const serials = [1, 2, 3].map((i) => json(agentos(['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', `race${i}.pem`, '--json']).stdout).serial as string);
+    const serials = [1, 2, 3].map((i) => json(agentos(['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', `race${i}.pem`, '--json']).stdout).serial as string);
     const before = json(agentos(['ca', 'show', '--json']).stdout).revoked as number;
     const results = await Promise.all(serials.map((serial) => agentosAsync(['ca', 'revoke', serial, '--reason', 'race'])));
     for (const r of results) expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -182,7 +182,7 @@ describe('agentos ca revoke | crl', () => {
   });
 
   it('prints a revocation reason with control characters escaped', () => {
-    const issued = json(agentos(['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', 'escape.pem', '--json']).stdout);
+    const issued = json(agentos(['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', 'escape.pem', '--json']).stdout);
     const r = agentos(['ca', 'revoke', issued.serial, '--reason', 'stolen \u001b[2J laptop']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('\\u001b[2J');
@@ -215,10 +215,10 @@ describe('agentos ca revoke | crl', () => {
 
 describe('agentos ca verify refusals', () => {
   it('refuses an expired certificate (EXPIRED) and a stale CRL (UNTRUSTED), and re-signs a stale CRL on demand', async () => {
-    const short = agentos(['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '--valid', '1s', '-o', 'short.pem']);
+    const short = agentos(['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '--valid', '1s', '-o', 'short.pem']);
     expect(short.status, short.stderr).toBe(0);
     expect(agentos(['ca', 'init', '--dir', 'stale', '--crl-valid', '2s']).status).toBe(0);
-    const staleCert = agentos(['ca', 'issue', '--dir', 'stale', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', 'stale.pem']);
+    const staleCert = agentos(['ca', 'issue', '--dir', 'stale', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', 'stale.pem']);
     // Had the CRL already gone stale, issue would have re-signed it first; either way it wrote a certificate.
     expect(staleCert.status, staleCert.stderr).toBe(0);
     // Until then, a time given with --at decides.
@@ -248,7 +248,7 @@ describe('agentos ca verify refusals', () => {
 
   it('refuses a certificate from another CA (exit 1), and will not revoke it (exit 2)', () => {
     expect(agentos(['ca', 'init', '--dir', 'other-ca', '--keys', 'other-keys', '--key', 'other']).status).toBe(0);
-    const r = agentos(['ca', 'issue', '--dir', 'other-ca', '--keys', 'other-keys', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', 'foreign.pem']);
+    const r = agentos(['ca', 'issue', '--dir', 'other-ca', '--keys', 'other-keys', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', 'foreign.pem']);
     expect(r.status, r.stderr).toBe(0);
     expect(agentos(['ca', 'verify', 'foreign.pem', '--dir', 'other-ca']).status).toBe(0);
     const v = agentos(['ca', 'verify', 'foreign.pem', '--json']);
@@ -276,7 +276,7 @@ describe('agentos ca bad input', () => {
     const attempts: string[][] = [
       ['ca', 'init', '--force'],
       ['ca', 'init', '--force', '--key', 'fresh'],
-      ['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '-o', 'never.pem'],
+      ['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '-o', 'never.pem'],
       ['ca', 'revoke', 'worker.pem', '--reason', 'test'],
       ['ca', 'crl', '--refresh'],
     ];
@@ -312,17 +312,17 @@ describe('agentos ca bad input', () => {
       [['ca', 'revoke', 'xyz', '--reason', 'r'], /neither a serial \(1–40 hex digits\) nor a certificate file/],
       [['ca', 'revoke', 'f'.repeat(41), '--reason', 'r'], /neither a serial/],
       [['ca', 'revoke', 'worker.pem'], /--reason TEXT/],
-      [['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '--valid', 'forever'], /--valid "forever": expected a duration/],
-      [['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '--valid', '500ms'], /at least 1s/],
+      [['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '--valid', 'forever'], /--valid "forever": expected a duration/],
+      [['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '--valid', '500ms'], /at least 1s/],
       [['ca', 'init', '--dir', 'x', '--valid', '-1d'], /--valid/],
       [['ca', 'init', '--dir', 'x', '--crl-valid', '1y'], /--crl-valid "1y"/],
       [['ca', 'init', '--dir', 'x', '--subject', 'garbage'], /subject "garbage"/],
-      [['ca', 'issue', '--agent-key', agent.b64u], /--agent-type TYPE is required/],
+      [['ca', 'issue', `--agent-key=${agent.b64u}`], /--agent-type TYPE is required/],
       [['ca', 'issue', '--agent-type', 'worker'], /--agent-key KEY or --agent-key-file FILE is required/],
       [['ca', 'issue', '--agent-type', 'worker', '--agent-key', 'nope'], /--agent-key: expected an Ed25519 public key/],
-      [['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '--agent-id', 'nope'], /agentId "nope": expected a UUID/],
-      [['ca', 'issue', '--agent-type', 'two words', '--agent-key', agent.b64u], /agentType "two words"/],
-      [['ca', 'issue', '--agent-type', 'worker', '--agent-key', agent.b64u, '--keys', 'no-keys'], /no key store at no-keys/],
+      [['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '--agent-id', 'nope'], /agentId "nope": expected a UUID/],
+      [['ca', 'issue', '--agent-type', 'two words', `--agent-key=${agent.b64u}`], /agentType "two words"/],
+      [['ca', 'issue', '--agent-type', 'worker', `--agent-key=${agent.b64u}`, '--keys', 'no-keys'], /no key store at no-keys/],
       [['ca', 'verify', 'missing.pem'], /missing\.pem: cannot read it \(ENOENT\)/],
       [['ca', 'verify'], /one argument/],
       [['ca', 'show', '--reason', 'x'], /ca show has no --reason option/],

@@ -136,31 +136,31 @@ describe('agentos token', () => {
   const otherKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
 
   it('issue, verify bound to the agent key, revoke persistently (by token or jti)', () => {
-    const issued = agentos(['token', 'issue', '--agent-id', 'agent-1', '--agent-type', 'echo', '--agent-key', agentKey, '--scope', 'read_files', '--json']);
+    const issued = agentos(['token', 'issue', '--agent-id', 'agent-1', '--agent-type', 'echo', `--agent-key=${agentKey}`, '--scope', 'read_files', '--json']);
     expect(issued.status, issued.stderr).toBe(0);
     const { token, claims } = json(issued);
     expect(claims).toMatchObject({ sub: 'agent-1', agent_type: 'echo', scope: ['read_files'] });
-    expect(agentos(['token', 'verify', token, '--agent-key', agentKey, '--agent-id', 'agent-1'], {}).status).toBe(0);
+    expect(agentos(['token', 'verify', token, `--agent-key=${agentKey}`, '--agent-id', 'agent-1'], {}).status).toBe(0);
     // From standard input, too.
-    const stdin = agentos(['token', 'verify', '-', '--agent-key', agentKey], {}, token);
+    const stdin = agentos(['token', 'verify', '-', `--agent-key=${agentKey}`], {}, token);
     expect(stdin.status, stdin.stdout + stdin.stderr).toBe(0);
     // Another agent's key: refused.
-    const other = agentos(['token', 'verify', token, '--agent-key', otherKey, '--json'], {});
+    const other = agentos(['token', 'verify', token, `--agent-key=${otherKey}`, '--json'], {});
     expect(other.status).toBe(1);
     expect(json(other)).toMatchObject({ ok: false, code: 'KEY_MISMATCH' });
-    expect(json(agentos(['token', 'verify', token, '--agent-key', agentKey, '--agent-id', 'agent-2', '--json'], {}))).toMatchObject({ ok: false, code: 'WRONG_AGENT' });
+    expect(json(agentos(['token', 'verify', token, `--agent-key=${agentKey}`, '--agent-id', 'agent-2', '--json'], {}))).toMatchObject({ ok: false, code: 'WRONG_AGENT' });
     expect(agentos(['token', 'revoke', token, '--reason', 'test'], {}).status).toBe(0);
-    const revoked = agentos(['token', 'verify', token, '--agent-key', agentKey, '--json'], {});
+    const revoked = agentos(['token', 'verify', token, `--agent-key=${agentKey}`, '--json'], {});
     expect(revoked.status).toBe(1);
     expect(json(revoked)['code']).toBe('REVOKED');
-    const second = json(agentos(['token', 'issue', '--agent-id', 'agent-1', '--agent-type', 'echo', '--agent-key', agentKey, '--kind', 'session', '--ttl', '10m', '--json']));
+    const second = json(agentos(['token', 'issue', '--agent-id', 'agent-1', '--agent-type', 'echo', `--agent-key=${agentKey}`, '--kind', 'session', '--ttl', '10m', '--json']));
     expect(agentos(['token', 'revoke', second['claims']['jti'], '--reason', 'by id'], {}).status).toBe(0);
     expect(json(agentos(['token', 'verify', second['token'], '--json'], {}))['code']).toBe('REVOKED');
   });
 
   it('alg none and HS256 keyed with the public key are refused with BAD_ALG', async () => {
     const { createHmac } = await import('node:crypto');
-    const issued = json(agentos(['token', 'issue', '--agent-id', 'agent-1', '--agent-type', 'echo', '--agent-key', agentKey, '--json']));
+    const issued = json(agentos(['token', 'issue', '--agent-id', 'agent-1', '--agent-type', 'echo', `--agent-key=${agentKey}`, '--json']));
     const payload = (issued['token'] as string).split('.')[1]!;
     const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const none = `${enc({ alg: 'none', typ: 'at+jwt', kid: issued['kid'] })}.${payload}.`;
@@ -168,7 +168,7 @@ describe('agentos token', () => {
     const head = enc({ alg: 'HS256', typ: 'at+jwt', kid: issued['kid'] });
     const hs = `${head}.${payload}.${createHmac('sha256', Buffer.from(issuerPub, 'base64url')).update(`${head}.${payload}`).digest('base64url')}`;
     for (const t of [none, hs]) {
-      const r = agentos(['token', 'verify', t, '--agent-key', agentKey, '--json'], {});
+      const r = agentos(['token', 'verify', t, `--agent-key=${agentKey}`, '--json'], {});
       expect(r.status).toBe(1);
       expect(json(r)).toMatchObject({ ok: false, code: 'BAD_ALG' });
     }
