@@ -1,0 +1,186 @@
+/**
+ * The bridge between a native engine's component imports and our host implementation.
+ *
+ * The host capabilities (`src/capabilities/`, assembled by `buildHostImports`) are written to
+ * jco's JavaScript conventions: an object per interface (`imports['wasi:filesystem/types']`),
+ * camelCase functions, a PascalCase class per resource whose instances are the resources, and
+ * for a function returning `result<T, E>` a return value for `ok` and a throw (an object with
+ * `payload`, or any non-Error value) for `err`. The native engine walks a component's imports,
+ * converts each call's arguments to jco's value representation (records as objects with
+ * camelCase members, variants `{ tag, val }`, enums as strings, `option` as the value or
+ * `undefined`, `list<u8>` as `Uint8Array`, 64-bit integers as `bigint`) and calls the function
+ * {@link bindImports} made for it. So both engines run the very same gated host code: one
+ * gate, one policy, one audit trail.
+ *
+ * Resources cross as numbers (the native side's `rep`): {@link ResourceTable} maps them to the
+ * host objects, and the native side asks it to convert in both directions while it converts
+ * values, wherever a handle sits (top level, in a list, in a tuple), and calls
+ * {@link ResourceTable.drop} when the guest drops its handle.
+ *
+ * @example
+ * ```ts
+ * const table = new ResourceTable();
+ * const calls = bindImports(host.imports, component.imports);
+ * native.instantiate(component, { calls, resources: table });
+ * ```
+ */
+
+/** One function a component imports, as the native engine names it. */
+export interface ImportFunc {
+  /** The interface instance, e.g. `wasi:filesystem/types@0.2.12`; `''` for a function of the root. */
+  readonly iface: string;
+  /**
+   * The component-model name: `get-environment`, `[method]descriptor.stat-at`,
+   * `[static]fields.from-list` or `[constructor]fields`.
+   */
+  readonly name: string;
+  /** Whether it returns `result<…>`: a host throw then becomes `{ tag: 'err', val }`. */
+  readonly result: boolean;
+}
+
+/** What a bound import returns to the native side: the value, or `{ tag, val }` for a result. */
+export type BoundImport = (args: readonly unknown[]) => unknown;
+
+/** Why an import cannot be bound: the interface or the member is missing from the host. */
+export class MissingImportError extends Error {
+  constructor(readonly iface: string, readonly func: string, detail: string) {
+    super(`the sandbox does not provide ${iface === '' ? '' : `${iface}#`}${func}: ${detail}`);
+    this.name = 'MissingImportError';
+  }
+}
+
+/** `stat-at` → `statAt`; `from-list` → `fromList`. */
+export function camelCase(kebab: string): string {
+  return kebab.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `descriptor` → `Descriptor`; `incoming-body` → `IncomingBody`. */
+export function pascalCase(kebab: string): string {
+  const c = camelCase(kebab);
+  return c.charAt(0).toUpperCase() + c.slice(1);
+}
+
+/** The unversioned interface name our host objects are keyed by. */
+export function unversioned(iface: string): string {
+  const at = iface.indexOf('@');
+  return at < 0 ? iface : iface.slice(0, at);
+}
+
+/** The parts of a component-model function name. */
+export type ParsedName =
+  | { readonly kind: 'function'; readonly func: string }
+  | { readonly kind: 'method' | 'static'; readonly resource: string; readonly func: string }
+  | { readonly kind: 'constructor'; readonly resource: string };
+
+/** Parse `[method]descriptor.stat-at` and friends. */
+export function parseFuncName(name: string): ParsedName {
+  const m = /^\[(method|static|constructor)\]([a-z0-9-]+)(?:\.([a-z0-9-]+))?$/.exec(name);
+  if (!m) return { kind: 'function', func: name };
+  const [, kind, resource, func] = m as unknown as [string, 'method' | 'static' | 'constructor', string, string | undefined];
+  if (kind === 'constructor') return { kind, resource: resource };
+  if (func === undefined) throw new TypeError(`malformed import name ${JSON.stringify(name)}`);
+  return { kind, resource: resource, func };
+}
+
+const symbolDispose: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('dispose');
+
+/**
+ * Host resource objects by handle. Handles are small integers, reused after a drop; 0 is never
+ * a handle, so a zeroed value is never mistaken for one.
+ */
+export class ResourceTable {
+  private readonly objects: (object | undefined)[] = [undefined];
+  private readonly free: number[] = [];
+
+  /** Number of live handles. */
+  get size(): number {
+    return this.objects.length - 1 - this.free.length;
+  }
+
+  /** A new handle for a host object the guest now owns. */
+  add(obj: object): number {
+    if (obj === null || (typeof obj !== 'object' && typeof obj !== 'function')) throw new TypeError('a resource must be a host object');
+    const rep = this.free.pop() ?? this.objects.length;
+    this.objects[rep] = obj;
+    return rep;
+  }
+
+  /** The object of a live handle. */
+  get(rep: number): object {
+    const o = this.objects[rep];
+    if (o === undefined) throw new RangeError(`resource handle ${rep} is not live`);
+    return o;
+  }
+
+  /** The guest dropped its handle: forget the object and dispose of it. */
+  drop(rep: number): void {
+    const o = this.get(rep);
+    this.objects[rep] = undefined;
+    this.free.push(rep);
+    const dispose = (o as Record<symbol, unknown>)[symbolDispose];
+    if (typeof dispose === 'function') (dispose as () => void).call(o);
+  }
+
+  /** Drop every live handle (the instance is gone). Disposal errors are ignored. */
+  clear(): void {
+    for (let rep = 1; rep < this.objects.length; rep++) {
+      if (this.objects[rep] !== undefined) {
+        try {
+          this.drop(rep);
+        } catch {
+          // The instance is being torn down; nothing is left to tell.
+        }
+      }
+    }
+  }
+}
+
+/** jco's `getErrorPayload`: a thrown `{ payload }` or non-Error value is the `err`; an Error traps. */
+function errPayload(e: unknown): unknown {
+  if (e !== null && typeof e === 'object' && Object.hasOwn(e, 'payload')) return (e as { payload: unknown }).payload;
+  if (e instanceof Error) throw e;
+  return e;
+}
+
+/**
+ * One callable per import, in the order given. Throws {@link MissingImportError} for an import
+ * the host does not provide (the component must not load).
+ */
+export function bindImports(imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>, funcs: readonly ImportFunc[]): BoundImport[] {
+  return funcs.map((f) => {
+    const iface = unversioned(f.iface);
+    const members = iface === '' ? imports : imports[iface];
+    if (!members || typeof members !== 'object') throw new MissingImportError(f.iface, f.name, 'no such interface');
+    const parsed = parseFuncName(f.name);
+    let call: BoundImport;
+    if (parsed.kind === 'function') {
+      const fn = members[camelCase(parsed.func)];
+      if (typeof fn !== 'function') throw new MissingImportError(f.iface, f.name, `no function ${camelCase(parsed.func)}`);
+      call = (args) => (fn as (...a: unknown[]) => unknown)(...args);
+    } else {
+      const cls = members[pascalCase(parsed.resource)] as (new (...a: unknown[]) => object) & Record<string, unknown>;
+      if (typeof cls !== 'function') throw new MissingImportError(f.iface, f.name, `no resource class ${pascalCase(parsed.resource)}`);
+      if (parsed.kind === 'constructor') {
+        call = (args) => new cls(...args);
+      } else if (parsed.kind === 'static') {
+        const fn = cls[camelCase(parsed.func)];
+        if (typeof fn !== 'function') throw new MissingImportError(f.iface, f.name, `no static ${pascalCase(parsed.resource)}.${camelCase(parsed.func)}`);
+        call = (args) => (fn as (...a: unknown[]) => unknown).apply(cls, args as unknown[]);
+      } else {
+        const name = camelCase(parsed.func);
+        const fn = (cls.prototype as Record<string, unknown>)[name];
+        if (typeof fn !== 'function') throw new MissingImportError(f.iface, f.name, `no method ${pascalCase(parsed.resource)}.${name}`);
+        // The first argument is the `self` handle, already converted to its object.
+        call = (args) => (fn as (...a: unknown[]) => unknown).apply(args[0], args.slice(1) as unknown[]);
+      }
+    }
+    if (!f.result) return call;
+    return (args) => {
+      try {
+        return { tag: 'ok', val: call(args) };
+      } catch (e) {
+        return { tag: 'err', val: errPayload(e) };
+      }
+    };
+  });
+}
