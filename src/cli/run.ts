@@ -136,7 +136,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     if (durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use sync or async`);
     if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
     if (values['allow-unsigned'] && values.trust === undefined) throw new UsageError('--allow-unsigned goes with --trust DIR');
-    const trustKeys = values.trust !== undefined ? await KeyStore.open(values.trust, { passphrase: () => '' }) : undefined;
+    const trustKeys = values.trust !== undefined ? await KeyStore.open(values.trust, { passphrase: () => '', create: false }) : undefined;
     const sandbox = createSandbox({
       prewarmWorkers: 0,
       ...(trustKeys ? { trust: { keys: trustKeys, requireSignature: !values['allow-unsigned'] } } : {}),

@@ -129,7 +129,7 @@ export async function verifyCommand(argv: string[]): Promise<ExitStatus> {
     if (positionals.length !== 1) throw new UsageError('agentos verify takes exactly one component path; see `agentos verify --help`');
     const bytes = await readBytes(positionals[0]!);
     // Public operations need no passphrase.
-    const store = await KeyStore.open(values.keys ?? '.agentos/keys', { passphrase: () => '' });
+    const store = await KeyStore.open(values.keys ?? '.agentos/keys', { passphrase: () => '', create: false });
     const r = verifyComponent(bytes, store, values.issuer ? { allowIssuers: values.issuer } : {});
     if (json) process.stdout.write(JSON.stringify(r.ok ? { ok: true, claims: r.claims } : { ok: false, code: r.code, reason: r.reason, ...(r.claims ? { claims: r.claims } : {}) }) + '\n');
     else if (r.ok) {

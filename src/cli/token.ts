@@ -124,7 +124,7 @@ async function readToken(arg: string | undefined): Promise<string> {
 /** Open the key store and revocation list, run `fn` with a TokenService, close. */
 async function withService<T>(v: Values, needSecret: boolean, fn: (s: TokenService) => Promise<T>): Promise<T> {
   const passphrase = needSecret ? v['passphrase-file'] !== undefined ? await readPassphraseFile(v['passphrase-file']) : undefined : undefined;
-  const keys = await KeyStore.open(v.keys ?? '.agentos/keys', needSecret ? (passphrase !== undefined ? { passphrase } : {}) : { passphrase: () => '' });
+  const keys = await KeyStore.open(v.keys ?? '.agentos/keys', needSecret ? (passphrase !== undefined ? { passphrase } : {}) : { passphrase: () => '', create: false });
   const revocations = await RevocationStore.open(v.revocations ?? DEFAULT_REVOCATIONS, { pollMs: 0 });
   try {
     const service = new TokenService({ keys, issuerKey: v['issuer-key'] ?? 'tokens', revocations, ...(v.issuer !== undefined ? { issuer: v.issuer } : {}) });

@@ -28,7 +28,7 @@
  * ```
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod';
 import { UsageError } from '../errors.js';
@@ -49,6 +49,8 @@ export interface KeyStoreOptions {
   passphrase?: string | (() => string | Promise<string>);
   /** The clock (epoch ms); for tests. */
   now?: () => number;
+  /** Create the directory when it is missing (default true); false: a missing store is a usage error. */
+  create?: boolean;
 }
 
 type ScryptParams = { readonly N: number; readonly r: number; readonly p: number };
@@ -180,6 +182,9 @@ export class KeyStore implements KeyProvider {
    * @example `const store = await KeyStore.open('.agentos/keys', { passphrase })`
    */
   static async open(dir: string, options: KeyStoreOptions = {}): Promise<KeyStore> {
+    if (options.create === false && !(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+      throw new UsageError(`no key store at ${dir}: give the directory that \`agentos keys generate\` created (default .agentos/keys)`);
+    }
     await mkdir(dirname(dir), { recursive: true });
     await mkdir(dir, { mode: 0o700 }).catch((e: unknown) => {
       if (errno(e) !== 'EEXIST') throw new UsageError(`key store ${dir}: cannot create the directory (${errno(e)})`);

@@ -27,6 +27,8 @@ import { readUleb } from '../util/leb128.js';
 export const SIGNATURE_SECTION = 'agentos-signature';
 const DOMAIN = 'agentos-component-signature/v1\n';
 const PREAMBLE = 8;
+/** `\0asm`, then version 0x0d and layer 1: a component (a core module has layer 0). */
+const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 
 /** What an issuer asserts about a component. */
 export interface ComponentClaims {
@@ -69,6 +71,9 @@ function leb(n: number): number[] {
 
 /** Where the component's top-level signature section is, if it has one (throws on a malformed component). */
 function findSignature(bytes: Uint8Array): { start: number; payload: Uint8Array } | undefined {
+  if (bytes.length < PREAMBLE || !COMPONENT_PREAMBLE.every((x, i) => bytes[i] === x)) {
+    throw new RangeError('not a WebAssembly component (its first 8 bytes are not the component preamble \\0asm 0d 00 01 00)');
+  }
   let at = PREAMBLE;
   let found: { start: number; payload: Uint8Array; end: number } | undefined;
   while (at < bytes.length) {

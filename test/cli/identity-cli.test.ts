@@ -129,6 +129,23 @@ describe('agentos sign | verify | run --trust', () => {
     expect(json(foreign)['error']['code']).toBe('SIGNATURE_INVALID');
     expect(agentos(['run', component, '--allow-unsigned', '--task', 'x']).status).toBe(2);
   });
+
+  it('refuses to sign what is not a component, and never creates a key store it was only asked to read', () => {
+    writeFileSync(join(tmp.dir, 'garbage.wasm'), 'not wasm at all');
+    const g = agentos(['sign', 'garbage.wasm', '--key', 'publisher', '--agent-type', 'echo', '--capabilities', '']);
+    expect(g.status).toBe(2);
+    expect(g.stderr).toMatch(/not a WebAssembly component/);
+    expect(readFileSync(join(tmp.dir, 'garbage.wasm'), 'utf8')).toBe('not wasm at all');
+    const v = agentos(['verify', 'garbage.wasm', '--json'], {});
+    expect(v.status).toBe(1);
+    expect(json(v)).toMatchObject({ ok: false, code: 'MALFORMED' });
+    for (const args of [['run', component, '--trust', 'no-such-store', '--task', 'x'], ['verify', component, '--keys', 'no-such-store'], ['token', 'verify', 'a.b.c', '--keys', 'no-such-store']]) {
+      const r = agentos(args, {});
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/no key store at no-such-store/);
+    }
+    expect(readdirSync(tmp.dir)).not.toContain('no-such-store');
+  });
 });
 
 describe('agentos token', () => {
