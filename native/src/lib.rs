@@ -1,0 +1,653 @@
+//! `agentos-wasmtime`: a Node addon (napi-rs) that compiles, instantiates and runs agent
+//! components on wasmtime with native fuel, epoch interruption, a store limiter and the pooling
+//! allocator. The guest runs on the calling JS thread, inside the napi call.
+//!
+//! ```js
+//! const { Engine } = require('./agentos-wasmtime.linux-x64.node');
+//! const engine = new Engine({ epochTickMs: 10, maxInstances: 1000 });
+//! const component = engine.compileComponent(bytes, cacheDir);   // component.cacheHit
+//! const instance = engine.instantiate(component, { fuel: 1e9, memoryBytes: 64 << 20, timeoutMs: 5000 });
+//! engine.run(instance, 'task');   // { ok: '…', fuelConsumed } | { err: '…', fuelConsumed }; traps throw { code }
+//! instance.dispose();             // frees the pool slot now rather than at garbage collection
+//! ```
+//!
+//! Errors are thrown as `Error` objects with a stable `code` (`FUEL_EXHAUSTED`, `TIMEOUT`,
+//! `MEMORY_LIMIT`, `AGENT_ERROR`, `COMPONENT_INVALID`, `QUOTA_EXCEEDED`, `INTERNAL`) and, after a
+//! run or instantiation, `fuelConsumed`.
+
+#![deny(clippy::all)]
+
+mod bridge;
+mod cache;
+mod errors;
+mod js;
+mod state;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use napi::bindgen_prelude::{BigInt, Either, Uint8Array};
+use napi::{Env, JsValue, Unknown};
+use napi_derive::napi;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, ComponentExportIndex, Func, InstancePre, Linker, Type, Val};
+use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store, Strategy};
+
+use crate::bridge::{ImportItem, ResourceNames};
+use crate::errors::{classify_compile, classify_exec, Coded};
+use crate::js::{throw_coded, JsRef};
+use crate::state::{CallCtx, HostState, Limiter, LimitsSpec};
+
+const MIB: f64 = 1024.0 * 1024.0;
+/// "No deadline": far enough that it never arrives, small enough not to overflow when added to
+/// the current epoch.
+const NO_DEADLINE: u64 = u64::MAX / 4;
+
+/// Throw a JS `Error` with `code` and numeric extra properties (e.g. `fuelConsumed`).
+fn throw(env: &Env, c: Coded, extra: &[(&str, f64)]) -> napi::Error {
+    unsafe { throw_coded(env.raw(), c.code, &c.message, extra) }
+}
+
+fn internal(env: &Env, message: impl Into<String>) -> napi::Error {
+    throw(env, Coded::new("INTERNAL", message), &[])
+}
+
+/// Options of `new Engine(options)`.
+#[napi(object)]
+pub struct EngineOptions {
+    /// Milliseconds between epoch ticks of the background ticker thread; `timeoutMs` limits are
+    /// counted in these ticks. 0 starts no thread: call `incrementEpoch()` yourself and give
+    /// limits as `epochDeadline`. Default 10.
+    pub epoch_tick_ms: Option<u32>,
+    /// Use the pooling instance allocator. Default true.
+    pub pooling: Option<bool>,
+    /// Pool size: concurrent component instances (core instances 4×, memories 1×, tables 4×).
+    /// Default 1000.
+    pub max_instances: Option<u32>,
+    /// Largest linear memory any instance may have (the pool's slot size), in bytes.
+    /// Default 1 GiB. Per-instance limits (`memoryBytes`) are below this.
+    pub max_memory_bytes: Option<f64>,
+    /// Bytes of native stack wasm may use (wasmtime's `max_wasm_stack`). Default 512 KiB.
+    pub max_wasm_stack: Option<u32>,
+    /// Compile functions on several threads. Default true.
+    pub parallel_compilation: Option<bool>,
+}
+
+/// Limits of one instance, given to `instantiate`. Fuel, memory and deadline apply to
+/// instantiation (start functions) and again to each `run` (fuel and deadline are re-armed).
+#[napi(object)]
+pub struct InstanceLimits {
+    /// Fuel units per run (number or bigint). Default: unlimited (fuel is still counted).
+    pub fuel: Option<Either<f64, BigInt>>,
+    /// Bytes of linear memory the instance may use in all its memories. Default: the engine's
+    /// `maxMemoryBytes`.
+    pub memory_bytes: Option<f64>,
+    /// Elements any one table may grow to. Default: unlimited (the pool caps at 20 000).
+    pub table_elements: Option<u32>,
+    /// Core instances the component may create. Default 10 000.
+    pub instances: Option<u32>,
+    /// Tables the component may create. Default 10 000.
+    pub tables: Option<u32>,
+    /// Linear memories the component may create. Default 10 000.
+    pub memories: Option<u32>,
+    /// Wall-clock limit per run, counted in epoch ticks (needs the ticker thread); fires between
+    /// `timeoutMs` and `timeoutMs + epochTickMs` after the run starts.
+    pub timeout_ms: Option<f64>,
+    /// Alternatively, a deadline in raw epoch ticks beyond the current epoch.
+    pub epoch_deadline: Option<f64>,
+}
+
+struct Limits {
+    spec: LimitsSpec,
+    fuel: u64,
+    deadline: u64,
+}
+
+fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize) -> Result<Limits, Coded> {
+    let l = l.unwrap_or(InstanceLimits {
+        fuel: None,
+        memory_bytes: None,
+        table_elements: None,
+        instances: None,
+        tables: None,
+        memories: None,
+        timeout_ms: None,
+        epoch_deadline: None,
+    });
+    let bad = |m: String| Coded::new("INTERNAL", m);
+    let fuel = match l.fuel {
+        None => u64::MAX,
+        Some(Either::A(n)) if n.is_finite() && n >= 0.0 => n as u64,
+        Some(Either::A(n)) => return Err(bad(format!("limits.fuel must be a non-negative number, got {n}"))),
+        Some(Either::B(b)) => {
+            let (neg, v, lossless) = b.get_u64();
+            if neg || !lossless {
+                return Err(bad("limits.fuel must be a non-negative bigint below 2^64".into()));
+            }
+            v
+        }
+    };
+    let memory_bytes = match l.memory_bytes {
+        None => max_memory,
+        Some(n) if n.is_finite() && n >= 0.0 => (n as usize).min(max_memory),
+        Some(n) => return Err(bad(format!("limits.memoryBytes must be a non-negative number, got {n}"))),
+    };
+    let deadline = match (l.epoch_deadline, l.timeout_ms) {
+        (Some(t), _) if t.is_finite() && t >= 0.0 => t as u64,
+        (Some(t), _) => return Err(bad(format!("limits.epochDeadline must be a non-negative number, got {t}"))),
+        (None, Some(ms)) if ms.is_finite() && ms >= 0.0 => {
+            if tick_ms == 0 {
+                return Err(bad("limits.timeoutMs needs the epoch ticker (epochTickMs > 0); give epochDeadline instead".into()));
+            }
+            (ms / tick_ms as f64).ceil() as u64 + 1
+        }
+        (None, Some(ms)) => return Err(bad(format!("limits.timeoutMs must be a non-negative number, got {ms}"))),
+        (None, None) => NO_DEADLINE,
+    };
+    Ok(Limits {
+        spec: LimitsSpec {
+            memory_bytes: Some(memory_bytes),
+            table_elements: l.table_elements.map(|n| n as usize),
+            instances: l.instances.map(|n| n as usize),
+            tables: l.tables.map(|n| n as usize),
+            memories: l.memories.map(|n| n as usize),
+        },
+        fuel,
+        deadline,
+    })
+}
+
+#[napi(js_name = "Engine")]
+pub struct JsEngine {
+    engine: wasmtime::Engine,
+    fingerprint: String,
+    tick_ms: u32,
+    max_memory: usize,
+    max_instances: u32,
+    pooling: bool,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for JsEngine {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[napi(object)]
+pub struct RunResult {
+    /// The agent's answer (`ok` arm of `result<string, string>`).
+    pub ok: Option<String>,
+    /// The agent's error (`err` arm), reported as `AGENT_ERROR` by the sandbox.
+    pub err: Option<String>,
+    /// Fuel used by this run.
+    pub fuel_consumed: f64,
+}
+
+#[napi]
+impl JsEngine {
+    #[napi(constructor)]
+    pub fn new(env: Env, options: Option<EngineOptions>) -> napi::Result<Self> {
+        let o = options.unwrap_or(EngineOptions {
+            epoch_tick_ms: None,
+            pooling: None,
+            max_instances: None,
+            max_memory_bytes: None,
+            max_wasm_stack: None,
+            parallel_compilation: None,
+        });
+        let tick_ms = o.epoch_tick_ms.unwrap_or(10);
+        let pooling = o.pooling.unwrap_or(true);
+        let max_instances = o.max_instances.unwrap_or(1000).max(1);
+        let max_memory = o.max_memory_bytes.unwrap_or(1024.0 * MIB);
+        if !(max_memory.is_finite() && max_memory >= 65536.0) {
+            return Err(internal(&env, format!("maxMemoryBytes must be at least 65536, got {max_memory}")));
+        }
+        let max_memory = max_memory as usize;
+
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .strategy(Strategy::Cranelift)
+            .cranelift_opt_level(OptLevel::Speed)
+            .parallel_compilation(o.parallel_compilation.unwrap_or(true));
+        if let Some(s) = o.max_wasm_stack {
+            cfg.max_wasm_stack(s as usize);
+        }
+        if pooling {
+            let mut p = PoolingAllocationConfig::default();
+            p.total_component_instances(max_instances)
+                .total_core_instances(max_instances.saturating_mul(4))
+                .total_memories(max_instances)
+                .total_tables(max_instances.saturating_mul(4))
+                .max_memory_size(max_memory)
+                // Keep a little of each slot resident so reuse does not fault every page again.
+                .linear_memory_keep_resident(64 * 1024)
+                .table_keep_resident(16 * 1024);
+            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+        }
+        let engine = wasmtime::Engine::new(&cfg).map_err(|e| internal(&env, format!("creating the wasmtime engine failed: {}", errors::chain(&e))))?;
+        let fingerprint = cache::engine_fingerprint(&engine);
+        let stop = Arc::new(AtomicBool::new(false));
+        if tick_ms > 0 {
+            let (e, s) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("agentos-epoch".into())
+                .spawn(move || {
+                    let tick = Duration::from_millis(tick_ms as u64);
+                    while !s.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        e.increment_epoch();
+                    }
+                })
+                .map_err(|e| internal(&env, format!("starting the epoch thread failed: {e}")))?;
+        }
+        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, stop })
+    }
+
+    /// The wasmtime release inside this addon.
+    #[napi(getter)]
+    pub fn wasmtime_version(&self) -> String {
+        cache::WASMTIME_VERSION.to_string()
+    }
+
+    /// 16 hex digits over the wasmtime version and engine settings (part of every cache key).
+    #[napi(getter)]
+    pub fn fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    #[napi(getter)]
+    pub fn epoch_tick_ms(&self) -> u32 {
+        self.tick_ms
+    }
+
+    #[napi(getter)]
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    #[napi(getter)]
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+
+    /// Advance the epoch by one tick (for engines built with `epochTickMs: 0`, or to interrupt
+    /// every running guest whose deadline is the next tick).
+    #[napi]
+    pub fn increment_epoch(&self) {
+        self.engine.increment_epoch();
+    }
+
+    /// Compile a component (binary), or load it from `cacheDir` when this engine configuration
+    /// compiled the same bytes before. The result says whether it was a cache hit.
+    #[napi]
+    pub fn compile_component(&self, env: Env, bytes: Uint8Array, cache_dir: Option<String>) -> napi::Result<CompiledComponent> {
+        let started = Instant::now();
+        let bytes: &[u8] = &bytes;
+        let key = cache::content_hash(bytes);
+        let loaded = cache::load_or_compile(&self.engine, bytes, cache_dir.as_deref().map(Path::new), &key, &self.fingerprint)
+            .map_err(|e| throw(&env, classify_compile(&e), &[]))?;
+        let component = loaded.component;
+        let run_index = check_run_export(&self.engine, &component).map_err(|c| throw(&env, c, &[]))?;
+        let imports = bridge::list_imports(&self.engine, &component);
+        Ok(CompiledComponent {
+            component,
+            run_index,
+            imports,
+            cache_hit: loaded.cache_hit,
+            cache_note: loaded.cache_note,
+            key,
+            compile_ms: started.elapsed().as_secs_f64() * 1000.0,
+            plain: RefCell::new(None),
+            bridged: RefCell::new(None),
+        })
+    }
+
+    /// Instantiate a component that has no imports. A component with imports fails with
+    /// `COMPONENT_INVALID` naming the first import this engine does not provide.
+    #[napi]
+    pub fn instantiate(&self, env: Env, component: &CompiledComponent, limits: Option<InstanceLimits>) -> napi::Result<Instance> {
+        self.same_engine(&env, component)?;
+        let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
+        let limits = parse_limits(limits, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
+        self.instantiate_pre(&env, component, &pre, limits, None)
+    }
+
+    /// Prototype of the generic import bridge: instantiate with EVERY import of the component
+    /// routed to `host(interfaceName, funcName, args)`, a JS function called synchronously on
+    /// this thread while the guest runs (see `bridge.rs` for the value conventions).
+    #[napi]
+    pub fn instantiate_with_host(
+        &self,
+        env: Env,
+        component: &CompiledComponent,
+        limits: Option<InstanceLimits>,
+        host: Unknown<'_>,
+    ) -> napi::Result<Instance> {
+        self.same_engine(&env, component)?;
+        let raw = host.raw();
+        let is_fn = unsafe { js::type_of(env.raw(), raw) }.map(|t| t == napi::sys::ValueType::napi_function).unwrap_or(false);
+        if !is_fn {
+            return Err(internal(&env, "instantiateWithHost: host must be a function (interfaceName, funcName, args) => value"));
+        }
+        let (pre, resources) = component.bridged_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
+        let limits = parse_limits(limits, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
+        let host_ref = unsafe { JsRef::new(env.raw(), raw) }.map_err(|e| internal(&env, e))?;
+        let _ = resources;
+        self.instantiate_pre(&env, component, &pre, limits, Some(host_ref))
+    }
+
+    /// Call the component's `run: func(task: string) -> result<string, string>`.
+    #[napi]
+    pub fn run(&self, env: Env, instance: &Instance, task: String) -> napi::Result<RunResult> {
+        instance.run(&env, task)
+    }
+
+    /// Benchmark helper: `iterations` warm instantiations from the component's `InstancePre`
+    /// (store + limiter + fuel + deadline + instantiate + export lookup + drop), timed in Rust
+    /// without napi overhead. Returns nanoseconds per iteration.
+    #[napi]
+    pub fn bench_instantiate(&self, env: Env, component: &CompiledComponent, iterations: u32) -> napi::Result<Vec<f64>> {
+        let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
+        let limits = parse_limits(None, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
+        let mut out = Vec::with_capacity(iterations as usize);
+        for _ in 0..iterations {
+            let t = Instant::now();
+            let mut store = self.new_store(&limits).map_err(|e| internal(&env, e))?;
+            let inst = pre.instantiate(&mut store).map_err(|e| throw(&env, classify_exec(&e, store.data(), "instantiation"), &[]))?;
+            let _run = inst.get_func(&mut store, &component.run_index);
+            drop(store);
+            out.push(t.elapsed().as_nanos() as f64);
+        }
+        Ok(out)
+    }
+
+    /// Benchmark helper: `iterations` calls of `run(task)` on one instance, timed in Rust without
+    /// napi overhead. Returns nanoseconds per call.
+    #[napi]
+    pub fn bench_run(&self, env: Env, instance: &Instance, task: String, iterations: u32) -> napi::Result<Vec<f64>> {
+        let mut guard = instance.inner.try_borrow_mut().map_err(|_| internal(&env, "instance is busy"))?;
+        let live = guard.as_mut().ok_or_else(|| internal(&env, "instance was disposed"))?;
+        let mut out = Vec::with_capacity(iterations as usize);
+        let params = [Val::String(task)];
+        let mut results = [Val::Bool(false)];
+        for _ in 0..iterations {
+            let t = Instant::now();
+            live.store.set_fuel(instance.fuel).map_err(|e| internal(&env, e.to_string()))?;
+            live.store.set_epoch_deadline(instance.deadline);
+            live.func.call(&mut live.store, &params, &mut results).map_err(|e| throw(&env, classify_exec(&e, live.store.data(), "run"), &[]))?;
+            out.push(t.elapsed().as_nanos() as f64);
+        }
+        Ok(out)
+    }
+}
+
+impl JsEngine {
+    fn same_engine(&self, env: &Env, component: &CompiledComponent) -> napi::Result<()> {
+        if wasmtime::Engine::same(&self.engine, component.component.engine()) {
+            Ok(())
+        } else {
+            Err(internal(env, "the component was compiled by another Engine"))
+        }
+    }
+
+    fn new_store(&self, limits: &Limits) -> Result<Store<HostState>, String> {
+        let mut store = Store::new(&self.engine, HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None });
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
+        store.set_epoch_deadline(limits.deadline);
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    fn instantiate_pre(
+        &self,
+        env: &Env,
+        component: &CompiledComponent,
+        pre: &InstancePre<HostState>,
+        limits: Limits,
+        host: Option<JsRef>,
+    ) -> napi::Result<Instance> {
+        let mut store = self.new_store(&limits).map_err(|e| internal(env, e))?;
+        let host_val = match &host {
+            Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
+            None => None,
+        };
+        store.data_mut().call = Some(CallCtx { env: env.raw(), host: host_val });
+        let result = pre.instantiate(&mut store);
+        store.data_mut().call = None;
+        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let instance = match result {
+            Ok(i) => i,
+            Err(e) => {
+                if let Some(exc) = store.data_mut().thrown.take() {
+                    return Err(unsafe { js::rethrow(env.raw(), exc.value(env.raw()).map_err(|e| internal(env, e))?) });
+                }
+                let c = classify_exec(&e, store.data(), "instantiation");
+                return Err(throw(env, c, &[("fuelConsumed", fuel_used as f64)]));
+            }
+        };
+        let func = instance
+            .get_func(&mut store, &component.run_index)
+            .ok_or_else(|| throw(env, Coded::new("COMPONENT_INVALID", "the instance has no `run` export"), &[]))?;
+        Ok(Instance {
+            inner: RefCell::new(Some(Live { store, func, trapped: None })),
+            host,
+            fuel: limits.fuel,
+            deadline: limits.deadline,
+            instantiate_fuel: fuel_used,
+        })
+    }
+}
+
+/// `run` must be `func(task: string) -> result<string, string>`.
+fn check_run_export(engine: &wasmtime::Engine, component: &Component) -> Result<ComponentExportIndex, Coded> {
+    let ty = component.component_type();
+    let Some(ext) = ty.get_export(engine, "run") else {
+        return Err(Coded::new("COMPONENT_INVALID", "the component does not export `run: func(task: string) -> result<string, string>`"));
+    };
+    let ComponentItem::ComponentFunc(f) = ext.ty else {
+        return Err(Coded::new("COMPONENT_INVALID", "the component's `run` export is not a function"));
+    };
+    let params: Vec<Type> = f.params().map(|(_, t)| t).collect();
+    let results: Vec<Type> = f.results().collect();
+    let result_ok = match results.as_slice() {
+        [Type::Result(r)] => r.ok() == Some(Type::String) && r.err() == Some(Type::String),
+        _ => false,
+    };
+    if params != [Type::String] || !result_ok {
+        return Err(Coded::new("COMPONENT_INVALID", "the component's `run` export must be `func(task: string) -> result<string, string>`"));
+    }
+    component
+        .get_export_index(None, "run")
+        .ok_or_else(|| Coded::new("COMPONENT_INVALID", "the component does not export `run`"))
+}
+
+/// A compiled component: its `run` export, its imports and the `InstancePre`s made from it.
+#[napi]
+pub struct CompiledComponent {
+    component: Component,
+    run_index: ComponentExportIndex,
+    imports: Vec<ImportItem>,
+    cache_hit: bool,
+    cache_note: Option<String>,
+    key: String,
+    compile_ms: f64,
+    plain: RefCell<Option<InstancePre<HostState>>>,
+    bridged: RefCell<Option<(InstancePre<HostState>, Arc<ResourceNames>)>>,
+}
+
+#[napi]
+impl CompiledComponent {
+    /// True when the compiled artifact came from the cache directory.
+    #[napi(getter)]
+    pub fn cache_hit(&self) -> bool {
+        self.cache_hit
+    }
+
+    /// Why the cache was bypassed or not written, when it was.
+    #[napi(getter)]
+    pub fn cache_note(&self) -> Option<String> {
+        self.cache_note.clone()
+    }
+
+    /// SHA-256 (hex) of the component bytes.
+    #[napi(getter)]
+    pub fn key(&self) -> String {
+        self.key.clone()
+    }
+
+    /// Milliseconds spent compiling or loading from the cache.
+    #[napi(getter)]
+    pub fn compile_ms(&self) -> f64 {
+        self.compile_ms
+    }
+
+    /// The component's imports as "interface#name" (functions and resources), in order.
+    #[napi(getter)]
+    pub fn imports(&self) -> Vec<String> {
+        self.imports
+            .iter()
+            .map(|i| {
+                let kind = if i.kind == "func" { String::new() } else { format!(" ({})", i.kind) };
+                if i.name.is_empty() {
+                    format!("{}{kind}", i.interface)
+                } else {
+                    format!("{}#{}{kind}", i.interface, i.name)
+                }
+            })
+            .collect()
+    }
+}
+
+impl CompiledComponent {
+    fn plain_pre(&self, engine: &wasmtime::Engine) -> Result<InstancePre<HostState>, Coded> {
+        if let Some(p) = self.plain.borrow().as_ref() {
+            return Ok(p.clone());
+        }
+        if let Some(first) = self.imports.first() {
+            let what = if first.name.is_empty() { first.interface.clone() } else { format!("{}#{}", first.interface, first.name) };
+            return Err(Coded::new(
+                "COMPONENT_INVALID",
+                format!(
+                    "the component imports `{what}` ({} import(s) in all), which this engine does not provide yet; only components without imports can be instantiated (or use instantiateWithHost)",
+                    self.imports.len()
+                ),
+            ));
+        }
+        let linker = Linker::<HostState>::new(engine);
+        let pre = linker.instantiate_pre(&self.component).map_err(|e| Coded::new("COMPONENT_INVALID", errors::chain(&e)))?;
+        *self.plain.borrow_mut() = Some(pre.clone());
+        Ok(pre)
+    }
+
+    fn bridged_pre(&self, engine: &wasmtime::Engine) -> Result<(InstancePre<HostState>, Arc<ResourceNames>), Coded> {
+        if let Some((p, r)) = self.bridged.borrow().as_ref() {
+            return Ok((p.clone(), r.clone()));
+        }
+        let (linker, resources) = bridge::bridge_linker(engine, &self.component).map_err(|e| Coded::new("COMPONENT_INVALID", errors::chain(&e)))?;
+        let pre = linker.instantiate_pre(&self.component).map_err(|e| Coded::new("COMPONENT_INVALID", errors::chain(&e)))?;
+        *self.bridged.borrow_mut() = Some((pre.clone(), resources.clone()));
+        Ok((pre, resources))
+    }
+}
+
+struct Live {
+    store: Store<HostState>,
+    func: Func,
+    /// Set after a trap: wasmtime does not let a component instance be entered again.
+    trapped: Option<String>,
+}
+
+/// A live instance: its own `Store` (limits, fuel, deadline) and its `run` export.
+#[napi]
+pub struct Instance {
+    inner: RefCell<Option<Live>>,
+    host: Option<JsRef>,
+    fuel: u64,
+    deadline: u64,
+    instantiate_fuel: u64,
+}
+
+#[napi]
+impl Instance {
+    /// Drop the store now, returning its slot to the engine's pool.
+    #[napi]
+    pub fn dispose(&self, env: Env) -> napi::Result<()> {
+        let mut g = self.inner.try_borrow_mut().map_err(|_| internal(&env, "cannot dispose an instance while it is running"))?;
+        *g = None;
+        Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn disposed(&self) -> bool {
+        self.inner.try_borrow().map(|g| g.is_none()).unwrap_or(false)
+    }
+
+    /// Fuel used by instantiation (start functions, initializers).
+    #[napi(getter)]
+    pub fn instantiate_fuel(&self) -> f64 {
+        self.instantiate_fuel as f64
+    }
+
+    /// Bytes of linear memory the instance holds now.
+    #[napi(getter)]
+    pub fn memory_bytes(&self) -> f64 {
+        self.inner.try_borrow().ok().and_then(|g| g.as_ref().map(|l| l.store.data().limiter.memory_in_use() as f64)).unwrap_or(0.0)
+    }
+}
+
+impl Instance {
+    fn run(&self, env: &Env, task: String) -> napi::Result<RunResult> {
+        let mut guard = self
+            .inner
+            .try_borrow_mut()
+            .map_err(|_| internal(env, "the instance is already running (a host function called back into it)"))?;
+        let live = guard.as_mut().ok_or_else(|| internal(env, "the instance was disposed"))?;
+        if let Some(t) = &live.trapped {
+            return Err(throw(env, Coded::new("AGENT_ERROR", format!("the instance cannot run again after it trapped ({t}); instantiate a new one")), &[]));
+        }
+        let host_val = match &self.host {
+            Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
+            None => None,
+        };
+        live.store.set_fuel(self.fuel).map_err(|e| internal(env, e.to_string()))?;
+        live.store.set_epoch_deadline(self.deadline);
+        {
+            let data = live.store.data_mut();
+            data.limiter.clear_refusals();
+            data.thrown = None;
+            data.call = Some(CallCtx { env: env.raw(), host: host_val });
+        }
+        let mut results = [Val::Bool(false)];
+        let outcome = live.func.call(&mut live.store, &[Val::String(task)], &mut results);
+        live.store.data_mut().call = None;
+        let fuel_consumed = (self.fuel - live.store.get_fuel().unwrap_or(0)) as f64;
+        match outcome {
+            Ok(()) => match &results[0] {
+                Val::Result(Ok(Some(v))) => match &**v {
+                    Val::String(s) => Ok(RunResult { ok: Some(s.clone()), err: None, fuel_consumed }),
+                    other => Err(internal(env, format!("run returned ok({other:?}), not a string"))),
+                },
+                Val::Result(Err(Some(v))) => match &**v {
+                    Val::String(s) => Ok(RunResult { ok: None, err: Some(s.clone()), fuel_consumed }),
+                    other => Err(internal(env, format!("run returned err({other:?}), not a string"))),
+                },
+                other => Err(internal(env, format!("run returned {other:?}, not result<string, string>"))),
+            },
+            Err(e) => {
+                let c = classify_exec(&e, live.store.data(), "run");
+                live.trapped = Some(c.message.clone());
+                if let Some(exc) = live.store.data_mut().thrown.take() {
+                    return Err(unsafe { js::rethrow(env.raw(), exc.value(env.raw()).map_err(|e| internal(env, e))?) });
+                }
+                Err(throw(env, c, &[("fuelConsumed", fuel_consumed)]))
+            }
+        }
+    }
+}

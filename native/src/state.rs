@@ -1,0 +1,127 @@
+//! What each `Store` holds: the resource limiter and, while a napi call is running the guest,
+//! that call's `napi_env` and host function (the import bridge reads them from here).
+
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+
+use crate::js::{JsRef, RawEnv, RawValue};
+
+/// The napi call currently running the guest. Valid only until that call returns: the owner
+/// sets it right before entering wasm and clears it right after (see `CallGuard`).
+#[derive(Clone, Copy)]
+pub struct CallCtx {
+    pub env: RawEnv,
+    pub host: Option<RawValue>,
+}
+
+// SAFETY: only read on the JS thread that set it, while the napi call that set it is on the
+// stack; the store (and so this value) never leaves that thread while it is set.
+unsafe impl Send for CallCtx {}
+unsafe impl Sync for CallCtx {}
+
+pub struct HostState {
+    pub limiter: Limiter,
+    pub call: Option<CallCtx>,
+    /// A JS exception thrown by the host function during the current call; rethrown as-is.
+    pub thrown: Option<JsRef>,
+}
+
+/// Limits of one instance (one `Store`).
+#[derive(Clone, Debug, Default)]
+pub struct LimitsSpec {
+    /// Total bytes of linear memory across the instance's memories (also the per-memory cap).
+    pub memory_bytes: Option<usize>,
+    pub table_elements: Option<usize>,
+    pub instances: Option<usize>,
+    pub tables: Option<usize>,
+    pub memories: Option<usize>,
+}
+
+/// `StoreLimits` (per-memory size, table elements, instance/table/memory counts;
+/// `trap_on_grow_failure(false)`, so a refused `memory.grow` returns -1 to the guest) plus a cap on
+/// the total memory of the instance and a record of refusals, which is how a trap that follows a
+/// refused growth, or a refused initial size, is reported as `MEMORY_LIMIT`.
+pub struct Limiter {
+    inner: StoreLimits,
+    total_cap: Option<usize>,
+    total: usize,
+    pub memory_refused: Option<String>,
+    pub table_refused: Option<String>,
+}
+
+impl Limiter {
+    pub fn new(spec: &LimitsSpec) -> Limiter {
+        let mut b = StoreLimitsBuilder::new().trap_on_grow_failure(false);
+        if let Some(m) = spec.memory_bytes {
+            b = b.memory_size(m);
+        }
+        if let Some(t) = spec.table_elements {
+            b = b.table_elements(t);
+        }
+        if let Some(n) = spec.instances {
+            b = b.instances(n);
+        }
+        if let Some(n) = spec.tables {
+            b = b.tables(n);
+        }
+        if let Some(n) = spec.memories {
+            b = b.memories(n);
+        }
+        Limiter { inner: b.build(), total_cap: spec.memory_bytes, total: 0, memory_refused: None, table_refused: None }
+    }
+
+    pub fn clear_refusals(&mut self) {
+        self.memory_refused = None;
+        self.table_refused = None;
+    }
+
+    pub fn memory_in_use(&self) -> usize {
+        self.total
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let new_total = self.total.saturating_sub(current).saturating_add(desired);
+        let total_ok = self.total_cap.is_none_or(|cap| new_total <= cap);
+        let ok = total_ok && self.inner.memory_growing(current, desired, maximum)?;
+        if ok {
+            self.total = new_total;
+        } else {
+            self.memory_refused = Some(match self.total_cap {
+                Some(cap) => format!("growing a memory from {current} to {desired} bytes was refused (the instance may use {cap} bytes in all)"),
+                None => format!("growing a memory from {current} to {desired} bytes was refused (over the memory's own maximum)"),
+            });
+        }
+        Ok(ok)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_refused = Some(format!("growing a memory failed: {error}"));
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.table_growing(current, desired, maximum)?;
+        if !ok {
+            self.table_refused = Some(format!("growing a table from {current} to {desired} elements was refused"));
+        }
+        Ok(ok)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.table_refused = Some(format!("growing a table failed: {error}"));
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
