@@ -301,6 +301,54 @@ if (fixtures.fsprobe) {
     check('fsprobe: runs a script through the bridge', false, `${e?.code ?? ''} ${e?.message}`);
   }
   console.log(`     host calls: ${[...calls].map(([k, n]) => `${k.replace(/@0\.\d+\.\d+/, '')}×${n}`).join(', ')}`);
+
+  // jco's host convention for results (opt-in): return = ok, throw = err (jco's getErrorPayload).
+  // The toy WASI's result-typed functions are adapted (ok → the bare payload, or a junk value for
+  // result<_, E>, which must be ignored); tools.call is answered per tool name.
+  const resultFns = new Set(['check-write', 'write', 'blocking-write-and-flush', 'blocking-flush', 'flush'].map((m) => `wasi:io/streams@0.2.12#[method]output-stream.${m}`));
+  const boom = new Error('boom');
+  const jcoHost = (iface, fn, args) => {
+    const k = `${iface}#${fn}`;
+    if (k === 'agent-os:sandbox/tools@0.1.0#call') {
+      switch (args[0]) {
+        case 'probe':
+          return JSON.stringify({ echoed: JSON.parse(args[1]) });
+        case 'nope':
+          throw { payload: { tag: 'not-found', val: 'x' } };
+        case 'plain':
+          throw { tag: 'not-found', val: 'thrown as is' };
+        case 'boom':
+          throw boom;
+        default:
+          throw { payload: 42 }; // not a tool-error: a conversion failure
+      }
+    }
+    const r = host(iface, fn, args);
+    if (!resultFns.has(k)) return r;
+    if (r.tag === 'err') throw { payload: r.val };
+    return 'val' in r ? r.val : 'ignored';
+  };
+  const jcoLimits = { fuel: 1e10, memoryBytes: 64 * MiB, timeoutMs: 5000 };
+  stdout.length = 0;
+  try {
+    const inst = engine.instantiateWithHost(c, jcoLimits, jcoHost, { jcoResults: true });
+    const r = engine.run(inst, ['tool probe {"a":1}', 'tool nope {}', 'tool plain {}', 'print via jco'].join('\n'));
+    const lines = (r.ok ?? '').split('\n');
+    check('jco: tools.call host returns a plain string → ok', lines[0] === 'ok {"echoed":{"a":1}}', lines[0] ?? JSON.stringify(r));
+    check('jco: host throws { payload: variant } → err not-found', lines[1] === 'err not-found x', lines[1]);
+    check('jco: host throws a plain value (the variant itself) → err', lines[2] === 'err not-found thrown as is', lines[2]);
+    check('jco: stream write, result<_, E>: the return value is ignored', lines[3]?.startsWith('ok') && stdout.join('') === 'via jco\n', `${lines[3]}; stdout ${JSON.stringify(stdout.join(''))}`);
+  } catch (e) {
+    check('jco: tools.call host returns a plain string → ok', false, `${e?.code ?? ''} ${e?.message}`);
+  }
+  try {
+    engine.run(engine.instantiateWithHost(c, jcoLimits, jcoHost, { jcoResults: true }), 'tool boom {}');
+    check('jco: host throws new Error → the run throws that same Error', false);
+  } catch (e) {
+    check('jco: host throws new Error → the run throws that same Error', e === boom, String(e?.message));
+  }
+  expectThrow('jco: a thrown payload that is not a tool-error traps naming the import', () => engine.run(engine.instantiateWithHost(c, jcoLimits, jcoHost, { jcoResults: true }), 'tool bad {}'), 'AGENT_ERROR', /agent-os:sandbox\/tools@0\.1\.0#call/);
+  expectThrow('jco: off by default (a plain string for result<string, E> traps)', () => engine.run(engine.instantiateWithHost(c, jcoLimits, jcoHost), 'tool probe {}'), 'AGENT_ERROR', /agent-os:sandbox\/tools@0\.1\.0#call/);
 }
 
 // ---------------------------------------------------------------- V8's own wasm still traps properly

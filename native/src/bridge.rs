@@ -24,7 +24,7 @@
 //! | variant                      | `{ tag: 'case-name', val? }`                                |
 //! | enum                         | 'case-name'                                                 |
 //! | option<T>                    | `undefined` / value (`option<option<T>>`: `{ tag: 'some'|'none', val }`) |
-//! | result<T, E>                 | `{ tag: 'ok' | 'err', val? }` (explicit, unlike jco's throw)  |
+//! | result<T, E>                 | `{ tag: 'ok' | 'err', val? }` (explicit); with `jcoResults`, as an import's result: return = ok, throw = err (below) |
 //! | flags                        | object of camelCase booleans                                |
 //! | own<R> / borrow<R>           | `{ resource: 'iface#name', rep: number, own: boolean }`; back: that object or a bare rep number (as own) |
 //!
@@ -35,14 +35,23 @@
 //!
 //! A throw from the host function traps the guest; the napi call that ran the guest then rethrows
 //! the same JS value. Nothing here is policy: the gate lives in the JS function.
+//!
+//! jco's host convention for results (opt-in per instance: `instantiateWithHost(c, limits, host,
+//! { jcoResults: true })`, stored as `HostState::jco_results`): for an import returning
+//! `result<T, E>`, a normal return `v` means `ok(v)` (any value is ignored without `T`), and a throw
+//! `x` means `err(x.payload)` when `x` has an OWN `payload` property, a trap (rethrown as-is) when
+//! `x` is an `Error`, and `err(x)` otherwise (jco's `getErrorPayload`). Other result types, and
+//! all arguments, are unchanged: an `own<R>` argument still arrives as `{ resource, rep, own:
+//! true }`, and ownership has moved to the host (take the rep out of the JS table).
 
 use std::sync::Arc;
 
-use wasmtime::component::types::{ComponentFunc, ComponentItem};
+use wasmtime::component::types::{ComponentFunc, ComponentItem, ResultType};
 use wasmtime::component::{Component, Linker, ResourceDynamic, ResourceType, Type, Val};
 use wasmtime::{Engine, StoreContextMut};
 
 use crate::js::{self, CallError, HandleScope, JsRef, RawEnv, RawValue};
+use napi::sys;
 use crate::state::HostState;
 
 /// The imported resource types of one component: `id` (the index) → "iface#name".
@@ -231,8 +240,14 @@ unsafe fn invoke(
         args.push(to_js(env, store, resources, v, &pty).map_err(|e| format!("argument `{pname}`: {e}"))?);
     }
     let argv = [js::array(env, &args)?];
-    let ret = call_host(env, host, store, interface, name, &argv)?;
     let result_types: Vec<Type> = ty.results().collect();
+    if store.data().jco_results {
+        if let [Type::Result(rt)] = result_types.as_slice() {
+            results[0] = invoke_jco_result(env, host, store, resources, interface, name, &argv, rt)?;
+            return Ok(());
+        }
+    }
+    let ret = call_host(env, host, store, interface, name, &argv)?;
     match result_types.len() {
         0 => Ok(()),
         1 => {
@@ -241,6 +256,70 @@ unsafe fn invoke(
         }
         n => Err(format!("functions with {n} results are not supported")),
     }
+}
+
+/// jco's host convention for one `result<T, E>` import (`jcoResults: true`): a normal return `v`
+/// is `ok(v)` (ignored when there is no `T`); a throw `x` is, as jco's `getErrorPayload` decides,
+/// `err(x.payload)` when `x` has an own `payload` property, a trap (rethrown as-is, like any throw
+/// in the default mode) when `x` is an `Error`, and `err(x)` otherwise.
+#[allow(clippy::too_many_arguments)]
+unsafe fn invoke_jco_result(
+    env: RawEnv,
+    host: RawValue,
+    store: &mut StoreContextMut<'_, HostState>,
+    resources: &ResourceNames,
+    interface: &str,
+    name: &str,
+    argv: &[RawValue],
+    rt: &ResultType,
+) -> Result<Val, String> {
+    let mut full = vec![js::string(env, interface)?, js::string(env, name)?];
+    full.extend_from_slice(argv);
+    match js::call(env, host, &full) {
+        Ok(v) => {
+            // jco 1.35 passes an explicit `{ tag: 'ok' | 'err', val }` through as the result;
+            // any other value is the ok payload.
+            if js::type_of(env, v)? == sys::ValueType::napi_object && js::has_own(env, v, "tag")? {
+                let tag = js::get(env, v, "tag")?;
+                if js::type_of(env, tag)? == sys::ValueType::napi_string {
+                    let t = js::get_string(env, tag, "the result's tag")?;
+                    if t == "ok" || t == "err" {
+                        return from_js(env, store, resources, v, &Type::Result(rt.clone()), "the return value (an explicit result)");
+                    }
+                }
+            }
+            let payload = match rt.ok() {
+                Some(t) => Some(Box::new(from_js(env, store, resources, v, &t, "the return value (the ok payload)")?)),
+                None => None,
+            };
+            Ok(Val::Result(Ok(payload)))
+        }
+        Err(CallError::Threw(exc)) => {
+            let (value, what) = if js::has_own(env, exc, "payload")? {
+                (js::get(env, exc, "payload")?, "the thrown payload (the err payload)")
+            } else if js::is_error(env, exc)? {
+                return Err(remember_throw(env, store, exc)?);
+            } else {
+                (exc, "the thrown value (the err payload)")
+            };
+            let payload = match rt.err() {
+                Some(t) => Some(Box::new(from_js(env, store, resources, value, &t, what)?)),
+                None => None,
+            };
+            Ok(Val::Result(Err(payload)))
+        }
+        Err(CallError::Napi(e)) => Err(e),
+    }
+}
+
+/// Remember a host throw in the store (the napi call rethrows it once the guest has unwound) and
+/// return the trap message.
+unsafe fn remember_throw(env: RawEnv, store: &mut StoreContextMut<'_, HostState>, exc: RawValue) -> Result<String, String> {
+    let msg = js::describe_exception(env, exc);
+    if store.data().thrown.is_none() {
+        store.data_mut().thrown = Some(JsRef::new(env, exc)?);
+    }
+    Ok(format!("the host function threw: {msg}"))
 }
 
 /// Call `host(interface, name, ...rest)`; a throw is remembered in the store (to be rethrown by
@@ -257,13 +336,7 @@ unsafe fn call_host(
     argv.extend_from_slice(rest);
     match js::call(env, host, &argv) {
         Ok(v) => Ok(v),
-        Err(CallError::Threw(exc)) => {
-            let msg = js::describe_exception(env, exc);
-            if store.data().thrown.is_none() {
-                store.data_mut().thrown = Some(JsRef::new(env, exc)?);
-            }
-            Err(format!("the host function threw: {msg}"))
-        }
+        Err(CallError::Threw(exc)) => Err(remember_throw(env, store, exc)?),
         Err(CallError::Napi(e)) => Err(e),
     }
 }

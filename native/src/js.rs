@@ -101,6 +101,26 @@ pub unsafe fn get(env: RawEnv, obj: RawValue, key: &str) -> JsResult<RawValue> {
     Ok(v)
 }
 
+/// `Object.prototype.hasOwnProperty.call(v, key)`; false for primitives (jco's
+/// `getErrorPayload` on a thrown string or number finds no `payload` either).
+pub unsafe fn has_own(env: RawEnv, v: RawValue, key: &str) -> JsResult<bool> {
+    let t = type_of(env, v)?;
+    if t != sys::ValueType::napi_object && t != sys::ValueType::napi_function {
+        return Ok(false);
+    }
+    let k = string(env, key)?;
+    let mut out = false;
+    check(sys::napi_has_own_property(env, v, k, &mut out), "hasOwnProperty")?;
+    Ok(out)
+}
+
+/// `v instanceof Error` as Node-API sees it (`napi_is_error`).
+pub unsafe fn is_error(env: RawEnv, v: RawValue) -> JsResult<bool> {
+    let mut out = false;
+    check(sys::napi_is_error(env, v, &mut out), "is_error")?;
+    Ok(out)
+}
+
 pub unsafe fn type_of(env: RawEnv, v: RawValue) -> JsResult<sys::napi_valuetype> {
     let mut t = 0;
     check(sys::napi_typeof(env, v, &mut t), "typeof")?;

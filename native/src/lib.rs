@@ -100,6 +100,15 @@ pub struct InstanceLimits {
     pub epoch_deadline: Option<f64>,
 }
 
+/// Options of `instantiateWithHost`.
+#[napi(object)]
+pub struct HostOptions {
+    /// jco's host convention for imported functions returning `result<T, E>`: the host returns
+    /// the `ok` payload and throws the `err` payload (`{ payload }`, or any non-`Error` value);
+    /// a thrown `Error` still traps. Default false: results are explicit `{ tag, val }` objects.
+    pub jco_results: Option<bool>,
+}
+
 struct Limits {
     spec: LimitsSpec,
     fuel: u64,
@@ -315,12 +324,13 @@ impl JsEngine {
         self.same_engine(&env, component)?;
         let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(limits, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
-        self.instantiate_pre(&env, component, &pre, limits, None)
+        self.instantiate_pre(&env, component, &pre, limits, None, false)
     }
 
     /// Prototype of the generic import bridge: instantiate with EVERY import of the component
     /// routed to `host(interfaceName, funcName, args)`, a JS function called synchronously on
     /// this thread while the guest runs (see `bridge.rs` for the value conventions).
+    /// `options.jcoResults` switches `result<T, E>` imports to jco's return/throw convention.
     #[napi]
     pub fn instantiate_with_host(
         &self,
@@ -328,6 +338,7 @@ impl JsEngine {
         component: &CompiledComponent,
         limits: Option<InstanceLimits>,
         host: Unknown<'_>,
+        options: Option<HostOptions>,
     ) -> napi::Result<Instance> {
         self.same_engine(&env, component)?;
         let raw = host.raw();
@@ -339,7 +350,8 @@ impl JsEngine {
         let limits = parse_limits(limits, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
         let host_ref = unsafe { JsRef::new(env.raw(), raw) }.map_err(|e| internal(&env, e))?;
         let _ = resources;
-        self.instantiate_pre(&env, component, &pre, limits, Some(host_ref))
+        let jco_results = options.and_then(|o| o.jco_results).unwrap_or(false);
+        self.instantiate_pre(&env, component, &pre, limits, Some(host_ref), jco_results)
     }
 
     /// Call the component's `run: func(task: string) -> result<string, string>`.
@@ -397,7 +409,7 @@ impl JsEngine {
     }
 
     fn new_store(&self, limits: &Limits) -> Result<Store<HostState>, String> {
-        let mut store = Store::new(&self.engine, HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None });
+        let mut store = Store::new(&self.engine, HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false });
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
         store.set_epoch_deadline(limits.deadline);
@@ -412,8 +424,10 @@ impl JsEngine {
         pre: &InstancePre<HostState>,
         limits: Limits,
         host: Option<JsRef>,
+        jco_results: bool,
     ) -> napi::Result<Instance> {
         let mut store = self.new_store(&limits).map_err(|e| internal(env, e))?;
+        store.data_mut().jco_results = jco_results;
         let host_val = match &host {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
             None => None,

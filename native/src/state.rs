@@ -23,6 +23,9 @@ pub struct HostState {
     pub call: Option<CallCtx>,
     /// A JS exception thrown by the host function during the current call; rethrown as-is.
     pub thrown: Option<JsRef>,
+    /// jco's host convention for `result<T, E>` imports (`instantiateWithHost(…, { jcoResults:
+    /// true })`): return = `ok`, throw = `err` (see `bridge.rs`). Fixed per instance.
+    pub jco_results: bool,
 }
 
 /// Limits of one instance (one `Store`).
