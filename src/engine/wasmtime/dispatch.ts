@@ -112,6 +112,14 @@ export class ResourceTable {
     return o;
   }
 
+  /** The guest passed ownership to the host: forget the handle, keep the object alive. */
+  take(rep: number): object {
+    const o = this.get(rep);
+    this.objects[rep] = undefined;
+    this.free.push(rep);
+    return o;
+  }
+
   /** The guest dropped its handle: forget the object and dispose of it. */
   drop(rep: number): void {
     const o = this.get(rep);
@@ -142,38 +150,39 @@ function errPayload(e: unknown): unknown {
   return e;
 }
 
+/** The host member for one import: a function of its (already converted) arguments. */
+export function bindImport(imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>, ifaceName: string, funcName: string): BoundImport {
+  const iface = unversioned(ifaceName);
+  const members = iface === '' ? imports : imports[iface];
+  if (!members || typeof members !== 'object') throw new MissingImportError(ifaceName, funcName, 'no such interface');
+  const parsed = parseFuncName(funcName);
+  if (parsed.kind === 'function') {
+    const fn = members[camelCase(parsed.func)];
+    if (typeof fn !== 'function') throw new MissingImportError(ifaceName, funcName, `no function ${camelCase(parsed.func)}`);
+    return (args) => (fn as (...a: unknown[]) => unknown)(...args);
+  }
+  const cls = members[pascalCase(parsed.resource)] as (new (...a: unknown[]) => object) & Record<string, unknown>;
+  if (typeof cls !== 'function') throw new MissingImportError(ifaceName, funcName, `no resource class ${pascalCase(parsed.resource)}`);
+  if (parsed.kind === 'constructor') return (args) => new cls(...args);
+  if (parsed.kind === 'static') {
+    const fn = cls[camelCase(parsed.func)];
+    if (typeof fn !== 'function') throw new MissingImportError(ifaceName, funcName, `no static ${pascalCase(parsed.resource)}.${camelCase(parsed.func)}`);
+    return (args) => (fn as (...a: unknown[]) => unknown).apply(cls, args as unknown[]);
+  }
+  const name = camelCase(parsed.func);
+  const fn = (cls.prototype as Record<string, unknown>)[name];
+  if (typeof fn !== 'function') throw new MissingImportError(ifaceName, funcName, `no method ${pascalCase(parsed.resource)}.${name}`);
+  // The first argument is the `self` handle, already converted to its object.
+  return (args) => (fn as (...a: unknown[]) => unknown).apply(args[0], args.slice(1) as unknown[]);
+}
+
 /**
  * One callable per import, in the order given. Throws {@link MissingImportError} for an import
  * the host does not provide (the component must not load).
  */
 export function bindImports(imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>, funcs: readonly ImportFunc[]): BoundImport[] {
   return funcs.map((f) => {
-    const iface = unversioned(f.iface);
-    const members = iface === '' ? imports : imports[iface];
-    if (!members || typeof members !== 'object') throw new MissingImportError(f.iface, f.name, 'no such interface');
-    const parsed = parseFuncName(f.name);
-    let call: BoundImport;
-    if (parsed.kind === 'function') {
-      const fn = members[camelCase(parsed.func)];
-      if (typeof fn !== 'function') throw new MissingImportError(f.iface, f.name, `no function ${camelCase(parsed.func)}`);
-      call = (args) => (fn as (...a: unknown[]) => unknown)(...args);
-    } else {
-      const cls = members[pascalCase(parsed.resource)] as (new (...a: unknown[]) => object) & Record<string, unknown>;
-      if (typeof cls !== 'function') throw new MissingImportError(f.iface, f.name, `no resource class ${pascalCase(parsed.resource)}`);
-      if (parsed.kind === 'constructor') {
-        call = (args) => new cls(...args);
-      } else if (parsed.kind === 'static') {
-        const fn = cls[camelCase(parsed.func)];
-        if (typeof fn !== 'function') throw new MissingImportError(f.iface, f.name, `no static ${pascalCase(parsed.resource)}.${camelCase(parsed.func)}`);
-        call = (args) => (fn as (...a: unknown[]) => unknown).apply(cls, args as unknown[]);
-      } else {
-        const name = camelCase(parsed.func);
-        const fn = (cls.prototype as Record<string, unknown>)[name];
-        if (typeof fn !== 'function') throw new MissingImportError(f.iface, f.name, `no method ${pascalCase(parsed.resource)}.${name}`);
-        // The first argument is the `self` handle, already converted to its object.
-        call = (args) => (fn as (...a: unknown[]) => unknown).apply(args[0], args.slice(1) as unknown[]);
-      }
-    }
+    const call = bindImport(imports, f.iface, f.name);
     if (!f.result) return call;
     return (args) => {
       try {
@@ -183,4 +192,69 @@ export function bindImports(imports: Readonly<Record<string, Readonly<Record<str
       }
     };
   });
+}
+
+/** A resource handle as the native bridge passes it to the host. */
+interface NativeHandle {
+  readonly resource: string;
+  readonly rep: number;
+  readonly own: boolean;
+}
+
+function isHandle(v: object): v is NativeHandle {
+  const o = v as Record<string, unknown>;
+  return typeof o['rep'] === 'number' && typeof o['resource'] === 'string' && typeof o['own'] === 'boolean' && Object.keys(o).length === 3;
+}
+
+/** Handles in the arguments become their host objects; an owned one leaves the table (the host now owns it). */
+function argIn(v: unknown, table: ResourceTable): unknown {
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map((x) => argIn(x, table));
+  if (isHandle(v)) return v.own ? table.take(v.rep) : table.get(v.rep);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = argIn(x, table);
+  return out;
+}
+
+/** Host objects in a result (class instances, not plain records) get handles in the table. */
+function resultOut(v: unknown, table: ResourceTable): unknown {
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map((x) => resultOut(x, table));
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return table.add(v);
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = resultOut(x, table);
+  return out;
+}
+
+/**
+ * The `host` function of the native engine's import bridge (run with `jcoResults`): every
+ * import goes to the jco-convention host member {@link bindImport} finds, with resource
+ * handles mapped through `table`, and a guest's drop of a handle disposes of its object.
+ */
+export function nativeHost(imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>, table: ResourceTable): (iface: string, func: string, args: unknown[]) => unknown {
+  const bound = new Map<string, BoundImport>();
+  return (iface, func, args) => {
+    if (func.startsWith('[resource-drop]')) {
+      // The bridge passes the rep itself for a drop.
+      table.drop((Array.isArray(args) ? args[0] : args) as number);
+      return undefined;
+    }
+    const key = `${iface}#${func}`;
+    let call = bound.get(key);
+    if (!call) {
+      call = bindImport(imports, iface, func);
+      bound.set(key, call);
+    }
+    let value: unknown;
+    try {
+      value = call(args.map((a) => argIn(a, table)));
+    } catch (e) {
+      // An err payload may carry host objects too (stream-error's last-operation-failed(error)).
+      if (e !== null && typeof e === 'object' && Object.hasOwn(e, 'payload')) throw { payload: resultOut((e as { payload: unknown }).payload, table) };
+      if (e instanceof Error) throw e;
+      throw resultOut(e, table);
+    }
+    return resultOut(value, table);
+  };
 }

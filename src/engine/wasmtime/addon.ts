@@ -1,0 +1,81 @@
+/**
+ * Loading the wasmtime addon (`native/`, built by `npm run build:native`), and its shape as the
+ * engine uses it. Loading it when it is not built fails with a usage error that names the
+ * command that builds it.
+ *
+ * @example
+ * ```ts
+ * const { Engine } = loadWasmtimeAddon();
+ * const engine = new Engine({ epochTickMs: 10 });
+ * ```
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../../errors.js';
+
+/** A compiled component (`Engine.compileComponent`). */
+export interface NativeComponent {
+  readonly cacheHit: boolean;
+  readonly key: string;
+  readonly compileMs: number;
+  /** `iface#func` of every imported function. */
+  readonly imports: readonly string[];
+}
+
+/** One instance (a store, a pool slot). */
+export interface NativeInstance {
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
+/** Limits of one instance; fuel and the deadline are re-armed for every run. */
+export interface NativeLimits {
+  readonly fuel?: number | bigint;
+  readonly memoryBytes?: number;
+  readonly tableElements?: number;
+  readonly timeoutMs?: number;
+}
+
+/** The JavaScript host of a component's imports: `(interface, function, args) => result`. */
+export type NativeHost = (iface: string, func: string, args: unknown[]) => unknown;
+
+/** What `run` returns (limits and traps throw an Error with `code` and `fuelConsumed`). */
+export type NativeRunResult = { readonly ok: string; readonly fuelConsumed: number } | { readonly err: string; readonly fuelConsumed: number };
+
+/** The addon's engine. */
+export interface NativeEngine {
+  readonly wasmtimeVersion: string;
+  compileComponent(bytes: Uint8Array, cacheDir?: string): NativeComponent;
+  instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
+  instantiateWithHost(component: NativeComponent, limits: NativeLimits, host: NativeHost, options?: { jcoResults?: boolean }): NativeInstance;
+  run(instance: NativeInstance, task: string): NativeRunResult;
+}
+
+/** The addon's exports. */
+export interface WasmtimeAddon {
+  readonly Engine: new (options?: { epochTickMs?: number; maxInstances?: number; maxMemoryBytes?: number; pooling?: boolean }) => NativeEngine;
+}
+
+/** Where the addon of this platform is (whether or not it is built). */
+export function wasmtimeAddonPath(): string {
+  return fileURLToPath(new URL(`../../../native/agentos-wasmtime.${process.platform}-${process.arch}.node`, import.meta.url));
+}
+
+let loaded: WasmtimeAddon | undefined;
+
+/** The addon; a `UsageError` naming `npm run build:native` when it is not built. */
+export function loadWasmtimeAddon(): WasmtimeAddon {
+  if (loaded) return loaded;
+  const path = wasmtimeAddonPath();
+  if (!existsSync(path)) {
+    throw new UsageError(`the wasmtime engine is not built for ${process.platform}-${process.arch}: run \`npm run build:native\` (needs a Rust toolchain: cargo), or use the default jco engine`);
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    loaded = require(path) as WasmtimeAddon;
+  } catch (e) {
+    throw new UsageError(`the wasmtime engine could not be loaded (${(e as Error).message}); rebuild it with \`npm run build:native\``);
+  }
+  return loaded;
+}
