@@ -44,9 +44,10 @@ describe.skipIf(!hasCargo && !existsSync(wasmtimeAddonPath()))('wasmtime addon b
     const host = buildHostImports(ctx, []);
     const table = new ResourceTable();
     const { Engine } = loadWasmtimeAddon();
-    const engine = new Engine({ epochTickMs: 10, maxInstances: 8, maxMemoryBytes: 64 << 20 });
+    // No epoch ticker thread in the test runner's own process (the run is bounded by its fuel).
+    const engine = new Engine({ epochTickMs: 0, maxInstances: 8, maxMemoryBytes: 64 << 20 });
     const component = engine.compileComponent(readFileSync(fixturePath('fsprobe')), mkdtempSync(join(tmpdir(), 'agentos-wt-cache-')));
-    const inst = engine.instantiateWithHost(component, { fuel: 10_000_000_000, timeoutMs: 20_000 }, nativeHost(host.imports, table), { jcoResults: true });
+    const inst = engine.instantiateWithHost(component, { fuel: 10_000_000_000 }, nativeHost(host.imports, table), { jcoResults: true });
     const script = 'read /data/a.txt\nread /data/secret.txt\nls /data\nwrite /data/new.txt x\nstat /data/a.txt\ngetenv GREETING\ngetenv HOME\nprint to stdout';
     const r = engine.run(inst, script);
     host.stdio.end();
