@@ -44,6 +44,8 @@ Options:
                          ('agentos sign'); the policy is narrowed to the signed capabilities
   --allow-unsigned       with --trust: also run unsigned components (bad signatures are
                          still refused)
+  --engine NAME          jco (default) or wasmtime (the native addon; build it with
+                         npm run build:native); both run behind the same gate
   --cache-dir DIR        transpile cache (default: ~/.cache/agent-os-sandbox)
   --json                 print exactly one JSON object on stdout
   -h, --help             show this help
@@ -100,6 +102,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
         'no-audit': { type: 'boolean' },
         trust: { type: 'string' },
         'allow-unsigned': { type: 'boolean' },
+        engine: { type: 'string' },
         'cache-dir': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -137,8 +140,11 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
     if (values['allow-unsigned'] && values.trust === undefined) throw new UsageError('--allow-unsigned goes with --trust DIR');
     const trustKeys = values.trust !== undefined ? await KeyStore.open(values.trust, { passphrase: () => '', create: false }) : undefined;
+    const engine = values.engine ?? 'jco';
+    if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`--engine ${JSON.stringify(engine)}: use jco or wasmtime`);
     const sandbox = createSandbox({
       prewarmWorkers: 0,
+      engine,
       ...(trustKeys ? { trust: { keys: trustKeys, requireSignature: !values['allow-unsigned'] } } : {}),
       ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}),
       audit: values['no-audit'] ? false : { dir: values.audit ?? DEFAULT_AUDIT_DIR, durability, ...(values.witness !== undefined ? { witness: values.witness } : {}) },

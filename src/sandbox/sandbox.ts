@@ -23,6 +23,8 @@ import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
 import { verifyComponent, type ComponentClaims } from '../identity/signature.js';
 import type { AgentIdentity, KeyProvider } from '../identity/types.js';
 import type { TokenService } from '../identity/tokens.js';
+import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
+import { join } from 'node:path';
 import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
@@ -81,6 +83,14 @@ export interface SandboxOptions {
    * itself to. Default: identities only, no tokens.
    */
   readonly tokens?: TokenSettings;
+  /**
+   * The engine: `'jco'` (default; components transpiled to JavaScript, core modules metered by
+   * our instrumentation) or `'wasmtime'` (the native addon: wasmtime's own fuel, memory limits
+   * and compiled-component cache), behind the same gate. Choosing `'wasmtime'` when the addon
+   * is not built fails with a usage error naming `npm run build:native`. Fuel units differ
+   * between the engines (wasmtime counts about one unit per wasm operator).
+   */
+  readonly engine?: 'jco' | 'wasmtime';
 }
 
 /** See {@link SandboxOptions.tokens}. */
@@ -468,6 +478,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   readonly auditBridge: AuditBridge;
   private readonly trust: TrustSettings | undefined;
   private readonly identityTtlMs: number;
+  private readonly engine: 'jco' | 'wasmtime';
   /** @internal token settings, resolved */
   readonly tokens_: ResolvedTokens | undefined;
   private readonly tokenTimer: NodeJS.Timeout | undefined;
@@ -484,6 +495,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.hostEnv = options.hostEnv ?? process.env;
     this.trust = options.trust;
     this.identityTtlMs = options.identityTtl !== undefined ? parseDuration(options.identityTtl, 'identityTtl') : DEFAULT_IDENTITY_TTL_MS;
+    this.engine = options.engine ?? 'jco';
+    if (this.engine !== 'jco' && this.engine !== 'wasmtime') throw new UsageError(`engine must be 'jco' or 'wasmtime', not ${JSON.stringify(this.engine)}`);
+    if (this.engine === 'wasmtime') loadWasmtimeAddon();
     if (options.tokens !== undefined) {
       const t = options.tokens;
       if (typeof t !== 'object' || t === null || typeof t.service?.validate !== 'function') throw new UsageError('tokens.service must be a TokenService');
@@ -561,7 +575,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const meter = meterFor(policy.resourceLimits);
     let prepared: PreparedComponent;
     try {
-      prepared = await prepareComponent(source, this.cacheDir, meter.transform);
+      // wasmtime meters natively: jco's output is only read for the component's imports and exports.
+      prepared = await prepareComponent(source, this.cacheDir, this.engine === 'jco' ? meter.transform : undefined);
     } catch (e) {
       throw this.loadRefused_(agentId, source.hash, e);
     }
@@ -596,8 +611,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     // Quotas count per agent across its instances: the ledger lives here, the workers share it.
     const quotaPolicy = quotaPolicyOf(policy, agentId);
     const quota = { policy: quotaPolicy, shared: QuotaLedger.allocate(quotaPolicy) };
-    let init: InstanceInit = { agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota };
+    let init: InstanceInit = {
+      agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota,
+    };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
+    if (this.engine === 'wasmtime') init = { ...init, native: { bytes: source.bytes, cacheDir: join(this.cacheDir, 'wasmtime'), memoryBytes: meter.maxMemory, timeoutMs } };
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);

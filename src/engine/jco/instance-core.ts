@@ -6,7 +6,9 @@ import { ExitTrap, LimitTrap, type HostContext, type InstanceEvent } from '../..
 import { Gate, type GateAuth, type GatePolicy } from '../../gate/gate.js';
 import { AuthState, authStateReason } from '../../sandbox/agent-identity.js';
 import { QuotaLedger, type QuotaPolicy } from '../../limits/quota.js';
-import type { SerializedError } from '../../errors.js';
+import { ErrorCodes, type ErrorCode, type SerializedError } from '../../errors.js';
+import { loadWasmtimeAddon, type NativeEngine, type NativeInstance } from '../wasmtime/addon.js';
+import { nativeHost, ResourceTable } from '../wasmtime/dispatch.js';
 import type { AuditEvent } from '../../gate/types.js';
 import type { RpcClient } from './rpc.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -43,6 +45,20 @@ export interface CoreInstanceOptions {
   readonly quota?: { readonly policy: QuotaPolicy; readonly shared: SharedArrayBuffer } | undefined;
   /** The agent identity's authentication cell (see `sandbox/agent-identity.ts`). */
   readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string } | undefined;
+  /** Run on the wasmtime addon instead of jco's output (then `jsUrl`/`modules` are unused). */
+  readonly native?: NativeSettings | undefined;
+}
+
+/** The wasmtime engine's part of an instance's settings. */
+export interface NativeSettings {
+  /** The component's bytes. */
+  readonly bytes: Uint8Array;
+  /** The compiled-component cache directory (private to the user). */
+  readonly cacheDir: string;
+  /** Cap on the instance's linear memories, bytes. */
+  readonly memoryBytes: number;
+  /** Wall-clock limit of a run (an epoch deadline: native code cannot be stopped from outside). */
+  readonly timeoutMs: number;
 }
 
 /**
@@ -68,6 +84,14 @@ export class StartFuelExhausted extends Error {
   }
 }
 
+/** Thrown when the wasmtime engine refuses a component at load (its code kept: MEMORY_LIMIT, COMPONENT_INVALID, …). */
+export class NativeLoadRefused extends Error {
+  constructor(readonly error: SerializedError) {
+    super(error.message);
+    this.name = 'NativeLoadRefused';
+  }
+}
+
 /** `WebAssembly.Global` (the TypeScript lib this project uses leaves it out). */
 const WasmGlobal = (WebAssembly as unknown as { Global: new (d: { value: 'i64'; mutable: boolean }, v: bigint) => { value: bigint } }).Global;
 
@@ -85,6 +109,7 @@ const BATCH = 256;
  */
 export function classifyThrow(e: unknown, fuel?: { exhausted: boolean; budget: bigint; used?: number }): { error: SerializedError; fatal: boolean } {
   if (e instanceof StartFuelExhausted) return { error: { ...e.error, message: `${e.error.message} (in its start function)` }, fatal: true };
+  if (e instanceof NativeLoadRefused) return { error: e.error, fatal: true };
   if (fuel?.exhausted && e instanceof WebAssembly.RuntimeError) {
     return {
       // `requested`: what the run had consumed when the charge that crossed zero was made.
@@ -132,8 +157,8 @@ function policyRefresher(u: CoreInstanceOptions['policyUpdates']): (() => GatePo
   };
 }
 
-/** Instantiate the component with a fresh host context. */
-export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreInstance> {
+/** The host side of an instance, the same on both engines: gate, capabilities, event batching. */
+function hostSide(o: CoreInstanceOptions): { gate: Gate; host: HostImports; flush: () => void; summarize: () => void } {
   let buffer: InstanceEvent[] = [];
   const counts = new Map<string, number>();
   const flush = () => {
@@ -188,6 +213,19 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     },
   };
   const host: HostImports = buildHostImports(ctx, o.toolNames);
+  const summarize = () => {
+    for (const [api, count] of counts) {
+      gate.record({ type: 'usage_summary', capability: 'compute', resource: api.startsWith('wasi:random') ? 'random' : 'clock', action: 'use', target: api, outcome: 'allowed', reason: 'ambient capability', api, count });
+    }
+    counts.clear();
+  };
+  return { gate, host, flush, summarize };
+}
+
+/** Instantiate the component with a fresh host context. */
+export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreInstance> {
+  if (o.native) return createNativeInstance(o, o.native);
+  const { host, flush, summarize } = hostSide(o);
   const mod = (await import(o.jsUrl)) as {
     instantiate: (
       get: (name: string) => WebAssembly.Module,
@@ -218,12 +256,6 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
   }
   const fuelUsedAtStart = used();
   flush();
-  const summarize = () => {
-    for (const [api, count] of counts) {
-      gate.record({ type: 'usage_summary', capability: 'compute', resource: api.startsWith('wasi:random') ? 'random' : 'clock', action: 'use', target: api, outcome: 'allowed', reason: 'ambient capability', api, count });
-    }
-    counts.clear();
-  };
   return {
     fuelUsedAtStart,
     run(task) {
@@ -243,6 +275,67 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
       }
     },
     close() {
+      host.close();
+      flush();
+    },
+  };
+}
+
+/** One wasmtime engine per worker (a worker runs one instance). */
+let nativeEngine: NativeEngine | undefined;
+
+/** A thrown addon error (`code`, `fuelConsumed`) as a sandbox error; anything else as on jco. */
+function classifyNative(e: unknown, budget: bigint | undefined): { error: SerializedError; fatal: boolean; fuelUsed: number } {
+  const x = e as { code?: unknown; fuelConsumed?: unknown; message?: unknown } | null;
+  const fuelUsed = typeof x?.fuelConsumed === 'number' ? x.fuelConsumed : 0;
+  if (e instanceof Error && typeof x?.code === 'string' && (ErrorCodes as readonly string[]).includes(x.code)) {
+    const code = x.code as ErrorCode;
+    if (code === 'FUEL_EXHAUSTED') {
+      return { error: { code, message: `agent used up its fuel (${budget} units); raise resourceLimits.maxFuel or --fuel`, details: { limit: 'maxFuel', allowed: Number(budget), requested: fuelUsed } }, fatal: true, fuelUsed };
+    }
+    return { error: { code, message: code === 'AGENT_ERROR' ? `agent trapped: ${e.message}` : e.message }, fatal: true, fuelUsed };
+  }
+  return { ...classifyThrow(e), fuelUsed };
+}
+
+/** Instantiate the component on the wasmtime addon, behind the same host side as on jco. */
+function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreInstance {
+  const { host, flush, summarize } = hostSide(o);
+  nativeEngine ??= new (loadWasmtimeAddon().Engine)({ epochTickMs: 10, pooling: false });
+  const engine = nativeEngine;
+  const table = new ResourceTable();
+  const limits = { memoryBytes: n.memoryBytes, timeoutMs: n.timeoutMs, ...(o.fuel !== undefined ? { fuel: o.fuel } : {}) };
+  let inst: NativeInstance;
+  try {
+    const component = engine.compileComponent(n.bytes, n.cacheDir);
+    inst = engine.instantiateWithHost(component, limits, nativeHost(host.imports, table), { jcoResults: true });
+  } catch (e) {
+    const c = classifyNative(e, o.fuel);
+    if (c.error.code === 'FUEL_EXHAUSTED') throw new StartFuelExhausted(c.error);
+    if (c.error.code !== 'AGENT_ERROR') throw new NativeLoadRefused(c.error);
+    throw e;
+  }
+  flush();
+  return {
+    fuelUsedAtStart: 0,
+    run(task) {
+      host.resetRun();
+      try {
+        const r = engine.run(inst, task);
+        if ('ok' in r) return { ok: true, output: r.ok, fuelUsed: r.fuelConsumed };
+        return { ok: false, error: { code: 'AGENT_ERROR', message: r.err.slice(0, 64 * 1024) }, fatal: false, fuelUsed: r.fuelConsumed };
+      } catch (e) {
+        const c = classifyNative(e, o.fuel);
+        return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };
+      } finally {
+        host.stdio.end();
+        summarize();
+        flush();
+      }
+    },
+    close() {
+      inst.dispose();
+      table.clear();
       host.close();
       flush();
     },

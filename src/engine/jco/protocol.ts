@@ -29,6 +29,8 @@ export interface WorkerInit {
   readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string };
   /** The audit acknowledgement cell (`AuditAck` in instance-core.ts) and whether decisions wait for it. */
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
+  /** Run on the wasmtime engine (see `NativeSettings` in instance-core.ts). */
+  readonly native?: import('./instance-core.js').NativeSettings;
 }
 
 /** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */

@@ -32,6 +32,7 @@ async function init(data: WorkerInit & { rpcPort: MessagePort; policyPort: Messa
       fuel: data.fuel,
       quota: data.quota,
       auth: data.auth,
+      native: data.native,
     });
     post({ type: 'ready', fuelUsed: instance.fuelUsedAtStart });
   } catch (e) {
