@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use napi::bindgen_prelude::{BigInt, Either, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, BigInt, Either, Uint8Array};
+use napi::Task;
 use napi::{Env, JsValue, Unknown};
 use napi_derive::napi;
 use wasmtime::component::types::ComponentItem;
@@ -74,6 +75,12 @@ pub struct EngineOptions {
     pub max_wasm_stack: Option<u32>,
     /// Compile functions on several threads. Default true.
     pub parallel_compilation: Option<bool>,
+    /// Count fuel (wasmtime's `consume_fuel`). Default true. An engine without it cannot take
+    /// `limits.fuel` and reports `fuelConsumed` 0 (benchmarks measure the cost this way).
+    pub fuel: Option<bool>,
+    /// Epoch interruption (wasmtime's `epoch_interruption`). Default true. An engine without it
+    /// cannot take `limits.timeoutMs` or `limits.epochDeadline`.
+    pub epoch_interruption: Option<bool>,
 }
 
 /// Limits of one instance, given to `instantiate`. Fuel, memory and deadline apply to
@@ -115,7 +122,14 @@ struct Limits {
     deadline: u64,
 }
 
-fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize) -> Result<Limits, Coded> {
+/// What an engine counts: limits it cannot enforce are refused rather than ignored.
+#[derive(Clone, Copy)]
+struct Meters {
+    fuel: bool,
+    epoch: bool,
+}
+
+fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize, meters: Meters) -> Result<Limits, Coded> {
     let l = l.unwrap_or(InstanceLimits {
         fuel: None,
         memory_bytes: None,
@@ -127,6 +141,12 @@ fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize) -> R
         epoch_deadline: None,
     });
     let bad = |m: String| Coded::new("INTERNAL", m);
+    if !meters.fuel && l.fuel.is_some() {
+        return Err(bad("limits.fuel needs an engine that counts fuel (Engine option fuel: true)".into()));
+    }
+    if !meters.epoch && (l.timeout_ms.is_some() || l.epoch_deadline.is_some()) {
+        return Err(bad("limits.timeoutMs and limits.epochDeadline need an engine with epoch interruption (Engine option epochInterruption: true)".into()));
+    }
     let fuel = match l.fuel {
         None => u64::MAX,
         Some(Either::A(n)) if n.is_finite() && n >= 0.0 => n as u64,
@@ -177,6 +197,7 @@ pub struct JsEngine {
     max_memory: usize,
     max_instances: u32,
     pooling: bool,
+    meters: Meters,
     stop: Arc<AtomicBool>,
 }
 
@@ -207,8 +228,11 @@ impl JsEngine {
             max_memory_bytes: None,
             max_wasm_stack: None,
             parallel_compilation: None,
+            fuel: None,
+            epoch_interruption: None,
         });
-        let tick_ms = o.epoch_tick_ms.unwrap_or(10);
+        let meters = Meters { fuel: o.fuel.unwrap_or(true), epoch: o.epoch_interruption.unwrap_or(true) };
+        let tick_ms = if meters.epoch { o.epoch_tick_ms.unwrap_or(10) } else { 0 };
         let pooling = o.pooling.unwrap_or(true);
         let max_instances = o.max_instances.unwrap_or(1000).max(1);
         let max_memory = o.max_memory_bytes.unwrap_or(1024.0 * MIB);
@@ -219,8 +243,8 @@ impl JsEngine {
 
         let mut cfg = Config::new();
         cfg.wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true)
+            .consume_fuel(meters.fuel)
+            .epoch_interruption(meters.epoch)
             .strategy(Strategy::Cranelift)
             .cranelift_opt_level(OptLevel::Speed)
             .parallel_compilation(o.parallel_compilation.unwrap_or(true));
@@ -255,7 +279,7 @@ impl JsEngine {
                 })
                 .map_err(|e| internal(&env, format!("starting the epoch thread failed: {e}")))?;
         }
-        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, stop })
+        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, meters, stop })
     }
 
     /// The wasmtime release inside this addon.
@@ -317,13 +341,24 @@ impl JsEngine {
         })
     }
 
+    /// Compile a component (or load it from `cacheDir`) on a libuv worker thread, off the JS
+    /// thread, and describe it: its top-level imports and exports. Resolves to
+    /// `{ imports, exports, cacheHit, compileMs, key }`, or to `{ errorCode, errorMessage }` when
+    /// the bytes are not a valid component or lack the `run` export (never rejects for those).
+    /// A later `compileComponent` of the same bytes with the same `cacheDir` on an engine of the
+    /// same configuration loads the artifact this left.
+    #[napi]
+    pub fn inspect_component(&self, bytes: Uint8Array, cache_dir: Option<String>) -> AsyncTask<InspectTask> {
+        AsyncTask::new(InspectTask { engine: self.engine.clone(), bytes: bytes.to_vec(), cache_dir, fingerprint: self.fingerprint.clone() })
+    }
+
     /// Instantiate a component that has no imports. A component with imports fails with
     /// `COMPONENT_INVALID` naming the first import this engine does not provide.
     #[napi]
     pub fn instantiate(&self, env: Env, component: &CompiledComponent, limits: Option<InstanceLimits>) -> napi::Result<Instance> {
         self.same_engine(&env, component)?;
         let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
-        let limits = parse_limits(limits, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
+        let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         self.instantiate_pre(&env, component, &pre, limits, None, false)
     }
 
@@ -347,7 +382,7 @@ impl JsEngine {
             return Err(internal(&env, "instantiateWithHost: host must be a function (interfaceName, funcName, args) => value"));
         }
         let (pre, resources) = component.bridged_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
-        let limits = parse_limits(limits, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
+        let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         let host_ref = unsafe { JsRef::new(env.raw(), raw) }.map_err(|e| internal(&env, e))?;
         let _ = resources;
         let jco_results = options.and_then(|o| o.jco_results).unwrap_or(false);
@@ -366,7 +401,7 @@ impl JsEngine {
     #[napi]
     pub fn bench_instantiate(&self, env: Env, component: &CompiledComponent, iterations: u32) -> napi::Result<Vec<f64>> {
         let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
-        let limits = parse_limits(None, self.tick_ms, self.max_memory).map_err(|c| throw(&env, c, &[]))?;
+        let limits = parse_limits(None, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         let mut out = Vec::with_capacity(iterations as usize);
         for _ in 0..iterations {
             let t = Instant::now();
@@ -390,8 +425,7 @@ impl JsEngine {
         let mut results = [Val::Bool(false)];
         for _ in 0..iterations {
             let t = Instant::now();
-            live.store.set_fuel(instance.fuel).map_err(|e| internal(&env, e.to_string()))?;
-            live.store.set_epoch_deadline(instance.deadline);
+            instance.arm(&mut live.store).map_err(|e| internal(&env, e))?;
             live.func.call(&mut live.store, &params, &mut results).map_err(|e| throw(&env, classify_exec(&e, live.store.data(), "run"), &[]))?;
             out.push(t.elapsed().as_nanos() as f64);
         }
@@ -411,9 +445,13 @@ impl JsEngine {
     fn new_store(&self, limits: &Limits) -> Result<Store<HostState>, String> {
         let mut store = Store::new(&self.engine, HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false });
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
-        store.set_epoch_deadline(limits.deadline);
-        store.epoch_deadline_trap();
+        if self.meters.fuel {
+            store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
+        }
+        if self.meters.epoch {
+            store.set_epoch_deadline(limits.deadline);
+            store.epoch_deadline_trap();
+        }
         Ok(store)
     }
 
@@ -435,7 +473,7 @@ impl JsEngine {
         store.data_mut().call = Some(CallCtx { env: env.raw(), host: host_val });
         let result = pre.instantiate(&mut store);
         store.data_mut().call = None;
-        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let fuel_used = if self.meters.fuel { limits.fuel - store.get_fuel().unwrap_or(0) } else { 0 };
         let instance = match result {
             Ok(i) => i,
             Err(e) => {
@@ -454,8 +492,78 @@ impl JsEngine {
             host,
             fuel: limits.fuel,
             deadline: limits.deadline,
+            meters: self.meters,
             instantiate_fuel: fuel_used,
         })
+    }
+}
+
+/// The work of `Engine.inspectComponent`, done on a libuv worker thread.
+pub struct InspectTask {
+    engine: wasmtime::Engine,
+    bytes: Vec<u8>,
+    cache_dir: Option<String>,
+    fingerprint: String,
+}
+
+/// One export of a component: its name and kind (`function`, `instance`, `module`, …).
+#[napi(object)]
+pub struct ExportInfo {
+    pub name: String,
+    pub kind: String,
+}
+
+/// What `inspectComponent` resolves to.
+#[napi(object)]
+#[derive(Default)]
+pub struct ComponentInfo {
+    /// Set when the component was refused (`COMPONENT_INVALID`, `INTERNAL`): nothing else is.
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// Top-level import names as the component spells them (`wasi:cli/stdout@0.2.0`).
+    pub imports: Vec<String>,
+    pub exports: Vec<ExportInfo>,
+    pub cache_hit: bool,
+    pub compile_ms: f64,
+    /// SHA-256 (hex) of the component bytes.
+    pub key: String,
+}
+
+fn item_kind(item: &ComponentItem) -> &'static str {
+    match item {
+        ComponentItem::ComponentFunc(_) => "function",
+        ComponentItem::CoreFunc(_) => "core-function",
+        ComponentItem::Module(_) => "module",
+        ComponentItem::Component(_) => "component",
+        ComponentItem::ComponentInstance(_) => "instance",
+        ComponentItem::Type(_) => "type",
+        ComponentItem::Resource(_) => "resource",
+    }
+}
+
+impl Task for InspectTask {
+    type Output = ComponentInfo;
+    type JsValue = ComponentInfo;
+
+    fn compute(&mut self) -> napi::Result<ComponentInfo> {
+        let started = Instant::now();
+        let key = cache::content_hash(&self.bytes);
+        let refused = |c: Coded| ComponentInfo { error_code: Some(c.code.to_string()), error_message: Some(c.message), ..Default::default() };
+        let loaded = match cache::load_or_compile(&self.engine, &self.bytes, self.cache_dir.as_deref().map(Path::new), &key, &self.fingerprint) {
+            Ok(l) => l,
+            Err(e) => return Ok(refused(classify_compile(&e))),
+        };
+        if let Err(c) = check_run_export(&self.engine, &loaded.component) {
+            return Ok(refused(c));
+        }
+        let ty = loaded.component.component_type();
+        let imports = ty.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let exports = ty.exports(&self.engine).map(|(name, ext)| ExportInfo { name: name.to_string(), kind: item_kind(&ext.ty).to_string() }).collect();
+        Ok(ComponentInfo { imports, exports, cache_hit: loaded.cache_hit, compile_ms: started.elapsed().as_secs_f64() * 1000.0, key, ..Default::default() })
+    }
+
+    fn resolve(&mut self, _env: Env, output: ComponentInfo) -> napi::Result<ComponentInfo> {
+        Ok(output)
     }
 }
 
@@ -585,6 +693,7 @@ pub struct Instance {
     host: Option<JsRef>,
     fuel: u64,
     deadline: u64,
+    meters: Meters,
     instantiate_fuel: u64,
 }
 
@@ -617,6 +726,25 @@ impl Instance {
 }
 
 impl Instance {
+    /// Re-arm fuel and the deadline for one call.
+    fn arm(&self, store: &mut Store<HostState>) -> Result<(), String> {
+        if self.meters.fuel {
+            store.set_fuel(self.fuel).map_err(|e| e.to_string())?;
+        }
+        if self.meters.epoch {
+            store.set_epoch_deadline(self.deadline);
+        }
+        Ok(())
+    }
+
+    fn fuel_consumed(&self, store: &Store<HostState>) -> f64 {
+        if self.meters.fuel {
+            (self.fuel - store.get_fuel().unwrap_or(0)) as f64
+        } else {
+            0.0
+        }
+    }
+
     fn run(&self, env: &Env, task: String) -> napi::Result<RunResult> {
         let mut guard = self
             .inner
@@ -630,8 +758,7 @@ impl Instance {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
             None => None,
         };
-        live.store.set_fuel(self.fuel).map_err(|e| internal(env, e.to_string()))?;
-        live.store.set_epoch_deadline(self.deadline);
+        self.arm(&mut live.store).map_err(|e| internal(env, e))?;
         {
             let data = live.store.data_mut();
             data.limiter.clear_refusals();
@@ -641,7 +768,7 @@ impl Instance {
         let mut results = [Val::Bool(false)];
         let outcome = live.func.call(&mut live.store, &[Val::String(task)], &mut results);
         live.store.data_mut().call = None;
-        let fuel_consumed = (self.fuel - live.store.get_fuel().unwrap_or(0)) as f64;
+        let fuel_consumed = self.fuel_consumed(&live.store);
         match outcome {
             Ok(()) => match &results[0] {
                 Val::Result(Ok(Some(v))) => match &**v {

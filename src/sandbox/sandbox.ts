@@ -7,7 +7,7 @@ import { DEFAULT_CAPS, type HostCaps, type InstanceEvent, type LogEvent } from '
 import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
 import type { ToolReply } from '../capabilities/tools.js';
 import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
-import { prepareComponent, WorkerInstance, WorkerPool, type InstanceInit, type PreparedComponent } from '../engine/jco/engine.js';
+import { prepareComponent, WorkerInstance, WorkerPool, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
 import { ComponentError, DeniedError, PolicyError, SandboxError, UsageError, toSandboxError } from '../errors.js';
 import { statSync, watch, type FSWatcher } from 'node:fs';
@@ -24,6 +24,7 @@ import { verifyComponent, type ComponentClaims } from '../identity/signature.js'
 import type { AgentIdentity, KeyProvider } from '../identity/types.js';
 import type { TokenService } from '../identity/tokens.js';
 import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
+import { prepareNative } from '../engine/wasmtime/prepare.js';
 import { join } from 'node:path';
 import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
@@ -188,7 +189,7 @@ export class Agent {
     private readonly sandbox: Sandbox,
     /** This agent's id (UUID unless given). */
     readonly id: string,
-    private readonly prepared: PreparedComponent,
+    private readonly prepared: LoadedComponent,
     policy: SandboxPolicy,
     init: InstanceInit,
     private readonly defaultTimeoutMs: number,
@@ -547,7 +548,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   async inspect(component: string | Uint8Array, options: { policy?: PolicyInput } = {}): Promise<InspectReport> {
     const policy = await resolvePolicy(options.policy);
     const source = await readComponent(component, this.maxComponentBytes);
-    const prepared = await prepareComponent(source, this.cacheDir);
+    const prepared = this.engine === 'wasmtime' ? await prepareNative(source, this.nativeCacheDir_()) : await prepareComponent(source, this.cacheDir);
     return { hash: prepared.hash, imports: classifyImports(prepared.imports, policy), exports: prepared.exports };
   }
 
@@ -573,10 +574,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const policy = claims ? await narrowCapabilities(policyIn, claims.capabilities) : policyIn;
     // Every core module is metered: fuel charges, memory and table caps (src/limits).
     const meter = meterFor(policy.resourceLimits);
-    let prepared: PreparedComponent;
+    let prepared: LoadedComponent;
     try {
-      // wasmtime meters natively: jco's output is only read for the component's imports and exports.
-      prepared = await prepareComponent(source, this.cacheDir, this.engine === 'jco' ? meter.transform : undefined);
+      // jco: transpile, instrument and compile the core modules here; wasmtime meters natively
+      // and compiles on a libuv thread into the artifact cache the worker loads from.
+      prepared =
+        this.engine === 'wasmtime'
+          ? { ...(await prepareNative(source, this.nativeCacheDir_())), jsUrl: '', modules: {} }
+          : await prepareComponent(source, this.cacheDir, meter.transform);
     } catch (e) {
       throw this.loadRefused_(agentId, source.hash, e);
     }
@@ -615,7 +620,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota,
     };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
-    if (this.engine === 'wasmtime') init = { ...init, native: { bytes: source.bytes, cacheDir: join(this.cacheDir, 'wasmtime'), memoryBytes: meter.maxMemory, timeoutMs } };
+    if (this.engine === 'wasmtime') init = { ...init, native: { bytes: source.bytes, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, timeoutMs } };
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);
@@ -653,6 +658,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       details: { ...id, ...(claims ? { signedBy: claims.kid, issuer: claims.iss } : {}), ...(agent.token !== undefined ? { token: tokenSummary(agent.token) } : {}) },
     });
     return agent;
+  }
+
+  /** @internal where the wasmtime engine keeps compiled artifacts */
+  nativeCacheDir_(): string {
+    return join(this.cacheDir, 'wasmtime');
   }
 
   /** @internal verify a component's signature when the sandbox trusts signers; returns its claims */

@@ -30,6 +30,13 @@ export interface PreparedComponent extends TranspiledComponent {
   readonly jsUrl: string;
 }
 
+/**
+ * What an instance is started from: on jco the transpiled glue and compiled core modules; on
+ * wasmtime only the hash, imports and exports (`jsUrl` empty, no modules: the worker loads
+ * the compiled artifact).
+ */
+export type LoadedComponent = Pick<PreparedComponent, 'hash' | 'imports' | 'exports' | 'jsUrl' | 'modules'>;
+
 /** Per-instance settings (everything but the component). */
 export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'rpcShared' | 'policyShared'>;
 
@@ -178,7 +185,7 @@ export class WorkerInstance {
   private readonly policyPort: MessagePort;
   private readonly policyCell: Int32Array;
 
-  private constructor(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, pool: WorkerPool) {
+  private constructor(prepared: LoadedComponent, init: InstanceInit, hooks: InstanceHooks, pool: WorkerPool) {
     const rpcShared = new SharedArrayBuffer(4);
     const channel = new MessageChannel();
     this.abortCalls = serveRpc(channel.port1, rpcShared, hooks.rpc);
@@ -248,7 +255,7 @@ export class WorkerInstance {
   }
 
   /** Spawn a worker and wait until the component is instantiated (bounded by `timeoutMs`). */
-  static async start(prepared: PreparedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number, pool: WorkerPool): Promise<WorkerInstance> {
+  static async start(prepared: LoadedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number, pool: WorkerPool): Promise<WorkerInstance> {
     const inst = new WorkerInstance(prepared, init, hooks, pool);
     let timer: NodeJS.Timeout | undefined;
     try {

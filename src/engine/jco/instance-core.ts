@@ -9,6 +9,7 @@ import { QuotaLedger, type QuotaPolicy } from '../../limits/quota.js';
 import { ErrorCodes, type ErrorCode, type SerializedError } from '../../errors.js';
 import { loadWasmtimeAddon, type NativeEngine, type NativeInstance } from '../wasmtime/addon.js';
 import { nativeHost, ResourceTable } from '../wasmtime/dispatch.js';
+import { WORKER_ENGINE_OPTIONS } from '../wasmtime/prepare.js';
 import type { AuditEvent } from '../../gate/types.js';
 import type { RpcClient } from './rpc.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
@@ -301,7 +302,7 @@ function classifyNative(e: unknown, budget: bigint | undefined): { error: Serial
 /** Instantiate the component on the wasmtime addon, behind the same host side as on jco. */
 function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreInstance {
   const { host, flush, summarize } = hostSide(o);
-  nativeEngine ??= new (loadWasmtimeAddon().Engine)({ epochTickMs: 10, pooling: false });
+  nativeEngine ??= new (loadWasmtimeAddon().Engine)(WORKER_ENGINE_OPTIONS);
   const engine = nativeEngine;
   const table = new ResourceTable();
   const limits = { memoryBytes: n.memoryBytes, timeoutMs: n.timeoutMs, ...(o.fuel !== undefined ? { fuel: o.fuel } : {}) };

@@ -23,6 +23,17 @@ export interface NativeComponent {
   readonly imports: readonly string[];
 }
 
+/** What `Engine.inspectComponent` resolves to (`errorCode` set: refused, nothing else is). */
+export interface NativeComponentInfo {
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
+  /** Top-level imports as the component spells them (`wasi:cli/stdout@0.2.0`). */
+  readonly imports: readonly string[];
+  readonly exports: readonly { readonly name: string; readonly kind: string }[];
+  readonly cacheHit: boolean;
+  readonly compileMs: number;
+}
+
 /** One instance (a store, a pool slot). */
 export interface NativeInstance {
   readonly disposed: boolean;
@@ -47,14 +58,28 @@ export type NativeRunResult = { readonly ok: string; readonly fuelConsumed: numb
 export interface NativeEngine {
   readonly wasmtimeVersion: string;
   compileComponent(bytes: Uint8Array, cacheDir?: string): NativeComponent;
+  /** Compile (or load from the cache) on a libuv thread and describe the component. */
+  inspectComponent(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
   instantiateWithHost(component: NativeComponent, limits: NativeLimits, host: NativeHost, options?: { jcoResults?: boolean }): NativeInstance;
   run(instance: NativeInstance, task: string): NativeRunResult;
 }
 
+/** Options of `new Engine()` (see native/src/lib.rs). */
+export interface NativeEngineOptions {
+  readonly epochTickMs?: number;
+  readonly maxInstances?: number;
+  readonly maxMemoryBytes?: number;
+  readonly pooling?: boolean;
+  /** Count fuel (default true). */
+  readonly fuel?: boolean;
+  /** Epoch interruption (default true). */
+  readonly epochInterruption?: boolean;
+}
+
 /** The addon's exports. */
 export interface WasmtimeAddon {
-  readonly Engine: new (options?: { epochTickMs?: number; maxInstances?: number; maxMemoryBytes?: number; pooling?: boolean }) => NativeEngine;
+  readonly Engine: new (options?: NativeEngineOptions) => NativeEngine;
 }
 
 /** Where the addon of this platform is (whether or not it is built). */
