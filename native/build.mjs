@@ -10,7 +10,7 @@
 //   node native/build.mjs --debug    # debug build (faster to compile, much slower wasm setup)
 //   node native/build.mjs --optional # as npm install runs it: no toolchain or a failed build is not an error
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,5 +40,8 @@ if (!libName) giveUp(`unsupported platform ${process.platform}`);
 const built = join(targetDir, debug ? 'debug' : 'release', libName);
 if (!existsSync(built)) giveUp(`cargo succeeded but ${built} is missing`);
 const out = join(here, `agentos-wasmtime.${process.platform}-${process.arch}.node`);
-copyFileSync(built, out);
+// Copy then rename: a process that has the old addon loaded keeps its (unlinked) file intact.
+const tmp = `${out}.${process.pid}.tmp`;
+copyFileSync(built, tmp);
+renameSync(tmp, out);
 console.log(`built ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -7,11 +7,19 @@ use crate::state::HostState;
 pub struct Coded {
     pub code: &'static str,
     pub message: String,
+    /// For `MEMORY_LIMIT`: which limit refused (`memoryBytes` or `tableElements`) and what was
+    /// asked for (bytes of the memory, elements of the table); thrown as `limit` / `requested`.
+    pub refused: Option<(&'static str, f64)>,
 }
 
 impl Coded {
     pub fn new(code: &'static str, message: impl Into<String>) -> Coded {
-        Coded { code, message: message.into() }
+        Coded { code, message: message.into(), refused: None }
+    }
+
+    fn with_refused(mut self, r: Option<(&'static str, f64)>) -> Coded {
+        self.refused = r;
+        self
     }
 }
 
@@ -76,7 +84,7 @@ pub fn classify_exec(err: &wasmtime::Error, st: &HostState, phase: &str) -> Code
             _ => {}
         }
         if let Some(refused) = &st.limiter.memory_refused {
-            return Coded::new("MEMORY_LIMIT", format!("agent trapped after it was refused memory during {phase} ({refused}): {msg}"));
+            return Coded::new("MEMORY_LIMIT", format!("agent trapped after it was refused memory during {phase} ({refused}): {msg}")).with_refused(st.limiter.memory_requested.map(|b| ("memoryBytes", b as f64)));
         }
         return Coded::new("AGENT_ERROR", format!("agent trapped during {phase}: {msg}"));
     }
@@ -84,13 +92,13 @@ pub fn classify_exec(err: &wasmtime::Error, st: &HostState, phase: &str) -> Code
         return Coded::new("QUOTA_EXCEEDED", format!("the engine's instance pool is full ({msg}); dispose idle instances or raise maxInstances"));
     }
     if let Some(refused) = &st.limiter.memory_refused {
-        return Coded::new("MEMORY_LIMIT", format!("{phase} failed: {refused}: {msg}"));
+        return Coded::new("MEMORY_LIMIT", format!("{phase} failed: {refused}: {msg}")).with_refused(st.limiter.memory_requested.map(|b| ("memoryBytes", b as f64)));
     }
     if is_memory_validation(&msg) {
         return Coded::new("MEMORY_LIMIT", format!("{phase} failed: {msg}"));
     }
     if let Some(refused) = &st.limiter.table_refused {
-        return Coded::new("MEMORY_LIMIT", format!("{phase} failed: {refused}: {msg}"));
+        return Coded::new("MEMORY_LIMIT", format!("{phase} failed: {refused}: {msg}")).with_refused(st.limiter.table_requested.map(|n| ("tableElements", n as f64)));
     }
     Coded::new("AGENT_ERROR", format!("{phase} failed: {msg}"))
 }

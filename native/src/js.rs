@@ -225,12 +225,22 @@ pub unsafe fn is_array(env: RawEnv, v: RawValue) -> JsResult<bool> {
     Ok(b)
 }
 
+/// The elements of a JS array or typed array (jco's host code returns e.g. `list<u32>` as a
+/// `Uint32Array`).
 pub unsafe fn array_items(env: RawEnv, v: RawValue, what: &str) -> JsResult<Vec<RawValue>> {
-    if !is_array(env, v)? {
-        return Err(format!("expected an array for {what}, got {}", type_name(type_of(env, v)?)));
-    }
     let mut len = 0u32;
-    check(sys::napi_get_array_length(env, v, &mut len), "array length")?;
+    if is_array(env, v)? {
+        check(sys::napi_get_array_length(env, v, &mut len), "array length")?;
+    } else {
+        let mut is_ta = false;
+        check(sys::napi_is_typedarray(env, v, &mut is_ta), "is typedarray")?;
+        if !is_ta {
+            return Err(format!("expected an array for {what}, got {}", type_name(type_of(env, v)?)));
+        }
+        let (mut ty, mut n, mut data, mut ab, mut off) = (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+        check(sys::napi_get_typedarray_info(env, v, &mut ty, &mut n, &mut data, &mut ab, &mut off), "typedarray info")?;
+        len = u32::try_from(n).map_err(|_| format!("{what}: typed array too long"))?;
+    }
     let mut out = Vec::with_capacity(len as usize);
     for i in 0..len {
         let mut e = ptr::null_mut();
@@ -366,7 +376,7 @@ impl Drop for HandleScope {
 
 /// Throw `Error(message)` with `error.code = code` and extra numeric properties; returns the
 /// napi error to hand back so napi-rs does not throw a second time.
-pub unsafe fn throw_coded(env: RawEnv, code: &str, message: &str, extra: &[(&str, f64)]) -> napi::Error {
+pub unsafe fn throw_coded(env: RawEnv, code: &str, message: &str, extra: &[(&str, f64)], limit: Option<&str>) -> napi::Error {
     let build = || -> JsResult<RawValue> {
         let c = string(env, code)?;
         let m = string(env, message)?;
@@ -374,6 +384,9 @@ pub unsafe fn throw_coded(env: RawEnv, code: &str, message: &str, extra: &[(&str
         check(sys::napi_create_error(env, c, m, &mut e), "create error")?;
         for (k, v) in extra {
             set(env, e, k, number(env, *v)?)?;
+        }
+        if let Some(l) = limit {
+            set(env, e, "limit", string(env, l)?)?;
         }
         Ok(e)
     };

@@ -49,6 +49,9 @@ pub struct Limiter {
     total: usize,
     pub memory_refused: Option<String>,
     pub table_refused: Option<String>,
+    /// The size (bytes / elements) of the last refused growth.
+    pub memory_requested: Option<usize>,
+    pub table_requested: Option<usize>,
 }
 
 impl Limiter {
@@ -69,12 +72,14 @@ impl Limiter {
         if let Some(n) = spec.memories {
             b = b.memories(n);
         }
-        Limiter { inner: b.build(), total_cap: spec.memory_bytes, total: 0, memory_refused: None, table_refused: None }
+        Limiter { inner: b.build(), total_cap: spec.memory_bytes, total: 0, memory_refused: None, table_refused: None, memory_requested: None, table_requested: None }
     }
 
     pub fn clear_refusals(&mut self) {
         self.memory_refused = None;
         self.table_refused = None;
+        self.memory_requested = None;
+        self.table_requested = None;
     }
 
     pub fn memory_in_use(&self) -> usize {
@@ -90,6 +95,7 @@ impl ResourceLimiter for Limiter {
         if ok {
             self.total = new_total;
         } else {
+            self.memory_requested = Some(desired);
             self.memory_refused = Some(match self.total_cap {
                 Some(cap) => format!("growing a memory from {current} to {desired} bytes was refused (the instance may use {cap} bytes in all)"),
                 None => format!("growing a memory from {current} to {desired} bytes was refused (over the memory's own maximum)"),
@@ -106,6 +112,7 @@ impl ResourceLimiter for Limiter {
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let ok = self.inner.table_growing(current, desired, maximum)?;
         if !ok {
+            self.table_requested = Some(desired);
             self.table_refused = Some(format!("growing a table from {current} to {desired} elements was refused"));
         }
         Ok(ok)
