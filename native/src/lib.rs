@@ -49,7 +49,11 @@ const NO_DEADLINE: u64 = u64::MAX / 4;
 
 /// Throw a JS `Error` with `code` and numeric extra properties (e.g. `fuelConsumed`).
 fn throw(env: &Env, c: Coded, extra: &[(&str, f64)]) -> napi::Error {
-    unsafe { throw_coded(env.raw(), c.code, &c.message, extra) }
+    let mut props: Vec<(&str, f64)> = extra.to_vec();
+    if let Some((_, requested)) = c.refused {
+        props.push(("requested", requested));
+    }
+    unsafe { throw_coded(env.raw(), c.code, &c.message, &props, c.refused.map(|(l, _)| l)) }
 }
 
 fn internal(env: &Env, message: impl Into<String>) -> napi::Error {
@@ -389,10 +393,19 @@ impl JsEngine {
         self.instantiate_pre(&env, component, &pre, limits, Some(host_ref), jco_results)
     }
 
-    /// Call the component's `run: func(task: string) -> result<string, string>`.
+    /// Call the component's `run: func(task: string) -> result<string, string>`. `timeoutMs`
+    /// replaces the instance's `limits.timeoutMs` for this call (what is left of a run's budget).
     #[napi]
-    pub fn run(&self, env: Env, instance: &Instance, task: String) -> napi::Result<RunResult> {
-        instance.run(&env, task)
+    pub fn run(&self, env: Env, instance: &Instance, task: String, timeout_ms: Option<f64>) -> napi::Result<RunResult> {
+        let deadline = match timeout_ms {
+            None => None,
+            Some(ms) if !(ms.is_finite() && ms >= 0.0) => return Err(internal(&env, format!("timeoutMs must be a non-negative number, got {ms}"))),
+            Some(_) if !self.meters.epoch || self.tick_ms == 0 => {
+                return Err(internal(&env, "timeoutMs needs the epoch ticker (an engine with epochInterruption and epochTickMs > 0)"));
+            }
+            Some(ms) => Some((ms / self.tick_ms as f64).ceil() as u64 + 1),
+        };
+        instance.run(&env, task, deadline)
     }
 
     /// Benchmark helper: `iterations` warm instantiations from the component's `InstancePre`
@@ -745,7 +758,7 @@ impl Instance {
         }
     }
 
-    fn run(&self, env: &Env, task: String) -> napi::Result<RunResult> {
+    fn run(&self, env: &Env, task: String, deadline: Option<u64>) -> napi::Result<RunResult> {
         let mut guard = self
             .inner
             .try_borrow_mut()
@@ -759,6 +772,9 @@ impl Instance {
             None => None,
         };
         self.arm(&mut live.store).map_err(|e| internal(env, e))?;
+        if let (Some(d), true) = (deadline, self.meters.epoch) {
+            live.store.set_epoch_deadline(d);
+        }
         {
             let data = live.store.data_mut();
             data.limiter.clear_refusals();

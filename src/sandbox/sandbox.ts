@@ -18,7 +18,7 @@ import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports, type ImportReport } from './imports.js';
 import { parseDuration } from '../util/units.js';
 import { AuditBridge, type AuditSettings } from './audit-bridge.js';
-import { meterFor, type Meter } from '../limits/meter.js';
+import { DEFAULT_MAX_TABLE_ELEMENTS, meterFor, type Meter } from '../limits/meter.js';
 import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
 import { verifyComponent, type ComponentClaims } from '../identity/signature.js';
 import type { AgentIdentity, KeyProvider } from '../identity/types.js';
@@ -620,7 +620,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota,
     };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
-    if (this.engine === 'wasmtime') init = { ...init, native: { bytes: source.bytes, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, timeoutMs } };
+    if (this.engine === 'wasmtime') init = { ...init, native: { bytes: source.bytes, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);

@@ -218,7 +218,8 @@ export class WorkerInstance {
           readyResolve();
           break;
         case 'init-error':
-          this.fail(revive(m.error));
+          // The worker has nothing left to do (and must not keep the process alive).
+          this.kill(revive(m.error));
           readyReject(revive(m.error));
           break;
         case 'events':
@@ -311,7 +312,7 @@ export class WorkerInstance {
           reject(e);
         },
       });
-      this.worker.postMessage({ type: 'run', id, task } satisfies ToWorker);
+      this.worker.postMessage({ type: 'run', id, task, timeoutMs } satisfies ToWorker);
     });
   }
 

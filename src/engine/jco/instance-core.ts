@@ -15,6 +15,7 @@ import type { RpcClient } from './rpc.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { buildHostImports, type HostImports } from './host.js';
 import type { HostCaps } from '../../capabilities/context.js';
+import { formatBytes } from '../../util/units.js';
 
 /** The exports of our world as jco exposes them. */
 interface AgentExports {
@@ -58,6 +59,8 @@ export interface NativeSettings {
   readonly cacheDir: string;
   /** Cap on the instance's linear memories, bytes. */
   readonly memoryBytes: number;
+  /** Cap on the elements of any one table. */
+  readonly tableElements: number;
   /** Wall-clock limit of a run (an epoch deadline: native code cannot be stopped from outside). */
   readonly timeoutMs: number;
 }
@@ -70,8 +73,11 @@ export const AuditAck = Object.freeze({ ACKED: 0, FAILED: 1, BYTES: 8 });
 
 /** One live instance. */
 export interface CoreInstance {
-  /** Run one task; `fuelUsed` is what this run consumed. */
-  run(task: string): ({ ok: true; output: string } | { ok: false; error: SerializedError; fatal: boolean }) & { fuelUsed: number };
+  /**
+   * Run one task; `fuelUsed` is what this run consumed. `timeoutMs`: what is left of the run's
+   * time budget (wasmtime arms its epoch deadline with it; on jco the host terminates the worker).
+   */
+  run(task: string, timeoutMs?: number): ({ ok: true; output: string } | { ok: false; error: SerializedError; fatal: boolean }) & { fuelUsed: number };
   /** Fuel the start functions consumed during instantiation. */
   readonly fuelUsedAtStart: number;
   close(): void;
@@ -285,14 +291,22 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
 /** One wasmtime engine per worker (a worker runs one instance). */
 let nativeEngine: NativeEngine | undefined;
 
-/** A thrown addon error (`code`, `fuelConsumed`) as a sandbox error; anything else as on jco. */
-function classifyNative(e: unknown, budget: bigint | undefined): { error: SerializedError; fatal: boolean; fuelUsed: number } {
-  const x = e as { code?: unknown; fuelConsumed?: unknown; message?: unknown } | null;
+/** A thrown addon error (`code`, `fuelConsumed`, `limit`, `requested`) as a sandbox error; anything else as on jco. */
+function classifyNative(e: unknown, budget: bigint | undefined, n: NativeSettings): { error: SerializedError; fatal: boolean; fuelUsed: number } {
+  const x = e as { code?: unknown; fuelConsumed?: unknown; message?: unknown; limit?: unknown; requested?: unknown } | null;
   const fuelUsed = typeof x?.fuelConsumed === 'number' ? x.fuelConsumed : 0;
   if (e instanceof Error && typeof x?.code === 'string' && (ErrorCodes as readonly string[]).includes(x.code)) {
     const code = x.code as ErrorCode;
     if (code === 'FUEL_EXHAUSTED') {
       return { error: { code, message: `agent used up its fuel (${budget} units); raise resourceLimits.maxFuel or --fuel`, details: { limit: 'maxFuel', allowed: Number(budget), requested: fuelUsed } }, fatal: true, fuelUsed };
+    }
+    if (code === 'MEMORY_LIMIT') {
+      const requested = typeof x.requested === 'number' ? { requested: x.requested } : {};
+      const error: SerializedError =
+        x.limit === 'tableElements'
+          ? { code, message: `agent needs more table space than allowed (${n.tableElements} elements per table): ${e.message}`, details: { limit: 'tableElements', allowed: n.tableElements, ...requested } }
+          : { code, message: `agent needs more memory than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(n.memoryBytes)}) or --memory`, details: { limit: 'maxMemory', allowed: n.memoryBytes, ...requested } };
+      return { error, fatal: true, fuelUsed };
     }
     return { error: { code, message: code === 'AGENT_ERROR' ? `agent trapped: ${e.message}` : e.message }, fatal: true, fuelUsed };
   }
@@ -305,13 +319,13 @@ function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreIn
   nativeEngine ??= new (loadWasmtimeAddon().Engine)(WORKER_ENGINE_OPTIONS);
   const engine = nativeEngine;
   const table = new ResourceTable();
-  const limits = { memoryBytes: n.memoryBytes, timeoutMs: n.timeoutMs, ...(o.fuel !== undefined ? { fuel: o.fuel } : {}) };
+  const limits = { memoryBytes: n.memoryBytes, tableElements: n.tableElements, timeoutMs: n.timeoutMs, ...(o.fuel !== undefined ? { fuel: o.fuel } : {}) };
   let inst: NativeInstance;
   try {
     const component = engine.compileComponent(n.bytes, n.cacheDir);
     inst = engine.instantiateWithHost(component, limits, nativeHost(host.imports, table), { jcoResults: true });
   } catch (e) {
-    const c = classifyNative(e, o.fuel);
+    const c = classifyNative(e, o.fuel, n);
     if (c.error.code === 'FUEL_EXHAUSTED') throw new StartFuelExhausted(c.error);
     if (c.error.code !== 'AGENT_ERROR') throw new NativeLoadRefused(c.error);
     throw e;
@@ -319,14 +333,14 @@ function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreIn
   flush();
   return {
     fuelUsedAtStart: 0,
-    run(task) {
+    run(task, timeoutMs) {
       host.resetRun();
       try {
-        const r = engine.run(inst, task);
+        const r = engine.run(inst, task, timeoutMs);
         if ('ok' in r) return { ok: true, output: r.ok, fuelUsed: r.fuelConsumed };
         return { ok: false, error: { code: 'AGENT_ERROR', message: r.err.slice(0, 64 * 1024) }, fatal: false, fuelUsed: r.fuelConsumed };
       } catch (e) {
-        const c = classifyNative(e, o.fuel);
+        const c = classifyNative(e, o.fuel, n);
         return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };
       } finally {
         host.stdio.end();

@@ -36,7 +36,7 @@ export interface WorkerInit {
 /** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */
 export type ToWorker =
   | { readonly type: 'init'; readonly init: WorkerInit & { readonly rpcPort: MessagePort; readonly policyPort: MessagePort } }
-  | { readonly type: 'run'; readonly id: number; readonly task: string };
+  | { readonly type: 'run'; readonly id: number; readonly task: string; readonly timeoutMs: number };
 
 /** Worker → host. */
 export type FromWorker =

@@ -50,7 +50,7 @@ port.on('message', (m: ToWorker) => {
     return;
   }
   if (m.type !== 'run' || !instance) return;
-  const r = instance.run(m.task);
+  const r = instance.run(m.task, m.timeoutMs);
   post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output, fuelUsed: r.fuelUsed } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal, fuelUsed: r.fuelUsed });
 });
 post({ type: 'loaded' });

@@ -62,7 +62,8 @@ export interface NativeEngine {
   inspectComponent(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
   instantiateWithHost(component: NativeComponent, limits: NativeLimits, host: NativeHost, options?: { jcoResults?: boolean }): NativeInstance;
-  run(instance: NativeInstance, task: string): NativeRunResult;
+  /** `timeoutMs` replaces the instance's time limit for this call. */
+  run(instance: NativeInstance, task: string, timeoutMs?: number): NativeRunResult;
 }
 
 /** Options of `new Engine()` (see native/src/lib.rs). */
