@@ -21,7 +21,7 @@ function agentos(args: string[], options: { passphrase?: string | null; input?: 
   delete env[PASSPHRASE_ENV];
   const passphrase = options.passphrase === undefined ? PASSPHRASE : options.passphrase;
   if (passphrase !== null) env[PASSPHRASE_ENV] = passphrase;
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp.dir, env, ...(options.input !== undefined ? { input: options.input } : {}) });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp.dir, timeout: 60_000, env, ...(options.input !== undefined ? { input: options.input } : {}) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 /** The same, asynchronously: for processes that run at the same time. */

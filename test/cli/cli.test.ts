@@ -2,7 +2,8 @@
  * Golden cases for the `agentos` CLI: --json shape and every exit status.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { wasmtimeAddonPath } from '../../dist/engine/wasmtime/addon.js';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
@@ -14,7 +15,7 @@ afterAll(() => tmp.cleanup());
 
 function agentos(args: string[], input?: string) {
   // In a temp working directory: each run's audit log goes to its .agentos/audit, not the repository's.
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, cwd: tmp.dir, env: { ...process.env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg') } });
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, cwd: tmp.dir, timeout: 60_000, env: { ...process.env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg') } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -26,6 +27,26 @@ function json(args: string[]) {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('agentos run --engine', () => {
+  it('2: an unknown engine is a usage error', () => {
+    const { status, body } = json(['run', fixturePath('echo'), '--engine', 'v8']);
+    expect(status).toBe(2);
+    expect(body.error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(/jco or wasmtime/) });
+  });
+
+  it.skipIf(!existsSync(wasmtimeAddonPath()))('wasmtime: the same answers and exit statuses as jco', () => {
+    const w = (args: string[]) => json([...args, '--engine', 'wasmtime']);
+    expect(w(['run', fixturePath('echo'), '--task', 'hi'])).toMatchObject({ status: 0, body: { ok: true, output: 'hi' } });
+    expect(w(['run', fixturePath('fail')])).toMatchObject({ status: 1, body: { error: { code: 'AGENT_ERROR' } } });
+    expect(w(['run', fixturePath('loop'), '--timeout', '300ms'])).toMatchObject({ status: 3, body: { error: { code: 'TIMEOUT' } } });
+    expect(w(['run', fixturePath('hostile'), '--task', 'L', '--fuel', '100000'])).toMatchObject({ status: 3, body: { error: { code: 'FUEL_EXHAUSTED' } } });
+    expect(w(['run', fixturePath('bigmem'), '--memory', '64MiB'])).toMatchObject({ status: 3, body: { error: { code: 'MEMORY_LIMIT' } } });
+    const p = join(tmp.dir, 'forbid-w.yaml');
+    writeFileSync(p, 'version: 1\ncapabilities: { forbidden: [read_files] }\n');
+    expect(w(['run', fixturePath('fsprobe'), '--policy', p])).toMatchObject({ status: 4, body: { error: { code: 'CAPABILITY_DENIED' } } });
+  });
+});
 
 describe('agentos run --json and exit statuses', () => {
   it('0: ok', () => {

@@ -19,6 +19,7 @@ function agentos(args: string[], env: Record<string, string | undefined> = { AGE
   const r = spawnSync(process.execPath, [CLI, ...args], {
     encoding: 'utf8',
     cwd: tmp.dir,
+    timeout: 60_000,
     env: { ...process.env, AGENTOS_KEY_PASSPHRASE: undefined, ...env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg') },
     ...(input !== undefined ? { input } : {}),
   });

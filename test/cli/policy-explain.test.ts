@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/sandbox.js';
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const tmp = tempDir('agentos-explain-');
 afterAll(() => tmp.cleanup());
-const agentos = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+const agentos = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 const policyFile = join(tmp.dir, 'policy.yaml');
 writeFileSync(

@@ -12,7 +12,13 @@ import { createSandbox, type Sandbox, type AuditEvent, type LogEvent } from '../
 export const TEST_CACHE_DIR = join(tmpdir(), 'agentos-test-cache');
 
 /**
- * A sandbox that records every event. Its audit chain (real LevelDB, durable commits) lives in
+ * The engine the suite runs on: vitest's `wasmtime` project sets AGENTOS_TEST_ENGINE (see
+ * vitest.config.ts); anything else is the default jco engine.
+ */
+export const TEST_ENGINE: 'jco' | 'wasmtime' = process.env['AGENTOS_TEST_ENGINE'] === 'wasmtime' ? 'wasmtime' : 'jco';
+
+/**
+ * A sandbox that records every event, on {@link TEST_ENGINE} unless `options.engine` says otherwise. Its audit chain (real LevelDB, durable commits) lives in
  * a fresh temporary directory unless `options.audit` says otherwise.
  */
 export function recordingSandbox(options: Parameters<typeof createSandbox>[0] = {}): {
@@ -22,7 +28,7 @@ export function recordingSandbox(options: Parameters<typeof createSandbox>[0] = 
   auditDir: string;
 } {
   const auditDir = mkdtempSync(join(tmpdir(), 'agentos-audit-'));
-  const sandbox = createSandbox({ cacheDir: TEST_CACHE_DIR, audit: { dir: auditDir }, ...options });
+  const sandbox = createSandbox({ cacheDir: TEST_CACHE_DIR, audit: { dir: auditDir }, engine: TEST_ENGINE, ...options });
   const audit: AuditEvent[] = [];
   const logs: LogEvent[] = [];
   sandbox.on('audit', (e) => audit.push(e));

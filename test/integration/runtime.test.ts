@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { recordingSandbox, settle } from '../helpers/sandbox.js';
+import { recordingSandbox, settle, TEST_ENGINE } from '../helpers/sandbox.js';
 
 const { sandbox, audit, logs } = recordingSandbox();
 afterAll(() => sandbox.close());
 
-describe('jco engine: loading', () => {
+describe(`${TEST_ENGINE} engine: loading`, () => {
   it('runs a WAT component from a path and from bytes', async () => {
     const a = await sandbox.load(fixturePath('echo'));
     expect((await a.run('hello')).output).toBe('hello');
@@ -33,30 +33,33 @@ describe('jco engine: loading', () => {
     await expect(small.sandbox.load(fixturePath('echo'))).rejects.toThrow(/size cap/);
   });
 
-  it('transpiles once per content hash: a cache hit does not transpile again', async () => {
+  it('prepares once per content hash: a cache hit does not transpile (jco) or compile (wasmtime) again', async () => {
     const { tempDir } = await import('../helpers/sandbox.js');
+    const { readdirSync, statSync } = await import('node:fs');
     const { dir, cleanup } = tempDir();
+    // jco: one transpiled directory per hash; wasmtime: one compiled artifact per hash and engine.
+    const entryDir = TEST_ENGINE === 'jco' ? `${dir}/transpiled/v1` : `${dir}/wasmtime`;
+    const stamp = (entry: string) => statSync(TEST_ENGINE === 'jco' ? `${entryDir}/${entry}/meta.json` : `${entryDir}/${entry}`).mtimeMs;
     try {
       const { sandbox: s } = recordingSandbox({ cacheDir: dir });
-      const t0 = performance.now();
       await (await s.load(fixturePath('fsprobe'))).close();
-      const cold = performance.now() - t0;
-      const { readdirSync } = await import('node:fs');
-      const entries = readdirSync(`${dir}/transpiled/v1`);
+      const entries = readdirSync(entryDir);
       expect(entries).toHaveLength(1);
-      const { statSync } = await import('node:fs');
-      const mtime = statSync(`${dir}/transpiled/v1/${entries[0]}/meta.json`).mtimeMs;
+      if (TEST_ENGINE === 'wasmtime') expect(entries[0]).toMatch(/^[0-9a-f]{64}-[0-9a-f]{16}\.cwasm$/);
+      const mtime = stamp(entries[0]!);
+      await s.close();
       const { sandbox: s2 } = recordingSandbox({ cacheDir: dir });
       await (await s2.load(fixturePath('fsprobe'))).close();
-      expect(statSync(`${dir}/transpiled/v1/${entries[0]}/meta.json`).mtimeMs).toBe(mtime);
-      expect(cold).toBeGreaterThan(0);
+      await s2.close();
+      expect(readdirSync(entryDir)).toEqual(entries);
+      expect(stamp(entries[0]!)).toBe(mtime);
     } finally {
       cleanup();
     }
   });
 });
 
-describe('jco engine: failures stay inside the instance', () => {
+describe(`${TEST_ENGINE} engine: failures stay inside the instance`, () => {
   it('maps err(...) to AGENT_ERROR and keeps the instance', async () => {
     const a = await sandbox.load(fixturePath('fail'));
     await expect(a.run('x')).rejects.toMatchObject({ code: 'AGENT_ERROR', message: expect.stringContaining('bad task') });
