@@ -21,6 +21,7 @@ import { authzBench } from './authz.mjs';
 import { auditBench } from './audit.mjs';
 import { fuelBench } from './fuel.mjs';
 import { identityBench } from './identity.mjs';
+import { enginesBench } from './engines.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const q = (n, min = 1) => (QUICK ? Math.max(min, Math.ceil(n / 10)) : n);
@@ -230,6 +231,12 @@ log(await fuelBench({ quick: QUICK, progress }));
 progress('identity: Ed25519 node:crypto vs @noble, component signature, token validation, certificate validation');
 log('');
 log(await identityBench({ quick: QUICK, progress }));
+
+// ---- engines: jco vs wasmtime (bench/engines.mjs) ----------------------------------------------
+
+progress('engines: jco vs wasmtime — loads, instantiate, per-call, host calls, fuel and epoch overhead on the compute suite');
+log('');
+log(await enginesBench({ quick: QUICK, progress }));
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
 
