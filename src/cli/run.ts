@@ -45,8 +45,11 @@ Options:
   --allow-unsigned       with --trust: also run unsigned components (bad signatures are
                          still refused)
   --engine NAME          jco (default) or wasmtime (the native addon; build it with
-                         npm run build:native); both run behind the same gate
-  --cache-dir DIR        transpile cache (default: ~/.cache/agent-os-sandbox)
+                         npm run build:native); both run behind the same gate, audit
+                         and limits; fuel units differ between them (wasmtime: about
+                         one per wasm operator)
+  --cache-dir DIR        transpiled (jco) and compiled (wasmtime) components
+                         (default: ~/.cache/agent-os-sandbox)
   --json                 print exactly one JSON object on stdout
   -h, --help             show this help
 
