@@ -389,6 +389,32 @@ if (fixtures.fsprobe) {
   check('worker: the addon loads and runs in a worker_thread too', result === 'from a worker', String(result));
 }
 
+// ---------------------------------------------------------------- shared engines
+{
+  const a = new Engine({ epochTickMs: 0, pooling: false, shared: true });
+  const b = new Engine({ epochTickMs: 0, pooling: false, shared: true });
+  const lone = new Engine({ epochTickMs: 0, pooling: false });
+  const first = a.compileComponent(fixtures.echo);
+  const again = b.compileComponent(fixtures.echo);
+  check('shared: a second shared Engine takes the compiled component from memory (no cache dir)', !first.cacheHit && again.cacheHit, `${first.compileMs.toFixed(2)} ms, then ${again.compileMs.toFixed(3)} ms`);
+  check('shared: an Engine that is not shared compiles its own', lone.compileComponent(fixtures.echo).cacheHit === false);
+  const r = b.run(b.instantiate(first, { fuel: 1e6, epochDeadline: 1e6 }), 'x');
+  check('shared: a component compiled by one shared Engine runs on another of the same options', r.ok === 'x', JSON.stringify(r));
+  const { Worker } = await import('node:worker_threads');
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { Engine } = require(workerData.addonPath);
+    const c = new Engine({ epochTickMs: 0, pooling: false, shared: true }).compileComponent(workerData.bytes);
+    parentPort.postMessage(c.cacheHit);
+  `;
+  const hit = await new Promise((resolve) => {
+    const w = new Worker(code, { eval: true, workerData: { addonPath, bytes: fixtures.echo } });
+    w.once('message', (m) => resolve(m));
+    w.once('error', (e) => resolve(`error: ${e.message}`));
+  });
+  check('shared: a worker thread finds the component another thread compiled', hit === true, String(hit));
+}
+
 // ---------------------------------------------------------------- pool exhaustion
 {
   const small = new Engine({ epochTickMs: 0, maxInstances: 4, maxMemoryBytes: 16 * MiB });

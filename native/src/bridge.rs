@@ -51,8 +51,8 @@ use wasmtime::component::{Component, Linker, ResourceDynamic, ResourceType, Type
 use wasmtime::{Engine, StoreContextMut};
 
 use crate::js::{self, CallError, HandleScope, JsRef, RawEnv, RawValue};
-use napi::sys;
 use crate::state::HostState;
+use napi::sys;
 
 /// The imported resource types of one component: `id` (the index) → "iface#name".
 #[derive(Default, Debug)]
@@ -210,16 +210,17 @@ fn resource_dtor(interface: &str, name: &str) -> impl Fn(StoreContextMut<'_, Hos
 }
 
 fn display_iface(interface: &str) -> &str {
-    if interface.is_empty() { "<root>" } else { interface }
+    if interface.is_empty() {
+        "<root>"
+    } else {
+        interface
+    }
 }
 
 fn current_host(store: &StoreContextMut<'_, HostState>, interface: &str, name: &str) -> wasmtime::Result<(RawEnv, RawValue)> {
     match &store.data().call {
         Some(c) if c.host.is_some() => Ok((c.env, c.host.unwrap())),
-        _ => wasmtime::bail!(
-            "import {}#{name} was called but this instance has no host function (instantiate it with instantiateWithHost)",
-            display_iface(interface)
-        ),
+        _ => wasmtime::bail!("import {}#{name} was called but this instance has no host function (instantiate it with instantiateWithHost)", display_iface(interface)),
     }
 }
 
@@ -324,14 +325,7 @@ unsafe fn remember_throw(env: RawEnv, store: &mut StoreContextMut<'_, HostState>
 
 /// Call `host(interface, name, ...rest)`; a throw is remembered in the store (to be rethrown by
 /// the napi call once the guest has unwound) and reported as an error, which traps the guest.
-unsafe fn call_host(
-    env: RawEnv,
-    host: RawValue,
-    store: &mut StoreContextMut<'_, HostState>,
-    interface: &str,
-    name: &str,
-    rest: &[RawValue],
-) -> Result<RawValue, String> {
+unsafe fn call_host(env: RawEnv, host: RawValue, store: &mut StoreContextMut<'_, HostState>, interface: &str, name: &str, rest: &[RawValue]) -> Result<RawValue, String> {
     let mut argv = vec![js::string(env, interface)?, js::string(env, name)?];
     argv.extend_from_slice(rest);
     match js::call(env, host, &argv) {
@@ -359,13 +353,7 @@ fn camel(name: &str) -> String {
 }
 
 /// A component value → a JS value (see the table in the module docs).
-pub unsafe fn to_js(
-    env: RawEnv,
-    store: &mut StoreContextMut<'_, HostState>,
-    resources: &ResourceNames,
-    v: &Val,
-    ty: &Type,
-) -> Result<RawValue, String> {
+pub unsafe fn to_js(env: RawEnv, store: &mut StoreContextMut<'_, HostState>, resources: &ResourceNames, v: &Val, ty: &Type) -> Result<RawValue, String> {
     Ok(match (v, ty) {
         (Val::Bool(b), _) => js::boolean(env, *b)?,
         (Val::S8(n), _) => js::number(env, *n as f64)?,
@@ -458,8 +446,7 @@ pub unsafe fn to_js(
         }
         (Val::Resource(any), _) => {
             let own = any.owned();
-            let d = ResourceDynamic::try_from_resource_any(*any, &mut *store)
-                .map_err(|e| format!("a resource handle the bridge did not create ({e})"))?;
+            let d = ResourceDynamic::try_from_resource_any(*any, &mut *store).map_err(|e| format!("a resource handle the bridge did not create ({e})"))?;
             let o = js::object(env)?;
             let rname = resources.names.get(d.ty() as usize).map(String::as_str).unwrap_or("?");
             js::set(env, o, "resource", js::string(env, rname)?)?;
@@ -472,14 +459,7 @@ pub unsafe fn to_js(
 }
 
 /// A JS value → a component value of type `ty` (see the table in the module docs).
-pub unsafe fn from_js(
-    env: RawEnv,
-    store: &mut StoreContextMut<'_, HostState>,
-    resources: &ResourceNames,
-    v: RawValue,
-    ty: &Type,
-    what: &str,
-) -> Result<Val, String> {
+pub unsafe fn from_js(env: RawEnv, store: &mut StoreContextMut<'_, HostState>, resources: &ResourceNames, v: RawValue, ty: &Type, what: &str) -> Result<Val, String> {
     Ok(match ty {
         Type::Bool => Val::Bool(js::get_bool(env, v, what)?),
         Type::S8 => Val::S8(js::get_int(env, v, i8::MIN as i128, i8::MAX as i128, what)? as i8),

@@ -57,8 +57,7 @@ fn is_memory_validation(msg: &str) -> bool {
     // Pool validation at compile/deserialize ("memory has a minimum byte size of N which exceeds
     // the limit of M bytes") and initial allocation ("memory minimum size of N pages exceeds
     // memory limits").
-    (msg.contains("minimum byte size") && msg.contains("exceeds the limit"))
-        || msg.contains("memory minimum size of")
+    (msg.contains("minimum byte size") && msg.contains("exceeds the limit")) || msg.contains("memory minimum size of")
 }
 
 /// An error from compiling or deserializing a component.
@@ -84,7 +83,8 @@ pub fn classify_exec(err: &wasmtime::Error, st: &HostState, phase: &str) -> Code
             _ => {}
         }
         if let Some(refused) = &st.limiter.memory_refused {
-            return Coded::new("MEMORY_LIMIT", format!("agent trapped after it was refused memory during {phase} ({refused}): {msg}")).with_refused(st.limiter.memory_requested.map(|b| ("memoryBytes", b as f64)));
+            return Coded::new("MEMORY_LIMIT", format!("agent trapped after it was refused memory during {phase} ({refused}): {msg}"))
+                .with_refused(st.limiter.memory_requested.map(|b| ("memoryBytes", b as f64)));
         }
         return Coded::new("AGENT_ERROR", format!("agent trapped during {phase}: {msg}"));
     }

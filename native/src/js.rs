@@ -56,10 +56,7 @@ pub unsafe fn bigint_u64(env: RawEnv, n: u64) -> JsResult<RawValue> {
 
 pub unsafe fn string(env: RawEnv, s: &str) -> JsResult<RawValue> {
     let mut v = ptr::null_mut();
-    check(
-        sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v),
-        "create string",
-    )?;
+    check(sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut v), "create string")?;
     Ok(v)
 }
 
@@ -67,10 +64,7 @@ pub unsafe fn string(env: RawEnv, s: &str) -> JsResult<RawValue> {
 pub unsafe fn buffer(env: RawEnv, bytes: &[u8]) -> JsResult<RawValue> {
     let mut v = ptr::null_mut();
     let mut data = ptr::null_mut();
-    check(
-        sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut v),
-        "create buffer",
-    )?;
+    check(sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut v), "create buffer")?;
     Ok(v)
 }
 
@@ -210,10 +204,7 @@ pub unsafe fn get_string(env: RawEnv, v: RawValue, what: &str) -> JsResult<Strin
     check(sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len), "get string length")?;
     let mut buf = vec![0u8; len + 1];
     let mut written = 0usize;
-    check(
-        sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut written),
-        "get string",
-    )?;
+    check(sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut written), "get string")?;
     buf.truncate(written);
     // Node-API writes UTF-8 (lone surrogates become U+FFFD), so this cannot fail in practice.
     String::from_utf8(buf).map_err(|e| format!("string for {what} is not UTF-8: {e}"))

@@ -24,9 +24,10 @@ mod js;
 mod state;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{AsyncTask, BigInt, Either, Uint8Array};
@@ -85,6 +86,56 @@ pub struct EngineOptions {
     /// Epoch interruption (wasmtime's `epoch_interruption`). Default true. An engine without it
     /// cannot take `limits.timeoutMs` or `limits.epochDeadline`.
     pub epoch_interruption: Option<bool>,
+    /// Share one wasmtime engine with every other `shared` Engine of the same options in this
+    /// process (every worker thread): one epoch ticker thread, and compiled components kept in
+    /// memory (the most recent 32), so a later `compileComponent` of the same bytes on any thread
+    /// neither compiles nor reads the disk cache. Default false.
+    pub shared: Option<bool>,
+}
+
+/// A wasmtime engine shared by the `shared` Engines of one configuration (see `EngineOptions`).
+pub struct Shared {
+    engine: wasmtime::Engine,
+    fingerprint: String,
+    /// Compiled components by content hash, most recently used last.
+    components: Mutex<Vec<(String, Component)>>,
+}
+
+/// How many compiled components a shared engine keeps in memory.
+const SHARED_COMPONENTS: usize = 32;
+
+static SHARED: OnceLock<Mutex<HashMap<String, Arc<Shared>>>> = OnceLock::new();
+
+impl Shared {
+    fn get(&self, key: &str) -> Option<Component> {
+        let mut g = self.components.lock().unwrap_or_else(|p| p.into_inner());
+        let i = g.iter().position(|(k, _)| k == key)?;
+        let entry = g.remove(i);
+        let c = entry.1.clone();
+        g.push(entry);
+        Some(c)
+    }
+
+    fn put(&self, key: &str, c: &Component) {
+        let mut g = self.components.lock().unwrap_or_else(|p| p.into_inner());
+        g.retain(|(k, _)| k != key);
+        g.push((key.to_string(), c.clone()));
+        if g.len() > SHARED_COMPONENTS {
+            g.remove(0);
+        }
+    }
+}
+
+/// Compile `bytes`, or take it from the shared engine's memory, or from the artifact cache.
+fn load_component(engine: &wasmtime::Engine, shared: Option<&Shared>, bytes: &[u8], cache_dir: Option<&str>, key: &str, fingerprint: &str) -> wasmtime::Result<cache::Loaded> {
+    if let Some(c) = shared.and_then(|s| s.get(key)) {
+        return Ok(cache::Loaded { component: c, cache_hit: true, cache_note: None });
+    }
+    let loaded = cache::load_or_compile(engine, bytes, cache_dir.map(Path::new), key, fingerprint)?;
+    if let Some(s) = shared {
+        s.put(key, &loaded.component);
+    }
+    Ok(loaded)
 }
 
 /// Limits of one instance, given to `instantiate`. Fuel, memory and deadline apply to
@@ -134,16 +185,8 @@ struct Meters {
 }
 
 fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize, meters: Meters) -> Result<Limits, Coded> {
-    let l = l.unwrap_or(InstanceLimits {
-        fuel: None,
-        memory_bytes: None,
-        table_elements: None,
-        instances: None,
-        tables: None,
-        memories: None,
-        timeout_ms: None,
-        epoch_deadline: None,
-    });
+    let l =
+        l.unwrap_or(InstanceLimits { fuel: None, memory_bytes: None, table_elements: None, instances: None, tables: None, memories: None, timeout_ms: None, epoch_deadline: None });
     let bad = |m: String| Coded::new("INTERNAL", m);
     if !meters.fuel && l.fuel.is_some() {
         return Err(bad("limits.fuel needs an engine that counts fuel (Engine option fuel: true)".into()));
@@ -203,11 +246,15 @@ pub struct JsEngine {
     pooling: bool,
     meters: Meters,
     stop: Arc<AtomicBool>,
+    /// Set for a `shared` engine (whose ticker lives as long as the process).
+    shared: Option<Arc<Shared>>,
 }
 
 impl Drop for JsEngine {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        if self.shared.is_none() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -234,6 +281,7 @@ impl JsEngine {
             parallel_compilation: None,
             fuel: None,
             epoch_interruption: None,
+            shared: None,
         });
         let meters = Meters { fuel: o.fuel.unwrap_or(true), epoch: o.epoch_interruption.unwrap_or(true) };
         let tick_ms = if meters.epoch { o.epoch_tick_ms.unwrap_or(10) } else { 0 };
@@ -245,45 +293,73 @@ impl JsEngine {
         }
         let max_memory = max_memory as usize;
 
-        let mut cfg = Config::new();
-        cfg.wasm_component_model(true)
-            .consume_fuel(meters.fuel)
-            .epoch_interruption(meters.epoch)
-            .strategy(Strategy::Cranelift)
-            .cranelift_opt_level(OptLevel::Speed)
-            .parallel_compilation(o.parallel_compilation.unwrap_or(true));
-        if let Some(s) = o.max_wasm_stack {
-            cfg.max_wasm_stack(s as usize);
+        let build = || -> Result<(wasmtime::Engine, String, Arc<AtomicBool>), String> {
+            let mut cfg = Config::new();
+            cfg.wasm_component_model(true)
+                .consume_fuel(meters.fuel)
+                .epoch_interruption(meters.epoch)
+                .strategy(Strategy::Cranelift)
+                .cranelift_opt_level(OptLevel::Speed)
+                .parallel_compilation(o.parallel_compilation.unwrap_or(true));
+            if let Some(s) = o.max_wasm_stack {
+                cfg.max_wasm_stack(s as usize);
+            }
+            if pooling {
+                let mut p = PoolingAllocationConfig::default();
+                p.total_component_instances(max_instances)
+                    .total_core_instances(max_instances.saturating_mul(4))
+                    .total_memories(max_instances)
+                    .total_tables(max_instances.saturating_mul(4))
+                    .max_memory_size(max_memory)
+                    // Keep a little of each slot resident so reuse does not fault every page again.
+                    .linear_memory_keep_resident(64 * 1024)
+                    .table_keep_resident(16 * 1024);
+                cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
+            }
+            let engine = wasmtime::Engine::new(&cfg).map_err(|e| format!("creating the wasmtime engine failed: {}", errors::chain(&e)))?;
+            let fingerprint = cache::engine_fingerprint(&engine);
+            let stop = Arc::new(AtomicBool::new(false));
+            if tick_ms > 0 {
+                let (e, s) = (engine.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name("agentos-epoch".into())
+                    .spawn(move || {
+                        let tick = Duration::from_millis(tick_ms as u64);
+                        while !s.load(Ordering::Relaxed) {
+                            std::thread::sleep(tick);
+                            e.increment_epoch();
+                        }
+                    })
+                    .map_err(|e| format!("starting the epoch thread failed: {e}"))?;
+            }
+            Ok((engine, fingerprint, stop))
+        };
+        if o.shared.unwrap_or(false) {
+            let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
+            let mut registry = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+            let shared = match registry.get(&key) {
+                Some(s) => s.clone(),
+                None => {
+                    let (engine, fingerprint, _stop) = build().map_err(|m| internal(&env, m))?;
+                    let s = Arc::new(Shared { engine, fingerprint, components: Mutex::new(Vec::new()) });
+                    registry.insert(key, s.clone());
+                    s
+                }
+            };
+            return Ok(JsEngine {
+                engine: shared.engine.clone(),
+                fingerprint: shared.fingerprint.clone(),
+                tick_ms,
+                max_memory,
+                max_instances,
+                pooling,
+                meters,
+                stop: Arc::new(AtomicBool::new(false)),
+                shared: Some(shared),
+            });
         }
-        if pooling {
-            let mut p = PoolingAllocationConfig::default();
-            p.total_component_instances(max_instances)
-                .total_core_instances(max_instances.saturating_mul(4))
-                .total_memories(max_instances)
-                .total_tables(max_instances.saturating_mul(4))
-                .max_memory_size(max_memory)
-                // Keep a little of each slot resident so reuse does not fault every page again.
-                .linear_memory_keep_resident(64 * 1024)
-                .table_keep_resident(16 * 1024);
-            cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
-        }
-        let engine = wasmtime::Engine::new(&cfg).map_err(|e| internal(&env, format!("creating the wasmtime engine failed: {}", errors::chain(&e))))?;
-        let fingerprint = cache::engine_fingerprint(&engine);
-        let stop = Arc::new(AtomicBool::new(false));
-        if tick_ms > 0 {
-            let (e, s) = (engine.clone(), stop.clone());
-            std::thread::Builder::new()
-                .name("agentos-epoch".into())
-                .spawn(move || {
-                    let tick = Duration::from_millis(tick_ms as u64);
-                    while !s.load(Ordering::Relaxed) {
-                        std::thread::sleep(tick);
-                        e.increment_epoch();
-                    }
-                })
-                .map_err(|e| internal(&env, format!("starting the epoch thread failed: {e}")))?;
-        }
-        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, meters, stop })
+        let (engine, fingerprint, stop) = build().map_err(|m| internal(&env, m))?;
+        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, meters, stop, shared: None })
     }
 
     /// The wasmtime release inside this addon.
@@ -327,8 +403,8 @@ impl JsEngine {
         let started = Instant::now();
         let bytes: &[u8] = &bytes;
         let key = cache::content_hash(bytes);
-        let loaded = cache::load_or_compile(&self.engine, bytes, cache_dir.as_deref().map(Path::new), &key, &self.fingerprint)
-            .map_err(|e| throw(&env, classify_compile(&e), &[]))?;
+        let loaded =
+            load_component(&self.engine, self.shared.as_deref(), bytes, cache_dir.as_deref(), &key, &self.fingerprint).map_err(|e| throw(&env, classify_compile(&e), &[]))?;
         let component = loaded.component;
         let run_index = check_run_export(&self.engine, &component).map_err(|c| throw(&env, c, &[]))?;
         let imports = bridge::list_imports(&self.engine, &component);
@@ -353,7 +429,7 @@ impl JsEngine {
     /// same configuration loads the artifact this left.
     #[napi]
     pub fn inspect_component(&self, bytes: Uint8Array, cache_dir: Option<String>) -> AsyncTask<InspectTask> {
-        AsyncTask::new(InspectTask { engine: self.engine.clone(), bytes: bytes.to_vec(), cache_dir, fingerprint: self.fingerprint.clone() })
+        AsyncTask::new(InspectTask { engine: self.engine.clone(), shared: self.shared.clone(), bytes: bytes.to_vec(), cache_dir, fingerprint: self.fingerprint.clone() })
     }
 
     /// Instantiate a component that has no imports. A component with imports fails with
@@ -497,9 +573,7 @@ impl JsEngine {
                 return Err(throw(env, c, &[("fuelConsumed", fuel_used as f64)]));
             }
         };
-        let func = instance
-            .get_func(&mut store, &component.run_index)
-            .ok_or_else(|| throw(env, Coded::new("COMPONENT_INVALID", "the instance has no `run` export"), &[]))?;
+        let func = instance.get_func(&mut store, &component.run_index).ok_or_else(|| throw(env, Coded::new("COMPONENT_INVALID", "the instance has no `run` export"), &[]))?;
         Ok(Instance {
             inner: RefCell::new(Some(Live { store, func, trapped: None })),
             host,
@@ -514,6 +588,7 @@ impl JsEngine {
 /// The work of `Engine.inspectComponent`, done on a libuv worker thread.
 pub struct InspectTask {
     engine: wasmtime::Engine,
+    shared: Option<Arc<Shared>>,
     bytes: Vec<u8>,
     cache_dir: Option<String>,
     fingerprint: String,
@@ -562,7 +637,7 @@ impl Task for InspectTask {
         let started = Instant::now();
         let key = cache::content_hash(&self.bytes);
         let refused = |c: Coded| ComponentInfo { error_code: Some(c.code.to_string()), error_message: Some(c.message), ..Default::default() };
-        let loaded = match cache::load_or_compile(&self.engine, &self.bytes, self.cache_dir.as_deref().map(Path::new), &key, &self.fingerprint) {
+        let loaded = match load_component(&self.engine, self.shared.as_deref(), &self.bytes, self.cache_dir.as_deref(), &key, &self.fingerprint) {
             Ok(l) => l,
             Err(e) => return Ok(refused(classify_compile(&e))),
         };
@@ -598,9 +673,7 @@ fn check_run_export(engine: &wasmtime::Engine, component: &Component) -> Result<
     if params != [Type::String] || !result_ok {
         return Err(Coded::new("COMPONENT_INVALID", "the component's `run` export must be `func(task: string) -> result<string, string>`"));
     }
-    component
-        .get_export_index(None, "run")
-        .ok_or_else(|| Coded::new("COMPONENT_INVALID", "the component does not export `run`"))
+    component.get_export_index(None, "run").ok_or_else(|| Coded::new("COMPONENT_INVALID", "the component does not export `run`"))
 }
 
 /// A compiled component: its `run` export, its imports and the `InstancePre`s made from it.
@@ -759,10 +832,7 @@ impl Instance {
     }
 
     fn run(&self, env: &Env, task: String, deadline: Option<u64>) -> napi::Result<RunResult> {
-        let mut guard = self
-            .inner
-            .try_borrow_mut()
-            .map_err(|_| internal(env, "the instance is already running (a host function called back into it)"))?;
+        let mut guard = self.inner.try_borrow_mut().map_err(|_| internal(env, "the instance is already running (a host function called back into it)"))?;
         let live = guard.as_mut().ok_or_else(|| internal(env, "the instance was disposed"))?;
         if let Some(t) = &live.trapped {
             return Err(throw(env, Coded::new("AGENT_ERROR", format!("the instance cannot run again after it trapped ({t}); instantiate a new one")), &[]));

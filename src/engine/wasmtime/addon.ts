@@ -76,6 +76,8 @@ export interface NativeEngineOptions {
   readonly fuel?: boolean;
   /** Epoch interruption (default true). */
   readonly epochInterruption?: boolean;
+  /** One wasmtime engine (and in-memory compiled components) for every shared Engine of these options in the process. */
+  readonly shared?: boolean;
 }
 
 /** The addon's exports. */

@@ -7,8 +7,14 @@ import { ComponentError } from '../../errors.js';
 import type { ComponentSource } from '../component.js';
 import { loadWasmtimeAddon, type NativeEngine } from './addon.js';
 
-/** The engine settings every agent worker uses (`instance-core.ts`): artifacts are shared. */
-export const WORKER_ENGINE_OPTIONS = Object.freeze({ epochTickMs: 10, pooling: false });
+/**
+ * The engine settings every agent worker uses (`instance-core.ts`): one wasmtime engine for the
+ * whole process (one epoch ticker thread; a component compiled once is kept in memory for every
+ * later instance on any worker). No pooling allocator: a pool reserves address space for the
+ * largest memory any agent may get and caps concurrent instances, while agents' memory limits
+ * come from their policies; instances allocate on demand under their store limiter instead.
+ */
+export const WORKER_ENGINE_OPTIONS = Object.freeze({ epochTickMs: 10, pooling: false, shared: true });
 
 /** A component compiled for the wasmtime engine. */
 export interface NativePrepared {
@@ -32,7 +38,8 @@ export function prepareNative(source: ComponentSource, cacheDir: string): Promis
   const key = `${source.hash}\0${cacheDir}`;
   let p = prepared.get(key);
   if (!p) {
-    // Same configuration as the workers' engines (no ticker thread here: nothing runs).
+    // The workers' code configuration (artifacts are shared through the disk cache), without a
+    // ticker thread: nothing runs on this engine.
     engine ??= new (loadWasmtimeAddon().Engine)({ ...WORKER_ENGINE_OPTIONS, epochTickMs: 0 });
     p = engine.inspectComponent(source.bytes, cacheDir).then((info) => {
       if (info.errorCode !== undefined && info.errorCode !== null) {
