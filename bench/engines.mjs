@@ -31,6 +31,7 @@ import { prepareNative } from '../dist/engine/wasmtime/prepare.js';
 import { DEFAULT_MAX_MEMORY, meterFor } from '../dist/limits/meter.js';
 import { BENCH, CACHE, REPO, jsAgent, watAgent } from './lib/agents.mjs';
 import { clangVersion, computeComponent } from './lib/compute-components.mjs';
+import { ENV_NAME, hostcallPolicy } from './hostcall.mjs';
 import * as jco from './lib/jco.mjs';
 import * as ours from './lib/ours.mjs';
 import { fmtMs, fmtNs, fmtRatio, median, percentile, sample, sampleSync, table } from './lib/stats.mjs';
@@ -330,17 +331,10 @@ async function echo({ quick, progress, lines }) {
 // ---- 4. one gated host call --------------------------------------------------------------------
 
 async function hostCalls({ quick, progress, lines, scratch }) {
-  const ENV_NAME = 'BENCH_ENV';
   const dataDir = join(scratch, 'hostcall-data');
   await mkdir(dataDir, { recursive: true });
   await writeFile(join(dataDir, 'probe.txt'), 'probe\n');
-  const policyInput = {
-    version: 1,
-    capabilities: { allowed: ['read_files'] },
-    mounts: [{ guest: '/data', host: dataDir, mode: 'ro' }],
-    fileAccess: { readonly: ['/data/**'] },
-    env: { allow: [ENV_NAME] },
-  };
+  const policyInput = hostcallPolicy(dataDir);
   const source = await ours.readComponent(await watAgent('hostcall'));
   const prepared = await ours.prepareComponent(source, ENGINE_CACHE, meterFor({}).transform);
   await prepareNative(source, NATIVE_CACHE);

@@ -29,6 +29,7 @@ import { FUEL_PER_MS, meterFor } from '../dist/limits/meter.js';
 import { buildAgent, toolchainVersions } from '../dist/build/index.js';
 import { BENCH, CACHE, REPO, jsAgent } from './lib/agents.mjs';
 import { binaryenMeter, FUEL_FIELD, FUEL_MODULE } from './lib/binaryen-meter.mjs';
+import { clang, computeClangFlags } from './lib/compute-components.mjs';
 import * as ours from './lib/ours.mjs';
 import { fmtMs, fmtRatio, median, table } from './lib/stats.mjs';
 
@@ -54,22 +55,8 @@ const BUDGET = (1n << 63n) - 1n;
 const COMPUTE_DIR = join(CACHE, 'compute');
 const ENGINE_CACHE = join(CACHE, 'engine');
 
-const clang = () => process.env.AGENTOS_CLANG ?? 'clang-22';
 /** Flags of one compute program: a core module exporting only `bench_run` and its memory. */
-const clangFlags = () => [
-  '--target=wasm32-wasi',
-  '-Wno-deprecated',
-  `--sysroot=${process.env.AGENTOS_WASI_SYSROOT ?? '/usr'}`,
-  '-O2',
-  // clang runs any wasm-opt on PATH after linking, and `npm run` puts binaryen's there:
-  // the plain module must be what clang made, whoever starts the benchmark.
-  '--no-wasm-opt',
-  '-nostartfiles',
-  '-Wl,--no-entry',
-  '-Wl,--export=bench_run',
-  '-Wl,--strip-debug',
-  '-Wall',
-];
+const clangFlags = () => computeClangFlags('-Wl,--export=bench_run');
 
 const sha256 = (...parts) => {
   const h = createHash('sha256');

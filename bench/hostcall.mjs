@@ -27,7 +27,19 @@ import * as jco from './lib/jco.mjs';
 import * as ours from './lib/ours.mjs';
 import { median, percentile } from './lib/stats.mjs';
 
-const ENV_NAME = 'BENCH_ENV';
+/** The one environment variable the hostcall agent's `e<N>` task reads. */
+export const ENV_NAME = 'BENCH_ENV';
+
+/** The policy of the hostcall agent: `dataDir` read-only at /data, ENV_NAME passed through. */
+export function hostcallPolicy(dataDir) {
+  return {
+    version: 1,
+    capabilities: { allowed: ['read_files'] },
+    mounts: [{ guest: '/data', host: dataDir, mode: 'ro' }],
+    fileAccess: { readonly: ['/data/**'] },
+    env: { allow: [ENV_NAME] },
+  };
+}
 
 const stats = (xs) => ({ median: median(xs), p90: percentile(xs, 90) });
 
@@ -86,13 +98,7 @@ export async function hostCallBench({ wasm, dataDir, engineCache, jcoCache, quic
     { mode: 'e', n: quick ? 1_000 : 3_000, label: 'get-environment (1 variable)', target: 1000 },
     { mode: 's', n: quick ? 300 : 1_000, label: 'descriptor.stat-at (lstat of a file)' },
   ];
-  const policyInput = {
-    version: 1,
-    capabilities: { allowed: ['read_files'] },
-    mounts: [{ guest: '/data', host: dataDir, mode: 'ro' }],
-    fileAccess: { readonly: ['/data/**'] },
-    env: { allow: [ENV_NAME] },
-  };
+  const policyInput = hostcallPolicy(dataDir);
 
   const source = await ours.readComponent(wasm);
   const prepared = await ours.prepareComponent(source, engineCache);

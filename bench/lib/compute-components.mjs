@@ -23,18 +23,26 @@ const SHIM = join(BENCH, 'lib', 'compute-run.c');
 
 export const clang = () => process.env.AGENTOS_CLANG ?? 'clang-22';
 
-/** The flags of bench/fuel.mjs, with the exports coming from the shim's export_name attributes. */
-const clangFlags = () => [
+/**
+ * clang's flags for the compute suite: `extra` goes before the last two (bench/fuel.mjs adds
+ * `-Wl,--export=bench_run` for its core modules; the components here take their exports from
+ * the shim's export_name attributes).
+ */
+export const computeClangFlags = (...extra) => [
   '--target=wasm32-wasi',
   '-Wno-deprecated',
   `--sysroot=${process.env.AGENTOS_WASI_SYSROOT ?? '/usr'}`,
   '-O2',
+  // clang runs any wasm-opt on PATH after linking, and `npm run` puts binaryen's there:
+  // the plain module must be what clang made, whoever starts the benchmark.
   '--no-wasm-opt',
   '-nostartfiles',
   '-Wl,--no-entry',
+  ...extra,
   '-Wl,--strip-debug',
   '-Wall',
 ];
+const clangFlags = () => computeClangFlags();
 
 /** clang's version line, or undefined when it cannot be run. */
 export function clangVersion() {
