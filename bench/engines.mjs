@@ -28,7 +28,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadWasmtimeAddon } from '../dist/engine/wasmtime/addon.js';
 import { prepareNative } from '../dist/engine/wasmtime/prepare.js';
-import { DEFAULT_MAX_MEMORY, meterFor } from '../dist/limits/meter.js';
+import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, meterFor } from '../dist/limits/meter.js';
 import { BENCH, CACHE, REPO, jsAgent, watAgent } from './lib/agents.mjs';
 import { clangVersion, computeComponent } from './lib/compute-components.mjs';
 import { ENV_NAME, hostcallPolicy } from './hostcall.mjs';
@@ -116,7 +116,7 @@ async function timedCreate(n, create, dispose) {
 
 /** An in-thread instance through our host side on wasmtime (what the agent worker makes). */
 function nativeCoreInstance(source, init, events = { count: 0 }) {
-  const native = { bytes: source.bytes, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, timeoutMs: RUN_TIMEOUT_MS };
+  const native = { bytes: source.bytes, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs: RUN_TIMEOUT_MS };
   return ours.coreInstance({ jsUrl: '', modules: {} }, { ...init, native }, events);
 }
 
@@ -124,7 +124,7 @@ function nativeCoreInstance(source, init, events = { count: 0 }) {
 async function nativePrepared(source) {
   return { ...(await prepareNative(source, NATIVE_CACHE)), jsUrl: '', modules: {} };
 }
-const nativeInit = (source, init) => ({ ...init, native: { bytes: source.bytes, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, timeoutMs: RUN_TIMEOUT_MS } });
+const nativeInit = (source, init) => ({ ...init, native: { bytes: source.bytes, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs: RUN_TIMEOUT_MS } });
 
 // ---- 1. loading an agent in a fresh process ---------------------------------------------------
 
@@ -324,7 +324,7 @@ async function echo({ quick, progress, lines }) {
   lines.push(
     'wasmtime engine level: Engine({ fuel, epoch on }) in this thread, limits { memoryBytes: 1 GiB, timeoutMs }; "of which Rust": benchInstantiate / benchRun (timed inside the addon, no napi); ' +
       'pooling off is what the agent worker uses. jco rows: plain jco (instantiation async, precompiled cores, ambient preview2-shim) at engine level, createCoreInstance with our metered core modules otherwise. ' +
-      'createCoreInstance on wasmtime includes compileComponent from the artifact cache (read + deserialize) and instantiateWithHost; close() is outside the clock.',
+      'createCoreInstance on wasmtime includes compileComponent (the workers’ shared engine keeps the compiled component in memory: after the first instance, a hash of the bytes and a lookup) and instantiateWithHost; close() is outside the clock.',
   );
 }
 
