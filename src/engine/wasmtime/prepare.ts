@@ -39,8 +39,9 @@ export function prepareNative(source: ComponentSource, cacheDir: string): Promis
   let p = prepared.get(key);
   if (!p) {
     // The workers' code configuration (artifacts are shared through the disk cache), without a
-    // ticker thread: nothing runs on this engine.
-    engine ??= new (loadWasmtimeAddon().Engine)({ ...WORKER_ENGINE_OPTIONS, epochTickMs: 0 });
+    // ticker thread (nothing runs on this engine) and not shared: this thread only inspects, so
+    // it keeps no compiled components in memory.
+    engine ??= new (loadWasmtimeAddon().Engine)({ ...WORKER_ENGINE_OPTIONS, epochTickMs: 0, shared: false });
     p = engine.inspectComponent(source.bytes, cacheDir).then((info) => {
       if (info.errorCode !== undefined && info.errorCode !== null) {
         throw new ComponentError(`${source.origin}: ${info.errorMessage ?? 'wasmtime refused the component'}`, { hash: source.hash });
