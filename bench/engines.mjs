@@ -116,7 +116,7 @@ async function timedCreate(n, create, dispose) {
 
 /** An in-thread instance through our host side on wasmtime (what the agent worker makes). */
 function nativeCoreInstance(source, init, events = { count: 0 }) {
-  const native = { bytes: source.bytes, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs: RUN_TIMEOUT_MS };
+  const native = { bytes: source.bytes, hash: source.hash, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs: RUN_TIMEOUT_MS };
   return ours.coreInstance({ jsUrl: '', modules: {} }, { ...init, native }, events);
 }
 
@@ -124,7 +124,7 @@ function nativeCoreInstance(source, init, events = { count: 0 }) {
 async function nativePrepared(source) {
   return { ...(await prepareNative(source, NATIVE_CACHE)), jsUrl: '', modules: {} };
 }
-const nativeInit = (source, init) => ({ ...init, native: { bytes: source.bytes, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs: RUN_TIMEOUT_MS } });
+const nativeInit = (source, init) => ({ ...init, native: { bytes: source.bytes, hash: source.hash, cacheDir: NATIVE_CACHE, memoryBytes: DEFAULT_MAX_MEMORY, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs: RUN_TIMEOUT_MS } });
 
 // ---- 1. loading an agent in a fresh process ---------------------------------------------------
 

@@ -400,6 +400,11 @@ if (fixtures.fsprobe) {
   check('shared: an Engine that is not shared compiles its own', lone.compileComponent(fixtures.echo).cacheHit === false);
   const r = b.run(b.instantiate(first, { fuel: 1e6, epochDeadline: 1e6 }), 'x');
   check('shared: a component compiled by one shared Engine runs on another of the same options', r.ok === 'x', JSON.stringify(r));
+  const { createHash } = await import('node:crypto');
+  const key = createHash('sha256').update(fixtures.echo).digest('hex');
+  check('shared: the caller may give the bytes\' SHA-256 as the key (a hit then hashes nothing)', b.compileComponent(fixtures.echo, undefined, key).cacheHit === true);
+  expectThrow('shared: a key that is not the SHA-256 of the bytes is refused before compiling', () => b.compileComponent(fixtures.fail, undefined, 'ab'.repeat(32)), 'INTERNAL', /not the SHA-256/);
+  expectThrow('shared: a key that is not 64 hex digits is refused', () => b.compileComponent(fixtures.echo, undefined, 'nope'), 'INTERNAL', /lowercase hex/);
   const { Worker } = await import('node:worker_threads');
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');

@@ -62,6 +62,11 @@ fn artifact_path(dir: &Path, key: &str, fingerprint: &str) -> PathBuf {
     dir.join(format!("{key}-{fingerprint}.cwasm"))
 }
 
+/// Whether `dir` holds an artifact for `key` on an engine with this fingerprint.
+pub fn artifact_exists(dir: &Path, key: &str, fingerprint: &str) -> bool {
+    artifact_path(dir, key, fingerprint).is_file()
+}
+
 /// Compile `bytes`, or load the artifact a previous compile of the same bytes left in `dir`.
 pub fn load_or_compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>, key: &str, fingerprint: &str) -> wasmtime::Result<Loaded> {
     let Some(dir) = dir else {

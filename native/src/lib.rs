@@ -127,9 +127,24 @@ impl Shared {
 }
 
 /// Compile `bytes`, or take it from the shared engine's memory, or from the artifact cache.
-fn load_component(engine: &wasmtime::Engine, shared: Option<&Shared>, bytes: &[u8], cache_dir: Option<&str>, key: &str, fingerprint: &str) -> wasmtime::Result<cache::Loaded> {
+/// `key` is the SHA-256 of `bytes`; when the caller gave it (`trusted_key`), it is checked before
+/// anything is compiled or written under it (a memory or disk hit trusts it, as it trusts the
+/// bytes themselves).
+fn load_component(
+    engine: &wasmtime::Engine,
+    shared: Option<&Shared>,
+    bytes: &[u8],
+    cache_dir: Option<&str>,
+    key: &str,
+    trusted_key: bool,
+    fingerprint: &str,
+) -> wasmtime::Result<cache::Loaded> {
     if let Some(c) = shared.and_then(|s| s.get(key)) {
         return Ok(cache::Loaded { component: c, cache_hit: true, cache_note: None });
+    }
+    let on_disk = cache_dir.is_some_and(|d| cache::artifact_exists(Path::new(d), key, fingerprint));
+    if trusted_key && !on_disk && cache::content_hash(bytes) != key {
+        wasmtime::bail!("the key given is not the SHA-256 of the component bytes");
     }
     let loaded = cache::load_or_compile(engine, bytes, cache_dir.map(Path::new), key, fingerprint)?;
     if let Some(s) = shared {
@@ -397,14 +412,26 @@ impl JsEngine {
     }
 
     /// Compile a component (binary), or load it from `cacheDir` when this engine configuration
-    /// compiled the same bytes before. The result says whether it was a cache hit.
+    /// compiled the same bytes before. The result says whether it was a cache hit. `key`, when
+    /// given, is the SHA-256 of the bytes (lowercase hex) the caller already computed: a hit in a
+    /// shared engine's memory then costs no hashing (it is checked before anything is compiled).
     #[napi]
-    pub fn compile_component(&self, env: Env, bytes: Uint8Array, cache_dir: Option<String>) -> napi::Result<CompiledComponent> {
+    pub fn compile_component(&self, env: Env, bytes: Uint8Array, cache_dir: Option<String>, key: Option<String>) -> napi::Result<CompiledComponent> {
         let started = Instant::now();
         let bytes: &[u8] = &bytes;
-        let key = cache::content_hash(bytes);
-        let loaded =
-            load_component(&self.engine, self.shared.as_deref(), bytes, cache_dir.as_deref(), &key, &self.fingerprint).map_err(|e| throw(&env, classify_compile(&e), &[]))?;
+        let given = key.is_some();
+        let key = match key {
+            Some(k) if k.len() == 64 && k.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) => k,
+            Some(k) => return Err(internal(&env, format!("key must be the SHA-256 of the bytes in lowercase hex, got {k:?}"))),
+            None => cache::content_hash(bytes),
+        };
+        let loaded = load_component(&self.engine, self.shared.as_deref(), bytes, cache_dir.as_deref(), &key, given, &self.fingerprint).map_err(|e| {
+            if e.to_string().starts_with("the key given") {
+                internal(&env, e.to_string())
+            } else {
+                throw(&env, classify_compile(&e), &[])
+            }
+        })?;
         let component = loaded.component;
         let run_index = check_run_export(&self.engine, &component).map_err(|c| throw(&env, c, &[]))?;
         let imports = bridge::list_imports(&self.engine, &component);
@@ -637,7 +664,7 @@ impl Task for InspectTask {
         let started = Instant::now();
         let key = cache::content_hash(&self.bytes);
         let refused = |c: Coded| ComponentInfo { error_code: Some(c.code.to_string()), error_message: Some(c.message), ..Default::default() };
-        let loaded = match load_component(&self.engine, self.shared.as_deref(), &self.bytes, self.cache_dir.as_deref(), &key, &self.fingerprint) {
+        let loaded = match load_component(&self.engine, self.shared.as_deref(), &self.bytes, self.cache_dir.as_deref(), &key, false, &self.fingerprint) {
             Ok(l) => l,
             Err(e) => return Ok(refused(classify_compile(&e))),
         };

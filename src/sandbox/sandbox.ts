@@ -620,7 +620,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota,
     };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
-    if (this.engine === 'wasmtime') init = { ...init, native: { bytes: source.bytes, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
+    if (this.engine === 'wasmtime') {
+      // One copy onto shared memory: every instance's worker then receives the bytes for free.
+      const bytes = new Uint8Array(new SharedArrayBuffer(source.bytes.byteLength));
+      bytes.set(source.bytes);
+      init = { ...init, native: { bytes, hash: source.hash, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
+    }
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);

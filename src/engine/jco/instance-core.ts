@@ -53,8 +53,10 @@ export interface CoreInstanceOptions {
 
 /** The wasmtime engine's part of an instance's settings. */
 export interface NativeSettings {
-  /** The component's bytes. */
+  /** The component's bytes (on a SharedArrayBuffer, so posting them to a worker copies nothing). */
   readonly bytes: Uint8Array;
+  /** SHA-256 of the bytes (hex): a worker finds the compiled component by it without hashing. */
+  readonly hash: string;
   /** The compiled-component cache directory (private to the user). */
   readonly cacheDir: string;
   /** Cap on the instance's linear memories, bytes. */
@@ -322,7 +324,7 @@ function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreIn
   const limits = { memoryBytes: n.memoryBytes, tableElements: n.tableElements, timeoutMs: n.timeoutMs, ...(o.fuel !== undefined ? { fuel: o.fuel } : {}) };
   let inst: NativeInstance;
   try {
-    const component = engine.compileComponent(n.bytes, n.cacheDir);
+    const component = engine.compileComponent(n.bytes, n.cacheDir, n.hash);
     inst = engine.instantiateWithHost(component, limits, nativeHost(host.imports, table), { jcoResults: true });
   } catch (e) {
     const c = classifyNative(e, o.fuel, n);

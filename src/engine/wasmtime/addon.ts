@@ -57,7 +57,8 @@ export type NativeRunResult = { readonly ok: string; readonly fuelConsumed: numb
 /** The addon's engine. */
 export interface NativeEngine {
   readonly wasmtimeVersion: string;
-  compileComponent(bytes: Uint8Array, cacheDir?: string): NativeComponent;
+  /** `key`: the SHA-256 of the bytes (hex), when the caller has it (checked before compiling). */
+  compileComponent(bytes: Uint8Array, cacheDir?: string, key?: string): NativeComponent;
   /** Compile (or load from the cache) on a libuv thread and describe the component. */
   inspectComponent(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
