@@ -324,7 +324,7 @@ async function echo({ quick, progress, lines }) {
   lines.push(
     'wasmtime engine level: Engine({ fuel, epoch on }) in this thread, limits { memoryBytes: 1 GiB, timeoutMs }; "of which Rust": benchInstantiate / benchRun (timed inside the addon, no napi); ' +
       'pooling off is what the agent worker uses. jco rows: plain jco (instantiation async, precompiled cores, ambient preview2-shim) at engine level, createCoreInstance with our metered core modules otherwise. ' +
-      'createCoreInstance on wasmtime includes compileComponent (the workers’ shared engine keeps the compiled component in memory: after the first instance, a hash of the bytes and a lookup) and instantiateWithHost; close() is outside the clock.',
+      'createCoreInstance on wasmtime includes compileComponent (the workers’ shared engine keeps the compiled component in memory: after the first instance, a lookup by the SHA-256 the sandbox passes) and instantiateWithHost; close() is outside the clock.',
   );
 }
 
