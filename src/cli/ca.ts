@@ -21,6 +21,7 @@ import { b64u } from '../identity/keys.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
 import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 import { parseAgentKey } from './token.js';
+import { errno } from '../util/errno.js';
 
 const DEFAULT_DIR = '.agentos/ca';
 const DEFAULT_KEYS = '.agentos/keys';
@@ -200,7 +201,6 @@ const ALLOWED: Readonly<Record<string, readonly Flag[]>> = {
 };
 
 const iso = (ms: number | undefined) => (ms === undefined ? 'never' : new Date(ms).toISOString());
-const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
 
 
 const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);

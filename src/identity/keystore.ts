@@ -36,6 +36,7 @@ import { writeFileAtomic } from '../util/atomic-file.js';
 import { withFileLock } from '../util/file-lock.js';
 import { b64u, fingerprint, fromB64u, generateKeyPair, publicKeyOf } from './keys.js';
 import type { KeyInfo, KeyProvider, KeyTrust } from './types.js';
+import { errno } from '../util/errno.js';
 
 /** The environment variable holding the default passphrase. @example `process.env[PASSPHRASE_ENV] = 'correct horse'` */
 export const PASSPHRASE_ENV = 'AGENTOS_KEY_PASSPHRASE';
@@ -83,7 +84,6 @@ type StoreFile = z.infer<typeof StoreFileSchema>;
 const VERIFIER_AAD = Buffer.from('["agentos-keystore/1","store-verifier"]');
 const aadOf = (f: KeyFile) => Buffer.from(JSON.stringify(['agentos-keystore/1', f.kid, f.name]));
 const iso = (t: number | undefined) => new Date(t ?? 0).toISOString();
-const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
 
 function deriveKey(passphrase: string, salt: Uint8Array, s: ScryptParams): Promise<Buffer> {
   return new Promise((resolve, reject) =>

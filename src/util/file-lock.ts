@@ -10,8 +10,8 @@
  */
 import { open, readFile, unlink } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
+import { errno } from './errno.js';
 
-const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
 
 /** Whether process `pid` exists (EPERM: it exists, owned by someone else). */
 function alive(pid: number): boolean {
