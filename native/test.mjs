@@ -371,8 +371,17 @@ if (fixtures.fsprobe) {
 }
 
 // ---------------------------------------------------------------- in a worker thread
-{
+/** Run `code` (CommonJS, given `workerData.addonPath` and `.bytes`) in a worker; its first message, or the error. */
+async function inWorker(code, bytes) {
   const { Worker } = await import('node:worker_threads');
+  return new Promise((resolve) => {
+    const w = new Worker(code, { eval: true, workerData: { addonPath, bytes } });
+    w.once('message', (m) => resolve(m));
+    w.once('error', (e) => resolve(`error: ${e.message}`));
+  });
+}
+
+{
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const { Engine } = require(workerData.addonPath);
@@ -381,11 +390,7 @@ if (fixtures.fsprobe) {
     const r = engine.run(engine.instantiate(c, { fuel: 1e6 }), 'from a worker');
     parentPort.postMessage(r.ok);
   `;
-  const result = await new Promise((resolve) => {
-    const w = new Worker(code, { eval: true, workerData: { addonPath, bytes: fixtures.echo } });
-    w.once('message', (m) => resolve(m));
-    w.once('error', (e) => resolve(`error: ${e.message}`));
-  });
+  const result = await inWorker(code, fixtures.echo);
   check('worker: the addon loads and runs in a worker_thread too', result === 'from a worker', String(result));
 }
 
@@ -405,18 +410,13 @@ if (fixtures.fsprobe) {
   check('shared: the caller may give the bytes\' SHA-256 as the key (a hit then hashes nothing)', b.compileComponent(fixtures.echo, undefined, key).cacheHit === true);
   expectThrow('shared: a key that is not the SHA-256 of the bytes is refused before compiling', () => b.compileComponent(fixtures.fail, undefined, 'ab'.repeat(32)), 'INTERNAL', /not the SHA-256/);
   expectThrow('shared: a key that is not 64 hex digits is refused', () => b.compileComponent(fixtures.echo, undefined, 'nope'), 'INTERNAL', /lowercase hex/);
-  const { Worker } = await import('node:worker_threads');
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     const { Engine } = require(workerData.addonPath);
     const c = new Engine({ epochTickMs: 0, pooling: false, shared: true }).compileComponent(workerData.bytes);
     parentPort.postMessage(c.cacheHit);
   `;
-  const hit = await new Promise((resolve) => {
-    const w = new Worker(code, { eval: true, workerData: { addonPath, bytes: fixtures.echo } });
-    w.once('message', (m) => resolve(m));
-    w.once('error', (e) => resolve(`error: ${e.message}`));
-  });
+  const hit = await inWorker(code, fixtures.echo);
   check('shared: a worker thread finds the component another thread compiled', hit === true, String(hit));
 }
 

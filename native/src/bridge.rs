@@ -274,9 +274,7 @@ unsafe fn invoke_jco_result(
     argv: &[RawValue],
     rt: &ResultType,
 ) -> Result<Val, String> {
-    let mut full = vec![js::string(env, interface)?, js::string(env, name)?];
-    full.extend_from_slice(argv);
-    match js::call(env, host, &full) {
+    match call_js(env, host, interface, name, argv) {
         Ok(v) => {
             // jco 1.35 passes an explicit `{ tag: 'ok' | 'err', val }` through as the result;
             // any other value is the ok payload.
@@ -323,12 +321,17 @@ unsafe fn remember_throw(env: RawEnv, store: &mut StoreContextMut<'_, HostState>
     Ok(format!("the host function threw: {msg}"))
 }
 
+/// `host(interface, name, ...rest)`, as napi returns it.
+unsafe fn call_js(env: RawEnv, host: RawValue, interface: &str, name: &str, rest: &[RawValue]) -> Result<RawValue, CallError> {
+    let mut argv = vec![js::string(env, interface).map_err(CallError::Napi)?, js::string(env, name).map_err(CallError::Napi)?];
+    argv.extend_from_slice(rest);
+    js::call(env, host, &argv)
+}
+
 /// Call `host(interface, name, ...rest)`; a throw is remembered in the store (to be rethrown by
 /// the napi call once the guest has unwound) and reported as an error, which traps the guest.
 unsafe fn call_host(env: RawEnv, host: RawValue, store: &mut StoreContextMut<'_, HostState>, interface: &str, name: &str, rest: &[RawValue]) -> Result<RawValue, String> {
-    let mut argv = vec![js::string(env, interface)?, js::string(env, name)?];
-    argv.extend_from_slice(rest);
-    match js::call(env, host, &argv) {
+    match call_js(env, host, interface, name, rest) {
         Ok(v) => Ok(v),
         Err(CallError::Threw(exc)) => Err(remember_throw(env, store, exc)?),
         Err(CallError::Napi(e)) => Err(e),

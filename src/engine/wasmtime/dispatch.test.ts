@@ -1,7 +1,8 @@
 // The native engine's import bridge: component-model names to jco-convention host members,
-// results as { tag, val }, resources by handle.
+// jco's throw convention for results, resources by handle.
 import { describe, expect, it } from 'vitest';
-import { bindImports, camelCase, MissingImportError, parseFuncName, pascalCase, ResourceTable, unversioned } from './dispatch.js';
+import { unversioned } from '../../sandbox/imports.js';
+import { bindImport, camelCase, MissingImportError, nativeHost, parseFuncName, pascalCase, ResourceTable } from './dispatch.js';
 
 class Thing {
   static made = 0;
@@ -39,37 +40,35 @@ describe('names', () => {
   });
 });
 
-describe('bindImports', () => {
+describe('bindImport', () => {
   it('calls functions, constructors, statics and methods with self first', () => {
-    const [env, ctor, stat, method] = bindImports(imports, [
-      { iface: 'wasi:cli/environment@0.2.12', name: 'get-environment', result: false },
-      { iface: 'test:pkg/things', name: '[constructor]thing', result: false },
-      { iface: 'test:pkg/things', name: '[static]thing.from-number', result: false },
-      { iface: 'test:pkg/things', name: '[method]thing.stat-at', result: true },
-    ]);
-    expect(env!([])).toEqual([['A', '1']]);
-    const t = ctor!([2]) as Thing;
+    const [env, ctor, stat, method] = [
+      bindImport(imports, 'wasi:cli/environment@0.2.12', 'get-environment'),
+      bindImport(imports, 'test:pkg/things', '[constructor]thing'),
+      bindImport(imports, 'test:pkg/things', '[static]thing.from-number'),
+      bindImport(imports, 'test:pkg/things', '[method]thing.stat-at'),
+    ];
+    expect(env([])).toEqual([['A', '1']]);
+    const t = ctor([2]) as Thing;
     expect(t).toBeInstanceOf(Thing);
-    expect((stat!([3]) as Thing).n).toBe(30);
-    expect(method!([t, 'x'])).toEqual({ tag: 'ok', val: { size: 2n, path: 'x' } });
+    expect((stat([3]) as Thing).n).toBe(30);
+    expect(method([t, 'x'])).toEqual({ size: 2n, path: 'x' });
   });
 
-  it("turns a host throw into err as jco does: payload, or a non-Error value; an Error traps", () => {
-    const [method, fail] = bindImports(imports, [
-      { iface: 'test:pkg/things', name: '[method]thing.stat-at', result: true },
-      { iface: 'test:pkg/things', name: 'fail', result: true },
-    ]);
-    const t = new Thing(1);
-    expect(method!([t, 'missing'])).toEqual({ tag: 'err', val: 'no-entry' });
-    expect(fail!([])).toEqual({ tag: 'err', val: 'plain' });
-    expect(() => method!([t, 'bug'])).toThrow(TypeError);
+  it("passes a host throw on as jco's convention has it: a payload, or a non-Error value, is the err; an Error traps", () => {
+    const table = new ResourceTable();
+    const host = nativeHost(imports, table);
+    const self = { resource: 'test:pkg/things#thing', rep: table.add(new Thing(1)), own: false };
+    expect(() => host('test:pkg/things', '[method]thing.stat-at', [self, 'missing'])).toThrow(expect.objectContaining({ payload: 'no-entry' }));
+    expect(() => host('test:pkg/things', 'fail', [])).toThrow('plain');
+    expect(() => host('test:pkg/things', '[method]thing.stat-at', [self, 'bug'])).toThrow(TypeError);
   });
 
   it('refuses imports the host does not provide, naming them', () => {
-    expect(() => bindImports(imports, [{ iface: 'wasi:nope/x', name: 'f', result: false }])).toThrow(MissingImportError);
-    expect(() => bindImports(imports, [{ iface: 'test:pkg/things', name: '[method]thing.chmod', result: false }])).toThrow(/no method Thing.chmod/);
-    expect(() => bindImports(imports, [{ iface: 'test:pkg/things', name: '[constructor]widget', result: false }])).toThrow(/no resource class Widget/);
-    expect(() => bindImports(imports, [{ iface: 'wasi:cli/environment', name: 'get-arguments', result: false }])).toThrow(/wasi:cli\/environment#get-arguments/);
+    expect(() => bindImport(imports, 'wasi:nope/x', 'f')).toThrow(MissingImportError);
+    expect(() => bindImport(imports, 'test:pkg/things', '[method]thing.chmod')).toThrow(/no method Thing.chmod/);
+    expect(() => bindImport(imports, 'test:pkg/things', '[constructor]widget')).toThrow(/no resource class Widget/);
+    expect(() => bindImport(imports, 'wasi:cli/environment', 'get-arguments')).toThrow(/wasi:cli\/environment#get-arguments/);
   });
 });
 

@@ -5,40 +5,24 @@
  * jco's JavaScript conventions: an object per interface (`imports['wasi:filesystem/types']`),
  * camelCase functions, a PascalCase class per resource whose instances are the resources, and
  * for a function returning `result<T, E>` a return value for `ok` and a throw (an object with
- * `payload`, or any non-Error value) for `err`. The native engine walks a component's imports,
- * converts each call's arguments to jco's value representation (records as objects with
- * camelCase members, variants `{ tag, val }`, enums as strings, `option` as the value or
- * `undefined`, `list<u8>` as `Uint8Array`, 64-bit integers as `bigint`) and calls the function
- * {@link bindImports} made for it. So both engines run the very same gated host code: one
- * gate, one policy, one audit trail.
+ * `payload`, or any non-Error value) for `err`. The addon (with `jcoResults`) converts each
+ * call's arguments to jco's value representation and calls {@link nativeHost}, which finds the
+ * member with {@link bindImport}. So both engines run the very same gated host code: one gate,
+ * one policy, one audit trail.
  *
- * Resources cross as numbers (the native side's `rep`): {@link ResourceTable} maps them to the
- * host objects, and the native side asks it to convert in both directions while it converts
- * values, wherever a handle sits (top level, in a list, in a tuple), and calls
- * {@link ResourceTable.drop} when the guest drops its handle.
+ * Resources cross as `{ resource, rep, own }` handles: {@link ResourceTable} maps reps to the
+ * host objects in both directions, wherever a handle sits, and the guest's drop of a handle
+ * disposes of its object.
  *
  * @example
  * ```ts
  * const table = new ResourceTable();
- * const calls = bindImports(host.imports, component.imports);
- * native.instantiate(component, { calls, resources: table });
+ * const inst = engine.instantiateWithHost(component, limits, nativeHost(host.imports, table), { jcoResults: true });
  * ```
  */
+import { unversioned } from '../../sandbox/imports.js';
 
-/** One function a component imports, as the native engine names it. */
-export interface ImportFunc {
-  /** The interface instance, e.g. `wasi:filesystem/types@0.2.12`; `''` for a function of the root. */
-  readonly iface: string;
-  /**
-   * The component-model name: `get-environment`, `[method]descriptor.stat-at`,
-   * `[static]fields.from-list` or `[constructor]fields`.
-   */
-  readonly name: string;
-  /** Whether it returns `result<…>`: a host throw then becomes `{ tag: 'err', val }`. */
-  readonly result: boolean;
-}
-
-/** What a bound import returns to the native side: the value, or `{ tag, val }` for a result. */
+/** A host member bound to one import: a function of the (already converted) arguments. */
 export type BoundImport = (args: readonly unknown[]) => unknown;
 
 /** Why an import cannot be bound: the interface or the member is missing from the host. */
@@ -58,12 +42,6 @@ export function camelCase(kebab: string): string {
 export function pascalCase(kebab: string): string {
   const c = camelCase(kebab);
   return c.charAt(0).toUpperCase() + c.slice(1);
-}
-
-/** The unversioned interface name our host objects are keyed by. */
-export function unversioned(iface: string): string {
-  const at = iface.indexOf('@');
-  return at < 0 ? iface : iface.slice(0, at);
 }
 
 /** The parts of a component-model function name. */
@@ -143,13 +121,6 @@ export class ResourceTable {
   }
 }
 
-/** jco's `getErrorPayload`: a thrown `{ payload }` or non-Error value is the `err`; an Error traps. */
-function errPayload(e: unknown): unknown {
-  if (e !== null && typeof e === 'object' && Object.hasOwn(e, 'payload')) return (e as { payload: unknown }).payload;
-  if (e instanceof Error) throw e;
-  return e;
-}
-
 /** The host member for one import: a function of its (already converted) arguments. */
 export function bindImport(imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>, ifaceName: string, funcName: string): BoundImport {
   const iface = unversioned(ifaceName);
@@ -174,24 +145,6 @@ export function bindImport(imports: Readonly<Record<string, Readonly<Record<stri
   if (typeof fn !== 'function') throw new MissingImportError(ifaceName, funcName, `no method ${pascalCase(parsed.resource)}.${name}`);
   // The first argument is the `self` handle, already converted to its object.
   return (args) => (fn as (...a: unknown[]) => unknown).apply(args[0], args.slice(1) as unknown[]);
-}
-
-/**
- * One callable per import, in the order given. Throws {@link MissingImportError} for an import
- * the host does not provide (the component must not load).
- */
-export function bindImports(imports: Readonly<Record<string, Readonly<Record<string, unknown>>>>, funcs: readonly ImportFunc[]): BoundImport[] {
-  return funcs.map((f) => {
-    const call = bindImport(imports, f.iface, f.name);
-    if (!f.result) return call;
-    return (args) => {
-      try {
-        return { tag: 'ok', val: call(args) };
-      } catch (e) {
-        return { tag: 'err', val: errPayload(e) };
-      }
-    };
-  });
 }
 
 /** A resource handle as the native bridge passes it to the host. */

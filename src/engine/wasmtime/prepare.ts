@@ -4,6 +4,7 @@
  * imports and exports from wasmtime itself. Nothing of jco is involved.
  */
 import { ComponentError } from '../../errors.js';
+import { unversioned } from '../../sandbox/imports.js';
 import type { ComponentSource } from '../component.js';
 import { loadWasmtimeAddon, type NativeEngine } from './addon.js';
 
@@ -49,7 +50,7 @@ export function prepareNative(source: ComponentSource, cacheDir: string): Promis
       const exports = info.exports
         .filter((e) => e.kind === 'function' || e.kind === 'instance')
         .map((e) => [e.name, e.kind as 'function' | 'instance'] as const);
-      return { hash: source.hash, imports: info.imports.map((i) => i.replace(/@[^/]*$/, '')), exports, compileMs: info.compileMs, cacheHit: info.cacheHit };
+      return { hash: source.hash, imports: info.imports.map(unversioned), exports, compileMs: info.compileMs, cacheHit: info.cacheHit };
     });
     prepared.set(key, p);
     p.catch(() => prepared.delete(key));
