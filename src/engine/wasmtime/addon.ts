@@ -1,7 +1,8 @@
 /**
- * Loading the wasmtime addon (`native/`, built by `npm run build:native`), and its shape as the
- * engine uses it. Loading it when it is not built fails with a usage error that names the
- * command that builds it.
+ * Loading the wasmtime addon, and its shape as the engine uses it. The addon is the local build
+ * (`native/`, built by `npm run build:native` or at install where cargo exists) or a prebuilt
+ * per-platform package (`@agent-os-sandbox/wasmtime-<triple>`, see `platform.ts`). Loading it
+ * when there is neither fails with a usage error that says how to get one.
  *
  * @example
  * ```ts
@@ -11,8 +12,10 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../errors.js';
+import { addonPackageName } from './platform.js';
 
 /** A compiled component (`Engine.compileComponent`). */
 export interface NativeComponent {
@@ -86,25 +89,69 @@ export interface WasmtimeAddon {
   readonly Engine: new (options?: NativeEngineOptions) => NativeEngine;
 }
 
-/** Where the addon of this platform is (whether or not it is built). */
-export function wasmtimeAddonPath(): string {
+/** Where `npm run build:native` (and the install script) put the addon of this platform, whether or not it is built. */
+export function localAddonPath(): string {
   return fileURLToPath(new URL(`../../../native/agentos-wasmtime.${process.platform}-${process.arch}.node`, import.meta.url));
+}
+
+/** A found addon: the local build, or the installed prebuilt package of this platform. */
+export interface AddonLocation {
+  readonly path: string;
+  readonly source: 'local' | 'package';
+}
+
+/**
+ * Find the addon, first match wins: the local build ({@link localAddonPath}), then the
+ * prebuilt package `@agent-os-sandbox/wasmtime-<triple>` ({@link addonPackageName}) as Node
+ * resolves it from this module (node_modules directories upwards, then NODE_PATH).
+ *
+ * @param where - for tests: another local path, and the file package resolution starts from.
+ * @returns the location, or `undefined` when there is none.
+ */
+export function findWasmtimeAddon(where: { localPath?: string; resolveFrom?: string } = {}): AddonLocation | undefined {
+  const local = where.localPath ?? localAddonPath();
+  if (existsSync(local)) return { path: local, source: 'local' };
+  try {
+    return { path: createRequire(where.resolveFrom ?? import.meta.url).resolve(addonPackageName()), source: 'package' };
+  } catch {
+    return undefined; // not installed (or not resolvable): there is no prebuilt addon
+  }
+}
+
+/** The addon that loads, or where `npm run build:native` would put it when there is none. */
+export function wasmtimeAddonPath(): string {
+  return findWasmtimeAddon()?.path ?? localAddonPath();
+}
+
+/** Running from an installed copy (under node_modules) rather than a clone of the repository. */
+function installedAsDependency(): boolean {
+  return fileURLToPath(import.meta.url).split(sep).includes('node_modules');
+}
+
+/** The usage error for a missing addon, with the way to get one where this copy runs. */
+export function missingAddonError(installed: boolean = installedAsDependency()): UsageError {
+  const where = `${process.platform}-${process.arch}`;
+  const how = installed
+    ? `no prebuilt addon (${addonPackageName()}) is installed and none was built when agent-os-sandbox was installed: ` +
+      'install a Rust toolchain (cargo) and run `npm rebuild agent-os-sandbox` (without AGENTOS_SKIP_NATIVE_BUILD=1), ' +
+      `or install ${addonPackageName()}`
+    : 'run `npm run build:native` (needs a Rust toolchain: cargo)';
+  return new UsageError(`the wasmtime engine is not available for ${where}: ${how}; or use the default jco engine`);
 }
 
 let loaded: WasmtimeAddon | undefined;
 
-/** The addon; a `UsageError` naming `npm run build:native` when it is not built. */
+/** The addon ({@link findWasmtimeAddon}); a `UsageError` that says how to get it when there is none. */
 export function loadWasmtimeAddon(): WasmtimeAddon {
   if (loaded) return loaded;
-  const path = wasmtimeAddonPath();
-  if (!existsSync(path)) {
-    throw new UsageError(`the wasmtime engine is not built for ${process.platform}-${process.arch}: run \`npm run build:native\` (needs a Rust toolchain: cargo), or use the default jco engine`);
-  }
+  const found = findWasmtimeAddon();
+  if (!found) throw missingAddonError();
   const require = createRequire(import.meta.url);
   try {
-    loaded = require(path) as WasmtimeAddon;
+    loaded = require(found.path) as WasmtimeAddon;
   } catch (e) {
-    throw new UsageError(`the wasmtime engine could not be loaded (${(e as Error).message}); rebuild it with \`npm run build:native\``);
+    const fix = found.source === 'local' ? 'rebuild it with `npm run build:native`' : `reinstall ${addonPackageName()}`;
+    throw new UsageError(`the wasmtime engine could not be loaded from ${found.path} (${(e as Error).message}); ${fix}`);
   }
   return loaded;
 }
