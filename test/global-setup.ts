@@ -35,7 +35,7 @@ function jobs(): Job[] {
 
 // The builder modules each kind of source goes through: editing one rebuilds only its kind.
 const BUILDER_FILES: Readonly<Record<string, readonly string[]>> = {
-  js: ['js.ts', 'process.ts', 'preopen-preload.ts'],
+  js: ['js.ts', 'process.ts', 'preopen-preload.ts', 'preview2-shim-hooks.ts'],
   c: ['c.ts', 'process.ts', 'wat.ts', 'wit.ts'],
   wat: ['wat.ts', 'wit.ts'],
 };
