@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import { LEFT_OUT_ENV } from './test/summary-reporter.js';
 
 /**
  * One suite, two engines: every test runs on the default jco engine (project `jco`); the
@@ -9,12 +10,18 @@ import { defineConfig } from 'vitest/config';
  * `npm install` and `.ci/run` do wherever cargo exists); without it the run says so and
  * skips that project.
  */
+/** Integration suites that run on both engines (engines.test.ts parametrizes itself). */
+const BOTH_ENGINES_LIST = ['audit', 'filesystem', 'identity', 'limits', 'network-env-tools', 'policy-runtime', 'python', 'runtime'];
+const BOTH_ENGINES = BOTH_ENGINES_LIST.map((n) => `test/integration/${n}.test.ts`);
+const BOTH_ENGINES_COUNT = BOTH_ENGINES_LIST.length;
+
 const addon = `native/agentos-wasmtime.${process.platform}-${process.arch}.node`;
 const wasmtime = existsSync(addon);
-if (!wasmtime) process.stderr.write(`vitest: ${addon} is not built (npm run build:native): the wasmtime project is skipped\n`);
-
-/** Integration suites that run on both engines (engines.test.ts parametrizes itself). */
-const BOTH_ENGINES = ['audit', 'filesystem', 'identity', 'limits', 'network-env-tools', 'policy-runtime', 'runtime'].map((n) => `test/integration/${n}.test.ts`);
+if (!wasmtime) {
+  const line = `the wasmtime project (${BOTH_ENGINES_COUNT} integration suites on the second engine): ${addon} is not built — enable with: npm run build:native (with cargo from rustup)`;
+  process.stderr.write(`vitest: ${line}\n`);
+  process.env[LEFT_OUT_ENV] = JSON.stringify([line]);
+}
 
 export default defineConfig({
   test: {

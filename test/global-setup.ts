@@ -1,56 +1,83 @@
 /**
- * vitest global setup: build every fixture agent (`test/fixtures/agents/*.{wat,c,js,mjs}`)
+ * vitest global setup: build every fixture agent (`test/fixtures/agents/*.{wat,c,js,mjs,py}`)
  * into `test/fixtures/build/<name>.wasm`, and every example into `examples/<x>/build/`.
  *
- * A build is skipped when `<output>.key` holds the same key: sha256 of the source,
- * `wit/world.wit`, the toolchain versions (jco, componentize-js, clang) and the builder
- * modules that kind of source goes through (`src/build/{js,c,wat,…}.ts`). The StarlingMonkey builds take ~15–30 s each, so only the first
- * run (or a change) pays for them.
+ * - A build is skipped when `<output>.key` holds the same key: sha256 of the source,
+ *   `wit/world.wit`, the versions of the toolchain that kind of source goes through and its
+ *   builder modules (`src/build/{js,c,wat,python,…}.ts`). StarlingMonkey and CPython builds
+ *   take 10–30 s each, so only the first run (or a change) pays for them.
+ * - C sources need clang-22, a system package: where it is missing, the committed components
+ *   in `test/fixtures/prebuilt/` are used when they were built from the same source (else the
+ *   run stops and says how to refresh them).
+ * - Python sources need componentize-py (PyPI; `npm install` fetches it): where it is missing
+ *   they are not built, and the tests that need them are skipped with that reason.
+ * - A failing build ends the run at once: the other builds are aborted (their child processes
+ *   killed), so nothing keeps the runner alive, and the error names the source.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, extname, join, relative } from 'node:path';
 import { buildAgent, toolchainVersions } from '../src/build/index.js';
 import { AGENT_EXTENSIONS, EXAMPLES, exampleBuildPath, FIXTURE_BUILD_DIR, FIXTURE_SOURCES_DIR, REPO_ROOT } from './helpers/fixtures.js';
+import { prebuiltFor } from './helpers/prebuilt.js';
+import { needs, skipNote } from './helpers/requirements.js';
+
+type Kind = 'js' | 'c' | 'wat' | 'python';
 
 interface Job {
   source: string;
   output: string;
+  kind: Kind;
+}
+
+function kindOf(source: string): Kind {
+  const ext = extname(source);
+  return ext === '.c' ? 'c' : ext === '.wat' ? 'wat' : ext === '.py' ? 'python' : 'js';
 }
 
 function jobs(): Job[] {
   const list: Job[] = [];
   for (const file of readdirSync(FIXTURE_SOURCES_DIR).sort()) {
     if (!(AGENT_EXTENSIONS as readonly string[]).includes(extname(file))) continue;
-    list.push({ source: join(FIXTURE_SOURCES_DIR, file), output: join(FIXTURE_BUILD_DIR, `${basename(file, extname(file))}.wasm`) });
+    const source = join(FIXTURE_SOURCES_DIR, file);
+    list.push({ source, output: join(FIXTURE_BUILD_DIR, `${basename(file, extname(file))}.wasm`), kind: kindOf(source) });
   }
-  for (const [example, source] of Object.entries(EXAMPLES)) {
-    list.push({ source: join(REPO_ROOT, 'examples', example, source), output: exampleBuildPath(example) });
+  for (const [example, file] of Object.entries(EXAMPLES)) {
+    const source = join(REPO_ROOT, 'examples', example, file);
+    list.push({ source, output: exampleBuildPath(example), kind: kindOf(source) });
   }
   return list;
 }
 
-// The builder modules each kind of source goes through: editing one rebuilds only its kind.
-const BUILDER_FILES: Readonly<Record<string, readonly string[]>> = {
+// The builder modules and toolchain versions each kind of source goes through: editing one
+// rebuilds only its kind.
+const BUILDER_FILES: Readonly<Record<Kind, readonly string[]>> = {
   js: ['js.ts', 'process.ts', 'preopen-preload.ts', 'preview2-shim-hooks.ts'],
   c: ['c.ts', 'process.ts', 'wat.ts', 'wit.ts'],
   wat: ['wat.ts', 'wit.ts'],
+  python: ['python.ts', 'python-toolchain.ts', 'process.ts', 'wit.ts'],
+};
+const TOOLCHAIN_OF: Readonly<Record<Kind, readonly string[]>> = {
+  js: ['jco', 'componentize-js'],
+  c: ['jco', 'clang'],
+  wat: ['jco'],
+  python: ['componentize-py'],
 };
 
-function kindOf(source: string): string {
-  const ext = extname(source);
-  return ext === '.c' ? 'c' : ext === '.wat' ? 'wat' : 'js';
-}
-
-function keyOf(job: Job, toolchain: string): string {
+function keyOf(job: Job, toolchain: Record<string, string>): string {
   const hash = createHash('sha256');
-  hash.update(toolchain);
+  for (const tool of TOOLCHAIN_OF[job.kind]) hash.update(`${tool}=${toolchain[tool] ?? ''}\n`);
   hash.update(readFileSync(join(REPO_ROOT, 'wit', 'world.wit')));
-  for (const file of BUILDER_FILES[kindOf(job.source)] ?? []) {
+  for (const file of BUILDER_FILES[job.kind]) {
     hash.update(file).update(readFileSync(join(REPO_ROOT, 'src', 'build', file)));
+  }
+  if (job.kind === 'python') {
+    for (const file of readdirSync(join(REPO_ROOT, 'python', 'agent_os')).sort()) {
+      if (file.endsWith('.py')) hash.update(file).update(readFileSync(join(REPO_ROOT, 'python', 'agent_os', file)));
+    }
   }
   hash.update(readFileSync(job.source));
   return hash.digest('hex');
@@ -61,43 +88,82 @@ function upToDate(job: Job, key: string): boolean {
   return existsSync(job.output) && existsSync(keyFile) && readFileSync(keyFile, 'utf8').trim() === key;
 }
 
-/** Run `task` over `items` with at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+/** Run `task` over `items` with at most `limit` at a time; stops taking new items once aborted. */
+async function pool<T>(items: T[], limit: number, signal: AbortSignal, task: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
   const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await task(item);
+    for (let item = queue.shift(); item !== undefined && !signal.aborted; item = queue.shift()) await task(item);
   });
   await Promise.all(workers);
 }
 
-async function build(job: Job, key: string): Promise<void> {
+async function build(job: Job, key: string, signal: AbortSignal): Promise<void> {
   const started = Date.now();
-  const lines: string[] = [];
-  const result = await buildAgent(job.source, job.output, { onLog: (line) => lines.push(line) });
+  const result = await buildAgent(job.source, job.output, { signal });
   await writeFile(`${job.output}.key`, `${key}\n`);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const size = result.bytes > 1 << 20 ? `${(result.bytes / (1 << 20)).toFixed(1)} MiB` : `${result.bytes} B`;
   console.log(`[fixtures] built ${relative(REPO_ROOT, job.output)} (${result.kind}, ${size}) in ${seconds} s`);
 }
 
-export async function setup(): Promise<void> {
+/** Without clang: put the committed component in place, or explain why there is none. */
+async function usePrebuilt(job: Job): Promise<void> {
+  const found = prebuiltFor(relative(REPO_ROOT, job.source));
+  if (!found.ok) {
+    throw new Error(`${relative(REPO_ROOT, job.source)}: ${found.reason}. ${skipNote(needs.clang())}, then run: npm run fixtures:prebuilt`);
+  }
+  await mkdir(join(job.output, '..'), { recursive: true });
+  copyFileSync(found.path, job.output);
+}
+
+async function buildAll(): Promise<void> {
   if (!existsSync(join(REPO_ROOT, 'wit', 'deps'))) {
     const r = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'wit-deps.mjs')], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error('node scripts/wit-deps.mjs failed');
   }
   await mkdir(FIXTURE_BUILD_DIR, { recursive: true });
-  const toolchain = JSON.stringify(toolchainVersions());
-  const pending = jobs()
+  const toolchain = toolchainVersions();
+  const all = jobs();
+  if (!needs.clang().ok) {
+    for (const job of all.filter((j) => j.kind === 'c')) await usePrebuilt(job);
+    console.log(`[fixtures] C agents: using the committed components in test/fixtures/prebuilt/ (${needs.clang().reason})`);
+  }
+  const python = needs.componentizePy();
+  if (!python.ok) console.log(`[fixtures] Python agents are not built: ${skipNote(python)}`);
+  const pending = all
+    .filter((job) => (job.kind !== 'c' || needs.clang().ok) && (job.kind !== 'python' || python.ok))
     .map((job) => ({ job, key: keyOf(job, toolchain) }))
     .filter(({ job, key }) => !upToDate(job, key));
   if (pending.length === 0) return;
-  // JS builds are child processes of ~0.9 GB each; the rest are quick and in process.
-  const slow = pending.filter(({ job }) => /\.m?js$/.test(job.source));
-  const fast = pending.filter(({ job }) => !/\.m?js$/.test(job.source));
-  const jsParallel = Math.max(1, Math.min(3, availableParallelism()));
-  console.log(`[fixtures] building ${pending.length} component(s)${slow.length ? ` (${slow.length} with StarlingMonkey, ~20 s each)` : ''}`);
-  await Promise.all([
-    pool(slow, jsParallel, ({ job, key }) => build(job, key)),
-    pool(fast, 1, ({ job, key }) => build(job, key)),
-  ]);
+  // JS and Python builds are child processes of up to ~1 GB each; the rest are quick.
+  const slow = pending.filter(({ job }) => job.kind === 'js' || job.kind === 'python');
+  const fast = pending.filter(({ job }) => job.kind !== 'js' && job.kind !== 'python');
+  const parallel = Math.max(1, Math.min(3, availableParallelism()));
+  console.log(`[fixtures] building ${pending.length} component(s)${slow.length ? ` (${slow.length} with StarlingMonkey or CPython, ~20 s each)` : ''}`);
+  // The first failure aborts every other build and is what the run reports.
+  const abort = new AbortController();
+  let first: unknown;
+  const guarded = async ({ job, key }: { job: Job; key: string }) => {
+    try {
+      await build(job, key, abort.signal);
+    } catch (e) {
+      if (first === undefined && !abort.signal.aborted) {
+        first = new Error(`building ${relative(REPO_ROOT, job.source)} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        abort.abort();
+      }
+    }
+  };
+  await Promise.all([pool(slow, parallel, abort.signal, guarded), pool(fast, 1, abort.signal, guarded)]);
+  if (first !== undefined) throw first;
+}
+
+export async function setup(): Promise<void> {
+  try {
+    await buildAll();
+  } catch (e) {
+    // vitest reports a failed global setup but can then wait on whatever the setup left
+    // running; end the run here, with the error and a non-zero status.
+    process.stderr.write(`\n[fixtures] global setup failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  }
 }

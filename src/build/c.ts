@@ -53,7 +53,7 @@ function installHint(): string {
  */
 export async function cToComponent(
   input: string,
-  opts: WorldOptions & { onLog?: (line: string) => void } = {},
+  opts: WorldOptions & { onLog?: (line: string) => void; signal?: AbortSignal } = {},
 ): Promise<Uint8Array> {
   const dir = await mkdtemp(join(tmpdir(), 'agentos-cc-'));
   try {
@@ -63,8 +63,9 @@ export async function cToComponent(
     opts.onLog?.(`${clang} ${args.join(' ')}`);
     let result;
     try {
-      result = await run(clang, args, { onLog: opts.onLog });
+      result = await run(clang, args, { onLog: opts.onLog, signal: opts.signal });
     } catch (e) {
+      if (opts.signal?.aborted) throw e;
       const code = (e as NodeJS.ErrnoException).code;
       throw new ComponentError(
         code === 'ENOENT'

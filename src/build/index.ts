@@ -16,11 +16,14 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { C_TOOLCHAIN_PACKAGES, clangCommand, cToComponent } from './c.js';
 import { componentizeJs, type JsBackend, resolvePackage } from './js.js';
+import { pyToComponent } from './python.js';
+import { COMPONENTIZE_PY_VERSION, findComponentizePy } from './python-toolchain.js';
 import { watToComponent } from './wat.js';
 
 export { watToComponent, coreToComponent, type WorldOptions } from './wat.js';
 export { bundleWit, defaultWitDir, ensureWitDeps, DEFAULT_WORLD } from './wit.js';
 export { C_TOOLCHAIN_PACKAGES, type JsBackend };
+export { COMPONENTIZE_PY_INSTALL, COMPONENTIZE_PY_VERSION, findComponentizePy } from './python-toolchain.js';
 
 /** Options of {@link buildAgent}. */
 export interface BuildOptions {
@@ -32,6 +35,8 @@ export interface BuildOptions {
   witDir?: string;
   /** Receives progress and toolchain output, one line at a time. Default: discarded. */
   onLog?: (line: string) => void;
+  /** Aborting it kills the toolchain's child process and rejects the build. */
+  signal?: AbortSignal;
 }
 
 /** What {@link buildAgent} produced. */
@@ -41,7 +46,7 @@ export interface BuildResult {
   /** Its size in bytes. */
   bytes: number;
   /** Which toolchain built it. */
-  kind: 'js' | 'c' | 'wat';
+  kind: 'js' | 'c' | 'wat' | 'python';
 }
 
 const KINDS: Readonly<Record<string, BuildResult['kind']>> = Object.freeze({
@@ -49,6 +54,7 @@ const KINDS: Readonly<Record<string, BuildResult['kind']>> = Object.freeze({
   '.mjs': 'js',
   '.c': 'c',
   '.wat': 'wat',
+  '.py': 'python',
 });
 
 /**
@@ -56,14 +62,17 @@ const KINDS: Readonly<Record<string, BuildResult['kind']>> = Object.freeze({
  * - `.js` / `.mjs`: `jco componentize` in a child process (StarlingMonkey ~15–25 s, ~17 MB;
  *   `backend: 'quickjs'` ~2 s but only for worlds without `wasi:http`);
  * - `.c`: clang-22 for wasm32-wasi (reactor), then the preview1 reactor adapter (< 1 s);
- * - `.wat`: a core module in text form following the canonical ABI by hand (< 1 s).
+ * - `.wat`: a core module in text form following the canonical ABI by hand (< 1 s);
+ * - `.py`: componentize-py (CPython + the module's directory + our `agent_os` package,
+ *   ≈ 18 MiB, 10–20 s); the module defines `run(task: str) -> str`.
  *
  * The output is written to a temporary file beside `output` and renamed, so a reader never
  * sees half a component. Parent directories are created.
  *
  * @throws {UsageError} when `input` is missing or its extension is not supported.
  * @throws {ComponentError} when the toolchain fails (the message ends with its output) or is
- *   missing (for C: `apt-get install clang-22 lld-22 wasi-libc libclang-rt-22-dev-wasm32`).
+ *   missing (for C: `apt-get install clang-22 lld-22 wasi-libc libclang-rt-22-dev-wasm32`; for
+ *   Python: `python3 -m pip install componentize-py==0.25.1`).
  * @example
  * ```ts
  * await buildAgent('test/fixtures/agents/echo.wat', 'test/fixtures/build/echo.wasm');
@@ -75,7 +84,7 @@ export async function buildAgent(input: string, output: string, opts: BuildOptio
   const target = resolve(output);
   const kind = KINDS[extname(source).toLowerCase()];
   if (kind === undefined) {
-    throw new UsageError(`cannot build ${input}: unsupported extension (use .js, .mjs, .c or .wat)`, { input });
+    throw new UsageError(`cannot build ${input}: unsupported extension (use .js, .mjs, .c, .py or .wat)`, { input });
   }
   if (!existsSync(source) || !statSync(source).isFile()) {
     throw new UsageError(`cannot build ${input}: file not found`, { input });
@@ -83,11 +92,14 @@ export async function buildAgent(input: string, output: string, opts: BuildOptio
   await mkdir(dirname(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const world = { world: opts.world, witDir: opts.witDir };
+  const child = { onLog: opts.onLog, signal: opts.signal };
   try {
     if (kind === 'js') {
-      await componentizeJs(source, temp, { ...world, backend: opts.backend, onLog: opts.onLog });
+      await componentizeJs(source, temp, { ...world, ...child, backend: opts.backend });
+    } else if (kind === 'python') {
+      await pyToComponent(source, temp, { ...world, ...child });
     } else if (kind === 'c') {
-      await writeFile(temp, await cToComponent(source, { ...world, onLog: opts.onLog }));
+      await writeFile(temp, await cToComponent(source, { ...world, ...child }));
     } else {
       await writeFile(temp, await watToComponent(await readFile(source, 'utf8'), world));
     }
@@ -132,7 +144,9 @@ export function toolchainVersions(): Record<string, string> {
     if (dirname(dir) === dir) break;
   }
   const clang = spawnSync(clangCommand(), ['--version'], { encoding: 'utf8' });
+  const python = findComponentizePy();
   return {
+    'componentize-py': python.ok ? python.version : `missing (${COMPONENTIZE_PY_VERSION})`,
     jco: packageVersion(join(jcoRoot, 'package.json')),
     'componentize-js': componentizeJs,
     clang: clang.status === 0 ? (clang.stdout.split('\n')[0] ?? '').trim() : `missing (${C_TOOLCHAIN_PACKAGES})`,

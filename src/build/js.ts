@@ -91,14 +91,14 @@ export function componentizeArgs(
 export async function componentizeJs(
   input: string,
   output: string,
-  opts: { backend?: JsBackend; world?: string; witDir?: string; onLog?: (line: string) => void } = {},
+  opts: { backend?: JsBackend; world?: string; witDir?: string; onLog?: (line: string) => void; signal?: AbortSignal } = {},
 ): Promise<void> {
   ensureWitDeps(opts.witDir ?? defaultWitDir());
   const args = componentizeArgs(input, output, opts);
   opts.onLog?.(`node jco componentize ${input} (${opts.backend ?? 'starlingmonkey'})`);
   let result;
   try {
-    result = await run(process.execPath, args, { onLog: opts.onLog });
+    result = await run(process.execPath, args, { onLog: opts.onLog, signal: opts.signal });
   } catch (e) {
     throw new ComponentError(`could not start jco componentize: ${(e as Error).message}`, { step: 'componentize' }, { cause: e });
   }

@@ -24,13 +24,16 @@ export const TAIL_LINES = 40;
 export function run(
   command: string,
   args: readonly string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; onLog?: (line: string) => void } = {},
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; onLog?: (line: string) => void; signal?: AbortSignal } = {},
 ): Promise<ProcessResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(command, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Aborting kills the child (SIGTERM) and rejects with an AbortError: a build that is no
+      // longer wanted must not keep a process (and the caller's event loop) alive.
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const tail: string[] = [];
     const partial = { stdout: '', stderr: '' };

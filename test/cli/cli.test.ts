@@ -2,12 +2,13 @@
  * Golden cases for the `agentos` CLI: --json shape and every exit status.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { wasmtimeAddonPath } from '../../dist/engine/wasmtime/addon.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { TEST_CACHE_DIR, tempDir } from '../helpers/sandbox.js';
+import { needs } from '../helpers/requirements.js';
+import { skipUnless } from '../helpers/skip.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const tmp = tempDir('agentos-cli-');
@@ -35,7 +36,8 @@ describe('agentos run --engine', () => {
     expect(body.error).toMatchObject({ code: 'USAGE', message: expect.stringMatching(/jco or wasmtime/) });
   });
 
-  it.skipIf(!existsSync(wasmtimeAddonPath()))('wasmtime: the same answers and exit statuses as jco', () => {
+  it('wasmtime: the same answers and exit statuses as jco', (ctx) => {
+    skipUnless(ctx, needs.wasmtimeAddon());
     const w = (args: string[]) => json([...args, '--engine', 'wasmtime']);
     expect(w(['run', fixturePath('echo'), '--task', 'hi'])).toMatchObject({ status: 0, body: { ok: true, output: 'hi' } });
     expect(w(['run', fixturePath('fail')])).toMatchObject({ status: 1, body: { error: { code: 'AGENT_ERROR' } } });

@@ -12,6 +12,8 @@
  * - `log` — emits `info` <task> then `debug` "log.wat done", returns ok("logged").
  * - `fsprobe` — C/libc; task = newline-separated commands, one `ok …`/`err ERRNO` line each
  *   (see the header of `test/fixtures/agents/fsprobe.c` for the command list).
+ * - `pyprobe` — Python (CPython via componentize-py): files, fetch, tools, memory and loops from
+ *   Python; same command style as fsprobe (see the docstring of `test/fixtures/agents/pyprobe.py`).
  * - `fetchprobe` — StarlingMonkey `fetch`; task = JSON `{url, method?, body?, headers?, redirect?}`,
  *   returns JSON `{status, body, redirected, url, hops}` or `{error}`.
  *
@@ -32,13 +34,14 @@ export const FIXTURE_SOURCES_DIR = join(REPO_ROOT, 'test', 'fixtures', 'agents')
 export const FIXTURE_BUILD_DIR = join(REPO_ROOT, 'test', 'fixtures', 'build');
 
 /** Source extensions the build understands. */
-export const AGENT_EXTENSIONS = ['.wat', '.c', '.js', '.mjs'] as const;
+export const AGENT_EXTENSIONS = ['.wat', '.c', '.js', '.mjs', '.py'] as const;
 
 /** The examples and the agent source of each, relative to `examples/<name>/`. */
 export const EXAMPLES: Readonly<Record<string, string>> = Object.freeze({
   hello: 'hello.wat',
   'c-agent': 'agent.c',
   'code-review': 'agent.js',
+  'python-agent': 'agent.py',
 });
 
 function stripWasm(name: string): string {
@@ -60,7 +63,7 @@ export function fixturePath(name: string): string {
   return path;
 }
 
-/** Path of a fixture's source (`test/fixtures/agents/<name>.{wat,c,js,mjs}`). */
+/** Path of a fixture's source (`test/fixtures/agents/<name>.{wat,c,js,mjs,py}`). */
 export function fixtureSourcePath(name: string): string {
   for (const ext of AGENT_EXTENSIONS) {
     const path = join(FIXTURE_SOURCES_DIR, `${stripWasm(name)}${ext}`);

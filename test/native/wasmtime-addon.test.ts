@@ -11,13 +11,17 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/fixtures.js';
+import { needs } from '../helpers/requirements.js';
+import { describeNeeds } from '../helpers/skip.js';
 
 const ADDON = join(REPO_ROOT, 'native', `agentos-wasmtime.${process.platform}-${process.arch}.node`);
 const hasCargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0;
 
-describe.skipIf(!hasCargo && !existsSync(ADDON))('wasmtime addon', () => {
+// Where cargo exists the addon must have been built (npm install builds it): a missing addon
+// fails here instead of being skipped.
+describeNeeds(hasCargo ? [] : [needs.wasmtimeAddon()], 'wasmtime addon', () => {
   it('is built', () => {
     expect(existsSync(ADDON), 'the wasmtime addon is missing: run npm run build:native').toBe(true);
   });

@@ -8,20 +8,22 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { DEFAULT_CAPS, type HostContext, type InstanceEvent } from '../../dist/capabilities/context.js';
 import { buildHostImports } from '../../dist/engine/jco/host.js';
-import { loadWasmtimeAddon, wasmtimeAddonPath } from '../../dist/engine/wasmtime/addon.js';
+import { loadWasmtimeAddon } from '../../dist/engine/wasmtime/addon.js';
 import { nativeHost, ResourceTable } from '../../dist/engine/wasmtime/dispatch.js';
 import { Gate } from '../../dist/gate/gate.js';
 import { createSandbox } from '../../dist/index.js';
 import type { AuditEvent } from '../../dist/gate/types.js';
 import { resolvePolicy } from '../../dist/sandbox/policy-input.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { needs } from '../helpers/requirements.js';
+import { describeNeeds } from '../helpers/skip.js';
 
 const hasCargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status === 0;
 
-describe.skipIf(!hasCargo && !existsSync(wasmtimeAddonPath()))('wasmtime addon behind the gate', () => {
+describeNeeds(hasCargo ? [] : [needs.wasmtimeAddon()], 'wasmtime addon behind the gate', () => {
   it('runs fsprobe on wasmtime with the same gated host: allowed, denied and audited like on jco', async () => {
     const ws = mkdtempSync(join(tmpdir(), 'agentos-wt-ws-'));
     writeFileSync(join(ws, 'a.txt'), 'hello');

@@ -15,6 +15,7 @@ import { serveRpc, type RpcHandlers } from './rpc.js';
 import { decodeEvents } from './event-codec.js';
 import { transpileCached, type TranspiledComponent } from './transpile.js';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import { enableWasmFeatures } from './wasm-features.js';
 
 /** Rewrites a core module's bytes before compilation (fuel charges, memory caps: see src/limits). */
 export interface CoreModuleTransform {
@@ -67,6 +68,7 @@ async function transformed(dir: string, name: string, transform: CoreModuleTrans
 
 /** Transpile (cached), rewrite (cached on disk) and compile (cached per process) a component. */
 export async function prepareComponent(source: ComponentSource, cacheDir: string, transform?: CoreModuleTransform): Promise<PreparedComponent> {
+  enableWasmFeatures();
   const t = await transpileCached(source, cacheDir);
   const key = transform ? `${t.hash}:${transform.key}` : t.hash;
   let modules = compiled.get(key);

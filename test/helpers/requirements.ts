@@ -1,0 +1,76 @@
+/**
+ * What some tests need from the machine beyond Node, and how to get it. A test that needs
+ * something absent is skipped *with its reason and the command that enables it*: the skip
+ * carries a note (`ctx.skip(note)`) that the closing summary (`test/summary-reporter.ts`)
+ * prints, so nothing is skipped silently.
+ *
+ * `npm install` obtains what it can from package registries (componentize-py from PyPI, the
+ * wasmtime addon where cargo exists); the C toolchain is a system package, so C fixtures come
+ * prebuilt (`test/fixtures/prebuilt/`) and only the check of those bytes needs clang.
+ *
+ * This module does not import vitest (the global setup uses it too); the skipping helpers
+ * are in `skip.ts`.
+ *
+ * @example
+ * ```ts
+ * if (!needs.clang().ok) console.log(skipNote(needs.clang()));
+ * ```
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { C_TOOLCHAIN_PACKAGES, clangCommand } from '../../src/build/c.js';
+import { COMPONENTIZE_PY_INSTALL, findComponentizePy } from '../../src/build/python-toolchain.js';
+import { wasmtimeAddonPath } from '../../src/engine/wasmtime/addon.js';
+
+/** One thing tests may need, whether this machine has it, and how to get it. */
+export interface Requirement {
+  readonly id: string;
+  readonly ok: boolean;
+  /** What it is, for people: "the C toolchain (clang-22 + wasi-libc)". */
+  readonly what: string;
+  /** Why it is not usable here (empty when ok). */
+  readonly reason: string;
+  /** The command that provides it. */
+  readonly enable: string;
+}
+
+const cache = new Map<string, Requirement>();
+function memo(id: string, make: () => Omit<Requirement, 'id'>): Requirement {
+  let r = cache.get(id);
+  if (!r) cache.set(id, (r = { id, ...make() }));
+  return r;
+}
+
+function runs(command: string, args: string[]): boolean {
+  const r = spawnSync(command, args, { stdio: 'ignore', timeout: 20_000 });
+  return r.error === undefined && r.status === 0;
+}
+
+/** Requirements by name. Each is computed once per process. */
+export const needs = {
+  clang: (): Requirement =>
+    memo('clang', () => {
+      const ok = runs(clangCommand(), ['--version']) && existsSync(`${process.env['AGENTOS_WASI_SYSROOT'] ?? '/usr'}/include/wasm32-wasi`);
+      return { ok, what: 'the C toolchain (clang-22 + wasi-libc)', reason: ok ? '' : `${clangCommand()} or the wasi-libc sysroot is not installed`, enable: `apt-get install ${C_TOOLCHAIN_PACKAGES}` };
+    }),
+  componentizePy: (): Requirement =>
+    memo('componentize-py', () => {
+      const found = findComponentizePy();
+      return { ok: found.ok, what: 'componentize-py (Python agents)', reason: found.ok ? '' : found.reason, enable: `node scripts/python-toolchain.mjs (or ${COMPONENTIZE_PY_INSTALL})` };
+    }),
+  wasmtimeAddon: (): Requirement =>
+    memo('wasmtime-addon', () => {
+      const ok = existsSync(wasmtimeAddonPath());
+      return { ok, what: 'the wasmtime addon', reason: ok ? '' : 'the addon is not built (it needs a Rust toolchain)', enable: 'npm run build:native (with cargo from rustup)' };
+    }),
+  cargo: (): Requirement =>
+    memo('cargo', () => {
+      const ok = runs('cargo', ['--version']);
+      return { ok, what: 'a Rust toolchain (cargo)', reason: ok ? '' : 'cargo is not on PATH', enable: 'rustup (then npm run build:native)' };
+    }),
+};
+
+/** The note a skipped test carries: `needs X: reason — enable with: command`. */
+export function skipNote(req: Requirement): string {
+  return `needs ${req.what}: ${req.reason} — enable with: ${req.enable}`;
+}
