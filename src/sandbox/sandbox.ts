@@ -87,8 +87,9 @@ export interface SandboxOptions {
   /**
    * The engine: `'jco'` (default; components transpiled to JavaScript, core modules metered by
    * our instrumentation) or `'wasmtime'` (the native addon: wasmtime's own fuel, memory limits
-   * and compiled-component cache), behind the same gate. Choosing `'wasmtime'` when the addon
-   * is not built fails with a usage error naming `npm run build:native`. Fuel units differ
+   * and compiled-component cache), behind the same gate. Choosing `'wasmtime'` without an addon
+   * (neither built nor a prebuilt package installed) fails with a usage error saying how to get
+   * one. Fuel units differ
    * between the engines (wasmtime counts about one unit per wasm operator).
    */
   readonly engine?: 'jco' | 'wasmtime';
