@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Agent } from '../../dist/index.js';
-import { FIXTURE_BUILD_DIR } from '../helpers/fixtures.js';
+import { exampleDir, examplePath, FIXTURE_BUILD_DIR } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
 import { describeNeeds } from '../helpers/skip.js';
 import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
@@ -198,5 +198,18 @@ describeNeeds(needs.componentizePy(), 'python agents', () => {
     await withAgent({ version: 1, resourceLimits: { maxMemory: '96MiB' } }, async (agent) => {
       expect(await lines(agent, 'alloc 8\nalloc 200')).toEqual(['ok 8', 'err ENOMEM']);
     });
+  });
+
+  it('the python-agent example runs under its policy file: notes read, the private folder unseen, the tool called', async () => {
+    sandbox.registerTool('classify', async (input) => ({ label: (input as { todos: number }).todos > 1 ? 'busy' : 'calm' }));
+    const agent = await sandbox.load(examplePath('python-agent'), { policy: join(exampleDir('python-agent'), 'policy.yaml') });
+    try {
+      const report = JSON.parse((await agent.run('{}')).output);
+      expect(report).toMatchObject({ files: 2, todos: 3, refused: [], fetched: null });
+      expect(Object.keys(report.notes).sort()).toEqual(['/notes/2026/december.txt', '/notes/plans.md']);
+      expect(report.labels).toEqual({ '/notes/2026/december.txt': { label: 'busy' }, '/notes/plans.md': { label: 'calm' } });
+    } finally {
+      await agent.close();
+    }
   });
 });
