@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import { needs, REQUIRE_ALL_ENV } from './test/helpers/requirements.js';
 import { LEFT_OUT_ENV } from './test/summary-reporter.js';
 
 /**
@@ -15,10 +15,11 @@ const BOTH_ENGINES_LIST = ['audit', 'filesystem', 'identity', 'limits', 'network
 const BOTH_ENGINES = BOTH_ENGINES_LIST.map((n) => `test/integration/${n}.test.ts`);
 const BOTH_ENGINES_COUNT = BOTH_ENGINES_LIST.length;
 
-const addon = `native/agentos-wasmtime.${process.platform}-${process.arch}.node`;
-const wasmtime = existsSync(addon);
+const addon = needs.wasmtimeAddon();
+const wasmtime = addon.ok;
 if (!wasmtime) {
-  const line = `the wasmtime project (${BOTH_ENGINES_COUNT} integration suites on the second engine): ${addon} is not built — enable with: npm run build:native (with cargo from rustup)`;
+  const line = `the wasmtime project (${BOTH_ENGINES_COUNT} integration suites on the second engine): ${addon.reason} — enable with: ${addon.enable}`;
+  if (process.env[REQUIRE_ALL_ENV] === '1') throw new Error(`vitest: ${line} (${REQUIRE_ALL_ENV}=1: nothing may be skipped here)`);
   process.stderr.write(`vitest: ${line}\n`);
   process.env[LEFT_OUT_ENV] = JSON.stringify([line]);
 }

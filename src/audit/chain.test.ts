@@ -10,6 +10,7 @@ import { fromHex } from './hash.js';
 import { queryRecords } from './query.js';
 import { openAuditReader } from './reader.js';
 import { verifyStore } from './verify.js';
+import { skipWhen } from '../../test/helpers/skip.js';
 
 const WRITER = join(REPO_ROOT, 'test', 'fixtures', 'audit', 'writer.mjs');
 
@@ -164,7 +165,7 @@ describe('AuditChain: fail closed', () => {
     if (mounted) spawnSync('umount', [tmpfs]);
   });
   it('when the disk is full (a real 512 KiB tmpfs), the failing batch and everything after it is refused', async (ctx) => {
-    if (!mounted) ctx.skip('needs a tmpfs mount (mount -t tmpfs): run the tests as root, as .ci/run does');
+    skipWhen(ctx, !mounted, 'needs a tmpfs mount (mount -t tmpfs): run the tests as root, as .ci/run does');
     const chain = await AuditChain.open(join(tmpfs, 'audit'), { checkpointIntervalMs: 0 });
     const big = 'x'.repeat(4000);
     let ok = 0;

@@ -200,7 +200,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     } catch (e) {
       await store.close().catch(() => undefined);
       if (e instanceof SandboxError) throw e;
-      throw new SandboxError('AUDIT_UNAVAILABLE', `audit store in ${dir} is unreadable: ${(e as Error).message}; run \`agentos audit verify --dir ${dir}\``, { dir }, { cause: e });
+      throw new SandboxError('AUDIT_UNAVAILABLE', `audit store in ${dir} is unreadable: ${(e as Error).message}; run \`agentos audit verify --audit ${dir}\``, { dir }, { cause: e });
     }
   }
 

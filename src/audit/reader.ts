@@ -64,7 +64,7 @@ export async function openAuditReader(dir: string): Promise<AuditReader> {
   try {
     await readFile(join(db, 'CURRENT'));
   } catch {
-    throw new SandboxError('AUDIT_UNAVAILABLE', `no audit store in ${dir} (expected ${db}); pass --dir with the directory given to --audit, or run an agent first`, { dir });
+    throw new SandboxError('AUDIT_UNAVAILABLE', `no audit store in ${dir} (expected ${db}); give --audit DIR with the directory \`agentos run --audit\` wrote, or run an agent first`, { dir });
   }
   let lastError: unknown;
   for (let attempt = 0; attempt < 8; attempt++) {

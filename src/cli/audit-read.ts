@@ -12,10 +12,36 @@ import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../util/units.js';
 import { parse, type ExitStatus } from './common.js';
+import { FLAGS, flagLine, withAliases } from './flags.js';
 import { formatRecord, parseCount, parseTime } from './audit-format.js';
 
+/**
+ * The options every `agentos audit` command takes. `--dir DIR` was audit's own name for the
+ * directory that `agentos run --audit DIR` writes; it stays an alias.
+ */
+export const AUDIT_COMMON = { audit: withAliases(FLAGS.audit, 'dir'), json: FLAGS.json, help: FLAGS.help } as const;
+
+/** The help lines of AUDIT_COMMON (`json`: what --json prints in that command), text at column `width`. */
+export function commonHelp(json = 'print one JSON object', width = 19): string {
+  return [flagLine(AUDIT_COMMON.audit, undefined, width), flagLine(AUDIT_COMMON.json, json, width), flagLine(AUDIT_COMMON.help, undefined, width)].join('\n');
+}
+
+const FILTER_OPTIONS = {
+  ...AUDIT_COMMON,
+  // --agent ID was the filter's first name; --agent-id is what token and ca call an agent's id.
+  'agent-id': withAliases(FLAGS['agent-id'], 'agent'),
+  type: { type: 'string' },
+  outcome: { type: 'string' },
+  severity: { type: 'string' },
+  correlation: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+} as const;
+
 const FILTER_HELP = `Filters (combine with AND):
-  --agent ID           records of one agent
+${flagLine(FILTER_OPTIONS['agent-id'], 'records of one agent', 23)}
   --type T[,T...]      event types (capability_used, capability_denied, agent_spawn, ...)
   --outcome O          success, failure or blocked
   --severity S         low, medium, high or critical
@@ -25,41 +51,47 @@ const FILTER_HELP = `Filters (combine with AND):
   --from SEQ           sequence numbers from SEQ
   --to SEQ             sequence numbers below SEQ`;
 
-const QUERY_HELP = `Usage: agentos audit query [filters] [--limit N] [--reverse] [--dir DIR] [--json]
+/** The options of `agentos audit query`. */
+export const QUERY_OPTIONS = { ...FILTER_OPTIONS, limit: { type: 'string' }, reverse: { type: 'boolean' } } as const;
+
+const QUERY_HELP = `Usage: agentos audit query [filters] [--limit N] [--reverse] [--audit DIR] [--json]
 
 Print the records that match, oldest first (--reverse: newest first). --json prints one JSON
 object per line.
 
-${FILTER_HELP}`;
+${FILTER_HELP}
 
-const TAIL_HELP = `Usage: agentos audit tail [-n N] [--follow] [--interval DURATION] [filters] [--dir DIR] [--json]
+Options:
+  --limit N            at most N records
+  --reverse            newest first
+${commonHelp('print one JSON object per record (JSON Lines)', 23)}`;
+
+/** The options of `agentos audit tail`. */
+export const TAIL_OPTIONS = { ...FILTER_OPTIONS, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, interval: { type: 'string' } } as const;
+
+const TAIL_HELP = `Usage: agentos audit tail [-n N] [--follow] [--interval DURATION] [filters] [--audit DIR] [--json]
 
 Print the last N records (default 20) that match; with --follow keep printing new ones as
 they are written (checked every --interval, default 1s) until interrupted.
 
-${FILTER_HELP}`;
+${FILTER_HELP}
 
-const EXPORT_HELP = `Usage: agentos audit export [--out FILE] [--from SEQ] [--to SEQ] [--dir DIR]
+Options:
+${commonHelp('print one JSON object per record (JSON Lines)', 23)}`;
+
+/** The options of `agentos audit export`. */
+export const EXPORT_OPTIONS = { ...AUDIT_COMMON, out: FLAGS.out, from: { type: 'string' }, to: { type: 'string' } } as const;
+
+const EXPORT_HELP = `Usage: agentos audit export [--out FILE] [--from SEQ] [--to SEQ] [--audit DIR] [--json]
 
 Write records [from, to) as JSON Lines (format agentos-audit-export/1): a header with the log
 id, public key and the chain state before 'from', each record exactly as it was hashed, and the
 signed checkpoints in range plus one signed at 'to'. Check it anywhere with
-'agentos audit verify --export FILE'. Without --out it writes to stdout.`;
+'agentos audit verify --export FILE'. Without --out it writes to stdout.
 
-const FILTER_OPTIONS = {
-  agent: { type: 'string' },
-  type: { type: 'string' },
-  outcome: { type: 'string' },
-  severity: { type: 'string' },
-  correlation: { type: 'string' },
-  since: { type: 'string' },
-  until: { type: 'string' },
-  from: { type: 'string' },
-  to: { type: 'string' },
-  dir: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+Options:
+${flagLine(EXPORT_OPTIONS.out, 'write the export to FILE (- or none: standard output)', 19)}
+${commonHelp('with --out: print a summary as one JSON object')}`;
 
 function filters(v: Record<string, string | boolean | undefined>): AuditQuery {
   const s = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
@@ -68,7 +100,7 @@ function filters(v: Record<string, string | boolean | undefined>): AuditQuery {
   const severity = s('severity');
   if (severity !== undefined && !['low', 'medium', 'high', 'critical'].includes(severity)) throw new UsageError(`--severity ${JSON.stringify(severity)}: use low, medium, high or critical`);
   return {
-    ...(s('agent') !== undefined ? { agentId: s('agent')! } : {}),
+    ...(s('agent-id') !== undefined ? { agentId: s('agent-id')! } : {}),
     ...(s('type') !== undefined ? { eventType: s('type')!.split(',').map((t) => t.trim()) } : {}),
     ...(outcome !== undefined ? { outcome } : {}),
     ...(severity !== undefined ? { severity } : {}),
@@ -90,14 +122,14 @@ function noPositionals(p: string[], cmd: string): void {
 
 /** `agentos audit query`. */
 export async function queryCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(argv, { ...FILTER_OPTIONS, limit: { type: 'string' }, reverse: { type: 'boolean' } }, 'audit query');
+  const { values, positionals } = parse(argv, QUERY_OPTIONS, 'audit query');
   if (values.help) {
     process.stdout.write(QUERY_HELP + '\n');
     return 0;
   }
   noPositionals(positionals, 'query');
   const q: AuditQuery = { ...filters(values), ...(values.limit !== undefined ? { limit: parseCount(values.limit, '--limit') } : {}), reverse: values.reverse ?? false };
-  const reader = await openAuditReader(values.dir ?? DEFAULT_AUDIT_DIR);
+  const reader = await openAuditReader(values.audit ?? DEFAULT_AUDIT_DIR);
   try {
     for await (const r of queryRecords(reader.store, q)) show(r, values.json ?? false);
   } finally {
@@ -108,11 +140,7 @@ export async function queryCommand(argv: string[]): Promise<ExitStatus> {
 
 /** `agentos audit tail`. */
 export async function tailCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(
-    argv,
-    { ...FILTER_OPTIONS, lines: { type: 'string', short: 'n' }, follow: { type: 'boolean', short: 'f' }, interval: { type: 'string' } },
-    'audit tail',
-  );
+  const { values, positionals } = parse(argv, TAIL_OPTIONS, 'audit tail');
   if (values.help) {
     process.stdout.write(TAIL_HELP + '\n');
     return 0;
@@ -121,7 +149,7 @@ export async function tailCommand(argv: string[]): Promise<ExitStatus> {
   const n = values.lines !== undefined ? parseCount(values.lines, '-n') : 20;
   const interval = values.interval !== undefined ? parseDuration(values.interval, '--interval') : 1000;
   const q = filters(values);
-  const dir = values.dir ?? DEFAULT_AUDIT_DIR;
+  const dir = values.audit ?? DEFAULT_AUDIT_DIR;
   const json = values.json ?? false;
   let next: number;
   {
@@ -160,17 +188,13 @@ export async function tailCommand(argv: string[]): Promise<ExitStatus> {
 
 /** `agentos audit export`. */
 export async function exportCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(
-    argv,
-    { dir: { type: 'string' }, out: { type: 'string', short: 'o' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    'audit export',
-  );
+  const { values, positionals } = parse(argv, EXPORT_OPTIONS, 'audit export');
   if (values.help) {
     process.stdout.write(EXPORT_HELP + '\n');
     return 0;
   }
   noPositionals(positionals, 'export');
-  const reader = await openAuditReader(values.dir ?? DEFAULT_AUDIT_DIR);
+  const reader = await openAuditReader(values.audit ?? DEFAULT_AUDIT_DIR);
   try {
     const toFile = values.out !== undefined && values.out !== '-';
     const out: Writable = toFile ? createWriteStream(values.out!) : process.stdout;

@@ -19,7 +19,32 @@ import { UsageError } from '../errors.js';
 import { join } from 'node:path';
 import { parse, reportError, type ExitStatus } from './common.js';
 import { formatReport, parseCount, parseTime, safeLine } from './audit-format.js';
-import { exportCommand, queryCommand, tailCommand } from './audit-read.js';
+import { AUDIT_COMMON, commonHelp, EXPORT_OPTIONS, exportCommand, QUERY_OPTIONS, queryCommand, TAIL_OPTIONS, tailCommand } from './audit-read.js';
+import { FLAGS, flagLine, withAliases } from './flags.js';
+
+const VERIFY_OPTIONS = {
+  ...AUDIT_COMMON,
+  witness: FLAGS.witness,
+  trusted: { type: 'string', multiple: true },
+  // --key was the first name; elsewhere --key NAME is a signing key's name in the key store.
+  'log-key': withAliases({ name: 'log-key', type: 'string', arg: 'HEX|FILE', help: "the log's public key (64 hex digits, or a file holding them) to trust instead\nof the one recorded in the store" }, 'key'),
+  export: { type: 'string' },
+  deep: { type: 'boolean' },
+} as const;
+const CHECKPOINT_OPTIONS = { ...AUDIT_COMMON, out: FLAGS.out, witness: FLAGS.witness } as const;
+const PROOF_OPTIONS = { ...AUDIT_COMMON, seq: { type: 'string' }, size: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } } as const;
+const PRUNE_OPTIONS = { ...AUDIT_COMMON, before: { type: 'string' }, 'older-than': { type: 'string' } } as const;
+
+/** The options of each `agentos audit` command (the flag table's test walks them). */
+export const AUDIT_OPTIONS = {
+  verify: VERIFY_OPTIONS,
+  tail: TAIL_OPTIONS,
+  query: QUERY_OPTIONS,
+  export: EXPORT_OPTIONS,
+  checkpoint: CHECKPOINT_OPTIONS,
+  proof: PROOF_OPTIONS,
+  prune: PRUNE_OPTIONS,
+} as const;
 
 export const AUDIT_HELP = `Usage: agentos audit <command> [options]
 
@@ -38,15 +63,15 @@ Commands:
   prune         retention: remove old records, keeping the rest verifiable from a signed anchor
 
 Common options:
-  --dir DIR     the audit directory (default ${DEFAULT_AUDIT_DIR}; what 'agentos run --audit' used)
-  --json        machine-readable output (one JSON object; JSON Lines for tail and query)
-  -h, --help    help for a command: agentos audit <command> --help
+${flagLine(AUDIT_COMMON.audit, undefined, 19)}
+${flagLine(AUDIT_COMMON.json, 'machine-readable output (one JSON object; JSON Lines for tail and query)', 19)}
+${flagLine(AUDIT_COMMON.help, 'help for a command: agentos audit <command> --help', 19)}
 
 Reading commands use a snapshot of the store, so they work while an agent is running.
 Text output shows control characters and ANSI escapes escaped.`;
 
-const VERIFY_HELP = `Usage: agentos audit verify [--dir DIR] [--witness DIR] [--trusted FILE]... [--key HEX|FILE] [--deep] [--json]
-       agentos audit verify --export FILE [--key HEX|FILE] [--trusted FILE]... [--json]
+const VERIFY_HELP = `Usage: agentos audit verify [--audit DIR] [--witness DIR] [--trusted FILE]... [--log-key HEX|FILE] [--deep] [--json]
+       agentos audit verify --export FILE [--log-key HEX|FILE] [--trusted FILE]... [--json]
 
 Check the audit log: each record's hash and its link to the one before, sequence numbers,
 every signed checkpoint (signature, log id, root), the stored Merkle nodes and the head.
@@ -55,16 +80,16 @@ another log, and â€” given a checkpoint held elsewhere (--witness, --trusted) â€
 older, validly signed copy of the store.
 
 Options:
-  --witness DIR    a witness directory (see 'agentos run --witness'); its latest checkpoint is trusted
+${flagLine(VERIFY_OPTIONS.witness, "a witness directory (see 'agentos run --witness'); its latest checkpoint is trusted", 19)}
   --trusted FILE   a checkpoint file held elsewhere (from 'audit checkpoint --out'); repeatable
-  --key HEX|FILE   the log's public key (64 hex digits, or a file holding them) to trust instead
-                   of the one recorded in the store
+${flagLine(VERIFY_OPTIONS['log-key'], undefined, 19)}
   --export FILE    verify an exported file offline instead of the store
   --deep           also parse every record (slower)
+${commonHelp('print the report as one JSON object')}
 
 Exit status: 0 intact, 1 problems found, 2 bad input, 5 the log cannot be read.`;
 
-const CHECKPOINT_HELP = `Usage: agentos audit checkpoint [--dir DIR] [--out FILE] [--witness DIR] [--json]
+const CHECKPOINT_HELP = `Usage: agentos audit checkpoint [--audit DIR] [--out FILE] [--witness DIR] [--json]
 
 Verify the log, then sign a checkpoint {logId, size, rootHash, lastHash, timestamp} of its
 current state with the log key (DIR/log-key.pem) and print it. Keep the checkpoint somewhere
@@ -72,25 +97,32 @@ the log's host cannot change: 'audit verify --trusted FILE' then detects a delet
 rollback. Refuses (exit 1) when the log does not verify.
 
 Options:
-  --out FILE       also write the checkpoint to FILE
-  --witness DIR    also publish it to a witness directory`;
+${flagLine(CHECKPOINT_OPTIONS.out, 'also write the checkpoint to FILE', 19)}
+${flagLine(CHECKPOINT_OPTIONS.witness, 'also publish it to a witness directory', 19)}
+${commonHelp()}`;
 
-const PROOF_HELP = `Usage: agentos audit proof --seq N [--size M] [--dir DIR] [--json]
-       agentos audit proof --from A [--to B] [--dir DIR] [--json]
+const PROOF_HELP = `Usage: agentos audit proof --seq N [--size M] [--audit DIR] [--json]
+       agentos audit proof --from A [--to B] [--audit DIR] [--json]
 
 Print an RFC 6962 inclusion proof of record N in the tree of size M (default: the whole log),
-or a consistency proof that the tree of size B extends the tree of size A, after checking it.`;
+or a consistency proof that the tree of size B extends the tree of size A, after checking it.
 
-const PRUNE_HELP = `Usage: agentos audit prune (--before SEQ | --older-than DURATION) [--dir DIR] [--json]
+Options:
+${commonHelp()}`;
+
+const PRUNE_HELP = `Usage: agentos audit prune (--before SEQ | --older-than DURATION) [--audit DIR] [--json]
 
 Retention: remove the records before SEQ, or those older than DURATION (e.g. 90d, 24h), whole
 blocks at a time. A checkpoint signed at the prune point becomes the log's anchor, so the rest
 still verifies; the prune itself is recorded as an audit_pruned event. Needs the store to be
-free (no agent running on it).`;
+free (no agent running on it).
+
+Options:
+${commonHelp()}`;
 
 async function readKey(spec: string): Promise<Uint8Array> {
   const text = /^[0-9a-fA-F]{64}$/.test(spec) ? spec : (await readFile(spec, 'utf8').catch(() => '')).trim();
-  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`--key ${JSON.stringify(spec)}: expected 64 hex digits or a file holding them (the publicKey printed by 'agentos audit checkpoint')`);
+  if (!/^[0-9a-fA-F]{64}$/.test(text)) throw new UsageError(`--log-key ${JSON.stringify(spec)}: expected 64 hex digits or a file holding them (the publicKey printed by 'agentos audit checkpoint')`);
   return fromHex(text.toLowerCase());
 }
 
@@ -107,24 +139,11 @@ async function readTrusted(files: readonly string[]): Promise<Checkpoint[]> {
 }
 
 async function verifyCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      dir: { type: 'string' },
-      witness: { type: 'string' },
-      trusted: { type: 'string', multiple: true },
-      key: { type: 'string' },
-      export: { type: 'string' },
-      deep: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    'audit verify',
-  );
+  const { values, positionals } = parse(argv, VERIFY_OPTIONS, 'audit verify');
   if (values.help) return print(VERIFY_HELP);
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see \`agentos audit verify --help\``);
   const trusted = await readTrusted(values.trusted ?? []);
-  const publicKey = values.key !== undefined ? await readKey(values.key) : undefined;
+  const publicKey = values['log-key'] !== undefined ? await readKey(values['log-key']) : undefined;
   let report;
   let what: string;
   if (values.export !== undefined) {
@@ -136,7 +155,7 @@ async function verifyCommand(argv: string[]): Promise<ExitStatus> {
     }
     report = await verifyExport(values.export, { trusted, ...(publicKey ? { publicKey } : {}) });
   } else {
-    const dir = values.dir ?? DEFAULT_AUDIT_DIR;
+    const dir = values.audit ?? DEFAULT_AUDIT_DIR;
     what = `the audit log in ${dir}`;
     const reader = await openAuditReader(dir);
     try {
@@ -151,14 +170,10 @@ async function verifyCommand(argv: string[]): Promise<ExitStatus> {
 }
 
 async function checkpointCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(
-    argv,
-    { dir: { type: 'string' }, out: { type: 'string' }, witness: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    'audit checkpoint',
-  );
+  const { values, positionals } = parse(argv, CHECKPOINT_OPTIONS, 'audit checkpoint');
   if (values.help) return print(CHECKPOINT_HELP);
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see \`agentos audit checkpoint --help\``);
-  const dir = values.dir ?? DEFAULT_AUDIT_DIR;
+  const dir = values.audit ?? DEFAULT_AUDIT_DIR;
   const reader = await openAuditReader(dir);
   let cp: Checkpoint;
   try {
@@ -191,14 +206,10 @@ async function checkpointCommand(argv: string[]): Promise<ExitStatus> {
 }
 
 async function proofCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(
-    argv,
-    { dir: { type: 'string' }, seq: { type: 'string' }, size: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    'audit proof',
-  );
+  const { values, positionals } = parse(argv, PROOF_OPTIONS, 'audit proof');
   if (values.help) return print(PROOF_HELP);
   if (positionals.length > 0 || (values.seq === undefined) === (values.from === undefined)) throw new UsageError('give --seq N (inclusion) or --from A (consistency); see `agentos audit proof --help`');
-  const reader = await openAuditReader(values.dir ?? DEFAULT_AUDIT_DIR);
+  const reader = await openAuditReader(values.audit ?? DEFAULT_AUDIT_DIR);
   try {
     const size = reader.head.size;
     const src = reader.source;
@@ -232,14 +243,10 @@ async function proofCommand(argv: string[]): Promise<ExitStatus> {
 }
 
 async function pruneCommand(argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(
-    argv,
-    { dir: { type: 'string' }, before: { type: 'string' }, 'older-than': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-    'audit prune',
-  );
+  const { values, positionals } = parse(argv, PRUNE_OPTIONS, 'audit prune');
   if (values.help) return print(PRUNE_HELP);
   if (positionals.length > 0 || (values.before === undefined) === (values['older-than'] === undefined)) throw new UsageError('give exactly one of --before SEQ or --older-than DURATION; see `agentos audit prune --help`');
-  const chain = await AuditChain.open(values.dir ?? DEFAULT_AUDIT_DIR, { lockWaitMs: 2000 });
+  const chain = await AuditChain.open(values.audit ?? DEFAULT_AUDIT_DIR, { lockWaitMs: 2000 });
   try {
     const r = await pruneChain(chain, values.before !== undefined ? { before: parseCount(values.before, '--before'), by: 'agentos audit prune' } : { olderThan: parseTime(values['older-than']!, '--older-than'), by: 'agentos audit prune' });
     if (values.json) process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');

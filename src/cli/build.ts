@@ -4,6 +4,7 @@
 import { buildAgent } from '../build/index.js';
 import { UsageError } from '../errors.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { FLAGS } from './flags.js';
 
 export const BUILD_HELP = `Usage: agentos build <agent.js|agent.c|agent.wat> -o <agent.wasm> [options]
 
@@ -22,15 +23,14 @@ Options:
   --json                print one JSON object
   -h, --help            show this help`;
 
+/** The options of `agentos build`. */
+export const BUILD_OPTIONS = { out: FLAGS.out, backend: { type: 'string' }, json: FLAGS.json, help: FLAGS.help } as const;
+
 /** Run the command. */
 export async function buildCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   try {
-    const { values, positionals } = parse(
-      argv,
-      { out: { type: 'string', short: 'o' }, backend: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      'build',
-    );
+    const { values, positionals } = parse(argv, BUILD_OPTIONS, 'build');
     if (values.help) {
       process.stdout.write(BUILD_HELP + '\n');
       return 0;

@@ -11,333 +11,17 @@
  */
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { createHash, randomUUID, X509Certificate } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
-import { withFileLock } from '../util/file-lock.js';
 import { createCa, issueAgentCertificate, loadCa, normalizeSerial, refreshCrl, revokeCertificate, saveCa, validateAgentCertificate, type CaState } from '../identity/ca.js';
 import { b64u } from '../identity/keys.js';
-import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
-import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
-import { parseAgentKey } from './token.js';
-import { errno } from '../util/errno.js';
-
-const DEFAULT_DIR = '.agentos/ca';
-const DEFAULT_KEYS = '.agentos/keys';
-const DEFAULT_KEY = 'ca';
-const DEFAULT_CA_VALID = '365d';
-const DEFAULT_CERT_VALID = '24h';
-/** Largest certificate file read (a PEM certificate of the CA is well under 16 KiB). */
-const MAX_INPUT = 1024 * 1024;
-
-/**
- * Help of `agentos ca`.
- *
- * @example
- * ```ts
- * process.stdout.write(CA_HELP + '\n');
- * ```
- */
-export const CA_HELP = `Usage: agentos ca <command> [options]
-
-A local certificate authority for agents: a self-signed Ed25519 CA certificate whose key is in
-the key store, X.509 agent certificates (CN=<agent id>, O=agentos, OU=<agent type>), and a
-signed certificate revocation list (CRL). The CA state lives in DIR/ca.json, with copies of
-the CA certificate and the CRL in DIR/ca.pem and DIR/crl.pem for other tools.
-
-Commands:
-  init                create the CA (and its key, if the key store has none of that name)
-  issue               issue a certificate for an agent's Ed25519 public key
-  revoke <serial|cert-file>
-                      revoke a certificate (--reason TEXT) and re-sign the CRL
-  verify <cert-file|->
-                      check a certificate against the CA: signature, validity, revocation;
-                      exit 0 valid, 1 not valid (the code and reason are printed)
-  crl                 print the current CRL (re-signed first when it is stale or with --refresh)
-  show                the CA's subject, key, validity and revocations
-
-Common options:
-  --dir DIR                the CA directory (default ${DEFAULT_DIR})
-  --keys DIR               the key store holding the CA key (default ${DEFAULT_KEYS})
-  --passphrase-file FILE   read the key passphrase from the first line of FILE
-  --json                   machine-readable output (one JSON object)
-  -h, --help               help for a command: agentos ca <command> --help
-
-The passphrase comes from the environment variable ${PASSPHRASE_ENV} or from
---passphrase-file FILE; there is deliberately no option taking the passphrase itself.
-init, issue, revoke and a CRL refresh need it (they sign with the CA key); verify, show
-and printing a fresh CRL do not.
-Durations: 365d, 24h, 90m, 45s.
-Exit status: 0 ok, 1 verify: the certificate is not valid, 2 bad input (a wrong or missing
-passphrase too), 5 internal error.`;
-
-const COMMON = `  --dir DIR                the CA directory (default ${DEFAULT_DIR})
-  --json                   machine-readable output (one JSON object)`;
-const KEYS = `  --keys DIR               the key store holding the CA key (default ${DEFAULT_KEYS})
-  --passphrase-file FILE   the key passphrase (else $${PASSPHRASE_ENV}; never on the command line)`;
-
-const HELP: Readonly<Record<string, string>> = {
-  init: `Usage: agentos ca init [--dir DIR] [--keys DIR] [--key NAME] [--subject DN] [--valid DURATION]
-                      [--crl-valid DURATION] [--force] [--passphrase-file FILE] [--json]
-
-Create a CA in DIR: a self-signed CA certificate for the key NAME of the key store (generated
-there if the store has no active key of that name) and an empty signed CRL. Refuses to replace
-an existing CA unless --force. Needs the passphrase.
-
-Replacing a CA with --force keeps its revocations (carried over from CA to CA, so that going
-back to an earlier key cannot bring its revoked certificates back). With the same key,
-certificates the old CA issued stay valid under the new one (same key, same name); to stop
-trusting every certificate issued so far, use another key (--key NAME, or 'agentos keys rotate').
-
-Options:
-  --key NAME               the CA key's name in the key store (default ${DEFAULT_KEY})
-  --subject DN             the CA's name, e.g. "CN=build CA, O=example" (default "CN=agentos CA <kid>, O=agentos")
-  --valid DURATION         lifetime of the CA certificate (default ${DEFAULT_CA_VALID})
-  --crl-valid DURATION     lifetime of each signed CRL: a CRL older than that makes every
-                           certificate fail until it is re-signed ('agentos ca crl'); default:
-                           a CRL is valid as long as the CA certificate
-  --force                  replace an existing CA in DIR
-${KEYS}
-${COMMON}`,
-  issue: `Usage: agentos ca issue --agent-type TYPE (--agent-key KEY | --agent-key-file FILE) [--agent-id UUID]
-                       [--valid DURATION] [-o FILE] [--dir DIR] [--keys DIR] [--passphrase-file FILE] [--json]
-
-Issue a certificate binding an agent id and type to the agent's Ed25519 public key, signed by
-the CA. Prints the PEM certificate (or writes it to FILE) and reports its serial and validity.
-The certificate never outlives the CA certificate. A stale CRL (see 'agentos ca crl --help')
-is re-signed first. Needs the passphrase.
-
-Options:
-  --agent-id UUID          the agent's id (default: a new random UUID v4)
-  --agent-type TYPE        the agent's type: 1–64 of A-Z a-z 0-9 . _ - (required)
-  --agent-key KEY          the agent's public key: 32 bytes as base64url or 64 hex digits
-                           (write --agent-key=KEY when a base64url key starts with -)
-  --agent-key-file FILE    a file holding it (raw 32 bytes, that text, a PEM public key, a JWK,
-                           or {"publicKey": …})
-  --valid DURATION         lifetime of the certificate (default ${DEFAULT_CERT_VALID}; at least 1s)
-  -o, --output FILE        write the PEM certificate to FILE instead of standard output
-${KEYS}
-${COMMON}`,
-  revoke: `Usage: agentos ca revoke <serial|cert-file|-> --reason TEXT [--dir DIR] [--keys DIR] [--passphrase-file FILE] [--json]
-
-Revoke a certificate, by serial (hex, as 'issue' and 'verify' print it; colons and a 0x
-prefix are accepted) or given the certificate itself (a file, or - for standard input), and
-re-sign the CRL. A certificate given as a file must have been issued by this CA. Revoking a
-serial twice changes nothing. Cannot be undone. Needs the passphrase (the CRL is signed).
-An argument that is both a serial and an existing file is refused: write ./NAME for the file.
-
-Options:
-  --reason TEXT            why (required; 1–256 characters). An RFC 5280 reason name
-                           (keyCompromise, superseded, cessationOfOperation, affiliationChanged,
-                           privilegeWithdrawn, …) also becomes the CRL entry's reason code
-${KEYS}
-${COMMON}`,
-  verify: `Usage: agentos ca verify <cert-file|-> [--at TIME] [--dir DIR] [--json]
-
-Check an agent certificate (PEM or DER; - reads standard input) against the CA: signed by the
-CA key, a well-formed agent certificate, within its validity and the CA's, the CRL signed by
-the CA and not stale, the serial not revoked. Exit 0 valid, 1 not valid, printing the code
-(EXPIRED, NOT_YET_VALID, REVOKED, UNTRUSTED, MALFORMED) and the reason. Needs no passphrase.
-
-Options:
-  --at TIME                check at TIME (ISO 8601, e.g. 2030-01-01T00:00:00Z) instead of now;
-                           revocation is always the CRL's current state
-${COMMON}`,
-  crl: `Usage: agentos ca crl [--refresh] [-o FILE] [--dir DIR] [--keys DIR] [--passphrase-file FILE] [--json]
-
-Print the CA's current CRL (PEM), or write it to FILE. A CRL made with 'init --crl-valid' goes
-stale: every certificate then fails verification until the CRL is re-signed. A stale CRL is
-re-signed (and saved) before it is printed, which needs the passphrase; --refresh re-signs it
-even when it is still fresh (run it regularly, before the CRL goes stale). A fresh CRL is
-printed without the passphrase.
-
-Options:
-  --refresh                re-sign the CRL now (needs the passphrase)
-  -o, --output FILE        write the CRL to FILE instead of standard output
-${KEYS}
-${COMMON}`,
-  show: `Usage: agentos ca show [--dir DIR] [--json]
-
-Print the CA's subject, key (name and kid), certificate serial and SHA-256 fingerprint,
-validity, the CRL's number and next update, and the number of revoked certificates
-(--json lists them). Needs no passphrase.
-
-Options:
-${COMMON}`,
-};
-
-const OPTIONS = {
-  dir: { type: 'string' },
-  keys: { type: 'string' },
-  'passphrase-file': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  key: { type: 'string' },
-  subject: { type: 'string' },
-  valid: { type: 'string' },
-  'crl-valid': { type: 'string' },
-  force: { type: 'boolean' },
-  'agent-id': { type: 'string' },
-  'agent-type': { type: 'string' },
-  'agent-key': { type: 'string' },
-  'agent-key-file': { type: 'string' },
-  output: { type: 'string', short: 'o' },
-  reason: { type: 'string' },
-  at: { type: 'string' },
-  refresh: { type: 'boolean' },
-} as const;
-type Flag = keyof typeof OPTIONS;
-type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
-const COMMON_FLAGS: readonly Flag[] = ['dir', 'json', 'help'];
-const SIGNING: readonly Flag[] = ['keys', 'passphrase-file'];
-const ALLOWED: Readonly<Record<string, readonly Flag[]>> = {
-  init: [...SIGNING, 'key', 'subject', 'valid', 'crl-valid', 'force'],
-  issue: [...SIGNING, 'agent-id', 'agent-type', 'agent-key', 'agent-key-file', 'valid', 'output'],
-  revoke: [...SIGNING, 'reason'],
-  verify: ['at'],
-  crl: [...SIGNING, 'refresh', 'output'],
-  show: [],
-};
-
-const iso = (ms: number | undefined) => (ms === undefined ? 'never' : new Date(ms).toISOString());
-
-
-const isDir = (p: string) => stat(p).then((s) => s.isDirectory(), () => false);
-const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false);
-
-
-/**
- * Run `fn` holding `dir/ca.lock`, so that two processes changing the CA (two revocations at
- * once, say) cannot lose each other's change: each reads the state inside the lock.
- */
-function withCaLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  return withFileLock(join(dir, 'ca.lock'), `the CA in ${dir}`, fn);
-}
-
-/** The CA in `dir`, with an error that says which option to change when there is none. */
-async function openCa(dir: string): Promise<CaState> {
-  if (!(await isFile(join(dir, 'ca.json')))) throw new UsageError(`no CA in ${dir}: give --dir DIR, or create one with \`agentos ca init\``, { dir });
-  return loadCa(dir);
-}
-
-/** What `show` and the other commands report about the CA certificate and CRL. */
-interface CaFacts {
-  readonly subject: string;
-  readonly serial: string;
-  readonly fingerprint: string;
-  readonly notBefore: number;
-  readonly notAfter: number;
-  readonly crl?: { readonly thisUpdate: number; readonly nextUpdate: number | undefined };
-}
-
-function caFacts(ca: CaState, dir: string): CaFacts {
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(ca.certificatePem);
-  } catch (e) {
-    throw new UsageError(`${join(dir, 'ca.json')}: the CA certificate cannot be read (${(e as Error).message}); restore the directory from a backup or run \`agentos ca init --force\``);
-  }
-  let crl: CaFacts['crl'];
-  try {
-    const c = new x509.X509Crl(ca.crlPem);
-    crl = { thisUpdate: c.thisUpdate.getTime(), nextUpdate: c.nextUpdate?.getTime() };
-  } catch {
-    crl = undefined;
-  }
-  return {
-    subject: cert.subject,
-    serial: normalizeSerial(cert.serialNumber),
-    fingerprint: createHash('sha256').update(new Uint8Array(cert.rawData)).digest('hex'),
-    notBefore: cert.notBefore.getTime(),
-    notAfter: cert.notAfter.getTime(),
-    ...(crl ? { crl } : {}),
-  };
-}
-
-const crlStale = (f: CaFacts, at: number) => f.crl?.nextUpdate !== undefined && at > f.crl.nextUpdate;
-
-/**
- * The key store holding the CA key, opened and unlocked: a wrong or missing passphrase fails
- * here, before anything is signed or written. `mustExist`: refuse to create a missing store.
- */
-async function signingStore(v: Values, mustExist: { keyName: string; kid: string } | undefined): Promise<KeyStore> {
-  const dir = v.keys ?? DEFAULT_KEYS;
-  if (mustExist && !(await isDir(dir))) {
-    throw new UsageError(`no key store at ${dir}; the CA key "${safeText(mustExist.keyName)}" (kid ${mustExist.kid}) is in the key store the CA was created with: give --keys DIR`);
-  }
-  const file = v['passphrase-file'];
-  const store = await KeyStore.open(dir, file !== undefined ? { passphrase: () => readPassphraseFile(file) } : {});
-  if (mustExist && !store.get(mustExist.kid)) {
-    throw new UsageError(`the CA key ${mustExist.kid} ("${safeText(mustExist.keyName)}") is not in the key store ${dir}; give --keys DIR (the key store the CA was created with)`);
-  }
-  await withPassphraseHint(v, () => store.unlock());
-  return store;
-}
-
-/** Rethrow a wrong-passphrase error naming where the passphrase came from. */
-async function withPassphraseHint<T>(v: Values, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof UsageError && /^wrong passphrase/.test(e.message)) {
-      const source = v['passphrase-file'] !== undefined ? `--passphrase-file ${v['passphrase-file']}` : `$${PASSPHRASE_ENV}`;
-      throw new UsageError(`${e.message}; correct the passphrase given by ${source}`, e.details);
-    }
-    throw e;
-  }
-}
-
-/** A certificate (PEM text, or DER bytes) from a file or `-` (standard input), at most 1 MiB. */
-async function readCertificate(arg: string): Promise<{ bytes: Buffer; pem: string }> {
-  let bytes: Buffer;
-  if (arg === '-') {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of process.stdin) {
-      chunks.push(c as Buffer);
-      size += (c as Buffer).length;
-      if (size > MAX_INPUT) throw new UsageError('standard input: more than 1 MiB, not a certificate');
-    }
-    bytes = Buffer.concat(chunks);
-  } else {
-    const s = await stat(arg).catch((e: unknown) => {
-      throw new UsageError(`${arg}: cannot read it (${errno(e)})`);
-    });
-    if (!s.isFile()) throw new UsageError(`${arg}: not a file`);
-    if (s.size > MAX_INPUT) throw new UsageError(`${arg}: more than 1 MiB, not a certificate`);
-    bytes = await readFile(arg).catch((e: unknown) => {
-      throw new UsageError(`${arg}: cannot read it (${errno(e)})`);
-    });
-  }
-  // DER (a SEQUENCE) is accepted too: wrap it as PEM for the validator.
-  const pem = bytes[0] === 0x30 ? `-----BEGIN CERTIFICATE-----\n${bytes.toString('base64').replace(/.{1,64}/g, '$&\n')}-----END CERTIFICATE-----\n` : bytes.toString('utf8');
-  return { bytes, pem };
-}
-
-async function agentKey(v: Values): Promise<Uint8Array> {
-  if (v['agent-key'] !== undefined && v['agent-key-file'] !== undefined) throw new UsageError('give --agent-key or --agent-key-file, not both');
-  if (v['agent-key'] !== undefined) return parseAgentKey(v['agent-key'], '--agent-key');
-  const file = v['agent-key-file'];
-  if (file === undefined) throw new UsageError("--agent-key KEY or --agent-key-file FILE is required: the agent's Ed25519 public key the certificate is for");
-  const bytes = await readFile(file).catch((e: unknown) => {
-    throw new UsageError(`--agent-key-file ${file}: cannot read it (${errno(e)})`);
-  });
-  return bytes.length === 32 ? new Uint8Array(bytes) : parseAgentKey(bytes.toString('utf8'), `--agent-key-file ${file}`);
-}
-
-async function writeOutput(file: string, text: string): Promise<void> {
-  await writeFile(file, text, { mode: 0o644 }).catch((e: unknown) => {
-    throw new UsageError(`-o ${file}: cannot write it (${errno(e)})`);
-  });
-}
-
-function out(json: boolean, value: Record<string, unknown>, text: string): ExitStatus {
-  process.stdout.write((json ? JSON.stringify(value) : text) + '\n');
-  return 0;
-}
-
-// ---------------------------------------------------------------------------------------------
+import { PASSPHRASE_ENV } from '../identity/keystore.js';
+import { durationArg, parse, reportError, safeText, type ExitStatus } from './common.js';
+import { ALLOWED, CA_COMMAND_HELP, CA_HELP, CA_OPTIONS, COMMON_FLAGS, DEFAULT_CA_VALID, DEFAULT_CERT_VALID, DEFAULT_KEY, type CaFlag as Flag, type CaValues as Values } from './ca-options.js';
+import { agentKey, caFacts, crlStale, isDir, iso, openCa, out, readCertificate, signingStore, withCaLock, withPassphraseHint, writeOutput } from './ca-support.js';
+import { DEFAULT_CA_DIR } from './flags.js';
 
 async function init(v: Values, dir: string): Promise<ExitStatus> {
   return (await isDir(dir)) ? withCaLock(dir, () => initLocked(v, dir)) : initLocked(v, dir);
@@ -349,7 +33,7 @@ async function initLocked(v: Values, dir: string): Promise<ExitStatus> {
   const validityMs = durationArg(v.valid ?? DEFAULT_CA_VALID, '--valid');
   const crlValidityMs = v['crl-valid'] !== undefined ? durationArg(v['crl-valid'], '--crl-valid') : undefined;
   const exists = await stat(join(dir, 'ca.json')).then(() => true, () => false);
-  if (exists && !v.force) throw new UsageError(`a CA already exists in ${dir}; give --force to replace it (see \`agentos ca init --help\`), or another --dir DIR`);
+  if (exists && !v.force) throw new UsageError(`a CA already exists in ${dir}; give --force to replace it (see \`agentos ca init --help\`), or another --ca DIR`);
   // The previous CA, when readable: its revocations are kept whatever the key. Serials are random
   // 128-bit numbers, so listing another CA's serials costs nothing, and a CA made again with an
   // earlier key (A, then B, then A) must not resurrect the certificates revoked under it.
@@ -416,10 +100,10 @@ async function issue(v: Values, dir: string): Promise<ExitStatus> {
   const notBefore = new x509.X509Certificate(pem).notBefore.getTime();
   const capped = r.notAfter < now + validityMs - 1000;
   const summary = `certificate for agent ${r.agentId} (type ${safeText(r.agentType)}), serial ${serial}, valid ${iso(notBefore)} to ${iso(r.notAfter)}${capped ? ' (cut to the CA certificate\'s expiry)' : ''}${crlRefreshed ? `; the stale CRL was re-signed (number ${ca.crlNumber})` : ''}`;
-  if (v.output !== undefined) await writeOutput(v.output, pem);
-  const json = { ok: true, agentId: r.agentId, agentType: r.agentType, serial, publicKey: b64u(publicKey), notBefore: iso(notBefore), notAfter: iso(r.notAfter), crlRefreshed, ...(v.output !== undefined ? { file: v.output } : { pem }) };
+  if (v.out !== undefined) await writeOutput(v.out, pem);
+  const json = { ok: true, agentId: r.agentId, agentType: r.agentType, serial, publicKey: b64u(publicKey), notBefore: iso(notBefore), notAfter: iso(r.notAfter), crlRefreshed, ...(v.out !== undefined ? { file: v.out } : { pem }) };
   if (v.json) return out(true, json, '');
-  if (v.output !== undefined) return out(false, json, `wrote ${v.output}: ${summary}`);
+  if (v.out !== undefined) return out(false, json, `wrote ${v.out}: ${summary}`);
   process.stdout.write(pem);
   process.stderr.write(summary + '\n');
   return 0;
@@ -449,7 +133,7 @@ async function revokeTarget(arg: string, ca: CaState, dir: string): Promise<{ se
     throw new UsageError(`${what}: not a PEM or DER certificate`);
   }
   const caCert = new X509Certificate(ca.certificatePem);
-  if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) throw new UsageError(`${what} was not issued by the CA in ${dir}; nothing revoked (give --dir DIR for its CA)`);
+  if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) throw new UsageError(`${what} was not issued by the CA in ${dir}; nothing revoked (give --ca DIR for its CA)`);
   return { serial: normalizeSerial(cert.serialNumber), from: what };
 }
 
@@ -518,10 +202,10 @@ async function crl(v: Values, dir: string): Promise<ExitStatus> {
   }
   const f = caFacts(ca, dir);
   const summary = `CRL number ${ca.crlNumber}${refreshed ? ' (re-signed now)' : ''}, ${ca.revoked.length} revoked, this update ${iso(f.crl?.thisUpdate)}, next update ${iso(f.crl?.nextUpdate)}`;
-  if (v.output !== undefined) await writeOutput(v.output, ca.crlPem);
-  const json = { ok: true, crlNumber: ca.crlNumber, refreshed, revoked: ca.revoked.length, thisUpdate: iso(f.crl?.thisUpdate), nextUpdate: f.crl?.nextUpdate !== undefined ? iso(f.crl.nextUpdate) : null, ...(v.output !== undefined ? { file: v.output } : { crlPem: ca.crlPem }) };
+  if (v.out !== undefined) await writeOutput(v.out, ca.crlPem);
+  const json = { ok: true, crlNumber: ca.crlNumber, refreshed, revoked: ca.revoked.length, thisUpdate: iso(f.crl?.thisUpdate), nextUpdate: f.crl?.nextUpdate !== undefined ? iso(f.crl.nextUpdate) : null, ...(v.out !== undefined ? { file: v.out } : { crlPem: ca.crlPem }) };
   if (v.json) return out(true, json, '');
-  if (v.output !== undefined) return out(false, json, `wrote ${v.output}: ${summary}`);
+  if (v.out !== undefined) return out(false, json, `wrote ${v.out}: ${summary}`);
   process.stdout.write(ca.crlPem);
   process.stderr.write(summary + '\n');
   return 0;
@@ -553,12 +237,12 @@ async function show(v: Values, dir: string): Promise<ExitStatus> {
 }
 
 async function run(sub: string, argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(argv, OPTIONS, `ca ${sub}`);
+  const { values, positionals } = parse(argv, CA_OPTIONS, `ca ${sub}`);
   if (values.help) {
-    process.stdout.write((HELP[sub] ?? CA_HELP) + '\n');
+    process.stdout.write((CA_COMMAND_HELP[sub] ?? CA_HELP) + '\n');
     return 0;
   }
-  for (const flag of Object.keys(OPTIONS) as Flag[]) {
+  for (const flag of Object.keys(CA_OPTIONS) as Flag[]) {
     if (values[flag] !== undefined && !COMMON_FLAGS.includes(flag) && !ALLOWED[sub]?.includes(flag)) {
       throw new UsageError(`ca ${sub} has no --${flag} option; see \`agentos ca ${sub} --help\``);
     }
@@ -567,7 +251,7 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
   if (positionals.length !== (wanted ? 1 : 0)) {
     throw new UsageError(`ca ${sub} takes ${wanted ? `one argument (${wanted})` : 'no arguments'}; see \`agentos ca ${sub} --help\``);
   }
-  const dir = values.dir ?? DEFAULT_DIR;
+  const dir = values.ca ?? DEFAULT_CA_DIR;
   switch (sub) {
     case 'init':
       return init(values, dir);

@@ -2,24 +2,33 @@
  * Shared CLI plumbing: argument parsing with clear usage errors, output, exit codes.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import { tryParseDuration } from '../util/units.js';
 import { exitCodeFor, SandboxError, toSandboxError, UsageError } from '../errors.js';
+import { parseArgsOptions, resolveAliases, type CliOptions } from './flags.js';
 
 /** A command's result: the exit status. */
 export type ExitStatus = number;
 
-/** Parse arguments, turning parse failures into a UsageError that names the command's help. */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(
+/**
+ * Parse arguments, turning parse failures into a UsageError that names the command's help.
+ * Options may carry aliases (`withAliases` in ./flags.ts): an alias's value comes back under
+ * the canonical name, and an alias and its flag given different values is a usage error.
+ */
+export function parse<T extends CliOptions>(
   argv: string[],
   options: T,
   command: string,
 ): ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
+  type Parsed = ReturnType<typeof parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>>;
+  let parsed: Parsed;
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: parseArgsOptions(options), allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {
     throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}; see \`agentos ${command} --help\``);
   }
+  resolveAliases(parsed.values as Record<string, unknown>, options, command);
+  return parsed;
 }
 
 /** Characters that could drive a terminal (ANSI escapes, other controls) are shown escaped. */

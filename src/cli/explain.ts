@@ -11,6 +11,10 @@ import type { AuditEvent, Decision } from '../gate/types.js';
 import { loadPolicyFile, parsePolicyText } from '../policy/loader.js';
 import { parseHttpTarget } from '../policy/network.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { FLAGS, flagLine } from './flags.js';
+
+/** The options of `agentos policy explain`. */
+export const EXPLAIN_OPTIONS = { policy: FLAGS.policy, agent: { type: 'string' }, request: { type: 'string' }, json: FLAGS.json, help: FLAGS.help } as const;
 
 export const EXPLAIN_HELP = `Usage: agentos policy explain --policy FILE --request JSON [--agent JSON] [--json]
 
@@ -18,7 +22,7 @@ Decide one request the way the gate would, and print the decision with the rules
 The sandbox layer (capabilities, mounts, fileAccess, networkRules, toolAccess) and the
 authorization model (roles, access, capability, security and data policies) both apply.
 
-  --policy FILE     the policy file (YAML or JSON)
+${flagLine(EXPLAIN_OPTIONS.policy, undefined, 20)}
   --agent JSON      who asks: {"type": "...", "roles": [...], "mfaVerified": true, "environment": "prod",
                     "id": "..."}; defaults come from the policy's agent and roles. @FILE reads a file.
   --request JSON    what is asked: {"resource": "file|network|tool|data|system|...", "action": "...",
@@ -28,8 +32,8 @@ authorization model (roles, access, capability, security and data policies) both
                       tool     name
                       data     dataId, classification
                     @FILE reads a file.
-  --json            print the decision as one JSON object
-  -h, --help        show this help
+${flagLine(EXPLAIN_OPTIONS.json, 'print the decision as one JSON object', 20)}
+${flagLine(EXPLAIN_OPTIONS.help, undefined, 20)}
 
 Exit status: 0 allowed, 4 denied, 2 bad input.
 
@@ -65,11 +69,7 @@ const str = (v: unknown, what: string): string => {
 export async function explainCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   try {
-    const { values, positionals } = parse(
-      argv,
-      { policy: { type: 'string' }, agent: { type: 'string' }, request: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      'policy explain',
-    );
+    const { values, positionals } = parse(argv, EXPLAIN_OPTIONS, 'policy explain');
     if (values.help) {
       process.stdout.write(EXPLAIN_HELP + '\n');
       return 0;

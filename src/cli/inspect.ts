@@ -4,6 +4,10 @@
 import { createSandbox } from '../sandbox/sandbox.js';
 import { UsageError } from '../errors.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { FLAGS, flagLine } from './flags.js';
+
+/** The options of `agentos inspect`; all shared (./flags.ts). */
+export const INSPECT_OPTIONS = { policy: FLAGS.policy, 'cache-dir': FLAGS['cache-dir'], json: FLAGS.json, help: FLAGS.help } as const;
 
 export const INSPECT_HELP = `Usage: agentos inspect <agent.wasm> [--policy FILE] [--json]
 
@@ -16,20 +20,16 @@ Show a component's imports and exports and, for each import, what the policy doe
 Without --policy the empty policy (deny everything) is assumed.
 
 Options:
-  --policy FILE     policy file (YAML or JSON)
-  --cache-dir DIR   transpile cache
-  --json            print one JSON object
-  -h, --help        show this help`;
+${flagLine(INSPECT_OPTIONS.policy)}
+${flagLine(INSPECT_OPTIONS['cache-dir'])}
+${flagLine(INSPECT_OPTIONS.json)}
+${flagLine(INSPECT_OPTIONS.help)}`;
 
 /** Run the command. */
 export async function inspectCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   try {
-    const { values, positionals } = parse(
-      argv,
-      { policy: { type: 'string' }, 'cache-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      'inspect',
-    );
+    const { values, positionals } = parse(argv, INSPECT_OPTIONS, 'inspect');
     if (values.help) {
       process.stdout.write(INSPECT_HELP + '\n');
       return 0;

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * process.exitCode = await keysCommand(['generate', 'issuer', '--expires', '90d', '--json']);
+ * process.exitCode = await keysCommand(['generate', 'issuer', '--valid', '90d', '--json']);
  * ```
  */
 import { stat } from 'node:fs/promises';
@@ -13,8 +13,21 @@ import { fromB64u, publicJwk } from '../identity/keys.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
 import type { KeyInfo } from '../identity/types.js';
 import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
+import { DEFAULT_KEY_STORE, FLAGS, flagLine, withAliases } from './flags.js';
 
-const DEFAULT_DIR = '.agentos/keys';
+/**
+ * The options of `agentos keys` (each command takes those of ALLOWED besides the common ones).
+ * `--dir DIR` and `--expires DURATION` were the first names of --keys and --valid here.
+ */
+export const KEYS_OPTIONS = {
+  keys: withAliases(FLAGS.keys, 'dir'),
+  'passphrase-file': FLAGS['passphrase-file'],
+  json: FLAGS.json,
+  help: FLAGS.help,
+  valid: withAliases(FLAGS.valid, 'expires'),
+  overlap: { type: 'string' },
+  reason: FLAGS.reason,
+} as const;
 const DEFAULT_OVERLAP = '24h';
 
 /**
@@ -27,22 +40,22 @@ const DEFAULT_OVERLAP = '24h';
  */
 export const KEYS_HELP = `Usage: agentos keys <command> [options]
 
-Manage the Ed25519 keys that sign components, certificates and tokens. Each key is one file,
-DIR/<kid>.json, holding its public key and its private key encrypted under a passphrase
-(scrypt + AES-256-GCM).
+Manage the Ed25519 keys that sign components, certificates and tokens. Each key is one file
+of the key store, <kid>.json, holding its public key and its private key encrypted under a
+passphrase (scrypt + AES-256-GCM).
 
 Commands:
-  generate <name>     create a key (--expires DURATION); a name has one active key at a time
+  generate <name>     create a key (--valid DURATION); a name has one active key at a time
   list                every key, newest first, with its status (active, rotated, revoked, expired)
   rotate <name>       replace a name's active key; the old one stays trusted for --overlap
   revoke <name|kid>   stop trusting a key at once (--reason TEXT)
   export <name|kid>   print the public key, kid and fingerprint (never the private key)
 
 Common options:
-  --dir DIR                the key directory (default ${DEFAULT_DIR})
-  --passphrase-file FILE   read the passphrase from the first line of FILE
-  --json                   machine-readable output (one JSON object)
-  -h, --help               help for a command: agentos keys <command> --help
+${flagLine(KEYS_OPTIONS.keys, undefined, 27)}
+${flagLine(KEYS_OPTIONS['passphrase-file'], 'read the passphrase from the first line of FILE', 27)}
+${flagLine(KEYS_OPTIONS.json, 'machine-readable output (one JSON object)', 27)}
+${flagLine(KEYS_OPTIONS.help, 'help for a command: agentos keys <command> --help', 27)}
 
 The passphrase comes from the environment variable ${PASSPHRASE_ENV} or from
 --passphrase-file FILE. There is deliberately no option taking the passphrase itself:
@@ -51,28 +64,30 @@ generate and rotate need it; list, revoke and export do not.
 Durations: 30d, 12h, 90m, 45s.
 Exit status: 0 ok, 2 bad input (a wrong or missing passphrase too), 5 internal error.`;
 
-const COMMON = `  --dir DIR                the key directory (default ${DEFAULT_DIR})
-  --passphrase-file FILE   the passphrase (else $${PASSPHRASE_ENV}; never on the command line)
-  --json                   machine-readable output`;
+const COMMON = [
+  flagLine(KEYS_OPTIONS.keys, undefined, 27),
+  flagLine(KEYS_OPTIONS['passphrase-file'], `the passphrase (else $${PASSPHRASE_ENV}; never on the command line)`, 27),
+  flagLine(KEYS_OPTIONS.json, 'machine-readable output', 27),
+].join('\n');
 
 const HELP: Readonly<Record<string, string>> = {
-  generate: `Usage: agentos keys generate <name> [--expires DURATION] [--dir DIR] [--passphrase-file FILE] [--json]
+  generate: `Usage: agentos keys generate <name> [--valid DURATION] [--keys DIR] [--passphrase-file FILE] [--json]
 
 Create an Ed25519 key named <name> (letters, digits, '.', '_', '-'). A name has at most one
 active key: to replace it, use 'agentos keys rotate'. Needs the passphrase; the first key
 sets the passphrase of a new store.
 
 Options:
-  --expires DURATION       the key expires DURATION from now (e.g. 90d); default: never
+${flagLine(KEYS_OPTIONS.valid, 'the key expires DURATION from now (e.g. 90d); default: never', 27)}
 ${COMMON}`,
-  list: `Usage: agentos keys list [--dir DIR] [--json]
+  list: `Usage: agentos keys list [--keys DIR] [--json]
 
 Print every key, newest first: kid, name, status, creation and expiry times, and for rotated
 and revoked keys when and why. Needs no passphrase.
 
 Options:
 ${COMMON}`,
-  rotate: `Usage: agentos keys rotate <name> [--overlap DURATION] [--expires DURATION] [--dir DIR] [--passphrase-file FILE] [--json]
+  rotate: `Usage: agentos keys rotate <name> [--overlap DURATION] [--valid DURATION] [--keys DIR] [--passphrase-file FILE] [--json]
 
 Generate a new active key for <name>. The old key becomes 'rotated': it is still trusted for
 --overlap (so that what it signed keeps verifying while the new key is rolled out), then
@@ -80,18 +95,18 @@ refused. Needs the passphrase.
 
 Options:
   --overlap DURATION       how long the old key stays trusted (default ${DEFAULT_OVERLAP}; 0 for not at all)
-  --expires DURATION       lifetime of the new key (default: the old key's lifetime)
+${flagLine(KEYS_OPTIONS.valid, "lifetime of the new key (default: the old key's lifetime)", 27)}
 ${COMMON}`,
-  revoke: `Usage: agentos keys revoke <name|kid> --reason TEXT [--dir DIR] [--json]
+  revoke: `Usage: agentos keys revoke <name|kid> --reason TEXT [--keys DIR] [--json]
 
 Revoke a key (by kid, or the active key of a name): it is refused from now on, whatever
 time a signature claims. Cannot be undone. Needs no passphrase, so a stolen key can be
 revoked at once.
 
 Options:
-  --reason TEXT            why (required; shown whenever the key is refused)
+${flagLine(KEYS_OPTIONS.reason, 'why (required; shown whenever the key is refused)', 27)}
 ${COMMON}`,
-  export: `Usage: agentos keys export <name|kid> [--dir DIR] [--json]
+  export: `Usage: agentos keys export <name|kid> [--keys DIR] [--json]
 
 Print a key's public key (raw 32 bytes, base64url), kid and SHA-256 fingerprint, to give to
 whoever verifies its signatures; --json adds the JWK. Never prints the private key.
@@ -100,18 +115,8 @@ Options:
 ${COMMON}`,
 };
 
-
-const OPTIONS = {
-  dir: { type: 'string' },
-  'passphrase-file': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-  expires: { type: 'string' },
-  overlap: { type: 'string' },
-  reason: { type: 'string' },
-} as const;
-type Flag = keyof typeof OPTIONS;
-const ALLOWED: Readonly<Record<string, readonly Flag[]>> = { generate: ['expires'], list: [], rotate: ['overlap', 'expires'], revoke: ['reason'], export: [] };
+type Flag = keyof typeof KEYS_OPTIONS;
+const ALLOWED: Readonly<Record<string, readonly Flag[]>> = { generate: ['valid'], list: [], rotate: ['overlap', 'valid'], revoke: ['reason'], export: [] };
 
 const when = (t: number | undefined) => (t === undefined ? 'never' : new Date(t).toISOString());
 
@@ -124,9 +129,9 @@ function describeKey(k: KeyInfo, publicOnly: boolean): string {
 }
 
 async function run(sub: string, argv: string[]): Promise<ExitStatus> {
-  const { values, positionals } = parse(argv, OPTIONS, `keys ${sub}`);
+  const { values, positionals } = parse(argv, KEYS_OPTIONS, `keys ${sub}`);
   if (values.help) return print(HELP[sub] ?? KEYS_HELP);
-  for (const flag of ['expires', 'overlap', 'reason'] as const) {
+  for (const flag of ['valid', 'overlap', 'reason'] as const) {
     if (values[flag] !== undefined && !ALLOWED[sub]?.includes(flag)) throw new UsageError(`keys ${sub} has no --${flag} option; see \`agentos keys ${sub} --help\``);
   }
   const wanted = sub === 'list' ? 0 : 1;
@@ -134,7 +139,7 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
     throw new UsageError(`keys ${sub} takes ${wanted === 0 ? 'no arguments' : `one argument (${sub === 'generate' || sub === 'rotate' ? '<name>' : '<name|kid>'})`}; see \`agentos keys ${sub} --help\``);
   }
   const target = positionals[0] ?? '';
-  const dir = values.dir ?? DEFAULT_DIR;
+  const dir = values.keys ?? DEFAULT_KEY_STORE;
   const json = values.json ?? false;
   const file = values['passphrase-file'];
   if (sub !== 'generate' && sub !== 'rotate' && !(await stat(dir).then((s) => s.isDirectory(), () => false))) {
@@ -144,7 +149,7 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
   const store = await KeyStore.open(dir, file !== undefined ? { passphrase: () => readPassphraseFile(file) } : {});
   switch (sub) {
     case 'generate': {
-      const key = await store.generate(target, values.expires !== undefined ? { expiresInMs: durationArg(values.expires, '--expires', 1) } : {});
+      const key = await store.generate(target, values.valid !== undefined ? { expiresInMs: durationArg(values.valid, '--valid', 1) } : {});
       return out(json, { ok: true, key }, `generated key ${key.kid} "${key.name}"\n  fingerprint ${key.fingerprint}\n  expires ${when(key.expires)}`);
     }
     case 'list': {
@@ -153,7 +158,7 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
     }
     case 'rotate': {
       const overlapMs = durationArg(values.overlap ?? DEFAULT_OVERLAP, '--overlap', 0);
-      const r = await store.rotate(target, { overlapMs, ...(values.expires !== undefined ? { expiresInMs: durationArg(values.expires, '--expires', 1) } : {}) });
+      const r = await store.rotate(target, { overlapMs, ...(values.valid !== undefined ? { expiresInMs: durationArg(values.valid, '--valid', 1) } : {}) });
       const text = `rotated "${r.current.name}": ${r.previous.kid} -> ${r.current.kid}\n  ${r.previous.kid} stays trusted until ${when(r.previous.overlapUntil)}\n  new fingerprint ${r.current.fingerprint}\n  expires ${when(r.current.expires)}`;
       return out(json, { ok: true, ...r }, text);
     }
@@ -186,7 +191,7 @@ function print(text: string): ExitStatus {
  *
  * @example
  * ```ts
- * const status = await keysCommand(['list', '--dir', '.agentos/keys', '--json']);
+ * const status = await keysCommand(['list', '--keys', '.agentos/keys', '--json']);
  * ```
  */
 export async function keysCommand(argv: string[]): Promise<ExitStatus> {

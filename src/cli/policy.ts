@@ -5,10 +5,14 @@ import { loadPolicyFile } from '../policy/loader.js';
 import { UsageError, toSandboxError } from '../errors.js';
 import { exitCodeFor } from '../errors.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { FLAGS, flagLine } from './flags.js';
 import { explainCommand } from './explain.js';
 import { lintPolicy, type LintFinding } from '../authz/lint.js';
 
-export const POLICY_HELP = `Usage: agentos policy check <file...> [--json]
+/** The options of `agentos policy check`: the files come as arguments or as --policy FILE (repeatable). */
+export const POLICY_CHECK_OPTIONS = { policy: { ...FLAGS.policy, multiple: true }, json: FLAGS.json, help: FLAGS.help } as const;
+
+export const POLICY_HELP = `Usage: agentos policy check <file...> [--policy FILE]... [--json]
        agentos policy explain --policy FILE --request JSON [--agent JSON] [--json]
 
 check: validate policy files (YAML or JSON): schema, field types, unknown or duplicate keys,
@@ -20,8 +24,9 @@ explain: decide one request the way the gate would and print the rules that made
 decision; see \`agentos policy explain --help\`.
 
 Options:
-  --json        print one JSON object
-  -h, --help    show this help`;
+${flagLine(POLICY_CHECK_OPTIONS.policy, 'check: a policy file to check, besides the arguments (repeatable)', 17)}
+${flagLine(POLICY_CHECK_OPTIONS.json, undefined, 17)}
+${flagLine(POLICY_CHECK_OPTIONS.help, undefined, 17)}`;
 
 /** Run the command. */
 export async function policyCommand(argv: string[]): Promise<ExitStatus> {
@@ -35,11 +40,12 @@ export async function policyCommand(argv: string[]): Promise<ExitStatus> {
     }
     if (sub === 'explain') return explainCommand(rest);
     if (sub !== 'check') throw new UsageError(`unknown policy subcommand ${JSON.stringify(sub)}; see \`agentos policy --help\``);
-    const { values, positionals } = parse(rest, { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'policy check');
+    const { values, positionals: args } = parse(rest, POLICY_CHECK_OPTIONS, 'policy check');
     if (values.help) {
       process.stdout.write(POLICY_HELP + '\n');
       return 0;
     }
+    const positionals = [...args, ...(values.policy ?? [])];
     if (positionals.length === 0) throw new UsageError('agentos policy check needs at least one file');
     const results: { file: string; ok: boolean; warnings?: string[]; lint?: LintFinding[]; error?: { code: string; message: string } }[] = [];
     for (const file of positionals) {

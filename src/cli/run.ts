@@ -12,6 +12,29 @@ import type { SandboxPolicy } from '../policy/schema.js';
 import { UsageError } from '../errors.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { FLAGS, flagLine, withAliases } from './flags.js';
+
+/** The options of `agentos run`; shared flags come from ./flags.ts. */
+export const RUN_OPTIONS = {
+  policy: FLAGS.policy,
+  task: { type: 'string' },
+  'task-file': { type: 'string' },
+  mount: { type: 'string', multiple: true },
+  fuel: { type: 'string' },
+  memory: { type: 'string' },
+  timeout: { type: 'string' },
+  audit: FLAGS.audit,
+  'audit-durability': { type: 'string' },
+  witness: FLAGS.witness,
+  'no-audit': { type: 'boolean' },
+  // --trust DIR was run's own name for the key store that signed the component.
+  keys: withAliases(FLAGS.keys, 'trust'),
+  'allow-unsigned': { type: 'boolean' },
+  engine: { type: 'string' },
+  'cache-dir': FLAGS['cache-dir'],
+  json: FLAGS.json,
+  help: FLAGS.help,
+} as const;
 
 export const RUN_HELP = `Usage: agentos run <agent.wasm> [options]
 
@@ -19,7 +42,7 @@ Run one task in a WebAssembly agent component under a policy. Without --policy t
 may compute, log and read clocks and randomness, and nothing else.
 
 Options:
-  --policy FILE          policy file (YAML or JSON)
+${flagLine(RUN_OPTIONS.policy)}
   --task TEXT            the task passed to the agent's run export (default: empty)
   --task-file FILE       read the task from FILE ('-' for stdin)
   --mount GUEST=HOST[:ro|:rw]
@@ -32,26 +55,23 @@ Options:
                          memory.grow past it fails in the guest, a larger initial size is
                          refused with MEMORY_LIMIT
   --timeout DURATION     wall-clock limit, e.g. 500ms, 30s, 5m (default: policy or 30s)
-  --audit DIR            the tamper-evident audit log every decision is written to
-                         (default ${DEFAULT_AUDIT_DIR}; read it with 'agentos audit')
+${flagLine(RUN_OPTIONS.audit, `the tamper-evident audit log every decision is written to\n(default ${DEFAULT_AUDIT_DIR}; read it with 'agentos audit')`)}
   --audit-durability sync|async
                          sync (default): a capability call proceeds only once its record
                          is fsynced; async: once the OS has it (an OS crash may lose the
                          last records, a killed process loses none)
-  --witness DIR          also publish every signed checkpoint to DIR (keep it on other storage)
+${flagLine(RUN_OPTIONS.witness, 'also publish every signed checkpoint to DIR (keep it on other storage)')}
   --no-audit             record nothing durably (not for untrusted agents)
-  --trust DIR            run only components signed by a key this key store trusts
-                         ('agentos sign'); the policy is narrowed to the signed capabilities
-  --allow-unsigned       with --trust: also run unsigned components (bad signatures are
+${flagLine(RUN_OPTIONS.keys, "run only components signed by a key this key store trusts\n('agentos sign'); the policy is narrowed to the signed capabilities")}
+  --allow-unsigned       with --keys: also run unsigned components (bad signatures are
                          still refused)
   --engine NAME          jco (default) or wasmtime (the native addon; build it with
                          npm run build:native); both run behind the same gate, audit
                          and limits; fuel units differ between them (wasmtime: about
                          one per wasm operator)
-  --cache-dir DIR        transpiled (jco) and compiled (wasmtime) components
-                         (default: ~/.cache/agent-os-sandbox)
-  --json                 print exactly one JSON object on stdout
-  -h, --help             show this help
+${flagLine(RUN_OPTIONS['cache-dir'])}
+${flagLine(RUN_OPTIONS.json, 'print exactly one JSON object on stdout')}
+${flagLine(RUN_OPTIONS.help)}
 
 Exit status: 0 ok, 1 the agent returned an error, 2 bad input, 3 a limit was hit,
 4 refused by policy before the agent ran, 5 internal error.
@@ -89,29 +109,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   const agentId = randomUUID();
   try {
-    const { values, positionals } = parse(
-      argv,
-      {
-        policy: { type: 'string' },
-        task: { type: 'string' },
-        'task-file': { type: 'string' },
-        mount: { type: 'string', multiple: true },
-        fuel: { type: 'string' },
-        memory: { type: 'string' },
-        timeout: { type: 'string' },
-        audit: { type: 'string' },
-        'audit-durability': { type: 'string' },
-        witness: { type: 'string' },
-        'no-audit': { type: 'boolean' },
-        trust: { type: 'string' },
-        'allow-unsigned': { type: 'boolean' },
-        engine: { type: 'string' },
-        'cache-dir': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      'run',
-    );
+    const { values, positionals } = parse(argv, RUN_OPTIONS, 'run');
     if (values.help) {
       process.stdout.write(RUN_HELP + '\n');
       return 0;
@@ -141,8 +139,8 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     const durability = values['audit-durability'] ?? 'sync';
     if (durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use sync or async`);
     if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
-    if (values['allow-unsigned'] && values.trust === undefined) throw new UsageError('--allow-unsigned goes with --trust DIR');
-    const trustKeys = values.trust !== undefined ? await KeyStore.open(values.trust, { passphrase: () => '', create: false }) : undefined;
+    if (values['allow-unsigned'] && values.keys === undefined) throw new UsageError('--allow-unsigned goes with --keys DIR');
+    const trustKeys = values.keys !== undefined ? await KeyStore.open(values.keys, { passphrase: () => '', create: false }) : undefined;
     const engine = values.engine ?? 'jco';
     if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`--engine ${JSON.stringify(engine)}: use jco or wasmtime`);
     const sandbox = createSandbox({

@@ -7,6 +7,31 @@ import { KeyStore } from '../identity/keystore.js';
 import { readClaims, signComponent, verifyComponent } from '../identity/signature.js';
 import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 import { KNOWN_CAPABILITIES } from '../policy/schema.js';
+import { DEFAULT_KEY_STORE, FLAGS, flagLine, withAliases } from './flags.js';
+
+/** The options of `agentos sign`. */
+export const SIGN_OPTIONS = {
+  key: FLAGS.key,
+  keys: FLAGS.keys,
+  'passphrase-file': FLAGS['passphrase-file'],
+  issuer: FLAGS.issuer,
+  sub: { type: 'string' },
+  'agent-type': FLAGS['agent-type'],
+  capabilities: { type: 'string' },
+  valid: FLAGS.valid,
+  out: FLAGS.out,
+  json: FLAGS.json,
+  help: FLAGS.help,
+} as const;
+
+/** The options of `agentos verify`. */
+export const VERIFY_OPTIONS = {
+  keys: FLAGS.keys,
+  // --issuer KID was the first name; elsewhere --issuer NAME is the iss claim, not a key id.
+  kid: withAliases({ name: 'kid', type: 'string', multiple: true, arg: 'KID', help: 'only signatures by this key id count (repeatable)' }, 'issuer'),
+  json: FLAGS.json,
+  help: FLAGS.help,
+} as const;
 
 export const SIGN_HELP = `Usage: agentos sign <agent.wasm> --key NAME [options]
 
@@ -16,29 +41,30 @@ as the component's last custom section (agentos-signature). A sandbox that trust
 refuses the component if any byte changes, and grants it no capability the claims do not name.
 
 Options:
-  --key NAME             the issuer key in the key store (see 'agentos keys generate')
-  --keys DIR             the key store (default .agentos/keys); passphrase from
-                         AGENTOS_KEY_PASSPHRASE or --passphrase-file FILE
-  --issuer NAME          the issuer's name in the claims (default: the key's name)
+${flagLine(SIGN_OPTIONS.key, "the issuer key in the key store (see 'agentos keys generate')")}
+${flagLine(SIGN_OPTIONS.keys)}
+${flagLine(SIGN_OPTIONS['passphrase-file'])}
+${flagLine(SIGN_OPTIONS.issuer, "the issuer's name in the claims (default: the key's name)")}
   --sub NAME             what the component is (default: the file name without .wasm)
-  --agent-type TYPE      the agent type it is signed for (required)
+${flagLine(SIGN_OPTIONS['agent-type'], 'the agent type it is signed for (required)')}
   --capabilities LIST    comma-separated capabilities it may be granted (required; e.g.
                          read_files,network_access)
-  --valid DURATION       how long the signature is valid (default 90d)
-  -o, --out FILE         where to write the signed component (default: replace the input)
-  --json                 print one JSON object
-  -h, --help             show this help`;
+${flagLine(SIGN_OPTIONS.valid, 'how long the signature is valid (default 90d)')}
+${flagLine(SIGN_OPTIONS.out, 'where to write the signed component (default: replace the input)')}
+${flagLine(SIGN_OPTIONS.json)}
+${flagLine(SIGN_OPTIONS.help)}`;
 
-export const VERIFY_HELP = `Usage: agentos verify <agent.wasm> [--keys DIR] [--issuer KID]... [--json]
+export const VERIFY_HELP = `Usage: agentos verify <agent.wasm> [--keys DIR] [--kid KID]... [--json]
 
 Check a component's signature: present, well formed, by a key the key store trusts (active,
 or rotated within its overlap; not revoked or expired), over exactly these bytes, and within
 its validity. Prints the claims. Exit status 0 valid, 1 not valid, 2 bad input.
 
 Options:
-  --keys DIR       the key store whose keys are trusted (default .agentos/keys); needs no passphrase
-  --issuer KID     only this issuer key id counts (repeatable)
-  --json           print one JSON object`;
+${flagLine(VERIFY_OPTIONS.keys, `the key store whose keys are trusted (default ${DEFAULT_KEY_STORE}); needs no passphrase`, 17)}
+${flagLine(VERIFY_OPTIONS.kid, undefined, 17)}
+${flagLine(VERIFY_OPTIONS.json, undefined, 17)}
+${flagLine(VERIFY_OPTIONS.help, undefined, 17)}`;
 
 
 
@@ -54,23 +80,7 @@ async function readBytes(path: string): Promise<Uint8Array> {
 export async function signCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   try {
-    const { values, positionals } = parse(
-      argv,
-      {
-        key: { type: 'string' },
-        keys: { type: 'string' },
-        'passphrase-file': { type: 'string' },
-        issuer: { type: 'string' },
-        sub: { type: 'string' },
-        'agent-type': { type: 'string' },
-        capabilities: { type: 'string' },
-        valid: { type: 'string' },
-        out: { type: 'string', short: 'o' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      'sign',
-    );
+    const { values, positionals } = parse(argv, SIGN_OPTIONS, 'sign');
     if (values.help) {
       process.stdout.write(SIGN_HELP + '\n');
       return 0;
@@ -85,7 +95,7 @@ export async function signCommand(argv: string[]): Promise<ExitStatus> {
     const input = positionals[0]!;
     const bytes = await readBytes(input);
     const passphrase = values['passphrase-file'] !== undefined ? await readPassphraseFile(values['passphrase-file']) : undefined;
-    const store = await KeyStore.open(values.keys ?? '.agentos/keys', passphrase !== undefined ? { passphrase } : {});
+    const store = await KeyStore.open(values.keys ?? DEFAULT_KEY_STORE, passphrase !== undefined ? { passphrase } : {});
     const key = store.get(values.key);
     if (!key) throw new UsageError(`no key ${JSON.stringify(values.key)} in the key store; create it with \`agentos keys generate ${values.key}\``);
     const trust = store.trust(key.kid);
@@ -121,7 +131,7 @@ export async function signCommand(argv: string[]): Promise<ExitStatus> {
 export async function verifyCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   try {
-    const { values, positionals } = parse(argv, { keys: { type: 'string' }, issuer: { type: 'string', multiple: true }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, 'verify');
+    const { values, positionals } = parse(argv, VERIFY_OPTIONS, 'verify');
     if (values.help) {
       process.stdout.write(VERIFY_HELP + '\n');
       return 0;
@@ -129,8 +139,8 @@ export async function verifyCommand(argv: string[]): Promise<ExitStatus> {
     if (positionals.length !== 1) throw new UsageError('agentos verify takes exactly one component path; see `agentos verify --help`');
     const bytes = await readBytes(positionals[0]!);
     // Public operations need no passphrase.
-    const store = await KeyStore.open(values.keys ?? '.agentos/keys', { passphrase: () => '', create: false });
-    const r = verifyComponent(bytes, store, values.issuer ? { allowIssuers: values.issuer } : {});
+    const store = await KeyStore.open(values.keys ?? DEFAULT_KEY_STORE, { passphrase: () => '', create: false });
+    const r = verifyComponent(bytes, store, values.kid ? { allowIssuers: values.kid } : {});
     if (json) process.stdout.write(JSON.stringify(r.ok ? { ok: true, claims: r.claims } : { ok: false, code: r.code, reason: r.reason, ...(r.claims ? { claims: r.claims } : {}) }) + '\n');
     else if (r.ok) {
       const c = r.claims;

@@ -11,9 +11,34 @@ import { KeyStore } from '../identity/keystore.js';
 import { RevocationStore } from '../identity/revocations.js';
 import { TOKEN_TYPES, TokenService, type TokenKind } from '../identity/tokens.js';
 import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
+import { DEFAULT_KEY_STORE, FLAGS, flagLine, withAliases } from './flags.js';
 
 /** Where `agentos token` keeps its revocation list unless told otherwise. */
 export const DEFAULT_REVOCATIONS = '.agentos/tokens/revoked.jsonl';
+
+/**
+ * The options of `agentos token` (one set for its three commands). `--issuer-key NAME` and
+ * `--ttl DURATION` were the first names of --key and --valid here.
+ */
+export const TOKEN_OPTIONS = {
+  keys: FLAGS.keys,
+  'passphrase-file': FLAGS['passphrase-file'],
+  key: withAliases(FLAGS.key, 'issuer-key'),
+  issuer: FLAGS.issuer,
+  revocations: { type: 'string' },
+  'agent-id': FLAGS['agent-id'],
+  'agent-type': FLAGS['agent-type'],
+  'agent-key': FLAGS['agent-key'],
+  'agent-key-file': FLAGS['agent-key-file'],
+  kind: { type: 'string' },
+  valid: withAliases(FLAGS.valid, 'ttl'),
+  scope: { type: 'string', multiple: true },
+  reason: FLAGS.reason,
+  family: { type: 'boolean' },
+  json: FLAGS.json,
+  help: FLAGS.help,
+} as const;
+type Values = ReturnType<typeof parse<typeof TOKEN_OPTIONS>>['values'];
 
 export const TOKEN_HELP = `Usage: agentos token <command> [options]
 
@@ -22,47 +47,29 @@ bound to the agent's own public key (cnf.jkt), with a persistent revocation list
 
 Commands:
   issue     issue a token:   --agent-id ID --agent-type TYPE (--agent-key KEY | --agent-key-file FILE)
-                             [--kind access|refresh|session] [--ttl DURATION] [--scope S]...
+                             [--kind access|refresh|session] [--valid DURATION] [--scope S]...
   verify    check a token:   verify <token|-> [--agent-key KEY | --agent-key-file FILE] [--agent-id ID]
                              [--kind KIND]; exit 0 valid, 1 not valid (the code and reason are printed)
   revoke    revoke a token:  revoke <token|jti> --reason TEXT [--family]
 
 Options:
-  --keys DIR             the key store (default .agentos/keys); 'issue' needs the passphrase, from
-                         AGENTOS_KEY_PASSPHRASE or --passphrase-file FILE
-  --issuer-key NAME      the signing key's name in the key store (default tokens)
-  --issuer NAME          the iss claim (default agentos)
+${flagLine(TOKEN_OPTIONS.keys, `the key store (default ${DEFAULT_KEY_STORE}); 'issue' needs the passphrase`)}
+${flagLine(TOKEN_OPTIONS['passphrase-file'])}
+${flagLine(TOKEN_OPTIONS.key, "the signing key's name in the key store (default tokens)")}
+${flagLine(TOKEN_OPTIONS.issuer, 'the iss claim (default agentos)')}
   --revocations FILE     the revocation list (default ${DEFAULT_REVOCATIONS})
-  --agent-key KEY        the agent's Ed25519 public key: 32 bytes as base64url or 64 hex digits
-                         (write --agent-key=KEY when a base64url key starts with -)
-  --agent-key-file FILE  a file holding it (that text, a PEM public key, a JWK, or {"publicKey": …})
+${flagLine(TOKEN_OPTIONS['agent-id'], "the agent's id (the sub claim)")}
+${flagLine(TOKEN_OPTIONS['agent-type'])}
+${flagLine(TOKEN_OPTIONS['agent-key'])}
+${flagLine(TOKEN_OPTIONS['agent-key-file'], 'a file holding it (that text, a PEM public key, a JWK, or {"publicKey": …})')}
   --kind KIND            access (default for issue; 5 min), refresh (24 h) or session (8 h);
                          verify defaults to the kind the token's header names
-  --ttl DURATION         lifetime, e.g. 90s, 10m, 2h (at most 24h)
+${flagLine(TOKEN_OPTIONS.valid, 'lifetime, e.g. 90s, 10m, 2h (at most 24h)')}
   --scope S              a scope to grant; repeatable or comma-separated
+${flagLine(TOKEN_OPTIONS.reason, 'revoke: why (required; kept in the revocation list)')}
   --family               revoke: also revoke every token of the token's family
-  --json                 print one JSON object
-  -h, --help             show this help`;
-
-const OPTIONS = {
-  keys: { type: 'string' },
-  'passphrase-file': { type: 'string' },
-  'issuer-key': { type: 'string' },
-  issuer: { type: 'string' },
-  revocations: { type: 'string' },
-  'agent-id': { type: 'string' },
-  'agent-type': { type: 'string' },
-  'agent-key': { type: 'string' },
-  'agent-key-file': { type: 'string' },
-  kind: { type: 'string' },
-  ttl: { type: 'string' },
-  scope: { type: 'string', multiple: true },
-  reason: { type: 'string' },
-  family: { type: 'boolean' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-type Values = ReturnType<typeof parse<typeof OPTIONS>>['values'];
+${flagLine(TOKEN_OPTIONS.json)}
+${flagLine(TOKEN_OPTIONS.help)}`;
 
 /** A raw 32-byte Ed25519 public key from base64url, hex, PEM, a JWK or `{ "publicKey": … }`. */
 export function parseAgentKey(text: string, what: string): Uint8Array {
@@ -109,7 +116,7 @@ function kindOf(text: string | undefined, dflt: TokenKind | undefined): TokenKin
 
 function ttlOf(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  return durationArg(text, '--ttl');
+  return durationArg(text, '--valid');
 }
 
 async function readToken(arg: string | undefined): Promise<string> {
@@ -124,10 +131,10 @@ async function readToken(arg: string | undefined): Promise<string> {
 /** Open the key store and revocation list, run `fn` with a TokenService, close. */
 async function withService<T>(v: Values, needSecret: boolean, fn: (s: TokenService) => Promise<T>): Promise<T> {
   const passphrase = needSecret ? v['passphrase-file'] !== undefined ? await readPassphraseFile(v['passphrase-file']) : undefined : undefined;
-  const keys = await KeyStore.open(v.keys ?? '.agentos/keys', needSecret ? (passphrase !== undefined ? { passphrase } : {}) : { passphrase: () => '', create: false });
+  const keys = await KeyStore.open(v.keys ?? DEFAULT_KEY_STORE, needSecret ? (passphrase !== undefined ? { passphrase } : {}) : { passphrase: () => '', create: false });
   const revocations = await RevocationStore.open(v.revocations ?? DEFAULT_REVOCATIONS, { pollMs: 0 });
   try {
-    const service = new TokenService({ keys, issuerKey: v['issuer-key'] ?? 'tokens', revocations, ...(v.issuer !== undefined ? { issuer: v.issuer } : {}) });
+    const service = new TokenService({ keys, issuerKey: v.key ?? 'tokens', revocations, ...(v.issuer !== undefined ? { issuer: v.issuer } : {}) });
     return await fn(service);
   } finally {
     await revocations.close();
@@ -142,7 +149,7 @@ async function issue(v: Values, positionals: string[]): Promise<ExitStatus> {
   if (v['agent-type'] === undefined) throw new UsageError('--agent-type TYPE is required');
   const publicKey = (await agentKey(v, true))!;
   const kind = kindOf(v.kind, 'access')!;
-  const ttlMs = ttlOf(v.ttl);
+  const ttlMs = ttlOf(v.valid);
   const scope = (v.scope ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   return withService(v, true, async (s) => {
     const token = await s.issue({ agentId: v['agent-id']!, agentType: v['agent-type']!, publicKey }, kind, { scope, ...(ttlMs !== undefined ? { ttlMs } : {}) });
@@ -208,7 +215,7 @@ export async function tokenCommand(argv: string[]): Promise<ExitStatus> {
       return sub === undefined ? 2 : 0;
     }
     if (sub !== 'issue' && sub !== 'verify' && sub !== 'revoke') throw new UsageError(`unknown token command ${JSON.stringify(sub)}; see \`agentos token --help\``);
-    const { values, positionals } = parse(rest, OPTIONS, `token ${sub}`);
+    const { values, positionals } = parse(rest, TOKEN_OPTIONS, `token ${sub}`);
     if (values.help) {
       process.stdout.write(TOKEN_HELP + '\n');
       return 0;

@@ -307,7 +307,7 @@ describe('agentos ca bad input', () => {
 
   it('names what to change for a missing CA, a bad serial, bad durations and bad options (exit 2)', () => {
     const cases: [string[], RegExp][] = [
-      [['ca', 'show', '--dir', 'nowhere'], /no CA in nowhere: give --dir DIR, or create one with `agentos ca init`/],
+      [['ca', 'show', '--dir', 'nowhere'], /no CA in nowhere: give --ca DIR, or create one with `agentos ca init`/],
       [['ca', 'verify', 'worker.pem', '--dir', 'nowhere'], /no CA in nowhere/],
       [['ca', 'revoke', 'xyz', '--reason', 'r'], /neither a serial \(1–40 hex digits\) nor a certificate file/],
       [['ca', 'revoke', 'f'.repeat(41), '--reason', 'r'], /neither a serial/],

@@ -22,6 +22,9 @@ import { C_TOOLCHAIN_PACKAGES, clangCommand } from '../../src/build/c.js';
 import { COMPONENTIZE_PY_INSTALL, findComponentizePy } from '../../src/build/python-toolchain.js';
 import { wasmtimeAddonPath } from '../../src/engine/wasmtime/addon.js';
 
+/** Set to 1 where every requirement is installed (CI): a missing one then fails instead of skipping. */
+export const REQUIRE_ALL_ENV = 'AGENTOS_TEST_REQUIRE_ALL';
+
 /** One thing tests may need, whether this machine has it, and how to get it. */
 export interface Requirement {
   readonly id: string;

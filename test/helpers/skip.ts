@@ -9,12 +9,28 @@
  * ```
  */
 import { describe, it, type TestContext } from 'vitest';
-import { type Requirement, skipNote } from './requirements.js';
+import { type Requirement, REQUIRE_ALL_ENV, skipNote } from './requirements.js';
+
+/**
+ * Where everything is meant to be installed (`.ci/run` sets AGENTOS_TEST_REQUIRE_ALL=1), a
+ * missing requirement fails the test instead of skipping it: CI must not lose coverage quietly.
+ */
+const requireAll = process.env[REQUIRE_ALL_ENV] === '1';
+
+function skipOrFail(ctx: TestContext, note: string): never {
+  if (requireAll) throw new Error(`${note} (${REQUIRE_ALL_ENV}=1: nothing may be skipped here)`);
+  return ctx.skip(note);
+}
 
 /** Skip the running test, with its reason, unless every requirement holds. */
 export function skipUnless(ctx: TestContext, ...reqs: Requirement[]): void {
   const missing = reqs.find((r) => !r.ok);
-  if (missing) ctx.skip(skipNote(missing));
+  if (missing) skipOrFail(ctx, skipNote(missing));
+}
+
+/** Skip the running test with `note` when `condition` holds (fails instead where nothing may be skipped). */
+export function skipWhen(ctx: TestContext, condition: boolean, note: string): void {
+  if (condition) skipOrFail(ctx, note);
 }
 
 /**
@@ -30,7 +46,7 @@ export function describeNeeds(reqs: Requirement | Requirement[], name: string, f
     return;
   }
   describe(name, () => {
-    it(`(${missing.id} is not available)`, (ctx) => ctx.skip(skipNote(missing)));
+    it(`(${missing.id} is not available)`, (ctx) => skipOrFail(ctx, skipNote(missing)));
     describe.skip(name, fn);
   });
 }

@@ -12,13 +12,20 @@ import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/fixtures.js';
+import type { Requirement } from '../helpers/requirements.js';
+import { describeNeeds } from '../helpers/skip.js';
 
 const MINUTE = 60_000;
 const npmVersion = spawnSync('npm', ['--version'], { encoding: 'utf8', timeout: MINUTE });
-const hasNpm = npmVersion.status === 0;
-if (!hasNpm) console.warn(`test/package skipped: npm is not available (${npmVersion.error?.message ?? npmVersion.stderr})`);
+const npmReq: Requirement = {
+  id: 'npm',
+  ok: npmVersion.status === 0,
+  what: 'npm',
+  reason: `npm is not available (${npmVersion.error?.message ?? String(npmVersion.stderr).trim()})`,
+  enable: 'install Node.js with its npm',
+};
 
 /** The environment of a user's shell: none of the test runner's npm run or agentos settings. */
 function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -30,7 +37,7 @@ function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-describe.skipIf(!hasNpm)('agent-os-sandbox packed and installed in an empty project', () => {
+describeNeeds(npmReq, 'agent-os-sandbox packed and installed in an empty project', () => {
   const tmp = mkdtempSync(join(tmpdir(), 'agentos-package-'));
   const app = join(tmp, 'app');
   // The agents' transpile cache stays in the temp directory too.
