@@ -69,3 +69,5 @@ export { createCa, issueAgentCertificate, revokeCertificate, refreshCrl, validat
 export type { CaState, CertificateValidation, CertificateFailure } from './identity/ca.js';
 export { Authenticator } from './identity/mutual-auth.js';
 export type { Challenge, ChallengeResponse, AuthResult, AuthFailure, AgentRecord, AuthenticatorOptions } from './identity/mutual-auth.js';
+export { runDoctor } from './doctor/index.js';
+export type { DoctorReport, DoctorCheck, DoctorCheckId, DoctorStatus, DoctorOptions } from './doctor/index.js';

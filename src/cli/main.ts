@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { auditCommand } from './audit.js';
 import { buildCommand } from './build.js';
 import { caCommand } from './ca.js';
+import { doctorCommand } from './doctor.js';
 import { keysCommand } from './keys.js';
 import { signCommand, verifyCommand } from './sign.js';
 import { tokenCommand } from './token.js';
@@ -30,6 +31,7 @@ Commands:
   sign <agent.wasm>        sign a component with a key from the key store
   verify <agent.wasm>      check a component's signature against the trusted keys
   token <command>          issue, verify or revoke an agent's access, refresh or session token
+  doctor                   check this host: what is ready, what to install
 
 Run 'agentos <command> --help' for a command's options.
 Exit status: 0 ok, 1 agent error, 2 bad input, 3 limit hit, 4 refused by policy, 5 internal error.`;
@@ -58,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return signCommand(rest);
     case 'verify':
       return verifyCommand(rest);
+    case 'doctor':
+      return doctorCommand(rest);
     case '--version':
     case '-v': {
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
