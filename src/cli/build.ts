@@ -1,12 +1,12 @@
 /**
- * `agentos build`: turn a JavaScript, C or WAT agent into a component of our world.
+ * `agentos build`: turn a JavaScript, C, Python or WAT agent into a component of our world.
  */
 import { buildAgent } from '../build/index.js';
 import { UsageError } from '../errors.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS } from './flags.js';
 
-export const BUILD_HELP = `Usage: agentos build <agent.js|agent.c|agent.wat> -o <agent.wasm> [options]
+export const BUILD_HELP = `Usage: agentos build <agent.js|agent.c|agent.py|agent.wat> -o <agent.wasm> [options]
 
 Build an agent into a WebAssembly component targeting the world agent-os:sandbox/agent
 (export run: func(task: string) -> result<string, string>).
@@ -14,6 +14,12 @@ Build an agent into a WebAssembly component targeting the world agent-os:sandbox
   .js / .mjs   componentized with StarlingMonkey (default; has fetch) or QuickJS
   .c           compiled with clang-22 for wasm32-wasi (needs: apt-get install clang-22 lld-22
                wasi-libc libclang-rt-22-dev-wasm32), then wrapped with the WASI reactor adapter
+  .py          CPython + the module's directory + the agent_os helper package, with
+               componentize-py 0.25.x (needs: python3 -m pip install componentize-py==0.25.1;
+               agentos doctor says whether it is found). The module defines
+               run(task: str) -> str; raising an exception returns an error (AGENT_ERROR).
+               Files through open(), HTTP through agent_os.fetch (wasi:http), tools through
+               agent_os.call_tool, logs through agent_os.info/warn/... (≈ 18 MiB, 10-20 s)
   .wat         a core module in text form, wrapped as a component
 
 Options:

@@ -4,6 +4,7 @@
 import { runDoctor, type DoctorReport } from '../doctor/index.js';
 import { exitCodeFor, UsageError } from '../errors.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { FLAGS } from './flags.js';
 
 export const DOCTOR_HELP = `Usage: agentos doctor [--json] [--cache-dir DIR] [--audit DIR]
 
@@ -62,15 +63,14 @@ export function formatDoctorReport(report: DoctorReport): string {
   return lines.join('\n');
 }
 
+/** The options of `agentos doctor` (the shared definitions: same name, same meaning). */
+export const DOCTOR_OPTIONS = { 'cache-dir': FLAGS['cache-dir'], audit: FLAGS.audit, json: FLAGS.json, help: FLAGS.help } as const;
+
 /** Run the command. */
 export async function doctorCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   try {
-    const { values, positionals } = parse(
-      argv,
-      { 'cache-dir': { type: 'string' }, audit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      'doctor',
-    );
+    const { values, positionals } = parse(argv, DOCTOR_OPTIONS, 'doctor');
     if (values.help) {
       process.stdout.write(DOCTOR_HELP + '\n');
       return 0;

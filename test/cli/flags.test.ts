@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AUDIT_OPTIONS } from '../../dist/cli/audit.js';
 import { BUILD_OPTIONS } from '../../dist/cli/build.js';
+import { DOCTOR_OPTIONS } from '../../dist/cli/doctor.js';
 import { CA_OPTIONS } from '../../dist/cli/ca-options.js';
 import { parse } from '../../dist/cli/common.js';
 import { EXPLAIN_OPTIONS } from '../../dist/cli/explain.js';
@@ -33,6 +34,7 @@ const COMMANDS: Readonly<Record<string, CliOptions>> = {
   verify: VERIFY_OPTIONS,
   ca: CA_OPTIONS,
   token: TOKEN_OPTIONS,
+  doctor: DOCTOR_OPTIONS,
 };
 const shared = FLAGS as Readonly<Record<string, CliOption & { help: string; arg?: string }>>;
 const aliasesOf = (o: CliOption) => o.aliases ?? [];
@@ -95,7 +97,7 @@ describe('the flag table is what the commands use', () => {
 
   it('the audit directory is --audit and the key store --keys in every command that takes them', () => {
     const taking = (flag: string) => Object.keys(COMMANDS).filter((c) => COMMANDS[c]![flag] !== undefined).sort();
-    expect(taking('audit')).toEqual(['audit checkpoint', 'audit export', 'audit proof', 'audit prune', 'audit query', 'audit tail', 'audit verify', 'run']);
+    expect(taking('audit')).toEqual(['audit checkpoint', 'audit export', 'audit proof', 'audit prune', 'audit query', 'audit tail', 'audit verify', 'doctor', 'run']);
     expect(taking('keys')).toEqual(['ca', 'keys', 'run', 'sign', 'token', 'verify']);
     expect(taking('ca')).toEqual(['ca']);
     expect(taking('policy')).toEqual(['inspect', 'policy check', 'policy explain', 'run']);
