@@ -4,7 +4,9 @@
  * same run. `npm run bench` (= `npm run build && node bench/run.mjs`). See bench/README.md
  * for what every row measures.
  *
- * Environment: BENCH_QUICK=1 cuts every sample count (a smoke run, not for reporting).
+ * Environment: BENCH_QUICK=1 cuts every sample count (a smoke run, not for reporting);
+ * BENCH_ONLY=<section>[,<section>…] runs only those sections (names in SECTIONS below), e.g.
+ * `BENCH_ONLY=languages npm run bench`.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -22,8 +24,26 @@ import { auditBench } from './audit.mjs';
 import { fuelBench } from './fuel.mjs';
 import { identityBench } from './identity.mjs';
 import { enginesBench } from './engines.mjs';
+import { languagesBench } from './languages.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
+
+/**
+ * The sections, in the order they run: `agents` = sections 1–2 (echo and the JS agent, with the
+ * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
+ * `engines` = 8, `languages` = 9, `authz` = 4 (last).
+ */
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'authz'];
+const ONLY = (process.env.BENCH_ONLY ?? '')
+  .split(',')
+  .map((x) => x.trim())
+  .filter(Boolean);
+const unknown = ONLY.filter((x) => !SECTIONS.includes(x));
+if (unknown.length > 0) {
+  process.stderr.write(`BENCH_ONLY: unknown section${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the sections are ${SECTIONS.join(', ')}\n`);
+  process.exit(2);
+}
+const want = (section) => ONLY.length === 0 || ONLY.includes(section);
 const q = (n, min = 1) => (QUICK ? Math.max(min, Math.ceil(n / 10)) : n);
 
 /** Sample counts per agent (each figure is the median of its samples). */
@@ -37,10 +57,10 @@ const log = (line) => process.stdout.write(`${line}\n`);
 const progress = (line) => process.stderr.write(`  … ${line}\n`);
 
 log('agent-os-sandbox benchmark');
-log('command: npm run bench   (npm run build && node bench/run.mjs)');
+log(`command: ${ONLY.length > 0 ? `BENCH_ONLY=${ONLY.join(',')} ` : ''}npm run bench   (npm run build && node bench/run.mjs)${ONLY.length > 0 ? ` · sections: ${ONLY.join(', ')}` : ''}`);
 log(`node ${process.version} · ${process.platform}-${process.arch} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${(totalmem() / 2 ** 30).toFixed(1)} GiB`);
 log(`jco ${jco.jcoVersion()} · load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}${QUICK ? ' · BENCH_QUICK=1 (smoke run: sample counts cut 10×)' : ''}`);
-log('figures are medians over samples; "jco" is the same component through plain jco + ambient preview2-shim, in this thread');
+if (want('agents') || want('hostcall')) log('figures are medians over samples; "jco" is the same component through plain jco + ambient preview2-shim, in this thread');
 log('');
 
 const ENGINE_CACHE = join(CACHE, 'engine');
@@ -52,15 +72,18 @@ await mkdir(SCRATCH, { recursive: true });
 
 const echoPath = await watAgent('echo');
 const hostcallPath = await watAgent('hostcall');
-const js = await jsAgent(progress);
-if (js.built) progress(`built the JS agent in ${js.seconds.toFixed(1)} s`);
+// Sections 1–2 only: building it takes ~25 s the first time.
+const js = want('agents') ? await jsAgent(progress) : undefined;
+if (js?.built) progress(`built the JS agent in ${js.seconds.toFixed(1)} s`);
 const JS_POLICY = join(REPO, 'examples', 'code-review', 'policy.yaml');
 const JS_WORKSPACE = join(REPO, 'examples', 'code-review', 'workspace');
 
-const AGENTS = [
-  { key: 'echo', title: 'echo (WAT, no imports)', path: echoPath, policy: undefined, task: 'hello, agent', counts: COUNTS.echo, targets: true },
-  { key: 'js', title: 'code-review (JavaScript, StarlingMonkey)', path: js.path, policy: JS_POLICY, task: 'review the workspace', counts: COUNTS.js, targets: false },
-];
+const AGENTS = js
+  ? [
+      { key: 'echo', title: 'echo (WAT, no imports)', path: echoPath, policy: undefined, task: 'hello, agent', counts: COUNTS.echo, targets: true },
+      { key: 'js', title: 'code-review (JavaScript, StarlingMonkey)', path: js.path, policy: JS_POLICY, task: 'review the workspace', counts: COUNTS.js, targets: false },
+    ]
+  : [];
 
 // The baseline's ambient preview2-shim state: the JS agent reads /workspace.
 const p2fs = await import('@bytecodealliance/preview2-shim/filesystem');
@@ -180,69 +203,91 @@ for (const agent of AGENTS) {
 
 // ---- reference: a bare worker ------------------------------------------------------------
 
-const bareWorker = await sample(
-  q(20, 3),
-  () =>
-    new Promise((resolve, reject) => {
-      const wk = new Worker('require("node:worker_threads").parentPort.postMessage(1)', { eval: true });
-      wk.once('message', () => wk.terminate().then(resolve));
-      wk.once('error', reject);
-    }),
-  { warmup: 1 },
-);
-log(`reference: an empty node:worker_threads Worker takes ${fmtMs(median(bareWorker))} (median of ${bareWorker.length}) from spawn to its first message on this machine`);
-log('');
+if (want('agents')) {
+  const bareWorker = await sample(
+    q(20, 3),
+    () =>
+      new Promise((resolve, reject) => {
+        const wk = new Worker('require("node:worker_threads").parentPort.postMessage(1)', { eval: true });
+        wk.once('message', () => wk.terminate().then(resolve));
+        wk.once('error', reject);
+      }),
+    { warmup: 1 },
+  );
+  log(`reference: an empty node:worker_threads Worker takes ${fmtMs(median(bareWorker))} (median of ${bareWorker.length}) from spawn to its first message on this machine`);
+  log('');
+}
 
 // ---- host calls --------------------------------------------------------------------------
 
-progress('host calls: gated vs ambient preview2-shim');
-const dataDir = await mkdtemp(join(tmpdir(), 'agentos-bench-data-'));
-await writeFile(join(dataDir, 'probe.txt'), 'probe\n');
-try {
-  const hc = await hostCallBench({ wasm: hostcallPath, dataDir, engineCache: ENGINE_CACHE, jcoCache: JCO_CACHE, quick: QUICK });
-  log(`## one host call, gated (ours) vs ungated (jco + ambient preview2-shim) — ns per call, ${hc.reps} repetitions`);
-  log(
-    table(
-      ['call', 'N', 'ours', 'p90', 'jco', 'p90', 'ours − jco', 'p90', 'ours/jco', 'target', 'audit/call'],
-      hc.rows.map((r) => [r.label, String(r.n), fmtNs(r.ours.median), fmtNs(r.ours.p90), fmtNs(r.jco.median), fmtNs(r.jco.p90), fmtNs(r.diff), fmtNs(r.diffP90), fmtRatio(r.ours.median, r.jco.median), r.target, r.auditPerCall]),
-      ['l'],
-    ),
-  );
-  log('per repetition: (time of run("<mode>N") − median time of 5 × run("<mode>0")) / N; medians (and p90) over repetitions;');
-  log('"ours − jco" is the median of per-repetition differences (each pair ran back to back); "audit/call" = audit events delivered per call');
-} finally {
-  await rm(dataDir, { recursive: true, force: true });
+if (want('hostcall')) {
+  progress('host calls: gated vs ambient preview2-shim');
+  const dataDir = await mkdtemp(join(tmpdir(), 'agentos-bench-data-'));
+  await writeFile(join(dataDir, 'probe.txt'), 'probe\n');
+  try {
+    const hc = await hostCallBench({ wasm: hostcallPath, dataDir, engineCache: ENGINE_CACHE, jcoCache: JCO_CACHE, quick: QUICK });
+    log(`## one host call, gated (ours) vs ungated (jco + ambient preview2-shim) — ns per call, ${hc.reps} repetitions`);
+    log(
+      table(
+        ['call', 'N', 'ours', 'p90', 'jco', 'p90', 'ours − jco', 'p90', 'ours/jco', 'target', 'audit/call'],
+        hc.rows.map((r) => [r.label, String(r.n), fmtNs(r.ours.median), fmtNs(r.ours.p90), fmtNs(r.jco.median), fmtNs(r.jco.p90), fmtNs(r.diff), fmtNs(r.diffP90), fmtRatio(r.ours.median, r.jco.median), r.target, r.auditPerCall]),
+        ['l'],
+      ),
+    );
+    log('per repetition: (time of run("<mode>N") − median time of 5 × run("<mode>0")) / N; medians (and p90) over repetitions;');
+    log('"ours − jco" is the median of per-repetition differences (each pair ran back to back); "audit/call" = audit events delivered per call');
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
 }
 
 // ---- audit chain (bench/audit.mjs) --------------------------------------------------------
 
-progress('audit chain: durable append, latency, verification, cost on a real agent');
-log('');
-log(await auditBench({ quick: QUICK, progress }));
+if (want('audit')) {
+  progress('audit chain: durable append, latency, verification, cost on a real agent');
+  log('');
+  log(await auditBench({ quick: QUICK, progress }));
+}
 
 // ---- fuel metering (bench/fuel.mjs) ---------------------------------------------------------
 
-progress('fuel metering: compute suite, StarlingMonkey instrumentation, a JS loop, ours vs binaryen');
-log('');
-log(await fuelBench({ quick: QUICK, progress }));
+if (want('fuel')) {
+  progress('fuel metering: compute suite, StarlingMonkey instrumentation, a JS loop, ours vs binaryen');
+  log('');
+  log(await fuelBench({ quick: QUICK, progress }));
+}
 
 // ---- identity: signatures, tokens, certificates (bench/identity.mjs) ---------------------------
 
-progress('identity: Ed25519 node:crypto vs @noble, component signature, token validation, certificate validation');
-log('');
-log(await identityBench({ quick: QUICK, progress }));
+if (want('identity')) {
+  progress('identity: Ed25519 node:crypto vs @noble, component signature, token validation, certificate validation');
+  log('');
+  log(await identityBench({ quick: QUICK, progress }));
+}
 
 // ---- engines: jco vs wasmtime (bench/engines.mjs) ----------------------------------------------
 
-progress('engines: jco vs wasmtime — loads, instantiate, per-call, host calls, fuel and epoch overhead on the compute suite');
-log('');
-log(await enginesBench({ quick: QUICK, progress }));
+if (want('engines')) {
+  progress('engines: jco vs wasmtime — loads, instantiate, per-call, host calls, fuel and epoch overhead on the compute suite');
+  log('');
+  log(await enginesBench({ quick: QUICK, progress }));
+}
+
+// ---- languages: the echo agent in WAT, C, JavaScript and Python (bench/languages.mjs) ----------
+
+if (want('languages')) {
+  progress('languages: the echo agent in WAT, C, JavaScript (StarlingMonkey, QuickJS) and Python — size, cold load, warm instantiate, per-run latency, fuel, on both engines');
+  log('');
+  log(await languagesBench({ quick: QUICK, progress }));
+}
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
 
-progress('authorization decisions: ours vs @cedar-policy/cedar-wasm vs casbin');
-log('');
-log(await authzBench({ quick: QUICK, progress }));
+if (want('authz')) {
+  progress('authorization decisions: ours vs @cedar-policy/cedar-wasm vs casbin');
+  log('');
+  log(await authzBench({ quick: QUICK, progress }));
+}
 
 await rm(SCRATCH, { recursive: true, force: true });
 log('');
