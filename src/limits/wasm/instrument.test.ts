@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { enableWasmFeatures } from '../../engine/jco/wasm-features.js';
 import { InstrumentError, instrumentModule } from './instrument.js';
 import { type Fn, jco, wat, print, load, fuelUsed, moduleWithBody, expectCode, SUM_SQUARES } from '../../../test/helpers/instrument-fixtures.js';
 
@@ -290,6 +291,7 @@ describe('real components', () => {
   const components = componentFiles();
 
   it('instruments every core module of the fixtures and examples', async () => {
+    enableWasmFeatures(); // CPython (pyprobe, the python example) uses extended-const
     expect(components.length, 'the global setup builds the fixtures').toBeGreaterThan(0);
     for (const file of components) {
       for (const [name, bytes] of await coreModules(file)) {
