@@ -22,6 +22,7 @@ import { availableParallelism } from 'node:os';
 import { basename, extname, join, relative } from 'node:path';
 import { buildAgent, toolchainVersions } from '../src/build/index.js';
 import { AGENT_EXTENSIONS, EXAMPLES, exampleBuildPath, FIXTURE_BUILD_DIR, FIXTURE_SOURCES_DIR, REPO_ROOT } from './helpers/fixtures.js';
+import { runAllOrAbort } from './helpers/build-pool.js';
 import { prebuiltFor } from './helpers/prebuilt.js';
 import { needs, skipNote } from './helpers/requirements.js';
 
@@ -88,15 +89,6 @@ function upToDate(job: Job, key: string): boolean {
   return existsSync(job.output) && existsSync(keyFile) && readFileSync(keyFile, 'utf8').trim() === key;
 }
 
-/** Run `task` over `items` with at most `limit` at a time; stops taking new items once aborted. */
-async function pool<T>(items: T[], limit: number, signal: AbortSignal, task: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  const workers = Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined && !signal.aborted; item = queue.shift()) await task(item);
-  });
-  await Promise.all(workers);
-}
-
 async function build(job: Job, key: string, signal: AbortSignal): Promise<void> {
   const started = Date.now();
   const result = await buildAgent(job.source, job.output, { signal });
@@ -140,21 +132,18 @@ async function buildAll(): Promise<void> {
   const fast = pending.filter(({ job }) => job.kind !== 'js' && job.kind !== 'python');
   const parallel = Math.max(1, Math.min(3, availableParallelism()));
   console.log(`[fixtures] building ${pending.length} component(s)${slow.length ? ` (${slow.length} with StarlingMonkey or CPython, ~20 s each)` : ''}`);
-  // The first failure aborts every other build and is what the run reports.
-  const abort = new AbortController();
-  let first: unknown;
-  const guarded = async ({ job, key }: { job: Job; key: string }) => {
-    try {
-      await build(job, key, abort.signal);
-    } catch (e) {
-      if (first === undefined && !abort.signal.aborted) {
-        first = new Error(`building ${relative(REPO_ROOT, job.source)} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-        abort.abort();
-      }
-    }
-  };
-  await Promise.all([pool(slow, parallel, abort.signal, guarded), pool(fast, 1, abort.signal, guarded)]);
-  if (first !== undefined) throw first;
+  // The first failure aborts every other build (killing its child process) and is what the
+  // run reports.
+  const describeFailure = ({ job }: { job: Job }, e: unknown) =>
+    new Error(`building ${relative(REPO_ROOT, job.source)} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  await runAllOrAbort(
+    [
+      { items: slow, limit: parallel },
+      { items: fast, limit: 1 },
+    ],
+    ({ job, key }, signal) => build(job, key, signal),
+    describeFailure,
+  );
 }
 
 export async function setup(): Promise<void> {
