@@ -193,7 +193,7 @@ async function warm({ engine, agents, c, progress }) {
 
 // ---- the tables ---------------------------------------------------------------------------------
 
-function engineTable({ engine, agents, skipped, cold, w, base }) {
+function engineTable({ engine, order, agents, skipped, cold, w, base }) {
   const rx = `×${base ? (base.key === 'c' ? 'C' : base.title) : 'C'}`;
   const header = ['agent', 'size', 'cold load', rx, 'of which 1st run', 'warm inst.', rx, 'load again', rx, 'run()', rx, 'agent.run()', rx, 'fuel: 1st run', 'later run'];
   const med = (a, f) => median(f(a));
@@ -223,9 +223,14 @@ function engineTable({ engine, agents, skipped, cold, w, base }) {
     String(w.get(a.key).fuelFirst),
     String(w.get(a.key).fuelLater),
   ]);
-  const text = table(header, rows, ['l']).split('\n');
+  // Skipped languages keep their place in the table, one line each with the reason.
+  const [head, rule, ...body] = table(header, rows, ['l']).split('\n');
   const width = Math.max(header[0].length, ...agents.map((a) => a.title.length));
-  for (const s of skipped) text.push(`${s.title.padEnd(width)}  skipped: ${s.skipped}`);
+  const text = [head, rule];
+  for (const lang of order) {
+    const s = skipped.find((x) => x.key === lang.key);
+    text.push(s ? `${s.title.padEnd(width)}  skipped: ${s.skipped}` : body.shift());
+  }
   const n = (f) => [...new Set(agents.map((a) => fields[f](a).length))].join('/');
   return [
     `## languages on ${engine}: the echo agent in each language — medians, ratios to the ${base ? base.title : '(missing)'} agent of this run`,
@@ -264,7 +269,7 @@ export async function languagesBench({ quick = false, progress = () => {} } = {}
     const cold = await coldLoads({ engines, agents, c, scratch, progress });
     for (const engine of engines) {
       const w = await warm({ engine, agents, c, progress });
-      lines.push(...engineTable({ engine, agents, skipped, cold: cold[engine], w, base }), '');
+      lines.push(...engineTable({ engine, order: all, agents, skipped, cold: cold[engine], w, base }), '');
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
