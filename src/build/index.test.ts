@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ComponentError, UsageError } from '../errors.js';
 import { fixturePath } from '../../test/helpers/fixtures.js';
+import { needs } from '../../test/helpers/requirements.js';
+import { skipUnless } from '../../test/helpers/skip.js';
 import { buildAgent, bundleWit, toolchainVersions, watToComponent } from './index.js';
 
 // A component starts with the wasm magic and layer 1 (core modules have layer 0).
@@ -59,12 +61,28 @@ describe('buildAgent', () => {
     expect(result.bytes).toBe((await readFile(result.output)).length);
   });
 
-  it('builds C and reports compiler errors with their output', async () => {
+  it('builds C and reports compiler errors with their output', async (ctx) => {
+    skipUnless(ctx, needs.clang());
     const source = join(dir, 'broken.c');
     await writeFile(source, 'int run(void) { return missing_symbol; }\n');
     const err = await buildAgent(source, join(dir, 'broken.wasm')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ComponentError);
     expect((err as ComponentError).message).toContain('missing_symbol');
+  });
+
+  it('without clang, a C build fails with ComponentError naming the packages to install', async () => {
+    const source = join(dir, 'fine.c');
+    await writeFile(source, 'int x;\n');
+    const saved = process.env['AGENTOS_CLANG'];
+    process.env['AGENTOS_CLANG'] = 'agentos-no-such-clang';
+    try {
+      const err = await buildAgent(source, join(dir, 'fine.wasm')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ComponentError);
+      expect((err as ComponentError).message).toMatch(/agentos-no-such-clang not found: .*apt-get install clang-22 lld-22 wasi-libc libclang-rt-22-dev-wasm32/);
+    } finally {
+      if (saved === undefined) delete process.env['AGENTOS_CLANG'];
+      else process.env['AGENTOS_CLANG'] = saved;
+    }
   });
 
   it('names the toolchain versions used for build caches', () => {
