@@ -149,7 +149,7 @@ export interface RunResult {
   readonly agentId: string;
   /** This run's id: the correlation id of its audit records. */
   readonly runId: string;
-  /** Fuel this run used (deterministic: the same program and task use the same fuel). */
+  /** Fuel this run used: the same program and task on a fresh instance use the same fuel, unless the guest reads clocks or randomness (a first run includes the guest's one-time initialization). */
   readonly fuelUsed: number;
   /** Fuel left of the run's budget; absent when the policy sets no fuel limit. */
   readonly fuelRemaining?: number;
