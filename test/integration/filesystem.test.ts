@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
+import { workspacePolicy } from '../helpers/workspace.js';
 
 const { sandbox, audit } = recordingSandbox();
 const tmp = tempDir('agentos-fs-');
@@ -32,20 +33,7 @@ beforeAll(async () => {
   symlinkSync('../.git/config', join(ws, 'src', 'gitlink.ts'));
   symlinkSync('a.ts', join(ws, 'src', 'alias.ts'));
   agent = await sandbox.load(fixturePath('fsprobe'), {
-    policy: {
-      version: 1,
-      capabilities: { allowed: ['read_files', 'write_files'] },
-      mounts: [
-        { guest: '/workspace', host: ws, mode: 'ro' },
-        { guest: '/tmp', host: scratch, mode: 'rw' },
-      ],
-      fileAccess: {
-        readonly: ['/workspace/**/*.ts', '/workspace/.git/**'],
-        readwrite: ['/tmp/**'],
-        forbidden: ['/workspace/.git/**', '/workspace/**/.env', '/tmp/vault/private/**'],
-      },
-      resourceLimits: { maxFileSize: '1KiB' },
-    },
+    policy: workspacePolicy(ws, scratch, { forbidden: ['/tmp/vault/private/**'], resourceLimits: { maxFileSize: '1KiB' } }),
   });
 });
 afterAll(async () => {

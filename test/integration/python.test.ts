@@ -14,6 +14,7 @@ import { exampleDir, examplePath, FIXTURE_BUILD_DIR } from '../helpers/fixtures.
 import { needs } from '../helpers/requirements.js';
 import { describeNeeds } from '../helpers/skip.js';
 import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
+import { workspacePolicy } from '../helpers/workspace.js';
 
 const PYPROBE = join(FIXTURE_BUILD_DIR, 'pyprobe.wasm');
 
@@ -63,21 +64,7 @@ describeNeeds(needs.componentizePy(), 'python agents', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as AddressInfo).port;
     sandbox.registerTool('search', async (input) => ({ found: [`result for ${(input as { q: string }).q}`] }));
-    files = await sandbox.load(PYPROBE, {
-      policy: {
-        version: 1,
-        capabilities: { allowed: ['read_files', 'write_files'] },
-        mounts: [
-          { guest: '/workspace', host: ws, mode: 'ro' },
-          { guest: '/tmp', host: scratch, mode: 'rw' },
-        ],
-        fileAccess: {
-          readonly: ['/workspace/**/*.ts', '/workspace/.git/**'],
-          readwrite: ['/tmp/**'],
-          forbidden: ['/workspace/.git/**', '/workspace/**/.env'],
-        },
-      },
-    });
+    files = await sandbox.load(PYPROBE, { policy: workspacePolicy(ws, scratch) });
   });
   afterAll(async () => {
     await files?.close();
