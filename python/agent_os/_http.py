@@ -94,7 +94,7 @@ def _header_pairs(headers: Optional[Headers]) -> list[Tuple[str, bytes]]:
     return [(str(k), str(v).encode("latin-1")) for k, v in items]
 
 
-def _write_all(streams: Any, stream: Any, data: bytes) -> None:
+def _write_all(stream: Any, data: bytes) -> None:
     for start in range(0, len(data), _WRITE_CHUNK):
         stream.blocking_write_and_flush(data[start:start + _WRITE_CHUNK])
 
@@ -148,7 +148,7 @@ def fetch(
         raise HttpError(_error_name(e.value)) from None
     if payload:
         with outgoing_body.write() as stream:
-            _write_all(streams, stream, payload)
+            _write_all(stream, payload)
     types.OutgoingBody.finish(outgoing_body, None)
 
     with future:
@@ -167,5 +167,6 @@ def fetch(
         incoming = response.consume()
         with incoming.stream() as stream:
             data = _read_all(streams, stream)
-        types.IncomingBody.finish(incoming).__exit__(None, None, None)
+        with types.IncomingBody.finish(incoming):  # the trailers are not read; drop them
+            pass
     return Response(status, pairs, data)
