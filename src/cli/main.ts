@@ -23,7 +23,7 @@ Run untrusted AI agents compiled to WebAssembly components under a deny-by-defau
 Commands:
   run <agent.wasm>         run one task in an agent under a policy
   inspect <agent.wasm>     show imports/exports and what a policy would do with each import
-  build <src> -o <out>     build a JavaScript, C or WAT agent into a component
+  build <src> -o <out>     build a JavaScript, C, Python or WAT agent into a component
   policy check <file...>   validate policy files
   audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
   keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
