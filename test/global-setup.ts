@@ -98,14 +98,16 @@ async function build(job: Job, key: string, signal: AbortSignal): Promise<void> 
   console.log(`[fixtures] built ${relative(REPO_ROOT, job.output)} (${result.kind}, ${size}) in ${seconds} s`);
 }
 
-/** Without clang: put the committed component in place, or explain why there is none. */
-async function usePrebuilt(job: Job): Promise<void> {
+/** Without clang: put the committed component in place (true when it was not already there), or explain why there is none. */
+async function usePrebuilt(job: Job): Promise<boolean> {
   const found = prebuiltFor(relative(REPO_ROOT, job.source));
   if (!found.ok) {
     throw new Error(`${relative(REPO_ROOT, job.source)}: ${found.reason}. ${skipNote(needs.clang())}, then run: npm run fixtures:prebuilt`);
   }
+  if (existsSync(job.output) && readFileSync(job.output).equals(readFileSync(found.path))) return false;
   await mkdir(join(job.output, '..'), { recursive: true });
   copyFileSync(found.path, job.output);
+  return true;
 }
 
 async function buildAll(): Promise<void> {
@@ -117,11 +119,13 @@ async function buildAll(): Promise<void> {
   const toolchain = toolchainVersions();
   const all = jobs();
   if (!needs.clang().ok) {
-    for (const job of all.filter((j) => j.kind === 'c')) await usePrebuilt(job);
-    console.log(`[fixtures] C agents: using the committed components in test/fixtures/prebuilt/ (${needs.clang().reason})`);
+    let copied = 0;
+    for (const job of all.filter((j) => j.kind === 'c')) if (await usePrebuilt(job)) copied++;
+    if (copied > 0) console.log(`[fixtures] C agents: using the committed components in test/fixtures/prebuilt/ (${needs.clang().reason})`);
   }
   const python = needs.componentizePy();
-  if (!python.ok) console.log(`[fixtures] Python agents are not built: ${skipNote(python)}`);
+  const pythonJobs = all.filter((j) => j.kind === 'python');
+  if (!python.ok && pythonJobs.some((j) => !existsSync(j.output))) console.log(`[fixtures] Python agents are not built: ${skipNote(python)}`);
   const pending = all
     .filter((job) => (job.kind !== 'c' || needs.clang().ok) && (job.kind !== 'python' || python.ok))
     .map((job) => ({ job, key: keyOf(job, toolchain) }))
