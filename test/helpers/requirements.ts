@@ -66,6 +66,13 @@ export const needs = {
       const ok = existsSync(wasmtimeAddonPath());
       return { ok, what: 'the wasmtime addon', reason: ok ? '' : 'the addon is not built (it needs a Rust toolchain)', enable: 'npm run build:native (with cargo from rustup)' };
     }),
+  bwrap: (): Requirement =>
+    memo('bwrap', () => {
+      // Present and able to make a user namespace (a kernel may forbid them to unprivileged users).
+      const r = spawnSync('bwrap', ['--unshare-user', '--ro-bind', '/usr', '/usr', '--', '/usr/bin/true'], { stdio: 'ignore', timeout: 20_000, ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
+      const ok = r.error === undefined && r.status === 0;
+      return { ok, what: 'bubblewrap with user namespaces', reason: ok ? '' : r.error ? 'bwrap is not installed' : `bwrap cannot create a sandbox here (exit ${r.status})`, enable: 'apt-get install bubblewrap (and allow unprivileged user namespaces)' };
+    }),
   cargo: (): Requirement =>
     memo('cargo', () => {
       const ok = runs('cargo', ['--version']);
