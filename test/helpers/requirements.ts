@@ -17,10 +17,11 @@
  * ```
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 import { C_TOOLCHAIN_PACKAGES, clangCommand } from '../../src/build/c.js';
 import { COMPONENTIZE_PY_INSTALL, findComponentizePy } from '../../src/build/python-toolchain.js';
 import { wasmtimeAddonPath } from '../../src/engine/wasmtime/addon.js';
+import { detectCgroups } from '../../src/container/cgroups/detect.js';
 
 /** Set to 1 where every requirement is installed (CI): a missing one then fails instead of skipping. */
 export const REQUIRE_ALL_ENV = 'AGENTOS_TEST_REQUIRE_ALL';
@@ -69,7 +70,14 @@ export const needs = {
   bwrap: (): Requirement =>
     memo('bwrap', () => {
       // Present and able to make a user namespace (a kernel may forbid them to unprivileged users).
-      const r = spawnSync('bwrap', ['--unshare-user', '--ro-bind', '/usr', '/usr', '--', '/usr/bin/true'], { stdio: 'ignore', timeout: 20_000, ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
+      const base = ['bin', 'lib', 'lib64'].flatMap((d) => {
+        try {
+          return lstatSync(`/${d}`).isSymbolicLink() ? ['--symlink', readlinkSync(`/${d}`), `/${d}`] : ['--ro-bind', `/${d}`, `/${d}`];
+        } catch {
+          return [];
+        }
+      });
+      const r = spawnSync('bwrap', ['--unshare-user', '--ro-bind', '/usr', '/usr', ...base, '--', '/usr/bin/true'], { stdio: 'ignore', timeout: 20_000, ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
       const ok = r.error === undefined && r.status === 0;
       return { ok, what: 'bubblewrap with user namespaces', reason: ok ? '' : r.error ? 'bwrap is not installed' : `bwrap cannot create a sandbox here (exit ${r.status})`, enable: 'apt-get install bubblewrap (and allow unprivileged user namespaces)' };
     }),
@@ -77,6 +85,14 @@ export const needs = {
     memo('cargo', () => {
       const ok = runs('cargo', ['--version']);
       return { ok, what: 'a Rust toolchain (cargo)', reason: ok ? '' : 'cargo is not on PATH', enable: 'rustup (then npm run build:native)' };
+    }),
+  cgroups: (): Requirement =>
+    memo('cgroups', () => {
+      // Real cgroups for native agents: memory and pids controllers this process may write (root or a delegated cgroup).
+      const layout = detectCgroups();
+      const lacking = ['memory', 'pids'].filter((c) => !layout.controllers.get(c)?.writable);
+      const reason = lacking.length === 0 ? '' : `${process.platform !== 'linux' ? `not Linux (${process.platform})` : `no writable ${lacking.join(' and ')} controller (layout ${layout.kind}, uid ${process.getuid?.() ?? '?'})`}`;
+      return { ok: lacking.length === 0, what: 'writable cgroups (memory, pids)', reason, enable: 'run the tests as root, or in a delegated cgroup (systemd-run --scope -p Delegate=yes)' };
     }),
 };
 
