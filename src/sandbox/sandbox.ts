@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
+import { loadNativeAgent, NativeAgent, type NativeLoadOptions } from '../container/native-agent.js';
 
 const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'FUEL_EXHAUSTED', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
 
@@ -474,6 +475,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   private readonly hostEnv: Readonly<Record<string, string | undefined>>;
   private readonly tools = new Map<string, ToolHandler>();
   private readonly agents = new Set<Agent>();
+  private readonly natives = new Set<NativeAgent>();
   /** @internal */
   readonly pool: WorkerPool;
   /** @internal */
@@ -666,6 +668,38 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     return agent;
   }
 
+  /**
+   * Load a native agent: a command run in a bubblewrap sandbox under the same policy, with the
+   * same `run`/`close`, events, errors and audit chain as a component (see
+   * `src/container/native-agent.ts`). The task is its stdin, its stdout the output.
+   *
+   * @example
+   * ```ts
+   * const agent = await sandbox.loadNative({ command: ['python3', '/agent/main.py'], policy: 'policy.yaml' });
+   * ```
+   */
+  async loadNative(options: NativeLoadOptions & { readonly policy?: PolicyInput }): Promise<NativeAgent> {
+    const policy = await resolvePolicy(options.policy);
+    checkMounts(policy);
+    await this.auditBridge.open();
+    this.checkAudit_();
+    const agent = await loadNativeAgent(
+      {
+        hostEnv: this.hostEnv,
+        defaultTimeoutMs: this.defaultTimeoutMs,
+        checkAudit: () => this.checkAudit_(),
+        auditError: (output) => this.auditError_(output),
+        audit: (e, c) => this.audit_(e, c),
+        log: (e) => this.emit('log', e),
+        forget: (a) => this.natives.delete(a),
+      },
+      policy,
+      options,
+    );
+    this.natives.add(agent);
+    return agent;
+  }
+
   /** @internal where the wasmtime engine keeps compiled artifacts */
   nativeCacheDir_(): string {
     return join(this.cacheDir, 'wasmtime');
@@ -739,7 +773,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** Close every agent, then the audit log (writing what is queued and a final checkpoint). */
   async close(): Promise<void> {
     clearInterval(this.tokenTimer);
-    await Promise.all([...this.agents].map((a) => a.close()));
+    await Promise.all([...this.agents, ...this.natives].map((a) => a.close()));
     await this.pool.close();
     await this.auditBridge.close();
   }

@@ -1,0 +1,179 @@
+/**
+ * Native agents: a command that cannot be compiled to WebAssembly (a Python script with native
+ * packages, a prebuilt binary, a shell line) run under the same policy file, in a bubblewrap
+ * sandbox, with the same `run`/`close`, events, `RunResult` and error codes as a component, and
+ * the same audit chain.
+ *
+ * Each `run` is a fresh sandbox: the task goes to the agent's stdin, its stdout is the output
+ * (capped by `maxOutputBytes`), its stderr lines are `log` events, exit 0 is ok and any other
+ * exit is `AGENT_ERROR`.
+ *
+ * @example
+ * ```ts
+ * const agent = await sandbox.loadNative({ command: ['python3', '/agent/main.py'], policy: 'policy.yaml' });
+ * const { output } = await agent.run('{"q": 1}', { timeout: '10s' });
+ * await agent.close();
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import { SandboxError, toSandboxError, UsageError } from '../errors.js';
+import type { AuditEvent } from '../gate/types.js';
+import type { LogEvent } from '../capabilities/context.js';
+import type { SandboxPolicy } from '../policy/schema.js';
+import { parseDuration } from '../util/units.js';
+import { baseRootfs, bwrapArgs, requireBwrap } from './bwrap.js';
+import { nativeEnv } from './env.js';
+import { executableOf, type ExecutableInfo } from './executable.js';
+import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
+import { NativeFiles } from './native-files.js';
+import { CHILD_FDS, runSandboxed } from './process.js';
+
+/** Options of `sandbox.loadNative`. */
+export interface NativeLoadOptions {
+  /** The program and its arguments, resolved inside the sandbox (its PATH is `/usr/local/bin:/usr/bin:/bin`). */
+  readonly command: readonly string[];
+  /** Working directory inside the sandbox. Default: the first mount's guest path, else `/tmp`. */
+  readonly cwd?: string;
+  /** Use this agent id instead of a fresh UUID. */
+  readonly agentId?: string;
+}
+
+/** What a native agent needs of its sandbox (the sandbox provides it; see `Sandbox.loadNative`). */
+export interface NativeHost {
+  readonly hostEnv: NodeJS.ProcessEnv;
+  readonly defaultTimeoutMs: number;
+  checkAudit(): void;
+  auditError(output?: string): SandboxError | undefined;
+  audit(e: Omit<AuditEvent, 'time'>, correlationId?: string): void;
+  log(e: LogEvent): void;
+  forget(agent: NativeAgent): void;
+}
+
+/** The result of a run, as for components (`fuelUsed` is 0: native code is not metered by fuel). */
+export interface NativeRunResult {
+  readonly output: string;
+  readonly durationMs: number;
+  readonly agentId: string;
+  readonly runId: string;
+  readonly fuelUsed: number;
+  readonly exitCode: number;
+}
+
+const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
+
+/** Default size of the sandbox's `/tmp` when the policy sets no `diskQuota`. */
+export const DEFAULT_TMP_BYTES = 64 * 1024 * 1024;
+
+/** A loaded native agent. */
+export class NativeAgent {
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** @internal */
+  constructor(
+    private readonly host: NativeHost,
+    /** This agent's id. */
+    readonly id: string,
+    /** The policy it runs under. */
+    readonly policy: SandboxPolicy,
+    private readonly command: readonly string[],
+    private readonly cwd: string,
+    private readonly env: Readonly<Record<string, string>>,
+    private readonly plan: MountPlan,
+    private readonly files: NativeFiles,
+    /** The executable as resolved at load. */
+    readonly executable: ExecutableInfo,
+  ) {}
+
+  /** Run one task in a fresh sandbox. Rejects with a `SandboxError` (same codes as components). */
+  run(task: string, options: { timeout?: number | string } = {}): Promise<NativeRunResult> {
+    const p = this.queue.then(() => this.runNow(task, options));
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async runNow(task: string, options: { timeout?: number | string }): Promise<NativeRunResult> {
+    if (this.closed) throw new UsageError('agent is closed');
+    if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
+    const limits = this.policy.resourceLimits;
+    const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : (limits.maxExecutionTime ?? this.host.defaultTimeoutMs);
+    const runId = randomUUID();
+    const started = performance.now();
+    const base = { agentId: this.id, capability: 'compute', resource: 'agent' as const };
+    try {
+      this.host.checkAudit();
+      const argv = bwrapArgs({
+        rootfs: baseRootfs(this.files.etc),
+        mounts: this.plan.args,
+        env: this.env,
+        cwd: this.cwd,
+        tmpBytes: limits.diskQuota ?? DEFAULT_TMP_BYTES,
+        fds: { info: CHILD_FDS.info, block: CHILD_FDS.block },
+        command: this.command,
+      });
+      this.host.audit({
+        ...base, type: 'agent_spawn', action: 'spawn', target: this.executable.sha256 ?? this.executable.guest, outcome: 'allowed',
+        reason: `native agent started in bubblewrap: ${this.command.join(' ')}`, api: 'agent.run',
+        details: { backend: 'bwrap', command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd },
+      }, runId);
+      const result = await runSandboxed({
+        argv,
+        ...(process.getuid?.() === 0 ? { uid: SANDBOX_UID } : {}),
+        task,
+        timeoutMs,
+        maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
+        onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
+      });
+      const auditErr = this.host.auditError(result.output);
+      if (auditErr) throw auditErr;
+      this.host.audit({ ...base, type: 'agent_terminate', action: 'exit', target: 'exit 0', outcome: 'allowed', reason: 'the native agent exited with status 0', api: 'agent.run' }, runId);
+      return { output: result.output, durationMs: performance.now() - started, agentId: this.id, runId, fuelUsed: 0, exitCode: 0 };
+    } catch (e) {
+      const thrown = toSandboxError(e);
+      const err = thrown.code === 'AUDIT_UNAVAILABLE' ? thrown : (this.host.auditError() ?? thrown);
+      if (err.code !== 'AUDIT_UNAVAILABLE') {
+        this.host.audit({
+          ...base, type: LIMIT_CODES.has(err.code) ? 'limit_exceeded' : 'agent_error', action: 'run', target: err.code, outcome: 'denied', reason: err.message, api: 'agent.run',
+          ...(Object.keys(err.details).length > 0 ? { details: { ...err.details } } : {}),
+        }, runId);
+      }
+      throw err;
+    }
+  }
+
+  /** Release the agent's files. Further runs reject. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.files.remove();
+    this.host.audit({ type: 'agent_terminate', agentId: this.id, capability: 'compute', resource: 'agent', action: 'close', target: this.command[0] ?? '', outcome: 'allowed', reason: 'agent closed', api: 'agent.close' });
+    this.host.forget(this);
+  }
+}
+
+/**
+ * Load a native agent: check the host can isolate it, plan its files from the policy, build
+ * its environment, resolve its executable.
+ *
+ * @throws {SandboxError} `INTERNAL` without bubblewrap; `POLICY_INVALID` naming a rule the
+ *   sandbox cannot enforce; `CAPABILITY_DENIED` when the sandbox user may not use a mount.
+ */
+export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, options: NativeLoadOptions): Promise<NativeAgent> {
+  const command = options.command;
+  if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
+    throw new UsageError('loadNative: command must be a non-empty list of strings without NUL, e.g. ["python3", "/agent/main.py"]');
+  }
+  requireBwrap();
+  const env = nativeEnv(policy, host.hostEnv);
+  const files = await NativeFiles.create();
+  try {
+    const plan = planMounts(policy, files.emptyFile);
+    const cwd = options.cwd ?? policy.mounts.find((m) => plan.args.includes(m.guest))?.guest ?? '/tmp';
+    const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
+    return new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable);
+  } catch (e) {
+    await files.remove();
+    throw e;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * One run of a native agent: start bwrap, learn the sandbox's pid (`--info-fd`), let the
+ * caller attach it (cgroups) while it is held before exec (`--block-fd`), then release it,
+ * write the task to its stdin, read stdout as the output and stderr as log lines, and end it.
+ *
+ * Outcomes: exit 0 → the output; any other exit → `AGENT_ERROR` with the status and the last
+ * stderr lines; stdout + stderr over `maxOutputBytes` → `QUOTA_EXCEEDED`; the wall clock →
+ * `TIMEOUT`. Every ending kills the whole tree: bwrap is killed, and with it the sandbox's
+ * pid namespace. A sandbox that could not be set up (bwrap failed before exec) is `INTERNAL`:
+ * nothing ran.
+ *
+ * @example
+ * ```ts
+ * const r = await runSandboxed({ argv, uid: 65534, task: 'hi', timeoutMs: 5000, maxOutputBytes: 1 << 20, onLine });
+ * ```
+ */
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { AgentError, LimitError, SandboxError } from '../errors.js';
+import { bwrapCommand } from './bwrap.js';
+import { leakedFds } from './fds.js';
+
+/** Child descriptor numbers of the runtime's own pipes (documented: the agent never sees them). */
+export const CHILD_FDS = Object.freeze({ info: 3, block: 4, seccomp: 5 });
+
+/** What {@link runSandboxed} needs. */
+export interface SandboxedRun {
+  /** bwrap's arguments (from `bwrapArgs`, with {@link CHILD_FDS}). */
+  readonly argv: readonly string[];
+  /** Run bwrap as this uid/gid (65534 when the host is root; undefined otherwise). */
+  readonly uid?: number;
+  readonly task: string;
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  /** The seccomp filter (BPF bytes) for `--seccomp`, when the argv asks for one. */
+  readonly seccomp?: Uint8Array;
+  /** Called with the sandbox's pid before it may exec (attach cgroups here; a throw stops the run). */
+  readonly onPid?: (pid: number) => void | Promise<void>;
+  /** Each stderr line. */
+  readonly onLine?: (line: string) => void;
+}
+
+/** A finished run. */
+export interface SandboxedResult {
+  readonly output: string;
+  readonly pid: number | undefined;
+  readonly exitCode: number;
+}
+
+/** Close leaked descriptors in the child, then exec bwrap (bash: multi-digit fds). */
+function program(argv: readonly string[]): [string, string[]] {
+  const leaked = leakedFds().filter((fd) => fd > CHILD_FDS.seccomp);
+  if (leaked.length === 0) return [bwrapCommand(), [...argv]];
+  const closes = leaked.map((fd) => `exec ${fd}>&-`).join('; ');
+  return ['/bin/bash', ['-c', `${closes}; exec "$0" "$@"`, bwrapCommand(), ...argv]];
+}
+
+/**
+ * Run the sandbox once.
+ *
+ * @throws {AgentError} exit status other than 0 (`details.exitCode`, `details.signal`).
+ * @throws {LimitError} `TIMEOUT` or `QUOTA_EXCEEDED` (output cap).
+ * @throws {SandboxError} `INTERNAL` when the sandbox could not be set up.
+ */
+export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
+  return new Promise((resolve, reject) => {
+    const [cmd, args] = program(run.argv);
+    const child = spawn(cmd, args, {
+      // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore'],
+      ...(run.uid !== undefined ? { uid: run.uid, gid: run.uid } : {}),
+      detached: false,
+    });
+    const stdio = child.stdio as unknown as (Readable | Writable)[];
+    const info = stdio[CHILD_FDS.info] as Readable;
+    const block = stdio[CHILD_FDS.block] as Writable;
+    const seccompPipe = stdio[CHILD_FDS.seccomp] as Writable | undefined;
+    let settled = false;
+    let pid: number | undefined;
+    let failure: SandboxError | undefined;
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let errText = '';
+    const tail: string[] = [];
+    const kill = () => {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    const fail = (e: SandboxError) => {
+      if (!failure) failure = e;
+      kill();
+    };
+    const timer = setTimeout(
+      () => fail(new LimitError('TIMEOUT', `the native agent ran past its time limit of ${run.timeoutMs} ms and was killed with its process tree`, { limit: 'maxExecutionTime', allowed: run.timeoutMs })),
+      run.timeoutMs,
+    );
+    const count = (n: number) => {
+      outBytes += n;
+      if (outBytes > run.maxOutputBytes) {
+        fail(new LimitError('QUOTA_EXCEEDED', `the native agent wrote more than maxOutputBytes (${run.maxOutputBytes} bytes) to stdout and stderr and was stopped`, { limit: 'maxOutputBytes', allowed: run.maxOutputBytes }));
+      }
+    };
+    if (run.seccomp) seccompPipe?.end(Buffer.from(run.seccomp));
+    child.stdout!.on('data', (c: Buffer) => {
+      count(c.length);
+      if (!failure) out.push(c);
+    });
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      count(Buffer.byteLength(c));
+      if (failure) return;
+      errText += c;
+      const lines = errText.split('\n');
+      errText = lines.pop() ?? '';
+      for (const line of lines) {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        run.onLine?.(line);
+      }
+    });
+    let infoText = '';
+    info.setEncoding('utf8').on('data', (c: string) => {
+      infoText += c;
+      if (pid !== undefined) return;
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+      if (!m) return;
+      pid = Number(m[1]);
+      Promise.resolve()
+        .then(() => run.onPid?.(pid!))
+        .then(
+          () => {
+            // Released: the sandboxed program may exec now. Then the task goes to its stdin.
+            block.end('x');
+            child.stdin!.end(run.task);
+          },
+          (e: unknown) => fail(e instanceof SandboxError ? e : new SandboxError('INTERNAL', `could not prepare the native agent's process: ${(e as Error).message}`)),
+        );
+    });
+    // EPIPE when the agent does not read its stdin is not an error of the run.
+    child.stdin!.on('error', () => {});
+    block.on('error', () => {});
+    seccompPipe?.on('error', () => {});
+    child.on('error', (e) => fail(new SandboxError('INTERNAL', `could not start ${cmd}: ${e.message}; install bubblewrap (apt-get install bubblewrap)`)));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (settled) return;
+      settled = true;
+      if (errText !== '') {
+        tail.push(errText);
+        run.onLine?.(errText);
+      }
+      if (failure) return reject(failure);
+      if (pid === undefined) {
+        return reject(new SandboxError('INTERNAL', `the sandbox could not be set up, nothing ran (bwrap exit ${code ?? signal}): ${tail.slice(-5).join(' | ') || 'no message'}; agentos doctor checks what this host lacks`));
+      }
+      if (code === 0) return resolve({ output: Buffer.concat(out).toString('utf8'), pid, exitCode: 0 });
+      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
+      reject(new AgentError(`the native agent ${how}${tail.length ? `: ${tail.slice(-3).join(' | ')}` : ''}`, { exitCode: code, signal }));
+    });
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * Native agents under bubblewrap, with real shell and Python programs: the run protocol
+ * (stdin task, stdout output, stderr logs, exit status), isolation (uid 65534 on the host,
+ * only fds 0–2, read-only root, no network, new session), files from the policy (modes,
+ * masked forbidden files, refused rules), environment, limits, and the audit records.
+ */
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { NativeAgent } from '../../dist/index.js';
+import { needs } from '../helpers/requirements.js';
+import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
+import { describeNeeds } from '../helpers/skip.js';
+
+describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
+  const { sandbox, audit, logs } = recordingSandbox();
+  const tmp = tempDir('agentos-native-');
+  const data = join(tmp.dir, 'data');
+  const out = join(tmp.dir, 'out');
+  const opened: NativeAgent[] = [];
+
+  const sh = async (script: string, policy: Record<string, unknown> = { version: 1 }) => {
+    const agent = await sandbox.loadNative({ command: ['sh', '-c', script], policy });
+    opened.push(agent);
+    return agent;
+  };
+  const files = () => ({
+    version: 1,
+    capabilities: { allowed: ['read_files', 'write_files'] },
+    mounts: [
+      { guest: '/data', host: data, mode: 'ro' },
+      { guest: '/out', host: out, mode: 'rw' },
+    ],
+    fileAccess: { forbidden: ['/data/secret/**', '/data/**/.env'] },
+  });
+
+  beforeAll(() => {
+    // The agent is uid 65534 on the host too: its mounts must be usable by others.
+    chmodSync(tmp.dir, 0o755);
+    mkdirSync(join(data, 'secret'), { recursive: true });
+    mkdirSync(join(data, 'sub'), { recursive: true });
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(data, 'notes.txt'), 'hello native\n');
+    writeFileSync(join(data, 'secret', 'key'), 'top secret\n');
+    writeFileSync(join(data, 'sub', '.env'), 'TOKEN=1\n');
+    chmodSync(data, 0o755);
+    chmodSync(join(data, 'secret'), 0o755);
+    chmodSync(join(data, 'sub'), 0o755);
+    chmodSync(out, 0o777);
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((a) => a.close()));
+    await sandbox.close();
+    tmp.cleanup();
+  });
+
+  it('the task is stdin, stdout the output, stderr lines are log events; exit 0 is ok', async () => {
+    const agent = await sh('read t; echo "got $t"; echo "note" >&2');
+    const r = await agent.run('hello');
+    expect(r).toMatchObject({ output: 'got hello\n', exitCode: 0, fuelUsed: 0, agentId: agent.id });
+    await settle();
+    expect(logs.some((l) => l.agentId === agent.id && l.stream === 'stderr' && l.message === 'note')).toBe(true);
+    expect(audit.filter((e) => e.agentId === agent.id).map((e) => e.type)).toEqual(['agent_spawn', 'agent_terminate']);
+    const spawnRecord = audit.find((e) => e.agentId === agent.id && e.type === 'agent_spawn')!;
+    expect(spawnRecord.target).toMatch(/^[0-9a-f]{64}$/); // the SHA-256 of /usr/bin/sh as the sandbox resolves it
+    expect(spawnRecord.details).toMatchObject({ backend: 'bwrap', command: ['sh', '-c', expect.any(String)] });
+  });
+
+  it('another exit status is AGENT_ERROR with the status and the last stderr lines', async () => {
+    const agent = await sh('echo "it broke" >&2; exit 3');
+    await expect(agent.run('')).rejects.toMatchObject({ code: 'AGENT_ERROR', message: expect.stringContaining('status 3'), details: { exitCode: 3 } });
+  });
+
+  it('runs as uid/gid 65534 inside and on the host, with only fds 0-2, in a new session', async () => {
+    const agent = await sh('id -u; id -g; ls /proc/self/fd | sort -n | tr "\\n" " "; echo; ps -o sid= -p $$ | tr -d " "; echo $$; touch /out/made-by-agent', files());
+    const [uid, gid, fds, sid, pid] = (await agent.run('')).output.trim().split('\n');
+    expect([uid, gid]).toEqual(['65534', '65534']);
+    // 0, 1, 2 and the descriptor ls itself opens to read the directory.
+    expect(fds!.trim().split(' ').filter((fd) => Number(fd) > 3)).toEqual([]);
+    expect(sid).toBe(pid); // the shell leads a session of its own (bwrap --new-session)
+    expect(statSync(join(out, 'made-by-agent')).uid).toBe(65534);
+  });
+
+  it('the root is read-only, the host is not there, /tmp is a private size-capped tmpfs', async () => {
+    const agent = await sh('touch /usr/x 2>/dev/null && echo usr-writable; touch /x 2>/dev/null && echo root-writable; ls /root /home /var/run 2>/dev/null | head -1; echo tmp > /tmp/t && cat /tmp/t; df -k /tmp | tail -1 | awk "{print \\$2}"', {
+      version: 1,
+      resourceLimits: { diskQuota: '8MiB' },
+    });
+    const lines = (await agent.run('')).output.trim().split('\n');
+    expect(lines).toEqual(['tmp', '8192']);
+  });
+
+  it('has no network but loopback: the host is unreachable, DNS fails', async () => {
+    const agent = await sh('cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && echo reached || echo unreachable; getent hosts example.com || echo no-dns', { version: 1 });
+    // sh is dash: no /dev/tcp; the loopback list and DNS are what count.
+    const lines = (await agent.run('')).output.trim().split('\n');
+    expect(lines[0]).toBe('lo');
+    expect(lines).toContain('no-dns');
+    expect(lines).not.toContain('reached');
+  });
+
+  it('files come from the policy: ro and rw mounts, forbidden paths masked, nothing else of the host', async () => {
+    const agent = await sh(
+      'cat /data/notes.txt; cat /data/secret/key | wc -c; ls /data/secret | wc -l; cat /data/sub/.env | wc -c; echo x > /data/new 2>/dev/null || echo ro; echo y > /out/ok && echo rw; ls /etc | tr "\\n" " "',
+      files(),
+    );
+    const lines = (await agent.run('')).output.trim().split('\n');
+    expect(lines.slice(0, 6)).toEqual(['hello native', '0', '0', '0', 'ro', 'rw']);
+    expect(lines[6]).not.toMatch(/shadow|sudoers|ssh\b/);
+    expect(readFileSync(join(out, 'ok'), 'utf8')).toBe('y\n');
+  });
+
+  it('refuses, at load, rules that mounts cannot enforce and mounts nobody may use', async () => {
+    await expect(sandbox.loadNative({ command: ['true'], policy: { ...files(), fileAccess: { readonly: ['/data/**/*.txt'] } } })).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringContaining('fileAccess.readonly[0]'),
+    });
+    await expect(sandbox.loadNative({ command: ['true'], policy: { ...files(), fileAccess: { forbidden: ['/out/**/*.key'] } } })).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringContaining('read-write mount /out'),
+    });
+    const closed = join(tmp.dir, 'closed');
+    mkdirSync(closed, { mode: 0o700 });
+    await expect(sandbox.loadNative({ command: ['true'], policy: { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/c', host: closed, mode: 'ro' }] } })).rejects.toMatchObject({
+      code: 'CAPABILITY_DENIED',
+      message: expect.stringContaining('uid 65534'),
+    });
+  });
+
+  it('the environment is only what the policy grants; code-injecting variables are refused', async () => {
+    const agent = await sh('env | cut -d= -f1 | sort | tr "\\n" " "', { version: 1, env: { set: { MODE: 'review' } } });
+    const names = (await agent.run('')).output.trim().split(' ');
+    expect(names.sort()).toEqual(['HOME', 'LANG', 'MODE', 'PATH', 'PWD', 'TMPDIR', 'USER'].sort());
+    await expect(sandbox.loadNative({ command: ['true'], policy: { version: 1, env: { set: { LD_PRELOAD: '/tmp/x.so' } } } })).rejects.toMatchObject({
+      code: 'POLICY_INVALID',
+      message: expect.stringContaining('LD_PRELOAD'),
+    });
+  });
+
+  it('the wall clock kills the whole tree (TIMEOUT), output over maxOutputBytes is QUOTA_EXCEEDED', async () => {
+    const slow = await sh('sleep 30 & sleep 30; wait');
+    const t = Date.now();
+    await expect(slow.run('', { timeout: '400ms' })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(Date.now() - t).toBeLessThan(5000);
+    const loud = await sh('yes', { version: 1, resourceLimits: { maxOutputBytes: '64KiB' } });
+    await expect(loud.run('')).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    await settle();
+    expect(audit.filter((e) => e.type === 'limit_exceeded').map((e) => e.target)).toEqual(expect.arrayContaining(['TIMEOUT', 'QUOTA_EXCEEDED']));
+  });
+
+  it('runs a Python program from a mount, with the task as JSON on stdin', async () => {
+    const agentDir = join(tmp.dir, 'agent');
+    mkdirSync(agentDir);
+    chmodSync(agentDir, 0o755);
+    writeFileSync(join(agentDir, 'main.py'), 'import json, sys\ntask = json.load(sys.stdin)\nprint(json.dumps({"sum": sum(task["n"])}))\n', { mode: 0o644 });
+    const agent = await sandbox.loadNative({
+      command: ['python3', '-I', '/agent/main.py'],
+      policy: { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/agent', host: agentDir, mode: 'ro' }] },
+    });
+    opened.push(agent);
+    expect(JSON.parse((await agent.run(JSON.stringify({ n: [1, 2, 3] }))).output)).toEqual({ sum: 6 });
+  });
+});
