@@ -13,6 +13,7 @@ import { UsageError } from '../errors.js';
 import { parseDuration, parseSize } from '../util/units.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS, flagLine, withAliases } from './flags.js';
+import { runNative, splitCommand, WASM_ONLY_FLAGS } from './run-native.js';
 
 /** The options of `agentos run`; shared flags come from ./flags.ts. */
 export const RUN_OPTIONS = {
@@ -31,15 +32,25 @@ export const RUN_OPTIONS = {
   keys: withAliases(FLAGS.keys, 'trust'),
   'allow-unsigned': { type: 'boolean' },
   engine: { type: 'string' },
+  native: { type: 'boolean' },
+  runtime: { type: 'string' },
   'cache-dir': FLAGS['cache-dir'],
   json: FLAGS.json,
   help: FLAGS.help,
 } as const;
 
 export const RUN_HELP = `Usage: agentos run <agent.wasm> [options]
+       agentos run --native [options] -- CMD [ARGS...]
 
 Run one task in a WebAssembly agent component under a policy. Without --policy the agent
 may compute, log and read clocks and randomness, and nothing else.
+
+With --native, run a command (a program that cannot be compiled to WebAssembly) in a
+bubblewrap sandbox under the same policy: new namespaces (no network), uid 65534, no
+capabilities, a read-only root with /usr, only the policy's mounts. CMD is resolved inside
+the sandbox; the task is its stdin, its stdout the output, its stderr lines are logs; exit 0
+is ok, any other status is AGENT_ERROR (exit 1). Same --policy, --mount, --task, --timeout,
+--audit and --json; a policy rule the sandbox cannot enforce is refused (exit 2).
 
 Options:
 ${flagLine(RUN_OPTIONS.policy)}
@@ -69,6 +80,8 @@ ${flagLine(RUN_OPTIONS.keys, "run only components signed by a key this key store
                          npm run build:native); both run behind the same gate, audit
                          and limits; fuel units differ between them (wasmtime: about
                          one per wasm operator)
+  --native               run CMD (after --) in the native sandbox instead of a component
+  --runtime NAME         with --native: bwrap (default; the only runtime of this version)
 ${flagLine(RUN_OPTIONS['cache-dir'])}
 ${flagLine(RUN_OPTIONS.json, 'print exactly one JSON object on stdout')}
 ${flagLine(RUN_OPTIONS.help)}
@@ -78,7 +91,8 @@ Exit status: 0 ok, 1 the agent returned an error, 2 bad input, 3 a limit was hit
 
 Example:
   agentos run examples/hello/hello.wasm --task world
-  agentos run agent.wasm --policy policy.yaml --mount /workspace=./repo --json`;
+  agentos run agent.wasm --policy policy.yaml --mount /workspace=./repo --json
+  agentos run --native --mount /agent=./agent --task '{"n":[1,2]}' -- python3 -I /agent/main.py`;
 
 function applyMount(policy: SandboxPolicy, spec: string): SandboxPolicy {
   const eq = spec.indexOf('=');
@@ -109,12 +123,21 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
   const agentId = randomUUID();
   try {
-    const { values, positionals } = parse(argv, RUN_OPTIONS, 'run');
+    const { options, command } = splitCommand(argv);
+    const { values, positionals } = parse(options, RUN_OPTIONS, 'run');
     if (values.help) {
       process.stdout.write(RUN_HELP + '\n');
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError('agentos run takes exactly one component path; see `agentos run --help`');
+    if (values.native) {
+      if (positionals.length > 0) throw new UsageError('agentos run --native takes the command after --, not a component path');
+      const wasmOnly = WASM_ONLY_FLAGS.filter((f) => values[f] !== undefined);
+      if (wasmOnly.length > 0) throw new UsageError(`--${wasmOnly[0]} is for WebAssembly agents; a native agent's limits come from the policy`);
+    } else {
+      if (command.length > 0) throw new UsageError('a command after -- needs --native; see `agentos run --help`');
+      if (values.runtime !== undefined) throw new UsageError('--runtime goes with --native');
+      if (positionals.length !== 1) throw new UsageError('agentos run takes exactly one component path; see `agentos run --help`');
+    }
     if (values.task !== undefined && values['task-file'] !== undefined) throw new UsageError('give --task or --task-file, not both');
     let task = values.task ?? '';
     if (values['task-file'] !== undefined) {
@@ -154,8 +177,9 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
       sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));
     }
     try {
-      const agent = await sandbox.load(positionals[0]!, { policy, agentId });
-      const r = await agent.run(task, timeout !== undefined ? { timeout } : {});
+      const r = values.native
+        ? await runNative(sandbox, { command, policy, agentId, task, ...(timeout !== undefined ? { timeout } : {}), ...(values.runtime !== undefined ? { runtime: values.runtime } : {}) })
+        : await (await sandbox.load(positionals[0]!, { policy, agentId })).run(task, timeout !== undefined ? { timeout } : {});
       if (json) {
         process.stdout.write(JSON.stringify({ ok: true, output: r.output, agentId: r.agentId, fuelUsed: r.fuelUsed, durationMs: Math.round(r.durationMs * 1000) / 1000 }) + '\n');
       } else {

@@ -16,7 +16,7 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import { SandboxError, toSandboxError, UsageError } from '../errors.js';
+import { PolicyError, SandboxError, toSandboxError, UsageError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { LogEvent } from '../capabilities/context.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -153,6 +153,22 @@ export class NativeAgent {
 }
 
 /**
+ * Limits this version cannot yet enforce on a native process (cgroups and seccomp come next):
+ * a policy that sets one is refused, naming it, rather than run weaker than it says.
+ */
+function refuseUnenforced(policy: SandboxPolicy): void {
+  const limits = policy.resourceLimits;
+  for (const name of ['maxMemory', 'maxProcesses', 'maxCpuTime', 'maxFuel'] as const) {
+    if (limits[name] !== undefined) {
+      throw new PolicyError(`resourceLimits.${name} cannot be enforced on a native agent by this version; remove it for native agents or run a WebAssembly agent`, { path: `resourceLimits.${name}` });
+    }
+  }
+  if (policy.allowedSyscalls.length > 0) {
+    throw new PolicyError('allowedSyscalls cannot be enforced on a native agent by this version (no seccomp filter yet); remove it or run a WebAssembly agent', { path: 'allowedSyscalls' });
+  }
+}
+
+/**
  * Load a native agent: check the host can isolate it, plan its files from the policy, build
  * its environment, resolve its executable.
  *
@@ -165,6 +181,7 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
     throw new UsageError('loadNative: command must be a non-empty list of strings without NUL, e.g. ["python3", "/agent/main.py"]');
   }
   requireBwrap();
+  refuseUnenforced(policy);
   const env = nativeEnv(policy, host.hostEnv);
   const files = await NativeFiles.create();
   try {
