@@ -4,10 +4,11 @@
  * only fds 0–2, read-only root, no network, new session), files from the policy (modes,
  * masked forbidden files, refused rules), environment, limits, and the audit records.
  */
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NativeAgent } from '../../dist/index.js';
+import { exampleDir } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
 import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
 import { describeNeeds } from '../helpers/skip.js';
@@ -163,4 +164,30 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     opened.push(agent);
     expect(JSON.parse((await agent.run(JSON.stringify({ n: [1, 2, 3] }))).output)).toEqual({ sum: 6 });
   });
+
+  it('the native-python example runs under its policy file (copied where nobody may read it)', async () => {
+    const copy = join(tmp.dir, 'native-python');
+    cpSync(exampleDir('native-python'), copy, { recursive: true });
+    chmodTree(copy);
+    const agent = await sandbox.loadNative({ command: ['python3', '-I', '/agent/main.py'], policy: join(copy, 'policy.yaml') });
+    opened.push(agent);
+    const report = JSON.parse((await agent.run('{"word": "TODO"}')).output);
+    expect(report).toEqual({
+      word: 'TODO',
+      counts: { '/data/done.txt': 0, '/data/plan.txt': 2 }, // data/private/ is masked
+      total: 2,
+      network: expect.stringMatching(/^unreachable/),
+      uid: 65534,
+    });
+  });
 });
+
+/** Make a copied tree usable by others (uid 65534), as a checkout with the usual umask is. */
+function chmodTree(dir: string): void {
+  chmodSync(dir, 0o755);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) chmodTree(p);
+    else chmodSync(p, 0o644);
+  }
+}
