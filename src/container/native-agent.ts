@@ -26,6 +26,7 @@ import { nativeEnv } from './env.js';
 import { executableOf, type ExecutableInfo } from './executable.js';
 import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
+import { NativeLimits } from './native-limits.js';
 import { CHILD_FDS, runSandboxed } from './process.js';
 
 /** Options of `sandbox.loadNative`. */
@@ -116,14 +117,30 @@ export class NativeAgent {
         reason: `native agent started in bubblewrap: ${this.command.join(' ')}`, api: 'agent.run',
         details: { backend: 'bwrap', command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd },
       }, runId);
-      const result = await runSandboxed({
-        argv,
-        ...(process.getuid?.() === 0 ? { uid: SANDBOX_UID } : {}),
-        task,
-        timeoutMs,
-        maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
-        onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
-      });
+      const cgroup = await NativeLimits.forRun(this.policy, runId);
+      const stop = new AbortController();
+      const poll = cgroup ? setInterval(() => { const e = cgroup.exceeded(); if (e) stop.abort(e); }, 50) : undefined;
+      let result;
+      try {
+        result = await runSandboxed({
+          argv,
+          ...(process.getuid?.() === 0 ? { uid: SANDBOX_UID } : {}),
+          task,
+          timeoutMs,
+          maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
+          onPid: (pid) => cgroup?.attach(pid),
+          onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
+          signal: stop.signal,
+        }).catch((e: unknown) => {
+          // A limit the cgroup saw explains the ending better than the exit status.
+          throw cgroup?.outcome() ?? e;
+        });
+        const limitHit = cgroup?.outcome();
+        if (limitHit) throw limitHit;
+      } finally {
+        clearInterval(poll);
+        await cgroup?.release();
+      }
       const auditErr = this.host.auditError(result.output);
       if (auditErr) throw auditErr;
       this.host.audit({ ...base, type: 'agent_terminate', action: 'exit', target: 'exit 0', outcome: 'allowed', reason: 'the native agent exited with status 0', api: 'agent.run' }, runId);
@@ -153,12 +170,13 @@ export class NativeAgent {
 }
 
 /**
- * Limits this version cannot yet enforce on a native process (cgroups and seccomp come next):
- * a policy that sets one is refused, naming it, rather than run weaker than it says.
+ * Limits a native process cannot have (fuel meters WebAssembly) or this version cannot yet
+ * enforce (seccomp comes next): a policy that sets one is refused, naming it, rather than run
+ * weaker than it says.
  */
 function refuseUnenforced(policy: SandboxPolicy): void {
   const limits = policy.resourceLimits;
-  for (const name of ['maxMemory', 'maxProcesses', 'maxCpuTime', 'maxFuel'] as const) {
+  for (const name of ['maxFuel'] as const) {
     if (limits[name] !== undefined) {
       throw new PolicyError(`resourceLimits.${name} cannot be enforced on a native agent by this version; remove it for native agents or run a WebAssembly agent`, { path: `resourceLimits.${name}` });
     }

@@ -38,6 +38,8 @@ export interface SandboxedRun {
   readonly onPid?: (pid: number) => void | Promise<void>;
   /** Each stderr line. */
   readonly onLine?: (line: string) => void;
+  /** Aborting stops the run with the reason (a `SandboxError`) as its error. */
+  readonly signal?: AbortSignal;
 }
 
 /** A finished run. */
@@ -104,6 +106,7 @@ export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
       }
     };
     if (run.seccomp) seccompPipe?.end(Buffer.from(run.seccomp));
+    run.signal?.addEventListener('abort', () => fail(run.signal!.reason instanceof SandboxError ? run.signal!.reason : new SandboxError('INTERNAL', 'the run was stopped')), { once: true });
     child.stdout!.on('data', (c: Buffer) => {
       count(c.length);
       if (!failure) out.push(c);

@@ -8,10 +8,11 @@ import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writ
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NativeAgent } from '../../dist/index.js';
+import { detectCgroups, listRunGroups } from '../../src/container/cgroups/index.js';
 import { exampleDir } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
 import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
-import { describeNeeds } from '../helpers/skip.js';
+import { describeNeeds, skipUnless } from '../helpers/skip.js';
 
 describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
   const { sandbox, audit, logs } = recordingSandbox();
@@ -151,6 +152,33 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     await settle();
     expect(audit.filter((e) => e.type === 'limit_exceeded').map((e) => e.target)).toEqual(expect.arrayContaining(['TIMEOUT', 'QUOTA_EXCEEDED']));
   });
+
+  it('cgroups: a memory filler is MEMORY_LIMIT, a fork bomb QUOTA_EXCEEDED, a spinner past maxCpuTime TIMEOUT; no group is left', async (ctx) => {
+    skipUnless(ctx, needs.cgroups());
+    const hog = await sh('head -c 400M /dev/zero | tail > /dev/null; echo survived', { version: 1, resourceLimits: { maxMemory: '48MiB' } });
+    await expect(hog.run('')).rejects.toMatchObject({ code: 'MEMORY_LIMIT', details: { limit: 'maxMemory' } });
+    const bomb = await sh('i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; wait', { version: 1, resourceLimits: { maxProcesses: 8 } });
+    await expect(bomb.run('', { timeout: '20s' })).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED', details: { limit: 'maxProcesses', allowed: 8 } });
+    const spin = await sh('while :; do :; done', { version: 1, resourceLimits: { maxCpuTime: '300ms' } });
+    const t = Date.now();
+    await expect(spin.run('', { timeout: '20s' })).rejects.toMatchObject({ code: 'TIMEOUT', details: { limit: 'maxCpuTime' } });
+    expect(Date.now() - t).toBeLessThan(10_000);
+    // The host is fine and every run's cgroup is gone.
+    expect((await (await sh('echo ok')).run('')).output).toBe('ok\n');
+    const layout = detectCgroups();
+    const mine = () => [...listRunGroups(layout).keys()].filter((n) => n.startsWith(`${process.pid}-`));
+    // While a run is going its group exists (the sandbox's processes are in it)...
+    const running = (await sh('sleep 1')).run('');
+    let seen: string[] = [];
+    for (let i = 0; i < 40 && seen.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      seen = mine();
+    }
+    expect(seen).toHaveLength(1);
+    await running;
+    // ...and after it, it is gone.
+    expect(mine()).toEqual([]);
+  }, 60_000);
 
   it('runs a Python program from a mount, with the task as JSON on stdin', async () => {
     const agentDir = join(tmp.dir, 'agent');
