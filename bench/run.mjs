@@ -25,6 +25,7 @@ import { fuelBench } from './fuel.mjs';
 import { identityBench } from './identity.mjs';
 import { enginesBench } from './engines.mjs';
 import { languagesBench } from './languages.mjs';
+import { nativeBench } from './native.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 
@@ -33,7 +34,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'native', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -279,6 +280,14 @@ if (want('languages')) {
   progress('languages: the echo agent in WAT, C, JavaScript (StarlingMonkey, QuickJS) and Python — size, cold load, warm instantiate, per-run latency, fuel, on both engines');
   log('');
   log(await languagesBench({ quick: QUICK, progress }));
+}
+
+// ---- native agents: spawn-to-exit under our bubblewrap path (bench/native.mjs) ----------------
+
+if (want('native')) {
+  progress('native: spawn-to-exit of /bin/true and python3 under our bubblewrap path, bare bwrap and a plain spawn');
+  log('');
+  log(await nativeBench({ quick: QUICK, progress }));
 }
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
