@@ -25,6 +25,7 @@ import { fuelBench } from './fuel.mjs';
 import { identityBench } from './identity.mjs';
 import { enginesBench } from './engines.mjs';
 import { languagesBench } from './languages.mjs';
+import { egressBench } from './egress.mjs';
 import { nativeBench } from './native.mjs';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -34,7 +35,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'native', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'native', 'egress', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -288,6 +289,14 @@ if (want('native')) {
   progress('native: spawn-to-exit of /bin/true and python3 under our bubblewrap path, bare bwrap and a plain spawn');
   log('');
   log(await nativeBench({ quick: QUICK, progress }));
+}
+
+// ---- egress proxy of native agents (bench/egress.mjs) ------------------------------------------
+
+if (want('egress')) {
+  progress('egress: our per-agent proxy vs direct loopback requests — added latency per request, 10 MiB throughput');
+  log('');
+  log(await egressBench({ quick: QUICK, progress }));
 }
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
