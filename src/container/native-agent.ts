@@ -27,6 +27,11 @@ import { executableOf, type ExecutableInfo } from './executable.js';
 import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
 import { NativeLimits } from './native-limits.js';
+import { serveTools, TOOLS_FD } from './tool-channel.js';
+import type { Duplex } from 'node:stream';
+import type { ToolReply } from '../capabilities/tools.js';
+import { Gate } from '../gate/gate.js';
+import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
 import { CHILD_FDS, runSandboxed } from './process.js';
 
 /** Options of `sandbox.loadNative`. */
@@ -48,6 +53,10 @@ export interface NativeHost {
   audit(e: Omit<AuditEvent, 'time'>, correlationId?: string): void;
   log(e: LogEvent): void;
   forget(agent: NativeAgent): void;
+  /** Names of the tools registered with the sandbox. */
+  toolNames(): readonly string[];
+  /** Run a registered tool (after the gate allowed it). */
+  callTool(name: string, input: string, agentId: string): Promise<ToolReply>;
 }
 
 /** The result of a run, as for components (`fuelUsed` is 0: native code is not metered by fuel). */
@@ -69,6 +78,10 @@ export const DEFAULT_TMP_BYTES = 64 * 1024 * 1024;
 export class NativeAgent {
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The correlation id of the current run, stamped on the gate's records. */
+  private correlation: string | undefined;
+  /** Decides tool calls exactly as for components (and records them). */
+  private readonly gate: Gate;
 
   /** @internal */
   constructor(
@@ -84,7 +97,15 @@ export class NativeAgent {
     private readonly files: NativeFiles,
     /** The executable as resolved at load. */
     readonly executable: ExecutableInfo,
-  ) {}
+  ) {
+    const ledger = new QuotaLedger(QuotaLedger.allocate(quotaPolicyOf(policy, id)), quotaPolicyOf(policy, id));
+    this.gate = new Gate(policy, id, (e) => host.audit(e, this.correlation), undefined, ledger);
+  }
+
+  /** Whether this agent gets the tool channel: the policy grants some tool. */
+  private get toolsGranted(): boolean {
+    return this.policy.toolAccess.allow.length > 0;
+  }
 
   /** Run one task in a fresh sandbox. Rejects with a `SandboxError` (same codes as components). */
   run(task: string, options: { timeout?: number | string } = {}): Promise<NativeRunResult> {
@@ -99,6 +120,7 @@ export class NativeAgent {
     const limits = this.policy.resourceLimits;
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : (limits.maxExecutionTime ?? this.host.defaultTimeoutMs);
     const runId = randomUUID();
+    this.correlation = runId;
     const started = performance.now();
     const base = { agentId: this.id, capability: 'compute', resource: 'agent' as const };
     try {
@@ -106,7 +128,7 @@ export class NativeAgent {
       const argv = bwrapArgs({
         rootfs: baseRootfs(this.files.etc),
         mounts: this.plan.args,
-        env: this.env,
+        env: this.toolsGranted ? { ...this.env, AGENTOS_TOOLS_FD: String(TOOLS_FD) } : this.env,
         cwd: this.cwd,
         tmpBytes: limits.diskQuota ?? DEFAULT_TMP_BYTES,
         fds: { info: CHILD_FDS.info, block: CHILD_FDS.block },
@@ -131,6 +153,9 @@ export class NativeAgent {
           onPid: (pid) => cgroup?.attach(pid),
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
           signal: stop.signal,
+          ...(this.toolsGranted
+            ? { tools: (stream: Duplex) => serveTools(stream, { gate: this.gate, registered: () => this.host.toolNames(), call: (name, input) => this.host.callTool(name, input, this.id) }) }
+            : {}),
         }).catch((e: unknown) => {
           // A limit the cgroup saw explains the ending better than the exit status.
           throw cgroup?.outcome() ?? e;

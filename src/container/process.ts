@@ -15,10 +15,11 @@
  * ```
  */
 import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { AgentError, LimitError, SandboxError } from '../errors.js';
 import { bwrapCommand } from './bwrap.js';
 import { leakedFds } from './fds.js';
+import { TOOLS_FD } from './tool-channel.js';
 
 /** Child descriptor numbers of the runtime's own pipes (documented: the agent never sees them). */
 export const CHILD_FDS = Object.freeze({ info: 3, block: 4, seccomp: 5 });
@@ -40,6 +41,8 @@ export interface SandboxedRun {
   readonly onLine?: (line: string) => void;
   /** Aborting stops the run with the reason (a `SandboxError`) as its error. */
   readonly signal?: AbortSignal;
+  /** Serve host tools on the agent's fd 6 (`TOOLS_FD`); absent: no tool channel. */
+  readonly tools?: (stream: Duplex) => { close(): void };
 }
 
 /** A finished run. */
@@ -69,7 +72,7 @@ export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
     const [cmd, args] = program(run.argv);
     const child = spawn(cmd, args, {
       // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools ? (['pipe'] as const) : [])],
       ...(run.uid !== undefined ? { uid: run.uid, gid: run.uid } : {}),
       detached: false,
     });
@@ -106,6 +109,7 @@ export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
       }
     };
     if (run.seccomp) seccompPipe?.end(Buffer.from(run.seccomp));
+    const toolChannel = run.tools?.(stdio[TOOLS_FD] as Duplex);
     run.signal?.addEventListener('abort', () => fail(run.signal!.reason instanceof SandboxError ? run.signal!.reason : new SandboxError('INTERNAL', 'the run was stopped')), { once: true });
     child.stdout!.on('data', (c: Buffer) => {
       count(c.length);
@@ -148,6 +152,7 @@ export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
     child.on('error', (e) => fail(new SandboxError('INTERNAL', `could not start ${cmd}: ${e.message}; install bubblewrap (apt-get install bubblewrap)`)));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      toolChannel?.close();
       if (settled) return;
       settled = true;
       if (errText !== '') {

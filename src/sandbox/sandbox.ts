@@ -692,6 +692,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         audit: (e, c) => this.audit_(e, c),
         log: (e) => this.emit('log', e),
         forget: (a) => this.natives.delete(a),
+        toolNames: () => [...this.tools.keys()],
+        callTool: (name, input, agentId) => this.callTool({ name, input, agentId }),
       },
       policy,
       options,

@@ -180,6 +180,39 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     expect(mine()).toEqual([]);
   }, 60_000);
 
+  it('host tools over the tool channel (shell and Python clients): decided and audited like tools.call', async () => {
+    sandbox.registerTool('classify', async (input) => ({ label: `seen ${JSON.stringify(input)}` }));
+    const copy = join(tmp.dir, 'tools-agent');
+    cpSync(join(exampleDir('native-python'), 'agent'), copy, { recursive: true });
+    chmodTree(copy);
+    const script = [
+      '/agent/tool.sh classify \'{"n":1}\'',
+      '/agent/tool.sh delete_everything \'{}\'',
+      'python3 -I -c "import sys; sys.path.insert(0, \'/agent\'); import agentos_tools as t; print(t.available_tools(), t.call_tool(\'classify\', [2]))"',
+    ].join('; ');
+    const agent = await sandbox.loadNative({
+      command: ['sh', '-c', script],
+      policy: { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/agent', host: copy, mode: 'ro' }], toolAccess: { allow: ['classify'] } },
+    });
+    opened.push(agent);
+    const r = await agent.run('');
+    expect(r.output.trim().split('\n')).toEqual([
+      '{"id":1,"ok":true,"result":{"label":"seen {\\"n\\":1}"}}',
+      expect.stringMatching(/^\{"id":1,"ok":false,"error":\{"kind":"denied","message":"tool delete_everything is not in toolAccess.allow/),
+      "['classify'] {'label': 'seen [2]'}",
+    ]);
+    await settle();
+    const calls = audit.filter((e) => e.agentId === agent.id && e.api === 'agent-os:sandbox/tools#call');
+    expect(calls.map((e) => [e.type, e.target])).toEqual([
+      ['capability_used', 'classify'],
+      ['capability_denied', 'delete_everything'],
+      ['capability_used', 'classify'],
+    ]);
+    // Without a tool grant there is no channel at all.
+    const none = await sh('echo "${AGENTOS_TOOLS_FD:-none}"; ls /proc/self/fd | wc -l');
+    expect((await none.run('')).output.trim().split('\n')).toEqual(['none', '4']);
+  });
+
   it('runs a Python program from a mount, with the task as JSON on stdin', async () => {
     const agentDir = join(tmp.dir, 'agent');
     mkdirSync(agentDir);
@@ -216,6 +249,6 @@ function chmodTree(dir: string): void {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) chmodTree(p);
-    else chmodSync(p, 0o644);
+    else chmodSync(p, statSync(p).mode & 0o111 ? 0o755 : 0o644);
   }
 }
