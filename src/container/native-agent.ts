@@ -27,6 +27,7 @@ import { executableOf, type ExecutableInfo } from './executable.js';
 import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
 import { NativeLimits } from './native-limits.js';
+import { seccompFilter, seccompRules } from './seccomp/index.js';
 import { serveTools, TOOLS_FD } from './tool-channel.js';
 import type { Duplex } from 'node:stream';
 import type { ToolReply } from '../capabilities/tools.js';
@@ -97,6 +98,8 @@ export class NativeAgent {
     private readonly files: NativeFiles,
     /** The executable as resolved at load. */
     readonly executable: ExecutableInfo,
+    /** The seccomp filter (BPF) and what it allows. */
+    private readonly seccomp: { readonly filter: Uint8Array; readonly allowed: number; readonly overridden: readonly string[] },
   ) {
     const ledger = new QuotaLedger(QuotaLedger.allocate(quotaPolicyOf(policy, id)), quotaPolicyOf(policy, id));
     this.gate = new Gate(policy, id, (e) => host.audit(e, this.correlation), undefined, ledger);
@@ -131,13 +134,16 @@ export class NativeAgent {
         env: this.toolsGranted ? { ...this.env, AGENTOS_TOOLS_FD: String(TOOLS_FD) } : this.env,
         cwd: this.cwd,
         tmpBytes: limits.diskQuota ?? DEFAULT_TMP_BYTES,
-        fds: { info: CHILD_FDS.info, block: CHILD_FDS.block },
+        fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, seccomp: CHILD_FDS.seccomp },
         command: this.command,
       });
       this.host.audit({
         ...base, type: 'agent_spawn', action: 'spawn', target: this.executable.sha256 ?? this.executable.guest, outcome: 'allowed',
         reason: `native agent started in bubblewrap: ${this.command.join(' ')}`, api: 'agent.run',
-        details: { backend: 'bwrap', command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd },
+        details: {
+          backend: 'bwrap', command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd,
+          seccomp: { allowed: this.seccomp.allowed, ...(this.seccomp.overridden.length > 0 ? { stillDenied: [...this.seccomp.overridden] } : {}) },
+        },
       }, runId);
       const cgroup = await NativeLimits.forRun(this.policy, runId);
       const stop = new AbortController();
@@ -150,6 +156,7 @@ export class NativeAgent {
           task,
           timeoutMs,
           maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
+          seccomp: this.seccomp.filter,
           onPid: (pid) => cgroup?.attach(pid),
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
           signal: stop.signal,
@@ -195,9 +202,8 @@ export class NativeAgent {
 }
 
 /**
- * Limits a native process cannot have (fuel meters WebAssembly) or this version cannot yet
- * enforce (seccomp comes next): a policy that sets one is refused, naming it, rather than run
- * weaker than it says.
+ * Limits a native process cannot have (fuel meters WebAssembly): a policy that sets one is
+ * refused, naming it, rather than run weaker than it says.
  */
 function refuseUnenforced(policy: SandboxPolicy): void {
   const limits = policy.resourceLimits;
@@ -205,9 +211,6 @@ function refuseUnenforced(policy: SandboxPolicy): void {
     if (limits[name] !== undefined) {
       throw new PolicyError(`resourceLimits.${name} cannot be enforced on a native agent by this version; remove it for native agents or run a WebAssembly agent`, { path: `resourceLimits.${name}` });
     }
-  }
-  if (policy.allowedSyscalls.length > 0) {
-    throw new PolicyError('allowedSyscalls cannot be enforced on a native agent by this version (no seccomp filter yet); remove it or run a WebAssembly agent', { path: 'allowedSyscalls' });
   }
 }
 
@@ -231,7 +234,9 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
     const plan = planMounts(policy, files.emptyFile);
     const cwd = options.cwd ?? policy.mounts.find((m) => plan.args.includes(m.guest))?.guest ?? '/tmp';
     const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
-    return new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable);
+    const rules = seccompRules({ allowedSyscalls: policy.allowedSyscalls });
+    const seccomp = { filter: seccompFilter({ allowedSyscalls: policy.allowedSyscalls }), allowed: rules.allowed.length, overridden: rules.overridden };
+    return new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp);
   } catch (e) {
     await files.remove();
     throw e;

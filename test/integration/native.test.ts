@@ -213,6 +213,31 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     expect((await none.run('')).output.trim().split('\n')).toEqual(['none', '4']);
   });
 
+  it('seccomp: namespace, ptrace, keyring, bpf, mount, io_uring and TIOCSTI calls fail with EPERM; ordinary work runs', async () => {
+    const probe = [
+      'import ctypes, errno, fcntl, os, termios',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'def nr(n, *a):',
+      '    r = libc.syscall(n, *a); return "ok" if r >= 0 else errno.errorcode[ctypes.get_errno()]',
+      // x86_64 numbers: unshare 272, ptrace 101, keyctl 250, bpf 321, mount 165, io_uring_setup 425, clone3 435
+      'print(nr(272, 0x10000000), nr(101, 0, 0, 0, 0), nr(250, 0, 0), nr(321, 0, 0, 0), nr(165, 0, 0, 0, 0, 0), nr(425, 1, 0), nr(435, 0, 0))',
+      'try:',
+      '    fcntl.ioctl(0, termios.TIOCSTI, b"x"); print("tiocsti ok")',
+      'except OSError as e:',
+      '    print("tiocsti", errno.errorcode[e.errno])',
+      'print(os.fork() and os.wait()[1])',
+    ].join('\n');
+    const agent = await sandbox.loadNative({ command: ['python3', '-I', '-c', probe] });
+    opened.push(agent);
+    const [calls, tiocsti, forked] = (await agent.run('')).output.trim().split('\n');
+    if (process.arch === 'x64') expect(calls).toBe('EPERM EPERM EPERM EPERM EPERM EPERM ENOSYS');
+    expect(tiocsti).toBe('tiocsti EPERM');
+    expect(forked).toBe('0');
+    await settle();
+    const spawnRecord = audit.find((e) => e.agentId === agent.id && e.type === 'agent_spawn')!;
+    expect(spawnRecord.details).toMatchObject({ seccomp: { allowed: expect.any(Number) } });
+  });
+
   it('runs a Python program from a mount, with the task as JSON on stdin', async () => {
     const agentDir = join(tmp.dir, 'agent');
     mkdirSync(agentDir);
