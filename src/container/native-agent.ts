@@ -16,7 +16,8 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import { PolicyError, SandboxError, toSandboxError, UsageError } from '../errors.js';
+import { PolicyError, SandboxError, UsageError } from '../errors.js';
+import { runFailure } from '../sandbox/run-failure.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { LogEvent } from '../capabilities/context.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -69,8 +70,6 @@ export interface NativeRunResult {
   readonly fuelUsed: number;
   readonly exitCode: number;
 }
-
-const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
 
 /** Default size of the sandbox's `/tmp` when the policy sets no `diskQuota`. */
 export const DEFAULT_TMP_BYTES = 64 * 1024 * 1024;
@@ -178,15 +177,7 @@ export class NativeAgent {
       this.host.audit({ ...base, type: 'agent_terminate', action: 'exit', target: 'exit 0', outcome: 'allowed', reason: 'the native agent exited with status 0', api: 'agent.run' }, runId);
       return { output: result.output, durationMs: performance.now() - started, agentId: this.id, runId, fuelUsed: 0, exitCode: 0 };
     } catch (e) {
-      const thrown = toSandboxError(e);
-      const err = thrown.code === 'AUDIT_UNAVAILABLE' ? thrown : (this.host.auditError() ?? thrown);
-      if (err.code !== 'AUDIT_UNAVAILABLE') {
-        this.host.audit({
-          ...base, type: LIMIT_CODES.has(err.code) ? 'limit_exceeded' : 'agent_error', action: 'run', target: err.code, outcome: 'denied', reason: err.message, api: 'agent.run',
-          ...(Object.keys(err.details).length > 0 ? { details: { ...err.details } } : {}),
-        }, runId);
-      }
-      throw err;
+      throw runFailure(e, { agentId: this.id, runId, auditError: () => this.host.auditError(), audit: (ev, id) => this.host.audit(ev, id) });
     }
   }
 

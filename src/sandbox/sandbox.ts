@@ -30,8 +30,8 @@ import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
 import { loadNativeAgent, NativeAgent, type NativeLoadOptions } from '../container/native-agent.js';
+import { LIMIT_CODES, runFailure } from './run-failure.js';
 
-const LIMIT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'FUEL_EXHAUSTED', 'MEMORY_LIMIT', 'QUOTA_EXCEEDED']);
 
 /** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
 export type ToolHandler = (input: unknown, context: { readonly agentId: string }) => unknown | Promise<unknown>;
@@ -419,24 +419,7 @@ export class Agent {
         ...(this.meter.fuelLimited ? { fuelRemaining: Math.max(0, Number(this.meter.fuel) - fuelUsed) } : {}),
       };
     } catch (e) {
-      // A run during which the audit log failed ends with AUDIT_UNAVAILABLE whatever else happened.
-      const thrown = toSandboxError(e);
-      const err = thrown.code === 'AUDIT_UNAVAILABLE' ? thrown : (this.sandbox.auditError_() ?? thrown);
-      if (err.code !== 'AUDIT_UNAVAILABLE') {
-        this.sandbox.audit_({
-          type: LIMIT_CODES.has(err.code) ? 'limit_exceeded' : 'agent_error',
-          agentId: this.id,
-          capability: 'compute',
-          resource: 'agent',
-          action: 'run',
-          target: err.code,
-          outcome: 'denied',
-          reason: err.message,
-          api: 'agent.run',
-          ...(Object.keys(err.details).length > 0 ? { details: { ...err.details } } : {}),
-        }, runId);
-      }
-      throw err;
+      throw runFailure(e, { agentId: this.id, runId, auditError: () => this.sandbox.auditError_(), audit: (ev, id) => this.sandbox.audit_(ev, id) });
     }
   }
 
