@@ -5,6 +5,8 @@
  * masked forbidden files, refused rules), environment, limits, and the audit records.
  */
 import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NativeAgent } from '../../dist/index.js';
@@ -236,6 +238,45 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     await settle();
     const spawnRecord = audit.find((e) => e.agentId === agent.id && e.type === 'agent_spawn')!;
     expect(spawnRecord.details).toMatchObject({ seccomp: { allowed: expect.any(Number) } });
+  });
+
+  it('hostile moves fail and the host is unaffected: /proc/self/exe, sysrq, unshare, release_agent, /tmp fill, sockets out', async () => {
+    const server = createServer((_req, res) => res.end('host server'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const probe = [
+      'import errno, os, socket, subprocess',
+      'def attempt(name, fn):',
+      '    try:',
+      '        fn(); print(name, "ok")',
+      '    except OSError as e:',
+      '        print(name, errno.errorcode.get(e.errno, e.errno))',
+      'attempt("exe", lambda: open("/proc/self/exe", "r+b"))',
+      'attempt("sysrq", lambda: open("/proc/sysrq-trigger", "w").write("c"))',
+      'attempt("release_agent", lambda: open("/sys/fs/cgroup/release_agent", "w").write("/x"))',
+      'print("unshare", subprocess.run(["unshare", "-Urm", "true"], capture_output=True).returncode != 0)',
+      'def fill():',
+      '    with open("/tmp/fill", "wb") as f:',
+      '        for _ in range(64): f.write(b"x" * (1 << 20)); f.flush()',
+      'attempt("tmpfill", fill)',
+      'def connect(addr):',
+      '    s = socket.socket(socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET); s.settimeout(2); s.connect(addr)',
+      'attempt("docker", lambda: connect("/var/run/docker.sock"))',
+      'attempt("metadata", lambda: connect(("169.254.169.254", 80)))',
+      `attempt("host", lambda: connect(("127.0.0.1", ${port})))`,
+      'attempt("dns", lambda: socket.getaddrinfo("example.com", 80))',
+    ].join('\n');
+    try {
+      const agent = await sandbox.loadNative({ command: ['python3', '-I', '-c', probe], policy: { version: 1, resourceLimits: { diskQuota: '16MiB' } } });
+      opened.push(agent);
+      const lines = Object.fromEntries((await agent.run('')).output.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+      expect(lines).toMatchObject({ exe: expect.stringMatching(/^E(ACCES|TXTBSY|PERM)$/), sysrq: expect.stringMatching(/^E(ACCES|ROFS|PERM|NOENT)$/), release_agent: 'ENOENT', unshare: 'True', tmpfill: 'ENOSPC', docker: 'ENOENT', metadata: 'ENETUNREACH', host: 'ECONNREFUSED' });
+      expect(lines['dns']).not.toBe('ok');
+      // The host's server is there and was not reached from inside.
+      expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe('host server');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('runs a Python program from a mount, with the task as JSON on stdin', async () => {
