@@ -36,9 +36,22 @@ const USR_LINKS = ['bin', 'sbin', 'lib', 'lib64', 'lib32', 'libx32'];
 /** Read-only `/etc` entries a program may need: certificates, the loader cache, the time zone. */
 const ETC_ENTRIES = ['ssl', 'ca-certificates', 'ca-certificates.conf', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'alternatives', 'localtime', 'mime.types'];
 
-/** The read-only base: /usr, its links, a minimal /etc. */
-export function baseRootfs(etc: EtcFiles): string[] {
-  const args = ['--ro-bind', '/usr', '/usr'];
+/** One step of the read-only base: a read-only bind, or a link (merged /usr: `/bin` → `usr/bin`). */
+export type BaseMount =
+  | { readonly kind: 'bind'; readonly host: string; readonly guest: string }
+  | { readonly kind: 'symlink'; readonly target: string; readonly guest: string };
+
+/**
+ * The read-only base as neutral steps (for bwrap and the OCI config alike): /usr, its links,
+ * a minimal /etc, the generated passwd, group and hosts.
+ *
+ * @example
+ * ```ts
+ * baseMounts(files.etc)[0]; // { kind: 'bind', host: '/usr', guest: '/usr' }
+ * ```
+ */
+export function baseMounts(etc: EtcFiles): BaseMount[] {
+  const out: BaseMount[] = [{ kind: 'bind', host: '/usr', guest: '/usr' }];
   for (const name of USR_LINKS) {
     const host = `/${name}`;
     let st;
@@ -47,14 +60,19 @@ export function baseRootfs(etc: EtcFiles): string[] {
     } catch {
       continue;
     }
-    if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(host), host);
-    else if (st.isDirectory()) args.push('--ro-bind', host, host);
+    if (st.isSymbolicLink()) out.push({ kind: 'symlink', target: readlinkSync(host), guest: host });
+    else if (st.isDirectory()) out.push({ kind: 'bind', host, guest: host });
   }
   for (const name of ETC_ENTRIES) {
-    if (existsSync(`/etc/${name}`)) args.push('--ro-bind', `/etc/${name}`, `/etc/${name}`);
+    if (existsSync(`/etc/${name}`)) out.push({ kind: 'bind', host: `/etc/${name}`, guest: `/etc/${name}` });
   }
-  args.push('--ro-bind', etc.passwd, '/etc/passwd', '--ro-bind', etc.group, '/etc/group', '--ro-bind', etc.hosts, '/etc/hosts');
-  return args;
+  out.push({ kind: 'bind', host: etc.passwd, guest: '/etc/passwd' }, { kind: 'bind', host: etc.group, guest: '/etc/group' }, { kind: 'bind', host: etc.hosts, guest: '/etc/hosts' });
+  return out;
+}
+
+/** The read-only base as bwrap arguments: /usr, its links, a minimal /etc. */
+export function baseRootfs(etc: EtcFiles): string[] {
+  return baseMounts(etc).flatMap((m) => (m.kind === 'bind' ? ['--ro-bind', m.host, m.guest] : ['--symlink', m.target, m.guest]));
 }
 
 /** What {@link bwrapArgs} needs. */

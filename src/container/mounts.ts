@@ -14,10 +14,15 @@
  * each mount's directory must be searchable and readable by others (and writable for `rw`);
  * otherwise the load fails saying which.
  *
+ * The plan itself is neutral ({@link FileMount}: binds with their mode, masked files, masked
+ * directories), so the bubblewrap argv ({@link planMounts}) and the OCI `config.json`
+ * (`src/container/oci/`) come from the same decisions.
+ *
  * @example
  * ```ts
  * const plan = planMounts(policy, placeholderFile);
  * spawn('bwrap', [...plan.args, '--', 'cat', '/data/notes.txt']);
+ * planFileMounts(policy).mounts; // [{ kind: 'bind', host: '/srv/data', guest: '/data', readonly: true }, { kind: 'mask-file', guest: '/data/.env' }]
  * ```
  */
 import { lstatSync, readdirSync, statSync } from 'node:fs';
@@ -32,12 +37,28 @@ export const SANDBOX_UID = 65534;
 /** Most entries a mount may hold for its forbidden paths to be found at load. */
 export const MAX_WALK_ENTRIES = 20_000;
 
-/** The bwrap arguments that make the policy's files, and what they do. */
-export interface MountPlan {
-  /** `--bind`/`--ro-bind`/`--tmpfs`/`--remount-ro` arguments, in order. */
-  readonly args: readonly string[];
+/**
+ * One step of a policy's files, in order (later steps cover earlier ones): a bind of a host
+ * directory with its mode, a file masked by an empty read-only file, a directory masked by an
+ * empty read-only tmpfs.
+ */
+export type FileMount =
+  | { readonly kind: 'bind'; readonly host: string; readonly guest: string; readonly readonly: boolean }
+  | { readonly kind: 'mask-file'; readonly guest: string }
+  | { readonly kind: 'mask-dir'; readonly guest: string };
+
+/** The policy's files as neutral steps, and what they do. */
+export interface FilePlan {
+  /** The steps, in order. */
+  readonly mounts: readonly FileMount[];
   /** One line per mount and mask, for the audit record of the spawn. */
   readonly summary: readonly string[];
+}
+
+/** The bwrap arguments that make the policy's files, and what they do. */
+export interface MountPlan extends FilePlan {
+  /** `--bind`/`--ro-bind`/`--tmpfs`/`--remount-ro` arguments, in order. */
+  readonly args: readonly string[];
 }
 
 function globOf(pattern: string) {
@@ -124,12 +145,36 @@ function* walk(host: string, guest: string, budget: { left: number }, ruleForErr
  * @throws {DeniedError} when the sandbox user may not use a mount's directory.
  */
 export function planMounts(policy: SandboxPolicy, emptyFile: string): MountPlan {
+  const plan = planFileMounts(policy);
+  return { ...plan, args: bwrapMountArgs(plan.mounts, emptyFile) };
+}
+
+/** The bwrap arguments of neutral steps (`emptyFile` masks files). */
+export function bwrapMountArgs(mounts: readonly FileMount[], emptyFile: string): string[] {
+  return mounts.flatMap((m) =>
+    m.kind === 'bind' ? [m.readonly ? '--ro-bind' : '--bind', m.host, m.guest]
+    : m.kind === 'mask-file' ? ['--ro-bind', emptyFile, m.guest]
+    : ['--tmpfs', m.guest, '--remount-ro', m.guest],
+  );
+}
+
+/**
+ * Plan the files of `policy` as neutral steps, for any backend.
+ *
+ * @throws {PolicyError} naming the rule, when a file rule cannot be enforced with mounts.
+ * @throws {DeniedError} when the sandbox user may not use a mount's directory.
+ * @example
+ * ```ts
+ * for (const m of planFileMounts(policy).mounts) if (m.kind === 'bind') console.log(m.guest, m.readonly ? 'ro' : 'rw');
+ * ```
+ */
+export function planFileMounts(policy: SandboxPolicy): FilePlan {
   const allowed = policy.capabilities.allowed.filter((c) => !policy.capabilities.forbidden.includes(c));
   const canRead = allowed.includes('read_files') || allowed.includes('write_files');
   const canWrite = allowed.includes('write_files');
-  if (!canRead) return { args: [], summary: policy.mounts.length > 0 ? ['no mounts: neither read_files nor write_files is allowed'] : [] };
+  if (!canRead) return { mounts: [], summary: policy.mounts.length > 0 ? ['no mounts: neither read_files nor write_files is allowed'] : [] };
   const { readonly: ro, readwrite: rw, forbidden } = policy.fileAccess;
-  const args: string[] = [];
+  const out: FileMount[] = [];
   const summary: string[] = [];
   const mounts = policy.mounts.map((m, i) => ({ m, i, writable: m.mode === 'rw' && canWrite }));
   // Globs that grant part of a mount cannot be mounts; whole subtrees can.
@@ -162,7 +207,7 @@ export function planMounts(policy: SandboxPolicy, emptyFile: string): MountPlan 
       continue;
     }
     checkAccess(m, i, rwGrant);
-    args.push(rwGrant ? '--bind' : '--ro-bind', m.host, m.guest);
+    out.push({ kind: 'bind', host: m.host, guest: m.guest, readonly: !rwGrant });
     summary.push(`${m.guest} ← ${m.host} (${rwGrant ? 'rw' : 'ro'})`);
     // Read-only subtrees of a read-write mount are bound again, read-only.
     if (rwGrant) {
@@ -175,7 +220,7 @@ export function planMounts(policy: SandboxPolicy, emptyFile: string): MountPlan 
         } catch {
           throw new PolicyError(`fileAccess.readonly: ${s} does not exist in the read-write mount ${m.guest}, and a directory the agent creates there could not be kept read-only; create it first`);
         }
-        args.push('--ro-bind', host, s);
+        out.push({ kind: 'bind', host, guest: s, readonly: true });
         summary.push(`${s}: read-only inside ${m.guest}`);
       }
     }
@@ -196,14 +241,14 @@ export function planMounts(policy: SandboxPolicy, emptyFile: string): MountPlan 
         if (!glob.matches(entry.guest)) continue;
         if (masked.some((d) => within(entry.guest, d))) continue;
         if (entry.dir) {
-          args.push('--tmpfs', entry.guest, '--remount-ro', entry.guest);
+          out.push({ kind: 'mask-dir', guest: entry.guest });
           masked.push(entry.guest);
         } else {
-          args.push('--ro-bind', emptyFile, entry.guest);
+          out.push({ kind: 'mask-file', guest: entry.guest });
         }
         summary.push(`${entry.guest}: masked (${rule})`);
       }
     });
   }
-  return { args, summary };
+  return { mounts: out, summary };
 }

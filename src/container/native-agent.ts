@@ -194,9 +194,15 @@ export class NativeAgent {
 
 /**
  * Limits a native process cannot have (fuel meters WebAssembly): a policy that sets one is
- * refused, naming it, rather than run weaker than it says.
+ * refused, naming it, rather than run weaker than it says. Used by bwrap and the OCI config.
+ *
+ * @throws {PolicyError} naming the limit.
+ * @example
+ * ```ts
+ * refuseUnenforced(policy); // throws for resourceLimits.maxFuel
+ * ```
  */
-function refuseUnenforced(policy: SandboxPolicy): void {
+export function refuseUnenforced(policy: SandboxPolicy): void {
   const limits = policy.resourceLimits;
   for (const name of ['maxFuel'] as const) {
     if (limits[name] !== undefined) {

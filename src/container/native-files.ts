@@ -16,6 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EtcFiles } from './bwrap.js';
 
+/** The sandbox's `/etc/passwd`, `/etc/group` and `/etc/hosts`: nobody, nogroup, loopback only. */
+export const ETC_CONTENTS: Readonly<Record<keyof EtcFiles, string>> = Object.freeze({
+  passwd: 'nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n',
+  group: 'nogroup:x:65534:\n',
+  hosts: '127.0.0.1 localhost agent\n::1 localhost ip6-localhost\n',
+});
+
 export class NativeFiles {
   private constructor(
     /** The directory holding them. */
@@ -34,9 +41,9 @@ export class NativeFiles {
       return path;
     };
     const etc = {
-      passwd: await put('passwd', 'nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n'),
-      group: await put('group', 'nogroup:x:65534:\n'),
-      hosts: await put('hosts', '127.0.0.1 localhost agent\n::1 localhost ip6-localhost\n'),
+      passwd: await put('passwd', ETC_CONTENTS.passwd),
+      group: await put('group', ETC_CONTENTS.group),
+      hosts: await put('hosts', ETC_CONTENTS.hosts),
     };
     return new NativeFiles(dir, etc, await put('empty', ''));
   }
