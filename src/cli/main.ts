@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { auditCommand } from './audit.js';
 import { buildCommand } from './build.js';
 import { caCommand } from './ca.js';
+import { containerCommand } from './container.js';
 import { doctorCommand } from './doctor.js';
 import { keysCommand } from './keys.js';
 import { signCommand, verifyCommand } from './sign.js';
@@ -31,6 +32,7 @@ Commands:
   sign <agent.wasm>        sign a component with a key from the key store
   verify <agent.wasm>      check a component's signature against the trusted keys
   token <command>          issue, verify or revoke an agent's access, refresh or session token
+  container spec -- CMD    print the OCI config.json (runc, containerd) of a native agent under a policy
   doctor                   check this host: what is ready, what to install
 
 Run 'agentos <command> --help' for a command's options.
@@ -60,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       return signCommand(rest);
     case 'verify':
       return verifyCommand(rest);
+    case 'container':
+      return containerCommand(rest);
     case 'doctor':
       return doctorCommand(rest);
     case '--version':

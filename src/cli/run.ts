@@ -94,7 +94,13 @@ Example:
   agentos run agent.wasm --policy policy.yaml --mount /workspace=./repo --json
   agentos run --native --mount /agent=./agent --task '{"n":[1,2]}' -- python3 -I /agent/main.py`;
 
-function applyMount(policy: SandboxPolicy, spec: string): SandboxPolicy {
+/**
+ * `--mount GUEST=HOST[:ro|:rw]` added to a policy (granting read_files, and write_files for
+ * `:rw`), validated as if written in the file. Used by `run` and `container spec`.
+ *
+ * @example `policy = applyMount(policy, '/workspace=./repo:ro')`
+ */
+export function applyMount(policy: SandboxPolicy, spec: string): SandboxPolicy {
   const eq = spec.indexOf('=');
   if (eq <= 0) throw new UsageError(`--mount ${JSON.stringify(spec)}: expected GUEST=HOST[:ro|:rw], e.g. /workspace=./repo:ro`);
   const guest = spec.slice(0, eq);

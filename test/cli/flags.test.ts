@@ -10,6 +10,7 @@ import { AUDIT_OPTIONS } from '../../dist/cli/audit.js';
 import { BUILD_OPTIONS } from '../../dist/cli/build.js';
 import { DOCTOR_OPTIONS } from '../../dist/cli/doctor.js';
 import { CA_OPTIONS } from '../../dist/cli/ca-options.js';
+import { CONTAINER_SPEC_OPTIONS } from '../../dist/cli/container.js';
 import { parse } from '../../dist/cli/common.js';
 import { EXPLAIN_OPTIONS } from '../../dist/cli/explain.js';
 import { FLAGS, flagLine, LEGACY_ALIASES, parseArgsOptions, resolveAliases, withAliases, type CliOption, type CliOptions } from '../../dist/cli/flags.js';
@@ -35,6 +36,7 @@ const COMMANDS: Readonly<Record<string, CliOptions>> = {
   ca: CA_OPTIONS,
   token: TOKEN_OPTIONS,
   doctor: DOCTOR_OPTIONS,
+  'container spec': CONTAINER_SPEC_OPTIONS,
 };
 const shared = FLAGS as Readonly<Record<string, CliOption & { help: string; arg?: string }>>;
 const aliasesOf = (o: CliOption) => o.aliases ?? [];
@@ -100,7 +102,7 @@ describe('the flag table is what the commands use', () => {
     expect(taking('audit')).toEqual(['audit checkpoint', 'audit export', 'audit proof', 'audit prune', 'audit query', 'audit tail', 'audit verify', 'doctor', 'run']);
     expect(taking('keys')).toEqual(['ca', 'keys', 'run', 'sign', 'token', 'verify']);
     expect(taking('ca')).toEqual(['ca']);
-    expect(taking('policy')).toEqual(['inspect', 'policy check', 'policy explain', 'run']);
+    expect(taking('policy')).toEqual(['container spec', 'inspect', 'policy check', 'policy explain', 'run']);
     for (const c of Object.keys(COMMANDS)) expect(COMMANDS[c]!['json'], c).toBeDefined();
   });
 

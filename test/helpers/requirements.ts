@@ -81,6 +81,14 @@ export const needs = {
       const ok = r.error === undefined && r.status === 0;
       return { ok, what: 'bubblewrap with user namespaces', reason: ok ? '' : r.error ? 'bwrap is not installed' : `bwrap cannot create a sandbox here (exit ${r.status})`, enable: 'apt-get install bubblewrap (and allow unprivileged user namespaces)' };
     }),
+  runc: (): Requirement =>
+    memo('runc', () => {
+      // Rootful runc: rootless runc fails once a config sets resources (issue 13).
+      const installed = runs('runc', ['--version']);
+      const root = process.getuid?.() === 0;
+      const reason = !installed ? 'runc is not installed' : !root ? `not root (uid ${process.getuid?.() ?? '?'}); rootless runc cannot set the resources` : '';
+      return { ok: installed && root, what: 'runc, run as root', reason, enable: 'apt-get install runc, and run the tests as root' };
+    }),
   cargo: (): Requirement =>
     memo('cargo', () => {
       const ok = runs('cargo', ['--version']);

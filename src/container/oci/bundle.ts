@@ -24,7 +24,13 @@ function below(path: string, dir: string): boolean {
 
 /**
  * The mount points `config` needs in its rootfs: `[guest path, 'dir' | 'file']`, skipping those
- * inside an earlier mount (they come from it).
+ * inside an earlier mount (they come from it). Bind sources relative to the bundle are looked
+ * up there.
+ *
+ * @example
+ * ```ts
+ * await mountPoints(config, dir); // [['/usr', 'dir'], …, ['/etc/passwd', 'file'], ['/proc', 'dir'], …]
+ * ```
  */
 export async function mountPoints(config: OciSpec, bundle: string): Promise<[string, 'dir' | 'file'][]> {
   const out: [string, 'dir' | 'file'][] = [];
@@ -43,15 +49,16 @@ export async function mountPoints(config: OciSpec, bundle: string): Promise<[str
 }
 
 /**
- * Write the bundle: `config.json`, the bundle-relative files the config binds, and the
- * rootfs's mount points. Returns the path of `config.json`.
+ * Write the bundle: `config.json` (or `opts.configFile`, a path in the bundle), the
+ * bundle-relative files the config binds, and the rootfs's mount points. Returns the path of
+ * the config file.
  *
  * @example
  * ```ts
  * await writeBundle(dir, ociSpec(policy, { command: ['true'], rootfs: 'rootfs' }));
  * ```
  */
-export async function writeBundle(bundle: string, config: OciSpec): Promise<string> {
+export async function writeBundle(bundle: string, config: OciSpec, opts: { readonly configFile?: string } = {}): Promise<string> {
   await mkdir(bundle, { recursive: true, mode: 0o755 });
   await writeBundleFiles(bundle, config);
   const rootfs = resolve(bundle, config.root.path);
@@ -66,7 +73,7 @@ export async function writeBundle(bundle: string, config: OciSpec): Promise<stri
       await writeFile(path, '', { flag: 'a', mode: 0o444 });
     }
   }
-  const file = join(bundle, 'config.json');
+  const file = resolve(bundle, opts.configFile ?? 'config.json');
   await writeFile(file, JSON.stringify(config, null, 2) + '\n', { mode: 0o644 });
   return file;
 }
