@@ -71,6 +71,9 @@ export interface NativeRunResult {
   readonly exitCode: number;
 }
 
+/** Open files a native agent may hold (RLIMIT_NOFILE; the seeds' container profile). */
+export const NATIVE_NOFILE = 100;
+
 /** Default size of the sandbox's `/tmp` when the policy sets no `diskQuota`. */
 export const DEFAULT_TMP_BYTES = 64 * 1024 * 1024;
 
@@ -156,6 +159,7 @@ export class NativeAgent {
           timeoutMs,
           maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
           seccomp: this.seccomp.filter,
+          rlimits: { nofile: NATIVE_NOFILE, ...(limits.maxFileSize !== undefined ? { fsize: limits.maxFileSize } : {}) },
           onPid: (pid) => cgroup?.attach(pid),
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
           signal: stop.signal,

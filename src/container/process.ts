@@ -43,6 +43,8 @@ export interface SandboxedRun {
   readonly signal?: AbortSignal;
   /** Serve host tools on the agent's fd 6 (`TOOLS_FD`); absent: no tool channel. */
   readonly tools?: (stream: Duplex) => { close(): void };
+  /** rlimits for the sandbox (absent: the host's). */
+  readonly rlimits?: Rlimits;
 }
 
 /** A finished run. */
@@ -52,12 +54,29 @@ export interface SandboxedResult {
   readonly exitCode: number;
 }
 
-/** Close leaked descriptors in the child, then exec bwrap (bash: multi-digit fds). */
-function program(argv: readonly string[]): [string, string[]] {
-  const leaked = leakedFds().filter((fd) => fd > CHILD_FDS.seccomp);
-  if (leaked.length === 0) return [bwrapCommand(), [...argv]];
+/** Resource limits set on bwrap (and so inherited by the agent) with util-linux's `prlimit`. */
+export interface Rlimits {
+  /** Open files (RLIMIT_NOFILE); the seeds' profile says 100. */
+  readonly nofile: number;
+  /** Largest file the agent may write (RLIMIT_FSIZE): past it the write fails and SIGXFSZ is sent. */
+  readonly fsize?: number;
+}
+
+/**
+ * The program line: close descriptors the host leaked (except the child's own slots), set the
+ * rlimits (core dumps off), exec bwrap. bash, for multi-digit descriptors; prlimit, because
+ * Node cannot set a child's rlimits.
+ */
+function program(argv: readonly string[], childFds: ReadonlySet<number>, rlimits: Rlimits | undefined): [string, string[]] {
+  let cmd = [bwrapCommand(), ...argv];
+  if (rlimits) {
+    const limits = [`--nofile=${rlimits.nofile}:${rlimits.nofile}`, '--core=0:0', ...(rlimits.fsize !== undefined ? [`--fsize=${rlimits.fsize}:${rlimits.fsize}`] : [])];
+    cmd = ['prlimit', ...limits, '--', ...cmd];
+  }
+  const leaked = leakedFds().filter((fd) => !childFds.has(fd));
+  if (leaked.length === 0) return [cmd[0]!, cmd.slice(1)];
   const closes = leaked.map((fd) => `exec ${fd}>&-`).join('; ');
-  return ['/bin/bash', ['-c', `${closes}; exec "$0" "$@"`, bwrapCommand(), ...argv]];
+  return ['/bin/bash', ['-c', `${closes}; exec "$0" "$@"`, ...cmd]];
 }
 
 /**
@@ -69,7 +88,8 @@ function program(argv: readonly string[]): [string, string[]] {
  */
 export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
   return new Promise((resolve, reject) => {
-    const [cmd, args] = program(run.argv);
+    const childFds = new Set([0, 1, 2, CHILD_FDS.info, CHILD_FDS.block, ...(run.seccomp ? [CHILD_FDS.seccomp] : []), ...(run.tools ? [TOOLS_FD] : [])]);
+    const [cmd, args] = program(run.argv, childFds, run.rlimits);
     const child = spawn(cmd, args, {
       // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
       stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools ? (['pipe'] as const) : [])],

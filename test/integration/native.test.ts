@@ -279,6 +279,12 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     }
   });
 
+  it('rlimits: 100 open files, no core dumps, maxFileSize as the file size limit', async () => {
+    const agent = await sh('ulimit -n; ulimit -c; head -c 5000 /dev/zero > /tmp/big 2>/dev/null; wc -c < /tmp/big', { version: 1, resourceLimits: { maxFileSize: '1KiB' } });
+    // The write stops at the limit: the file holds exactly maxFileSize bytes.
+    expect((await agent.run('')).output.trim().split('\n')).toEqual(['100', '0', '1024']);
+  });
+
   it('runs a Python program from a mount, with the task as JSON on stdin', async () => {
     const agentDir = join(tmp.dir, 'agent');
     mkdirSync(agentDir);
