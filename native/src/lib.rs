@@ -21,6 +21,7 @@ mod bridge;
 mod cache;
 mod errors;
 mod js;
+mod netns;
 mod state;
 
 use std::cell::RefCell;
@@ -904,4 +905,13 @@ impl Instance {
             }
         }
     }
+}
+
+/// Listen on 127.0.0.1:`port` inside the network namespace of process `pid` (root only);
+/// returns the listening descriptor for `net.Server.listen({ fd })`. Used by the native
+/// sandbox's egress: the host serves the sandbox's proxy address, nothing runs inside.
+#[napi]
+pub fn listen_in_netns(pid: u32, port: u32) -> napi::Result<i32> {
+    let port = u16::try_from(port).map_err(|_| napi::Error::from_reason(format!("port {port} is out of range")))?;
+    netns::listen_in_netns(pid, port).map_err(napi::Error::from_reason)
 }

@@ -28,6 +28,7 @@ import { executableOf, type ExecutableInfo } from './executable.js';
 import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
 import { NativeLimits } from './native-limits.js';
+import { grantsNetwork, NativeNetwork, proxyEnv } from './native-network.js';
 import { seccompFilter, seccompRules } from './seccomp/index.js';
 import { serveTools, TOOLS_FD } from './tool-channel.js';
 import type { Duplex } from 'node:stream';
@@ -83,7 +84,9 @@ export class NativeAgent {
   private queue: Promise<unknown> = Promise.resolve();
   /** The correlation id of the current run, stamped on the gate's records. */
   private correlation: string | undefined;
-  /** Decides tool calls exactly as for components (and records them). */
+  /** The egress proxy, when the policy grants network access. */
+  private network: NativeNetwork | undefined;
+  /** Decides tool calls and connections exactly as for components (and records them). */
   private readonly gate: Gate;
 
   /** @internal */
@@ -105,6 +108,11 @@ export class NativeAgent {
   ) {
     const ledger = new QuotaLedger(QuotaLedger.allocate(quotaPolicyOf(policy, id)), quotaPolicyOf(policy, id));
     this.gate = new Gate(policy, id, (e) => host.audit(e, this.correlation), undefined, ledger);
+  }
+
+  /** @internal start the egress proxy when the policy grants network access */
+  async startNetwork_(): Promise<void> {
+    if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir);
   }
 
   /** Whether this agent gets the tool channel: the policy grants some tool. */
@@ -133,7 +141,7 @@ export class NativeAgent {
       const argv = bwrapArgs({
         rootfs: baseRootfs(this.files.etc),
         mounts: this.plan.args,
-        env: this.toolsGranted ? { ...this.env, AGENTOS_TOOLS_FD: String(TOOLS_FD) } : this.env,
+        env: { ...this.env, ...(this.toolsGranted ? { AGENTOS_TOOLS_FD: String(TOOLS_FD) } : {}), ...(this.network ? proxyEnv() : {}) },
         cwd: this.cwd,
         tmpBytes: limits.diskQuota ?? DEFAULT_TMP_BYTES,
         fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, seccomp: CHILD_FDS.seccomp },
@@ -151,6 +159,7 @@ export class NativeAgent {
       const stop = new AbortController();
       const poll = cgroup ? setInterval(() => { const e = cgroup.exceeded(); if (e) stop.abort(e); }, 50) : undefined;
       let result;
+      let listener: { close(): Promise<void> } | undefined;
       try {
         result = await runSandboxed({
           argv,
@@ -160,7 +169,10 @@ export class NativeAgent {
           maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
           seccomp: this.seccomp.filter,
           rlimits: { nofile: NATIVE_NOFILE, ...(limits.maxFileSize !== undefined ? { fsize: limits.maxFileSize } : {}) },
-          onPid: (pid) => cgroup?.attach(pid),
+          onPid: async (pid) => {
+            cgroup?.attach(pid);
+            if (this.network) listener = await this.network.serveIn(pid);
+          },
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
           signal: stop.signal,
           ...(this.toolsGranted
@@ -174,6 +186,7 @@ export class NativeAgent {
         if (limitHit) throw limitHit;
       } finally {
         clearInterval(poll);
+        await listener?.close();
         await cgroup?.release();
       }
       const auditErr = this.host.auditError(result.output);
@@ -190,6 +203,7 @@ export class NativeAgent {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    await this.network?.close();
     await this.files.remove();
     this.host.audit({ type: 'agent_terminate', agentId: this.id, capability: 'compute', resource: 'agent', action: 'close', target: this.command[0] ?? '', outcome: 'allowed', reason: 'agent closed', api: 'agent.close' });
     this.host.forget(this);
@@ -237,7 +251,9 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
     const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
     const rules = seccompRules({ allowedSyscalls: policy.allowedSyscalls });
     const seccomp = { filter: seccompFilter({ allowedSyscalls: policy.allowedSyscalls }), allowed: rules.allowed.length, overridden: rules.overridden };
-    return new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp);
+    const agent = new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp);
+    await agent.startNetwork_();
+    return agent;
   } catch (e) {
     await files.remove();
     throw e;

@@ -14,7 +14,7 @@ import { detectCgroups, listRunGroups } from '../../src/container/cgroups/index.
 import { exampleDir } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
 import { recordingSandbox, settle, tempDir } from '../helpers/sandbox.js';
-import { describeNeeds, skipUnless } from '../helpers/skip.js';
+import { describeNeeds, skipUnless, skipWhen } from '../helpers/skip.js';
 
 describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
   const { sandbox, audit, logs } = recordingSandbox();
@@ -283,6 +283,40 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     const agent = await sh('ulimit -n; ulimit -c; head -c 5000 /dev/zero > /tmp/big 2>/dev/null; wc -c < /tmp/big', { version: 1, resourceLimits: { maxFileSize: '1KiB' } });
     // The write stops at the limit: the file holds exactly maxFileSize bytes.
     expect((await agent.run('')).output.trim().split('\n')).toEqual(['100', '0', '1024']);
+  });
+
+  it('network through the egress proxy: an allowed host answers, a denied one and the metadata address get 403, each decision audited', async (ctx) => {
+    skipUnless(ctx, needs.wasmtimeAddon());
+    skipWhen(ctx, process.getuid?.() !== 0, 'needs root: the proxy listens inside the sandbox network namespace — run the tests as root, as .ci/run does');
+    const server = createServer((req, res) => res.end(`host says ${req.url}`));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const probe = [
+      'import urllib.request as u',
+      `for url in ["http://127.0.0.1:${port}/ok", "http://evil.test:${port}/x", "http://169.254.169.254/latest", "http://127.1:${port}/spelled"]:`,
+      '    try:',
+      '        print(u.urlopen(url, timeout=5).read().decode())',
+      '    except Exception as e:',
+      '        print("ERR", getattr(e, "code", type(e).__name__))',
+    ].join('\n');
+    try {
+      const agent = await sandbox.loadNative({
+        command: ['python3', '-I', '-c', probe],
+        policy: { version: 1, capabilities: { allowed: ['network_access'] }, networkRules: { allowedHosts: ['127.0.0.1'], allowedPorts: [port], protocols: ['http'] } },
+      });
+      opened.push(agent);
+      expect((await agent.run('')).output.trim().split('\n')).toEqual(['host says /ok', 'ERR 403', 'ERR 403', 'host says /spelled']);
+      await settle();
+      const net = audit.filter((e) => e.agentId === agent.id && e.resource === 'network');
+      expect(net.map((e) => [e.outcome, e.target])).toEqual([
+        ['allowed', `http://127.0.0.1:${port}`],
+        ['denied', `http://evil.test:${port}`],
+        ['denied', 'http://169.254.169.254'],
+        ['allowed', `http://127.0.0.1:${port}`],
+      ]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('runs a Python program from a mount, with the task as JSON on stdin', async () => {

@@ -37,7 +37,7 @@ class DialAgent extends Agent {
   }
 }
 
-function listen(server: Server, where: string | { host: string; port: number }): Promise<void> {
+function listen(server: Server, where: string | { host: string; port: number } | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error): void => reject(e);
     server.once('error', onError);
@@ -46,6 +46,7 @@ function listen(server: Server, where: string | { host: string; port: number }):
       resolve();
     };
     if (typeof where === 'string') server.listen(where, done);
+    else if ('fd' in where) server.listen({ fd: where.fd }, done);
     else server.listen(where.port, where.host, done);
   });
 }
@@ -205,5 +206,18 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     port,
     stats: () => ({ ...stats }),
     close,
+    async serveFd(fd: number) {
+      if (closing) throw new Error('the egress proxy is closed');
+      const s = makeServer();
+      servers.push(s);
+      await listen(s, { fd });
+      return {
+        close: () =>
+          new Promise<void>((resolve) => {
+            servers.splice(servers.indexOf(s), 1);
+            s.close(() => resolve());
+          }),
+      };
+    },
   };
 }

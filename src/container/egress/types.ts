@@ -133,4 +133,9 @@ export interface EgressProxy {
   stats(): EgressStats;
   /** Stop listening, close every client connection, tunnel and origin connection, remove the socket file. */
   close(): Promise<void>;
+  /**
+   * Also serve on a listening descriptor made elsewhere — the native sandbox's 127.0.0.1:3128,
+   * created inside its network namespace — until the returned `close()`.
+   */
+  serveFd(fd: number): Promise<{ close(): Promise<void> }>;
 }

@@ -87,6 +87,8 @@ export interface NativeEngineOptions {
 /** The addon's exports. */
 export interface WasmtimeAddon {
   readonly Engine: new (options?: NativeEngineOptions) => NativeEngine;
+  /** Listen on 127.0.0.1:`port` in the network namespace of process `pid` (root only); the fd. Absent in older builds. */
+  readonly listenInNetns?: (pid: number, port: number) => number;
 }
 
 /** Where `npm run build:native` (and the install script) put the addon of this platform, whether or not it is built. */
