@@ -4,7 +4,7 @@
  * only fds 0–2, read-only root, no network, new session), files from the policy (modes,
  * masked forbidden files, refused rules), environment, limits, and the audit records.
  */
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -47,6 +47,12 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     writeFileSync(join(data, 'notes.txt'), 'hello native\n');
     writeFileSync(join(data, 'secret', 'key'), 'top secret\n');
     writeFileSync(join(data, 'sub', '.env'), 'TOKEN=1\n');
+    // A secret outside every mount, and links to it from inside one (absolute and relative).
+    mkdirSync(join(tmp.dir, 'outside'));
+    writeFileSync(join(tmp.dir, 'outside', 'secret.txt'), 'outside secret\n', { mode: 0o644 });
+    chmodSync(join(tmp.dir, 'outside'), 0o755);
+    symlinkSync(join(tmp.dir, 'outside', 'secret.txt'), join(data, 'escape-abs'));
+    symlinkSync('../outside/secret.txt', join(data, 'escape-rel'));
     chmodSync(data, 0o755);
     chmodSync(join(data, 'secret'), 0o755);
     chmodSync(join(data, 'sub'), 0o755);
@@ -104,6 +110,11 @@ describeNeeds(needs.bwrap(), 'native agents (bubblewrap)', () => {
     expect(lines[0]).toBe('lo');
     expect(lines).toContain('no-dns');
     expect(lines).not.toContain('reached');
+  });
+
+  it('symlinks in a mount that lead out of it find nothing: the host is not in the sandbox', async () => {
+    const agent = await sh('cat /data/escape-abs 2>/dev/null || echo abs-missing; cat /data/escape-rel 2>/dev/null || echo rel-missing; ln -s /etc/shadow /out/link && cat /out/link 2>/dev/null || echo link-missing', files());
+    expect((await agent.run('')).output.trim().split('\n')).toEqual(['abs-missing', 'rel-missing', 'link-missing']);
   });
 
   it('files come from the policy: ro and rw mounts, forbidden paths masked, nothing else of the host', async () => {
