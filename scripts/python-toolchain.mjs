@@ -9,16 +9,16 @@
 //                                                # registry is not an error (Python agents just
 //                                                # stay unavailable, and the tests say so)
 // AGENTOS_SKIP_PYTHON_TOOLCHAIN=1 skips it.
+// Runs after `tsc` (npm's prepare builds dist/ first): the version and the directory are the
+// builder's own (src/build/python-toolchain.ts), so the two never disagree.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { COMPONENTIZE_PY_VERSION as VERSION, componentizePyToolchainDir, pythonCommand } from '../dist/build/python-toolchain.js';
 
-const VERSION = '0.25.1'; // keep in step with COMPONENTIZE_PY_VERSION in src/build/python-toolchain.ts
 const optional = process.argv.includes('--optional');
-const python = process.env.AGENTOS_PYTHON ?? 'python3';
-const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-const dir = join(base, 'agent-os-sandbox', 'toolchains', `componentize-py-${VERSION}`);
+const python = pythonCommand();
+const dir = componentizePyToolchainDir();
 
 const giveUp = (message) => {
   console.error(`python toolchain: ${message}`);
@@ -39,7 +39,7 @@ if (probe.error || probe.status !== 0) giveUp(`${python} with pip is needed to i
 
 // Install into a temporary directory and rename, so an interrupted install never looks complete.
 const tmp = `${dir}.tmp-${process.pid}`;
-mkdirSync(join(base, 'agent-os-sandbox', 'toolchains'), { recursive: true, mode: 0o700 });
+mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
 rmSync(tmp, { recursive: true, force: true });
 const started = Date.now();
 const r = spawnSync(

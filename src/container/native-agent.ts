@@ -29,7 +29,7 @@ import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
 import { NativeLimits } from './native-limits.js';
 import { grantsNetwork, NativeNetwork, proxyEnv } from './native-network.js';
-import { seccompFilter, seccompRules } from './seccomp/index.js';
+import { encodeProgram, programFor, seccompRules } from './seccomp/index.js';
 import { serveTools, TOOLS_FD } from './tool-channel.js';
 import type { Duplex } from 'node:stream';
 import type { ToolReply } from '../capabilities/tools.js';
@@ -106,13 +106,29 @@ export class NativeAgent {
     /** The seccomp filter (BPF) and what it allows. */
     private readonly seccomp: { readonly filter: Uint8Array; readonly allowed: number; readonly overridden: readonly string[] },
   ) {
-    const ledger = new QuotaLedger(QuotaLedger.allocate(quotaPolicyOf(policy, id)), quotaPolicyOf(policy, id));
+    const quota = quotaPolicyOf(policy, id);
+    const ledger = new QuotaLedger(QuotaLedger.allocate(quota), quota);
     this.gate = new Gate(policy, id, (e) => host.audit(e, this.correlation), undefined, ledger);
   }
 
   /** @internal start the egress proxy when the policy grants network access */
   async startNetwork_(): Promise<void> {
     if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir);
+  }
+
+  /** The bwrap command line: the same for every run, so made once (after the network is known). */
+  private argvOnce: string[] | undefined;
+  private get argv(): string[] {
+    this.argvOnce ??= bwrapArgs({
+      rootfs: baseRootfs(this.files.etc),
+      mounts: this.plan.args,
+      env: { ...this.env, ...(this.toolsGranted ? { AGENTOS_TOOLS_FD: String(TOOLS_FD) } : {}), ...(this.network ? proxyEnv() : {}) },
+      cwd: this.cwd,
+      tmpBytes: this.policy.resourceLimits.diskQuota ?? DEFAULT_TMP_BYTES,
+      fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, seccomp: CHILD_FDS.seccomp },
+      command: this.command,
+    });
+    return this.argvOnce;
   }
 
   /** Whether this agent gets the tool channel: the policy grants some tool. */
@@ -138,15 +154,7 @@ export class NativeAgent {
     const base = { agentId: this.id, capability: 'compute', resource: 'agent' as const };
     try {
       this.host.checkAudit();
-      const argv = bwrapArgs({
-        rootfs: baseRootfs(this.files.etc),
-        mounts: this.plan.args,
-        env: { ...this.env, ...(this.toolsGranted ? { AGENTOS_TOOLS_FD: String(TOOLS_FD) } : {}), ...(this.network ? proxyEnv() : {}) },
-        cwd: this.cwd,
-        tmpBytes: limits.diskQuota ?? DEFAULT_TMP_BYTES,
-        fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, seccomp: CHILD_FDS.seccomp },
-        command: this.command,
-      });
+      const argv = this.argv;
       this.host.audit({
         ...base, type: 'agent_spawn', action: 'spawn', target: this.executable.sha256 ?? this.executable.guest, outcome: 'allowed',
         reason: `native agent started in bubblewrap: ${this.command.join(' ')}`, api: 'agent.run',
@@ -157,7 +165,7 @@ export class NativeAgent {
       }, runId);
       const cgroup = await NativeLimits.forRun(this.policy, runId);
       const stop = new AbortController();
-      const poll = cgroup ? setInterval(() => { const e = cgroup.exceeded(); if (e) stop.abort(e); }, 50) : undefined;
+      const poll = cgroup?.watchesCpu ? setInterval(() => { const e = cgroup.exceeded(); if (e) stop.abort(e); }, 50) : undefined;
       let result;
       let listener: { close(): Promise<void> } | undefined;
       try {
@@ -250,7 +258,7 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
     const cwd = options.cwd ?? policy.mounts.find((m) => plan.args.includes(m.guest))?.guest ?? '/tmp';
     const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
     const rules = seccompRules({ allowedSyscalls: policy.allowedSyscalls });
-    const seccomp = { filter: seccompFilter({ allowedSyscalls: policy.allowedSyscalls }), allowed: rules.allowed.length, overridden: rules.overridden };
+    const seccomp = { filter: encodeProgram(programFor(rules)), allowed: rules.allowed.length, overridden: rules.overridden };
     const agent = new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp);
     await agent.startNetwork_();
     return agent;

@@ -73,6 +73,11 @@ export class NativeLimits {
     this.group.addProcess(pid);
   }
 
+  /** Whether a run must be watched while it goes (only `maxCpuTime` is). */
+  get watchesCpu(): boolean {
+    return this.limits.maxCpuTimeNs !== undefined;
+  }
+
   /** A limit the run has hit while running (CPU time), to stop it. */
   exceeded(): SandboxError | undefined {
     if (this.limits.maxCpuTimeNs !== undefined && this.group.events().cpuTimeExceeded) {

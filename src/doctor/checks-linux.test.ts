@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi, type TestContext } from 'vitest';
 import { cgroupLayout, checkCgroups, ownCgroups, parseCgroupMounts } from './cgroups.js';
 import { checkBubblewrap, checkLandlock, checkRunc, checkUserNamespaces } from './checks-linux.js';
+import { HYBRID_MOUNTINFO as HYBRID } from '../../test/helpers/mountinfo-samples.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'agentos-doctor-linux-'));
 const emptyPath = join(tmp, 'empty-bin');
@@ -20,13 +21,6 @@ const onLinux = (ctx: TestContext): void => {
   if (process.platform !== 'linux') ctx.skip(`needs Linux: these checks read /proc and run Linux programs (this is ${process.platform})`);
 };
 
-const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-39 31 0:36 / /sys/fs/cgroup/pids rw,nosuid shared:5 - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
-`;
 const V2 = '30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n';
 
 describe('cgroup layout', () => {

@@ -17,11 +17,12 @@
  * ```
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { C_TOOLCHAIN_PACKAGES, clangCommand } from '../../src/build/c.js';
 import { COMPONENTIZE_PY_INSTALL, findComponentizePy } from '../../src/build/python-toolchain.js';
 import { wasmtimeAddonPath } from '../../src/engine/wasmtime/addon.js';
 import { detectCgroups } from '../../src/container/cgroups/detect.js';
+import { baseRootfs } from '../../src/container/bwrap.js';
 
 /** Set to 1 where every requirement is installed (CI): a missing one then fails instead of skipping. */
 export const REQUIRE_ALL_ENV = 'AGENTOS_TEST_REQUIRE_ALL';
@@ -70,14 +71,9 @@ export const needs = {
   bwrap: (): Requirement =>
     memo('bwrap', () => {
       // Present and able to make a user namespace (a kernel may forbid them to unprivileged users).
-      const base = ['bin', 'lib', 'lib64'].flatMap((d) => {
-        try {
-          return lstatSync(`/${d}`).isSymbolicLink() ? ['--symlink', readlinkSync(`/${d}`), `/${d}`] : ['--ro-bind', `/${d}`, `/${d}`];
-        } catch {
-          return [];
-        }
-      });
-      const r = spawnSync('bwrap', ['--unshare-user', '--ro-bind', '/usr', '/usr', ...base, '--', '/usr/bin/true'], { stdio: 'ignore', timeout: 20_000, ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
+      // The sandbox's own root file system (the host's /etc files stand in for the generated ones).
+      const base = baseRootfs({ passwd: '/etc/passwd', group: '/etc/group', hosts: '/etc/hosts' });
+      const r = spawnSync('bwrap', ['--unshare-user', ...base, '--', '/usr/bin/true'], { stdio: 'ignore', timeout: 20_000, ...(process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}) });
       const ok = r.error === undefined && r.status === 0;
       return { ok, what: 'bubblewrap with user namespaces', reason: ok ? '' : r.error ? 'bwrap is not installed' : `bwrap cannot create a sandbox here (exit ${r.status})`, enable: 'apt-get install bubblewrap (and allow unprivileged user namespaces)' };
     }),

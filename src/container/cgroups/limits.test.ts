@@ -5,14 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { SandboxError, UsageError } from '../../errors.js';
 import { type CgroupHierarchy, type CgroupLayout, detectCgroups } from './detect.js';
 import { CgroupLimitError, SEED_CGROUP_LIMITS, assertEnforceable, cpuWeightFromShares, planLimitWrites, validateLimits } from './limits.js';
+import { HYBRID_MOUNTINFO as HYBRID } from '../../../test/helpers/mountinfo-samples.js';
 
-const HYBRID = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-39 31 0:36 / /sys/fs/cgroup/pids rw,nosuid shared:5 - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
-`;
 
 function fakeLayout(controllers: Record<string, Partial<CgroupHierarchy>>): CgroupLayout {
   const map = new Map<string, CgroupHierarchy>();
