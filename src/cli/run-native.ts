@@ -1,10 +1,14 @@
 /**
- * `agentos run --native ... -- CMD [ARGS...]`: run a native agent (a command) in the bubblewrap
- * sandbox under the same policy, flags, `--json` object and exit statuses as a component.
+ * `agentos run --native [--runtime bwrap|runc] ... -- CMD [ARGS...]`: run a native agent (a
+ * command) in the container sandbox (bubblewrap, or runc) under the same policy, flags,
+ * `--json` object and exit statuses as a component.
  */
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { UsageError } from '../errors.js';
+import { NATIVE_RUNTIMES, type NativeRuntime } from '../container/backends.js';
+
+const isNativeRuntime = (name: string): name is NativeRuntime => (NATIVE_RUNTIMES as readonly string[]).includes(name);
 
 /** What `run` parsed that a native run uses. */
 export interface NativeRunInput {
@@ -27,10 +31,9 @@ export function splitCommand(argv: readonly string[]): { options: string[]; comm
 
 /** Run it; resolves with the run result (errors propagate to `run`'s reporting). */
 export async function runNative(sandbox: Sandbox, input: NativeRunInput) {
-  if (input.runtime !== undefined && input.runtime !== 'bwrap') {
-    throw new UsageError(`--runtime ${JSON.stringify(input.runtime)}: this version runs native agents with bwrap only`);
-  }
+  const runtime = input.runtime ?? 'bwrap';
+  if (!isNativeRuntime(runtime)) throw new UsageError(`--runtime ${JSON.stringify(runtime)}: use one of ${NATIVE_RUNTIMES.join(', ')}`);
   if (input.command.length === 0) throw new UsageError('agentos run --native needs the command after --, e.g. agentos run --native -- python3 /agent/main.py');
-  const agent = await sandbox.loadNative({ command: input.command, policy: input.policy, agentId: input.agentId });
+  const agent = await sandbox.loadNative({ command: input.command, policy: input.policy, agentId: input.agentId, container: { runtime } });
   return agent.run(input.task, input.timeout !== undefined ? { timeout: input.timeout } : {});
 }

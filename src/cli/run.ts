@@ -46,8 +46,10 @@ Run one task in a WebAssembly agent component under a policy. Without --policy t
 may compute, log and read clocks and randomness, and nothing else.
 
 With --native, run a command (a program that cannot be compiled to WebAssembly) in a
-bubblewrap sandbox under the same policy: new namespaces (no network), uid 65534, no
-capabilities, a read-only root with /usr, only the policy's mounts. CMD is resolved inside
+container sandbox under the same policy: bubblewrap by default, or runc with --runtime runc
+(as root; the config is what 'agentos container spec' prints). Either way: new namespaces
+(network only through the audited egress proxy), uid 65534, no capabilities, seccomp, a
+read-only root with /usr, only the policy's mounts, cgroup limits. CMD is resolved inside
 the sandbox; the task is its stdin, its stdout the output, its stderr lines are logs; exit 0
 is ok, any other status is AGENT_ERROR (exit 1). Same --policy, --mount, --task, --timeout,
 --audit and --json; a policy rule the sandbox cannot enforce is refused (exit 2).
@@ -81,7 +83,8 @@ ${flagLine(RUN_OPTIONS.keys, "run only components signed by a key this key store
                          and limits; fuel units differ between them (wasmtime: about
                          one per wasm operator)
   --native               run CMD (after --) in the native sandbox instead of a component
-  --runtime NAME         with --native: bwrap (default; the only runtime of this version)
+  --runtime NAME         with --native: bwrap (bubblewrap, default) or runc (the OCI
+                         runtime, as root; slower to start, same policy and audit)
 ${flagLine(RUN_OPTIONS['cache-dir'])}
 ${flagLine(RUN_OPTIONS.json, 'print exactly one JSON object on stdout')}
 ${flagLine(RUN_OPTIONS.help)}

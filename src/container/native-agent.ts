@@ -22,20 +22,21 @@ import type { AuditEvent } from '../gate/types.js';
 import type { LogEvent } from '../capabilities/context.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { parseDuration } from '../util/units.js';
-import { baseRootfs, bwrapArgs, requireBwrap } from './bwrap.js';
+import { bwrapBackend, NATIVE_RUNTIMES, runcBackend, type BackendSpec, type NativeRuntime, type SandboxBackend } from './backends.js';
+import { requireBwrap } from './bwrap.js';
 import { nativeEnv } from './env.js';
 import { executableOf, type ExecutableInfo } from './executable.js';
-import { planMounts, SANDBOX_UID, type MountPlan } from './mounts.js';
+import { planMounts, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
 import { NativeLimits } from './native-limits.js';
 import { grantsNetwork, NativeNetwork, proxyEnv } from './native-network.js';
 import { encodeProgram, programFor, seccompRules } from './seccomp/index.js';
-import { serveTools, TOOLS_FD } from './tool-channel.js';
+import { cleanupStaleContainers, requireRunc } from './runc.js';
+import { serveTools } from './tool-channel.js';
 import type { Duplex } from 'node:stream';
 import type { ToolReply } from '../capabilities/tools.js';
 import { Gate } from '../gate/gate.js';
 import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
-import { CHILD_FDS, runSandboxed } from './process.js';
 
 /** Options of `sandbox.loadNative`. */
 export interface NativeLoadOptions {
@@ -45,6 +46,12 @@ export interface NativeLoadOptions {
   readonly cwd?: string;
   /** Use this agent id instead of a fresh UUID. */
   readonly agentId?: string;
+  /**
+   * The container runtime: `bwrap` (bubblewrap, the default) or `runc` (the OCI runtime, as
+   * root; its config is what `agentos container spec` prints). Same policy, same isolation,
+   * same audit records; runc starts slower.
+   */
+  readonly container?: { readonly runtime?: NativeRuntime };
 }
 
 /** What a native agent needs of its sandbox (the sandbox provides it; see `Sandbox.loadNative`). */
@@ -105,6 +112,8 @@ export class NativeAgent {
     readonly executable: ExecutableInfo,
     /** The seccomp filter (BPF) and what it allows. */
     private readonly seccomp: { readonly filter: Uint8Array; readonly allowed: number; readonly overridden: readonly string[] },
+    /** Which runtime makes the sandbox. */
+    readonly runtime: NativeRuntime,
   ) {
     const quota = quotaPolicyOf(policy, id);
     const ledger = new QuotaLedger(QuotaLedger.allocate(quota), quota);
@@ -116,19 +125,30 @@ export class NativeAgent {
     if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir);
   }
 
-  /** The bwrap command line: the same for every run, so made once (after the network is known). */
-  private argvOnce: string[] | undefined;
-  private get argv(): string[] {
-    this.argvOnce ??= bwrapArgs({
-      rootfs: baseRootfs(this.files.etc),
-      mounts: this.plan.args,
-      env: { ...this.env, ...(this.toolsGranted ? { AGENTOS_TOOLS_FD: String(TOOLS_FD) } : {}), ...(this.network ? proxyEnv() : {}) },
-      cwd: this.cwd,
-      tmpBytes: this.policy.resourceLimits.diskQuota ?? DEFAULT_TMP_BYTES,
-      fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, seccomp: CHILD_FDS.seccomp },
+  /** @internal stop the egress proxy (a load that failed after starting it) */
+  async stopNetwork_(): Promise<void> {
+    await this.network?.close();
+  }
+
+  /** The way runs are started: made once, after the network is known (its variables are in the environment). */
+  private backend: SandboxBackend | undefined;
+
+  /** @internal make the backend (bwrap's command line, or runc's bundle) */
+  async prepare_(): Promise<void> {
+    const spec: BackendSpec = {
+      policy: this.policy,
       command: this.command,
-    });
-    return this.argvOnce;
+      cwd: this.cwd,
+      env: this.env,
+      hostEnv: this.host.hostEnv,
+      runtimeEnv: (toolsFd) => ({ ...(this.toolsGranted ? { AGENTOS_TOOLS_FD: String(toolsFd) } : {}), ...(this.network ? proxyEnv() : {}) }),
+      files: this.files,
+      plan: this.plan,
+      seccomp: this.seccomp.filter,
+      rlimits: { nofile: NATIVE_NOFILE, ...(this.policy.resourceLimits.maxFileSize !== undefined ? { fsize: this.policy.resourceLimits.maxFileSize } : {}) },
+      tmpBytes: this.policy.resourceLimits.diskQuota ?? DEFAULT_TMP_BYTES,
+    };
+    this.backend = this.runtime === 'runc' ? await runcBackend(spec) : bwrapBackend(spec);
   }
 
   /** Whether this agent gets the tool channel: the policy grants some tool. */
@@ -154,12 +174,12 @@ export class NativeAgent {
     const base = { agentId: this.id, capability: 'compute', resource: 'agent' as const };
     try {
       this.host.checkAudit();
-      const argv = this.argv;
+      const backend = this.backend!;
       this.host.audit({
         ...base, type: 'agent_spawn', action: 'spawn', target: this.executable.sha256 ?? this.executable.guest, outcome: 'allowed',
-        reason: `native agent started in bubblewrap: ${this.command.join(' ')}`, api: 'agent.run',
+        reason: `native agent started in ${backend.runtime === 'runc' ? 'runc' : 'bubblewrap'}: ${this.command.join(' ')}`, api: 'agent.run',
         details: {
-          backend: 'bwrap', command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd,
+          backend: backend.runtime, command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd,
           seccomp: { allowed: this.seccomp.allowed, ...(this.seccomp.overridden.length > 0 ? { stillDenied: [...this.seccomp.overridden] } : {}) },
         },
       }, runId);
@@ -169,14 +189,11 @@ export class NativeAgent {
       let result;
       let listener: { close(): Promise<void> } | undefined;
       try {
-        result = await runSandboxed({
-          argv,
-          ...(process.getuid?.() === 0 ? { uid: SANDBOX_UID } : {}),
+        result = await backend.run({
+          runId,
           task,
           timeoutMs,
           maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
-          seccomp: this.seccomp.filter,
-          rlimits: { nofile: NATIVE_NOFILE, ...(limits.maxFileSize !== undefined ? { fsize: limits.maxFileSize } : {}) },
           onPid: async (pid) => {
             cgroup?.attach(pid);
             if (this.network) listener = await this.network.serveIn(pid);
@@ -249,20 +266,30 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
   if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== 'string' || a.includes('\0'))) {
     throw new UsageError('loadNative: command must be a non-empty list of strings without NUL, e.g. ["python3", "/agent/main.py"]');
   }
-  requireBwrap();
+  const runtime = options.container?.runtime ?? 'bwrap';
+  if (!NATIVE_RUNTIMES.includes(runtime)) throw new UsageError(`loadNative: container.runtime must be one of ${NATIVE_RUNTIMES.join(', ')}, not ${JSON.stringify(runtime)}`);
+  if (runtime === 'runc') {
+    requireRunc();
+    await cleanupStaleContainers();
+  } else {
+    requireBwrap();
+  }
   refuseUnenforced(policy);
   const env = nativeEnv(policy, host.hostEnv);
   const files = await NativeFiles.create();
+  let agent: NativeAgent | undefined;
   try {
     const plan = planMounts(policy, files.emptyFile);
     const cwd = options.cwd ?? policy.mounts.find((m) => plan.args.includes(m.guest))?.guest ?? '/tmp';
     const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
     const rules = seccompRules({ allowedSyscalls: policy.allowedSyscalls });
     const seccomp = { filter: encodeProgram(programFor(rules)), allowed: rules.allowed.length, overridden: rules.overridden };
-    const agent = new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp);
+    agent = new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp, runtime);
     await agent.startNetwork_();
+    await agent.prepare_();
     return agent;
   } catch (e) {
+    await agent?.stopNetwork_();
     await files.remove();
     throw e;
   }

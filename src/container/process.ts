@@ -16,9 +16,10 @@
  */
 import { spawn } from 'node:child_process';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { AgentError, LimitError, SandboxError } from '../errors.js';
+import { SandboxError } from '../errors.js';
 import { bwrapCommand } from './bwrap.js';
 import { leakedFds } from './fds.js';
+import { exitOutcome, supervise } from './supervise.js';
 import { TOOLS_FD } from './tool-channel.js';
 
 /** Child descriptor numbers of the runtime's own pipes (documented: the agent never sees them). */
@@ -87,105 +88,49 @@ function program(argv: readonly string[], childFds: ReadonlySet<number>, rlimits
  * @throws {SandboxError} `INTERNAL` when the sandbox could not be set up.
  */
 export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
-  return new Promise((resolve, reject) => {
-    const childFds = new Set([0, 1, 2, CHILD_FDS.info, CHILD_FDS.block, ...(run.seccomp ? [CHILD_FDS.seccomp] : []), ...(run.tools ? [TOOLS_FD] : [])]);
-    const [cmd, args] = program(run.argv, childFds, run.rlimits);
-    const child = spawn(cmd, args, {
-      // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools ? (['pipe'] as const) : [])],
-      ...(run.uid !== undefined ? { uid: run.uid, gid: run.uid } : {}),
-      detached: false,
-    });
-    const stdio = child.stdio as unknown as (Readable | Writable)[];
-    const info = stdio[CHILD_FDS.info] as Readable;
-    const block = stdio[CHILD_FDS.block] as Writable;
-    const seccompPipe = stdio[CHILD_FDS.seccomp] as Writable | undefined;
-    let settled = false;
-    let pid: number | undefined;
-    let failure: SandboxError | undefined;
-    const out: Buffer[] = [];
-    let outBytes = 0;
-    let errText = '';
-    const tail: string[] = [];
-    const kill = () => {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    const fail = (e: SandboxError) => {
-      if (!failure) failure = e;
-      kill();
-    };
-    const timer = setTimeout(
-      () => fail(new LimitError('TIMEOUT', `the native agent ran past its time limit of ${run.timeoutMs} ms and was killed with its process tree`, { limit: 'maxExecutionTime', allowed: run.timeoutMs })),
-      run.timeoutMs,
-    );
-    const count = (n: number) => {
-      outBytes += n;
-      if (outBytes > run.maxOutputBytes) {
-        fail(new LimitError('QUOTA_EXCEEDED', `the native agent wrote more than maxOutputBytes (${run.maxOutputBytes} bytes) to stdout and stderr and was stopped`, { limit: 'maxOutputBytes', allowed: run.maxOutputBytes }));
-      }
-    };
-    if (run.seccomp) seccompPipe?.end(Buffer.from(run.seccomp));
-    const toolChannel = run.tools?.(stdio[TOOLS_FD] as Duplex);
-    run.signal?.addEventListener('abort', () => fail(run.signal!.reason instanceof SandboxError ? run.signal!.reason : new SandboxError('INTERNAL', 'the run was stopped')), { once: true });
-    child.stdout!.on('data', (c: Buffer) => {
-      count(c.length);
-      if (!failure) out.push(c);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      count(Buffer.byteLength(c));
-      if (failure) return;
-      errText += c;
-      const lines = errText.split('\n');
-      errText = lines.pop() ?? '';
-      for (const line of lines) {
-        tail.push(line);
-        if (tail.length > 20) tail.shift();
-        run.onLine?.(line);
-      }
-    });
-    let infoText = '';
-    info.setEncoding('utf8').on('data', (c: string) => {
-      infoText += c;
-      if (pid !== undefined) return;
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
-      if (!m) return;
-      pid = Number(m[1]);
-      Promise.resolve()
-        .then(() => run.onPid?.(pid!))
-        .then(
-          () => {
-            // Released: the sandboxed program may exec now. Then the task goes to its stdin.
-            block.end('x');
-            child.stdin!.end(run.task);
-          },
-          (e: unknown) => fail(e instanceof SandboxError ? e : new SandboxError('INTERNAL', `could not prepare the native agent's process: ${(e as Error).message}`)),
-        );
-    });
-    // EPIPE when the agent does not read its stdin is not an error of the run.
-    child.stdin!.on('error', () => {});
-    block.on('error', () => {});
-    seccompPipe?.on('error', () => {});
-    child.on('error', (e) => fail(new SandboxError('INTERNAL', `could not start ${cmd}: ${e.message}; install bubblewrap (apt-get install bubblewrap)`)));
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      toolChannel?.close();
-      if (settled) return;
-      settled = true;
-      if (errText !== '') {
-        tail.push(errText);
-        run.onLine?.(errText);
-      }
-      if (failure) return reject(failure);
-      if (pid === undefined) {
-        return reject(new SandboxError('INTERNAL', `the sandbox could not be set up, nothing ran (bwrap exit ${code ?? signal}): ${tail.slice(-5).join(' | ') || 'no message'}; agentos doctor checks what this host lacks`));
-      }
-      if (code === 0) return resolve({ output: Buffer.concat(out).toString('utf8'), pid, exitCode: 0 });
-      const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-      reject(new AgentError(`the native agent ${how}${tail.length ? `: ${tail.slice(-3).join(' | ')}` : ''}`, { exitCode: code, signal }));
-    });
+  const childFds = new Set([0, 1, 2, CHILD_FDS.info, CHILD_FDS.block, ...(run.seccomp ? [CHILD_FDS.seccomp] : []), ...(run.tools ? [TOOLS_FD] : [])]);
+  const [cmd, args] = program(run.argv, childFds, run.rlimits);
+  const child = spawn(cmd, args, {
+    // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools ? (['pipe'] as const) : [])],
+    ...(run.uid !== undefined ? { uid: run.uid, gid: run.uid } : {}),
+    detached: false,
+  });
+  const stdio = child.stdio as unknown as (Readable | Writable)[];
+  const info = stdio[CHILD_FDS.info] as Readable;
+  const block = stdio[CHILD_FDS.block] as Writable;
+  const seccompPipe = stdio[CHILD_FDS.seccomp] as Writable | undefined;
+  // Killing bwrap kills the sandbox's pid namespace, and with it the whole tree.
+  const watch = supervise(child, { ...run, kill: () => child.kill('SIGKILL') });
+  let pid: number | undefined;
+  if (run.seccomp) seccompPipe?.end(Buffer.from(run.seccomp));
+  const toolChannel = run.tools?.(stdio[TOOLS_FD] as Duplex);
+  let infoText = '';
+  info.setEncoding('utf8').on('data', (c: string) => {
+    infoText += c;
+    if (pid !== undefined) return;
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+    if (!m) return;
+    pid = Number(m[1]);
+    Promise.resolve()
+      .then(() => run.onPid?.(pid!))
+      .then(
+        () => {
+          // Released: the sandboxed program may exec now. Then the task goes to its stdin.
+          block.end('x');
+          watch.release(run.task);
+        },
+        (e: unknown) => watch.fail(e instanceof SandboxError ? e : new SandboxError('INTERNAL', `could not prepare the native agent's process: ${(e as Error).message}`)),
+      );
+  });
+  block.on('error', () => {});
+  seccompPipe?.on('error', () => {});
+  child.on('error', (e) => watch.fail(new SandboxError('INTERNAL', `could not start ${cmd}: ${e.message}; install bubblewrap (apt-get install bubblewrap)`)));
+  return watch.ended.then((ending) => {
+    toolChannel?.close();
+    if (pid === undefined && !ending.failure) {
+      throw new SandboxError('INTERNAL', `the sandbox could not be set up, nothing ran (bwrap exit ${ending.code ?? ending.signal}): ${ending.tail.slice(-5).join(' | ') || 'no message'}; agentos doctor checks what this host lacks`);
+    }
+    return { output: exitOutcome(ending), pid, exitCode: 0 };
   });
 }

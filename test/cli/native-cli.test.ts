@@ -58,3 +58,18 @@ describeNeeds(needs.bwrap(), 'agentos run --native', () => {
     expect(agentos(['audit', 'verify', '--audit', audit]).status).toBe(0);
   });
 });
+
+describeNeeds(needs.runc(), 'agentos run --native --runtime runc', () => {
+  it('runs the command in runc under the same policy; the audit says so; an unknown runtime is exit 2', () => {
+    const audit = join(tmp.dir, 'audit-runc');
+    const r = agentos(['run', '--native', '--runtime', 'runc', '--audit', audit, '--task', 'hi', '--json', '--', 'sh', '-c', 'read t; echo "$t from $(id -u)"']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.json()).toMatchObject({ ok: true, output: 'hi from 65534\n' });
+    const q = agentos(['audit', 'query', '--audit', audit, '--json']);
+    const records = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    expect(records.find((x) => x['eventType'] === 'agent_spawn')).toMatchObject({ details: { backend: 'runc', command: ['sh', '-c', expect.any(String)] } });
+    const bad = agentos(['run', '--native', '--no-audit', '--runtime', 'docker', '--json', '--', 'true']);
+    expect(bad.status).toBe(2);
+    expect(bad.json().error.message).toContain('bwrap, runc');
+  });
+});

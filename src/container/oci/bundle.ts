@@ -48,6 +48,13 @@ export async function mountPoints(config: OciSpec, bundle: string): Promise<[str
   return out;
 }
 
+/** The `mode=` of the tmpfs mounted at `guest`, if one is. */
+function tmpfsMode(config: OciSpec, guest: string): number | undefined {
+  const m = config.mounts.find((x) => x.destination === guest && x.type === 'tmpfs');
+  const opt = m?.options?.find((o) => o.startsWith('mode='));
+  return opt === undefined ? undefined : parseInt(opt.slice(5), 8);
+}
+
 /**
  * Write the bundle: `config.json` (or `opts.configFile`, a path in the bundle), the
  * bundle-relative files the config binds, and the rootfs's mount points. Returns the path of
@@ -68,6 +75,10 @@ export async function writeBundle(bundle: string, config: OciSpec, opts: { reado
     if (relative(rootfs, path).startsWith('..')) continue;
     if (kind === 'dir') {
       await mkdir(path, { recursive: true, mode: 0o755 });
+      // runc gives a tmpfs the mode of the directory it is mounted on, whatever its `mode=`
+      // option says: a /tmp made 0755 here would be a /tmp the agent cannot write.
+      const mode = tmpfsMode(config, guest);
+      if (mode !== undefined) await chmod(path, mode);
     } else {
       await mkdir(dirname(path), { recursive: true, mode: 0o755 });
       await writeFile(path, '', { flag: 'a', mode: 0o444 });
