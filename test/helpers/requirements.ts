@@ -23,6 +23,7 @@ import { COMPONENTIZE_PY_INSTALL, findComponentizePy } from '../../src/build/pyt
 import { wasmtimeAddonPath } from '../../src/engine/wasmtime/addon.js';
 import { detectCgroups } from '../../src/container/cgroups/detect.js';
 import { baseRootfs } from '../../src/container/bwrap.js';
+import { findExecHelper } from '../../src/container/exec-helper.js';
 
 /** Set to 1 where every requirement is installed (CI): a missing one then fails instead of skipping. */
 export const REQUIRE_ALL_ENV = 'AGENTOS_TEST_REQUIRE_ALL';
@@ -89,6 +90,18 @@ export const needs = {
     memo('cargo', () => {
       const ok = runs('cargo', ['--version']);
       return { ok, what: 'a Rust toolchain (cargo)', reason: ok ? '' : 'cargo is not on PATH', enable: 'rustup (then npm run build:native)' };
+    }),
+  execHelper: (): Requirement =>
+    memo('exec-helper', () => {
+      // Built and able to run here (it is a Linux binary).
+      const path = findExecHelper();
+      const ok = path !== undefined && runs(path, ['--probe-abi']);
+      const reason =
+        ok ? ''
+        : process.env['AGENTOS_EXEC'] === '' ? 'AGENTOS_EXEC is set to the empty string (no helper)'
+        : path === undefined ? 'agentos-exec is not built (it needs a Rust toolchain, and Linux)'
+        : `${path} does not run here`;
+      return { ok, what: 'the exec helper (agentos-exec)', reason, enable: 'npm run build:native (with cargo from rustup)' };
     }),
   cgroups: (): Requirement =>
     memo('cgroups', () => {
