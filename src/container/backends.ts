@@ -23,6 +23,9 @@ import { CHILD_FDS, runSandboxed, type Rlimits, type SandboxedResult } from './p
 import { HOST_PID_ANNOTATION } from './runc.js';
 import { holdHook, makeHoldFifos, RUNC_TOOLS_FD, runRunc } from './runc-process.js';
 import { TOOLS_FD } from './tool-channel.js';
+import { findExecHelper, SANDBOX_EXEC_PATH, sandboxExecPrefix, stageExecHelper } from './exec-helper.js';
+import { describeLandlock, landlockAbi, landlockRules } from './landlock.js';
+import { PROXY_PORT } from './native-network.js';
 
 /** The runtimes a native agent can run under. */
 export const NATIVE_RUNTIMES = ['bwrap', 'runc'] as const;
@@ -43,6 +46,8 @@ export interface BackendRun {
 /** A way of running the agent's sandbox. */
 export interface SandboxBackend {
   readonly runtime: NativeRuntime;
+  /** What the second file-system layer does (Landlock), one line each, for the `agent_spawn` record. */
+  readonly landlock: readonly string[];
   run(r: BackendRun): Promise<SandboxedResult>;
 }
 
@@ -62,23 +67,40 @@ export interface BackendSpec {
   readonly seccomp: Uint8Array;
   readonly rlimits: Rlimits;
   readonly tmpBytes: number;
+  /** The policy grants network (the egress proxy's port is reachable inside). */
+  readonly network: boolean;
 }
 
-/** bubblewrap: one command line, made once; the seccomp filter over a pipe; rlimits by prlimit. */
+/**
+ * bubblewrap: one command line, made once. With the exec helper (`agentos-exec`, built with
+ * the addon) it starts bwrap (closing leaked descriptors, setting the rlimits) and, inside,
+ * applies Landlock — a second file-system (and TCP) layer under the mounts, from the same
+ * plan — then loads the seccomp filter and execs the agent. Without it bash/prlimit start
+ * bwrap and bwrap loads the filter; the mounts alone restrict files, which is still exactly
+ * the policy (rules mounts cannot enforce are refused at load).
+ */
 export function bwrapBackend(spec: BackendSpec): SandboxBackend {
+  const found = findExecHelper();
+  const helper = found !== undefined ? stageExecHelper(found, spec.files.dir) : undefined;
+  const abi = helper !== undefined ? landlockAbi(found) : undefined;
+  const landlock = abi !== undefined && abi >= 1 ? landlockRules(spec.plan, { network: spec.network, proxyPort: PROXY_PORT }) : undefined;
+  const inside = landlock && helper !== undefined;
   const argv = bwrapArgs({
     rootfs: baseRootfs(spec.files.etc),
-    mounts: spec.plan.args,
+    mounts: [...spec.plan.args, ...(inside ? ['--ro-bind', helper, SANDBOX_EXEC_PATH] : [])],
     env: { ...spec.env, ...spec.runtimeEnv(TOOLS_FD) },
     cwd: spec.cwd,
     tmpBytes: spec.tmpBytes,
-    fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, seccomp: CHILD_FDS.seccomp },
-    command: spec.command,
+    // Inside, the helper loads the filter after Landlock (bwrap would load it first, and the
+    // agent's allowlist has no landlock calls); fd 5 reaches it through bwrap.
+    fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, ...(inside ? {} : { seccomp: CHILD_FDS.seccomp }) },
+    command: inside ? [...sandboxExecPrefix({ landlock, seccompFd: CHILD_FDS.seccomp }), ...spec.command] : spec.command,
   });
   const uid = process.getuid?.() === 0 ? { uid: SANDBOX_UID } : {};
   return {
     runtime: 'bwrap',
-    run: (r) => runSandboxed({ argv, ...uid, seccomp: spec.seccomp, rlimits: spec.rlimits, ...r }),
+    landlock: landlock && abi !== undefined ? describeLandlock(landlock, abi) : [found === undefined ? 'landlock: not applied (the exec helper is not built: npm run build:native); the mounts alone restrict files' : 'landlock: not applied (the kernel has no Landlock); the mounts alone restrict files'],
+    run: (r) => runSandboxed({ argv, ...uid, seccomp: spec.seccomp, rlimits: spec.rlimits, ...(helper !== undefined ? { execHelper: helper } : {}), ...r }),
   };
 }
 
@@ -106,6 +128,7 @@ export async function runcBackend(spec: BackendSpec): Promise<SandboxBackend> {
   } as typeof config);
   return {
     runtime: 'runc',
+    landlock: ['landlock: not applied under runc (its seccomp profile is loaded before any helper could run); the mounts alone restrict files'],
     run: (r) => runRunc({ bundle, id: `agentos-${r.runId}`, hold, ...r }),
   };
 }

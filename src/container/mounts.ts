@@ -230,7 +230,8 @@ export function planFileMounts(policy: SandboxPolicy): FilePlan {
       if (!glob.mayContain(m.guest)) return;
       if (rwGrant) {
         throw new PolicyError(
-          `${rule} could match files a native agent creates in the read-write mount ${m.guest}, which mounts cannot prevent; ` +
+          `${rule} could match files a native agent creates in the read-write mount ${m.guest}, which neither mounts nor Landlock ` +
+            `(it grants by existing directories, not by names) can prevent; ` +
             `move the forbidden files to a read-only mount or drop the rule`,
           { path: `fileAccess.forbidden[${j}]` },
         );

@@ -147,6 +147,7 @@ export class NativeAgent {
       seccomp: this.seccomp.filter,
       rlimits: { nofile: NATIVE_NOFILE, ...(this.policy.resourceLimits.maxFileSize !== undefined ? { fsize: this.policy.resourceLimits.maxFileSize } : {}) },
       tmpBytes: this.policy.resourceLimits.diskQuota ?? DEFAULT_TMP_BYTES,
+      network: this.network !== undefined,
     };
     this.backend = this.runtime === 'runc' ? await runcBackend(spec) : bwrapBackend(spec);
   }
@@ -180,6 +181,7 @@ export class NativeAgent {
         reason: `native agent started in ${backend.runtime === 'runc' ? 'runc' : 'bubblewrap'}: ${this.command.join(' ')}`, api: 'agent.run',
         details: {
           backend: backend.runtime, command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd,
+          landlock: [...backend.landlock],
           seccomp: { allowed: this.seccomp.allowed, ...(this.seccomp.overridden.length > 0 ? { stillDenied: [...this.seccomp.overridden] } : {}) },
         },
       }, runId);

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import { SandboxError } from '../errors.js';
 import { bwrapCommand } from './bwrap.js';
+import { hostExecPrefix } from './exec-helper.js';
 import { leakedFds } from './fds.js';
 import { exitOutcome, supervise } from './supervise.js';
 import { TOOLS_FD } from './tool-channel.js';
@@ -34,7 +35,7 @@ export interface SandboxedRun {
   readonly task: string;
   readonly timeoutMs: number;
   readonly maxOutputBytes: number;
-  /** The seccomp filter (BPF bytes) for `--seccomp`, when the argv asks for one. */
+  /** The seccomp filter (BPF bytes) written to the child's fd 5: for bwrap's `--seccomp 5`, or the exec helper's `--seccomp-fd 5` inside. */
   readonly seccomp?: Uint8Array;
   /** Called with the sandbox's pid before it may exec (attach cgroups here; a throw stops the run). */
   readonly onPid?: (pid: number) => void | Promise<void>;
@@ -46,6 +47,8 @@ export interface SandboxedRun {
   readonly tools?: (stream: Duplex) => { close(): void };
   /** rlimits for the sandbox (absent: the host's). */
   readonly rlimits?: Rlimits;
+  /** The exec helper (`agentos-exec`, runnable by `uid`): closes leaked descriptors and sets the rlimits in one exec. */
+  readonly execHelper?: string;
 }
 
 /** A finished run. */
@@ -65,10 +68,17 @@ export interface Rlimits {
 
 /**
  * The program line: close descriptors the host leaked (except the child's own slots), set the
- * rlimits (core dumps off), exec bwrap. bash, for multi-digit descriptors; prlimit, because
- * Node cannot set a child's rlimits.
+ * rlimits (core dumps off), exec bwrap. With the exec helper that is one small exec
+ * (`agentos-exec --keep-fds … --rlimit … -- bwrap …`); without it bash (for multi-digit
+ * descriptors, only when some leaked) and util-linux's `prlimit` (Node cannot set a child's
+ * rlimits).
  */
-function program(argv: readonly string[], childFds: ReadonlySet<number>, rlimits: Rlimits | undefined): [string, string[]] {
+function program(argv: readonly string[], childFds: ReadonlySet<number>, rlimits: Rlimits | undefined, helper: string | undefined): [string, string[]] {
+  if (helper !== undefined) {
+    const limits = rlimits ? { nofile: rlimits.nofile, core: 0, ...(rlimits.fsize !== undefined ? { fsize: rlimits.fsize } : {}) } : undefined;
+    const cmd = [...hostExecPrefix(helper, { keepFds: childFds, ...(limits ? { rlimits: limits } : {}) }), bwrapCommand(), ...argv];
+    return [cmd[0]!, cmd.slice(1)];
+  }
   let cmd = [bwrapCommand(), ...argv];
   if (rlimits) {
     const limits = [`--nofile=${rlimits.nofile}:${rlimits.nofile}`, '--core=0:0', ...(rlimits.fsize !== undefined ? [`--fsize=${rlimits.fsize}:${rlimits.fsize}`] : [])];
@@ -89,7 +99,7 @@ function program(argv: readonly string[], childFds: ReadonlySet<number>, rlimits
  */
 export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
   const childFds = new Set([0, 1, 2, CHILD_FDS.info, CHILD_FDS.block, ...(run.seccomp ? [CHILD_FDS.seccomp] : []), ...(run.tools ? [TOOLS_FD] : [])]);
-  const [cmd, args] = program(run.argv, childFds, run.rlimits);
+  const [cmd, args] = program(run.argv, childFds, run.rlimits, run.execHelper);
   const child = spawn(cmd, args, {
     // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools ? (['pipe'] as const) : [])],
