@@ -61,6 +61,8 @@ export interface NativeHost {
   checkAudit(): void;
   auditError(output?: string): SandboxError | undefined;
   audit(e: Omit<AuditEvent, 'time'>, correlationId?: string): void;
+  /** Record, and resolve once the record is durable (under `'sync'` commits). */
+  auditDurable(e: Omit<AuditEvent, 'time'>, correlationId?: string): Promise<void>;
   log(e: LogEvent): void;
   forget(agent: NativeAgent): void;
   /** Names of the tools registered with the sandbox. */
@@ -176,7 +178,9 @@ export class NativeAgent {
     try {
       this.host.checkAudit();
       const backend = this.backend!;
-      this.host.audit({
+      // The spawn record's commit overlaps the sandbox's setup; the agent is released (may
+      // exec) only once the record is durable, as a capability call proceeds only then.
+      const spawnDurable = this.host.auditDurable({
         ...base, type: 'agent_spawn', action: 'spawn', target: this.executable.sha256 ?? this.executable.guest, outcome: 'allowed',
         reason: `native agent started in ${backend.runtime === 'runc' ? 'runc' : 'bubblewrap'}: ${this.command.join(' ')}`, api: 'agent.run',
         details: {
@@ -185,9 +189,18 @@ export class NativeAgent {
           seccomp: { allowed: this.seccomp.allowed, ...(this.seccomp.overridden.length > 0 ? { stillDenied: [...this.seccomp.overridden] } : {}) },
         },
       }, runId);
-      const cgroup = await NativeLimits.forRun(this.policy, runId);
+      spawnDurable.catch(() => {}); // awaited in onPid; a run that fails before it must not leave it unhandled
       const stop = new AbortController();
-      const poll = cgroup?.watchesCpu ? setInterval(() => { const e = cgroup.exceeded(); if (e) stop.abort(e); }, 50) : undefined;
+      let cgroup: NativeLimits | undefined;
+      let poll: NodeJS.Timeout | undefined;
+      // The run's cgroup is made while the sandbox sets itself up; the agent, held before exec,
+      // waits for it in onPid (a limit the host cannot enforce fails the run there).
+      const making = NativeLimits.forRun(this.policy, runId).then((cg) => {
+        cgroup = cg;
+        if (cg?.watchesCpu) poll = setInterval(() => { const e = cg.exceeded(); if (e) stop.abort(e); }, 50);
+        return cg;
+      });
+      making.catch(() => {}); // awaited in onPid and at the end
       let result;
       let listener: { close(): Promise<void> } | undefined;
       try {
@@ -197,7 +210,8 @@ export class NativeAgent {
           timeoutMs,
           maxOutputBytes: limits.maxOutputBytes ?? 1024 * 1024,
           onPid: async (pid) => {
-            cgroup?.attach(pid);
+            await spawnDurable;
+            (await making)?.attach(pid);
             if (this.network) listener = await this.network.serveIn(pid);
           },
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
@@ -212,9 +226,10 @@ export class NativeAgent {
         const limitHit = cgroup?.outcome();
         if (limitHit) throw limitHit;
       } finally {
+        const made = await making.catch(() => undefined);
         clearInterval(poll);
         await listener?.close();
-        await cgroup?.release();
+        await made?.release();
       }
       const auditErr = this.host.auditError(result.output);
       if (auditErr) throw auditErr;

@@ -179,6 +179,28 @@ export class AuditBridge {
     }
   }
 
+  /**
+   * Record a host-side event and resolve once it is durable when commits wait (`'sync'`), at
+   * once otherwise (or when audit is off). Rejects with `AUDIT_UNAVAILABLE` when it never will be.
+   */
+  recordDurable(e: AuditEvent, correlationId: string | undefined): Promise<void> {
+    const chain = this.chain;
+    if (!chain) return Promise.resolve();
+    if (this.failure) return Promise.reject(this.failure);
+    let seq: number;
+    try {
+      seq = chain.enqueue(recordOf(e, correlationId));
+    } catch (err) {
+      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+      return Promise.reject(this.failure);
+    }
+    if (!this.waits) return Promise.resolve();
+    return chain.whenDurable(seq).catch((err: unknown) => {
+      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', String(err)));
+      throw this.failure;
+    });
+  }
+
   /** A fresh acknowledgement cell for one instance (see `AuditAck`), or undefined when audit is off. */
   cell(): { shared: SharedArrayBuffer; wait: boolean } | undefined {
     if (!this.enabled) return undefined;

@@ -673,6 +673,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         checkAudit: () => this.checkAudit_(),
         auditError: (output) => this.auditError_(output),
         audit: (e, c) => this.audit_(e, c),
+        auditDurable: (e, c) => this.auditDurable_(e, c),
         log: (e) => this.emit('log', e),
         forget: (a) => this.natives.delete(a),
         toolNames: () => [...this.tools.keys()],
@@ -787,6 +788,14 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const event: AuditEvent = { time: Date.now(), ...e };
     this.auditBridge.record(event, correlationId);
     this.emit('audit', event);
+  }
+
+  /** @internal record a host-side audit event; resolves once durable under `'sync'` commits */
+  auditDurable_(e: Omit<AuditEvent, 'time'>, correlationId?: string): Promise<void> {
+    const event: AuditEvent = { time: Date.now(), ...e };
+    const durable = this.auditBridge.recordDurable(event, correlationId);
+    this.emit('audit', event);
+    return durable;
   }
 
   /** @internal hooks an instance uses to reach this sandbox */
