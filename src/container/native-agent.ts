@@ -119,8 +119,18 @@ export class NativeAgent {
   ) {
     const quota = quotaPolicyOf(policy, id);
     const ledger = new QuotaLedger(QuotaLedger.allocate(quota), quota);
-    this.gate = new Gate(policy, id, (e) => host.audit(e, this.correlation), undefined, ledger);
+    // Every decision's record is queued at once; `durable()` waits for the last one (sync commits).
+    this.gate = new Gate(policy, id, (e) => {
+      this.lastRecord = host.auditDurable(e, this.correlation);
+      this.lastRecord.catch(() => {});
+    }, undefined, ledger);
   }
+
+  /** The commit of the gate's latest record. */
+  private lastRecord: Promise<void> = Promise.resolve();
+
+  /** Resolves once the gate's records so far are durable: a call the gate allowed proceeds only then. */
+  private readonly durable = (): Promise<void> => this.lastRecord;
 
   /** @internal start the egress proxy when the policy grants network access */
   async startNetwork_(): Promise<void> {
@@ -217,7 +227,7 @@ export class NativeAgent {
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
           signal: stop.signal,
           ...(this.toolsGranted
-            ? { tools: (stream: Duplex) => serveTools(stream, { gate: this.gate, registered: () => this.host.toolNames(), call: (name, input) => this.host.callTool(name, input, this.id) }) }
+            ? { tools: (stream: Duplex) => serveTools(stream, { gate: this.gate, registered: () => this.host.toolNames(), call: (name, input) => this.host.callTool(name, input, this.id), durable: this.durable }) }
             : {}),
         }).catch((e: unknown) => {
           // A limit the cgroup saw explains the ending better than the exit status.

@@ -43,6 +43,8 @@ export interface ToolChannelOptions {
   readonly registered: () => readonly string[];
   /** Run a registered tool with a JSON input. */
   readonly call: (name: string, input: string) => Promise<ToolReply>;
+  /** Resolves once the gate's records so far are durable (sync commits); the tool runs only then. */
+  readonly durable?: () => Promise<void>;
 }
 
 type Reply = { id: unknown; ok: true; result: unknown } | { id: unknown; ok: false; error: { kind: string; message: string } };
@@ -61,6 +63,7 @@ async function answer(line: string, o: ToolChannelOptions): Promise<Reply> {
   const name = r['tool'];
   if (typeof name !== 'string' || name === '') return { id, ok: false, error: { kind: 'invalid-input', message: 'give "tool": "<name>" (or "list": true)' } };
   const d = o.gate.tool(name, API);
+  await o.durable?.();
   if (!d.allowed) return { id, ok: false, error: { kind: 'denied', message: d.reason } };
   if (!o.registered().includes(name)) return { id, ok: false, error: { kind: 'not-found', message: `no tool named ${JSON.stringify(name)} is registered` } };
   const reply = await o.call(name, JSON.stringify(r['input'] ?? null));
