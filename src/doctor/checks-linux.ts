@@ -3,6 +3,7 @@
  * namespaces and Landlock. (cgroups are in `cgroups.ts`.) On other platforms each is
  * `unavailable`.
  */
+import { findExecHelper } from '../container/exec-helper.js';
 import { readFile } from 'node:fs/promises';
 import { pythonCommand } from '../build/python-toolchain.js';
 import { firstLine, probe, probeFailure } from './probe.js';
@@ -109,7 +110,11 @@ export async function checkLandlock(): Promise<CheckResult> {
     const m = /^(-?\d+) (\d+)$/.exec(firstLine(r.stdout));
     if (r.ok && m) {
       const [value, err] = [Number(m[1]), Number(m[2])];
-      if (value > 0) return { status: 'ready', detail: `ABI ${value}` };
+      if (value > 0) {
+        // The kernel has it; native agents get it only through the exec helper.
+        const used = findExecHelper() !== undefined ? 'applied to native agents (bwrap) by the exec helper' : 'not applied yet: the exec helper is not built (npm run build:native)';
+        return { status: 'ready', detail: `ABI ${value}; ${used}` };
+      }
       if (err === ERRNO_ENOSYS) return { status: 'unavailable', detail: 'this kernel has no Landlock (ENOSYS)', fix };
       if (err === ERRNO_EOPNOTSUPP) return { status: 'unavailable', detail: 'Landlock is built in but disabled at boot (EOPNOTSUPP)', fix };
       return { status: 'unavailable', detail: `landlock_create_ruleset failed (errno ${err})`, fix };
