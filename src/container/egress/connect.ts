@@ -45,13 +45,16 @@ export async function handleConnect(ctx: ProxyContext, req: IncomingMessage, dup
   let established = false;
   let error: string | undefined;
   let finished = false;
-  // Origin → agent is the heavy direction (downloads): read it into slabs, forward without copies.
-  const onread = slabReader((chunk) => {
+  // Origin → agent is the heavy direction (downloads): read it into slabs, forward without
+  // copies. Nothing queued on the client after a write means the kernel took it all, so the
+  // slab can be read into again at once (see slabReader).
+  const onread = slabReader((chunk, ref) => {
     if (!meter.take(chunk.length, 'in')) return false;
-    if (client.write(chunk)) return true;
+    ref.retain();
+    if (client.write(chunk, ref.release)) return true;
     client.once('drain', () => up.resume());
     return false;
-  });
+  }, () => client.writableLength === 0);
   const up = ctx.dial(address, target.port, a.family, onread);
   const meter = new Meter(ctx, `https://${target.authority}`, API_CONNECT, () => {
     client.destroy();

@@ -7,14 +7,17 @@
  * Parsing is Node's HTTP server (llhttp): request heads over `maxHeaderBytes`, bad request
  * lines and bad header syntax never reach the handlers; they are answered 400 and recorded.
  * One HTTP server per listener, sharing one state, so each keeps Node's own header timeout.
+ * Origin responses to forwarded requests are read by origin.ts/response.ts (strict, heads up
+ * to `maxHeaderBytes` too), so their bodies are relayed from slabs without a copy.
  */
 import { chmod, rm } from 'node:fs/promises';
-import { Agent, createServer, type ClientRequestArgs, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { connect, Socket as NetSocket, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { API_FORWARD } from './admission.js';
 import { handleConnect } from './connect.js';
 import { handleForward } from './forward.js';
+import { OriginPool } from './origin.js';
 import { rawResponse, type MutableStats, type ProxyContext } from './relay.js';
 import type { EgressDecision, EgressProxy, EgressProxyOptions } from './types.js';
 
@@ -25,17 +28,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
  * default is 16–64 KiB): fewer pause/drain round trips per body.
  */
 const RELAY_HIGH_WATER_MARK = 1024 * 1024;
-
-/** Keep-alive to origins, but every connection is made by the proxy's own `dial`. */
-class DialAgent extends Agent {
-  constructor(private readonly dialer: ProxyContext['dial']) {
-    super({ keepAlive: true, maxFreeSockets: 64, scheduling: 'lifo' });
-  }
-
-  override createConnection(o: ClientRequestArgs): Duplex {
-    return this.dialer(String(o.host), Number(o.port), o.family === 6 ? 6 : 4);
-  }
-}
 
 function listen(server: Server, where: string | { host: string; port: number } | { fd: number }): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -106,13 +98,13 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     if (closing) s.destroy();
     return s;
   };
-  const agent = new DialAgent(dial);
+  const originPool = new OriginPool(dial, maxHeaderBytes);
   const ctx: ProxyContext = {
     gate: opts.gate,
     lookup: opts.lookup,
     awaitAudit: opts.awaitAudit,
     stats,
-    agent,
+    origins: originPool,
     dial,
     closing: () => closing,
     report(d: EgressDecision) {
@@ -174,7 +166,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const s of clients) s.destroy();
     for (const s of origins) s.destroy();
-    agent.destroy();
+    originPool.destroy();
     await Promise.all(stopped);
     if (opts.socketPath !== undefined) await rm(opts.socketPath, { force: true });
   };
@@ -198,7 +190,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     // Do not unlink a path we failed to bind: it may be someone else's socket.
     closing = true;
     for (const s of servers) if (s.listening) s.close();
-    agent.destroy();
+    originPool.destroy();
     throw e;
   }
   return {
