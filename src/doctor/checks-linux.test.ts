@@ -42,6 +42,15 @@ describe('cgroup layout', () => {
     expect(cgroupLayout(parseCgroupMounts('22 1 8:1 / / rw - ext4 /dev/sda1 rw\n'))).toBe('none');
   });
 
+  it('favordynmods: noted on the mount, never taken for a controller; the check says whether process moves are quick', async () => {
+    const favored = HYBRID.replace('cgroup2 cgroup2 rw', 'cgroup2 cgroup2 rw,favordynmods').replace('cgroup cgroup rw,memory', 'cgroup cgroup rw,memory,favordynmods');
+    const mounts = parseCgroupMounts(favored);
+    expect(mounts.find((m) => m.mountPoint === '/sys/fs/cgroup/memory')).toEqual({ version: 1, mountPoint: '/sys/fs/cgroup/memory', controllers: ['memory'], favorDynmods: true });
+    expect(mounts.find((m) => m.version === 2)?.favorDynmods).toBe(true);
+    expect((await checkCgroups({ mountinfo: favored, procSelfCgroup: '' })).detail).toContain('process moves quick (favordynmods on');
+    expect((await checkCgroups({ mountinfo: HYBRID, procSelfCgroup: '' })).detail).toContain('mount -o remount,favordynmods /sys/fs/cgroup/unified');
+  });
+
   it('mount points with escaped spaces', () => {
     expect(parseCgroupMounts('1 0 0:1 / /mnt/my\\040cgroups rw - cgroup2 cgroup2 rw\n')[0]?.mountPoint).toBe('/mnt/my cgroups');
   });

@@ -17,6 +17,12 @@ export interface CgroupMount {
   readonly mountPoint: string;
   /** v1: the controllers bound to this hierarchy (named hierarchies such as `name=systemd` have none); v2: always empty (read `cgroup.controllers`). */
   readonly controllers: readonly string[];
+  /**
+   * Mounted with `favordynmods`: the kernel keeps the lock that moving a process between groups
+   * takes ready for writers, so a move does not wait for an RCU grace period (milliseconds;
+   * one per native run otherwise). The setting is host-wide once any hierarchy has it.
+   */
+  readonly favorDynmods?: boolean;
 }
 
 /** `v1`, `v2` (unified only), `hybrid` (v1 controllers beside a v2 hierarchy) or `none`. */
@@ -26,7 +32,10 @@ export type CgroupLayoutKind = 'v1' | 'v2' | 'hybrid' | 'none';
 const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 // Mount options that share the super-options field with v1 controller names.
-const NOT_CONTROLLERS = new Set(['rw', 'ro', 'relatime', 'noexec', 'nosuid', 'nodev', 'xattr', 'clone_children', 'noprefix', 'nsdelegate']);
+const NOT_CONTROLLERS = new Set([
+  'rw', 'ro', 'relatime', 'noexec', 'nosuid', 'nodev', 'xattr', 'clone_children', 'noprefix', 'nsdelegate',
+  'favordynmods', 'cpuset_v2_mode', 'memory_localevents', 'memory_recursiveprot', 'memory_hugetlb_accounting', 'pids_localevents',
+]);
 
 /**
  * The cgroup hierarchies in a `/proc/self/mountinfo` text, in mount order. A hierarchy
@@ -47,10 +56,12 @@ export function parseCgroupMounts(mountinfo: string): CgroupMount[] {
     const mountPoint = left.split(' ')[4];
     const [fstype, , superOptions = ''] = right.split(' ');
     if (mountPoint === undefined) continue;
-    if (fstype === 'cgroup2') mounts.push({ version: 2, mountPoint: unescape(mountPoint), controllers: [] });
+    const options = superOptions.split(',');
+    const favor = options.includes('favordynmods') ? { favorDynmods: true } : {};
+    if (fstype === 'cgroup2') mounts.push({ version: 2, mountPoint: unescape(mountPoint), controllers: [], ...favor });
     else if (fstype === 'cgroup') {
-      const controllers = superOptions.split(',').filter((o) => /^[a-z_]+$/.test(o) && !NOT_CONTROLLERS.has(o));
-      mounts.push({ version: 1, mountPoint: unescape(mountPoint), controllers });
+      const controllers = options.filter((o) => /^[a-z_]+$/.test(o) && !NOT_CONTROLLERS.has(o));
+      mounts.push({ version: 1, mountPoint: unescape(mountPoint), controllers, ...favor });
     }
   }
   return mounts;
