@@ -26,10 +26,11 @@
  * section `egress`. BENCH_QUICK=1 cuts the sample counts 10× (a smoke run, not for reporting).
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -39,6 +40,21 @@ const MiB = 1024 * 1024;
 const BODY = 10 * MiB;
 const TARGET_ADDED_MS = 1;
 const TARGET_THROUGHPUT = 0.8;
+
+/**
+ * CPU time (user + system, ms) of the calling thread so far, from /proc (Linux; 10 ms ticks),
+ * or undefined elsewhere. Node 20 has no per-thread CPU clock, and the proxy shares its process
+ * with the bench's workers.
+ */
+function threadCpuMs() {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
 
 // ---- origin worker ---------------------------------------------------------------------------
 
@@ -308,13 +324,21 @@ export async function egressBench({ quick = false, progress = () => {} } = {}) {
       const reps = q(30, 3);
       const [direct, proxied, bare] = await run(op, { vias: [null, via, viaRelay], n: reps, warmup: 2 });
       const share = mibs(proxied) / mibs(direct);
+      // The proxy thread's own CPU per transfer (proxy, then bare relay), each route alone.
+      const cpu = [];
+      for (const v of [via, viaRelay]) {
+        const c0 = threadCpuMs();
+        await run(op, { vias: [v], n: reps, warmup: 0 });
+        const c1 = threadCpuMs();
+        cpu.push(c0 === undefined || c1 === undefined ? '—' : ((c1 - c0) / reps).toFixed(1));
+      }
       // On 2 cores the direct route is often bimodal (client and origin on one core or on two):
       // the quartiles show how far a median can move between runs.
       const iqr = (xs) => `${percentile(xs, 25).toFixed(1)}–${percentile(xs, 75).toFixed(1)}`;
       thr.push([
         label, String(reps), `${mibs(direct).toFixed(0)} MiB/s`, `${mibs(proxied).toFixed(0)} MiB/s`, pct(proxied, direct),
         `≥ ${TARGET_THROUGHPUT * 100}% ${share >= TARGET_THROUGHPUT ? 'met' : 'MISSED'}`, `${mibs(bare).toFixed(0)} MiB/s`, pct(bare, direct), pct(proxied, bare),
-        `${iqr(direct)} / ${iqr(proxied)}`,
+        `${iqr(direct)} / ${iqr(proxied)}`, `${cpu[0]} / ${cpu[1]}`,
       ]);
     };
     await thrRow('10 MiB download, forwarded', 'download', viaTcp);
@@ -327,8 +351,9 @@ export async function egressBench({ quick = false, progress = () => {} } = {}) {
       'egress proxy (bench/egress.mjs): client, proxy and origin in three threads; the proxy decides each connection with a real Gate (audit sink only counts, quota ledger on); routes alternate, first route rotating',
       table(['latency per request', 'n', 'direct p50', 'proxy p50', 'added', 'proxy/direct', 'target (added)'], lat, ['l']),
       '',
-      table(['throughput (median)', 'reps', 'direct', 'proxy', 'proxy/direct', 'target', 'bare relay', 'bare/direct', 'proxy/bare', 'ms p25–p75 direct / proxy'], thr, ['l']),
+      table(['throughput (median)', 'reps', 'direct', 'proxy', 'proxy/direct', 'target', 'bare relay', 'bare/direct', 'proxy/bare', 'ms p25–p75 direct / proxy', 'hop CPU ms proxy / bare'], thr, ['l']),
       '"bare relay": the simplest Node TCP relay, in the proxy\'s thread (socket.pipe both ways, no parsing, no policy): what one extra hop in Node costs here, for scale',
+      `"hop CPU": the proxy thread's CPU per 10 MiB transfer, each route run alone (10 ms clock ticks). With ${availableParallelism()} cores shared by client, proxy and origin, a proxied transfer needs that much more CPU than a direct one`,
       '',
       `proxy totals: ${st.requests} decisions (${events} audit events), ${st.connections} client connections, ${st.dials} origin connections, ${((st.bytesIn + st.bytesOut) / MiB).toFixed(0)} MiB relayed`,
     ].join('\n');
