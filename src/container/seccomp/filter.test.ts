@@ -41,8 +41,8 @@ function argCases(name: string | undefined): bigint[][] {
   return [[]];
 }
 
-function checkAll(arch: SeccompArch, allowedSyscalls: readonly string[] | undefined, layout: 'tree' | 'linear'): number {
-  const prog = seccompProgram({ arch, allowedSyscalls, layout });
+function checkAll(arch: SeccompArch, allowedSyscalls: readonly string[] | undefined, layout: 'tree' | 'linear', denied: 'errno' | 'notify' = 'errno'): number {
+  const prog = seccompProgram({ arch, allowedSyscalls, layout, denied });
   const allowed = new Set(allowedSyscalls && allowedSyscalls.length > 0 ? [...allowedSyscalls, 'execve', 'exit', 'exit_group', 'rt_sigreturn', 'restart_syscall'] : DEFAULT_ALLOWED_SYSCALLS);
   const byNr = new Map(Object.entries(SYSCALLS[arch]).map(([n, v]) => [v, n]));
   const nrs = [...Array.from({ length: 520 }, (_, i) => i), 1000, 0x3fffffff, 0x40000000, 0x40000027, 0x400001ff, 0x7fffffff, 0xffffffff];
@@ -51,7 +51,9 @@ function checkAll(arch: SeccompArch, allowedSyscalls: readonly string[] | undefi
     const name = byNr.get(nr);
     for (const args of argCases(name)) {
       const got = describeRet(runSeccomp(prog, { nr, arch: AUDIT_ARCH[arch], args }));
-      const want = expected(arch, allowed, name, nr, args);
+      const rule = expected(arch, allowed, name, nr, args);
+      // The notifier gets exactly the policy's denials; ENOSYS and KILL stay in the kernel.
+      const want = denied === 'notify' && rule === EPERM ? 'USER_NOTIF' : rule;
       if (got !== want) expect.fail(`${arch} ${layout}: ${name ?? '?'} (${nr}) args ${args.map((a) => `0x${a.toString(16)}`).join(',')}: got ${got}, want ${want}`);
       checked++;
     }
@@ -71,6 +73,20 @@ describe('seccomp filter (interpreted)', () => {
         const rules = seccompRules({ arch, allowedSyscalls: list });
         expect(rules.overridden).toContain('ptrace');
         expect(rules.allowed).not.toContain('ptrace');
+      });
+    }
+
+    for (const layout of ['tree', 'linear'] as const) {
+      it(`${arch}, ${layout}, denied: 'notify': every EPERM becomes USER_NOTIF (allowlist, always-denied, clone/socket/ioctl arguments), nothing else changes`, () => {
+        expect(checkAll(arch, undefined, layout, 'notify')).toBeGreaterThan(520);
+        checkAll(arch, ['read', 'write', 'close', 'sendmsg', 'clone', 'socket', 'ioctl', 'ptrace', 'mount'], layout, 'notify');
+        // The same instructions but the denying RETs.
+        const plain = seccompProgram({ arch, layout });
+        const notify = seccompProgram({ arch, layout, denied: 'notify' });
+        expect(notify.length).toBe(plain.length);
+        const differing = plain.flatMap((ins, i) => (ins.k !== notify[i]!.k || ins.code !== notify[i]!.code ? [[ins, notify[i]!]] : []));
+        expect(differing.length).toBeGreaterThan(0);
+        for (const [a, b] of differing) expect([a!.code, a!.k, b!.code, b!.k]).toEqual([0x06, 0x00050001, 0x06, SECCOMP_RET.USER_NOTIF]);
       });
     }
 

@@ -45,9 +45,24 @@ export const X32_SYSCALL_BIT = 0x40000000;
 /** How many call numbers a leaf of the search tree compares one after another. */
 const LEAF_SIZE = 4;
 
+/**
+ * What a call the rules deny returns: `errno` (the default) answers EPERM in the kernel;
+ * `notify` returns `SECCOMP_RET_USER_NOTIF`, so the call waits for the process that holds the
+ * filter's listener (the host, `syscall-audit.ts`), which records it and answers EPERM: the
+ * agent sees the same error, and the host sees every denied call. Only the policy's denials go
+ * to the notifier (a call outside the allowlist, an {@link ALWAYS_DENIED} one, `clone` with a
+ * namespace flag, `socket` of another family, `ioctl` TIOCSTI/TIOCLINUX); the kernel-level
+ * answers stay in the kernel: a foreign architecture or an x32 call kills, a number past our
+ * tables and `clone3` answer ENOSYS (libc's fallback signals, not denials). Without a listener
+ * (never handed over, or closed) the kernel answers such a call ENOSYS: still denied.
+ */
+export type DeniedAction = 'errno' | 'notify';
+
 /** Layout options, for measurements and tests: `linear` is one chain of JEQs. */
 export interface SeccompProgramOptions extends SeccompOptions {
   readonly layout?: 'tree' | 'linear';
+  /** What a denied call returns (default `errno`: EPERM). */
+  readonly denied?: DeniedAction;
 }
 
 /**
@@ -60,7 +75,7 @@ export interface SeccompProgramOptions extends SeccompOptions {
  * ```
  */
 export function seccompProgram(opts: SeccompProgramOptions = {}): SockFilter[] {
-  return programFor(seccompRules(opts), opts.layout ?? 'tree');
+  return programFor(seccompRules(opts), opts.layout ?? 'tree', opts.denied ?? 'errno');
 }
 
 /**
@@ -74,12 +89,13 @@ export function seccompProgram(opts: SeccompProgramOptions = {}): SockFilter[] {
  * bytes.length / 8; // instruction count
  * ```
  */
-export function seccompFilter(opts: SeccompOptions = {}): Buffer {
+export function seccompFilter(opts: SeccompOptions & { readonly denied?: DeniedAction } = {}): Buffer {
   return encodeProgram(seccompProgram(opts));
 }
 
-/** The program for already resolved rules. */
-export function programFor(rules: SeccompRules, layout: 'tree' | 'linear' = 'tree'): SockFilter[] {
+/** The program for already resolved rules; `denied`: what a call the rules deny returns. */
+export function programFor(rules: SeccompRules, layout: 'tree' | 'linear' = 'tree', denied: DeniedAction = 'errno'): SockFilter[] {
+  const deny = denied === 'notify' ? SECCOMP_RET.USER_NOTIF : retErrno(EPERM);
   const prog: SockFilter[] = [
     ldAbs(SECCOMP_DATA.arch),
     jeq(AUDIT_ARCH[rules.arch], 1, 0),
@@ -91,7 +107,7 @@ export function programFor(rules: SeccompRules, layout: 'tree' | 'linear' = 'tre
   if (rules.arch === 'x86_64') prog.push(jge(X32_SYSCALL_BIT, 0, 1), ret(SECCOMP_RET.KILL_PROCESS));
   prog.push(jgt(rules.maxKnown, 0, 1), ret(retErrno(ENOSYS)));
   const entries = [...rules.actions].sort((a, b) => a[0] - b[0]);
-  prog.push(...(layout === 'linear' ? leaf(entries) : tree(entries)));
+  prog.push(...(layout === 'linear' ? leaf(entries, deny) : tree(entries, deny)));
   if (prog.length > BPF_MAXINSNS) {
     // 165 calls take 479 instructions, the whole table 950: this is a guard, not a case we expect.
     throw new SandboxError('INTERNAL', `the seccomp filter has ${prog.length} instructions, more than the kernel's ${BPF_MAXINSNS}`, { instructions: prog.length });
@@ -102,31 +118,31 @@ export function programFor(rules: SeccompRules, layout: 'tree' | 'linear' = 'tre
 type Entry = readonly [number, SyscallAction];
 
 /** A = nr on entry; every path ends in a RET, so the block can sit anywhere. */
-function tree(entries: readonly Entry[]): SockFilter[] {
-  if (entries.length <= LEAF_SIZE) return leaf(entries);
+function tree(entries: readonly Entry[], deny: number): SockFilter[] {
+  if (entries.length <= LEAF_SIZE) return leaf(entries, deny);
   const mid = entries.length >> 1;
-  const lo = tree(entries.slice(0, mid));
-  const hi = tree(entries.slice(mid));
+  const lo = tree(entries.slice(0, mid), deny);
+  const hi = tree(entries.slice(mid), deny);
   const pivot = entries[mid]![0];
   // nr >= pivot → fall into hi; else jump over it to lo.
   if (hi.length <= 255) return [jge(pivot, 0, hi.length), ...hi, ...lo];
   return [jge(pivot, 1, 0), ja(hi.length), ...hi, ...lo];
 }
 
-function leaf(entries: readonly Entry[]): SockFilter[] {
+function leaf(entries: readonly Entry[], deny: number): SockFilter[] {
   const out: SockFilter[] = [];
   for (const [nr, action] of entries) {
-    const body = actionCode(action);
+    const body = actionCode(action, deny);
     out.push(jeq(nr, 0, body.length), ...body);
   }
-  out.push(ret(retErrno(EPERM)));
+  out.push(ret(deny));
   return out;
 }
 
 /** The code of one call's action; it loads arguments into A, so it must end in RETs. */
-function actionCode(action: SyscallAction): SockFilter[] {
+function actionCode(action: SyscallAction, deny: number): SockFilter[] {
   const allow = ret(SECCOMP_RET.ALLOW);
-  const eperm = ret(retErrno(EPERM));
+  const eperm = ret(deny);
   switch (action.kind) {
     case 'allow':
       return [allow];

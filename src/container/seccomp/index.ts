@@ -10,7 +10,7 @@
  * const profile = ociSeccompProfile({ allowedSyscalls: policy.allowedSyscalls }); // linux.seccomp
  * ```
  */
-export { seccompFilter, seccompProgram, programFor, X32_SYSCALL_BIT, type SeccompProgramOptions } from './filter.js';
+export { seccompFilter, seccompProgram, programFor, X32_SYSCALL_BIT, type SeccompProgramOptions, type DeniedAction } from './filter.js';
 export { ociSeccompProfile, complementPrefixes, type OciSeccompProfile, type OciSeccompSyscall, type OciSeccompArg } from './oci.js';
 export {
   seccompRules, hostSeccompArch, ALWAYS_DENIED, ALWAYS_ALLOWED, DEFAULT_ALLOWED_SYSCALLS, CLONE_NS_FLAGS, CLONE_NS_MASK,
