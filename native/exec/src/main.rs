@@ -8,6 +8,14 @@
 //! descriptor not in --keep-fds, set the rlimits (soft = hard), apply Landlock, load the seccomp
 //! filter (last, so it need not allow the calls before it), exec PROGRAM with a PATH lookup.
 //!
+//! With --seccomp-notify-fd N (N: an inherited unix socket) the filter is loaded with
+//! SECCOMP_FILTER_FLAG_NEW_LISTENER and the listener it returns is sent over N (SCM_RIGHTS)
+//! before the exec; then both are closed. The filter applies to the helper from that moment, so
+//! after loading it only calls sendmsg, close and execve (the caller's filter must allow them;
+//! everything else, argv and the signal disposition, is prepared before). If the hand-over
+//! fails, the listener is closed first (a denied call then answers ENOSYS instead of waiting for
+//! a listener nobody holds) and the helper exits 125 without executing anything.
+//!
 //! Exit statuses, only when nothing was executed: 125 the setup failed (usage, descriptors,
 //! rlimits, Landlock, seccomp); 126 PROGRAM exists but could not be executed; 127 not found.
 
@@ -29,7 +37,7 @@ const EXIT_CANNOT_EXEC: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 
 const USAGE: &str = "usage: agentos-exec [--keep-fds N,N,...] [--rlimit NAME=VALUE]... [--landlock SPEC | --landlock-fd N] \
-[--landlock-optional] [--seccomp-fd N] -- PROGRAM [ARGS...]\n       agentos-exec --probe-abi";
+[--landlock-optional] [--seccomp-fd N [--seccomp-notify-fd N]] -- PROGRAM [ARGS...]\n       agentos-exec --probe-abi";
 
 const RLIMITS: &[(&str, libc::c_int)] = &[
     ("as", libc::RLIMIT_AS as libc::c_int),
@@ -71,6 +79,7 @@ struct Options {
     landlock: Option<LandlockFrom>,
     landlock_optional: bool,
     seccomp_fd: Option<i32>,
+    seccomp_notify_fd: Option<i32>,
     program: Vec<OsString>,
 }
 
@@ -119,11 +128,20 @@ fn parse_args() -> Options {
             "--landlock-fd" => o.landlock = Some(LandlockFrom::Fd(fd_number("--landlock-fd", &text("--landlock-fd", args.next())))),
             "--landlock-optional" => o.landlock_optional = true,
             "--seccomp-fd" => o.seccomp_fd = Some(fd_number("--seccomp-fd", &text("--seccomp-fd", args.next()))),
+            "--seccomp-notify-fd" => o.seccomp_notify_fd = Some(fd_number("--seccomp-notify-fd", &text("--seccomp-notify-fd", args.next()))),
             _ => usage(format!("unknown argument {arg:?}")),
         }
     }
     if o.program.is_empty() {
         usage("no program after --");
+    }
+    if o.seccomp_notify_fd.is_some() && o.seccomp_fd.is_none() {
+        usage("--seccomp-notify-fd needs --seccomp-fd (the filter whose listener it sends)");
+    }
+    if let (Some(n), Some(keep)) = (o.seccomp_notify_fd, &o.keep_fds) {
+        if !keep.contains(&(n as u32)) {
+            usage(format!("--seccomp-notify-fd {n} must be in --keep-fds"));
+        }
     }
     o
 }
@@ -183,8 +201,59 @@ fn set_rlimit(name: &str, res: libc::c_int, value: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER (linux/seccomp.h, Linux 5.0): seccomp(2) returns a listener fd.
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+
+/// The descriptor is an open unix socket (checked before the filter is loaded).
+fn check_socket(fd: i32) -> Result<(), String> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(format!("--seccomp-notify-fd: descriptor {fd} is not open: {}", Error::last_os_error()));
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(format!("--seccomp-notify-fd: descriptor {fd} is not a socket"));
+    }
+    Ok(())
+}
+
+/// Send `listener` over the unix socket `sock` (one byte of data, the fd as SCM_RIGHTS). Only
+/// sendmsg runs here: the buffers live on the stack.
+fn send_listener(sock: i32, listener: i32) -> Result<(), Error> {
+    const SPACE: usize = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    #[repr(C, align(8))]
+    struct Control([u8; SPACE]);
+    let mut control = Control([0u8; SPACE]);
+    let mut byte = [b'L'];
+    let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = SPACE as _;
+    // SAFETY: msg points at a control buffer of CMSG_SPACE(sizeof(int)) bytes, aligned for cmsghdr.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, listener);
+    }
+    loop {
+        let n = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+        if n == 1 {
+            return Ok(());
+        }
+        let e = Error::last_os_error();
+        if n < 0 && e.raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return Err(if n < 0 { e } else { Error::other("short write") });
+    }
+}
+
 /// Load a classic-BPF seccomp program (an array of `struct sock_filter`, native byte order).
-fn load_seccomp(bytes: &[u8]) -> Result<(), String> {
+/// With `notify`, load it with a listener and hand that to the host over the socket `notify`.
+fn load_seccomp(bytes: &[u8], notify: Option<i32>) -> Result<(), String> {
     let chunks = bytes.chunks_exact(8);
     if bytes.is_empty() || !chunks.remainder().is_empty() || chunks.len() > 4096 {
         return Err(format!("the seccomp program is {} bytes; expected 1 to 4096 filters of 8 bytes", bytes.len()));
@@ -192,9 +261,26 @@ fn load_seccomp(bytes: &[u8]) -> Result<(), String> {
     let filters: Vec<libc::sock_filter> =
         chunks.map(|c| libc::sock_filter { code: u16::from_ne_bytes([c[0], c[1]]), jt: c[2], jf: c[3], k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]) }).collect();
     let prog = libc::sock_fprog { len: filters.len() as u16, filter: filters.as_ptr() as *mut libc::sock_filter };
+    if let Some(sock) = notify {
+        check_socket(sock)?;
+    }
     unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    if unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0u32, &prog as *const libc::sock_fprog) } < 0 {
-        return Err(format!("cannot load the seccomp filter: {}", Error::last_os_error()));
+    let flags = if notify.is_some() { SECCOMP_FILTER_FLAG_NEW_LISTENER } else { 0 };
+    let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog) };
+    if r < 0 {
+        return Err(format!("cannot load the seccomp filter{}: {}", if notify.is_some() { " with a listener" } else { "" }, Error::last_os_error()));
+    }
+    if let Some(sock) = notify {
+        // From here on the filter applies to this process: sendmsg, close, then execve.
+        let listener = r as i32;
+        let sent = send_listener(sock, listener);
+        unsafe {
+            libc::close(listener);
+            libc::close(sock);
+        }
+        // The listener is closed before any message is written: a denied write now answers
+        // ENOSYS at once rather than waiting on a listener that nobody holds.
+        sent.map_err(|e| format!("cannot send the seccomp listener over descriptor {sock}: {e}"))?;
     }
     Ok(())
 }
@@ -226,15 +312,16 @@ fn main() {
             die(EXIT_SETUP, format!("Landlock ABI {} is required and {have}; --landlock-optional runs without it", spec.min_abi));
         }
     }
-    if let Some(bytes) = &seccomp {
-        load_seccomp(bytes).unwrap_or_else(|e| die(EXIT_SETUP, e));
-    }
-
+    // Everything the exec needs is made before the filter: after it, only sendmsg, close and
+    // execve run (a policy's allowlist may lack rt_sigaction, brk or mmap).
     // Rust's runtime ignores SIGPIPE; an ignored signal would stay ignored in the program.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let argv: Vec<CString> = o.program.iter().map(|a| CString::new(a.clone().into_vec()).expect("argv strings hold no NUL")).collect();
     let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
+    if let Some(bytes) = &seccomp {
+        load_seccomp(bytes, o.seccomp_notify_fd).unwrap_or_else(|e| die(EXIT_SETUP, e));
+    }
     unsafe { libc::execvp(ptrs[0], ptrs.as_ptr()) };
     let e = Error::last_os_error();
     let name = o.program[0].to_string_lossy();
