@@ -54,7 +54,7 @@ export async function handleConnect(ctx: ProxyContext, req: IncomingMessage, dup
     if (client.write(chunk, ref.release)) return true;
     client.once('drain', () => up.resume());
     return false;
-  }, () => client.writableLength === 0);
+  }, () => client.writableLength === 0, ctx.slabs);
   const up = ctx.dial(address, target.port, a.family, onread);
   const meter = new Meter(ctx, `https://${target.authority}`, API_CONNECT, () => {
     client.destroy();
@@ -93,6 +93,7 @@ export async function handleConnect(ctx: ProxyContext, req: IncomingMessage, dup
     }
   });
   up.on('close', (hadError) => {
+    onread.close();
     // The origin is gone: pass on its FIN (or the error) and let the tunnel end.
     if (established && !hadError) endThenDestroy(client);
     // Not established: the 502/504 written above flushes first; without one, just close.

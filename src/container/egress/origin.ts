@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { ChunkedDecoder, parseResponseHead, type BodyFraming, type ResponseHead } from './response.js';
-import { slabReader, type SlabReader, type SlabRef } from './relay.js';
+import { slabReader, type SlabPool, type SlabReader, type SlabRef } from './relay.js';
 
 /** How a pooled connection is made: `net.connect` to exactly this address, with `onread`. */
 export type Dialer = (address: string, port: number, family: 4 | 6, onread: SlabReader) => Socket;
@@ -72,11 +72,12 @@ class OriginConnection {
       }
       // When the exchange ended in this chunk the connection is idle now and must keep reading.
       return ex.data(chunk, ref) || this.ex !== ex;
-    }, () => this.ex?.flushed() ?? false);
+    }, () => this.ex?.flushed() ?? false, pool.slabs);
     this.socket = dial(address, port, family, this.reader);
     this.socket.on('error', (e: NodeJS.ErrnoException) => this.ex?.fail(e));
     this.socket.on('end', () => this.ex?.eof());
     this.socket.on('close', () => {
+      this.reader.close();
       this.pool.forget(this);
       this.ex?.eof();
     });
@@ -280,6 +281,8 @@ export class OriginPool {
   constructor(
     private readonly dial: Dialer,
     private readonly maxHeadBytes: number,
+    /** Where connections take their read slabs from. */
+    readonly slabs?: SlabPool,
   ) {}
 
   /** Send `head` on a kept-alive or new connection to `address:port` and read the response. */

@@ -18,7 +18,7 @@ import { API_FORWARD } from './admission.js';
 import { handleConnect } from './connect.js';
 import { handleForward } from './forward.js';
 import { OriginPool } from './origin.js';
-import { rawResponse, type MutableStats, type ProxyContext } from './relay.js';
+import { rawResponse, SlabPool, type MutableStats, type ProxyContext } from './relay.js';
 import type { EgressDecision, EgressProxy, EgressProxyOptions } from './types.js';
 
 const DEFAULT_MAX_HEADER_BYTES = 64 * 1024;
@@ -98,13 +98,15 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     if (closing) s.destroy();
     return s;
   };
-  const originPool = new OriginPool(dial, maxHeaderBytes);
+  const slabs = new SlabPool();
+  const originPool = new OriginPool(dial, maxHeaderBytes, slabs);
   const ctx: ProxyContext = {
     gate: opts.gate,
     lookup: opts.lookup,
     awaitAudit: opts.awaitAudit,
     stats,
     origins: originPool,
+    slabs,
     dial,
     closing: () => closing,
     report(d: EgressDecision) {
@@ -167,6 +169,7 @@ export async function startEgressProxy(opts: EgressProxyOptions): Promise<Egress
     for (const s of clients) s.destroy();
     for (const s of origins) s.destroy();
     originPool.destroy();
+    slabs.clear();
     await Promise.all(stopped);
     if (opts.socketPath !== undefined) await rm(opts.socketPath, { force: true });
   };

@@ -3,10 +3,10 @@
  * again): a view handed out is never read over while something may still hold it.
  */
 import { describe, expect, it } from 'vitest';
-import { slabReader, type SlabRef } from './relay.js';
+import { SlabPool, slabReader, type SlabRef } from './relay.js';
 
 /** The reader plus a fake socket: `read(n)` fills the next buffer with a new byte value and delivers it. */
-function harness(flushed?: () => boolean) {
+function harness(flushed?: () => boolean, pool?: SlabPool) {
   const held: { chunk: Buffer; copy: Buffer; ref: SlabRef }[] = [];
   let keep = true;
   const reader = slabReader((chunk, ref) => {
@@ -15,7 +15,7 @@ function harness(flushed?: () => boolean) {
       held.push({ chunk, copy: Buffer.from(chunk), ref });
     }
     return true;
-  }, flushed);
+  }, flushed, pool);
   const bufferOf = reader.buffer as () => Uint8Array;
   let next = bufferOf();
   let value = 0;
@@ -34,6 +34,7 @@ function harness(flushed?: () => boolean) {
     /** The buffer the next read goes to. */
     next: () => next,
     seal: () => reader.seal(),
+    close: () => reader.close(),
     /** No held view was overwritten. */
     intact: () => held.every((h) => h.chunk.equals(h.copy)),
   };
@@ -98,5 +99,25 @@ describe('slabReader', () => {
     h.held[0]!.ref.release();
     h.read(1);
     expect(offsetIn(h.next())).toBe(0);
+  });
+
+  it('a slab the reader left goes back to the pool only once nothing queued points into it', () => {
+    const pool = new SlabPool();
+    const h = harness(undefined, pool);
+    h.read(1e9); // fills the small buffer: slabs from here on
+    h.read(1000);
+    const held = h.held.at(-1)!;
+    expect(held.chunk.length).toBe(1000);
+    h.close();
+    expect(pool.size).toBe(0);
+    for (const x of h.held) x.ref.release();
+    expect(pool.size).toBe(1);
+    // The next connection reads into that slab instead of fresh memory.
+    const next = harness(undefined, pool);
+    next.drop(true);
+    next.read(1e9);
+    expect(next.next().buffer).toBe(held.chunk.buffer);
+    expect(pool.size).toBe(0);
+    pool.clear();
   });
 });
