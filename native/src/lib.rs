@@ -22,6 +22,7 @@ mod cache;
 mod errors;
 mod js;
 mod netns;
+mod seccomp_notify;
 mod state;
 
 use std::cell::RefCell;
