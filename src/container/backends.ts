@@ -26,6 +26,7 @@ import { TOOLS_FD } from './tool-channel.js';
 import { findExecHelper, SANDBOX_EXEC_PATH, sandboxExecPrefix, stageExecHelper } from './exec-helper.js';
 import { describeLandlock, landlockAbi, landlockRules } from './landlock.js';
 import { PROXY_PORT } from './native-network.js';
+import { SandboxError } from '../errors.js';
 
 /** The runtimes a native agent can run under. */
 export const NATIVE_RUNTIMES = ['bwrap', 'runc'] as const;
@@ -41,6 +42,11 @@ export interface BackendRun {
   readonly onLine: (line: string) => void;
   readonly signal: AbortSignal;
   readonly tools?: (stream: Duplex) => { close(): void };
+  /**
+   * Required when the backend's `seccompRecorded` is `'per call'`: watch the host end of the
+   * channel the seccomp listener arrives on (`SyscallAudit.attach`).
+   */
+  readonly syscalls?: (stream: Duplex) => { close(): Promise<void> };
 }
 
 /** A way of running the agent's sandbox. */
@@ -48,6 +54,8 @@ export interface SandboxBackend {
   readonly runtime: NativeRuntime;
   /** What the second file-system layer does (Landlock), one line each, for the `agent_spawn` record. */
   readonly landlock: readonly string[];
+  /** Whether each denied system call is recorded (`'per call'`) or why not, for the `agent_spawn` record. */
+  readonly seccompRecorded: string;
   run(r: BackendRun): Promise<SandboxedResult>;
 }
 
@@ -65,6 +73,11 @@ export interface BackendSpec {
   readonly files: NativeFiles;
   readonly plan: MountPlan;
   readonly seccomp: Uint8Array;
+  /**
+   * The same rules with denied calls sent to a listener (`denied: 'notify'`), when the host can
+   * record them (`syscallRecording`), or why it cannot. Absent: not recorded.
+   */
+  readonly seccompNotify?: { readonly filter: Uint8Array } | { readonly why: string };
   readonly rlimits: Rlimits;
   readonly tmpBytes: number;
   /** The policy grants network (the egress proxy's port is reachable inside). */
@@ -85,6 +98,12 @@ export function bwrapBackend(spec: BackendSpec): SandboxBackend {
   const abi = helper !== undefined ? landlockAbi(found) : undefined;
   const landlock = abi !== undefined && abi >= 1 ? landlockRules(spec.plan, { network: spec.network, proxyPort: PROXY_PORT }) : undefined;
   const inside = landlock && helper !== undefined;
+  // Denied calls go to the host's listener only where the helper loads the filter inside.
+  const notify = spec.seccompNotify;
+  const recorded = !inside
+    ? `not recorded (${found === undefined ? 'the exec helper is not built: npm run build:native' : 'the exec helper does not run inside the sandbox without Landlock'})`
+    : notify === undefined ? 'not recorded' : 'why' in notify ? `not recorded (${notify.why})` : 'per call';
+  const notifyFilter = recorded === 'per call' && notify && 'filter' in notify ? notify.filter : undefined;
   const argv = bwrapArgs({
     rootfs: baseRootfs(spec.files.etc),
     mounts: [...spec.plan.args, ...(inside ? ['--ro-bind', helper, SANDBOX_EXEC_PATH] : [])],
@@ -94,13 +113,21 @@ export function bwrapBackend(spec: BackendSpec): SandboxBackend {
     // Inside, the helper loads the filter after Landlock (bwrap would load it first, and the
     // agent's allowlist has no landlock calls); fd 5 reaches it through bwrap.
     fds: { info: CHILD_FDS.info, block: CHILD_FDS.block, ...(inside ? {} : { seccomp: CHILD_FDS.seccomp }) },
-    command: inside ? [...sandboxExecPrefix({ landlock, seccompFd: CHILD_FDS.seccomp }), ...spec.command] : spec.command,
+    command: inside ? [...sandboxExecPrefix({ landlock, seccompFd: CHILD_FDS.seccomp, ...(notifyFilter ? { seccompNotifyFd: CHILD_FDS.notify } : {}) }), ...spec.command] : spec.command,
   });
   const uid = process.getuid?.() === 0 ? { uid: SANDBOX_UID } : {};
   return {
     runtime: 'bwrap',
     landlock: landlock && abi !== undefined ? describeLandlock(landlock, abi) : [found === undefined ? 'landlock: not applied (the exec helper is not built: npm run build:native); the mounts alone restrict files' : 'landlock: not applied (the kernel has no Landlock); the mounts alone restrict files'],
-    run: (r) => runSandboxed({ argv, ...uid, seccomp: spec.seccomp, rlimits: spec.rlimits, ...(helper !== undefined ? { execHelper: helper } : {}), ...r }),
+    seccompRecorded: recorded,
+    run: (r) => {
+      const { syscalls, ...rest } = r;
+      if (notifyFilter && !syscalls) return Promise.reject(new SandboxError('INTERNAL', 'this sandbox sends denied system calls to the host, and the run has no recorder for them'));
+      return runSandboxed({
+        argv, ...uid, seccomp: notifyFilter ?? spec.seccomp, rlimits: spec.rlimits, ...(helper !== undefined ? { execHelper: helper } : {}), ...rest,
+        ...(notifyFilter && syscalls ? { seccompNotify: syscalls } : {}),
+      });
+    },
   };
 }
 
@@ -129,6 +156,7 @@ export async function runcBackend(spec: BackendSpec): Promise<SandboxBackend> {
   return {
     runtime: 'runc',
     landlock: ['landlock: not applied under runc (its seccomp profile is loaded before any helper could run); the mounts alone restrict files'],
+    seccompRecorded: 'not recorded (runc loads its seccomp profile itself, with EPERM)',
     run: (r) => runRunc({ bundle, id: `agentos-${r.runId}`, hold, ...r }),
   };
 }

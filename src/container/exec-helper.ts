@@ -166,6 +166,11 @@ export interface SandboxExecOptions {
    * has no landlock calls.
    */
   readonly seccompFd?: number;
+  /**
+   * Load that filter with a listener and send the listener over this inherited unix socket
+   * before the exec (`--seccomp-notify-fd`; needs `seccompFd`); the helper then closes both.
+   */
+  readonly seccompNotifyFd?: number;
   /** Descriptors the agent keeps (default: all it inherits from bwrap). */
   readonly keepFds?: Iterable<number>;
 }
@@ -177,6 +182,10 @@ export function sandboxExecPrefix(opts: SandboxExecOptions): string[] {
   if (opts.landlock) out.push('--landlock', landlockSpecText(opts.landlock));
   if (opts.landlockOptional) out.push('--landlock-optional');
   if (opts.seccompFd !== undefined) out.push('--seccomp-fd', fdList([opts.seccompFd]));
+  if (opts.seccompNotifyFd !== undefined) {
+    if (opts.seccompFd === undefined) throw new RangeError('seccompNotifyFd needs seccompFd');
+    out.push('--seccomp-notify-fd', fdList([opts.seccompNotifyFd]));
+  }
   out.push('--');
   return out;
 }

@@ -30,7 +30,8 @@ import { planMounts, type MountPlan } from './mounts.js';
 import { NativeFiles } from './native-files.js';
 import { NativeLimits } from './native-limits.js';
 import { grantsNetwork, NativeNetwork, proxyEnv } from './native-network.js';
-import { encodeProgram, programFor, seccompRules } from './seccomp/index.js';
+import { encodeProgram, programFor, seccompRules, type SeccompRules } from './seccomp/index.js';
+import { SyscallAudit, syscallRecording, type WatchSeccomp } from './syscall-audit.js';
 import { cleanupStaleContainers, requireRunc } from './runc.js';
 import { serveTools } from './tool-channel.js';
 import type { Duplex } from 'node:stream';
@@ -112,8 +113,8 @@ export class NativeAgent {
     private readonly files: NativeFiles,
     /** The executable as resolved at load. */
     readonly executable: ExecutableInfo,
-    /** The seccomp filter (BPF) and what it allows. */
-    private readonly seccomp: { readonly filter: Uint8Array; readonly allowed: number; readonly overridden: readonly string[] },
+    /** The seccomp filter (BPF) and what it allows; the rules, for naming denied calls. */
+    private readonly seccomp: { readonly filter: Uint8Array; readonly allowed: number; readonly overridden: readonly string[]; readonly rules: SeccompRules },
     /** Which runtime makes the sandbox. */
     readonly runtime: NativeRuntime,
   ) {
@@ -157,11 +158,23 @@ export class NativeAgent {
       files: this.files,
       plan: this.plan,
       seccomp: this.seccomp.filter,
+      ...(this.runtime === 'bwrap' ? { seccompNotify: this.recording() } : {}),
       rlimits: { nofile: NATIVE_NOFILE, ...(this.policy.resourceLimits.maxFileSize !== undefined ? { fsize: this.policy.resourceLimits.maxFileSize } : {}) },
       tmpBytes: this.policy.resourceLimits.diskQuota ?? DEFAULT_TMP_BYTES,
       network: this.network !== undefined,
     };
     this.backend = this.runtime === 'runc' ? await runcBackend(spec) : bwrapBackend(spec);
+  }
+
+  /** The host's watch of denied calls, once the backend records them per call. */
+  private watchSeccomp: WatchSeccomp | undefined;
+
+  /** The notify filter (and the addon's watch), or why denied calls cannot be recorded. */
+  private recording(): { readonly filter: Uint8Array } | { readonly why: string } {
+    const r = syscallRecording(this.seccomp.rules);
+    if ('why' in r) return r;
+    this.watchSeccomp = r.watch;
+    return { filter: r.filter };
   }
 
   /** Whether this agent gets the tool channel: the policy grants some tool. */
@@ -196,7 +209,7 @@ export class NativeAgent {
         details: {
           backend: backend.runtime, command: [...this.command], executable: { ...this.executable }, mounts: [...this.plan.summary], cwd: this.cwd,
           landlock: [...backend.landlock],
-          seccomp: { allowed: this.seccomp.allowed, ...(this.seccomp.overridden.length > 0 ? { stillDenied: [...this.seccomp.overridden] } : {}) },
+          seccomp: { allowed: this.seccomp.allowed, ...(this.seccomp.overridden.length > 0 ? { stillDenied: [...this.seccomp.overridden] } : {}), recorded: backend.seccompRecorded },
         },
       }, runId);
       spawnDurable.catch(() => {}); // awaited in onPid; a run that fails before it must not leave it unhandled
@@ -213,6 +226,10 @@ export class NativeAgent {
       making.catch(() => {}); // awaited in onPid and at the end
       let result;
       let listener: { close(): Promise<void> } | undefined;
+      const watchSeccomp = backend.seccompRecorded === 'per call' ? this.watchSeccomp : undefined;
+      const syscalls = watchSeccomp
+        ? new SyscallAudit({ agentId: this.id, runId, rules: this.seccomp.rules, policyList: this.policy.allowedSyscalls.length > 0, watch: watchSeccomp, audit: (e, id) => this.host.audit(e, id) })
+        : undefined;
       try {
         result = await backend.run({
           runId,
@@ -226,6 +243,7 @@ export class NativeAgent {
           },
           onLine: (message) => this.host.log({ time: Date.now(), agentId: this.id, stream: 'stderr', level: 'info', message }),
           signal: stop.signal,
+          ...(syscalls ? { syscalls: (stream: Duplex) => syscalls.attach(stream) } : {}),
           ...(this.toolsGranted
             ? { tools: (stream: Duplex) => serveTools(stream, { gate: this.gate, registered: () => this.host.toolNames(), call: (name, input) => this.host.callTool(name, input, this.id), durable: this.durable }) }
             : {}),
@@ -310,7 +328,7 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
     const cwd = options.cwd ?? policy.mounts.find((m) => plan.args.includes(m.guest))?.guest ?? '/tmp';
     const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
     const rules = seccompRules({ allowedSyscalls: policy.allowedSyscalls });
-    const seccomp = { filter: encodeProgram(programFor(rules)), allowed: rules.allowed.length, overridden: rules.overridden };
+    const seccomp = { filter: encodeProgram(programFor(rules)), allowed: rules.allowed.length, overridden: rules.overridden, rules };
     agent = new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp, runtime);
     await agent.startNetwork_();
     await agent.prepare_();

@@ -23,8 +23,12 @@ import { leakedFds } from './fds.js';
 import { exitOutcome, supervise } from './supervise.js';
 import { TOOLS_FD } from './tool-channel.js';
 
-/** Child descriptor numbers of the runtime's own pipes (documented: the agent never sees them). */
-export const CHILD_FDS = Object.freeze({ info: 3, block: 4, seccomp: 5 });
+/**
+ * Child descriptor numbers of the runtime's own pipes (documented: the agent never sees them).
+ * `notify` (7; 6 is the tool channel) is the unix socket the exec helper inside sends the
+ * seccomp filter's listener over (`--seccomp-notify-fd`), then closes.
+ */
+export const CHILD_FDS = Object.freeze({ info: 3, block: 4, seccomp: 5, notify: 7 });
 
 /** What {@link runSandboxed} needs. */
 export interface SandboxedRun {
@@ -49,6 +53,12 @@ export interface SandboxedRun {
   readonly rlimits?: Rlimits;
   /** The exec helper (`agentos-exec`, runnable by `uid`): closes leaked descriptors and sets the rlimits in one exec. */
   readonly execHelper?: string;
+  /**
+   * Give the sandbox a unix socket on fd 7 ({@link CHILD_FDS}`.notify`) and hand the host end
+   * to this right after the spawn (it must take it synchronously; a throw fails the run before
+   * anything is released). `close()` is awaited once the sandbox has ended, before the result.
+   */
+  readonly seccompNotify?: (stream: Duplex) => { close(): Promise<void> };
 }
 
 /** A finished run. */
@@ -98,11 +108,12 @@ function program(argv: readonly string[], childFds: ReadonlySet<number>, rlimits
  * @throws {SandboxError} `INTERNAL` when the sandbox could not be set up.
  */
 export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
-  const childFds = new Set([0, 1, 2, CHILD_FDS.info, CHILD_FDS.block, ...(run.seccomp ? [CHILD_FDS.seccomp] : []), ...(run.tools ? [TOOLS_FD] : [])]);
+  const childFds = new Set([0, 1, 2, CHILD_FDS.info, CHILD_FDS.block, ...(run.seccomp ? [CHILD_FDS.seccomp] : []), ...(run.tools ? [TOOLS_FD] : []), ...(run.seccompNotify ? [CHILD_FDS.notify] : [])]);
   const [cmd, args] = program(run.argv, childFds, run.rlimits, run.execHelper);
   const child = spawn(cmd, args, {
     // Only the runtime's own pipes reach bwrap (which closes them before the agent runs).
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools ? (['pipe'] as const) : [])],
+    // Node's 'pipe' entries are unix socket pairs: fd 7 can carry a descriptor (SCM_RIGHTS).
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', run.seccomp ? 'pipe' : 'ignore', ...(run.tools || run.seccompNotify ? ([run.tools ? 'pipe' : 'ignore'] as const) : []), ...(run.seccompNotify ? (['pipe'] as const) : [])],
     ...(run.uid !== undefined ? { uid: run.uid, gid: run.uid } : {}),
     detached: false,
   });
@@ -115,6 +126,13 @@ export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
   let pid: number | undefined;
   if (run.seccomp) seccompPipe?.end(Buffer.from(run.seccomp));
   const toolChannel = run.tools?.(stdio[TOOLS_FD] as Duplex);
+  let notifyChannel: { close(): Promise<void> } | undefined;
+  try {
+    notifyChannel = run.seccompNotify?.(stdio[CHILD_FDS.notify] as Duplex);
+  } catch (e) {
+    // The sandbox is never released: nothing ran.
+    watch.fail(new SandboxError('INTERNAL', `could not watch the sandbox's seccomp listener: ${(e as Error).message}`));
+  }
   let infoText = '';
   info.setEncoding('utf8').on('data', (c: string) => {
     infoText += c;
@@ -136,8 +154,10 @@ export function runSandboxed(run: SandboxedRun): Promise<SandboxedResult> {
   block.on('error', () => {});
   seccompPipe?.on('error', () => {});
   child.on('error', (e) => watch.fail(new SandboxError('INTERNAL', `could not start ${cmd}: ${e.message}; install bubblewrap (apt-get install bubblewrap)`)));
-  return watch.ended.then((ending) => {
+  return watch.ended.then(async (ending) => {
     toolChannel?.close();
+    // Records of denied calls land before the run's result (and its agent_terminate record).
+    await notifyChannel?.close();
     if (pid === undefined && !ending.failure) {
       throw new SandboxError('INTERNAL', `the sandbox could not be set up, nothing ran (bwrap exit ${ending.code ?? ending.signal}): ${ending.tail.slice(-5).join(' | ') || 'no message'}; agentos doctor checks what this host lacks`);
     }
