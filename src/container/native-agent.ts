@@ -135,7 +135,7 @@ export class NativeAgent {
 
   /** @internal start the egress proxy when the policy grants network access */
   async startNetwork_(): Promise<void> {
-    if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir);
+    if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir, this.durable);
   }
 
   /** @internal stop the egress proxy (a load that failed after starting it) */

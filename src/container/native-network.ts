@@ -12,7 +12,7 @@
  *
  * @example
  * ```ts
- * const net = await NativeNetwork.start(gate, dir);   // at load, when the policy grants network
+ * const net = await NativeNetwork.start(gate, dir, durable); // at load, when the policy grants network
  * const listener = await net.serveIn(pid);          // per run, while the sandbox is held
  * await listener.close(); await net.close();
  * ```
@@ -50,7 +50,7 @@ export class NativeNetwork {
    *
    * @throws {DeniedError} when the host cannot put the proxy inside a sandbox.
    */
-  static async start(gate: Gate, dir: string): Promise<NativeNetwork> {
+  static async start(gate: Gate, dir: string, durable?: () => Promise<void>): Promise<NativeNetwork> {
     const refuse = (why: string): never => {
       throw new DeniedError(`the policy grants network_access, and a native agent reaches the network only through the egress proxy inside its sandbox, which needs ${why}; remove network_access for native agents or fix the host (agentos doctor)`);
     };
@@ -62,7 +62,12 @@ export class NativeNetwork {
       listen = undefined;
     }
     if (!listen) return refuse('the wasmtime addon (npm run build:native)');
-    const proxy = await startEgressProxy({ gate, socketPath: join(dir, 'egress.sock') });
+    // Under sync commits a connection is opened only once its decision's record is durable.
+    const proxy = await startEgressProxy({
+      gate,
+      socketPath: join(dir, 'egress.sock'),
+      ...(durable ? { awaitAudit: () => durable().then(() => true, () => false) } : {}),
+    });
     return new NativeNetwork(proxy, listen);
   }
 
