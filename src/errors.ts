@@ -28,6 +28,7 @@ export const ErrorCodes = [
   'AUDIT_UNAVAILABLE',
   'USAGE',
   'INTERNAL',
+  'CANCELLED',
 ] as const;
 
 /** One of {@link ErrorCodes}. */
@@ -47,6 +48,8 @@ export const exitCodeFor: Readonly<Record<ErrorCode, number>> = Object.freeze({
   CAPABILITY_DENIED: 4,
   AUDIT_UNAVAILABLE: 5,
   INTERNAL: 5,
+  // The caller stopped the run (an AbortSignal: an MCP client's cancellation, a framework's abort).
+  CANCELLED: 3,
 });
 
 /** Optional structured context attached to an error (field path, limit values, …). */
@@ -172,4 +175,19 @@ export function revive(e: SerializedError): SandboxError {
     default:
       return new SandboxError(code, e.message, e.details);
   }
+}
+
+/**
+ * The error of a run its caller stopped (an `AbortSignal`), with the abort reason when it is
+ * text or a non-abort error.
+ *
+ * @example
+ * ```ts
+ * signal.addEventListener('abort', () => reject(cancelledError(signal)));
+ * ```
+ */
+export function cancelledError(signal: AbortSignal): SandboxError {
+  const r: unknown = signal.reason;
+  const why = typeof r === 'string' ? `: ${r}` : r instanceof Error && r.name !== 'AbortError' ? `: ${r.message}` : '';
+  return new SandboxError('CANCELLED', `the run was cancelled by its caller${why}`);
 }

@@ -16,7 +16,7 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import { PolicyError, SandboxError, UsageError } from '../errors.js';
+import { cancelledError, PolicyError, SandboxError, UsageError } from '../errors.js';
 import { runFailure } from '../sandbox/run-failure.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { LogEvent } from '../capabilities/context.js';
@@ -183,13 +183,13 @@ export class NativeAgent {
   }
 
   /** Run one task in a fresh sandbox. Rejects with a `SandboxError` (same codes as components). */
-  run(task: string, options: { timeout?: number | string } = {}): Promise<NativeRunResult> {
+  run(task: string, options: { timeout?: number | string; signal?: AbortSignal } = {}): Promise<NativeRunResult> {
     const p = this.queue.then(() => this.runNow(task, options));
     this.queue = p.catch(() => {});
     return p;
   }
 
-  private async runNow(task: string, options: { timeout?: number | string }): Promise<NativeRunResult> {
+  private async runNow(task: string, options: { timeout?: number | string; signal?: AbortSignal }): Promise<NativeRunResult> {
     if (this.closed) throw new UsageError('agent is closed');
     if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
     const limits = this.policy.resourceLimits;
@@ -214,6 +214,11 @@ export class NativeAgent {
       }, runId);
       spawnDurable.catch(() => {}); // awaited in onPid; a run that fails before it must not leave it unhandled
       const stop = new AbortController();
+      // The caller's cancellation stops the run like a limit does: the whole tree is killed.
+      const signal = options.signal;
+      if (signal?.aborted) throw cancelledError(signal);
+      const onAbort = () => stop.abort(cancelledError(signal!));
+      signal?.addEventListener('abort', onAbort, { once: true });
       let cgroup: NativeLimits | undefined;
       let poll: NodeJS.Timeout | undefined;
       // The run's cgroup is made while the sandbox sets itself up; the agent, held before exec,
@@ -254,6 +259,7 @@ export class NativeAgent {
         const limitHit = cgroup?.outcome();
         if (limitHit) throw limitHit;
       } finally {
+        signal?.removeEventListener('abort', onAbort);
         const made = await making.catch(() => undefined);
         clearInterval(poll);
         await listener?.close();

@@ -9,7 +9,7 @@ import type { ToolReply } from '../capabilities/tools.js';
 import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
 import { prepareComponent, WorkerInstance, WorkerPool, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
-import { ComponentError, DeniedError, PolicyError, SandboxError, UsageError, toSandboxError } from '../errors.js';
+import { cancelledError, ComponentError, DeniedError, PolicyError, SandboxError, UsageError, toSandboxError } from '../errors.js';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { loadPolicyFile } from '../policy/loader.js';
 import type { AuditEvent } from '../gate/types.js';
@@ -141,6 +141,12 @@ export interface LoadOptions {
 export interface RunOptions {
   /** Wall-clock limit for this run (ms or `30s`). Default: the policy's `resourceLimits.maxExecutionTime`, else the sandbox default. */
   readonly timeout?: number | string;
+  /**
+   * Aborting ends the run at once with `CANCELLED`: the instance is discarded (its worker, or
+   * the native sandbox's process tree, is killed) and the next run starts a fresh one. The
+   * ending is recorded (`agent_error`, target `CANCELLED`).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a successful run returns. */
@@ -401,9 +407,20 @@ export class Agent {
       this.sandbox.checkAudit_();
       const tokens = this.sandbox.tokens_;
       if (tokens) await this.checkToken_(tokens);
+      const signal = options.signal;
+      if (signal?.aborted) throw cancelledError(signal);
       const inst = await this.instance_(timeoutMs);
+      if (signal?.aborted) throw cancelledError(signal);
       const left = Math.max(1, timeoutMs - (performance.now() - started));
-      const output = await inst.run(task, left);
+      // Cancelling kills the instance's worker: the run rejects with CANCELLED at once.
+      const onAbort = () => inst.kill(cancelledError(signal!));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let output: string;
+      try {
+        output = await inst.run(task, left);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
       const fuelUsed = inst.lastFuelUsed;
       // Calls refused because the log failed mean the run did not do what it was asked, and
       // the host must know its trail is incomplete. What the agent returned is kept in the

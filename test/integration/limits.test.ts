@@ -191,3 +191,23 @@ describe('quotas and rates', () => {
     ws.cleanup();
   });
 });
+
+describe('cancellation (options.signal)', () => {
+  it('aborting a running agent ends the run at once with CANCELLED, recorded; the next run gets a fresh instance', async () => {
+    const { sandbox: s, auditDir } = sandbox();
+    const agent = await s.load(fixturePath('hostile'));
+    const stop = new AbortController();
+    const t = Date.now();
+    const running = agent.run('L', { signal: stop.signal, timeout: '20s' });
+    setTimeout(() => stop.abort('the user closed the chat'), 200);
+    await expect(running).rejects.toMatchObject({ code: 'CANCELLED', message: expect.stringContaining('the user closed the chat') });
+    expect(Date.now() - t).toBeLessThan(5_000);
+    expect((await agent.run('C10')).output).toBe('sum 285');
+    // Already aborted: refused before anything runs.
+    await expect(agent.run('C10', { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'CANCELLED' });
+    await s.close();
+    const recs = [];
+    for await (const r of queryAuditLog(auditDir, { agentId: agent.id, eventType: 'agent_error' })) recs.push(r);
+    expect(recs.map((r) => r.resource)).toEqual(['CANCELLED', 'CANCELLED']);
+  });
+});

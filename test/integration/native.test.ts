@@ -171,6 +171,18 @@ for (const runtime of NATIVE_RUNTIMES) {
       expect(audit.filter((e) => e.type === 'limit_exceeded').map((e) => e.target)).toEqual(expect.arrayContaining(['TIMEOUT', 'QUOTA_EXCEEDED']));
     });
 
+    it('the caller can cancel a run (options.signal): CANCELLED at once, the tree killed, recorded', async () => {
+      const slow = await sh('sleep 30 & sleep 30; wait');
+      const stop = new AbortController();
+      const t = Date.now();
+      setTimeout(() => stop.abort(), 300);
+      await expect(slow.run('', { signal: stop.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
+      expect(Date.now() - t).toBeLessThan(5000);
+      await settle();
+      expect(audit.some((e) => e.agentId === slow.id && e.type === 'agent_error' && e.target === 'CANCELLED')).toBe(true);
+      expect((await (await sh('echo after')).run('')).output).toBe('after\n');
+    });
+
     it('cgroups: a memory filler is MEMORY_LIMIT, a fork bomb QUOTA_EXCEEDED, a spinner past maxCpuTime TIMEOUT; no group is left', async (ctx) => {
       skipUnless(ctx, needs.cgroups());
       const hog = await sh('head -c 400M /dev/zero | tail > /dev/null; echo survived', { version: 1, resourceLimits: { maxMemory: '48MiB' } });
