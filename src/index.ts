@@ -15,7 +15,7 @@
 export { createSandbox, Sandbox, Agent } from './sandbox/sandbox.js';
 export type { SandboxOptions, LoadOptions, RunOptions, RunResult, SandboxEvents, InspectReport, ToolHandler } from './sandbox/sandbox.js';
 export type { PolicyInput } from './sandbox/policy-input.js';
-export type { NativeAgent, NativeLoadOptions, NativeRunResult } from './container/native-agent.js';
+export type { NativeAgent, NativeLoadOptions, NativeRunOptions, NativeRunResult } from './container/native-agent.js';
 export type { ImportReport, ImportVerdict } from './sandbox/imports.js';
 export {
   SandboxError,

@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { cancelledError, PolicyError, SandboxError, UsageError } from '../errors.js';
 import { runFailure } from '../sandbox/run-failure.js';
+import { checkProvenance, type RunProvenance } from '../sandbox/provenance.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { LogEvent } from '../capabilities/context.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -64,12 +65,22 @@ export interface NativeHost {
   audit(e: Omit<AuditEvent, 'time'>, correlationId?: string): void;
   /** Record, and resolve once the record is durable (under `'sync'` commits). */
   auditDurable(e: Omit<AuditEvent, 'time'>, correlationId?: string): Promise<void>;
+  /** Until the returned function is called, the records of run `correlationId` carry `provenance` (see `RunOptions.provenance`). */
+  tagRun(correlationId: string, provenance: RunProvenance): () => void;
   log(e: LogEvent): void;
   forget(agent: NativeAgent): void;
   /** Names of the tools registered with the sandbox. */
   toolNames(): readonly string[];
   /** Run a registered tool (after the gate allowed it). */
   callTool(name: string, input: string, agentId: string): Promise<ToolReply>;
+}
+
+/** Options of {@link NativeAgent.run}: as for components (`RunOptions`). */
+export interface NativeRunOptions {
+  readonly timeout?: number | string;
+  readonly signal?: AbortSignal;
+  /** Who asked for this run: recorded in `details.provenance` of the run's audit records (see `RunOptions.provenance`). */
+  readonly provenance?: Readonly<Record<string, string>>;
 }
 
 /** The result of a run, as for components (`fuelUsed` is 0: native code is not metered by fuel). */
@@ -183,21 +194,24 @@ export class NativeAgent {
   }
 
   /** Run one task in a fresh sandbox. Rejects with a `SandboxError` (same codes as components). */
-  run(task: string, options: { timeout?: number | string; signal?: AbortSignal } = {}): Promise<NativeRunResult> {
+  run(task: string, options: NativeRunOptions = {}): Promise<NativeRunResult> {
     const p = this.queue.then(() => this.runNow(task, options));
     this.queue = p.catch(() => {});
     return p;
   }
 
-  private async runNow(task: string, options: { timeout?: number | string; signal?: AbortSignal }): Promise<NativeRunResult> {
+  private async runNow(task: string, options: NativeRunOptions): Promise<NativeRunResult> {
     if (this.closed) throw new UsageError('agent is closed');
     if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
     const limits = this.policy.resourceLimits;
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : (limits.maxExecutionTime ?? this.host.defaultTimeoutMs);
     const runId = randomUUID();
+    const provenance = checkProvenance(options.provenance);
     this.correlation = runId;
     const started = performance.now();
     const base = { agentId: this.id, capability: 'compute', resource: 'agent' as const };
+    // Every run of a native agent opens with its spawn record, which then carries the provenance.
+    const untag = provenance ? this.host.tagRun(runId, provenance) : undefined;
     try {
       this.host.checkAudit();
       const backend = this.backend!;
@@ -271,6 +285,8 @@ export class NativeAgent {
       return { output: result.output, durationMs: performance.now() - started, agentId: this.id, runId, fuelUsed: 0, exitCode: 0 };
     } catch (e) {
       throw runFailure(e, { agentId: this.id, runId, auditError: () => this.host.auditError(), audit: (ev, id) => this.host.audit(ev, id) });
+    } finally {
+      untag?.();
     }
   }
 

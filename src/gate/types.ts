@@ -66,6 +66,7 @@ export interface AuditEvent {
     | 'policy_rejected'
     | 'authentication_success'
     | 'authentication_failure'
+    | 'authorization_granted'
     | 'security_alert';
   readonly capability: string;
   readonly resource: ResourceKind | 'agent';

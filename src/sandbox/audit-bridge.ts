@@ -9,6 +9,7 @@ import type { AuditRecordInput, EventType, Outcome, Severity } from '../audit/re
 import { SandboxError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
 import { AuditAck } from '../engine/jco/instance-core.js';
+import type { RunProvenance } from './provenance.js';
 
 /** Default audit directory (relative to the working directory). */
 export const DEFAULT_AUDIT_DIR = '.agentos/audit';
@@ -52,8 +53,8 @@ function sourceOf(e: AuditEvent): string {
   }
 }
 
-/** The audit record of a gate or lifecycle event. */
-export function recordOf(e: AuditEvent, correlationId: string | undefined): AuditRecordInput {
+/** The audit record of a gate or lifecycle event; `provenance` (who asked for the run) joins its details. */
+export function recordOf(e: AuditEvent, correlationId: string | undefined, provenance?: RunProvenance): AuditRecordInput {
   const severity = severityOf(e);
   return {
     eventType: e.type as EventType,
@@ -76,6 +77,7 @@ export function recordOf(e: AuditEvent, correlationId: string | undefined): Audi
       ...(e.wouldDeny ? { wouldDeny: e.wouldDeny } : {}),
       // A limit's context goes under `limit`; other events' context joins the details.
       ...(e.details ? (e.type === 'limit_exceeded' ? { limit: e.details } : e.details) : {}),
+      ...(provenance ? { provenance } : {}),
     },
   };
 }
@@ -116,6 +118,8 @@ export class AuditBridge {
   private opening: Promise<AuditChain | undefined> | undefined;
   private failure: SandboxError | undefined;
   private readonly cells = new Set<Int32Array>();
+  /** Provenance of the runs under way, by run id (correlation id). */
+  private readonly runs = new Map<string, RunProvenance>();
 
   constructor(private readonly settings: AuditSettings | false) {}
 
@@ -169,11 +173,26 @@ export class AuditBridge {
     }
   }
 
+  /**
+   * Until the returned function is called, every record under `correlationId` (a run's id)
+   * carries `provenance` in its details.
+   */
+  tagRun(correlationId: string, provenance: RunProvenance): () => void {
+    this.runs.set(correlationId, provenance);
+    return () => {
+      this.runs.delete(correlationId);
+    };
+  }
+
+  private provenanceOf(correlationId: string | undefined): RunProvenance | undefined {
+    return correlationId === undefined || this.runs.size === 0 ? undefined : this.runs.get(correlationId);
+  }
+
   /** Record a host-side event (no one waits for it). */
   record(e: AuditEvent, correlationId: string | undefined): void {
     if (!this.chain || this.failed) return;
     try {
-      this.chain.enqueue(recordOf(e, correlationId));
+      this.chain.enqueue(recordOf(e, correlationId, this.provenanceOf(correlationId)));
     } catch (err) {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
     }
@@ -189,7 +208,7 @@ export class AuditBridge {
     if (this.failure) return Promise.reject(this.failure);
     let seq: number;
     try {
-      seq = chain.enqueue(recordOf(e, correlationId));
+      seq = chain.enqueue(recordOf(e, correlationId, this.provenanceOf(correlationId)));
     } catch (err) {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
       return Promise.reject(this.failure);
@@ -235,8 +254,9 @@ export class AuditBridge {
       return;
     }
     let last = -1;
+    const provenance = this.provenanceOf(correlationId);
     try {
-      for (const e of events) last = chain.enqueue(recordOf(e, correlationId));
+      for (const e of events) last = chain.enqueue(recordOf(e, correlationId, provenance));
     } catch (err) {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
       return;

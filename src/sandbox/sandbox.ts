@@ -31,6 +31,7 @@ import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
 import { loadNativeAgent, NativeAgent, type NativeLoadOptions } from '../container/native-agent.js';
 import { LIMIT_CODES, runFailure } from './run-failure.js';
+import { checkProvenance } from './provenance.js';
 
 
 /** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
@@ -147,6 +148,14 @@ export interface RunOptions {
    * ending is recorded (`agent_error`, target `CANCELLED`).
    */
   readonly signal?: AbortSignal;
+  /**
+   * Who asked for this run, when the host runs agents for someone else (for example
+   * `{ via: 'mcp', session, client: 'name/1.0', tool }`): up to 16 string fields, recorded in
+   * `details.provenance` of every audit record of the run, which opens with an
+   * `authorization_granted` record (action `run`) saying so. Values over 256 characters are cut.
+   * Default: none (no extra record).
+   */
+  readonly provenance?: Readonly<Record<string, string>>;
 }
 
 /** What a successful run returns. */
@@ -402,9 +411,12 @@ export class Agent {
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
     const started = performance.now();
     const runId = randomUUID();
+    const provenance = checkProvenance(options.provenance);
     this.correlation = runId;
+    const untag = provenance ? this.sandbox.auditBridge.tagRun(runId, provenance) : undefined;
     try {
       this.sandbox.checkAudit_();
+      if (provenance) this.sandbox.audit_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action: 'run', target: this.prepared.hash, outcome: 'allowed', reason: 'run requested', api: 'agent.run', details: { provenance } }, runId);
       const tokens = this.sandbox.tokens_;
       if (tokens) await this.checkToken_(tokens);
       const signal = options.signal;
@@ -437,6 +449,8 @@ export class Agent {
       };
     } catch (e) {
       throw runFailure(e, { agentId: this.id, runId, auditError: () => this.sandbox.auditError_(), audit: (ev, id) => this.sandbox.audit_(ev, id) });
+    } finally {
+      untag?.();
     }
   }
 
@@ -691,6 +705,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         auditError: (output) => this.auditError_(output),
         audit: (e, c) => this.audit_(e, c),
         auditDurable: (e, c) => this.auditDurable_(e, c),
+        tagRun: (c, p) => this.auditBridge.tagRun(c, p),
         log: (e) => this.emit('log', e),
         forget: (a) => this.natives.delete(a),
         toolNames: () => [...this.tools.keys()],
