@@ -1,0 +1,204 @@
+/**
+ * Serving the agents over MCP's Streamable HTTP transport on a node `http` server. Each MCP
+ * session gets its own `McpServer` and its own loaded agents (so one client's runs never share
+ * an instance with another's), freed when the session ends (DELETE, or the server closing).
+ *
+ * Against DNS rebinding (a web page whose name resolves to 127.0.0.1 talking to this server),
+ * every request's `Host` must be the bound host:port or a localhost spelling of the port, and
+ * an `Origin`, when sent, must be `http://` one of those; anything else is refused with 403
+ * before the MCP layer sees it. Without authentication, bind to loopback only (the default).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Sandbox } from 'agent-os-sandbox';
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { loadPeer } from '../shared/peer.js';
+import { loadConfiguredAgents, type McpConfig } from './config.js';
+import { createMcpServer } from './server.js';
+import { MCP_PEER_RANGE } from './types.js';
+
+/** The path the MCP endpoint is served on. */
+export const MCP_HTTP_PATH = '/mcp';
+/** Largest request body accepted (a task and its JSON-RPC envelope). */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** Options of {@link serveHttp}. */
+export interface McpHttpOptions {
+  readonly sandbox: Sandbox;
+  readonly config: McpConfig;
+  /** Interface to bind. Default `127.0.0.1`. */
+  readonly host?: string;
+  /** Port; 0 (the default) picks a free one (see `port` of the result). */
+  readonly port?: number;
+  readonly name?: string;
+  readonly version?: string;
+  /** Where to say what happens (stderr in the CLI). Default: nothing. */
+  readonly log?: (line: string) => void;
+}
+
+/** A running Streamable HTTP server. */
+export interface McpHttpServer {
+  /** The endpoint, e.g. `http://127.0.0.1:8080/mcp`. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Sessions open now. */
+  readonly sessions: number;
+  /** Stop accepting requests, end every session (closing its agents), close the listener. */
+  close(): Promise<void>;
+}
+
+interface Session {
+  readonly transport: StreamableHTTPServerTransport;
+  end(): Promise<void>;
+}
+
+/** `host:port` as a Host header spells it (IPv6 in brackets). */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The Host header values this server answers to. */
+export function allowedHosts(host: string, port: number): Set<string> {
+  return new Set([hostPort(host, port), `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
+}
+
+function refuse(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, { 'content-type': 'application/json' });
+  // A JSON-RPC error without an id: what the SDK's transport answers for its own refusals.
+  res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw Object.assign(new Error(`request body over ${MAX_BODY_BYTES} bytes`), { status: 413 });
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw Object.assign(new Error('request body is not JSON'), { status: 400 });
+  }
+}
+
+const isInitialize = (body: unknown): boolean =>
+  (Array.isArray(body) ? body : [body]).some((m) => typeof m === 'object' && m !== null && (m as { method?: unknown }).method === 'initialize');
+
+/**
+ * Load nothing yet; listen on `host:port` and serve MCP at `/mcp`, loading the config's agents
+ * for each new session.
+ *
+ * @example
+ * ```ts
+ * const http = await serveHttp({ sandbox, config: await loadMcpConfig('agents.yaml'), port: 8080 });
+ * console.error(`MCP at ${http.url}`);
+ * ```
+ */
+export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer> {
+  const { StreamableHTTPServerTransport } = await loadPeer<typeof import('@modelcontextprotocol/sdk/server/streamableHttp.js')>(
+    '@modelcontextprotocol/sdk/server/streamableHttp.js',
+    MCP_PEER_RANGE,
+    'agent-os-sandbox/mcp',
+    '@modelcontextprotocol/sdk',
+  );
+  const bindHost = options.host ?? '127.0.0.1';
+  const sessions = new Map<string, Session>();
+  let allowed = new Set<string>();
+  let closing = false;
+  const log = options.log ?? (() => {});
+
+  async function open(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const loaded = await loadConfiguredAgents(options.sandbox, options.config);
+    let ended = false;
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        sessions.set(id, session);
+        log(`session ${id} opened`);
+      },
+    });
+    const session: Session = {
+      transport,
+      end: async () => {
+        if (ended) return;
+        ended = true;
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+        await server.close().catch(() => {});
+        await loaded.close();
+        log(`session ${transport.sessionId ?? '(not initialized)'} ended; its agents are closed`);
+      },
+    };
+    // Set before connect: the server chains its own close handler onto this one.
+    transport.onclose = () => void session.end();
+    const server = await createMcpServer({
+      sandbox: options.sandbox,
+      agents: loaded.agents,
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      ...(options.version !== undefined ? { version: options.version } : {}),
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+    // An initialize the transport refused leaves no session behind: free its agents.
+    if (!transport.sessionId || !sessions.has(transport.sessionId)) await session.end();
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (!allowed.has(host)) return refuse(res, 403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this server (DNS rebinding protection)`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && !(origin.toLowerCase().startsWith('http://') && allowed.has(origin.toLowerCase().slice('http://'.length)))) {
+      return refuse(res, 403, `Origin ${JSON.stringify(origin)} is not allowed (DNS rebinding protection)`);
+    }
+    if (new URL(req.url ?? '/', 'http://x').pathname !== MCP_HTTP_PATH) return refuse(res, 404, `the MCP endpoint is ${MCP_HTTP_PATH}`);
+    if (closing) return refuse(res, 503, 'the server is shutting down');
+    const id = req.headers['mcp-session-id'];
+    if (typeof id === 'string') {
+      const session = sessions.get(id);
+      if (!session) return refuse(res, 404, 'no such session (it ended or never existed); initialize a new one');
+      const body = req.method === 'POST' ? await readJson(req) : undefined;
+      return session.transport.handleRequest(req, res, body);
+    }
+    if (req.method !== 'POST') return refuse(res, 400, 'no mcp-session-id: initialize a session with a POST first');
+    const body = await readJson(req);
+    if (!isInitialize(body)) return refuse(res, 400, 'no mcp-session-id: the first request of a session must be initialize');
+    return open(req, res, body);
+  }
+
+  const http: Server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const status = (e as { status?: number }).status ?? 500;
+      if (status === 500) log(`request failed: ${e instanceof Error ? e.message : String(e)}`);
+      refuse(res, status, status === 500 ? 'internal error' : (e as Error).message);
+    });
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 0, bindHost, () => {
+      http.off('error', reject);
+      resolveListen();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  allowed = allowedHosts(bindHost, port);
+  const url = `http://${hostPort(bindHost, port)}${MCP_HTTP_PATH}`;
+  log(`serving ${Object.keys(options.config.agents).join(', ')} at ${url} (${options.config.source})`);
+  return {
+    url,
+    host: bindHost,
+    port,
+    get sessions() {
+      return sessions.size;
+    },
+    async close() {
+      closing = true;
+      await Promise.allSettled([...sessions.values()].map((s) => s.transport.close().then(() => s.end())));
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+}
