@@ -9,6 +9,7 @@ import { caCommand } from './ca.js';
 import { containerCommand } from './container.js';
 import { doctorCommand } from './doctor.js';
 import { keysCommand } from './keys.js';
+import { mcpCommand } from './mcp.js';
 import { signCommand, verifyCommand } from './sign.js';
 import { tokenCommand } from './token.js';
 import { inspectCommand } from './inspect.js';
@@ -32,6 +33,7 @@ Commands:
   sign <agent.wasm>        sign a component with a key from the key store
   verify <agent.wasm>      check a component's signature against the trusted keys
   token <command>          issue, verify or revoke an agent's access, refresh or session token
+  mcp --config FILE        serve agents as MCP tools (stdio, or Streamable HTTP with --http)
   container spec -- CMD    print the OCI config.json (runc, containerd) of a native agent under a policy
   doctor                   check this host: what is ready, what to install
 
@@ -64,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
       return verifyCommand(rest);
     case 'container':
       return containerCommand(rest);
+    case 'mcp':
+      return mcpCommand(rest);
     case 'doctor':
       return doctorCommand(rest);
     case '--version':

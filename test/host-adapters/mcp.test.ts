@@ -180,6 +180,13 @@ describe('loadMcpConfig', () => {
     expect(config.agents['tool']).toMatchObject({ command: ['python3', '-I', '/agent/main.py'], runtime: 'bwrap' });
   });
 
+  it('reads the example config (examples/mcp/agents.yaml)', async () => {
+    const config = await loadMcpConfig(join(REPO_ROOT, 'examples', 'mcp', 'agents.yaml'));
+    expect(Object.keys(config.agents)).toEqual(['hello', 'code_review']);
+    expect(config.agents['hello']?.component).toBe(join(REPO_ROOT, 'examples', 'hello', 'build', 'hello.wasm'));
+    expect(config.agents['code_review']?.policy.mounts[0]?.host).toBe(join(REPO_ROOT, 'examples', 'code-review', 'workspace'));
+  });
+
   it('names the file and the field of what is wrong', async () => {
     const cases: [string, RegExp][] = [
       ['agents: {}', /agents: list at least one agent/],
