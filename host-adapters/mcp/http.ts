@@ -22,6 +22,8 @@ import { MCP_PEER_RANGE } from './types.js';
 export const MCP_HTTP_PATH = '/mcp';
 /** Largest request body accepted (a task and its JSON-RPC envelope). */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Sessions open at once unless `maxSessions` says otherwise. */
+export const DEFAULT_MAX_SESSIONS = 32;
 
 /** Options of {@link serveHttp}. */
 export interface McpHttpOptions {
@@ -35,6 +37,11 @@ export interface McpHttpOptions {
   readonly version?: string;
   /** Where to say what happens (stderr in the CLI). Default: nothing. */
   readonly log?: (line: string) => void;
+  /**
+   * Sessions open at once (each holds its own agents); a new one past it is refused with 503
+   * until another ends. Default {@link DEFAULT_MAX_SESSIONS}.
+   */
+  readonly maxSessions?: number;
 }
 
 /** A running Streamable HTTP server. */
@@ -166,6 +173,8 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
     if (req.method !== 'POST') return refuse(res, 400, 'no mcp-session-id: initialize a session with a POST first');
     const body = await readJson(req);
     if (!isInitialize(body)) return refuse(res, 400, 'no mcp-session-id: the first request of a session must be initialize');
+    // Each session loads its own agents: bound them, so clients cannot exhaust the host.
+    if (sessions.size >= (options.maxSessions ?? DEFAULT_MAX_SESSIONS)) return refuse(res, 503, `too many sessions open (${sessions.size}); end one (DELETE) and retry`);
     return open(req, res, body);
   }
 

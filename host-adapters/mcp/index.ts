@@ -23,7 +23,7 @@ export { loadMcpConfig, parseMcpConfig, loadConfiguredAgents } from './config.js
 export type { McpConfig, McpAgentSpec, LoadedAgents } from './config.js';
 export { serveStdio } from './stdio.js';
 export type { McpStdioOptions } from './stdio.js';
-export { serveHttp, allowedHosts, MCP_HTTP_PATH, MAX_BODY_BYTES } from './http.js';
+export { serveHttp, allowedHosts, MCP_HTTP_PATH, MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS } from './http.js';
 export type { McpHttpOptions, McpHttpServer } from './http.js';
 export { policySummary, policyJson } from './policy-view.js';
 export type { PolicySummary } from './policy-view.js';

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryAuditLog, type AuditRecord, type Sandbox } from 'agent-os-sandbox';
-import { createMcpServer, loadMcpConfig, type McpAgentEntry } from 'agent-os-sandbox/mcp';
+import { createMcpServer, loadMcpConfig, parseMcpConfig, serveHttp, type McpAgentEntry } from 'agent-os-sandbox/mcp';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { recordingSandbox } from '../helpers/sandbox.js';
 
@@ -150,6 +151,27 @@ describe('createMcpServer', () => {
     const echo = await sandbox.load(fixturePath('echo'));
     await expect(createMcpServer({ sandbox, agents: { 'bad name': echo } })).rejects.toThrow(/not a valid tool name/);
     await expect(createMcpServer({ sandbox, agents: { agentos_x: echo } })).rejects.toThrow(/server's own tools/);
+  });
+});
+
+describe('serveHttp', () => {
+  it('bounds the sessions open at once, and a session that ends makes room', async () => {
+    const { sandbox } = setup();
+    const config = await parseMcpConfig({ agents: { echo: { component: fixturePath('echo') } } }, { source: 'test', baseDir: REPO_ROOT });
+    const http = await serveHttp({ sandbox, config, maxSessions: 1 });
+    cleanups.push(() => http.close());
+    const first = new StreamableHTTPClientTransport(new URL(http.url));
+    const a = new Client({ name: 'a', version: '1' });
+    await a.connect(first, REQUEST);
+    const b = new Client({ name: 'b', version: '1' });
+    await expect(b.connect(new StreamableHTTPClientTransport(new URL(http.url)), REQUEST)).rejects.toThrow(/too many sessions/);
+    await first.terminateSession();
+    await a.close();
+    expect(http.sessions).toBe(0);
+    const c = new Client({ name: 'c', version: '1' });
+    await c.connect(new StreamableHTTPClientTransport(new URL(http.url)), REQUEST);
+    expect(((await c.callTool({ name: 'echo', arguments: { task: 'room' } }, undefined, REQUEST)) as CallToolResult).structuredContent).toMatchObject({ output: 'room' });
+    await c.close();
   });
 });
 
