@@ -35,7 +35,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'native', 'egress', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'native', 'egress', 'adapters', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -297,6 +297,16 @@ if (want('egress')) {
   progress('egress: our per-agent proxy vs direct loopback requests — added latency per request, 10 MiB throughput');
   log('');
   log(await egressBench({ quick: QUICK, progress }));
+}
+
+// ---- host adapters: one tool call through AI SDK, LangChain, MCP (bench/adapters.mjs) -----------
+
+if (want('adapters')) {
+  progress('adapters: one tool call on the echo agent — direct agent.run vs the AI SDK and LangChain tools and MCP (in-memory, stdio, Streamable HTTP)');
+  log('');
+  // Imported here: it loads the AI SDK, LangChain and the MCP SDK, which no other section needs.
+  const { adaptersBench } = await import('./adapters.mjs');
+  log(await adaptersBench({ quick: QUICK, progress }));
 }
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
