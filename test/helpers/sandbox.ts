@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterEach } from 'vitest';
 import { createSandbox, type Sandbox, type AuditEvent, type LogEvent } from '../../dist/index.js';
 
 /** One transpile cache for the whole test run (transpiling StarlingMonkey takes seconds). */
@@ -34,6 +35,28 @@ export function recordingSandbox(options: Parameters<typeof createSandbox>[0] = 
   sandbox.on('audit', (e) => audit.push(e));
   sandbox.on('log', (e) => logs.push(e));
   return { sandbox, audit, logs, auditDir };
+}
+
+/**
+ * A factory of recording sandboxes, each closed after the test that made it. Call it once at
+ * the top of a test file (it registers the `afterEach`).
+ *
+ * @example
+ * ```ts
+ * const sandbox = sandboxPerTest();
+ * it('…', async () => { const { sandbox: s, auditDir } = sandbox(); … });
+ * ```
+ */
+export function sandboxPerTest(options: Parameters<typeof createSandbox>[0] = {}): () => ReturnType<typeof recordingSandbox> {
+  const open: Sandbox[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  return () => {
+    const s = recordingSandbox(options);
+    open.push(s.sandbox);
+    return s;
+  };
 }
 
 /** A temporary directory removed by the returned cleanup. */

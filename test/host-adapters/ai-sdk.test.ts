@@ -10,23 +10,14 @@ import { promisify } from 'node:util';
 import { generateText, stepCountIs } from 'ai';
 import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult } from '@ai-sdk/provider';
 import { MockLanguageModelV3 } from 'ai/test';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { queryAuditLog, type Sandbox } from 'agent-os-sandbox';
+import { describe, expect, it, vi } from 'vitest';
+import { queryAuditLog } from 'agent-os-sandbox';
 import { sandboxTool, sandboxTools, SandboxToolError, type SandboxToolResult } from 'agent-os-sandbox/ai-sdk';
 import { loadPeer, PeerMissingError } from '../../host-adapters/shared/peer.js';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
-import { recordingSandbox, TEST_CACHE_DIR } from '../helpers/sandbox.js';
+import { sandboxPerTest, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 
-const open: Sandbox[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-function sandbox() {
-  const s = recordingSandbox();
-  open.push(s.sandbox);
-  return s;
-}
+const sandbox = sandboxPerTest();
 
 const USAGE = {
   inputTokens: { total: 1, noCache: 1, cacheRead: 0, cacheWrite: 0 },

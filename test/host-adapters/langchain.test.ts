@@ -10,23 +10,14 @@ import { promisify } from 'node:util';
 import { AIMessage, ToolMessage } from '@langchain/core/messages';
 import { fakeModel } from '@langchain/core/testing';
 import { createAgent } from 'langchain';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { queryAuditLog, type Agent, type Sandbox } from 'agent-os-sandbox';
+import { describe, expect, it, vi } from 'vitest';
+import { queryAuditLog, type Agent } from 'agent-os-sandbox';
 import { sandboxTool, SandboxToolError, type ToolAgent } from 'agent-os-sandbox/langchain';
 import { loadPeer, PeerMissingError } from '../../host-adapters/shared/peer.js';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
-import { recordingSandbox, TEST_CACHE_DIR } from '../helpers/sandbox.js';
+import { sandboxPerTest, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 
-const open: Sandbox[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-function sandbox() {
-  const s = recordingSandbox();
-  open.push(s.sandbox);
-  return s;
-}
+const sandbox = sandboxPerTest();
 
 /** An agent whose model calls `name` with `{ task }`, then answers "done". */
 function scriptedAgent(tool: ReturnType<typeof sandboxTool>, task: string) {

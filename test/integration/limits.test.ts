@@ -5,22 +5,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { queryAuditLog } from '../../dist/index.js';
 import type { Agent, Sandbox } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { recordingSandbox, tempDir, TEST_ENGINE } from '../helpers/sandbox.js';
+import { sandboxPerTest, tempDir, TEST_ENGINE } from '../helpers/sandbox.js';
 
-const open: Sandbox[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((s) => s.close()));
-});
-
-function sandbox() {
-  const s = recordingSandbox();
-  open.push(s.sandbox);
-  return s;
-}
+const sandbox = sandboxPerTest();
 
 /** A well-behaved agent beside the hostile one: it must keep working. */
 async function bystander(s: Sandbox): Promise<Agent> {
