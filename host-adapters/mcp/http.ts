@@ -24,6 +24,8 @@ export const MCP_HTTP_PATH = '/mcp';
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 /** Sessions open at once unless `maxSessions` says otherwise. */
 export const DEFAULT_MAX_SESSIONS = 32;
+/** A session with no request for this long is ended (its agents freed) unless `sessionIdleMs` says otherwise. */
+export const DEFAULT_SESSION_IDLE_MS = 15 * 60 * 1000;
 
 /** Options of {@link serveHttp}. */
 export interface McpHttpOptions {
@@ -42,6 +44,12 @@ export interface McpHttpOptions {
    * until another ends. Default {@link DEFAULT_MAX_SESSIONS}.
    */
   readonly maxSessions?: number;
+  /**
+   * End a session that has had no request for this long (none under way either), freeing its
+   * agents: a client that goes away without DELETE must not hold them forever. Default
+   * {@link DEFAULT_SESSION_IDLE_MS}.
+   */
+  readonly sessionIdleMs?: number;
 }
 
 /** A running Streamable HTTP server. */
@@ -59,6 +67,9 @@ export interface McpHttpServer {
 interface Session {
   readonly transport: StreamableHTTPServerTransport;
   end(): Promise<void>;
+  /** When its last request ended (ms, `Date.now()`), and how many are under way. */
+  lastUsed: number;
+  active: number;
 }
 
 /** `host:port` as a Host header spells it (IPv6 in brackets). */
@@ -131,6 +142,8 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
     });
     const session: Session = {
       transport,
+      lastUsed: Date.now(),
+      active: 0,
       end: async () => {
         if (ended) return;
         ended = true;
@@ -168,7 +181,13 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
       const session = sessions.get(id);
       if (!session) return refuse(res, 404, 'no such session (it ended or never existed); initialize a new one');
       const body = req.method === 'POST' ? await readJson(req) : undefined;
-      return session.transport.handleRequest(req, res, body);
+      session.active++;
+      try {
+        return await session.transport.handleRequest(req, res, body);
+      } finally {
+        session.active--;
+        session.lastUsed = Date.now();
+      }
     }
     if (req.method !== 'POST') return refuse(res, 400, 'no mcp-session-id: initialize a session with a POST first');
     const body = await readJson(req);
@@ -192,6 +211,17 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
       resolveListen();
     });
   });
+  // Sessions idle past sessionIdleMs end: checked a few times per idle period.
+  const idleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [id, s] of sessions) {
+      if (s.active > 0 || now - s.lastUsed < idleMs) continue;
+      log(`session ${id} idle for ${Math.round((now - s.lastUsed) / 1000)} s: ending it`);
+      void s.transport.close().then(() => s.end(), () => s.end());
+    }
+  }, Math.max(50, Math.min(30_000, Math.floor(idleMs / 4))));
+  sweep.unref();
   const port = (http.address() as AddressInfo).port;
   allowed = allowedHosts(bindHost, port);
   const url = `http://${hostPort(bindHost, port)}${MCP_HTTP_PATH}`;
@@ -205,6 +235,7 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
     },
     async close() {
       closing = true;
+      clearInterval(sweep);
       await Promise.allSettled([...sessions.values()].map((s) => s.transport.close().then(() => s.end())));
       http.closeAllConnections();
       await new Promise<void>((r) => http.close(() => r()));

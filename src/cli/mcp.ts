@@ -8,6 +8,7 @@ import { basename, resolve } from 'node:path';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 import { UsageError } from '../errors.js';
+import { parseDuration } from '../util/units.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS, flagLine } from './flags.js';
 
@@ -19,6 +20,7 @@ export const MCP_OPTIONS = {
   description: { type: 'string' },
   timeout: { type: 'string' },
   http: { type: 'string' },
+  'session-idle': { type: 'string' },
   audit: FLAGS.audit,
   'audit-durability': { type: 'string' },
   'no-audit': { type: 'boolean' },
@@ -57,6 +59,9 @@ ${flagLine(MCP_OPTIONS.policy, 'with <agent.wasm>: its policy (default: compute,
                          each session gets its own agents; requests whose Host or Origin is
                          not this server are refused (403). No authentication: keep it on
                          loopback
+  --session-idle DURATION
+                         with --http: end a session (and free its agents) after this long
+                         without a request, e.g. 10m (default 15m)
 ${flagLine(MCP_OPTIONS.audit, `the audit log every decision is written to (default ${DEFAULT_AUDIT_DIR})`)}
   --audit-durability sync|async
                          as for 'agentos run' (default sync)
@@ -78,7 +83,7 @@ interface McpModule {
   loadMcpConfig(file: string): Promise<McpConfig>;
   parseMcpConfig(data: unknown, where: { source: string; baseDir: string }): Promise<McpConfig>;
   serveStdio(options: { sandbox: Sandbox; config: McpConfig; version?: string; log?: (line: string) => void; signal?: AbortSignal }): Promise<void>;
-  serveHttp(options: { sandbox: Sandbox; config: McpConfig; host?: string; port?: number; version?: string; log?: (line: string) => void }): Promise<{ url: string; close(): Promise<void> }>;
+  serveHttp(options: { sandbox: Sandbox; config: McpConfig; host?: string; port?: number; version?: string; log?: (line: string) => void; sessionIdleMs?: number }): Promise<{ url: string; close(): Promise<void> }>;
 }
 interface McpConfig {
   readonly source: string;
@@ -140,6 +145,8 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     const engine = values.engine ?? 'jco';
     if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`--engine ${JSON.stringify(engine)}: use jco or wasmtime`);
     const listen = values.http !== undefined ? parseListen(values.http) : undefined;
+    if (values['session-idle'] !== undefined && listen === undefined) throw new UsageError('--session-idle goes with --http');
+    const idle = values['session-idle'] !== undefined ? { sessionIdleMs: parseDuration(values['session-idle'], '--session-idle') } : {};
 
     const mcp = await loadAdapter();
     const config = values.config !== undefined
@@ -169,7 +176,7 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     const stop = stopSignal();
     try {
       if (listen) {
-        const http = await mcp.serveHttp({ sandbox, config, ...listen, log });
+        const http = await mcp.serveHttp({ sandbox, config, ...listen, ...idle, log });
         await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));
         await http.close();
       } else {

@@ -5,6 +5,7 @@
  * and the agents.yaml config. Imports the adapter through the package's subpath export, as
  * users do (the build must have run).
  */
+import { request as httpRequest } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +173,41 @@ describe('serveHttp', () => {
     await c.connect(new StreamableHTTPClientTransport(new URL(http.url)), REQUEST);
     expect(((await c.callTool({ name: 'echo', arguments: { task: 'room' } }, undefined, REQUEST)) as CallToolResult).structuredContent).toMatchObject({ output: 'room' });
     await c.close();
+  });
+});
+
+describe('serveHttp idle sessions', () => {
+  it('a session whose client went away without ending it is ended after sessionIdleMs and its agents freed; a busy one is kept', async () => {
+    const { sandbox } = setup();
+    const config = await parseMcpConfig({ agents: { echo: { component: fixturePath('echo') } } }, { source: 'test', baseDir: REPO_ROOT });
+    const http = await serveHttp({ sandbox, config, sessionIdleMs: 400 });
+    cleanups.push(() => http.close());
+    const gone = new Client({ name: 'gone', version: '1' });
+    const goneTransport = new StreamableHTTPClientTransport(new URL(http.url));
+    await gone.connect(goneTransport, REQUEST);
+    const goneSession = goneTransport.sessionId!;
+    const busy = new Client({ name: 'busy', version: '1' });
+    await busy.connect(new StreamableHTTPClientTransport(new URL(http.url)), REQUEST);
+    expect(http.sessions).toBe(2);
+    // The first client disappears without DELETE (its streams close); the other keeps calling.
+    await gone.close();
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 150));
+      await busy.callTool({ name: 'echo', arguments: { task: `tick ${i}` } }, undefined, REQUEST);
+    }
+    expect(http.sessions).toBe(1);
+    // Its session id is no longer known.
+    const status = await new Promise<number>((resolveStatus, reject) => {
+      const req = httpRequest(http.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': goneSession } }, (res) => {
+        res.resume();
+        resolveStatus(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }));
+    });
+    expect(status).toBe(404);
+    expect(((await busy.callTool({ name: 'echo', arguments: { task: 'still here' } }, undefined, REQUEST)) as CallToolResult).structuredContent).toMatchObject({ output: 'still here' });
+    await busy.close();
   });
 });
 
