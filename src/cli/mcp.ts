@@ -10,6 +10,7 @@ import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 import { UsageError } from '../errors.js';
 import { parseDuration } from '../util/units.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { splitCommand } from './run-native.js';
 import { FLAGS, flagLine } from './flags.js';
 
 /** The options of `agentos mcp`; shared flags come from ./flags.ts. */
@@ -21,6 +22,8 @@ export const MCP_OPTIONS = {
   timeout: { type: 'string' },
   http: { type: 'string' },
   'session-idle': { type: 'string' },
+  native: { type: 'boolean' },
+  runtime: { type: 'string' },
   audit: FLAGS.audit,
   'audit-durability': { type: 'string' },
   'no-audit': { type: 'boolean' },
@@ -31,6 +34,7 @@ export const MCP_OPTIONS = {
 
 export const MCP_HELP = `Usage: agentos mcp --config agents.yaml [options]
        agentos mcp <agent.wasm> [--policy FILE] [--name NAME] [options]
+       agentos mcp --native [--runtime bwrap|runc] [--policy FILE] [--name NAME] [options] -- CMD [ARGS...]
 
 Serve sandboxed agents as MCP tools: each agent is one tool taking { task } and returning
 { output, fuelUsed, durationMs, runId }; a failed run is a tool error 'CODE: message'. Two
@@ -54,6 +58,10 @@ ${flagLine(MCP_OPTIONS.policy, 'with <agent.wasm>: its policy (default: compute,
   --name NAME            with <agent.wasm>: the tool's name (default: the file's name)
   --description TEXT     with <agent.wasm>: what the tool says it does
   --timeout DURATION     with <agent.wasm>: each run's wall-clock limit, e.g. 30s
+  --native               serve the command after -- as a native agent (the container sandbox,
+                         as 'agentos run --native'); --policy, --name, --description and
+                         --timeout apply to it
+  --runtime NAME         with --native: bwrap (default) or runc
   --http HOST:PORT       serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio
                          (HOST defaults to 127.0.0.1; port 0 picks one, printed on stderr);
                          each session gets its own agents; requests whose Host or Origin is
@@ -129,12 +137,20 @@ function stopSignal(): { signal: AbortSignal; dispose(): void } {
 /** Run the command. */
 export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
   try {
-    const { values, positionals } = parse(argv, MCP_OPTIONS, 'mcp');
+    const { options: flags, command } = splitCommand(argv);
+    const { values, positionals } = parse(flags, MCP_OPTIONS, 'mcp');
     if (values.help) {
       process.stdout.write(MCP_HELP + '\n');
       return 0;
     }
-    if ((values.config === undefined) === (positionals.length === 0)) throw new UsageError('give --config agents.yaml or one component path; see `agentos mcp --help`');
+    if (values.native) {
+      if (command.length === 0) throw new UsageError('agentos mcp --native needs the command after --, e.g. agentos mcp --native -- python3 -I /agent/main.py');
+      if (positionals.length > 0 || values.config !== undefined) throw new UsageError('--native serves the command after --; give no component path or --config with it');
+    } else {
+      if (command.length > 0) throw new UsageError('a command after -- needs --native; see `agentos mcp --help`');
+      if (values.runtime !== undefined) throw new UsageError('--runtime goes with --native');
+    }
+    if (!values.native && (values.config === undefined) === (positionals.length === 0)) throw new UsageError('give --config agents.yaml or one component path; see `agentos mcp --help`');
     if (positionals.length > 1) throw new UsageError('agentos mcp serves one component from the command line; list several in --config');
     const single = ['policy', 'name', 'description', 'timeout'] as const;
     const misplaced = single.find((f) => values[f] !== undefined && values.config !== undefined);
@@ -154,8 +170,10 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
       : await mcp.parseMcpConfig(
           {
             agents: {
-              [values.name ?? toolNameFor(positionals[0]!)]: {
-                component: resolve(positionals[0]!),
+              [values.name ?? toolNameFor(values.native ? command[0]! : positionals[0]!)]: {
+                ...(values.native
+                  ? { command, ...(values.runtime !== undefined ? { runtime: values.runtime } : {}) }
+                  : { component: resolve(positionals[0]!) }),
                 ...(values.policy !== undefined ? { policy: resolve(values.policy) } : {}),
                 ...(values.description !== undefined ? { description: values.description } : {}),
                 ...(values.timeout !== undefined ? { timeout: values.timeout } : {}),

@@ -4,7 +4,7 @@
  * (`--http`): tools listed, a tool called, the calls in the audit chain with their provenance,
  * sessions with their own agents, and requests naming a foreign Host or Origin refused.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { queryAuditLog, type AuditRecord } from 'agent-os-sandbox';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { needs } from '../helpers/requirements.js';
 import { TEST_CACHE_DIR } from '../helpers/sandbox.js';
+import { describeNeeds } from '../helpers/skip.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 /** Every request sets its own timeout: the SDK's default (60 s) would outlive the test. */
@@ -172,5 +174,27 @@ describe('agentos mcp --http', () => {
     expect(ga?.agentId).not.toBe(gb?.agentId);
     // Session a's agent was closed when the session ended.
     expect(await records(audit, { agentId: ga!.agentId, eventType: 'agent_terminate' })).toHaveLength(1);
+  });
+});
+
+describeNeeds(needs.bwrap(), 'agentos mcp --native', () => {
+  it('serves a command as a native agent (the container sandbox) under its tool name; a command without --native is exit 2', async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, 'mcp', '--native', '--name', 'shout', '--no-audit', '--', 'sh', '-c', 'read t; echo "$t from $(id -u)"'],
+      cwd: dir,
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'cli-test', version: '0.0.1' });
+    await client.connect(transport, REQUEST);
+    const { tools } = await client.listTools(undefined, REQUEST);
+    expect(tools.map((t) => t.name)).toContain('shout');
+    const r = (await client.callTool({ name: 'shout', arguments: { task: 'hey' } }, undefined, REQUEST)) as CallToolResult & { structuredContent: { output: string } };
+    expect(r.isError, JSON.stringify(r)).toBeFalsy();
+    expect(r.structuredContent.output).toBe('hey from 65534\n');
+    await client.close();
+    const bad = spawnSync(process.execPath, [CLI, 'mcp', '--no-audit', '--', 'true'], { encoding: 'utf8', timeout: 20_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('needs --native');
   });
 });
