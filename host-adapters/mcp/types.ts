@@ -2,7 +2,8 @@
  * What the MCP adapter's modules share: the shape of an agent it serves (components and native
  * agents both fit), and how a failed run reads to a client.
  */
-import { isSandboxError, type SandboxPolicy } from 'agent-os-sandbox';
+import type { SandboxPolicy } from 'agent-os-sandbox';
+import { toToolError } from '../shared/run-tool.js';
 
 /** The `@modelcontextprotocol/sdk` versions this adapter is tested with. */
 export const MCP_PEER_RANGE = '^1.32.0';
@@ -34,6 +35,5 @@ export interface McpAgentEntry {
  * front of a model.
  */
 export function errorText(e: unknown): string {
-  if (isSandboxError(e)) return `${e.code}: ${e.message}`;
-  return `INTERNAL: ${e instanceof Error ? e.message : String(e)}`;
+  return toToolError(e).message;
 }

@@ -22,6 +22,7 @@ import { checkProvenance, type RunProvenance } from '../sandbox/provenance.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { LogEvent } from '../capabilities/context.js';
 import type { SandboxPolicy } from '../policy/schema.js';
+import type { RunOptions } from '../sandbox/sandbox.js';
 import { parseDuration } from '../util/units.js';
 import { bwrapBackend, NATIVE_RUNTIMES, runcBackend, type BackendSpec, type NativeRuntime, type SandboxBackend } from './backends.js';
 import { requireBwrap } from './bwrap.js';
@@ -75,13 +76,8 @@ export interface NativeHost {
   callTool(name: string, input: string, agentId: string): Promise<ToolReply>;
 }
 
-/** Options of {@link NativeAgent.run}: as for components (`RunOptions`). */
-export interface NativeRunOptions {
-  readonly timeout?: number | string;
-  readonly signal?: AbortSignal;
-  /** Who asked for this run: recorded in `details.provenance` of the run's audit records (see `RunOptions.provenance`). */
-  readonly provenance?: Readonly<Record<string, string>>;
-}
+/** Options of {@link NativeAgent.run}: the same as for components. */
+export type NativeRunOptions = RunOptions;
 
 /** The result of a run, as for components (`fuelUsed` is 0: native code is not metered by fuel). */
 export interface NativeRunResult {

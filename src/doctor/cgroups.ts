@@ -31,7 +31,9 @@ function readMountinfo(): string {
  */
 export async function checkCgroups(files: { mountinfo?: string; procSelfCgroup?: string } = {}): Promise<CheckResult> {
   if (process.platform !== 'linux') return { status: 'unavailable', detail: `cgroups are Linux only (this is ${process.platform})` };
-  const layout = detectCgroups(files);
+  // One read of mountinfo for the layout and the favordynmods note.
+  const mountinfo = files.mountinfo ?? readMountinfo();
+  const layout = detectCgroups({ ...files, mountinfo });
   if (layout.kind === 'none') return { status: 'unavailable', detail: 'no cgroup hierarchy is mounted', fix: 'mount cgroup2 at /sys/fs/cgroup' };
   const where = layout.controllers;
   const notes: string[] = [];
@@ -50,7 +52,7 @@ export async function checkCgroups(files: { mountinfo?: string; procSelfCgroup?:
   parts.push(...notes);
   // Each native run moves its sandbox into a group; without favordynmods the move waits for an
   // RCU grace period (5–25 ms measured on a 2-core VM), the largest part of a run's overhead.
-  const mounts = parseCgroupMounts(files.mountinfo ?? readMountinfo());
+  const mounts = parseCgroupMounts(mountinfo);
   const favored = mounts.find((m) => m.favorDynmods);
   const tunable = mounts.find((m) => m.version === 2) ?? mounts[0];
   parts.push(
