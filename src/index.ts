@@ -31,6 +31,9 @@ export {
 } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { AuditEvent, Decision, AccessRequest, ResourceKind } from './gate/types.js';
+/** What the gate would decide for one request under a policy, and why (`agentos policy explain`'s engine). */
+export { explainRequest } from './gate/explain.js';
+export type { ExplainRequest, ExplainSubject, Explanation } from './gate/explain.js';
 export type { LogEvent } from './capabilities/context.js';
 export { loadPolicyFile, parsePolicyText, emptyPolicy } from './policy/loader.js';
 export type { SandboxPolicy } from './policy/schema.js';

@@ -1,15 +1,12 @@
 /**
  * `agentos policy explain`: what the gate would decide for one agent and one request, and the
- * rules that made the decision.
+ * rules that made the decision. The decision is `explainRequest` (src/gate/explain.ts), the same
+ * engine the MCP adapter's `agentos_explain` tool uses.
  */
 import { readFileSync } from 'node:fs';
-import { compileAuthz } from '../authz/engine.js';
-import type { AuthzRequest } from '../authz/types.js';
 import { UsageError } from '../errors.js';
-import { Gate } from '../gate/gate.js';
-import type { AuditEvent, Decision } from '../gate/types.js';
-import { loadPolicyFile, parsePolicyText } from '../policy/loader.js';
-import { parseHttpTarget } from '../policy/network.js';
+import { explainRequest } from '../gate/explain.js';
+import { loadPolicyFile } from '../policy/loader.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS, flagLine } from './flags.js';
 
@@ -29,6 +26,7 @@ ${flagLine(EXPLAIN_OPTIONS.policy, undefined, 20)}
                     "attributes": {...}, "context": {...}}. Attributes by resource:
                       file     path (a guest path), size, classification
                       network  url, or host + port + scheme
+                      env      name (action read)
                       tool     name
                       data     dataId, classification
                     @FILE reads a file.
@@ -81,54 +79,23 @@ export async function explainCommand(argv: string[]): Promise<ExitStatus> {
     const request = jsonArg(values.request, '--request');
     const resource = str(request['resource'], 'request.resource');
     const action = str(request['action'], 'request.action');
-    const attrs = (request['attributes'] ?? {}) as Record<string, unknown>;
-    const context = (request['context'] ?? {}) as Record<string, unknown>;
-    if (typeof attrs !== 'object' || Array.isArray(attrs)) throw new UsageError('request.attributes must be an object');
-
+    const attrs = request['attributes'] ?? {};
+    const context = request['context'] ?? {};
+    if (typeof attrs !== 'object' || attrs === null || Array.isArray(attrs)) throw new UsageError('request.attributes must be an object');
+    if (typeof context !== 'object' || context === null || Array.isArray(context)) throw new UsageError('request.context must be an object');
     // The agent as described overrides the policy's own description of it.
-    const raw = JSON.parse(JSON.stringify(loaded.policy)) as Record<string, any>;
-    if (agent['roles'] !== undefined) raw['roles'] = agent['roles'];
-    raw['agent'] = {
-      ...(raw['agent'] ?? {}),
-      ...(agent['type'] !== undefined ? { type: agent['type'] } : {}),
-      ...(agent['mfaVerified'] !== undefined ? { mfaVerified: agent['mfaVerified'] } : {}),
-      ...(agent['environment'] !== undefined ? { environment: agent['environment'] } : {}),
+    const subject = {
+      ...(typeof agent['id'] === 'string' ? { id: agent['id'] } : {}),
+      ...(agent['roles'] !== undefined ? { roles: agent['roles'] as string[] } : {}),
+      ...(agent['type'] !== undefined ? { type: agent['type'] as string } : {}),
+      ...(agent['mfaVerified'] !== undefined ? { mfaVerified: agent['mfaVerified'] as boolean } : {}),
+      ...(agent['environment'] !== undefined ? { environment: agent['environment'] as string } : {}),
     };
-    const policy = parsePolicyText(JSON.stringify(raw), { format: 'json', source: values.policy }).policy;
-    const agentId = typeof agent['id'] === 'string' ? agent['id'] : 'explain';
-    const events: AuditEvent[] = [];
-    const gate = new Gate(policy, agentId, (e) => {
-      events.push(e);
-    });
-    let decision: Decision;
-    let layer: string;
-    if (resource === 'file' && (action === 'read' || action === 'write')) {
-      const path = str(attrs['path'], 'request.attributes.path');
-      decision = gate.file(action, path, 'agentos policy explain', false, typeof attrs['size'] === 'number' ? BigInt(attrs['size']) : undefined);
-      layer = 'sandbox + model';
-    } else if (resource === 'network' && action === 'connect') {
-      const url = typeof attrs['url'] === 'string' ? new URL(attrs['url']) : undefined;
-      const scheme = url ? url.protocol.replace(':', '') : str(attrs['scheme'] ?? 'https', 'request.attributes.scheme');
-      const authority = url ? url.host : `${str(attrs['host'], 'request.attributes.host')}${attrs['port'] !== undefined ? `:${String(attrs['port'])}` : ''}`;
-      const target = parseHttpTarget(scheme, authority, url ? url.pathname + url.search : '/');
-      if ('error' in target) throw new UsageError(`request: ${target.error}`);
-      decision = gate.http(target, 'agentos policy explain');
-      layer = 'sandbox + model';
-    } else if (resource === 'tool' && action === 'invoke') {
-      decision = gate.tool(str(attrs['name'], 'request.attributes.name'), 'agentos policy explain');
-      layer = 'sandbox + model';
-    } else {
-      // Resources the sandbox has no capability for yet (data, system, tasks): the model alone.
-      const areq: AuthzRequest = {
-        subject: { id: agentId, roles: policy.roles, ...(policy.agent?.type !== undefined ? { type: policy.agent.type } : {}), mfaVerified: policy.agent?.mfaVerified ?? false },
-        resource: { ...attrs, type: resource },
-        action,
-        context: { environment: policy.agent?.environment ?? 'default', ...context, api: 'agentos policy explain' },
-      };
-      const d = compileAuthz(policy.authz).decide(areq);
-      decision = { allowed: d.allowed, reason: d.reason, matched: d.matched, ...(d.actions.length ? { actions: d.actions } : {}), ...(d.wouldDeny ? { wouldDeny: d.wouldDeny } : {}) };
-      layer = 'model';
-    }
+    const { decision, layer, events } = explainRequest(
+      loaded.policy,
+      { resource, action, attributes: attrs as Record<string, unknown>, context: context as Record<string, unknown> },
+      subject,
+    );
     if (json) {
       process.stdout.write(JSON.stringify({ ok: true, decision, layer, events }) + '\n');
     } else {
