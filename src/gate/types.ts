@@ -67,6 +67,7 @@ export interface AuditEvent {
     | 'authentication_success'
     | 'authentication_failure'
     | 'authorization_granted'
+    | 'authorization_denied'
     | 'security_alert';
   readonly capability: string;
   readonly resource: ResourceKind | 'agent';

@@ -549,6 +549,26 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   }
 
   /**
+   * Record an event a host decided on the sandbox's behalf (for example an MCP server's
+   * capability approvals) in the audit chain, and emit it as an `audit` event. Resolves once the
+   * record is durable under `durability: 'sync'` (the default), once queued under `'async'`;
+   * rejects with `AUDIT_UNAVAILABLE` when it cannot be recorded, so that the host can refuse
+   * what it could not record. With `audit: false` the event is only emitted.
+   *
+   * @param correlationId - groups the record with others (the chain's `provenance.correlationId`).
+   * @example
+   * ```ts
+   * await sandbox.recordEvent({ type: 'authorization_denied', agentId: agent.id, capability: 'policy', resource: 'agent',
+   *   action: 'request-capability', target: 'network_access', outcome: 'denied', reason: 'not approved', api: 'my-host' });
+   * ```
+   */
+  async recordEvent(event: Omit<AuditEvent, 'time'>, correlationId?: string): Promise<void> {
+    await this.auditBridge.open();
+    this.checkAudit_();
+    await this.auditDurable_(event, correlationId);
+  }
+
+  /**
    * Register a host tool agents can call through `agent-os:sandbox/tools` (when their policy's
    * `toolAccess.allow` names it). Register tools before loading the agents that use them.
    */
