@@ -25,6 +25,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { loadPolicyFile, parsePolicyText, PolicyError, UsageError, emptyPolicy, type Sandbox, type SandboxPolicy } from 'agent-os-sandbox';
 import { checkAgentName } from './server.js';
+import { reloadingAgent } from './reloading-agent.js';
 import type { McpAgentEntry } from './types.js';
 
 /** One agent of the config, its paths resolved and its policy loaded. */
@@ -161,9 +162,9 @@ export async function loadConfiguredAgents(sandbox: Sandbox, config: McpConfig):
   };
   try {
     for (const [name, spec] of Object.entries(config.agents)) {
-      const agent = spec.component !== undefined
-        ? await sandbox.load(spec.component, { policy: spec.policy })
-        : await sandbox.loadNative({ command: spec.command ?? [], policy: spec.policy, ...(spec.runtime !== undefined ? { container: { runtime: spec.runtime } } : {}) });
+      // A native agent is loaded again to change its policy (see ./reloading-agent.ts); a component's changes in place.
+      const native = (policy: SandboxPolicy) => sandbox.loadNative({ command: spec.command ?? [], policy, ...(spec.runtime !== undefined ? { container: { runtime: spec.runtime } } : {}) });
+      const agent = spec.component !== undefined ? await sandbox.load(spec.component, { policy: spec.policy }) : reloadingAgent(await native(spec.policy), native);
       agents[name] = { agent, ...(spec.description !== undefined ? { description: spec.description } : {}), ...(spec.timeout !== undefined ? { timeout: spec.timeout } : {}) };
     }
   } catch (e) {

@@ -17,6 +17,7 @@ import { loadPeer } from '../shared/peer.js';
 import { loadConfiguredAgents, type McpConfig } from './config.js';
 import { createMcpServer } from './server.js';
 import { MCP_PEER_RANGE } from './types.js';
+import type { Approver } from './approval.js';
 
 /** The path the MCP endpoint is served on. */
 export const MCP_HTTP_PATH = '/mcp';
@@ -50,6 +51,11 @@ export interface McpHttpOptions {
    * {@link DEFAULT_SESSION_IDLE_MS}.
    */
   readonly sessionIdleMs?: number;
+  /**
+   * Decides capability requests out of band; when given, `agentos_request_capability` is
+   * offered (see createMcpServer). A grant widens only the agents of the session that asked.
+   */
+  readonly approve?: Approver;
 }
 
 /** A running Streamable HTTP server. */
@@ -160,6 +166,7 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
       agents: loaded.agents,
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.version !== undefined ? { version: options.version } : {}),
+      ...(options.approve !== undefined ? { approve: options.approve } : {}),
     });
     await server.connect(transport);
     await transport.handleRequest(req, res, body);

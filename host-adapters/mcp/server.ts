@@ -1,6 +1,7 @@
 /**
  * The MCP server: each configured agent is one tool (`{ task }` in, the run's structured
- * result out), beside two read-only management tools. A tool call runs the agent under its
+ * result out), beside read-only management tools (and, when the host passes an approver, one
+ * that requests a capability: ./approval.ts). A tool call runs the agent under its
  * policy; a failure comes back as a tool error `CODE: message` (what to change, never a host
  * stack), a client's cancellation ends the run at once (`CANCELLED`), and every run's audit
  * records name the MCP session, the client and the tool (`run(task, { provenance })`).
@@ -25,6 +26,8 @@ import type { Sandbox } from 'agent-os-sandbox';
 import { loadPeer } from '../shared/peer.js';
 import { errorText, MCP_PEER_RANGE, type McpAgent, type McpAgentEntry } from './types.js';
 import { policyJson, policySummary } from './policy-view.js';
+import { registerRequestCapability, type Approver } from './approval.js';
+import { registerExplainTool } from './explain-tool.js';
 
 /** Tool names of the management tools; agent names may not start with this prefix. */
 export const MANAGEMENT_PREFIX = 'agentos_';
@@ -45,6 +48,13 @@ export interface McpServerOptions {
    * (stdio, in-memory). Default: a fresh UUID per server, which is one session per connection.
    */
   readonly sessionId?: string;
+  /**
+   * Decides capability requests out of band (a person behind a dialog, a program; see
+   * ./approval.ts and `commandApprover`). When given, the server also offers
+   * `agentos_request_capability`, which widens an agent's policy by one grant for the rest of the
+   * session once `approve` says yes. Default: none, and no tool changes a policy.
+   */
+  readonly approve?: Approver;
 }
 
 /** Agent tool names: what MCP clients and the model providers behind them accept. */
@@ -89,7 +99,9 @@ export function defaultDescription(name: string): string {
  * Tools: one per agent, named by its key, input `{ task: string }`, structured output
  * `{ output, fuelUsed, durationMs, runId }`; `agentos_list_agents` (names, descriptions, policy
  * summaries) and `agentos_show_policy` (`{ agent }` → the policy as JSON, fixed environment
- * values hidden). No tool changes a policy.
+ * values hidden) and `agentos_explain` (`{ agent, request }` → the decision and the rule that made
+ * it, by `agentos policy explain`'s engine). With `approve`, `agentos_request_capability` (`{ agent,
+ * grant, reason }`) widens a policy once the approver says yes; without it no tool changes a policy.
  *
  * @throws PeerMissingError when `@modelcontextprotocol/sdk` is not installed.
  */
@@ -142,7 +154,7 @@ export async function createMcpServer(options: McpServerOptions): Promise<McpSer
   server.registerTool(
     `${MANAGEMENT_PREFIX}show_policy`,
     {
-      description: "Shows the policy an agent runs under, as JSON (fixed environment values hidden). Read-only: no tool changes a policy.",
+      description: "Shows the policy an agent runs under, as JSON (fixed environment values hidden). Read-only.",
       inputSchema: { agent: z.string().describe("the agent's tool name") },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
@@ -153,6 +165,11 @@ export async function createMcpServer(options: McpServerOptions): Promise<McpSer
       return { content: [{ type: 'text', text: JSON.stringify(policy, null, 2) }], structuredContent: { agent, policy } };
     },
   );
+  registerExplainTool(server, entries);
+  if (options.approve !== undefined) {
+    if (typeof options.approve !== 'function') throw new TypeError('approve: expected a function (request) => Promise<ApprovalDecision>');
+    registerRequestCapability({ server, sandbox: options.sandbox, approve: options.approve, entries, fallbackSession });
+  }
   return server;
 }
 

@@ -8,6 +8,7 @@ import { loadPeer } from '../shared/peer.js';
 import { loadConfiguredAgents, type McpConfig } from './config.js';
 import { createMcpServer } from './server.js';
 import { MCP_PEER_RANGE } from './types.js';
+import type { Approver } from './approval.js';
 
 /** Options of {@link serveStdio}. */
 export interface McpStdioOptions {
@@ -23,6 +24,8 @@ export interface McpStdioOptions {
   readonly stdout?: NodeJS.WritableStream;
   /** Aborting stops serving (the CLI aborts on SIGINT and SIGTERM). */
   readonly signal?: AbortSignal;
+  /** Decides capability requests out of band; when given, `agentos_request_capability` is offered (see createMcpServer). */
+  readonly approve?: Approver;
 }
 
 /**
@@ -41,7 +44,7 @@ export async function serveStdio(options: McpStdioOptions): Promise<void> {
   const stdin = options.stdin ?? process.stdin;
   const stdout = options.stdout ?? process.stdout;
   const loaded = await loadConfiguredAgents(options.sandbox, options.config);
-  const server = await createMcpServer({ sandbox: options.sandbox, agents: loaded.agents, ...(options.name !== undefined ? { name: options.name } : {}), ...(options.version !== undefined ? { version: options.version } : {}) });
+  const server = await createMcpServer({ sandbox: options.sandbox, agents: loaded.agents, ...(options.name !== undefined ? { name: options.name } : {}), ...(options.version !== undefined ? { version: options.version } : {}), ...(options.approve !== undefined ? { approve: options.approve } : {}) });
   const transport = new StdioServerTransport(stdin as never, stdout as never);
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));

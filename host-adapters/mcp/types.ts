@@ -18,6 +18,12 @@ export interface McpAgent {
     options?: { timeout?: number | string; signal?: AbortSignal; provenance?: Readonly<Record<string, string>> },
   ): Promise<{ readonly output: string; readonly fuelUsed: number; readonly durationMs: number; readonly runId: string }>;
   close(): Promise<void>;
+  /**
+   * Replace the policy (`Agent.updatePolicy`; config-loaded native agents get one that reloads
+   * them). Only `agentos_request_capability` calls it, after the host approved a grant; an agent
+   * without it cannot be widened.
+   */
+  updatePolicy?(policy: SandboxPolicy): Promise<void>;
 }
 
 /** An agent served as a tool, with what the tool says about it. */

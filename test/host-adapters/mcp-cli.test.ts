@@ -55,7 +55,7 @@ describe('agentos mcp over stdio', () => {
     const client = new Client({ name: 'cli-test', version: '0.0.1' });
     await client.connect(transport, REQUEST);
     const { tools } = await client.listTools(undefined, REQUEST);
-    expect(tools.map((t) => t.name).sort()).toEqual(['agentos_list_agents', 'agentos_show_policy', 'echo']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['agentos_explain', 'agentos_list_agents', 'agentos_show_policy', 'echo']);
     expect(tools.find((t) => t.name === 'echo')?.description).toBe('Repeats the task.');
     const r = await call(client, 'over stdio');
     expect(r.isError, JSON.stringify(r)).toBeFalsy();

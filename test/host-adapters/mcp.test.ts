@@ -61,7 +61,7 @@ describe('createMcpServer', () => {
     const client = await connect(sandbox, { echo: { agent: echo, description: 'Repeats the task.' } });
 
     const { tools } = await client.listTools(undefined, REQUEST);
-    expect(tools.map((t) => t.name).sort()).toEqual(['agentos_list_agents', 'agentos_show_policy', 'echo']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['agentos_explain', 'agentos_list_agents', 'agentos_show_policy', 'echo']);
     const tool = tools.find((t) => t.name === 'echo')!;
     expect(tool.description).toBe('Repeats the task.');
     expect(tool.inputSchema).toMatchObject({ type: 'object', properties: { task: { type: 'string' } }, required: ['task'] });
