@@ -12,6 +12,7 @@ import { parseDuration } from '../util/units.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { splitCommand } from './run-native.js';
 import { FLAGS, flagLine } from './flags.js';
+import { APPROVE_HELP, APPROVE_OPTIONS, approveFlags, approveOption, type ApproverModule } from './approve-with.js';
 
 /** The options of `agentos mcp`; shared flags come from ./flags.ts. */
 export const MCP_OPTIONS = {
@@ -22,6 +23,7 @@ export const MCP_OPTIONS = {
   timeout: { type: 'string' },
   http: { type: 'string' },
   'session-idle': { type: 'string' },
+  ...APPROVE_OPTIONS,
   native: { type: 'boolean' },
   runtime: { type: 'string' },
   audit: FLAGS.audit,
@@ -37,9 +39,12 @@ export const MCP_HELP = `Usage: agentos mcp --config agents.yaml [options]
        agentos mcp --native [--runtime bwrap|runc] [--policy FILE] [--name NAME] [options] -- CMD [ARGS...]
 
 Serve sandboxed agents as MCP tools: each agent is one tool taking { task } and returning
-{ output, fuelUsed, durationMs, runId }; a failed run is a tool error 'CODE: message'. Two
-read-only tools list the agents (agentos_list_agents) and show a policy (agentos_show_policy);
-no tool changes a policy. Every run's audit records name the MCP session, the client and the
+{ output, fuelUsed, durationMs, runId }; a failed run is a tool error 'CODE: message'. Read-only
+tools list the agents (agentos_list_agents), show a policy (agentos_show_policy) and explain
+a decision (agentos_explain: allowed or denied for one request and the rule that decided, as
+'agentos policy explain' says). Only with --approve-with does a tool change a policy:
+agentos_request_capability, whose requests CMD decides, never the model.
+Every run's audit records name the MCP session, the client and the
 tool. Over stdio (the default) stdout carries MCP messages only and logs go to stderr; the
 server stops when stdin ends.
 
@@ -70,6 +75,7 @@ ${flagLine(MCP_OPTIONS.policy, 'with <agent.wasm>: its policy (default: compute,
   --session-idle DURATION
                          with --http: end a session (and free its agents) after this long
                          without a request, e.g. 10m (default 15m)
+${APPROVE_HELP}
 ${flagLine(MCP_OPTIONS.audit, `the audit log every decision is written to (default ${DEFAULT_AUDIT_DIR})`)}
   --audit-durability sync|async
                          as for 'agentos run' (default sync)
@@ -84,10 +90,11 @@ An MCP client's config (Claude Desktop, Cursor, ...):
 Example:
   agentos mcp --config examples/mcp/agents.yaml
   agentos mcp examples/hello/build/hello.wasm --policy examples/hello/policy.yaml --name hello
+  agentos mcp --config agents.yaml --approve-with 'ask-operator --channel ops' --approve-timeout 2m
   agentos mcp --config agents.yaml --http 127.0.0.1:8080`;
 
 /** What the CLI uses of `agent-os-sandbox/mcp` (host-adapters/mcp/index.ts); typed here, as src/ cannot import it. */
-interface McpModule {
+interface McpModule extends ApproverModule {
   loadMcpConfig(file: string): Promise<McpConfig>;
   parseMcpConfig(data: unknown, where: { source: string; baseDir: string }): Promise<McpConfig>;
   serveStdio(options: { sandbox: Sandbox; config: McpConfig; version?: string; log?: (line: string) => void; signal?: AbortSignal }): Promise<void>;
@@ -162,6 +169,7 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`--engine ${JSON.stringify(engine)}: use jco or wasmtime`);
     const listen = values.http !== undefined ? parseListen(values.http) : undefined;
     if (values['session-idle'] !== undefined && listen === undefined) throw new UsageError('--session-idle goes with --http');
+    const approval = approveFlags(values);
     const idle = values['session-idle'] !== undefined ? { sessionIdleMs: parseDuration(values['session-idle'], '--session-idle') } : {};
 
     const mcp = await loadAdapter();
@@ -190,15 +198,16 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     });
     // Stdout is the MCP channel: everything else, agents' logs included, goes to stderr.
     const log = (line: string) => process.stderr.write(`agentos mcp: ${safeText(line)}\n`);
+    const approve = approveOption(mcp, approval, log);
     sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));
     const stop = stopSignal();
     try {
       if (listen) {
-        const http = await mcp.serveHttp({ sandbox, config, ...listen, ...idle, log });
+        const http = await mcp.serveHttp({ sandbox, config, ...listen, ...idle, ...approve, log });
         await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));
         await http.close();
       } else {
-        await mcp.serveStdio({ sandbox, config, log, signal: stop.signal });
+        await mcp.serveStdio({ sandbox, config, ...approve, log, signal: stop.signal });
       }
       return 0;
     } finally {
