@@ -58,6 +58,14 @@ export class SandboxToolError extends Error {
     // The stack would show host paths to the model; the code and reason say everything.
     this.stack = `${this.name}: ${this.message}`;
   }
+
+  /**
+   * The message alone, `CODE: reason`: the AI SDK 7 turns a tool's thrown error into the
+   * model's text with `toString()` (6 used `message`), which would otherwise prefix the class name.
+   */
+  override toString(): string {
+    return this.message;
+  }
 }
 
 /** Tool names the model providers accept (OpenAI's and Anthropic's rule). */
