@@ -1,6 +1,6 @@
 /**
- * agent-os-sandbox/ai-sdk: a sandboxed agent as a Vercel AI SDK (`ai` 6) tool. The model calls
- * it with `{ task }`; the agent runs under its policy and the model gets
+ * agent-os-sandbox/ai-sdk: a sandboxed agent as a Vercel AI SDK (`ai` 6 or 7) tool. The model
+ * calls it with `{ task }`; the agent runs under its policy and the model gets
  * `{ output, fuelUsed, durationMs, runId }`. A run that fails (a limit, a denial, a timeout,
  * a cancellation) reaches the model as a tool error whose text is `<CODE>: <message>`.
  *
@@ -28,9 +28,14 @@ export { SandboxToolError } from '../shared/run-tool.js';
 export type { SandboxToolOptions, SandboxToolResult, ToolAgent } from '../shared/run-tool.js';
 export { PeerMissingError } from '../shared/peer.js';
 
+/** The `ai` versions this adapter is tested with (the package's peerDependencies say the same). */
+export const AI_RANGE = '^6.0.0 || ^7.0.0';
+
 // Loaded once, when this module is imported: a missing `ai` fails the import with a message
-// that names the package to install.
-const ai = await loadPeer<typeof import('ai')>('ai', '^6.0.0', 'agent-os-sandbox/ai-sdk');
+// that names the package to install. Typed against the AI SDK 6 (the repository's `ai`); what
+// this module uses of it (`tool` with `description`, `inputSchema`, `execute` and its
+// `abortSignal`) is the same in 7, against which test/host-adapters/ai-sdk-v7.test.ts runs it.
+const ai = await loadPeer<typeof import('ai')>('ai', AI_RANGE, 'agent-os-sandbox/ai-sdk');
 
 /** The tool's input: the task handed to the agent's `run`. */
 const inputSchema = z.object({
