@@ -6,14 +6,21 @@
  * Against DNS rebinding (a web page whose name resolves to 127.0.0.1 talking to this server),
  * every request's `Host` must be the bound host:port or a localhost spelling of the port, and
  * an `Origin`, when sent, must be `http://` one of those; anything else is refused with 403
- * before the MCP layer sees it. Without authentication, bind to loopback only (the default).
+ * before the MCP layer sees it. Then, with `auth`, every request needs a bearer token of the
+ * sandbox's own (`agentos token issue`; see ./auth.ts), refused with 401/403 before the MCP
+ * layer sees it, and a session stays bound to the subject of the token that opened it: a
+ * request for it with another subject's token is refused (403), so a client cannot ride
+ * another's session. The subject reaches each tool call as `extra.authInfo` (the audit records
+ * it as the run's `principal`). Without authentication, bind to loopback only (the default).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Sandbox } from 'agent-os-sandbox';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { loadPeer } from '../shared/peer.js';
+import { createAuthenticator, isLoopbackHost, sameSubject, type McpHttpAuth } from './auth.js';
 import { loadConfiguredAgents, type McpConfig } from './config.js';
 import { createMcpServer } from './server.js';
 import { MCP_PEER_RANGE } from './types.js';
@@ -56,6 +63,12 @@ export interface McpHttpOptions {
    * offered (see createMcpServer). A grant widens only the agents of the session that asked.
    */
   readonly approve?: Approver;
+  /**
+   * Require a bearer token of this sandbox's token service on every request (see
+   * {@link McpHttpAuth}). Default: none, which is for loopback only (a server on another
+   * interface without it logs a warning).
+   */
+  readonly auth?: McpHttpAuth;
 }
 
 /** A running Streamable HTTP server. */
@@ -76,6 +89,8 @@ interface Session {
   /** When its last request ended (ms, `Date.now()`), and how many are under way. */
   lastUsed: number;
   active: number;
+  /** With auth: the subject of the token that opened it; every later request must be theirs. */
+  readonly principal?: string;
 }
 
 /** `host:port` as a Host header spells it (IPv6 in brackets). */
@@ -88,9 +103,9 @@ export function allowedHosts(host: string, port: number): Set<string> {
   return new Set([hostPort(host, port), `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`].map((h) => h.toLowerCase()));
 }
 
-function refuse(res: ServerResponse, status: number, message: string): void {
+function refuse(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.end();
-  res.writeHead(status, { 'content-type': 'application/json' });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json' });
   // A JSON-RPC error without an id: what the SDK's transport answers for its own refusals.
   res.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
 }
@@ -135,21 +150,23 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
   let allowed = new Set<string>();
   let closing = false;
   const log = options.log ?? (() => {});
+  const authenticate = options.auth !== undefined ? createAuthenticator(options.auth) : undefined;
 
-  async function open(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  async function open(req: IncomingMessage, res: ServerResponse, body: unknown, principal: string | undefined): Promise<void> {
     const loaded = await loadConfiguredAgents(options.sandbox, options.config);
     let ended = false;
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         sessions.set(id, session);
-        log(`session ${id} opened`);
+        log(`session ${id} opened${principal !== undefined ? ` for ${JSON.stringify(principal)}` : ''}`);
       },
     });
     const session: Session = {
       transport,
       lastUsed: Date.now(),
       active: 0,
+      ...(principal !== undefined ? { principal } : {}),
       end: async () => {
         if (ended) return;
         ended = true;
@@ -182,11 +199,27 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
       return refuse(res, 403, `Origin ${JSON.stringify(origin)} is not allowed (DNS rebinding protection)`);
     }
     if (new URL(req.url ?? '/', 'http://x').pathname !== MCP_HTTP_PATH) return refuse(res, 404, `the MCP endpoint is ${MCP_HTTP_PATH}`);
+    // Authentication before anything that tells a caller about the server's state (sessions, capacity).
+    let principal: string | undefined;
+    if (authenticate) {
+      const a = await authenticate(req);
+      if (!a.ok) {
+        log(`refused ${req.method ?? '?'} from ${req.socket.remoteAddress ?? '?'} (${a.status}): ${a.detail}`);
+        return refuse(res, a.status, a.message, { 'www-authenticate': a.challenge });
+      }
+      principal = a.principal.subject;
+      // The SDK's transport passes req.auth on to every handler as extra.authInfo.
+      (req as IncomingMessage & { auth?: AuthInfo }).auth = a.authInfo;
+    }
     if (closing) return refuse(res, 503, 'the server is shutting down');
     const id = req.headers['mcp-session-id'];
     if (typeof id === 'string') {
       const session = sessions.get(id);
       if (!session) return refuse(res, 404, 'no such session (it ended or never existed); initialize a new one');
+      if (session.principal !== undefined && (principal === undefined || !sameSubject(session.principal, principal))) {
+        log(`refused ${req.method ?? '?'} for session ${id} from ${req.socket.remoteAddress ?? '?'} (403): a token of ${JSON.stringify(principal)}, not of the session's subject`);
+        return refuse(res, 403, 'this session belongs to another principal: open your own session');
+      }
       const body = req.method === 'POST' ? await readJson(req) : undefined;
       session.active++;
       try {
@@ -201,7 +234,7 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
     if (!isInitialize(body)) return refuse(res, 400, 'no mcp-session-id: the first request of a session must be initialize');
     // Each session loads its own agents: bound them, so clients cannot exhaust the host.
     if (sessions.size >= (options.maxSessions ?? DEFAULT_MAX_SESSIONS)) return refuse(res, 503, `too many sessions open (${sessions.size}); end one (DELETE) and retry`);
-    return open(req, res, body);
+    return open(req, res, body, principal);
   }
 
   const http: Server = createServer((req, res) => {
@@ -232,7 +265,8 @@ export async function serveHttp(options: McpHttpOptions): Promise<McpHttpServer>
   const port = (http.address() as AddressInfo).port;
   allowed = allowedHosts(bindHost, port);
   const url = `http://${hostPort(bindHost, port)}${MCP_HTTP_PATH}`;
-  log(`serving ${Object.keys(options.config.agents).join(', ')} at ${url} (${options.config.source})`);
+  log(`serving ${Object.keys(options.config.agents).join(', ')} at ${url} (${options.config.source})${authenticate ? '; every request needs a bearer token' : ''}`);
+  if (!authenticate && !isLoopbackHost(bindHost)) log(`warning: ${bindHost} is not a loopback address and no authentication is configured: anyone who can reach it can run the agents`);
   return {
     url,
     host: bindHost,

@@ -7,7 +7,8 @@
  *   callback `agentos_request_capability`), to connect to any transport.
  * - {@link commandApprover}: an approver that runs a program (`agentos mcp --approve-with`).
  * - {@link loadMcpConfig} / {@link loadConfiguredAgents}: the agents of an `agents.yaml`.
- * - {@link serveStdio} and {@link serveHttp}: what `agentos mcp` runs.
+ * - {@link serveStdio} and {@link serveHttp}: what `agentos mcp` runs; `serveHttp({ auth })`
+ *   requires the sandbox's own bearer tokens (./auth.ts).
  *
  * @example
  * ```ts
@@ -27,6 +28,8 @@ export { serveStdio } from './stdio.js';
 export type { McpStdioOptions } from './stdio.js';
 export { serveHttp, allowedHosts, MCP_HTTP_PATH, MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS } from './http.js';
 export type { McpHttpOptions, McpHttpServer } from './http.js';
+export { createAuthenticator, isLoopbackHost, sameSubject, MCP_TOKEN_SCOPE, DEFAULT_AUTH_REALM } from './auth.js';
+export type { McpHttpAuth, McpPrincipal, McpTokenKind, AuthOutcome } from './auth.js';
 export { policySummary, policyJson } from './policy-view.js';
 export { registerExplainTool, EXPLAIN_TOOL } from './explain-tool.js';
 export { registerRequestCapability, REQUEST_CAPABILITY_TOOL } from './approval.js';

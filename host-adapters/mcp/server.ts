@@ -4,7 +4,8 @@
  * that requests a capability: ./approval.ts). A tool call runs the agent under its
  * policy; a failure comes back as a tool error `CODE: message` (what to change, never a host
  * stack), a client's cancellation ends the run at once (`CANCELLED`), and every run's audit
- * records name the MCP session, the client and the tool (`run(task, { provenance })`).
+ * records name the MCP session, the client and the tool (`run(task, { provenance })`), and the
+ * authenticated principal when the transport has one (`extra.authInfo.clientId`).
  *
  * @example
  * ```ts
@@ -133,6 +134,8 @@ export async function createMcpServer(options: McpServerOptions): Promise<McpSer
           client: client ? `${client.name}/${client.version}` : 'unknown',
           tool: name,
           request: String(extra.requestId),
+          // Who called, when the transport authenticated the request (serveHttp's auth: the token's subject).
+          ...(extra.authInfo !== undefined ? { principal: extra.authInfo.clientId } : {}),
         };
         return runTool(entry, task, provenance, extra);
       },

@@ -9,7 +9,7 @@
  *
  *   --audit DIR             audit log directory       run, audit *                 audit: --dir
  *   --keys DIR              key store                 run, keys *, sign, verify,   run: --trust
- *                                                     ca *, token *                keys: --dir
+ *                                                     ca *, token *, mcp           keys: --dir
  *   --ca DIR                CA directory              ca *                         ca: --dir
  *   --policy FILE           policy (YAML or JSON)     run, inspect, policy explain,
  *                                                     policy check (repeatable)
@@ -20,7 +20,7 @@
  *   -o, --out FILE          where the result goes     build, sign, audit export,   ca: --output
  *                                                     audit checkpoint, ca issue|crl
  *   --witness DIR           checkpoint witness        run, audit verify|checkpoint
- *   --key NAME              a signing key's name      sign, ca init, token         token: --issuer-key
+ *   --key NAME              a signing key's name      sign, ca init, token, mcp    token, mcp: --issuer-key
  *                           in the key store
  *   --valid DURATION        lifetime of what is made  sign, ca init|issue, token,  keys: --expires
  *                                                     keys generate|rotate         token: --ttl
@@ -30,7 +30,7 @@
  *   --agent-type TYPE       an agent's type           sign, token issue, ca issue
  *   --agent-key KEY         an agent's public key     token, ca issue
  *   --agent-key-file FILE   the same, from a file     token, ca issue
- *   --issuer NAME           the iss claim             sign, token
+ *   --issuer NAME           the iss claim             sign, token, mcp
  *
  * Flags of one command (declared where they are used): run --task --task-file --mount --fuel
  * --memory --timeout --audit-durability --no-audit --allow-unsigned --engine; build --backend;
@@ -39,7 +39,8 @@
  * --from --to, query --limit --reverse, tail -n -f --interval; audit export --from --to; audit
  * proof --seq --size --from --to; audit prune --before --older-than; keys rotate --overlap;
  * verify --kid (alias --issuer); ca init --subject --crl-valid --force; ca verify --at; ca crl
- * --refresh; token --revocations --kind --scope --family; sign --sub --capabilities.
+ * --refresh; token --revocations --kind --scope --family; sign --sub --capabilities; mcp
+ * --require-token --token-scope --allow-unauthenticated, and --revocations as token's.
  *
  * Three aliases keep a name another command uses for something else (kept so that existing
  * scripts work; new ones should use the canonical flag): `audit --agent` (explain's --agent is

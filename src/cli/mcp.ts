@@ -13,6 +13,7 @@ import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { splitCommand } from './run-native.js';
 import { FLAGS, flagLine } from './flags.js';
 import { APPROVE_HELP, APPROVE_OPTIONS, approveFlags, approveOption, type ApproverModule } from './approve-with.js';
+import { checkAuthFlags, MCP_AUTH_HELP, MCP_AUTH_OPTIONS, openTokenAuth, type TokenAuth } from './mcp-auth.js';
 
 /** The options of `agentos mcp`; shared flags come from ./flags.ts. */
 export const MCP_OPTIONS = {
@@ -24,6 +25,7 @@ export const MCP_OPTIONS = {
   http: { type: 'string' },
   'session-idle': { type: 'string' },
   ...APPROVE_OPTIONS,
+  ...MCP_AUTH_OPTIONS,
   native: { type: 'boolean' },
   runtime: { type: 'string' },
   audit: FLAGS.audit,
@@ -70,11 +72,13 @@ ${flagLine(MCP_OPTIONS.policy, 'with <agent.wasm>: its policy (default: compute,
   --http HOST:PORT       serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio
                          (HOST defaults to 127.0.0.1; port 0 picks one, printed on stderr);
                          each session gets its own agents; requests whose Host or Origin is
-                         not this server are refused (403). No authentication: keep it on
-                         loopback
+                         not this server are refused (403). Without --require-token there is
+                         no authentication: an address other than loopback then needs
+                         --allow-unauthenticated
   --session-idle DURATION
                          with --http: end a session (and free its agents) after this long
                          without a request, e.g. 10m (default 15m)
+${MCP_AUTH_HELP}
 ${APPROVE_HELP}
 ${flagLine(MCP_OPTIONS.audit, `the audit log every decision is written to (default ${DEFAULT_AUDIT_DIR})`)}
   --audit-durability sync|async
@@ -91,14 +95,18 @@ Example:
   agentos mcp --config examples/mcp/agents.yaml
   agentos mcp examples/hello/build/hello.wasm --policy examples/hello/policy.yaml --name hello
   agentos mcp --config agents.yaml --approve-with 'ask-operator --channel ops' --approve-timeout 2m
-  agentos mcp --config agents.yaml --http 127.0.0.1:8080`;
+  agentos mcp --config agents.yaml --http 127.0.0.1:8080
+  agentos token issue --agent-id alice --agent-type mcp-client --agent-key-file alice.pub \\
+      --kind session --scope mcp          # a token for one client (8 h)
+  agentos mcp --config agents.yaml --http 0.0.0.0:8080 --require-token`;
 
 /** What the CLI uses of `agent-os-sandbox/mcp` (host-adapters/mcp/index.ts); typed here, as src/ cannot import it. */
 interface McpModule extends ApproverModule {
   loadMcpConfig(file: string): Promise<McpConfig>;
   parseMcpConfig(data: unknown, where: { source: string; baseDir: string }): Promise<McpConfig>;
   serveStdio(options: { sandbox: Sandbox; config: McpConfig; version?: string; log?: (line: string) => void; signal?: AbortSignal }): Promise<void>;
-  serveHttp(options: { sandbox: Sandbox; config: McpConfig; host?: string; port?: number; version?: string; log?: (line: string) => void; sessionIdleMs?: number }): Promise<{ url: string; close(): Promise<void> }>;
+  serveHttp(options: { sandbox: Sandbox; config: McpConfig; host?: string; port?: number; version?: string; log?: (line: string) => void; sessionIdleMs?: number; auth?: TokenAuth['auth'] }): Promise<{ url: string; close(): Promise<void> }>;
+  isLoopbackHost(host: string): boolean;
 }
 interface McpConfig {
   readonly source: string;
@@ -173,6 +181,7 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     const idle = values['session-idle'] !== undefined ? { sessionIdleMs: parseDuration(values['session-idle'], '--session-idle') } : {};
 
     const mcp = await loadAdapter();
+    checkAuthFlags(values, listen, (host) => mcp.isLoopbackHost(host));
     const config = values.config !== undefined
       ? await mcp.loadMcpConfig(values.config)
       : await mcp.parseMcpConfig(
@@ -201,9 +210,11 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     const approve = approveOption(mcp, approval, log);
     sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));
     const stop = stopSignal();
+    let tokenAuth: TokenAuth | undefined;
     try {
       if (listen) {
-        const http = await mcp.serveHttp({ sandbox, config, ...listen, ...idle, ...approve, log });
+        tokenAuth = await openTokenAuth(values, log);
+        const http = await mcp.serveHttp({ sandbox, config, ...listen, ...idle, ...approve, log, ...(tokenAuth ? { auth: tokenAuth.auth } : {}) });
         await new Promise<void>((r) => stop.signal.addEventListener('abort', () => r(), { once: true }));
         await http.close();
       } else {
@@ -212,6 +223,7 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
       return 0;
     } finally {
       stop.dispose();
+      await tokenAuth?.close();
       await sandbox.close();
     }
   } catch (e) {
