@@ -11,7 +11,9 @@
  * Each request and its decision is written to the audit chain before it takes effect (a
  * request that cannot be recorded is not granted); an approved grant widens that agent's
  * policy for the rest of this MCP session only (an HTTP session's agents are its own), and
- * every deny the policy had keeps winning.
+ * every deny the policy had keeps winning. (What is widened is the agent object: a host that
+ * hands the same loaded agent to two servers of its own widens it for both; serveStdio and
+ * serveHttp load agents per session.)
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
