@@ -58,6 +58,52 @@ describe('AuditChain: appends, group commit, durability', () => {
     await again.close();
   });
 
+  it('writes a deferred record in its place: with the next batch, when flushed, when waited for, or after its bound', async () => {
+    const chain = await AuditChain.open(tmp(), { checkpointIntervalMs: 0 });
+    const batches: number[] = [];
+    const orig = chain.store.write.bind(chain.store);
+    chain.store.write = (w, sync) => (batches.push(new DataView(w.block.buffer, w.block.byteOffset).getUint32(1)), orig(w, sync));
+    const settle = () => new Promise((r) => setTimeout(r, 30));
+    const until = async (size: number) => {
+      for (let i = 0; i < 200 && chain.size < size; i++) await new Promise((r) => setTimeout(r, 5));
+    };
+
+    // Alone, it waits (the bound here is far away)…
+    expect(chain.enqueueDeferred(event(0), 60_000)).toBe(0);
+    await settle();
+    expect(batches).toEqual([]);
+    expect(chain.enqueued).toBe(1);
+    // …until something flushes.
+    chain.flushSoon();
+    await until(1);
+    expect(batches).toEqual([1]);
+
+    // Behind it, an ordinary record takes it along, in order.
+    chain.enqueueDeferred(event(1), 60_000);
+    await chain.append(event(2));
+    expect(batches).toEqual([1, 2]);
+
+    // Waiting for it writes it.
+    await chain.whenDurable(chain.enqueueDeferred(event(3), 60_000));
+    expect(batches).toEqual([1, 2, 1]);
+
+    // Nothing else happening: written once the bound runs out.
+    chain.enqueueDeferred(event(4), 5);
+    await until(5);
+    expect(batches).toEqual([1, 2, 1, 1]);
+
+    // close() writes what is deferred.
+    chain.enqueueDeferred(event(5), 60_000);
+    await chain.close();
+    expect(batches).toEqual([1, 2, 1, 1, 1]);
+    const reader = await openAuditReader(chain.dir);
+    expect((await verifyStore(reader.store)).ok).toBe(true);
+    const seqs: number[] = [];
+    for await (const r of queryRecords(reader.store, {})) seqs.push(r.seq);
+    expect(seqs).toEqual([0, 1, 2, 3, 4, 5]);
+    await reader.close();
+  });
+
   it('reopens where it left off: the next record chains to the last one and the tree continues', async () => {
     const dir = tmp();
     let chain = await AuditChain.open(dir, { checkpointIntervalMs: 0 });

@@ -15,6 +15,10 @@
  *   the last batches can be lost on an OS crash or power loss. Nothing is ever reordered or half
  *   written: a lost batch takes every later batch with it, and the chain still verifies.
  *
+ * Deferred records ({@link AuditChain.enqueueDeferred}): a record nobody waits for can be queued
+ * without starting a write of its own; it takes its place in the chain (sequence number,
+ * timestamp) at once and is written with the next batch anyone starts, or after a bound.
+ *
  * Fail closed: once a write fails (disk full, store closed or corrupt), the chain refuses every
  * further append with `AUDIT_UNAVAILABLE` and emits `failed`; reopen it to recover.
  *
@@ -136,6 +140,11 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   private readonly frontier: Frontier;
   private writing = false;
   private scheduled = false;
+  /**
+   * Set while every queued record is deferred (see {@link enqueueDeferred}): the writer loop
+   * leaves them until something schedules it or the timer runs out.
+   */
+  private deferTimer: NodeJS.Timeout | undefined;
   private failure: SandboxError | undefined;
   private closing = false;
   private lastCheckpointSize: number;
@@ -266,22 +275,58 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
    * `AUDIT_UNAVAILABLE` when the chain has failed or is closed, `TypeError` on a malformed record.
    */
   enqueue(input: AuditRecordInput): number {
+    const seq = this.push(input);
+    this.schedule();
+    return seq;
+  }
+
+  /**
+   * Queue a record like {@link enqueue}, but start no write for it: it is written with the next
+   * batch that something else starts (another record, {@link flushSoon}, {@link whenDurable},
+   * {@link drain}, a checkpoint, {@link close}), and at the latest `maxDelayMs` from now. Its
+   * sequence number, its place in the chain and its timestamp are fixed here. For a record no
+   * one waits for whose encoding and write would otherwise land in the middle of something
+   * latency-bound, e.g. a run's opening record, written once the run's reply is out
+   * (`flushSoon` when the run settles).
+   */
+  enqueueDeferred(input: AuditRecordInput, maxDelayMs: number): number {
+    const seq = this.push(input);
+    // Alone in the queue, it waits; behind other records, it goes with them.
+    if (this.queue.length === 1 && !this.scheduled) this.deferTimer = setTimeout(() => this.schedule(), maxDelayMs);
+    return seq;
+  }
+
+  /** Start writing what is queued, deferred records included, on the next turn of the event loop. */
+  flushSoon(): void {
+    if (this.queue.length > 0 && !this.failure) this.schedule();
+  }
+
+  private push(input: AuditRecordInput): number {
     if (this.failure) throw this.failure;
     if (this.closing) throw this.unavailable('audit log is closed');
     checkInput(input);
     const seq = this.nextSeq++;
     this.queue.push({ seq, input });
+    return seq;
+  }
+
+  /** Run the writer loop on the next turn of the event loop (deferred records go with it). */
+  private schedule(): void {
+    if (this.deferTimer !== undefined) {
+      clearTimeout(this.deferTimer);
+      this.deferTimer = undefined;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.pump());
     }
-    return seq;
   }
 
   /** Resolves once record `seq` is durable; rejects with `AUDIT_UNAVAILABLE` if it never will be. */
   whenDurable(seq: number): Promise<void> {
     if (seq < this.durableSize) return Promise.resolve();
     if (this.failure) return Promise.reject(this.failure);
+    if (this.deferTimer !== undefined) this.schedule();
     return new Promise((resolve, reject) => {
       const w = { seq, resolve, reject };
       // Kept sorted by seq; callers almost always ask in order, so this is a push.
@@ -311,7 +356,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     if (this.failure) return;
     // While a write is in flight, encode ahead only a full batch: a partial one taken early
     // would leave the records that arrive meanwhile for the batch after it, two fsyncs away.
-    if (!this.prepared && this.queue.length > 0 && (!this.writing || this.queue.length >= this.o.maxBatch)) this.prepared = this.encode();
+    if (!this.prepared && this.queue.length > 0 && this.deferTimer === undefined && (!this.writing || this.queue.length >= this.o.maxBatch)) this.prepared = this.encode();
     if (this.writing || !this.prepared) {
       if (!this.writing && !this.prepared) this.settleIdle();
       return;
@@ -326,10 +371,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
       write = Promise.reject(e);
     }
     // Encode the next batch while this one is on its way to disk.
-    if (this.queue.length > 0 && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.pump());
-    }
+    if (this.queue.length > 0 && this.deferTimer === undefined) this.schedule();
     write.then(
       () => {
         this.writing = false;
@@ -406,6 +448,10 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     if (this.failure) return;
     this.failure = err;
     this.queue = [];
+    if (this.deferTimer !== undefined) {
+      clearTimeout(this.deferTimer);
+      this.deferTimer = undefined;
+    }
     for (const w of this.waiters.splice(0)) w.reject(err);
     this.settleIdle();
     if (this.listenerCount('failed') > 0) this.emit('failed', err);
@@ -423,6 +469,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   /** Resolves once everything enqueued so far is durable (or the chain has failed). */
   drain(): Promise<void> {
     if (!this.writing && ((!this.prepared && this.queue.length === 0) || this.failure)) return Promise.resolve();
+    this.flushSoon();
     return new Promise((r) => this.idle.push(r));
   }
 

@@ -15,6 +15,12 @@ import type { RunProvenance } from './provenance.js';
 export const DEFAULT_AUDIT_DIR = '.agentos/audit';
 
 /**
+ * A run's opening record (see {@link AuditBridge.recordDeferred}) is written with the run's
+ * next batch, when the run settles, or at the latest this long after it was queued (ms).
+ */
+export const RUN_RECORD_MAX_DELAY_MS = 10;
+
+/**
  * Audit settings of a sandbox: where the chain lives and how it commits. Every field is
  * optional; `{}` means `.agentos/audit`, durable (`'sync'`) commits, checkpoints every 10,000
  * records or 5 s, no witness.
@@ -175,12 +181,14 @@ export class AuditBridge {
 
   /**
    * Until the returned function is called, every record under `correlationId` (a run's id)
-   * carries `provenance` in its details.
+   * carries `provenance` in its details. Calling it (when the run has settled) also starts the
+   * write of a deferred opening record ({@link recordDeferred}).
    */
   tagRun(correlationId: string, provenance: RunProvenance): () => void {
     this.runs.set(correlationId, provenance);
     return () => {
       this.runs.delete(correlationId);
+      this.chain?.flushSoon();
     };
   }
 
@@ -193,6 +201,22 @@ export class AuditBridge {
     if (!this.chain || this.failed) return;
     try {
       this.chain.enqueue(recordOf(e, correlationId, this.provenanceOf(correlationId)));
+    } catch (err) {
+      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+    }
+  }
+
+  /**
+   * Record a host-side event no one waits for, such as the record a run opens with, without
+   * starting a write for it now: it takes its place in the chain at once and is written with
+   * the next batch (the run's first gate record, say), when the run's tag is removed
+   * ({@link tagRun}), or after {@link RUN_RECORD_MAX_DELAY_MS}. So its encoding and write
+   * happen after a short run's reply rather than while the reply is on its way.
+   */
+  recordDeferred(e: AuditEvent, correlationId: string | undefined): void {
+    if (!this.chain || this.failed) return;
+    try {
+      this.chain.enqueueDeferred(recordOf(e, correlationId, this.provenanceOf(correlationId)), RUN_RECORD_MAX_DELAY_MS);
     } catch (err) {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
     }

@@ -416,7 +416,7 @@ export class Agent {
     const untag = provenance ? this.sandbox.auditBridge.tagRun(runId, provenance) : undefined;
     try {
       this.sandbox.checkAudit_();
-      if (provenance) this.sandbox.audit_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action: 'run', target: this.prepared.hash, outcome: 'allowed', reason: 'run requested', api: 'agent.run', details: { provenance } }, runId);
+      if (provenance) this.sandbox.auditDeferred_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action: 'run', target: this.prepared.hash, outcome: 'allowed', reason: 'run requested', api: 'agent.run', details: { provenance } }, runId);
       const tokens = this.sandbox.tokens_;
       if (tokens) await this.checkToken_(tokens);
       const signal = options.signal;
@@ -839,6 +839,13 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   audit_(e: Omit<AuditEvent, 'time'>, correlationId?: string): void {
     const event: AuditEvent = { time: Date.now(), ...e };
     this.auditBridge.record(event, correlationId);
+    this.emit('audit', event);
+  }
+
+  /** @internal as audit_, for a run's opening record: written once the run settles or with its next batch (AuditBridge.recordDeferred) */
+  auditDeferred_(e: Omit<AuditEvent, 'time'>, correlationId: string): void {
+    const event: AuditEvent = { time: Date.now(), ...e };
+    this.auditBridge.recordDeferred(event, correlationId);
     this.emit('audit', event);
   }
 

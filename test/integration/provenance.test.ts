@@ -42,12 +42,16 @@ describe('run provenance', () => {
     await sandbox.close();
 
     const mine = await records(auditDir, tagged.runId);
-    expect(mine.map((r) => r.eventType)).toContain('authorization_granted');
+    expect(mine[0]?.eventType).toBe('authorization_granted');
     for (const r of mine) expect(r.details?.['provenance']).toEqual(provenance);
     // The untagged run's records (here only the close, stamped with the last run's id) have none.
     for (const r of await records(auditDir, plain.runId)) expect(r.details?.['provenance']).toBeUndefined();
     const failedRuns: AuditRecord[] = [];
     for await (const r of queryAuditLog(auditDir, { eventType: 'agent_error' })) failedRuns.push(r);
     expect(failedRuns.at(-1)?.details?.['provenance']).toEqual(provenance);
+    // The opening record is written once the run settles (with the run's next batch at the
+    // latest), in its place: before the run's other records.
+    const failedRun = await records(auditDir, failedRuns.at(-1)!.provenance!.correlationId!);
+    expect(failedRun.map((r) => r.eventType).slice(0, 2)).toEqual(['authorization_granted', 'agent_error']);
   });
 });
