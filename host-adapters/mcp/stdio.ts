@@ -4,10 +4,9 @@
  * when the client closes stdin (or the process is told to stop), the agents are closed.
  */
 import type { Sandbox } from 'agent-os-sandbox';
-import { loadPeer } from '../shared/peer.js';
 import { loadConfiguredAgents, type McpConfig } from './config.js';
 import { createMcpServer } from './server.js';
-import { MCP_PEER_RANGE } from './types.js';
+import { LineTransport } from './stdio-transport.js';
 import type { Approver } from './approval.js';
 
 /** Options of {@link serveStdio}. */
@@ -35,21 +34,16 @@ export interface McpStdioOptions {
  * @example `await serveStdio({ sandbox, config: await loadMcpConfig('agents.yaml') }); await sandbox.close();`
  */
 export async function serveStdio(options: McpStdioOptions): Promise<void> {
-  const { StdioServerTransport } = await loadPeer<typeof import('@modelcontextprotocol/sdk/server/stdio.js')>(
-    '@modelcontextprotocol/sdk/server/stdio.js',
-    MCP_PEER_RANGE,
-    'agent-os-sandbox/mcp',
-    '@modelcontextprotocol/sdk',
-  );
   const stdin = options.stdin ?? process.stdin;
   const stdout = options.stdout ?? process.stdout;
   const loaded = await loadConfiguredAgents(options.sandbox, options.config);
   const server = await createMcpServer({ sandbox: options.sandbox, agents: loaded.agents, ...(options.name !== undefined ? { name: options.name } : {}), ...(options.version !== undefined ? { version: options.version } : {}), ...(options.approve !== undefined ? { approve: options.approve } : {}) });
-  const transport = new StdioServerTransport(stdin as never, stdout as never);
+  // The SDK's StdioServerTransport framing, without its redundant parse of each line (see ./stdio-transport.ts).
+  const transport = new LineTransport(stdin, stdout);
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   transport.onclose = () => done();
-  // The SDK's stdio transport does not watch for the end of stdin: a client that exits closes it.
+  // The transport does not watch for the end of stdin: a client that exits closes it.
   const onEnd = () => done();
   stdin.once('end', onEnd);
   stdin.once('close', onEnd);
