@@ -19,13 +19,15 @@
 
 mod bridge;
 mod cache;
+mod call;
+mod describe;
 mod errors;
 mod js;
 mod netns;
 mod seccomp_notify;
 mod state;
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -493,24 +495,29 @@ impl JsEngine {
         let (pre, resources) = component.bridged_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         let host_ref = unsafe { JsRef::new(env.raw(), raw) }.map_err(|e| internal(&env, e))?;
-        let _ = resources;
         let jco_results = options.and_then(|o| o.jco_results).unwrap_or(false);
-        self.instantiate_pre(&env, component, &pre, limits, Some(host_ref), jco_results)
+        self.instantiate_pre(&env, component, &pre, limits, Some((host_ref, resources)), jco_results)
     }
 
     /// Call the component's `run: func(task: string) -> result<string, string>`. `timeoutMs`
     /// replaces the instance's `limits.timeoutMs` for this call (what is left of a run's budget).
     #[napi]
     pub fn run(&self, env: Env, instance: &Instance, task: String, timeout_ms: Option<f64>) -> napi::Result<RunResult> {
-        let deadline = match timeout_ms {
-            None => None,
-            Some(ms) if !(ms.is_finite() && ms >= 0.0) => return Err(internal(&env, format!("timeoutMs must be a non-negative number, got {ms}"))),
-            Some(_) if !self.meters.epoch || self.tick_ms == 0 => {
-                return Err(internal(&env, "timeoutMs needs the epoch ticker (an engine with epochInterruption and epochTickMs > 0)"));
-            }
-            Some(ms) => Some((ms / self.tick_ms as f64).ceil() as u64 + 1),
-        };
+        let deadline = self.call_deadline(&env, timeout_ms)?;
         instance.run(&env, task, deadline)
+    }
+
+    /// Call the exported function `func` (in the exported interface `iface` as the component
+    /// spells it, `test:typed/shapes@0.1.0`; at the world level when `iface` is null) with `args`
+    /// in jco's conventions, as `run` calls `run`: fuel and the deadline re-armed, `timeoutMs`
+    /// replacing the instance's time limit for this call. Returns `{ value, fuelConsumed }`:
+    /// `value` is the function's result (undefined when it has none; a `result<T, E>` whole, as
+    /// `{ tag: 'ok' | 'err', val }`). Traps throw as in `run`; a missing export, a wrong number
+    /// of arguments or an argument that does not convert throws `USAGE` before the guest is
+    /// entered, leaving the instance usable. See `call.rs`.
+    #[napi(ts_return_type = "{ value: unknown; fuelConsumed: number }")]
+    pub fn call<'a>(&self, env: &'a Env, instance: &Instance, iface: Option<String>, func: String, args: Unknown<'_>, timeout_ms: Option<f64>) -> napi::Result<Unknown<'a>> {
+        call::call(self, env, instance, iface, func, args, timeout_ms)
     }
 
     /// Benchmark helper: `iterations` warm instantiations from the component's `InstancePre`
@@ -552,6 +559,18 @@ impl JsEngine {
 }
 
 impl JsEngine {
+    /// The epoch deadline of one call that gives its own `timeoutMs` (`run`, `call`).
+    fn call_deadline(&self, env: &Env, timeout_ms: Option<f64>) -> napi::Result<Option<u64>> {
+        Ok(match timeout_ms {
+            None => None,
+            Some(ms) if !(ms.is_finite() && ms >= 0.0) => return Err(internal(env, format!("timeoutMs must be a non-negative number, got {ms}"))),
+            Some(_) if !self.meters.epoch || self.tick_ms == 0 => {
+                return Err(internal(env, "timeoutMs needs the epoch ticker (an engine with epochInterruption and epochTickMs > 0)"));
+            }
+            Some(ms) => Some((ms / self.tick_ms as f64).ceil() as u64 + 1),
+        })
+    }
+
     fn same_engine(&self, env: &Env, component: &CompiledComponent) -> napi::Result<()> {
         if wasmtime::Engine::same(&self.engine, component.component.engine()) {
             Ok(())
@@ -579,9 +598,13 @@ impl JsEngine {
         component: &CompiledComponent,
         pre: &InstancePre<HostState>,
         limits: Limits,
-        host: Option<JsRef>,
+        host: Option<(JsRef, Arc<ResourceNames>)>,
         jco_results: bool,
     ) -> napi::Result<Instance> {
+        let (host, resources) = match host {
+            Some((h, r)) => (Some(h), r),
+            None => (None, Arc::default()),
+        };
         let mut store = self.new_store(&limits).map_err(|e| internal(env, e))?;
         store.data_mut().jco_results = jco_results;
         let host_val = match &host {
@@ -604,8 +627,9 @@ impl JsEngine {
         };
         let func = instance.get_func(&mut store, &component.run_index).ok_or_else(|| throw(env, Coded::new("COMPONENT_INVALID", "the instance has no `run` export"), &[]))?;
         Ok(Instance {
-            inner: RefCell::new(Some(Live { store, func, trapped: None })),
+            inner: RefCell::new(Some(Live { store, instance, func, trapped: None })),
             host,
+            resources,
             fuel: limits.fuel,
             deadline: limits.deadline,
             meters: self.meters,
@@ -796,6 +820,8 @@ impl CompiledComponent {
 
 struct Live {
     store: Store<HostState>,
+    /// The component instance (`Engine.call` looks its other exports up here).
+    instance: wasmtime::component::Instance,
     func: Func,
     /// Set after a trap: wasmtime does not let a component instance be entered again.
     trapped: Option<String>,
@@ -806,6 +832,8 @@ struct Live {
 pub struct Instance {
     inner: RefCell<Option<Live>>,
     host: Option<JsRef>,
+    /// The host resource types of the import bridge (empty without a host), for `Engine.call`.
+    resources: Arc<ResourceNames>,
     fuel: u64,
     deadline: u64,
     meters: Meters,
@@ -860,12 +888,23 @@ impl Instance {
         }
     }
 
-    fn run(&self, env: &Env, task: String, deadline: Option<u64>) -> napi::Result<RunResult> {
-        let mut guard = self.inner.try_borrow_mut().map_err(|_| internal(env, "the instance is already running (a host function called back into it)"))?;
-        let live = guard.as_mut().ok_or_else(|| internal(env, "the instance was disposed"))?;
+    /// The live instance for one call: not running already (a host function calling back into
+    /// it), not disposed, not trapped before.
+    fn live(&self, env: &Env) -> napi::Result<RefMut<'_, Live>> {
+        let guard = self.inner.try_borrow_mut().map_err(|_| internal(env, "the instance is already running (a host function called back into it)"))?;
+        let live = RefMut::filter_map(guard, Option::as_mut).map_err(|_| internal(env, "the instance was disposed"))?;
         if let Some(t) = &live.trapped {
             return Err(throw(env, Coded::new("AGENT_ERROR", format!("the instance cannot run again after it trapped ({t}); instantiate a new one")), &[]));
         }
+        Ok(live)
+    }
+
+    /// Call `func` of the guest with fuel and the deadline re-armed (`deadline`: this call's own,
+    /// in ticks from now) and this napi call's host function in reach of the import bridge.
+    /// Returns the fuel used. A trap marks the instance as trapped and throws the classified
+    /// error (`phase` names the call in its message), or rethrows what the host function threw.
+    #[allow(clippy::too_many_arguments)]
+    fn invoke(&self, env: &Env, live: &mut Live, func: Func, params: &[Val], results: &mut [Val], deadline: Option<u64>, phase: &str) -> napi::Result<f64> {
         let host_val = match &self.host {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
             None => None,
@@ -880,30 +919,37 @@ impl Instance {
             data.thrown = None;
             data.call = Some(CallCtx { env: env.raw(), host: host_val });
         }
-        let mut results = [Val::Bool(false)];
-        let outcome = live.func.call(&mut live.store, &[Val::String(task)], &mut results);
+        let outcome = func.call(&mut live.store, params, results);
         live.store.data_mut().call = None;
         let fuel_consumed = self.fuel_consumed(&live.store);
         match outcome {
-            Ok(()) => match &results[0] {
-                Val::Result(Ok(Some(v))) => match &**v {
-                    Val::String(s) => Ok(RunResult { ok: Some(s.clone()), err: None, fuel_consumed }),
-                    other => Err(internal(env, format!("run returned ok({other:?}), not a string"))),
-                },
-                Val::Result(Err(Some(v))) => match &**v {
-                    Val::String(s) => Ok(RunResult { ok: None, err: Some(s.clone()), fuel_consumed }),
-                    other => Err(internal(env, format!("run returned err({other:?}), not a string"))),
-                },
-                other => Err(internal(env, format!("run returned {other:?}, not result<string, string>"))),
-            },
+            Ok(()) => Ok(fuel_consumed),
             Err(e) => {
-                let c = classify_exec(&e, live.store.data(), "run");
+                let c = classify_exec(&e, live.store.data(), phase);
                 live.trapped = Some(c.message.clone());
                 if let Some(exc) = live.store.data_mut().thrown.take() {
                     return Err(unsafe { js::rethrow(env.raw(), exc.value(env.raw()).map_err(|e| internal(env, e))?) });
                 }
                 Err(throw(env, c, &[("fuelConsumed", fuel_consumed)]))
             }
+        }
+    }
+
+    fn run(&self, env: &Env, task: String, deadline: Option<u64>) -> napi::Result<RunResult> {
+        let mut live = self.live(env)?;
+        let func = live.func;
+        let mut results = [Val::Bool(false)];
+        let fuel_consumed = self.invoke(env, &mut live, func, &[Val::String(task)], &mut results, deadline, "run")?;
+        match &results[0] {
+            Val::Result(Ok(Some(v))) => match &**v {
+                Val::String(s) => Ok(RunResult { ok: Some(s.clone()), err: None, fuel_consumed }),
+                other => Err(internal(env, format!("run returned ok({other:?}), not a string"))),
+            },
+            Val::Result(Err(Some(v))) => match &**v {
+                Val::String(s) => Ok(RunResult { ok: None, err: Some(s.clone()), fuel_consumed }),
+                other => Err(internal(env, format!("run returned err({other:?}), not a string"))),
+            },
+            other => Err(internal(env, format!("run returned {other:?}, not result<string, string>"))),
         }
     }
 }

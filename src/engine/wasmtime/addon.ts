@@ -57,6 +57,54 @@ export type NativeHost = (iface: string, func: string, args: unknown[]) => unkno
 /** What `run` returns (limits and traps throw an Error with `code` and `fuelConsumed`). */
 export type NativeRunResult = { readonly ok: string; readonly fuelConsumed: number } | { readonly err: string; readonly fuelConsumed: number };
 
+/** What `Engine.call` returns (limits and traps throw as `run` does; bad arguments throw `code: 'USAGE'`). */
+export interface NativeCallResult {
+  /** The function's result in jco's conventions (`undefined` when it has none; a `result<T, E>` as `{ tag: 'ok' | 'err', val }`). */
+  readonly value: unknown;
+  readonly fuelConsumed: number;
+}
+
+/** A WIT type as `describeComponent` reports it (names are the WIT names, kebab-case). */
+export type NativeWitType =
+  | { readonly kind: 'bool' | 's8' | 'u8' | 's16' | 'u16' | 's32' | 'u32' | 's64' | 'u64' | 'f32' | 'f64' | 'char' | 'string' }
+  | { readonly kind: 'list'; readonly element: NativeWitType }
+  | { readonly kind: 'tuple'; readonly types: readonly NativeWitType[] }
+  | {
+      readonly kind: 'record';
+      readonly name: string | null;
+      readonly docs: string | null;
+      readonly fields: readonly { readonly name: string; readonly docs: string | null; readonly type: NativeWitType }[];
+    }
+  | {
+      readonly kind: 'variant';
+      readonly name: string | null;
+      readonly docs: string | null;
+      readonly cases: readonly { readonly name: string; readonly docs: string | null; readonly type: NativeWitType | null }[];
+    }
+  | { readonly kind: 'enum'; readonly name: string | null; readonly docs: string | null; readonly cases: readonly { readonly name: string; readonly docs: string | null }[] }
+  | { readonly kind: 'flags'; readonly name: string | null; readonly docs: string | null; readonly flags: readonly { readonly name: string; readonly docs: string | null }[] }
+  | { readonly kind: 'option'; readonly type: NativeWitType }
+  | { readonly kind: 'result'; readonly ok: NativeWitType | null; readonly err: NativeWitType | null }
+  /** Resources and handles, future, stream, error-context, fixed-size lists, maps. */
+  | { readonly kind: 'unsupported'; readonly what: string };
+
+/** One function the component's world exports (`describeComponent`). */
+export interface NativeFunctionDescription {
+  /** The exported interface as the component spells it (`test:typed/shapes@0.1.0`, or an inline interface's plain name); null at the world level. */
+  readonly interface: string | null;
+  /** The WIT name (kebab-case). */
+  readonly name: string;
+  /** The `///` comment: from the component (built by jco/componentize, it has none) or the `witPath` given. */
+  readonly docs: string | null;
+  readonly params: readonly { readonly name: string; readonly type: NativeWitType }[];
+  readonly result: NativeWitType | null;
+}
+
+/** The JSON `describeComponent` returns, parsed. */
+export interface NativeComponentDescription {
+  readonly functions: readonly NativeFunctionDescription[];
+}
+
 /** The addon's engine. */
 export interface NativeEngine {
   readonly wasmtimeVersion: string;
@@ -68,6 +116,13 @@ export interface NativeEngine {
   instantiateWithHost(component: NativeComponent, limits: NativeLimits, host: NativeHost, options?: { jcoResults?: boolean }): NativeInstance;
   /** `timeoutMs` replaces the instance's time limit for this call. */
   run(instance: NativeInstance, task: string, timeoutMs?: number): NativeRunResult;
+  /**
+   * Call another export: `func` (WIT name) in the exported interface `iface` (as the component
+   * spells it), or at the world level when `iface` is null, with `args` in jco's conventions.
+   * Fuel, deadline and traps as `run`; a missing export, a wrong argument count or an argument
+   * that does not convert throws `code: 'USAGE'` without entering the guest.
+   */
+  call(instance: NativeInstance, iface: string | null, func: string, args: readonly unknown[], timeoutMs?: number): NativeCallResult;
 }
 
 /** Options of `new Engine()` (see native/src/lib.rs). */
@@ -87,6 +142,13 @@ export interface NativeEngineOptions {
 /** The addon's exports. */
 export interface WasmtimeAddon {
   readonly Engine: new (options?: NativeEngineOptions) => NativeEngine;
+  /**
+   * The functions the component's world exports, as JSON ({@link NativeComponentDescription}).
+   * Components built by jco/componentize carry no doc comments: `witPath` (the `.wit` file or
+   * directory the component was built from) supplies them, matched by name. Throws
+   * `code: 'COMPONENT_INVALID'` for bytes that are not a component, `'USAGE'` for a `witPath` that does not parse.
+   */
+  readonly describeComponent: (bytes: Uint8Array, witPath?: string) => string;
   /** Listen on 127.0.0.1:`port` in the network namespace of process `pid` (root only); the fd. Absent in older builds. */
   readonly listenInNetns?: (pid: number, port: number) => number;
 }
