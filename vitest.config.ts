@@ -11,7 +11,7 @@ import { LEFT_OUT_ENV } from './test/summary-reporter.js';
  * skips that project.
  */
 /** Integration suites that run on both engines (engines.test.ts parametrizes itself). */
-const BOTH_ENGINES_LIST = ['audit', 'filesystem', 'identity', 'limits', 'network-env-tools', 'policy-runtime', 'python', 'runtime'];
+const BOTH_ENGINES_LIST = ['audit', 'filesystem', 'identity', 'limits', 'network-env-tools', 'policy-runtime', 'python', 'runtime', 'typed-exports'];
 const BOTH_ENGINES = BOTH_ENGINES_LIST.map((n) => `test/integration/${n}.test.ts`);
 const BOTH_ENGINES_COUNT = BOTH_ENGINES_LIST.length;
 

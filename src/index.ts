@@ -14,6 +14,9 @@
  */
 export { createSandbox, Sandbox, Agent } from './sandbox/sandbox.js';
 export type { SandboxOptions, LoadOptions, RunOptions, RunResult, SandboxEvents, InspectReport, ToolHandler } from './sandbox/sandbox.js';
+export type { CallResult } from './sandbox/call.js';
+export type { ExportedFunction, WitFunction, WitType, WitField, WitCase, WitName, WitParam, WitPrimitive } from './wit-exports/types.js';
+export { argumentsSchema, returnSchema } from './wit-exports/schema.js';
 export type { PolicyInput } from './sandbox/policy-input.js';
 export type { NativeAgent, NativeLoadOptions, NativeRunOptions, NativeRunResult } from './container/native-agent.js';
 export type { ImportReport, ImportVerdict } from './sandbox/imports.js';

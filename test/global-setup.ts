@@ -32,6 +32,8 @@ interface Job {
   source: string;
   output: string;
   kind: Kind;
+  /** A fixture with its own world: `<name>.wit/` beside it, world `<name>` (e.g. `typed`). */
+  witDir?: string;
 }
 
 function kindOf(source: string): Kind {
@@ -44,7 +46,9 @@ function jobs(): Job[] {
   for (const file of readdirSync(FIXTURE_SOURCES_DIR).sort()) {
     if (!(AGENT_EXTENSIONS as readonly string[]).includes(extname(file))) continue;
     const source = join(FIXTURE_SOURCES_DIR, file);
-    list.push({ source, output: join(FIXTURE_BUILD_DIR, `${basename(file, extname(file))}.wasm`), kind: kindOf(source) });
+    const name = basename(file, extname(file));
+    const witDir = join(FIXTURE_SOURCES_DIR, `${name}.wit`);
+    list.push({ source, output: join(FIXTURE_BUILD_DIR, `${name}.wasm`), kind: kindOf(source), ...(existsSync(witDir) ? { witDir } : {}) });
   }
   for (const [example, file] of Object.entries(EXAMPLES)) {
     const source = join(REPO_ROOT, 'examples', example, file);
@@ -80,6 +84,7 @@ function keyOf(job: Job, toolchain: Record<string, string>): string {
       if (file.endsWith('.py')) hash.update(file).update(readFileSync(join(REPO_ROOT, 'python', 'agent_os', file)));
     }
   }
+  if (job.witDir) for (const file of readdirSync(job.witDir).sort()) hash.update(file).update(readFileSync(join(job.witDir, file)));
   hash.update(readFileSync(job.source));
   return hash.digest('hex');
 }
@@ -91,7 +96,8 @@ function upToDate(job: Job, key: string): boolean {
 
 async function build(job: Job, key: string, signal: AbortSignal): Promise<void> {
   const started = Date.now();
-  const result = await buildAgent(job.source, job.output, { signal });
+  const world = job.witDir ? { witDir: job.witDir, world: basename(job.source, extname(job.source)) } : {};
+  const result = await buildAgent(job.source, job.output, { signal, ...world });
   await writeFile(`${job.output}.key`, `${key}\n`);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   const size = result.bytes > 1 << 20 ? `${(result.bytes / (1 << 20)).toFixed(1)} MiB` : `${result.bytes} B`;

@@ -32,6 +32,10 @@ import type { AuditChain } from '../audit/chain.js';
 import { loadNativeAgent, NativeAgent, type NativeLoadOptions } from '../container/native-agent.js';
 import { LIMIT_CODES, runFailure } from './run-failure.js';
 import { checkProvenance } from './provenance.js';
+import { callValue, resolveCall, type CallResult } from './call.js';
+import { describeExports, type ExportsDescription } from '../wit-exports/describe.js';
+import { argumentsToGuest } from '../wit-exports/values.js';
+import type { ExportedFunction } from '../wit-exports/types.js';
 
 
 /** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
@@ -136,6 +140,12 @@ export interface LoadOptions {
    * working policy stays). Default false.
    */
   readonly watchPolicy?: boolean;
+  /**
+   * The WIT file or directory the component was built from. Only for the doc comments of its
+   * exported functions ({@link Agent.exports}, and the tool descriptions the host adapters make
+   * of them): built components do not carry their WIT's docs. Types always come from the component.
+   */
+  readonly wit?: string;
 }
 
 /** Options of {@link Agent.run}. */
@@ -198,6 +208,8 @@ export class Agent {
   /** Correlation id stamped on audit records: the current run's id (or the load's). */
   private correlation: string = randomUUID();
   private auditShared: SharedArrayBuffer | undefined;
+  /** The exported functions besides `run` (absent when it exports only `run`). */
+  private exported: ExportsDescription | undefined;
   /** The instance's current session token (with `tokens`). */
   private tokenValue: string | undefined;
 
@@ -408,6 +420,68 @@ export class Agent {
   private async runNow(task: string, options: RunOptions): Promise<RunResult> {
     if (this.closed) throw new UsageError('agent is closed');
     if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
+    const { value, ...rest } = await this.perform_(options, 'run', undefined, (inst, left) => inst.run(task, left), (output) => output);
+    return { output: value, ...rest };
+  }
+
+  /**
+   * The functions the component exports, `run` included, with their WIT types (what
+   * {@link call} takes). Empty when the component exports only `run`; see
+   * {@link exportsUnavailable} when they could not be read.
+   */
+  exports(): readonly ExportedFunction[] {
+    return this.exported?.functions ?? [];
+  }
+
+  /** Why {@link exports} is empty although the component exports more than `run` (no wasmtime addon, say); else undefined. */
+  get exportsUnavailable(): string | undefined {
+    return this.exported && 'unavailable' in this.exported ? this.exported.unavailable : undefined;
+  }
+
+  /** @internal set by `Sandbox.load` when the component exports more than `run`. */
+  setExports_(description: ExportsDescription): void {
+    this.exported = description;
+  }
+
+  /**
+   * Call an exported function other than `run` (see {@link exports}) under the same policy,
+   * limits and audit as a run. `args` is an object with one property per parameter in canonical
+   * JSON (see `src/wit-exports/types.ts`: records keyed by WIT field names, variants as
+   * `{ tag, val }`, options as `null` or the value, results as `{ ok }`/`{ err }`, flags as
+   * arrays of names); it is validated before the call and refused with `USAGE` naming the
+   * argument that does not fit. Resolves with the result in the same form; a function returning
+   * `result<T, E>` resolves with `T` and rejects with `AGENT_ERROR` carrying `E` in `details.err`.
+   *
+   * @example
+   * ```ts
+   * const { value } = await agent.call('test:geo/shapes@0.1.0#move-point', { p: { x: 1, y: 2 }, dx: 3, dy: null });
+   * ```
+   */
+  call(fn: string, args: Readonly<Record<string, unknown>> = {}, options: RunOptions = {}): Promise<CallResult> {
+    const p = this.queue.then(() => this.callNow(fn, args, options));
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async callNow(id: string, args: Readonly<Record<string, unknown>>, options: RunOptions): Promise<CallResult> {
+    if (this.closed) throw new UsageError('agent is closed');
+    const fn = resolveCall(this.exports(), this.exportsUnavailable, id, args);
+    const call = { interface: fn.interface, name: fn.name, args: argumentsToGuest(fn, args), returnsResult: fn.result?.kind === 'result' };
+    // The result is converted inside the call, so that an `err` it returns is recorded as the call's failure.
+    return this.perform_(options, 'call', fn.id, async (inst, left) => callValue(fn, await inst.call(call, left)), (v) => JSON.stringify(v) ?? 'null');
+  }
+
+  /**
+   * What a run and a call share: provenance, the token check, the instance, cancellation, the
+   * time left of the budget, fuel, and how a failure or an incomplete audit trail is reported.
+   */
+  private async perform_<T>(
+    options: RunOptions,
+    action: 'run' | 'call',
+    fn: string | undefined,
+    invoke: (inst: WorkerInstance, timeLeftMs: number) => Promise<T>,
+    describe: (value: T) => string,
+  ): Promise<{ value: T } & Omit<RunResult, 'output'>> {
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
     const started = performance.now();
     const runId = randomUUID();
@@ -416,7 +490,7 @@ export class Agent {
     const untag = provenance ? this.sandbox.auditBridge.tagRun(runId, provenance) : undefined;
     try {
       this.sandbox.checkAudit_();
-      if (provenance) this.sandbox.auditDeferred_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action: 'run', target: this.prepared.hash, outcome: 'allowed', reason: 'run requested', api: 'agent.run', details: { provenance } }, runId);
+      if (provenance) this.sandbox.auditDeferred_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action, target: fn ?? this.prepared.hash, outcome: 'allowed', reason: `${action} requested`, api: `agent.${action}`, details: { provenance } }, runId);
       const tokens = this.sandbox.tokens_;
       if (tokens) await this.checkToken_(tokens);
       const signal = options.signal;
@@ -427,9 +501,9 @@ export class Agent {
       // Cancelling kills the instance's worker: the run rejects with CANCELLED at once.
       const onAbort = () => inst.kill(cancelledError(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
-      let output: string;
+      let value: T;
       try {
-        output = await inst.run(task, left);
+        value = await invoke(inst, left);
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -437,10 +511,10 @@ export class Agent {
       // Calls refused because the log failed mean the run did not do what it was asked, and
       // the host must know its trail is incomplete. What the agent returned is kept in the
       // error's details (it may say what the agent was told).
-      const auditErr = this.sandbox.auditError_(output);
+      const auditErr = this.sandbox.auditError_(describe(value));
       if (auditErr) throw auditErr;
       return {
-        output,
+        value,
         durationMs: performance.now() - started,
         agentId: this.id,
         runId,
@@ -625,6 +699,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
       throw new ComponentError(`${source.origin}: the component does not export \`run: func(task: string) -> result<string, string>\` (world agent-os:sandbox/agent)`);
     }
+    // Only a component that exports more than `run` pays for describing its exports.
+    const exported = prepared.exports.some(([name]) => name !== 'run') ? describeExports(source.bytes, source.hash, options.wit) : undefined;
     const report = classifyImports(prepared.imports, policy);
     const unsupported = report.filter((r) => r.verdict === 'unsupported');
     if (unsupported.length > 0) {
@@ -666,6 +742,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);
+    if (exported) agent.setExports_(exported);
     if (this.tokens_) {
       try {
         await agent.issueToken_(this.tokens_);

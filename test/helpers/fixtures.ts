@@ -14,6 +14,8 @@
  *   (see the header of `test/fixtures/agents/fsprobe.c` for the command list).
  * - `pyprobe` — Python (CPython via componentize-py): files, fetch, tools, memory and loops from
  *   Python; same command style as fsprobe (see the docstring of `test/fixtures/agents/pyprobe.py`).
+ * - `typed` — StarlingMonkey, built against its own world (`typed.wit/`): `run` echoes, and `add`
+ *   plus the interface `test:typed/shapes@0.1.0` export functions over every kind of WIT type.
  * - `fetchprobe` — StarlingMonkey `fetch`; task = JSON `{url, method?, body?, headers?, redirect?}`,
  *   returns JSON `{status, body, redirected, url, hops}` or `{error}`.
  *

@@ -14,7 +14,7 @@ import type { ComponentSource } from '../component.js';
 import { serveRpc, type RpcHandlers } from './rpc.js';
 import { decodeEvents } from './event-codec.js';
 import { transpileCached, type TranspiledComponent } from './transpile.js';
-import type { FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import type { ExportCall, FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { enableWasmFeatures } from './wasm-features.js';
 
 /** Rewrites a core module's bytes before compilation (fuel charges, memory caps: see src/limits). */
@@ -175,7 +175,7 @@ export interface InstanceHooks {
 export class WorkerInstance {
   private readonly worker: Worker;
   private nextRun = 1;
-  private readonly pending = new Map<number, { resolve: (o: string) => void; reject: (e: SandboxError) => void }>();
+  private readonly pending = new Map<number, { resolve: (o: unknown) => void; reject: (e: SandboxError) => void }>();
   private dead: SandboxError | undefined;
   /** Aborts the host calls (HTTP, tools) this instance still has in progress. */
   private readonly abortCalls: () => void;
@@ -232,7 +232,7 @@ export class WorkerInstance {
           if (!p) break;
           this.pending.delete(m.id);
           this.lastFuelUsed = m.fuelUsed;
-          if (m.ok) p.resolve(m.output);
+          if (m.ok) p.resolve('output' in m ? m.output : m.value);
           else {
             const e = revive(m.error as SerializedError);
             if (m.fatal) this.kill(e);
@@ -298,9 +298,18 @@ export class WorkerInstance {
 
   /** Run one task with a wall-clock timeout; the worker is terminated when it expires. */
   run(task: string, timeoutMs: number): Promise<string> {
+    return this.post((id) => ({ type: 'run', id, task, timeoutMs }), timeoutMs) as Promise<string>;
+  }
+
+  /** Call an exported function (arguments and result in jco's form), as {@link run} runs a task. */
+  call(call: ExportCall, timeoutMs: number): Promise<unknown> {
+    return this.post((id) => ({ type: 'call', id, call, timeoutMs }), timeoutMs);
+  }
+
+  private post(message: (id: number) => ToWorker, timeoutMs: number): Promise<unknown> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextRun++;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.kill(new LimitError('TIMEOUT', `agent run exceeded its time limit (${Math.round(timeoutMs)} ms left of the run's budget); raise resourceLimits.maxExecutionTime or --timeout`, { limit: 'maxExecutionTime', allowed: timeoutMs }));
       }, timeoutMs);
@@ -314,7 +323,7 @@ export class WorkerInstance {
           reject(e);
         },
       });
-      this.worker.postMessage({ type: 'run', id, task, timeoutMs } satisfies ToWorker);
+      this.worker.postMessage(message(id));
     });
   }
 

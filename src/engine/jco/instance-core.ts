@@ -12,6 +12,8 @@ import { nativeHost, ResourceTable } from '../wasmtime/dispatch.js';
 import { WORKER_ENGINE_OPTIONS } from '../wasmtime/prepare.js';
 import type { AuditEvent } from '../../gate/types.js';
 import type { RpcClient } from './rpc.js';
+import type { ExportCall } from './protocol.js';
+import { lowerCamel } from '../../wit-exports/types.js';
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { buildHostImports, type HostImports } from './host.js';
 import type { HostCaps } from '../../capabilities/context.js';
@@ -20,6 +22,7 @@ import { formatBytes } from '../../util/units.js';
 /** The exports of our world as jco exposes them. */
 interface AgentExports {
   run(task: string): string;
+  readonly [name: string]: unknown;
 }
 
 /** Options for {@link createCoreInstance}. */
@@ -80,6 +83,11 @@ export interface CoreInstance {
    * time budget (wasmtime arms its epoch deadline with it; on jco the host terminates the worker).
    */
   run(task: string, timeoutMs?: number): ({ ok: true; output: string } | { ok: false; error: SerializedError; fatal: boolean }) & { fuelUsed: number };
+  /**
+   * Call another exported function; `value` is its whole result in jco's form (a `result` as
+   * `{ tag, val }`, its `err` included: that is the caller's to report).
+   */
+  call(call: ExportCall, timeoutMs?: number): ({ ok: true; value: unknown } | { ok: false; error: SerializedError; fatal: boolean }) & { fuelUsed: number };
   /** Fuel the start functions consumed during instantiation. */
   readonly fuelUsedAtStart: number;
   close(): void;
@@ -283,11 +291,44 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
         flush();
       }
     },
+    call(call) {
+      host.resetRun();
+      fuel.value = budget;
+      try {
+        const fn = exportedFunction(exports, call);
+        if (!fn) return { ok: false, error: { code: 'USAGE', message: `the component exports no function ${call.interface ? `${call.interface}#` : ''}${call.name}` }, fatal: false, fuelUsed: 0 };
+        try {
+          const value: unknown = fn(...call.args);
+          return { ok: true, value: call.returnsResult ? { tag: 'ok', val: value } : value, fuelUsed: used() };
+        } catch (e) {
+          // jco throws a returned `err` as an error carrying it; anything else is a trap.
+          if (call.returnsResult && e instanceof Error && e.constructor.name === 'ComponentError' && Object.hasOwn(e, 'payload')) {
+            return { ok: true, value: { tag: 'err', val: (e as { payload?: unknown }).payload }, fuelUsed: used() };
+          }
+          throw e;
+        }
+      } catch (e) {
+        return { ok: false, ...classifyThrow(e, fuelState()), fuelUsed: Math.min(used(), Number(budget)) };
+      } finally {
+        host.stdio.end();
+        summarize();
+        flush();
+      }
+    },
     close() {
       host.close();
       flush();
     },
   };
+}
+
+/** The jco binding of an exported function, or undefined when the component has none by that name. */
+function exportedFunction(exports: AgentExports, call: ExportCall): ((...args: unknown[]) => unknown) | undefined {
+  const holder: unknown = call.interface === null ? exports : Object.hasOwn(exports, call.interface) ? exports[call.interface] : undefined;
+  if (typeof holder !== 'object' || holder === null) return undefined;
+  const key = lowerCamel(call.name);
+  const fn: unknown = Object.hasOwn(holder, key) ? (holder as Record<string, unknown>)[key] : undefined;
+  return typeof fn === 'function' ? (fn as (...args: unknown[]) => unknown) : undefined;
 }
 
 /** One wasmtime engine per worker (a worker runs one instance). */
@@ -310,7 +351,8 @@ function classifyNative(e: unknown, budget: bigint | undefined, n: NativeSetting
           : { code, message: `agent needs more memory than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(n.memoryBytes)}) or --memory`, details: { limit: 'maxMemory', allowed: n.memoryBytes, ...requested } };
       return { error, fatal: true, fuelUsed };
     }
-    return { error: { code, message: code === 'AGENT_ERROR' ? `agent trapped: ${e.message}` : e.message }, fatal: true, fuelUsed };
+    // A call refused for its arguments (USAGE) left the instance as it was.
+    return { error: { code, message: code === 'AGENT_ERROR' ? `agent trapped: ${e.message}` : e.message }, fatal: code !== 'USAGE', fuelUsed };
   }
   return { ...classifyThrow(e), fuelUsed };
 }
@@ -341,6 +383,20 @@ function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreIn
         const r = engine.run(inst, task, timeoutMs);
         if ('ok' in r) return { ok: true, output: r.ok, fuelUsed: r.fuelConsumed };
         return { ok: false, error: { code: 'AGENT_ERROR', message: r.err.slice(0, 64 * 1024) }, fatal: false, fuelUsed: r.fuelConsumed };
+      } catch (e) {
+        const c = classifyNative(e, o.fuel, n);
+        return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };
+      } finally {
+        host.stdio.end();
+        summarize();
+        flush();
+      }
+    },
+    call(call, timeoutMs) {
+      host.resetRun();
+      try {
+        const r = engine.call(inst, call.interface, call.name, [...call.args], timeoutMs);
+        return { ok: true, value: r.value, fuelUsed: r.fuelConsumed };
       } catch (e) {
         const c = classifyNative(e, o.fuel, n);
         return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };

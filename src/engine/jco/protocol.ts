@@ -36,7 +36,19 @@ export interface WorkerInit {
 /** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */
 export type ToWorker =
   | { readonly type: 'init'; readonly init: WorkerInit & { readonly rpcPort: MessagePort; readonly policyPort: MessagePort } }
-  | { readonly type: 'run'; readonly id: number; readonly task: string; readonly timeoutMs: number };
+  | { readonly type: 'run'; readonly id: number; readonly task: string; readonly timeoutMs: number }
+  | { readonly type: 'call'; readonly id: number; readonly call: ExportCall; readonly timeoutMs: number };
+
+/**
+ * A call of an exported function other than `run`: its place, its positional arguments in jco's
+ * form (./src/wit-exports/values.ts) and whether it returns a `result` (jco throws its `err`).
+ */
+export interface ExportCall {
+  readonly interface: string | null;
+  readonly name: string;
+  readonly args: readonly unknown[];
+  readonly returnsResult: boolean;
+}
 
 /** Worker → host. */
 export type FromWorker =
@@ -45,4 +57,5 @@ export type FromWorker =
   | { readonly type: 'init-error'; readonly error: SerializedError }
   | { readonly type: 'events'; readonly batch: EncodedEvents }
   | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly output: string; readonly fuelUsed: number }
+  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly value: unknown; readonly fuelUsed: number }
   | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean; readonly fuelUsed: number };

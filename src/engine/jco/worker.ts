@@ -49,8 +49,13 @@ port.on('message', (m: ToWorker) => {
     void init(m.init);
     return;
   }
-  if (m.type !== 'run' || !instance) return;
-  const r = instance.run(m.task, m.timeoutMs);
-  post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output, fuelUsed: r.fuelUsed } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal, fuelUsed: r.fuelUsed });
+  if (!instance) return;
+  if (m.type === 'run') {
+    const r = instance.run(m.task, m.timeoutMs);
+    post(r.ok ? { type: 'result', id: m.id, ok: true, output: r.output, fuelUsed: r.fuelUsed } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal, fuelUsed: r.fuelUsed });
+  } else if (m.type === 'call') {
+    const r = instance.call(m.call, m.timeoutMs);
+    post(r.ok ? { type: 'result', id: m.id, ok: true, value: r.value, fuelUsed: r.fuelUsed } : { type: 'result', id: m.id, ok: false, error: r.error, fatal: r.fatal, fuelUsed: r.fuelUsed });
+  }
 });
 post({ type: 'loaded' });
