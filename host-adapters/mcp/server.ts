@@ -29,6 +29,7 @@ import { errorText, MCP_PEER_RANGE, type McpAgent, type McpAgentEntry } from './
 import { policyJson, policySummary } from './policy-view.js';
 import { registerRequestCapability, type Approver } from './approval.js';
 import { registerExplainTool } from './explain-tool.js';
+import { functionToolsOf, registerFunctionTools, type SkippedFunction } from './function-tools.js';
 
 /** Tool names of the management tools; agent names may not start with this prefix. */
 export const MANAGEMENT_PREFIX = 'agentos_';
@@ -116,6 +117,19 @@ export async function createMcpServer(options: McpServerOptions): Promise<McpSer
   const entries = Object.entries(options.agents).map(([name, value]) => [name, entryOf(name, value)] as const);
   const server = new McpServer({ name: options.name ?? 'agentos', version: options.version ?? '0.1.0' }, { capabilities: { tools: {} } });
   const fallbackSession = options.sessionId ?? randomUUID();
+  /** Who called which tool, for the audit records of the run or call. */
+  const provenanceOf = (tool: string, extra: Extra): Record<string, string> => {
+    const client = server.server.getClientVersion();
+    return {
+      via: 'mcp',
+      session: extra.sessionId ?? fallbackSession,
+      client: client ? `${client.name}/${client.version}` : 'unknown',
+      tool,
+      request: String(extra.requestId),
+      // Who called, when the transport authenticated the request (serveHttp's auth: the token's subject).
+      ...(extra.authInfo !== undefined ? { principal: extra.authInfo.clientId } : {}),
+    };
+  };
 
   for (const [name, entry] of entries) {
     server.registerTool(
@@ -126,20 +140,18 @@ export async function createMcpServer(options: McpServerOptions): Promise<McpSer
         outputSchema: RESULT_SHAPE,
         annotations: { title: name, openWorldHint: false },
       },
-      async ({ task }, extra) => {
-        const client = server.server.getClientVersion();
-        const provenance = {
-          via: 'mcp',
-          session: extra.sessionId ?? fallbackSession,
-          client: client ? `${client.name}/${client.version}` : 'unknown',
-          tool: name,
-          request: String(extra.requestId),
-          // Who called, when the transport authenticated the request (serveHttp's auth: the token's subject).
-          ...(extra.authInfo !== undefined ? { principal: extra.authInfo.clientId } : {}),
-        };
-        return runTool(entry, task, provenance, extra);
-      },
+      async ({ task }, extra) => runTool(entry, task, provenanceOf(name, extra), extra),
     );
+  }
+
+  // Components exporting more than `run`: one tool per function, typed by its WIT.
+  const taken = new Set([...entries.map(([n]) => n), `${MANAGEMENT_PREFIX}list_agents`, `${MANAGEMENT_PREFIX}show_policy`]);
+  const functions = new Map<string, { tools: string[]; skipped: SkippedFunction[] }>();
+  for (const [name, entry] of entries) {
+    const { tools, skipped } = functionToolsOf(name, entry, taken);
+    for (const t of tools) taken.add(t.tool);
+    registerFunctionTools(server, name, entry, tools, { provenance: provenanceOf, progress: startProgress });
+    functions.set(name, { tools: tools.map((t) => t.tool), skipped });
   }
 
   server.registerTool(
@@ -150,7 +162,7 @@ export async function createMcpServer(options: McpServerOptions): Promise<McpSer
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     () => {
-      const agents = entries.map(([name, e]) => ({ name, description: e.description ?? defaultDescription(name), kind: 'executable' in e.agent ? 'native' : 'component', policy: policySummary(e.agent.policy) }));
+      const agents = entries.map(([name, e]) => ({ name, description: e.description ?? defaultDescription(name), kind: 'executable' in e.agent ? 'native' : 'component', policy: policySummary(e.agent.policy), functionTools: functions.get(name)?.tools ?? [], functionsNotServed: functions.get(name)?.skipped ?? [] }));
       return { content: [{ type: 'text', text: JSON.stringify({ agents }, null, 2) }], structuredContent: { agents } };
     },
   );

@@ -41,7 +41,10 @@ export const MCP_HELP = `Usage: agentos mcp --config agents.yaml [options]
        agentos mcp --native [--runtime bwrap|runc] [--policy FILE] [--name NAME] [options] -- CMD [ARGS...]
 
 Serve sandboxed agents as MCP tools: each agent is one tool taking { task } and returning
-{ output, fuelUsed, durationMs, runId }; a failed run is a tool error 'CODE: message'. Read-only
+{ output, fuelUsed, durationMs, runId }; a failed run is a tool error 'CODE: message'. A
+component that exports functions besides run (built with agentos build --wit DIR --world NAME,
+say) also gets one tool per function, <agent>_<function> or <agent>_<interface>_<function>,
+whose input schema is derived from the function's WIT types and checked before the call. Read-only
 tools list the agents (agentos_list_agents), show a policy (agentos_show_policy) and explain
 a decision (agentos_explain: allowed or denied for one request and the rule that decided, as
 'agentos policy explain' says). Only with --approve-with does a tool change a policy:
