@@ -26,11 +26,15 @@ Options:
   -o, --out FILE        output component path (required)
   --backend NAME        JavaScript engine: starlingmonkey (default) or quickjs (smaller and
                         faster per call, no fetch and no wasi:http)
+  --wit DIR             build against this WIT package instead of ours, with
+  --world NAME          its world NAME (default agent). The world must still export our run;
+                        it may export more functions and interfaces, which agentos mcp and
+                        the framework adapters serve as typed tools (agent.call in the library)
   --json                print one JSON object
   -h, --help            show this help`;
 
 /** The options of `agentos build`. */
-export const BUILD_OPTIONS = { out: FLAGS.out, backend: { type: 'string' }, json: FLAGS.json, help: FLAGS.help } as const;
+export const BUILD_OPTIONS = { out: FLAGS.out, backend: { type: 'string' }, wit: { type: 'string' }, world: { type: 'string' }, json: FLAGS.json, help: FLAGS.help } as const;
 
 /** Run the command. */
 export async function buildCommand(argv: string[]): Promise<ExitStatus> {
@@ -47,8 +51,11 @@ export async function buildCommand(argv: string[]): Promise<ExitStatus> {
     if (backend !== undefined && backend !== 'starlingmonkey' && backend !== 'quickjs') {
       throw new UsageError(`--backend ${JSON.stringify(backend)}: expected starlingmonkey or quickjs`);
     }
+    if (values.world !== undefined && !/^[a-z][a-z0-9-]*$/.test(values.world)) throw new UsageError(`--world ${JSON.stringify(values.world)}: expected a WIT world name (lowercase letters, digits and -)`);
+    if (values.world !== undefined && values.wit === undefined) throw new UsageError('--world names a world of the --wit package: give --wit DIR too');
     const r = await buildAgent(positionals[0]!, values.out, {
       ...(backend ? { backend } : {}),
+      ...(values.wit !== undefined ? { witDir: values.wit, world: values.world ?? 'agent' } : {}),
       ...(json ? {} : { onLog: (line: string) => process.stderr.write(safeText(line) + '\n') }),
     });
     if (json) process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');
