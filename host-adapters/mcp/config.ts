@@ -9,6 +9,7 @@
  *     policy: ../hello/policy.yaml    # a policy file, or the policy inline (a mapping)
  *     description: Greets whoever the task names.
  *     timeout: 10s                # optional: each run's wall-clock limit
+ *     wit: ../hello/wit           # optional: the WIT it was built from, for its functions' docs
  *   report:
  *     command: [python3, -I, /agent/main.py]   # a native agent (run in the container sandbox)
  *     runtime: bwrap              # optional: bwrap (default) or runc
@@ -39,6 +40,8 @@ export interface McpAgentSpec {
   readonly policy: SandboxPolicy;
   readonly description?: string;
   readonly timeout?: number | string;
+  /** The WIT file or directory the component was built from (absolute): doc comments for its function tools. */
+  readonly wit?: string;
 }
 
 /** A read config: tool name → agent. */
@@ -58,10 +61,12 @@ const agentSchema = z
     policy: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
     description: z.string().min(1).max(4096).optional(),
     timeout: z.union([z.number().int().positive(), z.string().regex(DURATION, 'expected a duration such as 500ms, 30s or 5m')]).optional(),
+    wit: z.string().min(1).optional(),
   })
   .strict()
   .refine((a) => (a.component === undefined) !== (a.command === undefined), { message: 'give exactly one of component (a .wasm path) or command (a native agent)' })
-  .refine((a) => a.runtime === undefined || a.command !== undefined, { message: 'runtime goes with command (native agents)', path: ['runtime'] });
+  .refine((a) => a.runtime === undefined || a.command !== undefined, { message: 'runtime goes with command (native agents)', path: ['runtime'] })
+  .refine((a) => a.wit === undefined || a.component !== undefined, { message: 'wit goes with component (it documents the functions a component exports)', path: ['wit'] });
 
 const configSchema = z
   .object({
@@ -119,6 +124,7 @@ export async function parseMcpConfig(data: unknown, where: { source: string; bas
       policy,
       ...(a.description !== undefined ? { description: a.description } : {}),
       ...(a.timeout !== undefined ? { timeout: a.timeout } : {}),
+      ...(a.wit !== undefined ? { wit: resolve(where.baseDir, a.wit) } : {}),
     };
   }
   return { source: where.source, agents };
@@ -164,7 +170,7 @@ export async function loadConfiguredAgents(sandbox: Sandbox, config: McpConfig):
     for (const [name, spec] of Object.entries(config.agents)) {
       // A native agent is loaded again to change its policy (see ./reloading-agent.ts); a component's changes in place.
       const native = (policy: SandboxPolicy) => sandbox.loadNative({ command: spec.command ?? [], policy, ...(spec.runtime !== undefined ? { container: { runtime: spec.runtime } } : {}) });
-      const agent = spec.component !== undefined ? await sandbox.load(spec.component, { policy: spec.policy }) : reloadingAgent(await native(spec.policy), native);
+      const agent = spec.component !== undefined ? await sandbox.load(spec.component, { policy: spec.policy, ...(spec.wit !== undefined ? { wit: spec.wit } : {}) }) : reloadingAgent(await native(spec.policy), native);
       agents[name] = { agent, ...(spec.description !== undefined ? { description: spec.description } : {}), ...(spec.timeout !== undefined ? { timeout: spec.timeout } : {}) };
     }
   } catch (e) {

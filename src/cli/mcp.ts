@@ -22,6 +22,7 @@ export const MCP_OPTIONS = {
   name: { type: 'string' },
   description: { type: 'string' },
   timeout: { type: 'string' },
+  wit: { type: 'string' },
   http: { type: 'string' },
   'session-idle': { type: 'string' },
   ...APPROVE_OPTIONS,
@@ -60,12 +61,14 @@ agents.yaml:
       policy: policy.yaml                   # a file, or the policy inline
       description: Greets whoever the task names.
       timeout: 10s
+      wit: wit/                             # optional: the WIT it was built from (docs of its function tools)
   (paths are relative to the config file)
 
 Options:
   --config FILE          the agents to serve (YAML or JSON, as above)
 ${flagLine(MCP_OPTIONS.policy, 'with <agent.wasm>: its policy (default: compute, log, clocks only)')}
   --name NAME            with <agent.wasm>: the tool's name (default: the file's name)
+  --wit PATH             with <agent.wasm>: the WIT it was built from, for its function tools' docs
   --description TEXT     with <agent.wasm>: what the tool says it does
   --timeout DURATION     with <agent.wasm>: each run's wall-clock limit, e.g. 30s
   --native               serve the command after -- as a native agent (the container sandbox,
@@ -197,6 +200,7 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
                 ...(values.policy !== undefined ? { policy: resolve(values.policy) } : {}),
                 ...(values.description !== undefined ? { description: values.description } : {}),
                 ...(values.timeout !== undefined ? { timeout: values.timeout } : {}),
+                ...(values.wit !== undefined ? { wit: resolve(values.wit) } : {}),
               },
             },
           },

@@ -11,9 +11,11 @@ import { afterEach, expect, it } from 'vitest';
 import { queryAuditLog, type AuditRecord } from 'agent-os-sandbox';
 import { createMcpServer } from 'agent-os-sandbox/mcp';
 import { join } from 'node:path';
-import { FIXTURE_SOURCES_DIR, fixturePath } from '../helpers/fixtures.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { FIXTURE_SOURCES_DIR, fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
-import { recordingSandbox } from '../helpers/sandbox.js';
+import { recordingSandbox, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 import { describeNeeds } from '../helpers/skip.js';
 
 const REQUEST = { timeout: 15_000 };
@@ -95,5 +97,27 @@ describeNeeds(needs.wasmtimeAddon(), 'MCP tools per exported function', () => {
     expect(JSON.stringify(granted)).toContain('session-typed');
     expect(JSON.stringify(granted)).toContain('typed-client/0.9.0');
     expect(JSON.stringify(granted)).toContain('typed_add');
+  });
+});
+
+describeNeeds(needs.wasmtimeAddon(), 'agentos mcp serving exported functions', () => {
+  it('the real CLI over stdio serves the function tools of <agent.wasm> --wit, and a call comes back typed', async () => {
+    const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
+    const audit = mkdtempSync(join(tmpdir(), 'agentos-mcp-typed-'));
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [join(REPO_ROOT, 'dist', 'cli', 'main.js'), 'mcp', fixturePath('typed'), '--wit', join(FIXTURE_SOURCES_DIR, 'typed.wit'), '--audit', audit, '--cache-dir', TEST_CACHE_DIR],
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'cli-typed', version: '1.0.0' });
+    await client.connect(transport, REQUEST);
+    cleanups.push(() => client.close());
+    const { tools } = await client.listTools(undefined, REQUEST);
+    expect(tools.find((t) => t.name === 'typed_shapes_area')?.description).toMatch(/^The area of a shape/);
+    const r = (await client.callTool({ name: 'typed_shapes_area', arguments: { s: { tag: 'circle', val: 1 }, u: 'metric' } }, undefined, REQUEST)) as CallToolResult;
+    expect(r.isError, JSON.stringify(r)).toBeFalsy();
+    expect((r.structuredContent as { value: number }).value).toBeCloseTo(Math.PI);
+    const bad = (await client.callTool({ name: 'typed_shapes_area', arguments: { s: { tag: 'circle' }, u: 'metric' } }, undefined, REQUEST)) as CallToolResult;
+    expect(bad.isError).toBe(true);
   });
 });
