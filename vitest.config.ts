@@ -12,8 +12,10 @@ import { LEFT_OUT_ENV } from './test/summary-reporter.js';
  */
 /** Integration suites that run on both engines (engines.test.ts parametrizes itself). */
 const BOTH_ENGINES_LIST = ['audit', 'filesystem', 'identity', 'limits', 'network-env-tools', 'policy-runtime', 'python', 'runtime', 'typed-exports'];
-const BOTH_ENGINES = BOTH_ENGINES_LIST.map((n) => `test/integration/${n}.test.ts`);
-const BOTH_ENGINES_COUNT = BOTH_ENGINES_LIST.length;
+/** Host adapter suites whose agents run on both engines (in-process; the CLI suites use the default). */
+const BOTH_ENGINES_ADAPTERS = ['ai-sdk', 'langchain', 'mcp', 'mcp-functions'];
+const BOTH_ENGINES = [...BOTH_ENGINES_LIST.map((n) => `test/integration/${n}.test.ts`), ...BOTH_ENGINES_ADAPTERS.map((n) => `test/host-adapters/${n}.test.ts`)];
+const BOTH_ENGINES_COUNT = BOTH_ENGINES.length;
 
 const addon = needs.wasmtimeAddon();
 const wasmtime = addon.ok;
