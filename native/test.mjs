@@ -129,6 +129,22 @@ const echo = c2;
   const bigFuel = 2n ** 62n;
   const e2 = expectThrow('fuel: bigint fuel accepted (2^62) + timeout', () => engine.run(engine.instantiate(c, { fuel: bigFuel, timeoutMs: 50 }), 'x'), 'TIMEOUT');
   void e2;
+  // The interrupt cell (another thread sets it; see the worker checks): left at 0 it changes
+  // nothing, the deadline still ends the run with TIMEOUT; set, the run ends with CANCELLED.
+  const noHost = () => undefined;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const t1 = Date.now();
+  expectThrow('interrupt: a cell left at 0, loop with timeoutMs 200 → TIMEOUT', () => engine.run(engine.instantiateWithHost(c, { timeoutMs: 200 }, noHost, { interrupt: cell }), 'x'), 'TIMEOUT');
+  const took1 = Date.now() - t1;
+  check('interrupt: the deadline still fired at or after 200 ms', took1 >= 200 && took1 < 10_000, `${took1} ms`);
+  const fuelFirst = engine.instantiateWithHost(c, { fuel: 5_000_000, timeoutMs: 10_000 }, noHost, { interrupt: cell });
+  expectThrow('interrupt: and fuel still runs out with FUEL_EXHAUSTED', () => engine.run(fuelFirst, 'x'), 'FUEL_EXHAUSTED');
+  const cancelled = engine.instantiateWithHost(c, { timeoutMs: 10_000 }, noHost, { interrupt: cell });
+  Atomics.store(cell, 0, 1);
+  const t2 = Date.now();
+  expectThrow('interrupt: a set cell ends the run with CANCELLED', () => engine.run(cancelled, 'x'), 'CANCELLED', /cancelled by its caller/);
+  check('interrupt: at the next epoch tick, not at the 10 s deadline', Date.now() - t2 < 1_000, `${Date.now() - t2} ms`);
+  expectThrow('interrupt: on a plain ArrayBuffer it is refused', () => engine.instantiateWithHost(c, {}, noHost, { interrupt: new Int32Array(1) }), 'INTERNAL', /SharedArrayBuffer/);
 }
 {
   const c = engine.compileComponent(fixtures['start-loop'], cacheDir);
@@ -392,6 +408,33 @@ async function inWorker(code, bytes) {
   `;
   const result = await inWorker(code, fixtures.echo);
   check('worker: the addon loads and runs in a worker_thread too', result === 'from a worker', String(result));
+}
+{
+  // What cancelling an agent does: the guest spins in a worker, the host sets its interrupt cell
+  // and terminates the worker, which exits at the next epoch tick (terminate() alone waits for
+  // the napi call, i.e. the deadline).
+  const { Worker } = await import('node:worker_threads');
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { Engine } = require(workerData.addonPath);
+    const engine = new Engine({ epochTickMs: 10, maxInstances: 10 });
+    const c = engine.compileComponent(workerData.bytes);
+    const inst = engine.instantiateWithHost(c, { timeoutMs: 20000 }, () => undefined, { interrupt: new Int32Array(workerData.cell) });
+    parentPort.postMessage('running');
+    try { engine.run(inst, 'x'); } catch (e) { parentPort.postMessage(e.code); }
+  `;
+  const w = new Worker(code, { eval: true, workerData: { addonPath, bytes: fixtures.loop, cell: cell.buffer } });
+  const codes = [];
+  w.on('message', (m) => codes.push(m));
+  const exited = new Promise((resolve) => w.once('exit', resolve));
+  while (!codes.includes('running')) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 100));
+  const t = Date.now();
+  Atomics.store(cell, 0, 1);
+  await Promise.race([exited, w.terminate()]);
+  const took = Date.now() - t;
+  check('worker: setting the interrupt cell, then terminate(), frees a spinning worker at once', took < 1_000, `${took} ms`);
 }
 
 // ---------------------------------------------------------------- shared engines

@@ -2,6 +2,7 @@
 
 use wasmtime::{PoolConcurrencyLimitError, Trap};
 
+use crate::interrupt::Cancelled;
 use crate::state::HostState;
 
 pub struct Coded {
@@ -71,6 +72,9 @@ pub fn classify_compile(err: &wasmtime::Error) -> Coded {
 
 /// An error from instantiating (start functions run here too) or calling the guest.
 pub fn classify_exec(err: &wasmtime::Error, st: &HostState, phase: &str) -> Coded {
+    if err.downcast_ref::<Cancelled>().is_some() {
+        return Coded::new("CANCELLED", format!("{Cancelled} (the guest was stopped during {phase})"));
+    }
     let msg = chain(err);
     if let Some(trap) = err.downcast_ref::<Trap>() {
         // Lead with the trap itself, then where it happened.

@@ -12,8 +12,8 @@
 //! ```
 //!
 //! Errors are thrown as `Error` objects with a stable `code` (`FUEL_EXHAUSTED`, `TIMEOUT`,
-//! `MEMORY_LIMIT`, `AGENT_ERROR`, `COMPONENT_INVALID`, `QUOTA_EXCEEDED`, `INTERNAL`) and, after a
-//! run or instantiation, `fuelConsumed`.
+//! `CANCELLED`, `MEMORY_LIMIT`, `AGENT_ERROR`, `COMPONENT_INVALID`, `QUOTA_EXCEEDED`, `INTERNAL`)
+//! and, after a run or instantiation, `fuelConsumed`.
 
 #![deny(clippy::all)]
 
@@ -22,6 +22,7 @@ mod cache;
 mod call;
 mod describe;
 mod errors;
+mod interrupt;
 mod js;
 mod netns;
 mod seccomp_notify;
@@ -44,6 +45,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, OptLevel, PoolingAllocationCo
 
 use crate::bridge::{ImportItem, ResourceNames};
 use crate::errors::{classify_compile, classify_exec, Coded};
+use crate::interrupt::{EpochClock, InterruptCell};
 use crate::js::{throw_coded, JsRef};
 use crate::state::{CallCtx, HostState, Limiter, LimitsSpec};
 
@@ -101,6 +103,7 @@ pub struct EngineOptions {
 pub struct Shared {
     engine: wasmtime::Engine,
     fingerprint: String,
+    clock: EpochClock,
     /// Compiled components by content hash, most recently used last.
     components: Mutex<Vec<(String, Component)>>,
 }
@@ -181,13 +184,38 @@ pub struct InstanceLimits {
     pub epoch_deadline: Option<f64>,
 }
 
-/// Options of `instantiateWithHost`.
-#[napi(object)]
-pub struct HostOptions {
-    /// jco's host convention for imported functions returning `result<T, E>`: the host returns
-    /// the `ok` payload and throws the `err` payload (`{ payload }`, or any non-`Error` value);
-    /// a thrown `Error` still traps. Default false: results are explicit `{ tag, val }` objects.
-    pub jco_results: Option<bool>,
+/// Options of `instantiateWithHost` (read from the JS object by hand: `interrupt` must stay a
+/// reference to the JS value, not a copy).
+struct HostOptions {
+    /// `jcoResults`: jco's host convention for imported functions returning `result<T, E>`: the
+    /// host returns the `ok` payload and throws the `err` payload (`{ payload }`, or any
+    /// non-`Error` value); a thrown `Error` still traps. Default false: results are explicit
+    /// `{ tag, val }` objects.
+    jco_results: bool,
+    /// `interrupt`: an `Int32Array` on a `SharedArrayBuffer` that another thread sets to non-zero
+    /// to stop the guest: the running call (or instantiation) then fails with `CANCELLED` within
+    /// an epoch tick (see `interrupt.rs`). It is never reset: a cancelled instance is done.
+    interrupt: Option<InterruptCell>,
+}
+
+impl HostOptions {
+    unsafe fn parse(env: js::RawEnv, options: Option<js::RawValue>) -> Result<HostOptions, String> {
+        let mut o = HostOptions { jco_results: false, interrupt: None };
+        let Some(v) = options else { return Ok(o) };
+        if js::is_nullish(env, v)? {
+            return Ok(o);
+        }
+        js::expect_type(env, v, napi::sys::ValueType::napi_object, "options")?;
+        let jco = js::get(env, v, "jcoResults")?;
+        if !js::is_nullish(env, jco)? {
+            o.jco_results = js::get_bool(env, jco, "options.jcoResults")?;
+        }
+        let cell = js::get(env, v, "interrupt")?;
+        if !js::is_nullish(env, cell)? {
+            o.interrupt = Some(InterruptCell::new(env, cell)?);
+        }
+        Ok(o)
+    }
 }
 
 struct Limits {
@@ -264,6 +292,8 @@ pub struct JsEngine {
     max_instances: u32,
     pooling: bool,
     meters: Meters,
+    /// The ticks of the epoch (the shared engine's clock for a `shared` engine).
+    clock: EpochClock,
     stop: Arc<AtomicBool>,
     /// Set for a `shared` engine (whose ticker lives as long as the process).
     shared: Option<Arc<Shared>>,
@@ -312,7 +342,7 @@ impl JsEngine {
         }
         let max_memory = max_memory as usize;
 
-        let build = || -> Result<(wasmtime::Engine, String, Arc<AtomicBool>), String> {
+        let build = || -> Result<(wasmtime::Engine, String, EpochClock, Arc<AtomicBool>), String> {
             let mut cfg = Config::new();
             cfg.wasm_component_model(true)
                 .consume_fuel(meters.fuel)
@@ -338,20 +368,21 @@ impl JsEngine {
             let engine = wasmtime::Engine::new(&cfg).map_err(|e| format!("creating the wasmtime engine failed: {}", errors::chain(&e)))?;
             let fingerprint = cache::engine_fingerprint(&engine);
             let stop = Arc::new(AtomicBool::new(false));
+            let clock = EpochClock::default();
             if tick_ms > 0 {
-                let (e, s) = (engine.clone(), stop.clone());
+                let (e, s, c) = (engine.clone(), stop.clone(), clock.clone());
                 std::thread::Builder::new()
                     .name("agentos-epoch".into())
                     .spawn(move || {
                         let tick = Duration::from_millis(tick_ms as u64);
                         while !s.load(Ordering::Relaxed) {
                             std::thread::sleep(tick);
-                            e.increment_epoch();
+                            c.tick(&e);
                         }
                     })
                     .map_err(|e| format!("starting the epoch thread failed: {e}"))?;
             }
-            Ok((engine, fingerprint, stop))
+            Ok((engine, fingerprint, clock, stop))
         };
         if o.shared.unwrap_or(false) {
             let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
@@ -359,8 +390,8 @@ impl JsEngine {
             let shared = match registry.get(&key) {
                 Some(s) => s.clone(),
                 None => {
-                    let (engine, fingerprint, _stop) = build().map_err(|m| internal(&env, m))?;
-                    let s = Arc::new(Shared { engine, fingerprint, components: Mutex::new(Vec::new()) });
+                    let (engine, fingerprint, clock, _stop) = build().map_err(|m| internal(&env, m))?;
+                    let s = Arc::new(Shared { engine, fingerprint, clock, components: Mutex::new(Vec::new()) });
                     registry.insert(key, s.clone());
                     s
                 }
@@ -373,12 +404,13 @@ impl JsEngine {
                 max_instances,
                 pooling,
                 meters,
+                clock: shared.clock.clone(),
                 stop: Arc::new(AtomicBool::new(false)),
                 shared: Some(shared),
             });
         }
-        let (engine, fingerprint, stop) = build().map_err(|m| internal(&env, m))?;
-        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, meters, stop, shared: None })
+        let (engine, fingerprint, clock, stop) = build().map_err(|m| internal(&env, m))?;
+        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, meters, clock, stop, shared: None })
     }
 
     /// The wasmtime release inside this addon.
@@ -412,7 +444,7 @@ impl JsEngine {
     /// every running guest whose deadline is the next tick).
     #[napi]
     pub fn increment_epoch(&self) {
-        self.engine.increment_epoch();
+        self.clock.tick(&self.engine);
     }
 
     /// Compile a component (binary), or load it from `cacheDir` when this engine configuration
@@ -470,13 +502,15 @@ impl JsEngine {
         self.same_engine(&env, component)?;
         let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
-        self.instantiate_pre(&env, component, &pre, limits, None, false)
+        self.instantiate_pre(&env, component, &pre, limits, None, HostOptions { jco_results: false, interrupt: None })
     }
 
     /// Prototype of the generic import bridge: instantiate with EVERY import of the component
     /// routed to `host(interfaceName, funcName, args)`, a JS function called synchronously on
     /// this thread while the guest runs (see `bridge.rs` for the value conventions).
-    /// `options.jcoResults` switches `result<T, E>` imports to jco's return/throw convention.
+    /// `options.jcoResults` switches `result<T, E>` imports to jco's return/throw convention;
+    /// `options.interrupt` (an `Int32Array` on a `SharedArrayBuffer`) lets another thread stop
+    /// the guest with `CANCELLED` by setting it to non-zero (see `HostOptions`).
     #[napi]
     pub fn instantiate_with_host(
         &self,
@@ -484,7 +518,7 @@ impl JsEngine {
         component: &CompiledComponent,
         limits: Option<InstanceLimits>,
         host: Unknown<'_>,
-        options: Option<HostOptions>,
+        options: Option<Unknown<'_>>,
     ) -> napi::Result<Instance> {
         self.same_engine(&env, component)?;
         let raw = host.raw();
@@ -494,9 +528,9 @@ impl JsEngine {
         }
         let (pre, resources) = component.bridged_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
+        let options = unsafe { HostOptions::parse(env.raw(), options.map(|o| o.raw())) }.map_err(|e| internal(&env, format!("instantiateWithHost: {e}")))?;
         let host_ref = unsafe { JsRef::new(env.raw(), raw) }.map_err(|e| internal(&env, e))?;
-        let jco_results = options.and_then(|o| o.jco_results).unwrap_or(false);
-        self.instantiate_pre(&env, component, &pre, limits, Some((host_ref, resources)), jco_results)
+        self.instantiate_pre(&env, component, &pre, limits, Some((host_ref, resources)), options)
     }
 
     /// Call the component's `run: func(task: string) -> result<string, string>`. `timeoutMs`
@@ -530,7 +564,7 @@ impl JsEngine {
         let mut out = Vec::with_capacity(iterations as usize);
         for _ in 0..iterations {
             let t = Instant::now();
-            let mut store = self.new_store(&limits).map_err(|e| internal(&env, e))?;
+            let mut store = self.new_store(&limits, None).map_err(|e| internal(&env, e))?;
             let inst = pre.instantiate(&mut store).map_err(|e| throw(&env, classify_exec(&e, store.data(), "instantiation"), &[]))?;
             let _run = inst.get_func(&mut store, &component.run_index);
             drop(store);
@@ -550,7 +584,7 @@ impl JsEngine {
         let mut results = [Val::Bool(false)];
         for _ in 0..iterations {
             let t = Instant::now();
-            instance.arm(&mut live.store).map_err(|e| internal(&env, e))?;
+            instance.arm(&mut live.store, None).map_err(|e| internal(&env, e))?;
             live.func.call(&mut live.store, &params, &mut results).map_err(|e| throw(&env, classify_exec(&e, live.store.data(), "run"), &[]))?;
             out.push(t.elapsed().as_nanos() as f64);
         }
@@ -579,15 +613,16 @@ impl JsEngine {
         }
     }
 
-    fn new_store(&self, limits: &Limits) -> Result<Store<HostState>, String> {
-        let mut store = Store::new(&self.engine, HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false });
+    fn new_store(&self, limits: &Limits, interrupt: Option<InterruptCell>) -> Result<Store<HostState>, String> {
+        let state = HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false, clock: self.clock.clone(), deadline_at: 0, interrupt };
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         if self.meters.fuel {
             store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
         }
         if self.meters.epoch {
-            store.set_epoch_deadline(limits.deadline);
-            store.epoch_deadline_trap();
+            store.epoch_deadline_callback(interrupt::on_epoch);
+            interrupt::arm(&mut store, limits.deadline);
         }
         Ok(store)
     }
@@ -599,14 +634,17 @@ impl JsEngine {
         pre: &InstancePre<HostState>,
         limits: Limits,
         host: Option<(JsRef, Arc<ResourceNames>)>,
-        jco_results: bool,
+        options: HostOptions,
     ) -> napi::Result<Instance> {
         let (host, resources) = match host {
             Some((h, r)) => (Some(h), r),
             None => (None, Arc::default()),
         };
-        let mut store = self.new_store(&limits).map_err(|e| internal(env, e))?;
-        store.data_mut().jco_results = jco_results;
+        if options.interrupt.is_some() && !self.meters.epoch {
+            return Err(internal(env, "options.interrupt needs an engine with epoch interruption (Engine option epochInterruption: true)"));
+        }
+        let mut store = self.new_store(&limits, options.interrupt).map_err(|e| internal(env, e))?;
+        store.data_mut().jco_results = options.jco_results;
         let host_val = match &host {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
             None => None,
@@ -869,13 +907,14 @@ impl Instance {
 }
 
 impl Instance {
-    /// Re-arm fuel and the deadline for one call.
-    fn arm(&self, store: &mut Store<HostState>) -> Result<(), String> {
+    /// Re-arm fuel and the deadline for one call (`deadline`: the call's own, in ticks from now;
+    /// otherwise the instance's).
+    fn arm(&self, store: &mut Store<HostState>, deadline: Option<u64>) -> Result<(), String> {
         if self.meters.fuel {
             store.set_fuel(self.fuel).map_err(|e| e.to_string())?;
         }
         if self.meters.epoch {
-            store.set_epoch_deadline(self.deadline);
+            interrupt::arm(store, deadline.unwrap_or(self.deadline));
         }
         Ok(())
     }
@@ -909,10 +948,7 @@ impl Instance {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
             None => None,
         };
-        self.arm(&mut live.store).map_err(|e| internal(env, e))?;
-        if let (Some(d), true) = (deadline, self.meters.epoch) {
-            live.store.set_epoch_deadline(d);
-        }
+        self.arm(&mut live.store, deadline).map_err(|e| internal(env, e))?;
         {
             let data = live.store.data_mut();
             data.limiter.clear_refusals();

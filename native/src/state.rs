@@ -3,6 +3,7 @@
 
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
+use crate::interrupt::{EpochClock, InterruptCell};
 use crate::js::{JsRef, RawEnv, RawValue};
 
 /// The napi call currently running the guest. Valid only until that call returns: the owner
@@ -26,6 +27,13 @@ pub struct HostState {
     /// jco's host convention for `result<T, E>` imports (`instantiateWithHost(…, { jcoResults:
     /// true })`): return = `ok`, throw = `err` (see `bridge.rs`). Fixed per instance.
     pub jco_results: bool,
+    /// The engine's tick count, and the tick at which the current call times out (see
+    /// `interrupt.rs`).
+    pub clock: EpochClock,
+    pub deadline_at: u64,
+    /// Set by another thread to stop the guest with `CANCELLED` (`instantiateWithHost`'s
+    /// `interrupt`). Fixed per instance.
+    pub interrupt: Option<InterruptCell>,
 }
 
 /// Limits of one instance (one `Store`).

@@ -33,7 +33,7 @@ describeNeeds(hasCargo ? [] : [needs.wasmtimeAddon()], 'wasmtime addon', () => {
     expect(failed, r.stdout + r.stderr).toEqual([]);
     expect(r.status, r.stderr).toBe(0);
     // The checks that matter most for the sandbox ran and passed.
-    for (const name of ['fuel: loop with fuel 5e6 → FUEL_EXHAUSTED', 'epoch: loop with timeoutMs 200', 'memory: hostile G grows until refused', 'fsprobe: print (resources', 'worker: the addon loads and runs in a worker_thread', 'compile: second compile is a hit']) {
+    for (const name of ['fuel: loop with fuel 5e6 → FUEL_EXHAUSTED', 'epoch: loop with timeoutMs 200', 'memory: hostile G grows until refused', 'fsprobe: print (resources', 'worker: the addon loads and runs in a worker_thread', 'worker: setting the interrupt cell', 'interrupt: a set cell ends the run with CANCELLED', 'compile: second compile is a hit']) {
       expect(lines.some((l) => l.startsWith('ok') && l.includes(name)), name).toBe(true);
     }
   }, 300_000);
