@@ -201,4 +201,31 @@ describe('cancellation (options.signal)', () => {
     for await (const r of queryAuditLog(auditDir, { agentId: agent.id, eventType: 'agent_error' })) recs.push(r);
     expect(recs.map((r) => r.resource)).toEqual(['CANCELLED', 'CANCELLED']);
   });
+
+  // On wasmtime the guest runs inside a native call that terminating its worker cannot
+  // interrupt: the host sets the instance's interrupt cell first, and the guest stops at the next
+  // epoch tick instead of spinning on to its deadline (20 s here).
+  it('cancelling a spinning guest frees its worker at once: close() right after takes well under a second', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('loop'));
+    const stop = new AbortController();
+    const running = agent.run('spin', { signal: stop.signal, timeout: '20s' });
+    setTimeout(() => stop.abort('stop'), 200);
+    await expect(running).rejects.toMatchObject({ code: 'CANCELLED' });
+    const t = performance.now();
+    await agent.close();
+    expect(performance.now() - t).toBeLessThan(1_000);
+  });
+
+  it('closing an agent while its guest spins ends the run and frees the worker at once', async () => {
+    const { sandbox: s } = sandbox();
+    const agent = await s.load(fixturePath('loop'));
+    const running = agent.run('spin', { timeout: '20s' });
+    running.catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    const t = performance.now();
+    await agent.close();
+    expect(performance.now() - t).toBeLessThan(1_000);
+    await expect(running).rejects.toThrow(/closed/);
+  });
 });

@@ -186,6 +186,8 @@ export class WorkerInstance {
   private readonly ready: Promise<void>;
   private readonly policyPort: MessagePort;
   private readonly policyCell: Int32Array;
+  /** On wasmtime, the guest's interrupt cell (see `NativeSettings.interrupt`). */
+  private readonly interrupt: Int32Array | undefined;
 
   private constructor(prepared: LoadedComponent, init: InstanceInit, hooks: InstanceHooks, pool: WorkerPool) {
     const rpcShared = new SharedArrayBuffer(4);
@@ -196,8 +198,10 @@ export class WorkerInstance {
     const policyChannel = new MessageChannel();
     this.policyPort = policyChannel.port1;
     this.policyCell = new Int32Array(new SharedArrayBuffer(4));
+    this.interrupt = init.native ? new Int32Array(new SharedArrayBuffer(4)) : undefined;
     const data = {
       ...init,
+      ...(init.native && this.interrupt ? { native: { ...init.native, interrupt: this.interrupt.buffer as SharedArrayBuffer } } : {}),
       jsUrl: prepared.jsUrl,
       modules: { ...prepared.modules },
       rpcShared,
@@ -285,6 +289,9 @@ export class WorkerInstance {
 
   private fail(e: SandboxError): void {
     this.dead ??= e;
+    // A wasmtime guest runs inside a native call that terminating the worker cannot interrupt:
+    // it stops at its next epoch tick once this is set (the instance is done either way).
+    if (this.interrupt) Atomics.store(this.interrupt, 0, 1);
     this.abortCalls();
     for (const p of this.pending.values()) p.reject(this.dead);
     this.pending.clear();

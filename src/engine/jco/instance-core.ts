@@ -68,6 +68,12 @@ export interface NativeSettings {
   readonly tableElements: number;
   /** Wall-clock limit of a run (an epoch deadline: native code cannot be stopped from outside). */
   readonly timeoutMs: number;
+  /**
+   * The interrupt cell (one Int32): the host sets it before it terminates the worker
+   * (cancellation, close), and the guest stops with CANCELLED at the next epoch tick instead of
+   * running on to its deadline inside a call `terminate()` cannot interrupt. Set by `WorkerInstance`.
+   */
+  readonly interrupt?: SharedArrayBuffer | undefined;
 }
 
 /**
@@ -367,7 +373,8 @@ function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreIn
   let inst: NativeInstance;
   try {
     const component = engine.compileComponent(n.bytes, n.cacheDir, n.hash);
-    inst = engine.instantiateWithHost(component, limits, nativeHost(host.imports, table), { jcoResults: true });
+    const interrupt = n.interrupt ? { interrupt: new Int32Array(n.interrupt) } : {};
+    inst = engine.instantiateWithHost(component, limits, nativeHost(host.imports, table), { jcoResults: true, ...interrupt });
   } catch (e) {
     const c = classifyNative(e, o.fuel, n);
     if (c.error.code === 'FUEL_EXHAUSTED') throw new StartFuelExhausted(c.error);

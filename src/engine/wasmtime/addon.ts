@@ -113,7 +113,11 @@ export interface NativeEngine {
   /** Compile (or load from the cache) on a libuv thread and describe the component. */
   inspectComponent(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
-  instantiateWithHost(component: NativeComponent, limits: NativeLimits, host: NativeHost, options?: { jcoResults?: boolean }): NativeInstance;
+  /**
+   * `interrupt`: an Int32Array on a SharedArrayBuffer; another thread setting it to non-zero
+   * stops the running guest with `code: 'CANCELLED'` within an epoch tick (never reset).
+   */
+  instantiateWithHost(component: NativeComponent, limits: NativeLimits, host: NativeHost, options?: { jcoResults?: boolean; interrupt?: Int32Array }): NativeInstance;
   /** `timeoutMs` replaces the instance's time limit for this call. */
   run(instance: NativeInstance, task: string, timeoutMs?: number): NativeRunResult;
   /**
