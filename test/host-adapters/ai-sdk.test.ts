@@ -11,10 +11,10 @@ import { generateText, stepCountIs } from 'ai';
 import type { LanguageModelV3CallOptions, LanguageModelV3GenerateResult } from '@ai-sdk/provider';
 import { MockLanguageModelV3 } from 'ai/test';
 import { describe, expect, it, vi } from 'vitest';
-import { queryAuditLog } from 'agent-os-sandbox';
 import { sandboxTool, sandboxTools, SandboxToolError, type SandboxToolResult } from 'agent-os-sandbox/ai-sdk';
 import { loadPeer, PeerMissingError } from '../../host-adapters/shared/peer.js';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords } from '../helpers/mcp.js';
 import { sandboxPerTest, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 
 const sandbox = sandboxPerTest();
@@ -48,11 +48,7 @@ function scriptedModel(toolName: string, task: string) {
   return { model, seen };
 }
 
-async function recordsOf(auditDir: string, runId: string) {
-  const out = [];
-  for await (const r of queryAuditLog(auditDir, { correlationId: runId })) out.push(r);
-  return out;
-}
+const recordsOf = (auditDir: string, runId: string) => auditRecords(auditDir, { correlationId: runId });
 
 describe('sandboxTool (ai-sdk)', () => {
   it('the model calls the agent on step 1 and gets its result on step 2; the run is in the audit chain', async () => {
@@ -97,8 +93,7 @@ describe('sandboxTool (ai-sdk)', () => {
     expect(seen).toEqual([{ type: 'error-text', value: expect.stringMatching(/^FUEL_EXHAUSTED: .*fuel/) }]);
     expect(JSON.stringify(seen)).not.toMatch(/\n\s+at /);
     await s.close();
-    const recs = [];
-    for await (const r of queryAuditLog(auditDir, { agentId: agent.id, eventType: 'limit_exceeded' })) recs.push(r);
+    const recs = await auditRecords(auditDir, { agentId: agent.id, eventType: 'limit_exceeded' });
     expect(recs).toHaveLength(1);
     expect(recs[0]!.resource).toBe('FUEL_EXHAUSTED');
   });
@@ -120,8 +115,7 @@ describe('sandboxTool (ai-sdk)', () => {
     await vi.waitFor(() => expect(ended).toBeInstanceOf(SandboxToolError));
     expect(ended).toMatchObject({ code: 'CANCELLED', message: expect.stringMatching(/^CANCELLED: .*the user closed the chat/) });
     await s.close();
-    const recs = [];
-    for await (const r of queryAuditLog(auditDir, { agentId: agent.id, eventType: 'agent_error' })) recs.push(r);
+    const recs = await auditRecords(auditDir, { agentId: agent.id, eventType: 'agent_error' });
     expect(recs.map((r) => r.resource)).toEqual(['CANCELLED']);
   });
 

@@ -10,13 +10,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { queryAuditLog, type AuditRecord, type Sandbox } from 'agent-os-sandbox';
+import { type AuditRecord, type Sandbox } from 'agent-os-sandbox';
 import { createMcpServer, parseMcpConfig, serveHttp, type ApprovalRequest, type Approver, type McpAgentEntry } from 'agent-os-sandbox/mcp';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords, connectInMemory } from '../helpers/mcp.js';
 import { sandboxPerTest } from '../helpers/sandbox.js';
 
 const REQUEST = { timeout: 20_000 };
@@ -41,26 +41,15 @@ const text = (r: CallToolResult) => (r.content[0] as { text: string }).text;
 type Call = (name: string, args: Record<string, unknown>) => Promise<CallToolResult>;
 
 async function connect(s: Sandbox, agents: Record<string, McpAgentEntry>, approve?: Approver): Promise<{ client: Client; call: Call }> {
-  const server = await createMcpServer({ sandbox: s, agents, sessionId: 'session-1', ...(approve ? { approve } : {}) });
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const client = new Client({ name: 'test-client', version: '1.2.3' });
-  await client.connect(clientSide);
-  cleanups.push(async () => {
-    await client.close();
-    await server.close();
-  });
+  const { client, close } = await connectInMemory(await createMcpServer({ sandbox: s, agents, sessionId: 'session-1', ...(approve ? { approve } : {}) }));
+  cleanups.push(close);
   return { client, call: async (name, args) => (await client.callTool({ name, arguments: args }, undefined, REQUEST)) as CallToolResult };
 }
 
 /** The probe's answer to `read PATH`: `ok <contents>` or `err <ERRNO>`. */
 const read = async (call: Call, path: string) => text(await call('probe', { task: `read ${path}` }));
 
-async function records(dir: string, eventType: string): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of queryAuditLog(dir, { eventType })) out.push(r);
-  return out;
-}
+const records = (dir: string, eventType: string): Promise<AuditRecord[]> => auditRecords(dir, { eventType });
 
 /** An approver that records what it was asked and answers `answer`. */
 function approver(answer: (r: ApprovalRequest) => boolean | Promise<boolean> | { approved: boolean; approver?: string; note?: string }) {

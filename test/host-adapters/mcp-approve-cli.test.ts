@@ -13,8 +13,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
-import { queryAuditLog, type AuditRecord } from 'agent-os-sandbox';
+import { type AuditRecord } from 'agent-os-sandbox';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords } from '../helpers/mcp.js';
 import { needs } from '../helpers/requirements.js';
 import { TEST_CACHE_DIR } from '../helpers/sandbox.js';
 import { describeNeeds } from '../helpers/skip.js';
@@ -38,11 +39,7 @@ writeFileSync(
 
 const text = (r: CallToolResult) => (r.content[0] as { text: string }).text;
 
-async function records(auditDir: string, eventType: string): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of queryAuditLog(auditDir, { eventType })) out.push(r);
-  return out;
-}
+const records = (auditDir: string, eventType: string): Promise<AuditRecord[]> => auditRecords(auditDir, { eventType });
 
 /** Start `agentos mcp` on stdio with `args`; returns a client and a way to call its tools. */
 async function start(args: string[], env: Record<string, string> = {}) {

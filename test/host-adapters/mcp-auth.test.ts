@@ -17,9 +17,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, KeyStore, queryAuditLog, RevocationStore, TokenService, type AuditRecord, type TokenKind } from 'agent-os-sandbox';
+import { generateKeyPair, KeyStore, RevocationStore, TokenService, type TokenKind } from 'agent-os-sandbox';
 import { createAuthenticator, isLoopbackHost, parseMcpConfig, serveHttp, type McpHttpAuth, type McpHttpServer } from 'agent-os-sandbox/mcp';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords } from '../helpers/mcp.js';
 import { sandboxPerTest, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 
 /** Every request sets its own timeout: the SDK's default (60 s) would outlive the test. */
@@ -91,11 +92,7 @@ function raw(url: string, headers: Record<string, string>, o: { method?: string;
   });
 }
 
-async function records(auditDir: string, query: Parameters<typeof queryAuditLog>[1]): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of queryAuditLog(auditDir, query)) out.push(r);
-  return out;
-}
+const records = auditRecords;
 
 const echo = async (client: Client, task: string) =>
   (await client.callTool({ name: 'echo', arguments: { task } }, undefined, REQUEST)) as CallToolResult & { structuredContent: { output: string; runId: string } };

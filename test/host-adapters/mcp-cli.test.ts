@@ -14,8 +14,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { queryAuditLog, type AuditRecord } from 'agent-os-sandbox';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords } from '../helpers/mcp.js';
 import { needs } from '../helpers/requirements.js';
 import { TEST_CACHE_DIR } from '../helpers/sandbox.js';
 import { describeNeeds } from '../helpers/skip.js';
@@ -32,11 +32,7 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-async function records(auditDir: string, query: Parameters<typeof queryAuditLog>[1]): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of queryAuditLog(auditDir, query)) out.push(r);
-  return out;
-}
+const records = auditRecords;
 
 const call = async (client: Client, task: string) =>
   (await client.callTool({ name: 'echo', arguments: { task } }, undefined, REQUEST)) as CallToolResult & { structuredContent: { output: string; runId: string } };

@@ -5,15 +5,14 @@
  * the audit record with its MCP provenance. Real MCP SDK `Client` over an in-memory transport.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, expect, it } from 'vitest';
-import { queryAuditLog, type AuditRecord } from 'agent-os-sandbox';
 import { createMcpServer } from 'agent-os-sandbox/mcp';
 import { join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { FIXTURE_SOURCES_DIR, fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords, connectInMemory } from '../helpers/mcp.js';
 import { needs } from '../helpers/requirements.js';
 import { recordingSandbox, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 import { describeNeeds } from '../helpers/skip.js';
@@ -28,15 +27,8 @@ async function serveTyped() {
   const r = recordingSandbox({ prewarmWorkers: 0 });
   cleanups.push(() => r.sandbox.close());
   const agent = await r.sandbox.load(fixturePath('typed'), { wit: join(FIXTURE_SOURCES_DIR, 'typed.wit') });
-  const server = await createMcpServer({ sandbox: r.sandbox, agents: { typed: { agent } }, sessionId: 'session-typed' });
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const client = new Client({ name: 'typed-client', version: '0.9.0' });
-  await client.connect(clientSide);
-  cleanups.push(async () => {
-    await client.close();
-    await server.close();
-  });
+  const { client, close } = await connectInMemory(await createMcpServer({ sandbox: r.sandbox, agents: { typed: { agent } }, sessionId: 'session-typed' }), { name: 'typed-client', version: '0.9.0' });
+  cleanups.push(close);
   return { ...r, client };
 }
 
@@ -90,8 +82,7 @@ describeNeeds(needs.wasmtimeAddon(), 'MCP tools per exported function', () => {
     expect((r.structuredContent as { value: number }).value).toBe(42);
     const runId = (r.structuredContent as { runId: string }).runId;
     await sandbox.close();
-    const recs: AuditRecord[] = [];
-    for await (const x of queryAuditLog(auditDir, { correlationId: runId })) recs.push(x);
+    const recs = await auditRecords(auditDir, { correlationId: runId });
     const granted = recs.find((x) => x.eventType === 'authorization_granted')!;
     expect(granted).toMatchObject({ action: 'call', resource: 'add' });
     expect(JSON.stringify(granted)).toContain('session-typed');

@@ -10,13 +10,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queryAuditLog, type AuditRecord, type Sandbox } from 'agent-os-sandbox';
 import { createMcpServer, loadMcpConfig, parseMcpConfig, serveHttp, type McpAgentEntry } from 'agent-os-sandbox/mcp';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { auditRecords, connectInMemory } from '../helpers/mcp.js';
 import { recordingSandbox } from '../helpers/sandbox.js';
 
 /** Every request sets its own timeout: the SDK's default (60 s) would outlive the test. */
@@ -28,15 +28,8 @@ afterEach(async () => {
 });
 
 async function connect(sandbox: Sandbox, agents: Record<string, McpAgentEntry>): Promise<Client> {
-  const server = await createMcpServer({ sandbox, agents, sessionId: 'session-1' });
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await server.connect(serverSide);
-  const client = new Client({ name: 'test-client', version: '1.2.3' });
-  await client.connect(clientSide);
-  cleanups.push(async () => {
-    await client.close();
-    await server.close();
-  });
+  const { client, close } = await connectInMemory(await createMcpServer({ sandbox, agents, sessionId: 'session-1' }));
+  cleanups.push(close);
   return client;
 }
 
@@ -48,11 +41,7 @@ function setup() {
 
 const text = (r: CallToolResult) => (r.content[0] as { text: string }).text;
 
-async function recordsOf(dir: string, runId: string): Promise<AuditRecord[]> {
-  const out: AuditRecord[] = [];
-  for await (const r of queryAuditLog(dir, { correlationId: runId })) out.push(r);
-  return out;
-}
+const recordsOf = (dir: string, runId: string): Promise<AuditRecord[]> => auditRecords(dir, { correlationId: runId });
 
 describe('createMcpServer', () => {
   it('lists one tool per agent with its schemas, and a call returns the structured result, on the record with its provenance', async () => {
