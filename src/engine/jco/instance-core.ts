@@ -382,37 +382,33 @@ function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreIn
     throw e;
   }
   flush();
+  /** One run or call: a thrown addon error becomes its failure, and the host side settles after it. */
+  const guarded = <T extends object>(body: () => T): T | { ok: false; error: SerializedError; fatal: boolean; fuelUsed: number } => {
+    host.resetRun();
+    try {
+      return body();
+    } catch (e) {
+      const c = classifyNative(e, o.fuel, n);
+      return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };
+    } finally {
+      host.stdio.end();
+      summarize();
+      flush();
+    }
+  };
   return {
     fuelUsedAtStart: 0,
-    run(task, timeoutMs) {
-      host.resetRun();
-      try {
+    run: (task, timeoutMs) =>
+      guarded(() => {
         const r = engine.run(inst, task, timeoutMs);
         if ('ok' in r) return { ok: true, output: r.ok, fuelUsed: r.fuelConsumed };
         return { ok: false, error: { code: 'AGENT_ERROR', message: r.err.slice(0, 64 * 1024) }, fatal: false, fuelUsed: r.fuelConsumed };
-      } catch (e) {
-        const c = classifyNative(e, o.fuel, n);
-        return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };
-      } finally {
-        host.stdio.end();
-        summarize();
-        flush();
-      }
-    },
-    call(call, timeoutMs) {
-      host.resetRun();
-      try {
+      }),
+    call: (call, timeoutMs) =>
+      guarded(() => {
         const r = engine.call(inst, call.interface, call.name, [...call.args], timeoutMs);
         return { ok: true, value: r.value, fuelUsed: r.fuelConsumed };
-      } catch (e) {
-        const c = classifyNative(e, o.fuel, n);
-        return { ok: false, error: c.error, fatal: c.fatal, fuelUsed: c.fuelUsed };
-      } finally {
-        host.stdio.end();
-        summarize();
-        flush();
-      }
-    },
+      }),
     close() {
       inst.dispose();
       table.clear();
