@@ -2,6 +2,7 @@
  * Helpers of the host adapter tests: audit records as an array, and an MCP server connected to
  * the SDK's real `Client` over an in-memory transport.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -37,4 +38,29 @@ export async function connectInMemory(server: McpServer, clientInfo = { name: 't
       await server.close();
     },
   };
+}
+
+/**
+ * Start the real `agentos mcp ... --http 127.0.0.1:0` (`args` are what follows `mcp`) and wait
+ * until it prints its endpoint on stderr. The caller kills the child (register it for cleanup).
+ */
+export async function startMcpHttp(cli: string, args: readonly string[], cwd: string): Promise<{ child: ChildProcess; url: URL; stderr: () => string }> {
+  const child = spawn(process.execPath, [cli, 'mcp', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<URL>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`no endpoint printed: ${stderr}`)), 20_000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /at (http:\/\/\S+\/mcp)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        res(new URL(m[1]!));
+      }
+    });
+    child.on('exit', (code) => rej(new Error(`agentos mcp --http exited (${code}): ${stderr}`)));
+  }).catch((e: unknown) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
+  return { child, url, stderr: () => stderr };
 }

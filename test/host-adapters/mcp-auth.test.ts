@@ -8,7 +8,7 @@
  * chain names its subject; a session cannot be used with another subject's token. Then the
  * real `agentos mcp --http --require-token`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, KeyStore, RevocationStore, TokenService, type TokenKind } from 'agent-os-sandbox';
 import { createAuthenticator, isLoopbackHost, parseMcpConfig, serveHttp, type McpHttpAuth, type McpHttpServer } from 'agent-os-sandbox/mcp';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
-import { auditRecords } from '../helpers/mcp.js';
+import { auditRecords, startMcpHttp } from '../helpers/mcp.js';
 import { sandboxPerTest, TEST_CACHE_DIR } from '../helpers/sandbox.js';
 
 /** Every request sets its own timeout: the SDK's default (60 s) would outlive the test. */
@@ -265,22 +265,11 @@ describe('agentos mcp --http --require-token', () => {
 
   it('serves only requests with a valid token, and the audit chain names the principal', async () => {
     const audit = join(dir, 'audit-cli');
-    const child = spawn(process.execPath, [CLI, 'mcp', '--config', config, '--http', '127.0.0.1:0', '--require-token', '--keys', KEYS, '--revocations', REVOKED, '--audit', audit, '--cache-dir', TEST_CACHE_DIR], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const started = await startMcpHttp(CLI, ['--config', config, '--http', '127.0.0.1:0', '--require-token', '--keys', KEYS, '--revocations', REVOKED, '--audit', audit, '--cache-dir', TEST_CACHE_DIR], dir);
+    const { child } = started;
     children.push(child);
-    let stderr = '';
-    const url = await new Promise<string>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error(`no endpoint printed: ${stderr}`)), 20_000);
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        const m = /at (http:\/\/\S+\/mcp)/.exec(stderr);
-        if (m) {
-          clearTimeout(timer);
-          res(m[1]!);
-        }
-      });
-      child.on('exit', (code) => rej(new Error(`agentos mcp exited (${code}): ${stderr}`)));
-    });
-    expect(stderr).toMatch(/bearer tokens required/);
+    const url = started.url.href;
+    expect(started.stderr()).toMatch(/bearer tokens required/);
     expect((await raw(url, {})).status).toBe(401);
     const token = await issue('cli-user', { kind: 'session' });
     const { client, transport } = clientFor(url, token);
@@ -290,8 +279,8 @@ describe('agentos mcp --http --require-token', () => {
     await client.close();
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((res) => (child.exitCode !== null ? res(child.exitCode) : child.on('exit', res)));
-    expect(code, stderr).toBe(0);
-    expect(stderr).not.toContain(token);
+    expect(code, started.stderr()).toBe(0);
+    expect(started.stderr()).not.toContain(token);
     const [granted] = (await records(audit, { correlationId: r.structuredContent.runId })).filter((x) => x.eventType === 'authorization_granted');
     expect(granted?.details?.['provenance']).toMatchObject({ via: 'mcp', tool: 'echo', principal: 'cli-user' });
   });

@@ -15,7 +15,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
-import { auditRecords } from '../helpers/mcp.js';
+import { auditRecords, startMcpHttp } from '../helpers/mcp.js';
 import { needs } from '../helpers/requirements.js';
 import { TEST_CACHE_DIR } from '../helpers/sandbox.js';
 import { describeNeeds } from '../helpers/skip.js';
@@ -92,22 +92,9 @@ describe('agentos mcp over stdio', () => {
 
 /** Start `agentos mcp --http` on a free port; resolves with the endpoint it prints on stderr. */
 async function startHttp(audit: string): Promise<{ child: ChildProcess; url: URL; stderr: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'mcp', '--config', config, '--http', '127.0.0.1:0', '--audit', audit, '--cache-dir', TEST_CACHE_DIR], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  const url = await new Promise<URL>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`no endpoint printed: ${stderr}`)), 20_000);
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /at (http:\/\/\S+\/mcp)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        res(new URL(m[1]!));
-      }
-    });
-    child.on('exit', (code) => rej(new Error(`agentos mcp --http exited (${code}): ${stderr}`)));
-  });
-  return { child, url, stderr: () => stderr };
+  const started = await startMcpHttp(CLI, ['--config', config, '--http', '127.0.0.1:0', '--audit', audit, '--cache-dir', TEST_CACHE_DIR], dir);
+  children.push(started.child);
+  return started;
 }
 
 /** A raw request: Node's fetch would not send the Host header we set. */

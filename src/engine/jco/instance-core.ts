@@ -279,28 +279,30 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
   }
   const fuelUsedAtStart = used();
   flush();
+  /** One run or call with a full fuel budget: a throw becomes its failure, and the host side settles after it. */
+  const guarded = <T extends object>(body: () => T): T | { ok: false; error: SerializedError; fatal: boolean; fuelUsed: number } => {
+    host.resetRun();
+    fuel.value = budget;
+    try {
+      return body();
+    } catch (e) {
+      return { ok: false, ...classifyThrow(e, fuelState()), fuelUsed: Math.min(used(), Number(budget)) };
+    } finally {
+      host.stdio.end();
+      summarize();
+      flush();
+    }
+  };
   return {
     fuelUsedAtStart,
-    run(task) {
-      const dropped = host.resetRun();
-      void dropped;
-      fuel.value = budget;
-      try {
+    run: (task) =>
+      guarded(() => {
         const output = exports.run(task);
         if (typeof output !== 'string') throw new Error('run returned a non-string');
         return { ok: true, output, fuelUsed: used() };
-      } catch (e) {
-        return { ok: false, ...classifyThrow(e, fuelState()), fuelUsed: Math.min(used(), Number(budget)) };
-      } finally {
-        host.stdio.end();
-        summarize();
-        flush();
-      }
-    },
-    call(call) {
-      host.resetRun();
-      fuel.value = budget;
-      try {
+      }),
+    call: (call) =>
+      guarded(() => {
         const fn = exportedFunction(exports, call);
         if (!fn) return { ok: false, error: { code: 'USAGE', message: `the component exports no function ${call.interface ? `${call.interface}#` : ''}${call.name}` }, fatal: false, fuelUsed: 0 };
         try {
@@ -313,14 +315,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
           }
           throw e;
         }
-      } catch (e) {
-        return { ok: false, ...classifyThrow(e, fuelState()), fuelUsed: Math.min(used(), Number(budget)) };
-      } finally {
-        host.stdio.end();
-        summarize();
-        flush();
-      }
-    },
+      }),
     close() {
       host.close();
       flush();
