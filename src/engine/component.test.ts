@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { checkComponentBytes, checkComponentStructure } from './component.js';
+import { writeUleb } from '../util/leb128.js';
 
 const PREAMBLE = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-}
+const leb = writeUleb;
 
 /** A component with `depth` components nested in one another, the innermost holding `modules` (empty) core modules. */
 function nested(depth: number, modules = 0): Uint8Array {

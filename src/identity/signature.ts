@@ -21,7 +21,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { b64u, fromB64u, signBytes, verifyBytes } from './keys.js';
 import type { KeyProvider } from './types.js';
-import { readUleb } from '../util/leb128.js';
+import { readUleb, writeUleb } from '../util/leb128.js';
 
 /** Name of the custom section that carries the signature. */
 export const SIGNATURE_SECTION = 'agentos-signature';
@@ -58,16 +58,7 @@ export type SignatureProblem = 'UNSIGNED' | 'MALFORMED' | 'TAMPERED' | 'BAD_SIGN
 export type SignatureCheck = { readonly ok: true; readonly claims: ComponentClaims } | { readonly ok: false; readonly code: SignatureProblem; readonly reason: string; readonly claims?: ComponentClaims };
 
 
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    out.push(byte);
-  } while (n > 0);
-  return out;
-}
+const leb = writeUleb;
 
 /** Where the component's top-level signature section is, if it has one (throws on a malformed component). */
 function findSignature(bytes: Uint8Array): { start: number; payload: Uint8Array } | undefined {

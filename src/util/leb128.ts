@@ -18,3 +18,15 @@ export function readUleb(b: Uint8Array, at: number): [number, number] {
   }
   throw new RangeError('truncated LEB128');
 }
+
+/** The unsigned LEB128 bytes of `n` (a non-negative integer up to 2^53). */
+export function writeUleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n % 0x80;
+    n = Math.floor(n / 0x80);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return out;
+}

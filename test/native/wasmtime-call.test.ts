@@ -14,6 +14,7 @@ import { buildHostImports } from '../../dist/engine/jco/host.js';
 import { nativeHost, ResourceTable } from '../../dist/engine/wasmtime/dispatch.js';
 import { Gate } from '../../dist/gate/gate.js';
 import { resolvePolicy } from '../../dist/sandbox/policy-input.js';
+import { writeUleb } from '../../dist/util/leb128.js';
 import { loadWasmtimeAddon, type NativeComponent, type NativeComponentDescription, type NativeEngine, type NativeInstance } from '../../src/engine/wasmtime/addon.js';
 import { FIXTURE_SOURCES_DIR, fixturePath } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
@@ -24,16 +25,7 @@ const hasCargo = spawnSync('cargo', ['--version'], { stdio: 'ignore' }).status =
 
 /** A custom section (id 0) named `name` holding `payload`. */
 function customSection(name: string, payload: Buffer): Buffer {
-  const leb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let b = n & 0x7f;
-      n >>>= 7;
-      if (n) b |= 0x80;
-      out.push(b);
-    } while (n);
-    return out;
-  };
+  const leb = writeUleb;
   const nameBytes = Buffer.from(name);
   const body = Buffer.concat([Buffer.from(leb(nameBytes.length)), nameBytes, payload]);
   return Buffer.concat([Buffer.from([0]), Buffer.from(leb(body.length)), body]);
