@@ -1,0 +1,371 @@
+/**
+ * A loaded component agent: its instance, policy, identity and tokens, and the run/call loop.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkerInstance, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
+import { cancelledError, UsageError, toSandboxError } from '../errors.js';
+import { watch, type FSWatcher } from 'node:fs';
+import { loadPolicyFile } from '../policy/loader.js';
+import { resolvePolicy, type PolicyInput } from './policy-input.js';
+import type { SandboxPolicy } from '../policy/schema.js';
+import { classifyImports, type ImportReport } from './imports.js';
+import { parseDuration } from '../util/units.js';
+import type { Meter } from '../limits/meter.js';
+import type { AgentIdentity } from '../identity/types.js';
+import { InstanceIdentity } from './agent-identity.js';
+import { runFailure } from './run-failure.js';
+import { checkProvenance } from './provenance.js';
+import { callValue, resolveCall, type CallResult } from './call.js';
+import type { ExportsDescription } from '../wit-exports/describe.js';
+import { argumentsToGuest } from '../wit-exports/values.js';
+import type { ExportedFunction } from '../wit-exports/types.js';
+import type { Sandbox } from './sandbox.js';
+import type { RunOptions, RunResult, ResolvedTokens } from './options.js';
+import { checkMounts } from './policy-checks.js';
+
+/** A loaded agent: one component under one policy, with one live instance at a time. */
+export class Agent {
+  private instance: WorkerInstance | undefined;
+  private starting: Promise<WorkerInstance> | undefined;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private watcher: FSWatcher | undefined;
+  private currentPolicy: SandboxPolicy;
+  private init: InstanceInit;
+  /** Correlation id stamped on audit records: the current run's id (or the load's). */
+  private correlation: string = randomUUID();
+  private auditShared: SharedArrayBuffer | undefined;
+  /** The exported functions besides `run` (absent when it exports only `run`). */
+  private exported: ExportsDescription | undefined;
+  /** The instance's current session token (with `tokens`). */
+  private tokenValue: string | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly sandbox: Sandbox,
+    /** This agent's id (UUID unless given). */
+    readonly id: string,
+    private readonly prepared: LoadedComponent,
+    policy: SandboxPolicy,
+    init: InstanceInit,
+    private readonly defaultTimeoutMs: number,
+    /** @internal the component's metering (fuel budget, caps) */
+    readonly meter: Meter,
+    /** @internal this agent's identity and authentication state */
+    readonly auth_: InstanceIdentity,
+  ) {
+    this.currentPolicy = policy;
+    this.init = init;
+  }
+
+  /** The policy the agent runs under now. */
+  get policy(): SandboxPolicy {
+    return this.currentPolicy;
+  }
+
+  /**
+   * The agent's identity (the seed's `AgentIdentity`): instance id, type, version, its own
+   * Ed25519 public key and fingerprint, created/expires, status.
+   */
+  get identity(): AgentIdentity {
+    return this.auth_.identity;
+  }
+
+  /**
+   * The agent's current session token, when the sandbox was created with `tokens`: a JWT
+   * bound to this instance's key, for whoever the agent must prove itself to. Renewed before
+   * it expires, so read it when you need it.
+   */
+  get token(): string | undefined {
+    return this.tokenValue;
+  }
+
+  /** @internal issue the instance's first session token */
+  async issueToken_(settings: ResolvedTokens): Promise<void> {
+    this.tokenValue = await this.newToken(settings);
+  }
+
+  private async newToken(settings: ResolvedTokens, family?: string): Promise<string | undefined> {
+    const id = this.auth_.identity;
+    const ttlMs = Math.min(settings.ttlMs ?? Infinity, id.expires - Date.now());
+    if (!(ttlMs >= 1000)) return undefined;
+    return settings.service.issue(
+      { agentId: this.id, agentType: id.agentType, publicKey: this.auth_.keys.publicKey },
+      'session',
+      { scope: [...this.currentPolicy.capabilities.allowed], ...(Number.isFinite(ttlMs) ? { ttlMs } : {}), ...(family !== undefined ? { family } : {}) },
+    );
+  }
+
+  /**
+   * @internal Re-validate the session token. A token that no longer validates ends the
+   * instance's authentication (recorded once); one with less than a quarter of its life left
+   * is renewed in its family while the identity holds.
+   */
+  async checkToken_(settings: ResolvedTokens): Promise<void> {
+    const token = this.tokenValue;
+    if (token === undefined || this.closed || !this.auth_.authenticated) return;
+    const fail = (code: string, reason: string): void => {
+      this.auth_.tokenInvalid();
+      this.sandbox.audit_({ type: 'authentication_failure', agentId: this.id, capability: 'identity', resource: 'agent', action: 'validate-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `${code}: ${reason}`, api: 'sandbox.tokens', details: { code } }, this.correlation);
+    };
+    try {
+      const v = await settings.service.validate(token, { kind: 'session', agentPublicKey: this.auth_.keys.publicKey, agentId: this.id });
+      if (this.tokenValue !== token || !this.auth_.authenticated) return;
+      if (!v.ok) return fail(v.code, v.reason);
+      const nowSec = Date.now() / 1000;
+      if (v.claims.exp - nowSec < (v.claims.exp - v.claims.iat) / 4) {
+        const next = await this.newToken(settings, v.claims.fam);
+        if (next !== undefined && this.tokenValue === token) this.tokenValue = next;
+      }
+    } catch (e) {
+      // A check that cannot be made denies.
+      if (this.auth_.authenticated) fail('CHECK_FAILED', `the token could not be checked: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Revoke the agent's identity (or mark it compromised): its very next call — even mid-run —
+   * is refused and recorded as `authentication_failure`.
+   *
+   * @example
+   * ```ts
+   * agent.revokeIdentity({ compromised: true, reason: 'key leaked' });
+   * ```
+   */
+  revokeIdentity(options: { compromised?: boolean; reason?: string } = {}): void {
+    this.auth_.revoke(options.compromised ?? false);
+    // The token dies with the identity, for every verifier that shares the revocation list.
+    const tokens = this.sandbox.tokens_;
+    if (tokens && this.tokenValue !== undefined) {
+      tokens.service.revoke(this.tokenValue, options.reason ?? 'identity revoked').catch((e: unknown) => {
+        this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `the revoked identity's token could not be added to the revocation list: ${(e as Error).message}`, api: 'agent.revokeIdentity' }, this.correlation);
+      });
+    }
+    this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-identity', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: options.reason ?? (options.compromised ? 'identity marked compromised' : 'identity revoked'), api: 'agent.revokeIdentity' }, this.correlation);
+  }
+
+  /**
+   * Replace the agent's policy while it runs. The new policy is validated first; if it is
+   * invalid this rejects with `POLICY_INVALID` and the working policy stays. Otherwise the very
+   * next capability call of the running instance is decided under it (mounts are fixed when
+   * an instance starts: a new mount appears at the next instance, a removed one is denied at
+   * once).
+   *
+   * @example
+   * ```ts
+   * await agent.updatePolicy('policy.v2.yaml');
+   * ```
+   */
+  async updatePolicy(input: PolicyInput): Promise<void> {
+    const next = await resolvePolicy(input);
+    checkMounts(next);
+    this.apply(next, 'agent.updatePolicy');
+  }
+
+  /**
+   * Revoke a capability (`network_access`, `read_files`, …) or a tool (`{ tool: 'search' }`)
+   * from the running agent: its next call that needs it is denied.
+   */
+  async revoke(grant: string | { readonly tool: string }): Promise<void> {
+    const p = this.currentPolicy;
+    const raw = JSON.parse(JSON.stringify(p)) as Record<string, any>;
+    if (typeof grant === 'string') {
+      raw['capabilities'] = { allowed: p.capabilities.allowed.filter((c) => c !== grant), forbidden: [...new Set([...p.capabilities.forbidden, grant])] };
+    } else {
+      raw['toolAccess'] = { allow: p.toolAccess.allow.filter((t) => t !== grant.tool) };
+    }
+    await this.updatePolicy(raw);
+  }
+
+  private apply(next: SandboxPolicy, api: string): void {
+    this.currentPolicy = next;
+    this.init = { ...this.init, policy: structuredClone(next) as never };
+    this.instance?.updatePolicy(structuredClone(next) as never);
+    this.sandbox.audit_({ type: 'policy_updated', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: this.id, outcome: 'allowed', reason: 'policy replaced', api }, this.correlation);
+  }
+
+  /** @internal start watching a policy file */
+  watch_(file: string): void {
+    let timer: NodeJS.Timeout | undefined;
+    const reload = () => {
+      loadPolicyFile(file)
+        .then((loaded) => {
+          checkMounts(loaded.policy);
+          if (!this.closed) this.apply(loaded.policy, `watch:${file}`);
+        })
+        .catch((e: unknown) => {
+          const err = toSandboxError(e);
+          this.sandbox.audit_({ type: 'policy_rejected', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: file, outcome: 'denied', reason: err.message, api: `watch:${file}` }, this.correlation);
+        });
+    };
+    this.watcher = watch(file, () => {
+      clearTimeout(timer);
+      timer = setTimeout(reload, 50);
+    });
+    this.watcher.unref();
+  }
+
+  /** The component's imports as the policy sees them. */
+  get imports(): readonly ImportReport[] {
+    return classifyImports(this.prepared.imports, this.policy);
+  }
+
+  /** @internal start (or restart after a trap/limit) the instance */
+  async instance_(timeoutMs: number): Promise<WorkerInstance> {
+    if (this.instance && !this.instance.isDead) return this.instance;
+    if (!this.starting) {
+      // A fresh acknowledgement cell per instance: an old instance's counts never leak into a new one.
+      this.sandbox.auditBridge.release(this.auditShared);
+      const audit = this.sandbox.auditBridge.cell();
+      this.auditShared = audit?.shared;
+      const init: InstanceInit = audit ? { ...this.init, audit } : this.init;
+      this.starting = WorkerInstance.start(this.prepared, init, this.sandbox.hooks_(() => this.correlation, audit?.shared), timeoutMs, this.sandbox.pool).finally(() => {
+        this.starting = undefined;
+      });
+    }
+    this.instance = await this.starting;
+    this.sandbox.audit_({ type: 'agent_spawn', agentId: this.id, capability: 'compute', resource: 'agent', action: 'instantiate', target: this.prepared.hash, outcome: 'allowed', reason: 'instance started', api: 'sandbox.load' }, this.correlation);
+    return this.instance;
+  }
+
+  /**
+   * Run one task. Resolves with the agent's `ok` output; rejects with a {@link SandboxError}:
+   * `AGENT_ERROR` (the agent returned `err` or trapped), `TIMEOUT`, `QUOTA_EXCEEDED`, … .
+   * After a trap or a limit the instance is discarded; the next run starts a fresh one.
+   *
+   * @example
+   * ```ts
+   * const { output } = await agent.run('review src/', { timeout: '10s' });
+   * ```
+   */
+  run(task: string, options: RunOptions = {}): Promise<RunResult> {
+    const p = this.queue.then(() => this.runNow(task, options));
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async runNow(task: string, options: RunOptions): Promise<RunResult> {
+    if (this.closed) throw new UsageError('agent is closed');
+    if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
+    const { value, ...rest } = await this.perform_(options, 'run', undefined, (inst, left) => inst.run(task, left), (output) => output);
+    return { output: value, ...rest };
+  }
+
+  /**
+   * The functions the component exports, `run` included, with their WIT types (what
+   * {@link call} takes). Empty when the component exports only `run`; see
+   * {@link exportsUnavailable} when they could not be read.
+   */
+  exports(): readonly ExportedFunction[] {
+    return this.exported?.functions ?? [];
+  }
+
+  /** Why {@link exports} is empty although the component exports more than `run` (no wasmtime addon, say); else undefined. */
+  get exportsUnavailable(): string | undefined {
+    return this.exported && 'unavailable' in this.exported ? this.exported.unavailable : undefined;
+  }
+
+  /** @internal set by `Sandbox.load` when the component exports more than `run`. */
+  setExports_(description: ExportsDescription): void {
+    this.exported = description;
+  }
+
+  /**
+   * Call an exported function other than `run` (see {@link exports}) under the same policy,
+   * limits and audit as a run. `args` is an object with one property per parameter in canonical
+   * JSON (see `src/wit-exports/types.ts`: records keyed by WIT field names, variants as
+   * `{ tag, val }`, options as `null` or the value, results as `{ ok }`/`{ err }`, flags as
+   * arrays of names); it is validated before the call and refused with `USAGE` naming the
+   * argument that does not fit. Resolves with the result in the same form; a function returning
+   * `result<T, E>` resolves with `T` and rejects with `AGENT_ERROR` carrying `E` in `details.err`.
+   *
+   * @example
+   * ```ts
+   * const { value } = await agent.call('test:geo/shapes@0.1.0#move-point', { p: { x: 1, y: 2 }, dx: 3, dy: null });
+   * ```
+   */
+  call(fn: string, args: Readonly<Record<string, unknown>> = {}, options: RunOptions = {}): Promise<CallResult> {
+    const p = this.queue.then(() => this.callNow(fn, args, options));
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  private async callNow(id: string, args: Readonly<Record<string, unknown>>, options: RunOptions): Promise<CallResult> {
+    if (this.closed) throw new UsageError('agent is closed');
+    const fn = resolveCall(this.exports(), this.exportsUnavailable, id, args);
+    const call = { interface: fn.interface, name: fn.name, args: argumentsToGuest(fn, args), returnsResult: fn.result?.kind === 'result' };
+    // The result is converted inside the call, so that an `err` it returns is recorded as the call's failure.
+    return this.perform_(options, 'call', fn.id, async (inst, left) => callValue(fn, await inst.call(call, left)), (v) => JSON.stringify(v) ?? 'null');
+  }
+
+  /**
+   * What a run and a call share: provenance, the token check, the instance, cancellation, the
+   * time left of the budget, fuel, and how a failure or an incomplete audit trail is reported.
+   */
+  private async perform_<T>(
+    options: RunOptions,
+    action: 'run' | 'call',
+    fn: string | undefined,
+    invoke: (inst: WorkerInstance, timeLeftMs: number) => Promise<T>,
+    describe: (value: T) => string,
+  ): Promise<{ value: T } & Omit<RunResult, 'output'>> {
+    const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
+    const started = performance.now();
+    const runId = randomUUID();
+    const provenance = checkProvenance(options.provenance);
+    this.correlation = runId;
+    const untag = provenance ? this.sandbox.auditBridge.tagRun(runId, provenance) : undefined;
+    try {
+      this.sandbox.checkAudit_();
+      if (provenance) this.sandbox.auditDeferred_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action, target: fn ?? this.prepared.hash, outcome: 'allowed', reason: `${action} requested`, api: `agent.${action}`, details: { provenance } }, runId);
+      const tokens = this.sandbox.tokens_;
+      if (tokens) await this.checkToken_(tokens);
+      const signal = options.signal;
+      if (signal?.aborted) throw cancelledError(signal);
+      const inst = await this.instance_(timeoutMs);
+      if (signal?.aborted) throw cancelledError(signal);
+      const left = Math.max(1, timeoutMs - (performance.now() - started));
+      // Cancelling kills the instance's worker: the run rejects with CANCELLED at once.
+      const onAbort = () => inst.kill(cancelledError(signal!));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let value: T;
+      try {
+        value = await invoke(inst, left);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+      const fuelUsed = inst.lastFuelUsed;
+      // Calls refused because the log failed mean the run did not do what it was asked, and
+      // the host must know its trail is incomplete. What the agent returned is kept in the
+      // error's details (it may say what the agent was told).
+      const auditErr = this.sandbox.auditError_(describe(value));
+      if (auditErr) throw auditErr;
+      return {
+        value,
+        durationMs: performance.now() - started,
+        agentId: this.id,
+        runId,
+        fuelUsed,
+        ...(this.meter.fuelLimited ? { fuelRemaining: Math.max(0, Number(this.meter.fuel) - fuelUsed) } : {}),
+      };
+    } catch (e) {
+      throw runFailure(e, { agentId: this.id, runId, auditError: () => this.sandbox.auditError_(), audit: (ev, id) => this.sandbox.audit_(ev, id) });
+    } finally {
+      untag?.();
+    }
+  }
+
+  /** Stop the instance and release its worker. Further runs reject. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.close();
+    const inst = this.instance ?? (await this.starting?.catch(() => undefined));
+    this.instance = undefined;
+    await inst?.close();
+    this.auth_.dispose();
+    this.sandbox.auditBridge.release(this.auditShared);
+    this.sandbox.audit_({ type: 'agent_terminate', agentId: this.id, capability: 'compute', resource: 'agent', action: 'close', target: this.prepared.hash, outcome: 'allowed', reason: 'agent closed', api: 'agent.close' }, this.correlation);
+    this.sandbox.forget_(this);
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The library API's options and results: what `createSandbox`, `load`, `run` take and give.
+ */
+import type { LogEvent } from '../capabilities/context.js';
+import type { AuditEvent } from '../gate/types.js';
+import type { PolicyInput } from './policy-input.js';
+import type { ImportReport } from './imports.js';
+import type { AuditSettings } from './audit-bridge.js';
+import type { KeyProvider } from '../identity/types.js';
+import type { TokenService } from '../identity/tokens.js';
+
+/** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
+export type ToolHandler = (input: unknown, context: { readonly agentId: string }) => unknown | Promise<unknown>;
+
+/** Options of {@link createSandbox}. Every field is optional. */
+export interface SandboxOptions {
+  /** Where transpiled components are cached. Default: `$XDG_CACHE_HOME/agent-os-sandbox` or `~/.cache/agent-os-sandbox`. */
+  readonly cacheDir?: string;
+  /** Largest component accepted, bytes. Default 128 MiB. */
+  readonly maxComponentBytes?: number;
+  /** Default wall-clock limit for one run when the policy sets none. Default 30 s. */
+  readonly defaultTimeout?: number | string;
+  /** Environment the policy's `env.allow` names are read from. Default: `process.env`. */
+  readonly hostEnv?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Workers kept started ahead of time (host code loaded, no agent yet), so that starting an
+   * instance does not pay for booting a thread. Each worker still runs exactly one instance and
+   * is never reused. Default 1; 0 starts workers on demand only (what the CLI does).
+   */
+  readonly prewarmWorkers?: number;
+  /**
+   * The tamper-evident audit log every gate decision is recorded in (one LevelDB chain shared
+   * by every agent of this sandbox). Default `{}`: directory `.agentos/audit`, durable commits
+   * (a capability call proceeds only once its record is fsynced), checkpoints every 10,000
+   * records or 5 s. `durability: 'async'` acknowledges once the OS has the write (a process
+   * kill loses nothing, an OS crash may lose the last batches). `false` records nothing durably
+   * (events are still emitted as `audit` events) — for tests and embedding only. Sandboxes in
+   * one process that name the same directory share one chain; another process gets
+   * `AUDIT_UNAVAILABLE` at load while this one has it open.
+   */
+  readonly audit?: AuditSettings | false;
+  /**
+   * Which components to trust. When set, a component must carry a valid signature
+   * (`agentos sign`) by an issuer key that `keys` trusts (active, or rotated within its
+   * overlap; never revoked or expired), and is refused otherwise with `SIGNATURE_INVALID`:
+   * unsigned (unless `requireSignature: false`), tampered, expired, or signed by an untrusted or
+   * revoked key. A signed component's policy is narrowed to the capabilities its claims ask for.
+   * Default: no signature check.
+   */
+  readonly trust?: TrustSettings;
+  /** Lifetime of each agent's instance identity (its key pair); past it, its calls are refused. Default 24 h. */
+  readonly identityTtl?: number | string;
+  /**
+   * Token authentication. Each agent instance is issued a session token (a JWT signed by the
+   * service's issuer key, bound to the instance's own key) at load, recorded as
+   * `authentication_success`. The host re-validates every live agent's token at each run and
+   * every `checkInterval`; once it no longer validates — revoked (here or by another process
+   * sharing the revocation list), expired, or its issuer key revoked — the agent's calls are
+   * refused and recorded as `authentication_failure`. Tokens are renewed before they expire
+   * while the identity holds. `agent.token` hands the token to whoever the agent must prove
+   * itself to. Default: identities only, no tokens.
+   */
+  readonly tokens?: TokenSettings;
+  /**
+   * The engine: `'jco'` (default; components transpiled to JavaScript, core modules metered by
+   * our instrumentation) or `'wasmtime'` (the native addon: wasmtime's own fuel, memory limits
+   * and compiled-component cache), behind the same gate. Choosing `'wasmtime'` without an addon
+   * (neither built nor a prebuilt package installed) fails with a usage error saying how to get
+   * one. Fuel units differ
+   * between the engines (wasmtime counts about one unit per wasm operator).
+   */
+  readonly engine?: 'jco' | 'wasmtime';
+}
+
+/** See {@link SandboxOptions.tokens}. */
+export interface TokenSettings {
+  /** Issues and validates the tokens (`new TokenService({ keys, issuerKey, revocations })`). */
+  readonly service: TokenService;
+  /** Lifetime of a session token (default: the service's session lifetime, at most the identity's). */
+  readonly ttl?: number | string;
+  /** How often live agents' tokens are re-validated. Default 1 s. */
+  readonly checkInterval?: number | string;
+}
+
+/** See {@link SandboxOptions.trust}. */
+export interface TrustSettings {
+  /** Decides which issuer keys are trusted (the key store: `KeyStore.open(dir)`). */
+  readonly keys: Pick<KeyProvider, 'trust'>;
+  /** Only these issuer key ids count (default: every key `keys` trusts). */
+  readonly issuers?: readonly string[];
+  /** Refuse unsigned components. Default true. */
+  readonly requireSignature?: boolean;
+  /**
+   * Revoked signatures: a component whose claims' `jti` this list holds is refused (code
+   * `REVOKED`), although its key is still trusted — to withdraw one signed build without
+   * revoking the key. For example a `RevocationStore`, with entries added as
+   * `add(claims.jti, claims.exp, reason)` so they last as long as the signature would.
+   */
+  readonly revoked?: { has(jti: string): boolean };
+}
+
+/** Options of {@link Sandbox.load}. */
+export interface LoadOptions {
+  /** A policy object (validated), a path to a YAML/JSON policy file, or a loaded policy. Default: deny everything. */
+  readonly policy?: PolicyInput;
+  /** Use this agent id instead of a fresh UUID. */
+  readonly agentId?: string;
+  /**
+   * When `policy` is a file path: watch the file and apply each valid new version to the
+   * running agent (an invalid version is rejected with a `policy_rejected` audit event and the
+   * working policy stays). Default false.
+   */
+  readonly watchPolicy?: boolean;
+  /**
+   * The WIT file or directory the component was built from. Only for the doc comments of its
+   * exported functions ({@link Agent.exports}, and the tool descriptions the host adapters make
+   * of them): built components do not carry their WIT's docs. Types always come from the component.
+   */
+  readonly wit?: string;
+}
+
+/** Options of {@link Agent.run}. */
+export interface RunOptions {
+  /** Wall-clock limit for this run (ms or `30s`). Default: the policy's `resourceLimits.maxExecutionTime`, else the sandbox default. */
+  readonly timeout?: number | string;
+  /**
+   * Aborting ends the run at once with `CANCELLED`: the instance is discarded (its worker, or
+   * the native sandbox's process tree, is killed) and the next run starts a fresh one. The
+   * ending is recorded (`agent_error`, target `CANCELLED`).
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Who asked for this run, when the host runs agents for someone else (for example
+   * `{ via: 'mcp', session, client: 'name/1.0', tool }`): up to 16 string fields, recorded in
+   * `details.provenance` of every audit record of the run, which opens with an
+   * `authorization_granted` record (action `run`) saying so. Values over 256 characters are cut.
+   * Default: none (no extra record).
+   */
+  readonly provenance?: Readonly<Record<string, string>>;
+}
+
+/** What a successful run returns. */
+export interface RunResult {
+  readonly output: string;
+  readonly durationMs: number;
+  readonly agentId: string;
+  /** This run's id: the correlation id of its audit records. */
+  readonly runId: string;
+  /** Fuel this run used: the same program and task on a fresh instance use the same fuel, unless the guest reads clocks or randomness (a first run includes the guest's one-time initialization). */
+  readonly fuelUsed: number;
+  /** Fuel left of the run's budget; absent when the policy sets no fuel limit. */
+  readonly fuelRemaining?: number;
+}
+
+/** The events a sandbox emits. */
+export interface SandboxEvents {
+  /** Every gate decision and lifecycle event. */
+  audit: [AuditEvent];
+  /** Agent log records and stdout/stderr lines. */
+  log: [LogEvent];
+}
+
+/** Result of {@link Sandbox.inspect}. */
+export interface InspectReport {
+  readonly hash: string;
+  readonly imports: readonly ImportReport[];
+  readonly exports: readonly (readonly [string, string])[];
+}
+
+/** Token settings with durations parsed. */
+export interface ResolvedTokens {
+  readonly service: TokenService;
+  readonly ttlMs?: number;
+}
