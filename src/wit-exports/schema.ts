@@ -145,11 +145,19 @@ function fieldSchema(t: WitType): z.ZodType {
   return t.kind === 'option' ? valueSchema(t).optional() : valueSchema(t);
 }
 
+/** Built once per function description: building a schema costs ~50× validating with it. */
+const argumentsSchemas = new WeakMap<WitFunction, z.ZodObject>();
+
 /** The schema of a call's arguments: an object with one property per parameter, nothing else. */
 export function argumentsSchema(fn: WitFunction): z.ZodObject {
-  const shape: Record<string, z.ZodType> = {};
-  for (const p of fn.params) shape[p.name] = fieldSchema(p.type);
-  return z.strictObject(shape);
+  let schema = argumentsSchemas.get(fn);
+  if (!schema) {
+    const shape: Record<string, z.ZodType> = {};
+    for (const p of fn.params) shape[p.name] = fieldSchema(p.type);
+    schema = z.strictObject(shape);
+    argumentsSchemas.set(fn, schema);
+  }
+  return schema;
 }
 
 /**
