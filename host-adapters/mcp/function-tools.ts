@@ -10,6 +10,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import { argumentsSchema, returnSchema, type ExportedFunction } from 'agent-os-sandbox';
+import { TOOL_NAME } from '../shared/run-tool.js';
 import { errorText, type McpAgent, type McpAgentEntry } from './types.js';
 
 /** A component agent that can call its exported functions (`sandbox.load`; native agents cannot). */
@@ -34,8 +35,6 @@ export interface SkippedFunction {
   readonly id: string;
   readonly reason: string;
 }
-
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 

@@ -25,6 +25,7 @@ import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/proto
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { Sandbox } from 'agent-os-sandbox';
 import { loadPeer } from '../shared/peer.js';
+import { TOOL_NAME } from '../shared/run-tool.js';
 import { errorText, MCP_PEER_RANGE, type McpAgent, type McpAgentEntry } from './types.js';
 import { policyJson, policySummary } from './policy-view.js';
 import { registerRequestCapability, type Approver } from './approval.js';
@@ -58,9 +59,6 @@ export interface McpServerOptions {
    */
   readonly approve?: Approver;
 }
-
-/** Agent tool names: what MCP clients and the model providers behind them accept. */
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 const RESULT_SHAPE = {
   output: z.string().describe("the agent's output"),

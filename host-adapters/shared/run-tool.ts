@@ -69,7 +69,7 @@ export class SandboxToolError extends Error {
 }
 
 /** Tool names the model providers accept (OpenAI's and Anthropic's rule). */
-const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The tool's name from options, checked: a bad name fails here, not at the model provider. */
 export function toolNameOf(options: SandboxToolOptions): string {
