@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { batchHasher } from './batch-hash.js';
+import { batchHasher, CHAIN_TAIL } from './batch-hash.js';
 import { SHA256_WASM_BASE64 } from './wasm/sha256-wasm.js';
 import { needs } from '../../test/helpers/requirements.js';
 import { skipUnless } from '../../test/helpers/skip.js';
@@ -207,6 +207,89 @@ describe('batchHasher().hashNodes', () => {
     expect(() => h.hashNodes(new Uint8Array(128), 2, new Uint8Array(63))).toThrow(RangeError);
     expect(() => h.hashNodes(new Uint8Array(128), 2, new Uint8Array(64), 1)).toThrow(RangeError);
     expect(() => h.hashNodes(new Uint8Array(128), -1, new Uint8Array(64))).toThrow(RangeError);
+  });
+});
+
+/** Hashes chained messages the slow way: write the previous digest's hex, then SHA-256, in turn. */
+function chainReference(data: Uint8Array, offsets: readonly number[], lengths: readonly number[], prev: Uint8Array): { data: Buffer; digests: Buffer } {
+  const copy = Buffer.from(data);
+  const digests = Buffer.alloc(32 * offsets.length);
+  let pv = Buffer.from(prev);
+  offsets.forEach((off, i) => {
+    copy.write(pv.toString('hex'), off + lengths[i]! - CHAIN_TAIL, 'latin1');
+    pv = sha(copy.subarray(off, off + lengths[i]!));
+    pv.copy(digests, 32 * i);
+  });
+  return { data: copy, digests };
+}
+
+/** Messages of the given lengths with `gap` bytes before each; returns the layout. */
+function layout(lengths: number[], gap: (i: number) => number, seed: number): { data: Uint8Array; offsets: number[] } {
+  const offsets: number[] = [];
+  let total = 0;
+  lengths.forEach((len, i) => {
+    total += gap(i);
+    offsets.push(total);
+    total += len;
+  });
+  return { data: bytes(total, seed), offsets };
+}
+
+describe('batchHasher().hashChained', () => {
+  it('matches writing each link and hashing with node:crypto, for every tail position (lengths 66..400)', () => {
+    const lengths = Array.from({ length: 335 }, (_, i) => 66 + i);
+    for (const gap of [() => 0, (i: number) => 36 + (i % 5)]) {
+      const { data, offsets } = layout(lengths, gap, 3);
+      const prev = bytes(32, 9);
+      const want = chainReference(data, offsets, lengths, prev);
+      const out = new Uint8Array(32 * lengths.length);
+      batchHasher().hashChained(data, offsets, lengths, lengths.length, prev, out);
+      expect(Buffer.from(out).equals(want.digests)).toBe(true);
+      expect(Buffer.from(data).equals(want.data)).toBe(true); // the links were written in place
+    }
+  });
+
+  it('chains across calls into wasm (thousands of records, long ones, scattered ones) and writes at outOffset', () => {
+    const next = rng(11);
+    const lengths = Array.from({ length: 5000 }, () => (next(50) === 0 ? 2000 + next(20_000) : 66 + next(900)));
+    for (const gap of [() => 0, () => 5000]) {
+      const { data, offsets } = layout(lengths, gap, 5);
+      const prev = bytes(32, 2);
+      const want = chainReference(data, offsets, lengths, prev);
+      const out = new Uint8Array(32 * lengths.length + 64);
+      batchHasher().hashChained(data, new Uint32Array(offsets), new Uint32Array(lengths), lengths.length, prev, out, 64);
+      expect(Buffer.from(out.subarray(64)).equals(want.digests)).toBe(true);
+      expect(Buffer.from(data).equals(want.data)).toBe(true);
+    }
+  });
+
+  it('hashes only the first n messages and leaves the rest of data alone', () => {
+    const lengths = [100, 200, 300];
+    const { data, offsets } = layout(lengths, () => 0, 4);
+    const before = Buffer.from(data);
+    const out = new Uint8Array(64);
+    batchHasher().hashChained(data, offsets, lengths, 2, new Uint8Array(32), out);
+    const want = chainReference(before, offsets.slice(0, 2), lengths.slice(0, 2), new Uint8Array(32));
+    expect(Buffer.from(out).equals(want.digests)).toBe(true);
+    expect(Buffer.from(data.subarray(300)).equals(before.subarray(300))).toBe(true);
+    batchHasher().hashChained(data, offsets, lengths, 0, new Uint8Array(32), new Uint8Array(0));
+  });
+
+  it('rejects bad arguments with RangeError and writes nothing', () => {
+    const data = bytes(400, 1);
+    const before = Buffer.from(data);
+    const out = new Uint8Array(96);
+    const h = batchHasher();
+    const prev = new Uint8Array(32);
+    expect(() => h.hashChained(data, [0], [65], 1, prev, out)).toThrow(RangeError); // shorter than the link
+    expect(() => h.hashChained(data, [0, 50], [100, 100], 2, prev, out)).toThrow(RangeError); // overlapping
+    expect(() => h.hashChained(data, [100, 0], [100, 100], 2, prev, out)).toThrow(RangeError); // out of order
+    expect(() => h.hashChained(data, [350], [100], 1, prev, out)).toThrow(RangeError); // past the end
+    expect(() => h.hashChained(data, [0], [100], 1, new Uint8Array(31), out)).toThrow(RangeError);
+    expect(() => h.hashChained(data, [0], [100], 1, prev, new Uint8Array(31))).toThrow(RangeError);
+    expect(() => h.hashChained(data, [0], [100], 1, prev, data.subarray(200, 232))).toThrow(RangeError);
+    expect(Buffer.from(data).equals(before)).toBe(true);
+    expect(out.every((b) => b === 0)).toBe(true);
   });
 });
 

@@ -6,10 +6,14 @@
  * batches in one call into a WebAssembly SIMD128 module (src/audit/wasm/sha256.c) that runs
  * four messages at once, one per vector lane.
  *
+ * Besides independent messages it hashes chains of them (`hashChained`, how the audit writer
+ * seals a batch of version-2 records) and runs the audit verifier's per-record checks next to
+ * the digests (`checkRecords`), so neither needs JavaScript per record.
+ *
  * The module is instantiated synchronously on first use and cached for the thread. Inputs are
- * copied into its memory in chunks, so batches of any size work with a bounded memory
- * (under 0.5 MiB). A message too long to gain from batching (over 2 KiB) goes to
- * `node:crypto` instead.
+ * copied into its memory in chunks, so batches of any size work with a bounded memory (about
+ * 0.6 MiB, or the largest group of records `checkRecords` was given). In `hashMany` a message
+ * too long to gain from batching (over 2 KiB) goes to `node:crypto` instead.
  *
  * @example
  * ```ts
@@ -19,8 +23,9 @@
  * h.hashMany(data, [0, 6], [6, 7], 2, out); // leaf hashes of "first" and "second"
  * ```
  */
-import { hash } from 'node:crypto';
-import { SHA256_WASM_BASE64 } from './wasm/sha256-wasm.js';
+import { WasmBatchHasher } from './wasm-hasher.js';
+
+export { CHAIN_TAIL } from './wasm-hasher.js';
 
 /** Hashes batches of messages; see {@link batchHasher}. */
 export interface BatchHasher {
@@ -48,172 +53,59 @@ export interface BatchHasher {
    * @throws RangeError if `pairs` holds fewer than n pairs or `out` has no room.
    */
   hashNodes(pairs: Uint8Array, n: number, out: Uint8Array, outOffset?: number): void;
-}
-
-interface Exports {
-  memory: WebAssembly.Memory;
-  heap_base(): number;
-  hash_many(data: number, offsets: number, lengths: number, n: number, out: number): void;
-  hash_nodes(pairs: number, n: number, out: number): void;
-}
-
-/** Messages per call into wasm (sizes the offsets, lengths and digest areas). */
-const MAX_BATCH = 4096;
-/**
- * Message bytes per call into wasm: bounds the data area, and so the module's memory, and keeps
- * the copied data in cache until it is hashed.
- */
-const CHUNK_BYTES = 1 << 18;
-/**
- * Longer messages go to node:crypto. It costs ~1.5 µs a call plus, with SHA-NI, ~0.05 µs a
- * 64-byte block; the wasm code ~0.11 µs a block per lane. They cross at about 2 KiB.
- */
-const LARGE_MESSAGE = 2048;
-/** The C code loads up to 64 bytes past a message's end (and masks them off). */
-const SLACK = 64;
-const PAGE = 65536;
-
-function checkIndex(value: number, name: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
-}
-
-function checkOut(out: Uint8Array, outOffset: number, n: number): void {
-  if (!(out instanceof Uint8Array)) throw new TypeError('out must be a Uint8Array');
-  checkIndex(outOffset, 'outOffset');
-  if (outOffset + 32 * n > out.length) throw new RangeError(`out has ${out.length} bytes; ${n} digests at ${outOffset} need ${outOffset + 32 * n}`);
-}
-
-/** Whether two views share bytes (then inputs are copied before any output is written). */
-function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-class WasmBatchHasher implements BatchHasher {
-  private readonly wasm: Exports;
-  private mem: Uint8Array;
-  private mem32: Uint32Array;
-  // The caller-managed areas above __heap_base; data comes last because it varies in size.
-  private readonly offsetsPtr: number;
-  private readonly lengthsPtr: number;
-  private readonly outPtr: number;
-  private readonly dataPtr: number;
-
-  constructor() {
-    const bytes = Buffer.from(SHA256_WASM_BASE64, 'base64');
-    this.wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Exports;
-    const base = (this.wasm.heap_base() + 15) & ~15;
-    this.offsetsPtr = base;
-    this.lengthsPtr = this.offsetsPtr + 4 * MAX_BATCH;
-    this.outPtr = this.lengthsPtr + 4 * MAX_BATCH;
-    this.dataPtr = this.outPtr + 32 * MAX_BATCH;
-    this.mem = new Uint8Array(0);
-    this.mem32 = new Uint32Array(0);
-    this.reserve(0);
-  }
-
-  /** Makes room for `dataBytes` (plus slack) in the data area and refreshes the views. */
-  private reserve(dataBytes: number): void {
-    const memory = this.wasm.memory;
-    const need = this.dataPtr + dataBytes + SLACK;
-    if (need > memory.buffer.byteLength) memory.grow(Math.ceil((need - memory.buffer.byteLength) / PAGE));
-    // A grow detaches the old buffer, so views are re-made whenever it changed.
-    if (this.mem.buffer !== memory.buffer) {
-      this.mem = new Uint8Array(memory.buffer);
-      this.mem32 = new Uint32Array(memory.buffer);
-    }
-  }
-
-  hashMany(
+  /**
+   * SHA-256 of n chained messages, in place: message i is `data[offsets[i], offsets[i] +
+   * lengths[i])`, at least {@link CHAIN_TAIL} bytes long, and its 64 bytes from `CHAIN_TAIL`
+   * before its end are overwritten with the lower-case hex of the digest of message i − 1 (of
+   * `prev` for message 0) before it is hashed. Writes 32·n bytes into `out`, digest i at
+   * `outOffset + 32·i`. This is how version-2 audit records name the record before them (see
+   * `record.ts`): all of a record but its last two or three 64-byte blocks is hashed four
+   * records at a time, and only those last blocks one record after another.
+   *
+   * @param prev - the 32-byte digest that message 0 names.
+   * @param outOffset - where the first digest goes in `out`; default 0.
+   * @throws RangeError if `n` exceeds either array, a message lies outside `data`, is shorter
+   *   than {@link CHAIN_TAIL} or overlaps the one before, `prev` is not 32 bytes, or `out` has
+   *   no room or shares bytes with `data`; nothing is written then.
+   */
+  hashChained(
     data: Uint8Array,
     offsets: Uint32Array | readonly number[],
     lengths: Uint32Array | readonly number[],
     n: number,
+    prev: Uint8Array,
     out: Uint8Array,
-    outOffset = 0,
-  ): void {
-    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
-    checkIndex(n, 'n');
-    if (n > offsets.length || n > lengths.length) throw new RangeError(`n = ${n} but there are ${offsets.length} offsets and ${lengths.length} lengths`);
-    checkOut(out, outOffset, n);
-    for (let i = 0; i < n; i++) {
-      const off = offsets[i]!;
-      const len = lengths[i]!;
-      if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 0 || len < 0 || off + len > data.length) {
-        throw new RangeError(`message ${i} (offset ${off}, length ${len}) is not within data (${data.length} bytes)`);
-      }
-    }
-    if (overlaps(data, out)) data = data.slice();
-    if (offsets instanceof Uint32Array && overlaps(offsets, out)) offsets = offsets.slice();
-    if (lengths instanceof Uint32Array && overlaps(lengths, out)) lengths = lengths.slice();
-
-    let i = 0;
-    while (i < n) {
-      if (lengths[i]! > LARGE_MESSAGE) {
-        const off = offsets[i]!;
-        out.set(hash('sha256', data.subarray(off, off + lengths[i]!), 'buffer'), outOffset + 32 * i);
-        i++;
-        continue;
-      }
-      // Take messages while they fit; then copy either the span of data that covers them all
-      // (one copy, the usual case of records laid end to end) or, if that span is mostly gaps,
-      // each message on its own.
-      let j = i;
-      let sum = 0;
-      let lo = data.length;
-      let hi = 0;
-      while (j < n && j - i < MAX_BATCH) {
-        const off = offsets[j]!;
-        const len = lengths[j]!;
-        if (len > LARGE_MESSAGE || sum + len > CHUNK_BYTES) break;
-        sum += len;
-        if (off < lo) lo = off;
-        if (off + len > hi) hi = off + len;
-        j++;
-      }
-      const count = j - i;
-      const whole = hi - lo <= CHUNK_BYTES && hi - lo <= 2 * sum + 4096;
-      this.reserve(whole ? hi - lo : sum);
-      const { mem, mem32 } = this;
-      const o32 = this.offsetsPtr >>> 2;
-      const l32 = this.lengthsPtr >>> 2;
-      if (whole) {
-        mem.set(data.subarray(lo, hi), this.dataPtr);
-        for (let k = 0; k < count; k++) {
-          mem32[o32 + k] = offsets[i + k]! - lo;
-          mem32[l32 + k] = lengths[i + k]!;
-        }
-      } else {
-        let pos = 0;
-        for (let k = 0; k < count; k++) {
-          const off = offsets[i + k]!;
-          const len = lengths[i + k]!;
-          mem.set(data.subarray(off, off + len), this.dataPtr + pos);
-          mem32[o32 + k] = pos;
-          mem32[l32 + k] = len;
-          pos += len;
-        }
-      }
-      this.wasm.hash_many(this.dataPtr, this.offsetsPtr, this.lengthsPtr, count, this.outPtr);
-      out.set(mem.subarray(this.outPtr, this.outPtr + 32 * count), outOffset + 32 * i);
-      i = j;
-    }
-  }
-
-  hashNodes(pairs: Uint8Array, n: number, out: Uint8Array, outOffset = 0): void {
-    if (!(pairs instanceof Uint8Array)) throw new TypeError('pairs must be a Uint8Array');
-    checkIndex(n, 'n');
-    if (64 * n > pairs.length) throw new RangeError(`${n} pairs need ${64 * n} bytes, pairs has ${pairs.length}`);
-    checkOut(out, outOffset, n);
-    if (overlaps(pairs, out)) pairs = pairs.slice(0, 64 * n);
-    for (let i = 0; i < n; i += MAX_BATCH) {
-      const count = Math.min(MAX_BATCH, n - i);
-      this.reserve(64 * count);
-      this.mem.set(pairs.subarray(64 * i, 64 * (i + count)), this.dataPtr);
-      this.wasm.hash_nodes(this.dataPtr, count, this.outPtr);
-      out.set(this.mem.subarray(this.outPtr, this.outPtr + 32 * count), outOffset + 32 * i);
-    }
-  }
+    outOffset?: number,
+  ): void;
+  /**
+   * The per-record checks of audit verification, next to the hashing: hashes n leaf inputs
+   * (`0x00 || record JSON`, message i at `data[offsets[i], offsets[i] + lengths[i])`) into `out`
+   * as {@link hashMany} does, and checks that record i is of a known layout with sequence number
+   * `firstSeq + i` (see `record.ts`), matches its stored hash at `data[storedAt[i], +32)` (when
+   * `storedAt` is given) and names the digest of record i − 1 (of `prev` for record 0, when
+   * given). Returns the index of the first record that fails, or n; the digests of the records
+   * up to that one are in `out`. Each group of up to 4096 records is copied into the module as
+   * one span, so the records should lie close together (a block, a chunk of an export).
+   *
+   * @param times - if given, receives the smallest and the largest timestamp of the records
+   *   before the first that fails, and how many of them hold a timestamp that is not a plain
+   *   integer (left out of the range; read those another way).
+   * @throws RangeError on arguments {@link hashMany} would refuse, a stored hash outside `data`,
+   *   a `prev` that is not 32 bytes, or `times` shorter than 3.
+   */
+  checkRecords(
+    data: Uint8Array,
+    offsets: ArrayLike<number>,
+    lengths: ArrayLike<number>,
+    n: number,
+    storedAt: ArrayLike<number> | undefined,
+    prev: Uint8Array | undefined,
+    firstSeq: number,
+    out: Uint8Array,
+    times?: Float64Array,
+  ): number;
 }
+
 
 let cached: BatchHasher | undefined;
 
