@@ -7,11 +7,13 @@
  * count × ( 32-byte leaf hash · u32 length · length bytes of leaf input )
  * ```
  * The leaf input is `0x00 || canonical record JSON`, so the leaf hash is one SHA-256 over a
- * slice of the block, with no copying. The timestamps let time-range queries skip blocks.
+ * slice of the block, with no copying. The timestamps let time-range queries skip blocks. The
+ * records may be of either record layout (`record.ts`); the block layout is the same.
  */
 import { HASH_LEN, LEAF_PREFIX } from './hash.js';
 
-const VERSION = 1;
+/** The block layout's version byte (independent of the record layouts inside). */
+export const BLOCK_VERSION = 1;
 /** Bytes before the first entry. */
 export const BLOCK_HEADER = 1 + 4 + 8 + 8;
 
@@ -50,7 +52,7 @@ export class BlockWriter {
   finish(): Uint8Array {
     const out = new Uint8Array(this.bytes);
     const dv = new DataView(out.buffer);
-    out[0] = VERSION;
+    out[0] = BLOCK_VERSION;
     dv.setUint32(1, this.parts.length);
     dv.setFloat64(5, this.parts.length ? this.minTs : 0);
     dv.setFloat64(13, this.parts.length ? this.maxTs : 0);
@@ -84,7 +86,7 @@ export function encodeBlock(jsons: readonly string[], timestamps: readonly numbe
     if (t > maxTs) maxTs = t;
   }
   const out = Buffer.allocUnsafe(total);
-  out[0] = VERSION;
+  out[0] = BLOCK_VERSION;
   out.writeUInt32BE(n, 1);
   out.writeDoubleBE(n ? minTs : 0, 5);
   out.writeDoubleBE(n ? maxTs : 0, 13);
@@ -110,7 +112,7 @@ export class BlockFormatError extends Error {
 
 /** Read a block's header; throws {@link BlockFormatError}. */
 export function blockHeader(b: Uint8Array): BlockHeader {
-  if (b.length < BLOCK_HEADER || b[0] !== VERSION) throw new BlockFormatError('block header is malformed');
+  if (b.length < BLOCK_HEADER || b[0] !== BLOCK_VERSION) throw new BlockFormatError('block header is malformed');
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return { count: dv.getUint32(1), minTs: dv.getFloat64(5), maxTs: dv.getFloat64(13) };
 }

@@ -35,12 +35,12 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
-import { encodeBlock } from './block.js';
 import { loadOrCreateLogKey, signCheckpoint, Witness, type Checkpoint, type LogKey } from './checkpoint.js';
-import { fromHex, sha256, toHex } from './hash.js';
+import { fromHex, toHex } from './hash.js';
 import { decodeHead, encodeHead, frontierOf } from './head.js';
 import { consistencyPath, foldRoot, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
-import { encodeRecord, EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
+import { EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
+import { sealBlock } from './seal.js';
 import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
 import { AuditStore, type BatchWrite, type StoredNode } from './store.js';
 
@@ -95,13 +95,6 @@ interface PreparedBatch {
   readonly write: BatchWrite;
 }
 
-const PLACEHOLDER = '0'.repeat(64);
-
-/** Offset of the prevHash hex in a record's JSON: after `{"v":1,"seq":<seq>,"prevHash":"`. */
-function prevHashOffset(seq: number): number {
-  return 13 + String(seq).length + 13;
-}
-
 interface Waiter {
   readonly seq: number;
   readonly resolve: () => void;
@@ -136,7 +129,6 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   private durableFrontier: readonly Uint8Array[];
   private prepared: PreparedBatch | undefined;
   private lastHash: Uint8Array;
-  private lastHashHex: string;
   private readonly frontier: Frontier;
   private writing = false;
   private scheduled = false;
@@ -169,7 +161,6 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     this.durableLast = state.lastHash;
     this.durableFrontier = state.frontier.nodes;
     this.lastHash = state.lastHash;
-    this.lastHashHex = toHex(state.lastHash);
     this.frontier = state.frontier;
     this.lastCheckpointSize = state.lastCheckpoint;
     this.source = new LogSource(store, state.anchor);
@@ -395,45 +386,16 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.slice(0, this.o.maxBatch);
     this.queue = batch === this.queue ? [] : this.queue.slice(this.o.maxBatch);
     const firstSeq = batch[0]!.seq;
-    const now = Date.now();
-    const times: number[] = new Array(batch.length);
     const leaves = new Uint8Array(32 * batch.length);
-    // Each record names the previous one's hash. Records are encoded with a placeholder there
-    // (fixed width, so sizes are known), then, in order, the previous hash is written in and
-    // the record hashed.
-    let prevHex = this.lastHashHex;
-    let last = this.lastHash;
-    const jsons = batch.map(({ seq, input }, i) => {
-      times[i] = input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
-      return this.encodeOne(seq, input, now);
-    });
-    const block = encodeBlock(jsons, times, (leafInput, i) => {
-      (leafInput as Buffer).write(prevHex, prevHashOffset(batch[i]!.seq) + 1, 'latin1');
-      const h = sha256(leafInput);
-      leaves.set(h, 32 * i);
-      last = h;
-      prevHex = toHex(h);
-      return h;
-    });
+    // Each record names the previous one's hash (see seal.ts).
+    const block = sealBlock(batch, Date.now(), this.lastHash, leaves);
+    const last = leaves.slice(32 * (batch.length - 1));
     const nodes: StoredNode[] = [];
-    this.frontier.pushBatch(leaves, batch.length, (level, index, hash) => {
-      if (level % STORED_LEVEL_STEP === 0) nodes.push({ level, index, hash });
-    });
+    this.frontier.pushBatch(leaves, batch.length, (level, index, hash) => nodes.push({ level, index, hash }), STORED_LEVEL_STEP);
     this.lastHash = last;
-    this.lastHashHex = prevHex;
     const size = firstSeq + batch.length;
     const frontier = this.frontier.nodes;
     return { size, lastHash: last, frontier, write: { firstSeq, block, nodes, head: encodeHead(size, last, frontier) } };
-  }
-
-  /** Canonical JSON of one record, with a placeholder where the previous hash goes. */
-  private encodeOne(seq: number, input: AuditRecordInput, now: number): string {
-    try {
-      return encodeRecord(seq, PLACEHOLDER, input, now);
-    } catch (e) {
-      // Inputs were checked at enqueue; keep the sequence gap-free whatever happens.
-      return encodeRecord(seq, PLACEHOLDER, { eventType: 'system_anomaly', agentId: '', source: 'audit', action: 'encode', resource: '', outcome: 'failure', details: { error: String(e) } }, now);
-    }
   }
 
   private release(): void {

@@ -33,7 +33,7 @@ describe('export and offline verification', () => {
     const file = await exportTo(dir);
     const l = lines(file);
     expect(JSON.parse(l[0]!)).toMatchObject({ format: 'agentos-audit-export/1', from: 0, to: 250 });
-    expect(l.filter((x) => x.startsWith('{"v":1,'))).toHaveLength(250);
+    expect(l.filter((x) => x.startsWith('{"v":2,'))).toHaveLength(250);
     const r = await verifyExport(file);
     expect(r.problems).toEqual([]);
     expect(r).toMatchObject({ ok: true, size: 250 });
@@ -54,7 +54,7 @@ describe('export and offline verification', () => {
     expect(r.problems[0]!.code).toBe('CHAIN_BROKEN');
     r = await edit((a) => (a.splice(31, 1), a));
     expect(r.problems[0]).toMatchObject({ code: 'RECORD_MISPLACED', seq: 30 });
-    r = await edit((a) => a.filter((x, i) => i < 100 || !x.startsWith('{"v":1,')));
+    r = await edit((a) => a.filter((x, i) => i < 100 || !x.startsWith('{"v":2,')));
     expect(r.problems.map((p) => p.code)).toContain('TAIL_DELETED');
     r = await edit((a) => ((a[0] = a[0]!.replace(/"publicKey":"[0-9a-f]+"/, `"publicKey":"${'00'.repeat(32)}"`)), a));
     expect(r.ok).toBe(false);

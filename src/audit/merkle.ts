@@ -58,9 +58,10 @@ export class Frontier {
   /**
    * Append `n` leaf hashes (32 bytes each, back to back in `leaves`) at once: the same result as
    * `n` calls of {@link push}, but the inner nodes are hashed level by level in batches, four
-   * at a time in SIMD lanes (see `batch-hash.ts`). `onNode` sees every completed inner node.
+   * at a time in SIMD lanes (see `batch-hash.ts`). `onNode` sees every completed inner node of
+   * the levels that are multiples of `levelStep` (default 1: all); the others cost nothing.
    */
-  pushBatch(leaves: Uint8Array, n: number, onNode?: NodeSink): void {
+  pushBatch(leaves: Uint8Array, n: number, onNode?: NodeSink, levelStep = 1): void {
     if (n === 0) return;
     if (leaves.length < 32 * n) throw new RangeError(`${n} leaves need ${32 * n} bytes`);
     // The frontier by level (bit L of the size set ⇔ a root at level L).
@@ -91,7 +92,7 @@ export class Frontier {
       const parents = new Uint8Array(32 * pairs);
       hasher.hashNodes(buf, pairs, parents);
       const parentStart = Math.floor(rowStart / 2);
-      if (onNode) for (let k = 0; k < pairs; k++) onNode(level + 1, parentStart + k, parents.subarray(32 * k, 32 * k + 32));
+      if (onNode && (level + 1) % levelStep === 0) for (let k = 0; k < pairs; k++) onNode(level + 1, parentStart + k, parents.subarray(32 * k, 32 * k + 32));
       row = parents;
       rowLen = pairs;
       rowStart = parentStart;

@@ -1,30 +1,61 @@
 import { describe, expect, it } from 'vitest';
-import { capText, CAPS, decodeRecord, encodeRecord, peekHeader, TRUNCATION_MARK, type AuditRecordInput } from './record.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { capText, CAPS, decodeRecord, encodeRecord, peekHeader, RECORD_VERSION, TRUNCATION_MARK, type AuditRecordInput } from './record.js';
 
 const PREV = 'ab'.repeat(32);
 const base: AuditRecordInput = { eventType: 'capability_used', agentId: 'agent-1', source: 'gate', action: 'read', resource: '/workspace/a.ts', outcome: 'success' };
 
 describe('canonical record encoding', () => {
-  it('puts the top-level members in the fixed order and sorts nested members', () => {
+  it('puts the top-level members in the fixed order, prevHash last (version 2), and sorts nested members', () => {
     const json = encodeRecord(7, PREV, { ...base, details: { z: 1, a: { y: 'b', b: [true, null] } }, provenance: { correlationId: 'run-1', causationId: 'c' } }, 1000);
+    expect(RECORD_VERSION).toBe(2);
     expect(json).toBe(
-      `{"v":1,"seq":7,"prevHash":"${PREV}","timestamp":1000,"eventType":"capability_used","severity":"low","agentId":"agent-1","source":"gate","action":"read",` +
-        `"resource":"/workspace/a.ts","outcome":"success","provenance":{"causationId":"c","correlationId":"run-1"},"details":{"a":{"b":[true,null],"y":"b"},"z":1}}`,
+      `{"v":2,"seq":7,"timestamp":1000,"eventType":"capability_used","severity":"low","agentId":"agent-1","source":"gate","action":"read",` +
+        `"resource":"/workspace/a.ts","outcome":"success","provenance":{"causationId":"c","correlationId":"run-1"},"details":{"a":{"b":[true,null],"y":"b"},"z":1},"prevHash":"${PREV}"}`,
     );
     // Same event, members given in another order: the same bytes.
     expect(encodeRecord(7, PREV, { ...base, provenance: { causationId: 'c', correlationId: 'run-1' }, details: { a: { b: [true, null], y: 'b' }, z: 1 } }, 1000)).toBe(json);
     const r = decodeRecord(json, 'h');
-    expect(r).toMatchObject({ v: 1, seq: 7, prevHash: PREV, timestamp: 1000, severity: 'low', details: { z: 1 }, hash: 'h' });
+    expect(r).toMatchObject({ v: 2, seq: 7, prevHash: PREV, timestamp: 1000, severity: 'low', details: { z: 1 }, hash: 'h' });
   });
 
-  it('reads seq and the prevHash position from the bytes without parsing', () => {
-    const json = encodeRecord(1234567, PREV, base, 5);
-    const bytes = Buffer.from('\u0000' + json);
-    const h = peekHeader(bytes, 1)!;
-    expect(h.seq).toBe(1234567);
-    expect(bytes.subarray(h.prevAt, h.prevAt + 64).toString()).toBe(PREV);
+  it('still encodes version 1 (prevHash third) byte for byte as logs written before version 2 hold it', () => {
+    const json = encodeRecord(7, PREV, { ...base, details: { z: 1, a: { y: 'b', b: [true, null] } }, provenance: { correlationId: 'run-1', causationId: 'c' } }, 1000, 1);
+    expect(json).toBe(
+      `{"v":1,"seq":7,"prevHash":"${PREV}","timestamp":1000,"eventType":"capability_used","severity":"low","agentId":"agent-1","source":"gate","action":"read",` +
+        `"resource":"/workspace/a.ts","outcome":"success","provenance":{"causationId":"c","correlationId":"run-1"},"details":{"a":{"b":[true,null],"y":"b"},"z":1}}`,
+    );
+    expect(decodeRecord(json, 'h')).toMatchObject({ v: 1, seq: 7, prevHash: PREV });
+    // Every record of an export written by the version-1 encoder re-encodes to the same bytes.
+    const file = readFileSync(fileURLToPath(new URL('./testdata/v1-export.jsonl', import.meta.url)), 'utf8').trimEnd().split('\n');
+    const records = file.filter((l) => l.startsWith('{"v":1,'));
+    expect(records).toHaveLength(100);
+    for (const line of records) {
+      const r = decodeRecord(line, '');
+      const again = encodeRecord(r.seq, r.prevHash, { ...r, eventType: r.eventType as AuditRecordInput['eventType'] }, 0, 1);
+      expect(again).toBe(line);
+    }
+  });
+
+  it('reads the version, seq and the prevHash position from the bytes without parsing', () => {
+    for (const version of [1, 2] as const) {
+      const json = encodeRecord(1234567, PREV, { ...base, details: { reason: `"prevHash":"${'cd'.repeat(32)}"}` } }, 5, version);
+      const bytes = Buffer.from('\u0000' + json);
+      const h = peekHeader(bytes, 1)!;
+      expect(h).toMatchObject({ version, seq: 1234567 });
+      expect(bytes.subarray(h.prevAt, h.prevAt + 64).toString()).toBe(PREV);
+    }
     expect(peekHeader(Buffer.from('\u0000{"v":2,"seq":1,"prevHash":"' + PREV + '"}'), 1)).toBeUndefined();
     expect(peekHeader(Buffer.from('\u0000{"v":1,"seq":01,"prevHash":"' + PREV + '"}'), 1)).toBeUndefined();
+    expect(peekHeader(Buffer.from('\u0000{"v":3,"seq":1,"prevHash":"' + PREV + '"}'), 1)).toBeUndefined();
+    // Version 2: the link must be the last member, right before the closing brace.
+    const v2 = encodeRecord(1, PREV, base, 5);
+    expect(peekHeader(Buffer.from(v2), 0)).toBeDefined();
+    expect(peekHeader(Buffer.from(v2 + ' '), 0)).toBeUndefined();
+    expect(peekHeader(Buffer.from(v2.replace(',"prevHash":', ',"prevHasH":')), 0)).toBeUndefined();
+    expect(peekHeader(Buffer.from(v2.replace(',"timestamp":', ',"timestamq":')), 0)).toBeUndefined();
+    expect(peekHeader(Buffer.from('{"v":2,"seq":1,"prevHash":"' + PREV + '"}'), 0)).toBeUndefined();
     expect(peekHeader(Buffer.from('\u0000' + 'x'.repeat(200)), 1)).toBeUndefined();
   });
 
@@ -80,9 +111,10 @@ describe('canonical record encoding', () => {
     expect(sev('limit_exceeded', 'blocked')).toBe('high');
   });
 
-  it('decodeRecord refuses JSON that is not a version-1 record', () => {
+  it('decodeRecord refuses JSON that is not a record of a known version', () => {
     expect(() => decodeRecord('[]', '')).toThrow(TypeError);
     expect(() => decodeRecord('{"v":1}', '')).toThrow(TypeError);
+    expect(() => decodeRecord(encodeRecord(0, PREV, base, 1).replace('"v":2', '"v":3'), '')).toThrow(TypeError);
     expect(() => decodeRecord(encodeRecord(0, PREV, base, 1).replace('"success"', '"fine"'), '')).toThrow(TypeError);
   });
 });

@@ -2,15 +2,26 @@
  * Audit records: the fields (the seed's `SecurityEvent` / `AuditEvent`), their caps, and the
  * canonical encoding that is hashed.
  *
- * Canonical form (version 1): one line of JSON, no whitespace, with the top-level members in
- * this fixed order — `v, seq, prevHash, timestamp, eventType, severity, agentId, source,
- * action, resource, outcome, provenance, details` — and every nested object's members sorted
- * by UTF-16 code unit (as RFC 8785). Strings are escaped as `JSON.stringify` does (control
- * characters and lone surrogates become `\uXXXX`), numbers are integers, `provenance` and
- * `details` are omitted when empty. The record's hash is the Merkle leaf hash
- * `SHA-256(0x00 || UTF-8(canonical JSON))`, and `prevHash` is the previous record's hash (the
- * log id for record 0), so the records form a hash chain as well as the leaves of the tree.
- * Because the order is fixed, `seq` and `prevHash` are read from the bytes without parsing.
+ * Canonical form: one line of JSON, no whitespace, with the top-level members in a fixed order
+ * and every nested object's members sorted by UTF-16 code unit (as RFC 8785). Strings are
+ * escaped as `JSON.stringify` does (control characters and lone surrogates become `\uXXXX`),
+ * numbers are integers, `provenance` and `details` are omitted when empty. The record's hash is
+ * the Merkle leaf hash `SHA-256(0x00 || UTF-8(canonical JSON))`, and `prevHash` is the previous
+ * record's hash (the log id for record 0), so the records form a hash chain as well as the
+ * leaves of the tree. Two layouts exist, told apart by `v`, the first member:
+ *
+ * - version 2 (written today): `v, seq, timestamp, eventType, severity, agentId, source, action,
+ *   resource, outcome, provenance, details, prevHash`. The link comes last, so everything before
+ *   the record's last two or three 64-byte SHA-256 blocks depends on no other record: a batch
+ *   of records is hashed four at a time (SIMD lanes) and only those last blocks one record after
+ *   another (see `batch-hash.ts` `hashChained`).
+ * - version 1 (logs written before): `v, seq, prevHash, timestamp, …, details`. The link sits in
+ *   the first block, so each record had to be hashed whole after the one before it.
+ *
+ * A log may hold version-1 records followed by version-2 ones (a log written before and after an
+ * upgrade); each record is hashed and linked by its own layout, and the version is inside the
+ * hashed bytes, so it cannot be changed without breaking the record's hash. Because the order is
+ * fixed, `seq` and the position of the link are read from the bytes without parsing.
  *
  * Agent-supplied text is kept as structured fields, never spliced into other text: long values
  * are cut with a visible marker ({@link TRUNCATION_MARK}).
@@ -79,7 +90,8 @@ export interface AuditRecordInput {
 
 /** A stored record, decoded. */
 export interface AuditRecord extends Omit<AuditRecordInput, 'eventType' | 'severity' | 'timestamp'> {
-  readonly v: 1;
+  /** The layout version (see the module doc): 2 for records written today, 1 for older ones. */
+  readonly v: RecordVersion;
   readonly seq: number;
   readonly prevHash: string;
   readonly timestamp: number;
@@ -88,6 +100,12 @@ export interface AuditRecord extends Omit<AuditRecordInput, 'eventType' | 'sever
   /** The record's leaf hash (hex); not part of the hashed bytes. */
   readonly hash: string;
 }
+
+/** A record layout version (see the module doc). */
+export type RecordVersion = 1 | 2;
+
+/** The layout new records are written in. */
+export const RECORD_VERSION: RecordVersion = 2;
 
 /** Appended to a cut string: `…[truncated N chars]`. */
 export const TRUNCATION_MARK = '…[truncated ';
@@ -199,29 +217,50 @@ function str(s: unknown, max: number): string {
   return quote(t.length > max ? capText(t, max) : t);
 }
 
+const EVENT_TYPE_SET: ReadonlySet<string> = new Set(EVENT_TYPES);
+const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
+const OUTCOME_SET: ReadonlySet<string> = new Set(OUTCOMES);
+
 /**
- * The canonical JSON of a record (see the module doc). `prevHash` is the previous record's hash
- * in hex. Throws `TypeError` on an unknown event type, severity or outcome.
+ * The canonical JSON of a record in layout `version` (default {@link RECORD_VERSION}; see the
+ * module doc). `prevHash` is the previous record's hash in hex. Throws `TypeError` on an
+ * unknown event type, severity or outcome.
+ *
+ * @example
+ * ```ts
+ * encodeRecord(0, logId, { eventType: 'agent_spawn', agentId, source: 'sandbox', action: 'load',
+ *   resource: 'agent.wasm', outcome: 'success' }, Date.now()); // '{"v":2,"seq":0,…,"prevHash":"…"}'
+ * ```
  */
-export function encodeRecord(seq: number, prevHash: string, input: AuditRecordInput, now: number): string {
-  if (!EVENT_TYPES.includes(input.eventType)) throw new TypeError(`unknown audit event type ${JSON.stringify(input.eventType)}`);
+export function encodeRecord(seq: number, prevHash: string, input: AuditRecordInput, now: number, version: RecordVersion = RECORD_VERSION): string {
+  if (!EVENT_TYPE_SET.has(input.eventType)) throw new TypeError(`unknown audit event type ${JSON.stringify(input.eventType)}`);
   const severity = input.severity ?? defaultSeverity(input.eventType, input.outcome);
-  if (!SEVERITIES.includes(severity)) throw new TypeError(`unknown severity ${JSON.stringify(severity)}`);
-  if (!OUTCOMES.includes(input.outcome)) throw new TypeError(`unknown outcome ${JSON.stringify(input.outcome)}`);
+  if (!SEVERITY_SET.has(severity)) throw new TypeError(`unknown severity ${JSON.stringify(severity)}`);
+  if (!OUTCOME_SET.has(input.outcome)) throw new TypeError(`unknown outcome ${JSON.stringify(input.outcome)}`);
   const ts = Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp!) : now;
   let s =
-    `{"v":1,"seq":${seq},"prevHash":"${prevHash}","timestamp":${ts},"eventType":"${input.eventType}","severity":"${severity}",` +
+    (version === 1 ? `{"v":1,"seq":${seq},"prevHash":"${prevHash}","timestamp":` : `{"v":2,"seq":${seq},"timestamp":`) +
+    `${ts},"eventType":"${input.eventType}","severity":"${severity}",` +
     `"agentId":${str(input.agentId, CAPS.short)},"source":${str(input.source, CAPS.short)},"action":${str(input.action, CAPS.short)},` +
     `"resource":${quoteOnce(typeof input.resource === 'string' && input.resource.length <= CAPS.resource ? input.resource : capText(String(input.resource), CAPS.resource))},"outcome":"${input.outcome}"`;
   const p = input.provenance;
   if (p && (p.causationId !== undefined || p.correlationId !== undefined)) {
-    const parts: string[] = [];
-    if (p.causationId !== undefined) parts.push(`"causationId":${str(p.causationId, CAPS.short)}`);
-    if (p.correlationId !== undefined) parts.push(`"correlationId":${str(p.correlationId, CAPS.short)}`);
-    s += `,"provenance":{${parts.join(',')}}`;
+    s += ',"provenance":{';
+    if (p.causationId !== undefined) s += `"causationId":${str(p.causationId, CAPS.short)}`;
+    if (p.correlationId !== undefined) s += `${p.causationId !== undefined ? ',' : ''}"correlationId":${str(p.correlationId, CAPS.short)}`;
+    s += '}';
   }
-  if (input.details && Object.keys(input.details).length > 0) s += `,"details":${canonDetails(input.details)}`;
-  return s + '}';
+  const d = input.details;
+  if (d) {
+    // Cheaper than Object.keys(d).length: stops at the first own key.
+    for (const k in d) {
+      if (Object.hasOwn(d, k)) {
+        s += `,"details":${canonDetails(d)}`;
+        break;
+      }
+    }
+  }
+  return version === 1 ? s + '}' : `${s},"prevHash":"${prevHash}"}`;
 }
 
 /** The severity an event gets when the caller names none. */
@@ -244,31 +283,57 @@ export function defaultSeverity(type: string, outcome: Outcome): Severity {
   }
 }
 
-const PREFIX = '{"v":1,"seq":';
-const PREFIX_BYTES = Buffer.from(PREFIX);
-const PREV = ',"prevHash":"';
+const PREFIX_V1 = Buffer.from('{"v":1,"seq":');
+const PREFIX_V2 = Buffer.from('{"v":2,"seq":');
+const PREV_V1 = Buffer.from(',"prevHash":"');
+const AFTER_SEQ_V2 = Buffer.from(',"timestamp":');
+/** A version-2 record ends with this, the link's 64 hex digits, and `"}`. */
+const PREV_V2 = Buffer.from(',"prevHash":"');
+/** Bytes from the start of a version-2 record's link to its end: 64 hex digits and `"}`. */
+export const LINK_TAIL = 66;
+
+/** What {@link peekHeader} reads from a record's bytes. */
+export interface RecordHeader {
+  readonly version: RecordVersion;
+  readonly seq: number;
+  /** Where the 64 hex digits of `prevHash` start. */
+  readonly prevAt: number;
+}
+
+function startsWith(b: Uint8Array, at: number, what: Uint8Array): boolean {
+  for (let i = 0; i < what.length; i++) if (b[at + i] !== what[i]) return false;
+  return true;
+}
 
 /**
- * Read `seq` and the offset of the `prevHash` hex from canonical record bytes without parsing
- * the JSON. Returns undefined when the bytes do not start like a version-1 record.
+ * Read the version, `seq` and the offset of the `prevHash` hex from canonical record bytes
+ * `b[start, end)` without parsing the JSON. Returns undefined when the bytes do not start (and,
+ * for version 2, end) like a record of a known version.
  */
-export function peekHeader(b: Uint8Array, start = 0, end = b.length): { seq: number; prevAt: number } | undefined {
-  if (end - start < PREFIX.length + PREV.length + 66) return undefined;
-  for (let i = 0; i < PREFIX_BYTES.length; i++) if (b[start + i] !== PREFIX_BYTES[i]) return undefined;
-  let i = start + PREFIX.length;
+export function peekHeader(b: Uint8Array, start = 0, end = b.length): RecordHeader | undefined {
+  if (end - start < PREFIX_V1.length + PREV_V1.length + LINK_TAIL) return undefined;
+  const version = startsWith(b, start, PREFIX_V2) ? 2 : startsWith(b, start, PREFIX_V1) ? 1 : 0;
+  if (version === 0) return undefined;
+  let i = start + PREFIX_V1.length;
   let seq = 0;
   const digitsFrom = i;
   while (i < end && b[i]! >= 0x30 && b[i]! <= 0x39 && i - digitsFrom < 16) seq = seq * 10 + (b[i++]! - 0x30);
   if (i === digitsFrom || (b[digitsFrom] === 0x30 && i - digitsFrom > 1)) return undefined;
-  for (let j = 0; j < PREV.length; j++) if (b[i + j] !== PREV.charCodeAt(j)) return undefined;
-  const prevAt = i + PREV.length;
-  if (prevAt + 65 > end || b[prevAt + 64] !== 0x22) return undefined;
-  return { seq, prevAt };
+  if (version === 1) {
+    if (!startsWith(b, i, PREV_V1)) return undefined;
+    const prevAt = i + PREV_V1.length;
+    if (prevAt + 65 > end || b[prevAt + 64] !== 0x22) return undefined;
+    return { version, seq, prevAt };
+  }
+  const prevAt = end - LINK_TAIL;
+  if (!startsWith(b, i, AFTER_SEQ_V2) || prevAt - PREV_V2.length < i + AFTER_SEQ_V2.length || !startsWith(b, prevAt - PREV_V2.length, PREV_V2)) return undefined;
+  if (b[end - 2] !== 0x22 || b[end - 1] !== 0x7d) return undefined;
+  return { version, seq, prevAt };
 }
 
 /**
- * Decode canonical record JSON. Throws `TypeError` when it is not a well-formed version-1
- * record (so an edited record cannot smuggle in extra structure).
+ * Decode canonical record JSON. Throws `TypeError` when it is not a well-formed record of a
+ * known version (so an edited record cannot smuggle in extra structure).
  */
 export function decodeRecord(json: string, hash: string): AuditRecord {
   const r = JSON.parse(json) as Record<string, unknown>;
@@ -276,7 +341,7 @@ export function decodeRecord(json: string, hash: string): AuditRecord {
   const need = (k: string, t: string) => {
     if (typeof r[k] !== t) throw new TypeError(`record field ${k} is not a ${t}`);
   };
-  if (r['v'] !== 1) throw new TypeError('record version is not 1');
+  if (r['v'] !== 1 && r['v'] !== 2) throw new TypeError('record version is not 1 or 2');
   for (const k of ['seq', 'timestamp']) need(k, 'number');
   for (const k of ['prevHash', 'eventType', 'severity', 'agentId', 'source', 'action', 'resource', 'outcome']) need(k, 'string');
   if (!OUTCOMES.includes(r['outcome'] as Outcome)) throw new TypeError('record outcome is invalid');

@@ -1,0 +1,119 @@
+/**
+ * Sealing a batch: the writer's half of the chain. Queued records become one block (see
+ * `block.ts`) whose records each name the hash of the record before them, and their leaf hashes.
+ *
+ * Records are written in the version-2 layout (`record.ts`), link last: each record's JSON goes
+ * straight into a reused buffer, then one call into the wasm hasher (`hashChained`) hashes the
+ * records' first blocks four at a time, fills in each link and finishes the chain in order. The
+ * version-1 path (each record encoded, linked and hashed with `node:crypto` in turn) is kept for
+ * tests that need logs as earlier versions wrote them.
+ *
+ * @example
+ * ```ts
+ * const leaves = new Uint8Array(32 * batch.length);
+ * const block = sealBlock(batch, Date.now(), lastHash, leaves); // leaves[32i..] = record i's hash
+ * ```
+ */
+import { batchHasher, CHAIN_TAIL } from './batch-hash.js';
+import { BLOCK_HEADER, BLOCK_VERSION, encodeBlock } from './block.js';
+import { HASH_LEN, LEAF_PREFIX, sha256, toHex } from './hash.js';
+import { encodeRecord, LINK_TAIL, RECORD_VERSION, type AuditRecordInput, type RecordVersion } from './record.js';
+
+/** A queued record: its sequence number and what the caller appended. */
+export interface QueuedRecord {
+  readonly seq: number;
+  readonly input: AuditRecordInput;
+}
+
+if (LINK_TAIL !== CHAIN_TAIL) throw new Error('internal error: the record layout and the chained hasher disagree on the link');
+
+const PLACEHOLDER = '0'.repeat(64);
+
+/**
+ * The layout {@link sealBlock} writes. @internal Tests set 1 to build logs as earlier versions
+ * wrote them (then a log of version-1 records followed by version-2 ones); nothing else should.
+ */
+export const sealing: { version: RecordVersion } = { version: RECORD_VERSION };
+
+/** Canonical JSON of one record; keeps the sequence gap-free whatever the input holds. */
+function encodeOne(seq: number, input: AuditRecordInput, now: number, version: RecordVersion): string {
+  try {
+    return encodeRecord(seq, PLACEHOLDER, input, now, version);
+  } catch (e) {
+    // Inputs were checked when they were queued; this is the last line of defence.
+    return encodeRecord(seq, PLACEHOLDER, { eventType: 'system_anomaly', agentId: '', source: 'audit', action: 'encode', resource: '', outcome: 'failure', details: { error: String(e) } }, now, version);
+  }
+}
+
+function timestampOf(input: AuditRecordInput, now: number): number {
+  return input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
+}
+
+/** The buffer blocks are built in, reused (grown, never shrunk below its first size). */
+let scratch = Buffer.allocUnsafeSlow(1 << 20);
+let inputAt = new Uint32Array(1024);
+let inputLength = new Uint32Array(1024);
+
+/**
+ * Encode `batch` (sequence numbers consecutive) into a block chained to `prev`, the hash of the
+ * record before the first (the log id for record 0). Writes record i's leaf hash to
+ * `leaves[32i, 32i + 32)` and returns the block (a buffer of its own).
+ */
+export function sealBlock(batch: readonly QueuedRecord[], now: number, prev: Uint8Array, leaves: Uint8Array): Uint8Array {
+  if (sealing.version === 1) return sealV1(batch, now, prev, leaves);
+  const n = batch.length;
+  if (inputAt.length < n) {
+    inputAt = new Uint32Array(n);
+    inputLength = new Uint32Array(n);
+  }
+  let minTs = Infinity;
+  let maxTs = -Infinity;
+  let at = BLOCK_HEADER;
+  for (let i = 0; i < n; i++) {
+    const { seq, input } = batch[i]!;
+    const json = encodeOne(seq, input, now, 2);
+    const ts = timestampOf(input, now);
+    if (ts < minTs) minTs = ts;
+    if (ts > maxTs) maxTs = ts;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+    const need = at + HASH_LEN + 5 + 3 * json.length;
+    if (need > scratch.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(2 * scratch.length, need));
+      scratch.copy(bigger, 0, 0, at);
+      scratch = bigger;
+    }
+    const start = at + HASH_LEN + 4;
+    scratch[start] = LEAF_PREFIX;
+    const len = 1 + scratch.write(json, start + 1);
+    scratch.writeUInt32BE(len, at + HASH_LEN);
+    inputAt[i] = start;
+    inputLength[i] = len;
+    at = start + len;
+  }
+  batchHasher().hashChained(scratch, inputAt, inputLength, n, prev, leaves);
+  scratch[0] = BLOCK_VERSION;
+  scratch.writeUInt32BE(n, 1);
+  scratch.writeDoubleBE(n ? minTs : 0, 5);
+  scratch.writeDoubleBE(n ? maxTs : 0, 13);
+  // The stored hash of each entry sits just before its length and leaf input.
+  for (let i = 0; i < n; i++) scratch.set(leaves.subarray(32 * i, 32 * i + 32), inputAt[i]! - 4 - HASH_LEN);
+  // A copy: LevelDB keeps the block only until the write, but the scratch is reused at once.
+  const block = Buffer.allocUnsafeSlow(at);
+  scratch.copy(block, 0, 0, at);
+  return block;
+}
+
+/** Version 1: each record encoded with the previous hash in its first block, then hashed, in turn. */
+function sealV1(batch: readonly QueuedRecord[], now: number, prev: Uint8Array, leaves: Uint8Array): Uint8Array {
+  let prevHex = toHex(prev);
+  const times = batch.map(({ input }) => timestampOf(input, now));
+  const jsons = batch.map(({ seq, input }) => encodeOne(seq, input, now, 1));
+  return encodeBlock(jsons, times, (leafInput, i) => {
+    // After `0x00{"v":1,"seq":<seq>,"prevHash":"`.
+    (leafInput as Buffer).write(prevHex, 1 + 13 + String(batch[i]!.seq).length + 13, 'latin1');
+    const h = sha256(leafInput);
+    leaves.set(h, 32 * i);
+    prevHex = toHex(h);
+    return h;
+  });
+}
