@@ -15,6 +15,12 @@ declare namespace WebAssembly {
     readonly buffer: ArrayBuffer;
     grow(delta: number): number;
   }
+  /** `anyfunc` is funcref (a wasm function or null); a global's value is a BigInt for i64. */
+  type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'anyfunc' | 'externref';
+  class Global {
+    constructor(descriptor: { value: ValueType; mutable?: boolean }, value?: unknown);
+    value: unknown;
+  }
   class RuntimeError extends Error {}
   class CompileError extends Error {}
   class LinkError extends Error {}

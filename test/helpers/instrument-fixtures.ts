@@ -5,8 +5,9 @@
  *
  */
 import { expect } from 'vitest';
-import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, InstrumentError, instrumentModule, type InstrumentOptions } from '../../src/limits/wasm/instrument.js';
+import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, InstrumentError, instrumentModule, REFUEL_IMPORT_FIELD, type InstrumentOptions } from '../../src/limits/wasm/instrument.js';
 import { readSections, SectionId, WasmReader } from '../../src/limits/wasm/reader.js';
+import { createFuelSlicer, trappingRefuel } from '../../src/limits/refuel.js';
 
 /** WebAssembly.Global is missing from the project's minimal WebAssembly typings. */
 export interface WasmGlobal {
@@ -22,11 +23,17 @@ export const jco = () => import('@bytecodealliance/jco');
 export const wat = async (text: string): Promise<Uint8Array> => (await jco()).parse(text);
 export const print = async (bytes: Uint8Array): Promise<string> => (await jco()).print(bytes);
 
+/**
+ * The `agentos:limits` imports with the whole budget in `fuel` and a refuel function that traps:
+ * the first charge that drives the fuel negative traps there, leaving it negative.
+ */
+export const fuelImports = (fuel: WasmGlobal): WebAssembly.Imports => ({ [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel, [REFUEL_IMPORT_FIELD]: trappingRefuel() } });
+
 /** Instrument `text`, instantiate it with `fuel` units and `imports`; return exports and the fuel global. */
 export async function load(text: string, fuel: bigint, options: InstrumentOptions = {}, imports: WebAssembly.Imports = {}) {
   const out = instrumentModule(await wat(text), options);
   const global = new WasmGlobal({ value: 'i64', mutable: true }, fuel);
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: global }, ...imports });
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), { ...fuelImports(global), ...imports });
   return { exports: instance.exports as Record<string, Fn & WasmGlobal>, fuel: global, out };
 }
 
@@ -276,12 +283,37 @@ export function afterExhaustion(budget: bigint, sequence: Iterable<number>): big
 /** Instantiate compiled `module` with `budget` fuel (and `imports`), call `run` on it; what happened and what the global holds. */
 export function outcome(module: WebAssembly.Module, budget: bigint, run: (e: Record<string, Fn>) => unknown, imports: WebAssembly.Imports = {}) {
   const fuel = new WasmGlobal({ value: 'i64', mutable: true }, budget);
-  const exports = new WebAssembly.Instance(module, { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel }, ...imports }).exports as Record<string, Fn>;
+  const exports = new WebAssembly.Instance(module, { ...fuelImports(fuel), ...imports }).exports as Record<string, Fn>;
   try {
     return { result: run(exports), fuel: fuel.value as bigint };
   } catch (e) {
     return { error: (e as Error).message, fuel: fuel.value as bigint };
   }
+}
+
+/** What a run did: its result or error message, the fuel it used, and whether the fuel ran out. */
+export type Ran = ({ result: unknown } | { error: string }) & { used: number; exhausted: boolean };
+
+/**
+ * Instantiate `module` (instrumented with the refuel hook) with a fuel slicer of `budget` in
+ * slices of `slice` that never stops it, and call `run` on it.
+ */
+export function sliced(module: WebAssembly.Module, budget: bigint, slice: bigint, run: (e: Record<string, Fn>) => unknown, imports: WebAssembly.Imports = {}): Ran {
+  const slicer = createFuelSlicer({ budget, slice, check: () => true });
+  const exports = new WebAssembly.Instance(module, { ...imports, ...slicer.imports }).exports as Record<string, Fn>;
+  try {
+    const result = run(exports);
+    return { result, used: slicer.used(), exhausted: slicer.exhausted() };
+  } catch (e) {
+    return { error: (e as Error).message, used: slicer.used(), exhausted: slicer.exhausted() };
+  }
+}
+
+/** The same with the whole budget in the fuel global (the scheme before slices: `module` instrumented with `refuel: false`). */
+export function whole(module: WebAssembly.Module, budget: bigint, run: (e: Record<string, Fn>) => unknown, imports: WebAssembly.Imports = {}): Ran {
+  const o = outcome(module, budget, run, imports);
+  const used = Number(budget - o.fuel);
+  return 'error' in o ? { error: o.error!, used, exhausted: o.fuel < 0n } : { result: o.result, used, exhausted: o.fuel < 0n };
 }
 
 /** The number of functions a module defines (its function section's count; 0 without one). */

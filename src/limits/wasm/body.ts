@@ -12,8 +12,9 @@
  * - entry: the entry charge reads the global, `global.get $fuel; i64.const cost; i64.sub;
  *   local.tee $f; …`;
  * - a loop or later sub-region charge: `local.get $f; i64.const cost; i64.sub; local.tee $f;
- *   i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; unreachable; end` (the host
- *   sees the negative value after the trap);
+ *   i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; <refuel>; global.get $fuel;
+ *   local.set $f; end`: the host's refuel function sees the negative value, and either traps
+ *   or tops the global up, which the function then reloads (see {@link SEQ_TAIL_LOCAL});
  * - "save", `local.get $f; global.set $fuel`, before every call, call_indirect, return,
  *   return_call(_indirect), throw, throw_ref, rethrow, unreachable, the body's final end, and
  *   every br/br_if/br_table that may target the function label;
@@ -24,6 +25,10 @@
  *   (branches to it, the fallthrough into its end, `else`, `catch`, an `if` without else),
  *   and the join loads (after the block's end, or at the loop header before its charge).
  *   Such functions are scanned twice, the second time knowing every such label (`scan.ts`).
+ *
+ * `<refuel>` is `i32.const 0; call_indirect (type $void) (table $hook)`: a call of the host's
+ * refuel function through the table the rewrite adds (`hook.ts`). Without the hook
+ * (`InstrumentOptions.refuel: false`) it is `unreachable` instead, and nothing follows it.
  *
  * A function without loops usually has only its entry charge, so it saves right there and
  * needs no other save or load (see {@link Mode}). Either way, the value the global-only
@@ -47,7 +52,8 @@ import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
 import type { ByteWriter, WasmReader } from './reader.js';
 import type { ResolvedOptions } from './options.js';
-import { BodyScanner, type LeafTable } from './scan.js';
+import { BodyScanner, type IndexSpace } from './scan.js';
+import type { LeafTable } from './leaves.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
 const { BLOCKTYPE_EMPTY } = opcodes;
@@ -66,12 +72,12 @@ const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE } = regions;
  *   than other calls and exits (each of which saves or loads).
  * - `Eager`: the other functions without loops: every charge (usually only the entry charge)
  *   reads the global and saves at once: `global.get; i64.const cost; i64.sub; local.tee $f;
- *   global.set; local.get $f; i64.const 0; i64.lt_s; if unreachable end`. The global is then
+ *   global.set; local.get $f; i64.const 0; i64.lt_s; if <refuel> end`. The global is then
  *   always current and no other save or load is needed: for small, call-heavy functions that
  *   is cheaper than saving and loading around every call and at every exit.
  * - `Global`: too many locals to add one (see {@link MAX_FUNCTION_LOCALS}), or the option
  *   `fuelLocal: false`: every charge works on the global alone (`global.get; i64.const cost;
- *   i64.sub; global.set; global.get; i64.const 0; i64.lt_s; if unreachable end`), nothing
+ *   i64.sub; global.set; global.get; i64.const 0; i64.lt_s; if <refuel> end`), nothing
  *   else is inserted.
  *
  * All three keep the global current whenever control is outside the function, so functions
@@ -84,9 +90,11 @@ const Mode = { Local: 0, Eager: 1, Global: 2 } as const;
  * - SAVE `local.get $f; global.set $fuel`; LOAD `global.get $fuel; local.set $f`;
  * - a charge is a head, the cost as i64.const immediate, and a tail:
  *   HEAD_GLOBAL `global.get $fuel; i64.const`, HEAD_LOCAL `local.get $f; i64.const`;
- *   TAIL_LOCAL `i64.sub; local.tee $f; i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; unreachable; end`;
- *   TAIL_EAGER `i64.sub; local.tee $f; global.set $fuel; local.get $f; i64.const 0; i64.lt_s; if; unreachable; end`;
- *   TAIL_GLOBAL `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; unreachable; end`.
+ *   TAIL_LOCAL `i64.sub; local.tee $f; i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; <refuel>; global.get $fuel; local.set $f; end`;
+ *   TAIL_EAGER `i64.sub; local.tee $f; global.set $fuel; local.get $f; i64.const 0; i64.lt_s; if; <refuel>; end`;
+ *   TAIL_GLOBAL `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; <refuel>; end`;
+ *   `<refuel>` is `i32.const 0; call_indirect $void $hook` with the hook, `unreachable` (and no
+ *   reload in TAIL_LOCAL) without.
  */
 const SEQ_SAVE = 0;
 const SEQ_LOAD = 1;
@@ -129,29 +137,34 @@ export class FuelInjector {
    * The inserted sequences, back to back: `seq[seqAt[k]..seqAt[k + 1])` is sequence k (the
    * SEQ_* constants). Those naming `$f` are rebuilt per function, in place.
    */
-  private readonly seq = new Uint8Array(160);
+  private readonly seq = new Uint8Array(256);
   private readonly seqAt = new Int32Array(SEQ_COUNT + 1);
   /** The fuel local the sequences currently name (-1: none yet). */
   private seqLocal = -1;
   private readonly fuelLocal: boolean;
+  /** `<refuel>` without its reload (see {@link SEQ_TAIL_LOCAL}): the hook's call, or `unreachable`. */
+  private readonly refuel: Uint8Array;
 
   /**
    * Bodies are read from `input` and written to `out`. `fuelIndex`: the fuel global's index
-   * (the number of imported globals); `globalCount`: imported plus defined globals; `leaves`:
-   * the small leaves whose direct calls are charged at the call site, if any.
+   * (the number of imported globals); `space`: the input's index spaces; `leaves`: the small
+   * leaves whose direct calls are charged at the call site, if any; `hook`: the refuel hook's
+   * type and table (`hook.ts`), undefined to trap on the spot instead.
    */
   constructor(
     private readonly input: Uint8Array,
     private readonly out: ByteWriter,
     fuelIndex: number,
-    globalCount: number,
+    space: IndexSpace,
     opts: ResolvedOptions,
     private readonly leaves?: LeafTable,
+    hook?: { readonly type: number; readonly table: number },
   ) {
-    this.scanner = new BodyScanner(fuelIndex, globalCount, opts);
+    this.scanner = new BodyScanner(fuelIndex, space, opts);
     this.scanner.leaves = leaves;
     this.fuelLocal = opts.fuelLocal ?? true;
     this.fuelLeb = leb(fuelIndex);
+    this.refuel = hook ? Uint8Array.of(Op.I32Const, 0, Op.CallIndirect, ...leb(hook.type), ...leb(hook.table)) : Uint8Array.of(Op.Unreachable);
     // Mode.Global only uses the sequences that do not name $f: build them now.
     this.sequences(0);
     this.seqLocal = -1;
@@ -222,6 +235,9 @@ export class FuelInjector {
     this.seqLocal = f;
     const l = leb(f);
     const g = this.fuelLeb;
+    const refuel = this.refuel;
+    // After the hook's call, the local takes the global's new value (a trap needs nothing).
+    const reload = refuel.length > 1 ? [Op.GlobalGet, g, Op.LocalSet, l] : [];
     const seq = this.seq;
     const at = this.seqAt;
     let n = 0;
@@ -243,11 +259,11 @@ export class FuelInjector {
     next(SEQ_HEAD_GLOBAL);
     put(Op.LocalGet, l, Op.I64Const);
     next(SEQ_HEAD_LOCAL);
-    put(Op.I64Sub, Op.LocalTee, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.LocalGet, l, Op.GlobalSet, g, Op.Unreachable, Op.End);
+    put(Op.I64Sub, Op.LocalTee, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.LocalGet, l, Op.GlobalSet, g, refuel, ...reload, Op.End);
     next(SEQ_TAIL_LOCAL);
-    put(Op.I64Sub, Op.LocalTee, l, Op.GlobalSet, g, Op.LocalGet, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.Unreachable, Op.End);
+    put(Op.I64Sub, Op.LocalTee, l, Op.GlobalSet, g, Op.LocalGet, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, refuel, Op.End);
     next(SEQ_TAIL_EAGER);
-    put(Op.I64Sub, Op.GlobalSet, g, Op.GlobalGet, g, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.Unreachable, Op.End);
+    put(Op.I64Sub, Op.GlobalSet, g, Op.GlobalGet, g, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, refuel, Op.End);
     next(SEQ_TAIL_GLOBAL);
   }
 

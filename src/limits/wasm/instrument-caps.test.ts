@@ -1,7 +1,7 @@
 // The section rewrite (sections.ts): the global index shift for the fuel global, and the
 // memory and table caps.
 import { describe, expect, it } from 'vitest';
-import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, instrumentModule } from './instrument.js';
+import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, instrumentModule, REFUEL_IMPORT_FIELD } from './instrument.js';
 import { WasmGlobal, wat, print, load, expectCode } from '../../../test/helpers/instrument-fixtures.js';
 import { readSections } from './reader.js';
 
@@ -45,7 +45,10 @@ describe('global index shift', () => {
     expect(exports.e!.value).toBe(5n);
     expect(new Uint8Array((exports.mem as unknown as WebAssembly.Memory).buffer)[3]).toBe(42);
     const imports = WebAssembly.Module.imports(new WebAssembly.Module(out.bytes));
-    expect(imports.at(-1)).toEqual({ module: FUEL_IMPORT_MODULE, name: FUEL_IMPORT_FIELD, kind: 'global' });
+    expect(imports.slice(-2)).toEqual([
+      { module: FUEL_IMPORT_MODULE, name: FUEL_IMPORT_FIELD, kind: 'global' },
+      { module: FUEL_IMPORT_MODULE, name: REFUEL_IMPORT_FIELD, kind: 'global' },
+    ]);
   });
 
   it('renumbers global.get in global initializers, data offsets and element expressions', async () => {
@@ -53,10 +56,13 @@ describe('global index shift', () => {
     const text = `(module (global $a i32 (i32.const 1)) (global $b i32 (global.get $a)) (memory 1)
       (data (global.get $a) "x") (table 2 funcref)
       (elem (offset (global.get $b)) funcref (ref.func $f) (ref.null func)) (func $f))`;
-    const printed = await print(instrumentModule(await wat(text)).bytes);
-    expect(printed).toMatch(/\(global \(;2;\) i32 global\.get 1\)/);
-    expect(printed).toMatch(/\(data \(;0;\) \(global\.get 1\)/);
-    expect(printed).toMatch(/\(elem \(;0;\) \(global\.get 2\)/);
+    // Two imported globals (fuel, refuel) move the defined ones up by two; one without the hook.
+    for (const [refuel, shift] of [[true, 2], [false, 1]] as const) {
+      const printed = await print(instrumentModule(await wat(text), { refuel }).bytes);
+      expect(printed).toMatch(new RegExp(`\\(global \\(;${1 + shift};\\) i32 global\\.get ${shift}\\)`));
+      expect(printed).toMatch(new RegExp(`\\(data \\(;0;\\) \\(global\\.get ${shift}\\)`));
+      expect(printed).toMatch(new RegExp(`\\(elem \\(;0;\\) \\(global\\.get ${1 + shift}\\)`));
+    }
   });
 
   it('drops the name section, whose indices no longer hold', async () => {

@@ -2,8 +2,8 @@
 // copy (InstrumentOptions.leafInlineThreshold): the same fuel and trap values as charging the
 // callee itself, in every caller mode, and the callee still charging for every other use.
 import { describe, expect, it } from 'vitest';
-import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, instrumentModule, type InstrumentOptions } from './instrument.js';
-import { WasmGlobal, type Fn, wat, print, outcome, definedFunctions, expectCode } from '../../../test/helpers/instrument-fixtures.js';
+import { instrumentModule, type InstrumentOptions } from './instrument.js';
+import { WasmGlobal, type Fn, wat, print, outcome, definedFunctions, expectCode, fuelImports } from '../../../test/helpers/instrument-fixtures.js';
 
 const BIG = 1n << 40n;
 const OFF: InstrumentOptions = { leafInlineThreshold: 0 };
@@ -134,7 +134,7 @@ const host = { env: { host: (x: number) => x + 1 } };
 /** Run `calls` in order on one instance with `budget` fuel: each result or error, and the fuel after it. */
 function session(module: WebAssembly.Module, budget: bigint, calls: [string, ...unknown[]][]) {
   const fuel = new WasmGlobal({ value: 'i64', mutable: true }, budget);
-  const exports = new WebAssembly.Instance(module, { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel }, ...host }).exports as Record<string, Fn>;
+  const exports = new WebAssembly.Instance(module, { ...fuelImports(fuel), ...host }).exports as Record<string, Fn>;
   const seen: unknown[] = [];
   for (const [name, ...args] of calls) {
     try {
@@ -157,12 +157,15 @@ describe('small leaves charged at the call site', () => {
     expect(out.stats).toMatchObject({ functions: 7, leafCopies: 1, leafCalls: 6 });
     expect(definedFunctions(out.bytes)).toBe(8);
     const text = await flat(out.bytes);
-    // The copy: $f's body with the global index shifted (g is global 1 after the fuel global), nothing else.
-    expect(text).toMatch(/\(func \(;8;\) \(type 0\) \(param i32\) \(result i32\) global\.get 1 i32\.const 1 i32\.add global\.set 1 local\.get 0 i32\.const 3 i32\.mul global\.get 1 i32\.add \)/);
-    // In the loop: the charge on the local, then the copy, with no save before nor load after.
-    expect(text).toContain('local.get 1 local.get 0 local.get 2 i64.const 10 i64.sub local.tee 2 i64.const 0 i64.lt_s if local.get 2 global.set 0 unreachable end call 8 i32.add');
+    // The copy: $f's body with the global index shifted (g is global 2 after the fuel and
+    // refuel globals), nothing else.
+    expect(text).toMatch(/\(func \(;8;\) \(type 0\) \(param i32\) \(result i32\) global\.get 2 i32\.const 1 i32\.add global\.set 2 local\.get 0 i32\.const 3 i32\.mul global\.get 2 i32\.add \)/);
+    // In the loop: the charge on the local (the refuel call, type 2 = the hook's `(func)`, on
+    // its cold path), then the copy, with no save before nor load after.
+    const refuel = 'i32.const 0 call_indirect (type 2)';
+    expect(text).toContain(`local.get 1 local.get 0 local.get 2 i64.const 10 i64.sub local.tee 2 i64.const 0 i64.lt_s if local.get 2 global.set 0 ${refuel} global.get 0 local.set 2 end call 8 i32.add`);
     // Mode.Eager: the global charged as the leaf's own entry charge does it.
-    expect(text).toContain('call 2 global.get 0 i64.const 10 i64.sub local.tee 1 global.set 0 local.get 1 i64.const 0 i64.lt_s if unreachable end call 8 call 2');
+    expect(text).toContain(`call 2 global.get 0 i64.const 10 i64.sub local.tee 1 global.set 0 local.get 1 i64.const 0 i64.lt_s if ${refuel} end call 8 call 2`);
     // $f itself keeps its charge.
     expect(text).toMatch(/\(func \(;1;\) \(type 0\) \(param i32\) \(result i32\) \(local i64\) global\.get 0 i64\.const 10 i64\.sub/);
     expect(WebAssembly.validate(out.bytes)).toBe(true);
@@ -215,7 +218,7 @@ describe('small leaves charged at the call site', () => {
     const out = instrumentModule(bytes);
     expect(out.stats).toMatchObject({ leafCopies: 1, leafCalls: 2 });
     const text = await flat(out.bytes);
-    expect(text).toContain('global.get 0 i64.const 10 i64.sub global.set 0 global.get 0 i64.const 0 i64.lt_s if unreachable end call 2');
+    expect(text).toContain('global.get 0 i64.const 10 i64.sub global.set 0 global.get 0 i64.const 0 i64.lt_s if i32.const 0 call_indirect (type 1) end call 2');
     const on = new WebAssembly.Module(out.bytes);
     const off = new WebAssembly.Module(instrumentModule(bytes, OFF).bytes);
     const run = (e: Record<string, Fn>) => e.many!(5);
@@ -248,7 +251,7 @@ describe('small leaves charged at the call site', () => {
     const out = instrumentModule(await wat(text));
     expect(out.stats).toMatchObject({ functions: 6, leafCopies: 2, leafCalls: 2 });
     const fuel = new WasmGlobal({ value: 'i64', mutable: true }, 1000n);
-    const e = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel } }).exports as Record<string, Fn>;
+    const e = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), fuelImports(fuel)).exports as Record<string, Fn>;
     let left = 1000n - 3n; // the start function
     const expectUsed = (n: number) => {
       left -= BigInt(n);

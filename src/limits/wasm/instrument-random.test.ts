@@ -2,7 +2,7 @@
 // counts every instruction it runs.
 import { describe, expect, it } from 'vitest';
 import { instrumentModule, type InstrumentOptions } from './instrument.js';
-import { WasmGlobal, type Fn, wat, print, outcome } from '../../../test/helpers/instrument-fixtures.js';
+import { WasmGlobal, type Fn, wat, print, outcome, sliced, whole } from '../../../test/helpers/instrument-fixtures.js';
 
 /**
  * Random structured programs for the property test: four functions (`run`, exported, and
@@ -301,5 +301,31 @@ describe('sub-region charging on random programs', () => {
     expect(fineRegions).toBeGreaterThan(10); // the defaults split a fair share of these regions
     expect(leafCopies).toBeGreaterThan(30); // and find small leaves in many of them
     expect(leafCalls).toBeGreaterThan(leafCopies);
+  }, 120_000);
+
+  it('runs out at the same charge with the budget in slices as with all of it in the global', async () => {
+    // The refuel hook (default) under a fuel slicer, against the scheme before it (refuel:
+    // false, the whole budget in the global): same result or trap, same fuel used, exhaustion
+    // reported alike, whatever the slice; try/catch_all in the programs catches none of it.
+    for (let seed = 1; seed <= 30; seed++) {
+      const bytes = await wat(randomProgram(seed * 104_729).plain);
+      for (const options of [{}, { fuelLocal: false }, EXACT]) {
+        const hooked = new WebAssembly.Module(instrumentModule(bytes, options).bytes);
+        const trapping = new WebAssembly.Module(instrumentModule(bytes, { ...options, refuel: false }).bytes);
+        for (const [a, b] of INPUTS) {
+          const run = (e: Record<string, Fn>) => {
+            e.run!(a, b);
+            return (e.g as unknown as WasmGlobal).value;
+          };
+          const total = whole(trapping, BIG, run).used;
+          for (const budget of [0, 1, total >> 2, total >> 1, total - 1, total, total + 1]) {
+            const expected = whole(trapping, BigInt(budget), run);
+            for (const slice of [1n, 3n, 17n, BigInt((total >> 3) + 1)]) {
+              expect(sliced(hooked, BigInt(budget), slice, run), `seed ${seed} run(${a}, ${b}) budget ${budget} slice ${slice}`).toEqual(expected);
+            }
+          }
+        }
+      }
+    }
   }, 120_000);
 });

@@ -184,13 +184,25 @@ describe('charging large loops per sub-region', () => {
     // block; loop; i32.const 0; if; nop; else; nop; end; block; i32.const 1; br_table 0 1; end;
     // i32.const 0; br_if 0; end; end; end. Expected: the instrumenter's output before sub-regions.
     const body = [0x02, 0x40, 0x03, 0x40, 0x41, 0x00, 0x04, 0x40, 0x01, 0x05, 0x01, 0x0b, 0x02, 0x40, 0x41, 0x01, 0x0e, 0x01, 0x00, 0x01, 0x0b, 0x41, 0x00, 0x0d, 0x00, 0x0b, 0x0b, 0x0b];
+    // Without the refuel hook: the charges trap on the spot (`unreachable`).
     const head = '0061736d010000000104016000000218010e6167656e746f733a6c696d697473046675656c037e01030201000a';
     const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-    expect(hex(instrumentModule(moduleWithBody(body)).bytes)).toBe(
+    expect(hex(instrumentModule(moduleWithBody(body), { refuel: false }).bytes)).toBe(
       head + '49014701017e230042047d2200420053044020002400000b024003402000420d7d2200420053044020002400000b410004400105010b024041010e0100010b41000d000b0b200024000b',
     );
-    expect(hex(instrumentModule(moduleWithBody(body), { fuelLocal: false }).bytes)).toBe(
+    expect(hex(instrumentModule(moduleWithBody(body), { fuelLocal: false, refuel: false }).bytes)).toBe(
       head + '3f013d00230042047d240023004200530440000b024003402300420d7d240023004200530440000b410004400105010b024041010e0100010b41000d000b0b0b',
+    );
+    // With it: the refuel import, table and segment (the type `(func)` is reused), and the
+    // same charges calling `i32.const 0; call_indirect (type 0) (table 0)` (41 00 11 00 00),
+    // TAIL_LOCAL reloading the local after it (23 00 21 00).
+    const hooked =
+      '0061736d010000000104016000000231020e6167656e746f733a6c696d697473046675656c037e010e6167656e746f733a6c696d6974730672656675656c0370000302010004050170010101090b01060041000b700123010b0a';
+    expect(hex(instrumentModule(moduleWithBody(body)).bytes)).toBe(
+      hooked + '59015701017e230042047d22004200530440200024004100110000230021000b024003402000420d7d22004200530440200024004100110000230021000b410004400105010b024041010e0100010b41000d000b0b200024000b',
+    );
+    expect(hex(instrumentModule(moduleWithBody(body), { fuelLocal: false }).bytes)).toBe(
+      hooked + '47014500230042047d24002300420053044041001100000b024003402300420d7d24002300420053044041001100000b410004400105010b024041010e0100010b41000d000b0b0b',
     );
     const off = { fineLoopThreshold: Infinity, fineFunctionThreshold: Infinity };
     for (const text of [EXITS, SUM_SQUARES]) {

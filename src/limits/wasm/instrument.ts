@@ -5,7 +5,11 @@
  * V8 has no instruction counter, so every core module of a component is rewritten before
  * `WebAssembly.compile`: a mutable i64 global imported from `agentos:limits` holds the
  * remaining fuel, and each function entry and each loop iteration subtracts the static
- * instruction count of its region and traps (`unreachable`) once the fuel is negative.
+ * instruction count of its region and, once the fuel is negative, calls the host's refuel
+ * function (a funcref global imported beside it), which tops the fuel up or traps: the host
+ * can hand the budget out in slices and stop a guest between two of them without
+ * terminating its thread (`src/limits/refuel.ts`). With `refuel: false` the charge traps
+ * (`unreachable`) on the spot instead.
  * Every unbounded execution goes through a loop back-edge or a call, so it always passes a
  * charge point. A direct call of a small leaf function (no loops, no calls) is charged the
  * leaf's cost at the call site and goes to an unmetered copy of the leaf instead. Defined memories and tables get their maximum capped, so `memory.grow` and
@@ -18,8 +22,10 @@
  * unmetered. The parts:
  *
  * - `options.ts`: options, defaults, result types; `errors.ts`: {@link InstrumentError};
- * - `sections.ts`: the section-level rewrite (the fuel import and the global index shift,
- *   memory and table caps, validation caps, custom sections);
+ * - `sections.ts`: the section-level rewrite (the added imports and sections, memory and table
+ *   caps, validation caps, custom sections); `segments.ts`: index spaces, the global index
+ *   shift and the entries outside code that name indices; `hook.ts`: what is added for the
+ *   fuel and the refuel function, and V8's limits;
  * - `body.ts`: the per-function rewrite, and how the counter is kept in a local inside
  *   functions with loops (saves and loads); small leaves charged at the call site;
  * - `scan.ts`: the walk over one body that records where everything goes, and the search for
@@ -46,7 +52,7 @@ export {
   type InstrumentStats,
   type MemoryStats,
 } from './options.js';
-export { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE } from './sections.js';
+export { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, REFUEL_IMPORT_FIELD, V8_LIMITS } from './hook.js';
 
 /**
  * Meter and cap one core module. Throws {@link InstrumentError} instead of ever returning
@@ -55,11 +61,11 @@ export { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE } from './sections.js';
  * @example
  * ```ts
  * const { bytes: metered } = instrumentModule(coreBytes, { maxMemoryPages: 1024 });
- * const fuel = new WebAssembly.Global({ value: 'i64', mutable: true }, 1_000_000n);
+ * const slicer = createFuelSlicer({ budget: 1_000_000n, check: () => !cancelled }); // src/limits/refuel.ts
  * const instance = new WebAssembly.Instance(new WebAssembly.Module(metered), {
- *   [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel }, ...otherImports,
+ *   ...otherImports, ...slicer.imports, // agentos:limits: { fuel, refuel }
  * });
- * // fuel.value < 0n after an `unreachable` trap means the fuel ran out.
+ * // After a trap: slicer.exhausted() means the fuel ran out, slicer.stopped() that check() said stop.
  * ```
  */
 export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {

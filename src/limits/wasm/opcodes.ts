@@ -101,6 +101,9 @@ export const Op = {
   I64LtS: 0x53,
   RefNull: 0xd0,
   RefFunc: 0xd2,
+  TableGet: 0x25,
+  TableSet: 0x26,
+  PrefixMisc: 0xfc,
   PrefixSimd: 0xfd,
 } as const;
 
@@ -236,9 +239,12 @@ export const CONST_EXPR_OPS: ReadonlySet<number> = new Set<number>([
  *   throw_ref, rethrow, and unreachable (a trap).
  * - `Br`: br, br_if (label in `WasmReader.index`); `BrTable` (labels in `WasmReader.labels`).
  * - `Else`; `Catch`: catch, catch_all of a legacy try (entered only by a caught exception).
+ * - `Table`: table.get/set and the 0xFC prefix (table.init … table.fill among others): a table
+ *   or element segment index past the input's own would name the refuel hook's (`hook.ts`).
+ *   (call_indirect and return_call_indirect name a table too; they keep `Call` and `Leave`.)
  */
 export const Role = {
-  None: 0, Open: 1, Loop: 2, Close: 3, Global: 4, Call: 5, Leave: 6, Br: 7, BrTable: 8, Else: 9, Catch: 10, TryTable: 11,
+  None: 0, Open: 1, Loop: 2, Close: 3, Global: 4, Call: 5, Leave: 6, Br: 7, BrTable: 8, Else: 9, Catch: 10, TryTable: 11, Table: 12,
 } as const;
 
 /** {@link Role} of every single-byte opcode. */
@@ -254,5 +260,6 @@ for (const op of [Op.Call, Op.CallIndirect]) ROLE[op] = Role.Call;
 for (const op of [Op.Return, Op.ReturnCall, Op.ReturnCallIndirect, Op.Throw, Op.ThrowRef, Op.Rethrow, Op.Unreachable]) ROLE[op] = Role.Leave;
 for (const op of [Op.Br, Op.BrIf]) ROLE[op] = Role.Br;
 ROLE[Op.BrTable] = Role.BrTable;
+for (const op of [Op.TableGet, Op.TableSet, Op.PrefixMisc]) ROLE[op] = Role.Table;
 ROLE[Op.Else] = Role.Else;
 for (const op of [Op.Catch, Op.CatchAll]) ROLE[op] = Role.Catch;

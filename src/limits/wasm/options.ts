@@ -50,6 +50,14 @@ export interface InstrumentOptions {
   /** Inject fuel metering (default true). */
   fuel?: boolean;
   /**
+   * Where a charge drives the fuel negative, call the host's refuel function (imported as the
+   * funcref global `agentos:limits` `refuel`; see `hook.ts`) and continue, instead of
+   * trapping (default true). The function tops the fuel global up or traps, so a host can hand
+   * out the budget in slices and stop a guest between them (`src/limits/refuel.ts`). false:
+   * trap with `unreachable` on the spot, and import the fuel global only.
+   */
+  refuel?: boolean;
+  /**
    * Keep the fuel counter in a local inside functions with loops (default true). false:
    * every charge updates the global directly, as before fuel locals: the same charges and
    * trap points, several times slower in tight loops. For comparisons and tests.
@@ -138,6 +146,8 @@ export interface InstrumentResult {
   bytes: Uint8Array;
   /** True when the module now imports `agentos:limits` `fuel` and must be given that global. */
   fuelGlobalImported: boolean;
+  /** True when it also imports `agentos:limits` `refuel` (a funcref global: the refuel function). */
+  refuelImported: boolean;
   stats: InstrumentStats;
 }
 
@@ -152,6 +162,7 @@ export interface InstrumentResult {
  */
 export type ResolvedOptions = InstrumentOptions & {
   fuel: boolean;
+  refuel: boolean;
   limits: Required<InstrumentLimits>;
   fineLoopThreshold: number;
   fineFunctionThreshold: number;
@@ -187,6 +198,7 @@ export function resolveOptions(options: InstrumentOptions): ResolvedOptions {
   return {
     ...options,
     fuel: options.fuel ?? true,
+    refuel: (options.fuel ?? true) && (options.refuel ?? true),
     limits: { ...DEFAULT_INSTRUMENT_LIMITS, ...options.limits },
     fineLoopThreshold: threshold('fineLoopThreshold', options.fineLoopThreshold, DEFAULT_FINE_LOOP_THRESHOLD),
     fineFunctionThreshold: threshold('fineFunctionThreshold', options.fineFunctionThreshold, DEFAULT_FINE_FUNCTION_THRESHOLD),

@@ -85,8 +85,15 @@ export class WasmReader {
   readonly buf: Uint8Array;
   pos: number;
   end: number;
-  /** The index immediate of the last {@link readInstruction} whose shape is {@link Imm.Index}. */
+  /**
+   * The index immediate of the last {@link readInstruction} whose shape is {@link Imm.Index}, or
+   * the first of two ({@link Imm.Index2}), prefixed instructions included.
+   */
   index = 0;
+  /** The second index of the last instruction of shape {@link Imm.Index2} (call_indirect: the table). */
+  index2 = 0;
+  /** The sub-opcode of the last prefixed (0xFC, 0xFD, 0xFE) instruction. */
+  sub = 0;
   /**
    * The label immediates of the last `br_table` (its targets, then the default) or
    * `try_table` (one per catch clause): `labels[0..labelCount)`. Other instructions leave
@@ -166,20 +173,25 @@ export class WasmReader {
 
   /**
    * A type section: only plain function types; GC rec/sub/struct/array types are refused.
-   * Returns the parameter count of each type.
+   * Returns the parameter count of each type, and the index of the first `[] -> []` type (-1:
+   * none).
    */
-  funcTypes(): number[] {
+  funcTypes(): { params: number[]; voidType: number } {
     const params: number[] = [];
+    let voidType = -1;
     for (let n = this.u32(); n > 0; n--) {
       const form = this.u8();
       if (form !== 0x60) throw this.unsupported(`type form ${hex(form)} (GC types are not supported)`);
+      let arity = 0;
       for (let k = 0; k < 2; k++) {
         const count = this.u32();
         if (k === 0) params.push(count);
+        arity += count;
         for (let m = count; m > 0; m--) this.valType();
       }
+      if (arity === 0 && voidType < 0) voidType = params.length - 1;
     }
-    return params;
+    return { params, voidType };
   }
 
   /** A value type; GC reference types (0x63/0x64 + heap type, abstract GC types) are refused. */
@@ -274,7 +286,7 @@ export class WasmReader {
   private immediates(kind: number, op: number): void {
     switch (kind) {
       case Imm.BlockType: return this.blockType();
-      case Imm.Index2: this.u32(); this.u32(); return;
+      case Imm.Index2: this.index = this.u32(); this.index2 = this.u32(); return;
       case Imm.MemArg: return this.memArg();
       case Imm.S32: return this.skipLeb(5);
       case Imm.S64: return this.skipLeb(10);
@@ -322,11 +334,12 @@ export class WasmReader {
   private prefixed(subTable: Uint8Array, prefix: number): void {
     const at = this.pos - 1;
     const sub = this.u32();
+    this.sub = sub;
     const kind = sub < subTable.length ? subTable[sub]! : Imm.Invalid;
     switch (kind) {
       case Imm.None: return;
-      case Imm.Index: this.u32(); return;
-      case Imm.Index2: this.u32(); this.u32(); return;
+      case Imm.Index: this.index = this.u32(); return;
+      case Imm.Index2: this.index = this.u32(); this.index2 = this.u32(); return;
       case Imm.MemArg: return this.memArg();
       case Imm.MemArgLane: this.memArg(); this.skip(1); return;
       case Imm.Lane: case Imm.Byte: return this.skip(1);

@@ -9,15 +9,15 @@
  * is scanned a second time knowing every such label ({@link BodyScanner.scanFunction}).
  *
  * Direct calls of small leaves are recorded as such (EV_LEAF_CALL, no save or load): the
- * leaves are found before the rewrite, by {@link findLeaves}, into a {@link LeafTable}.
+ * leaves are found before the rewrite, by `findLeaves` (`leaves.ts`), into a `LeafTable`.
  *
  * Anything that cannot be decoded with certainty is refused (the reader throws
  * `WasmFormatError`): emitting an instruction stream we mis-read could leave a loop unmetered.
  */
 import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
-import { WasmFormatError, WasmReader } from './reader.js';
-import { InstrumentError } from './errors.js';
+import type { WasmReader } from './reader.js';
+import type { LeafTable } from './leaves.js';
 import type { ResolvedOptions } from './options.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners), which
@@ -28,6 +28,17 @@ const Role: typeof opcodes.Role = { ...opcodes.Role };
 const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE, EV_LOAD, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
 
 /**
+ * The sizes of the input's index spaces the code may name (imports included), and how far
+ * global indices at or above the fuel global move.
+ */
+export interface IndexSpace {
+  readonly globals: number;
+  readonly globalShift: number;
+  readonly tables: number;
+  readonly elemSegments: number;
+}
+
+/**
  * Scans function bodies one after the other (the same instance for a whole code section, so
  * its arrays are allocated once). After {@link scanFunction}, the inherited `events` and
  * `eventCount` hold the body's events, and {@link exits}, {@link entryCharges} and `scanFine`
@@ -35,7 +46,8 @@ const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE, EV_LOAD, F_BLOCK, F_IF, F_T
  *
  * @example
  * ```ts
- * const scanner = new BodyScanner(importedGlobals, importedGlobals + definedGlobals, resolveOptions({}));
+ * const space = { globals: importedGlobals + definedGlobals, globalShift: 2, tables, elemSegments };
+ * const scanner = new BodyScanner(importedGlobals, space, resolveOptions({}));
  * // r: a WasmReader positioned after the body's locals, ending at the body's end
  * const loops = scanner.scanFunction(r);
  * for (let i = 0; i < scanner.eventCount * 4; i += 4) console.log(scanner.events.subarray(i, i + 4));
@@ -60,12 +72,13 @@ export class BodyScanner extends regions.RegionTracker {
 
   /**
    * `fuelIndex`: index of the fuel global (the number of imported globals): global indices at
-   * or above it move up by one. `globalCount`: imported plus defined globals; a larger index is
-   * refused.
+   * or above it move up by `space.globalShift` (the globals the rewrite imports). `space`: the
+   * input's own index spaces; a larger index is refused, since after the rewrite it could name
+   * what the rewrite added (the fuel or refuel global, the refuel hook's table or segment).
    */
   constructor(
     private readonly fuelIndex: number,
-    private readonly globalCount: number,
+    private readonly space: IndexSpace,
     opts: ResolvedOptions,
   ) {
     super(opts.limits.maxNesting, opts.fineMerge);
@@ -127,10 +140,14 @@ export class BodyScanner extends regions.RegionTracker {
       switch (role) {
         case Role.Global:
           // Range check first: a bogus index like 2^32-1 would otherwise wrap onto the fuel global.
-          if (r.index >= this.globalCount) throw r.malformed(`global index ${r.index} out of range`);
-          if (r.index >= this.fuelIndex) this.addEvent(EV_GLOBAL, at + 1, r.pos, r.index + 1);
+          if (r.index >= this.space.globals) throw r.malformed(`global index ${r.index} out of range`);
+          if (r.index >= this.fuelIndex) this.addEvent(EV_GLOBAL, at + 1, r.pos, r.index + this.space.globalShift);
+          break;
+        case Role.Table:
+          this.tableOperands(r, op);
           break;
         case Role.Call:
+          if (op === Op.CallIndirect) this.table(r, r.index2);
           if (op === Op.Call && this.leaves !== undefined) {
             this.leaves.checkIndex(r, r.index);
             // A small leaf: charged here and called unmetered, with no save before nor load after.
@@ -148,6 +165,7 @@ export class BodyScanner extends regions.RegionTracker {
           break;
         case Role.Leave:
           if (op === Op.ReturnCall && this.leaves !== undefined) this.leaves.checkIndex(r, r.index);
+          if (op === Op.ReturnCallIndirect) this.table(r, r.index2);
           this.exits++;
           this.addEvent(EV_SAVE, at, at, 0);
           this.closeSub(total);
@@ -301,6 +319,25 @@ export class BodyScanner extends regions.RegionTracker {
     }
   }
 
+  /** Range-check the table and element segment indices of table.get/set and the 0xFC table instructions. */
+  private tableOperands(r: WasmReader, op: number): void {
+    if (op !== Op.PrefixMisc) return this.table(r, r.index); // table.get, table.set
+    const sub = r.sub;
+    if (sub < 12) return; // saturating truncation, memory.init … memory.fill
+    if (sub === 12 || sub === 13) {
+      // table.init elem table, elem.drop elem
+      if (r.index >= this.space.elemSegments) throw r.malformed(`element segment index ${r.index} out of range`);
+      if (sub === 12) this.table(r, r.index2);
+      return;
+    }
+    this.table(r, r.index); // table.copy dst src, table.grow, table.size, table.fill
+    if (sub === 14) this.table(r, r.index2);
+  }
+
+  private table(r: WasmReader, index: number): void {
+    if (index >= this.space.tables) throw r.malformed(`table index ${index} out of range`);
+  }
+
   /**
    * Whether a branch to relative label `l` at nesting `depth` must save first: it leaves the
    * function (l = depth), or (`sync`) it targets a try_table catch target.
@@ -319,164 +356,5 @@ export class BodyScanner extends regions.RegionTracker {
     if (this.marks[block] === 1) return;
     this.marks[block] = 1;
     this.marked.push(block);
-  }
-}
-
-/**
- * Whether a function's instructions `r.buf[r.pos..r.end)` (after its locals) may be a small
- * leaf: at most `limit` instructions, none of them a loop, a call of any kind, an exception
- * instruction or `unreachable` (whose trap should find the global as current as the callee's
- * own charge leaves it), and nothing after the final `end`. Reads at most `limit` + 1
- * instructions, so the check costs little even on a large module.
- */
-function leafShaped(r: WasmReader, limit: number): boolean {
-  let n = 0;
-  let depth = 0;
-  for (;;) {
-    const op = r.readInstruction();
-    if (++n > limit || NOT_IN_LEAF[op] === 1) return false;
-    if (op === Op.Block || op === Op.If) {
-      depth++;
-    } else if (op === Op.End) {
-      if (depth === 0) return r.pos === r.end;
-      depth--;
-    }
-  }
-}
-
-/** Opcodes a small leaf may not contain (1): loop, calls, exception handling, unreachable. */
-const NOT_IN_LEAF = new Uint8Array(256);
-for (const op of [
-  Op.Loop, Op.Call, Op.CallIndirect, Op.ReturnCall, Op.ReturnCallIndirect, 0x14, 0x15, // call_ref, return_call_ref
-  Op.Try, Op.Catch, Op.CatchAll, Op.Delegate, Op.Throw, Op.Rethrow, Op.ThrowRef, Op.TryTable, Op.Unreachable,
-]) NOT_IN_LEAF[op] = 1;
-
-/**
- * The small leaves of a module (see `InstrumentOptions.leafInlineThreshold`): functions charged
- * once at entry that call nothing, so that a direct call can pay their cost at the call site and
- * call an unmetered copy instead. Each leaf has a slot (in function order); its copy gets an
- * index among the copies when the first call of it is redirected ({@link redirect}), so only
- * leaves actually called directly are copied, in the order their first call appears in the code.
- *
- * @example
- * ```ts
- * const leaves = findLeaves(input, code.start, code.end, opts); // before the function section is written
- * leaves.funcImports = importedFunctions;                       // before the code section is scanned
- * leaves.checkIndex(r, calleeIndex);                             // per call, return_call, ref.func
- * leaves.redirect(calleeIndex);                                  // per `call`: its slot, or -1
- * ```
- */
-export class LeafTable {
-  /** The number of imported functions: the index of the first defined one. Set before any {@link redirect}. */
-  funcImports = 0;
-  /** Per defined function: its slot, or -1 when it is not a small leaf. */
-  private readonly slotOf: Int32Array;
-  /** Per slot: the defined function's index (not counting imports), its charge, its body's input range (locals included). */
-  readonly func: number[] = [];
-  readonly cost: number[] = [];
-  readonly bodyStart: number[] = [];
-  readonly bodyEnd: number[] = [];
-  /** Per slot: the index of its copy among the copies, or -1 while none was needed. */
-  private readonly copyOf: number[] = [];
-  /** The slots of the copies, in copy order (the order they are appended to the module). */
-  readonly copies: number[] = [];
-
-  /**
-   * `functions`: functions the module defines; `maxCopies`: how many copies fit under the cap
-   * on defined functions (calls of further leaves are left as they are).
-   */
-  constructor(
-    readonly functions: number,
-    private readonly maxCopies: number,
-  ) {
-    this.slotOf = new Int32Array(functions).fill(-1);
-  }
-
-  get size(): number {
-    return this.func.length;
-  }
-
-  add(func: number, cost: number, bodyStart: number, bodyEnd: number): void {
-    this.slotOf[func] = this.func.length;
-    this.func.push(func);
-    this.cost.push(cost);
-    this.bodyStart.push(bodyStart);
-    this.bodyEnd.push(bodyEnd);
-    this.copyOf.push(-1);
-  }
-
-  /**
-   * A direct call of function `index` (in the whole function index space): the callee's slot if
-   * the call is to be charged here and redirected to the callee's copy (created now if this is
-   * its first such call), or -1 to leave the call alone.
-   */
-  redirect(index: number): number {
-    const func = index - this.funcImports;
-    if (func < 0 || func >= this.functions) return -1;
-    const slot = this.slotOf[func]!;
-    if (slot < 0) return -1;
-    if (this.copyOf[slot]! < 0) {
-      if (this.copies.length >= this.maxCopies) return -1;
-      this.copyOf[slot] = this.copies.length;
-      this.copies.push(slot);
-    }
-    return slot;
-  }
-
-  /**
-   * Refuse function index `index` (of a `call`, `return_call` or `ref.func`) past the last
-   * function of the input: the input is invalid, but with the copies appended the index would
-   * name one, and the rewrite would "repair" the module into one that reaches an unmetered copy.
-   * (`sections.ts` does the same for exports, the start function and element segments.)
-   */
-  checkIndex(r: WasmReader, index: number): void {
-    if (index >= this.funcImports + this.functions) throw r.malformed(`function index ${index} out of range`);
-  }
-
-  /** The function index of the copy of `slot` (after every function of the input). */
-  copyIndex(slot: number): number {
-    return this.funcImports + this.functions + this.copyOf[slot]!;
-  }
-}
-
-/**
- * Find the small leaves among the bodies of the code section `input[start..end)`, before
- * anything else reads it (callers may come before their callees, and the function section,
- * which must list the copies, comes before the code). Each body is checked with
- * {@link leafShaped} and, if it passes, scanned like the rewrite will scan it, for its one
- * charge. Returns undefined when there are none, or when the section cannot be read: the
- * rewrite then refuses the module on its own, with its own error.
- */
-export function findLeaves(input: Uint8Array, start: number, end: number, opts: ResolvedOptions): LeafTable | undefined {
-  const limit = opts.leafInlineThreshold;
-  try {
-    const r = new WasmReader(input, start, end);
-    const count = r.u32();
-    if (count > opts.limits.maxFunctions) return undefined;
-    const table = new LeafTable(count, opts.limits.maxFunctions - count);
-    // Global indices only matter for the rewrite, which checks them: accept any here.
-    const scanner = new BodyScanner(0, 2 ** 32, opts);
-    const body = new WasmReader(input);
-    for (let i = 0; i < count; i++) {
-      const size = r.u32();
-      body.pos = r.pos;
-      body.end = r.pos + size;
-      if (body.end > r.end) return undefined;
-      body.locals();
-      const code = body.pos;
-      if (leafShaped(body, limit)) {
-        body.pos = code;
-        scanner.scanFunction(body);
-        // One charge: the entry's (its sub-regions, if the body is over fineFunctionThreshold,
-        // all merged into it or dead).
-        const cost = scanner.events[2]!;
-        if (scanner.entryCharges === 0 && cost > 0) table.add(i, cost, r.pos, body.end);
-      }
-      r.pos = body.end;
-    }
-    return table.size > 0 ? table : undefined;
-  } catch (e) {
-    if (e instanceof WasmFormatError || e instanceof InstrumentError) return undefined;
-    throw e;
   }
 }

@@ -2,13 +2,17 @@
  * The section-level rewrite of one core module: every section is copied in order, except
  * what metering and the caps must change:
  *
- * - imports: the fuel global import `(import "agentos:limits" "fuel" (global (mut i64)))` is
- *   appended (a module without imports gets an import section for it), and a guest import
- *   from that namespace is refused;
- * - global indices: the fuel global takes the index after the imported globals, so every
+ * - imports: the fuel global and the refuel hook's global are appended (`hook.ts`; a module
+ *   without imports gets an import section for them), and a guest import from that namespace
+ *   is refused;
+ * - the refuel hook's `[] -> []` type (unless the module has one), table and element segment
+ *   are appended to their sections (`hook.ts`), a section the module lacks is added in its
+ *   place; a table or element segment index past the input's own (in exports, element
+ *   segments and code) is refused, since it would name the hook's;
+ * - global indices: the added globals take the indices after the imported globals, so every
  *   reference to a defined global (in code, global initializers, data and element offsets,
- *   element expressions and exports) moves up by one; an index past the last global is
- *   refused, since shifted (or wrapped) it could name the fuel global;
+ *   element expressions and exports) moves up by two (one without the hook); an index past
+ *   the last global is refused, since shifted (or wrapped) it could name an added global;
  * - defined memories and tables: their maximum is capped (`maxMemoryPages`,
  *   `maxTableElements`), so `memory.grow` and `table.grow` fail (-1) instead of exceeding the
  *   budget; an initial size over the cap is `MEMORY_LIMIT`;
@@ -23,24 +27,20 @@
  *   where it belongs. A function index past the last function (in exports, the start section,
  *   element segments, constant expressions and code) is then refused: it would name a copy.
  */
-import * as opcodes from './opcodes.js';
 import { ByteWriter, ExternalKind, readSections, SECTION_ORDER, SectionId, WasmReader, type Limits, type Section } from './reader.js';
 import { FuelInjector } from './body.js';
-import { findLeaves, type LeafTable } from './scan.js';
+import type { IndexSpace } from './scan.js';
+import { findLeaves } from './leaves.js';
 import { InstrumentError } from './errors.js';
+import { checkV8Limit, FUEL_IMPORT_MODULE, writeHookImports, writeHookTable, writeVoidType } from './hook.js';
+import { IndexRewriter } from './segments.js';
 import { MAX_PAGES_32, type InstrumentResult, type InstrumentStats, type ResolvedOptions } from './options.js';
-
-/** Module name of the fuel global import. Guest modules may not import from it themselves. */
-export const FUEL_IMPORT_MODULE = 'agentos:limits';
-/** Field name of the fuel global import: `(import "agentos:limits" "fuel" (global (mut i64)))`. */
-export const FUEL_IMPORT_FIELD = 'fuel';
-
-// Local copies: see the note in reader.ts (imports can be getters under test runners).
-const { CONST_EXPR_OPS } = opcodes;
-const Op: typeof opcodes.Op = { ...opcodes.Op };
 
 /** Bytes per WebAssembly page. */
 const PAGE = 65536;
+
+/** The sections the rewrite may have to add, in section order. */
+const ADDED_SECTIONS = [SectionId.Type, SectionId.Import, SectionId.Table, SectionId.Elem] as const;
 
 /** Custom sections describing indices or code offsets that the rewrite invalidates. */
 const isStaleCustomSection = (name: string): boolean =>
@@ -65,31 +65,20 @@ function capLimits(lim: Limits, cap: number | undefined, what: string, describe:
  * const { bytes, stats } = new ModuleRewriter(input, resolveOptions({ maxMemoryPages: 256 })).run();
  * ```
  */
-export class ModuleRewriter {
-  private readonly out: ByteWriter;
-  /** Number of imported globals = index of the fuel global; defined globals at or above shift by one. */
-  private fuelIndex = 0;
-  private definedGlobals = 0;
-  private importsWritten = false;
-  private dataBytes = 0;
+export class ModuleRewriter extends IndexRewriter {
+  /** Index of the `[] -> []` type the hook is called with (-1: not known yet). */
+  private voidType = -1;
+  /** Bit `1 << id` per section id seen in the input or added. */
+  private written = 0;
   /** Parameter count of each type in the type section. */
   private typeParams: number[] = [];
-  /** Type index of each defined function (function section). */
-  private funcTypes: Uint32Array = new Uint32Array(0);
-  /** Number of imported functions: the index of the first defined one. */
-  private funcImports = 0;
-  /** The small leaves of the module (undefined: none, or the optimization is off). */
-  private leaves: LeafTable | undefined;
   /** With leaves: the function section, written after the code section at output position `funcSectionAt`. */
   private funcSection: Section | undefined;
   private funcSectionAt = 0;
   private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, memories: [] };
 
-  constructor(
-    private readonly input: Uint8Array,
-    private readonly opts: ResolvedOptions,
-  ) {
-    this.out = new ByteWriter(input.length + (input.length >> 3) + 1024);
+  constructor(input: Uint8Array, opts: ResolvedOptions) {
+    super(input, new ByteWriter(input.length + (input.length >> 3) + 1024), opts);
   }
 
   run(): InstrumentResult {
@@ -101,20 +90,39 @@ export class ModuleRewriter {
     }
     this.out.copy(this.input, 0, 8);
     for (const s of sections) {
-      // A module without imports still needs an import section for the fuel global.
-      if (!this.importsWritten && this.opts.fuel && SECTION_ORDER[s.id]! > SECTION_ORDER[SectionId.Import]!) this.rewriteSection(SectionId.Import, undefined);
+      if (s.id !== SectionId.Custom) this.addMissing(SECTION_ORDER[s.id]!);
       this.section(s);
     }
-    if (!this.importsWritten && this.opts.fuel) this.rewriteSection(SectionId.Import, undefined);
+    this.addMissing(Infinity);
+    if (this.globalShift > 0) checkV8Limit('globals', this.fuelIndex + this.definedGlobals + this.globalShift);
     if (this.funcSection) this.writeFunctionSection(this.funcSection);
-    return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, stats: this.stats };
+    return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, refuelImported: this.hook, stats: this.stats };
+  }
+
+  /**
+   * Add the sections the rewrite needs and the input lacks (imports for the fuel global; a type,
+   * a table and an element section for the hook) whose place comes before section order `order`.
+   */
+  private addMissing(order: number): void {
+    for (const id of ADDED_SECTIONS) {
+      if (SECTION_ORDER[id]! >= order || this.written & (1 << id)) continue;
+      if (id === SectionId.Import ? this.opts.fuel : this.hook) this.rewriteSection(id, undefined);
+    }
   }
 
   private section(s: Section): void {
     const r = new WasmReader(this.input, s.start, s.end);
+    this.written |= 1 << s.id;
     switch (s.id) {
       case SectionId.Custom: if (!isStaleCustomSection(s.name ?? '')) this.copySection(s); return;
-      case SectionId.Type: this.typeParams = r.funcTypes(); return this.copySection(s);
+      case SectionId.Type: {
+        const types = r.funcTypes();
+        this.typeParams = types.params;
+        this.voidType = types.voidType;
+        if (!this.hook || types.voidType >= 0) return this.copySection(s);
+        r.pos = s.start; // rewritten: the hook's type appended
+        break;
+      }
       case SectionId.Function:
         this.functionTypes(r);
         if (!this.leaves) return this.copySection(s);
@@ -139,17 +147,19 @@ export class ModuleRewriter {
     this.out.copy(this.input, s.start, s.end);
   }
 
-  /** Write section `id` from `r` through its rewriter (`r` undefined: a new, empty import section). */
+  /** Write section `id` from `r` through its rewriter (`r` undefined: a section the input lacks, holding only what the rewrite adds). */
   private rewriteSection(id: number, r: WasmReader | undefined): void {
     this.out.u8(id);
+    this.written |= 1 << id;
     const at = this.out.beginSized();
     switch (id) {
+      case SectionId.Type: this.types(r); break;
       case SectionId.Import: this.imports(r); break;
-      case SectionId.Table: this.vector(r!, (i) => this.table(r!, i)); break;
+      case SectionId.Table: this.tableSection(r); break;
       case SectionId.Memory: this.vector(r!, (i) => this.memory(r!, i)); break;
       case SectionId.Global: this.vector(r!, () => this.global(r!), (n) => (this.definedGlobals = n)); break;
       case SectionId.Export: this.vector(r!, () => this.exportEntry(r!)); break;
-      case SectionId.Elem: this.vector(r!, () => this.elemSegment(r!)); break;
+      case SectionId.Elem: this.elemSection(r); break;
       case SectionId.Data: this.vector(r!, () => this.dataSegment(r!)); break;
       case SectionId.Code: this.code(r!); break;
     }
@@ -163,11 +173,6 @@ export class ModuleRewriter {
     onCount?.(count);
     this.out.u32(count);
     for (let i = 0; i < count; i++) entry(i);
-  }
-
-  /** Copy `input[start..r.pos)` unchanged. */
-  private through(r: WasmReader, start: number): void {
-    this.out.copy(this.input, start, r.pos);
   }
 
   private countFunctions(count: number): void {
@@ -213,17 +218,27 @@ export class ModuleRewriter {
     this.out.insert(this.funcSectionAt, w.result());
   }
 
-  /** Copy the imports, count imported globals, then append the fuel global import. */
-  private imports(r: WasmReader | undefined): void {
-    this.importsWritten = true;
+  /** The types with the hook's `[] -> []` appended (only written when the input has none). */
+  private types(r: WasmReader | undefined): void {
     const count = r ? r.u32() : 0;
-    this.out.u32(count + (this.opts.fuel ? 1 : 0));
-    for (let i = 0; i < count; i++) this.importEntry(r!);
-    if (this.opts.fuel) {
-      this.out.name(FUEL_IMPORT_MODULE);
-      this.out.name(FUEL_IMPORT_FIELD);
-      this.out.copy(Uint8Array.of(0x03, 0x7e, 0x01), 0, 3); // global, i64, mutable
+    checkV8Limit('types', count + 1);
+    this.voidType = count;
+    this.out.u32(count + 1);
+    if (r) {
+      this.out.copy(this.input, r.pos, r.end);
+      r.pos = r.end;
     }
+    writeVoidType(this.out);
+  }
+
+  /** Copy the imports, counting imported globals and tables, then append the rewrite's imports. */
+  private imports(r: WasmReader | undefined): void {
+    const count = r ? r.u32() : 0;
+    const added = this.globalShift;
+    checkV8Limit('imports', count + added);
+    this.out.u32(count + added);
+    for (let i = 0; i < count; i++) this.importEntry(r!);
+    if (this.opts.fuel) writeHookImports(this.out, this.hook);
   }
 
   private importEntry(r: WasmReader): void {
@@ -237,7 +252,20 @@ export class ModuleRewriter {
     const kind = r.importDesc();
     if (kind === ExternalKind.Global) this.fuelIndex++;
     else if (kind === ExternalKind.Func) this.funcImports++;
+    else if (kind === ExternalKind.Table) this.tables++;
     this.through(r, start);
+  }
+
+  /** The defined tables, capped, then the hook's table: its index is the input's table count. */
+  private tableSection(r: WasmReader | undefined): void {
+    const count = r ? r.u32() : 0;
+    const added = this.hook ? 1 : 0;
+    this.out.u32(count + added);
+    for (let i = 0; i < count; i++) this.table(r!, i);
+    this.tables += count;
+    if (!added) return;
+    checkV8Limit('tables', this.tables + 1);
+    writeHookTable(this.out);
   }
 
   private table(r: WasmReader, index: number): void {
@@ -267,98 +295,6 @@ export class ModuleRewriter {
     this.constExpr(r);
   }
 
-  /**
-   * Whether global index `idx` moves up by one to make room for the fuel global. An index
-   * past the last global is refused here: shifted (or wrapped) it could name the fuel global.
-   */
-  private shifts(r: WasmReader, idx: number): boolean {
-    if (idx >= this.fuelIndex + this.definedGlobals) throw r.malformed(`global index ${idx} out of range`);
-    return this.opts.fuel && idx >= this.fuelIndex;
-  }
-
-  /**
-   * Refuse function index `idx` past the last function when leaf copies may be appended: the
-   * input is invalid, but the index would name a copy, and the output would be a valid module
-   * reaching an unmetered function (the code's calls and `ref.func`: `LeafTable.checkIndex`).
-   */
-  private funcIndex(r: WasmReader, idx: number): void {
-    if (this.leaves && idx >= this.funcImports + this.funcTypes.length) throw r.malformed(`function index ${idx} out of range`);
-  }
-
-  /** Copy a constant expression, renumbering `global.get` of defined globals. */
-  private constExpr(r: WasmReader): void {
-    let from = r.pos;
-    for (;;) {
-      const at = r.pos;
-      const op = r.readInstruction();
-      if (!CONST_EXPR_OPS.has(op)) throw r.unsupported(`instruction 0x${op.toString(16)} in a constant expression`);
-      if (op === Op.GlobalGet && this.shifts(r, r.index)) {
-        this.out.copy(this.input, from, at + 1);
-        this.out.u32(r.index + 1);
-        from = r.pos;
-      }
-      if (op === Op.RefFunc) this.funcIndex(r, r.index);
-      if (op === Op.End) break;
-    }
-    this.through(r, from);
-  }
-
-  private exportEntry(r: WasmReader): void {
-    const start = r.pos;
-    r.skip(r.u32()); // name
-    const kind = r.u8();
-    const idxAt = r.pos;
-    const idx = r.u32();
-    if (kind === ExternalKind.Func) this.funcIndex(r, idx);
-    if (kind === ExternalKind.Global && this.shifts(r, idx)) {
-      this.out.copy(this.input, start, idxAt);
-      this.out.u32(idx + 1);
-    } else {
-      this.through(r, start);
-    }
-  }
-
-  /** Element segment, flags 0–7: bit 0 passive/declarative, bit 1 table index or declarative, bit 2 expressions. */
-  private elemSegment(r: WasmReader): void {
-    const flags = r.u32();
-    if (flags > 7) throw r.malformed(`element segment flags ${flags}`);
-    this.out.u32(flags);
-    const active = (flags & 1) === 0;
-    const exprs = (flags & 4) !== 0;
-    let start = r.pos;
-    if (active && flags & 2) r.u32(); // table index
-    this.through(r, start);
-    if (active) this.constExpr(r); // offset
-    start = r.pos;
-    if (flags & 3) {
-      if (exprs) r.refType();
-      else if (r.u8() !== 0) throw r.malformed('element kind');
-    }
-    const count = r.u32();
-    if (!exprs) for (let i = 0; i < count; i++) this.funcIndex(r, r.u32()); // function indices
-    this.through(r, start);
-    if (exprs) for (let i = 0; i < count; i++) this.constExpr(r);
-  }
-
-  /** Data segment, flags 0 (active, memory 0), 1 (passive), 2 (active, explicit memory). */
-  private dataSegment(r: WasmReader): void {
-    const flags = r.u32();
-    if (flags > 2) throw r.malformed(`data segment flags ${flags}`);
-    this.out.u32(flags);
-    let start = r.pos;
-    if (flags === 2) r.u32();
-    this.through(r, start);
-    if (flags !== 1) this.constExpr(r);
-    start = r.pos;
-    const len = r.u32();
-    r.skip(len);
-    this.through(r, start);
-    this.dataBytes += len;
-    if (this.dataBytes > this.opts.limits.maxDataBytes) {
-      throw new InstrumentError('MEMORY_LIMIT', `data segments hold more than ${this.opts.limits.maxDataBytes} bytes`);
-    }
-  }
-
   private code(r: WasmReader): void {
     const count = r.u32();
     this.countFunctions(count);
@@ -367,7 +303,9 @@ export class ModuleRewriter {
     this.out.u32(count);
     const leaves = this.leaves;
     if (leaves) leaves.funcImports = this.funcImports;
-    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, this.fuelIndex + this.definedGlobals, this.opts, leaves);
+    const space: IndexSpace = { globals: this.fuelIndex + this.definedGlobals, globalShift: this.globalShift, tables: this.tables, elemSegments: this.elemSegments };
+    const hook = this.hook ? { type: this.voidType, table: this.tables } : undefined;
+    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, space, this.opts, leaves, hook);
     const body = new WasmReader(this.input);
     for (let i = 0; i < count; i++) {
       const size = r.u32();
