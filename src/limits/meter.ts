@@ -26,7 +26,15 @@ import { formatBytes } from '../util/units.js';
 import { InstrumentError, instrumentModule } from './wasm/instrument.js';
 
 /** Bumped whenever the instrumentation changes what it emits (instrumented modules are cached by it). */
-export const METER_VERSION = 3;
+export const METER_VERSION = 4;
+
+/**
+ * Whether the metered modules call the host's refuel function where the fuel runs out, instead
+ * of trapping there (`InstrumentOptions.refuel`): the engine must then give every instance a
+ * fuel slicer's imports (`createFuelSlicer`, src/limits/refuel.ts), `agentos:limits` `fuel`
+ * and `refuel`. Part of the cache key.
+ */
+export const PREEMPTIBLE_FUEL: boolean = false;
 
 /**
  * A short hash of the instrumenter's own code, part of the cache key too: a changed
@@ -35,7 +43,7 @@ export const METER_VERSION = 3;
  */
 export const INSTRUMENTER_HASH: string = (() => {
   const h = createHash('sha256');
-  for (const name of ['instrument', 'options', 'errors', 'sections', 'body', 'scan', 'regions', 'reader', 'opcodes']) {
+  for (const name of ['instrument', 'options', 'errors', 'sections', 'segments', 'hook', 'body', 'scan', 'leaves', 'regions', 'reader', 'opcodes']) {
     for (const ext of ['.js', '.ts']) {
       try {
         h.update(readFileSync(new URL(`./wasm/${name}${ext}`, import.meta.url)));
@@ -92,7 +100,7 @@ export function meterFor(limits: ResourceLimits): Meter {
   const maxMemory = limits.maxMemory ?? DEFAULT_MAX_MEMORY;
   const pages = Math.max(0, Math.min(65536, Math.floor(maxMemory / PAGE)));
   const { fuel, limited } = fuelBudget(limits);
-  const key = `m${METER_VERSION}-${INSTRUMENTER_HASH}-p${pages}-t${DEFAULT_MAX_TABLE_ELEMENTS}`;
+  const key = `m${METER_VERSION}-${INSTRUMENTER_HASH}-p${pages}-t${DEFAULT_MAX_TABLE_ELEMENTS}${PREEMPTIBLE_FUEL ? '-r' : ''}`;
   return {
     fuel,
     fuelLimited: limited,
@@ -101,7 +109,7 @@ export function meterFor(limits: ResourceLimits): Meter {
       key,
       apply(name, bytes) {
         try {
-          return instrumentModule(bytes, { fuel: true, maxMemoryPages: pages, maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS }).bytes;
+          return instrumentModule(bytes, { fuel: true, refuel: PREEMPTIBLE_FUEL, maxMemoryPages: pages, maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS }).bytes;
         } catch (e) {
           if (!(e instanceof InstrumentError)) throw e;
           if (e.code === 'MEMORY_LIMIT') {
