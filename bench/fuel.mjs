@@ -6,16 +6,19 @@
  *
  *   1. a compute suite of six C programs (bench/compute/*.c, built with clang-22 into core
  *      modules cached in bench/.cache/compute/): run time of `bench_run(n)` plain, metered by
- *      us, metered by us without the leaf pre-charge (`leafInlineThreshold: 0`: direct calls
- *      of small leaves not charged at the call site), metered by binaryen (and binaryen's -O2
- *      after metering, as a reference);
+ *      us (the budget in slices, `createFuelSlicer`, with a deadline check per slice), metered
+ *      by us without the refuel hook (`refuel: false`: the whole budget in the global, a trap
+ *      where it runs out: the scheme before slices), metered by us without the leaf pre-charge
+ *      (`leafInlineThreshold: 0`: direct calls of small leaves not charged at the call site),
+ *      metered by binaryen (and binaryen's -O2 after metering, as a reference);
  *   2. the StarlingMonkey example agent's main core module (~17 MB): instrumentation time,
  *      ours vs binaryen (read + instrument + emit);
  *   3. a JavaScript CPU loop (bench/agents/jsloop.js) run through our engine in this thread,
  *      with the component's core modules plain, metered by us, metered by binaryen.
  *
  * Run alone with `node bench/fuel.mjs` (after `npx tsc -p tsconfig.json`); `bench/run.mjs`
- * can call `fuelBench`. BENCH_QUICK=1 cuts the sample counts (a smoke run, not for reporting).
+ * can call `fuelBench`. BENCH_QUICK=1 cuts the sample counts (a smoke run, not for reporting);
+ * FUEL_PARTS=compute,instrument,jsloop runs only those parts.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -24,7 +27,8 @@ import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { instrumentModule } from '../dist/limits/wasm/instrument.js';
+import { instrumentModule, REFUEL_IMPORT_FIELD } from '../dist/limits/wasm/instrument.js';
+import { createFuelSlicer } from '../dist/limits/refuel.js';
 import { FUEL_PER_MS, meterFor } from '../dist/limits/meter.js';
 import { buildAgent, toolchainVersions } from '../dist/build/index.js';
 import { BENCH, CACHE, REPO, jsAgent } from './lib/agents.mjs';
@@ -113,12 +117,12 @@ async function computeModule(name, version) {
 }
 
 /**
- * Imports for a module: the fuel global, plus a throwing stub for every function import
- * (the programs are built to need none; a libc helper that pulls one in would trap loudly
- * if it were ever called instead of making the comparison silently wrong).
+ * Imports for a module: the `agentos:limits` namespace, plus a throwing stub for every function
+ * import (the programs are built to need none; a libc helper that pulls one in would trap
+ * loudly if it were ever called instead of making the comparison silently wrong).
  */
-function importsFor(module, fuel) {
-  const imports = { [FUEL_MODULE]: { [FUEL_FIELD]: fuel } };
+function importsFor(module, limits) {
+  const imports = { [FUEL_MODULE]: limits };
   for (const imp of WebAssembly.Module.imports(module)) {
     if (imp.module === FUEL_MODULE) continue;
     if (imp.kind !== 'function') throw new Error(`unexpected ${imp.kind} import ${imp.module}.${imp.name}`);
@@ -130,21 +134,29 @@ function importsFor(module, fuel) {
   return imports;
 }
 
-/** One variant of a program: a live instance, its fuel global, and its samples. */
+/**
+ * One variant of a program: a live instance, its fuel, and its samples. A module with the
+ * refuel hook gets a slicer as the engine's (the default slice, and a deadline check per
+ * slice, never due here); the others get the whole budget in their global.
+ */
 function variant(label, bytes) {
   const module = new WebAssembly.Module(bytes);
-  const fuel = new WebAssembly.Global({ value: 'i64', mutable: true }, BUDGET);
-  const instance = new WebAssembly.Instance(module, importsFor(module, fuel));
-  return { label, fuel, run: instance.exports.bench_run, ms: [], fuelUsed: 0n, size: bytes.length };
+  const hooked = WebAssembly.Module.imports(module).some((i) => i.module === FUEL_MODULE && i.name === REFUEL_IMPORT_FIELD);
+  const deadline = Number.POSITIVE_INFINITY;
+  const slicer = hooked ? createFuelSlicer({ budget: BUDGET, check: () => performance.now() < deadline }) : undefined;
+  const fuel = slicer?.fuel ?? new WebAssembly.Global({ value: 'i64', mutable: true }, BUDGET);
+  const instance = new WebAssembly.Instance(module, importsFor(module, slicer ? slicer.imports[FUEL_MODULE] : { [FUEL_FIELD]: fuel }));
+  return { label, fuel, slicer, run: instance.exports.bench_run, ms: [], fuelUsed: 0n, size: bytes.length };
 }
 
 /** Time one call of `bench_run(n)` on a variant; returns its result. */
 function timedRun(v, n) {
-  v.fuel.value = BUDGET;
+  if (v.slicer) v.slicer.reset();
+  else v.fuel.value = BUDGET;
   const t0 = performance.now();
   const result = v.run(n);
   const dt = performance.now() - t0;
-  v.fuelUsed = BUDGET - v.fuel.value;
+  v.fuelUsed = v.slicer ? BigInt(v.slicer.used()) : BUDGET - v.fuel.value;
   return { result, dt };
 }
 
@@ -157,11 +169,11 @@ async function computeSuite({ quick, progress, lines }) {
   const warmup = quick ? 1 : 3;
   const rounds = quick ? 3 : 11;
   const rows = [];
-  const ratios = { ours: [], noLeaf: [], binaryen: [], o2: [] };
+  const ratios = { ours: [], noLeaf: [], binaryen: [], o2: [], before: [], oursBefore: [] };
   const leafStats = [];
   const fuelRates = [];
   for (const p of PROGRAMS) {
-    progress(`fuel: compute suite — ${p.name}(${p.n}): ${warmup} warm-up + ${rounds} rounds of 5 variants`);
+    progress(`fuel: compute suite — ${p.name}(${p.n}): ${warmup} warm-up + ${rounds} rounds of 6 variants`);
     const plainBytes = await computeModule(p.name, version);
     const oursOut = instrumentModule(plainBytes, { fuel: true });
     leafStats.push(`${p.name} ${oursOut.stats.leafCopies}/${oursOut.stats.leafCalls}`);
@@ -171,6 +183,7 @@ async function computeSuite({ quick, progress, lines }) {
       variant('binaryen', binaryenMeter(plainBytes).bytes),
       variant('binaryen -O2', binaryenMeter(plainBytes, { optimize: 2 }).bytes),
       variant('ours, leaf pre-charge off', instrumentModule(plainBytes, { fuel: true, leafInlineThreshold: 0 }).bytes),
+      variant('ours, refuel hook off', instrumentModule(plainBytes, { fuel: true, refuel: false }).bytes),
     ];
     let expected;
     const check = (v, result) => {
@@ -193,12 +206,16 @@ async function computeSuite({ quick, progress, lines }) {
         v.ms.push(dt);
       }
     }
-    const [plain, mine, bin, o2, noLeaf] = variants.map((v) => median(v.ms));
-    const [rMine, rBin, rO2, rNoLeaf] = variants.slice(1).map((v) => pairedRatio(v.ms, variants[0].ms));
+    const [plain, mine, bin, o2, noLeaf, before] = variants.map((v) => median(v.ms));
+    const [rMine, rBin, rO2, rNoLeaf, rBefore] = variants.slice(1).map((v) => pairedRatio(v.ms, variants[0].ms));
+    const rMineBefore = pairedRatio(variants[1].ms, variants[5].ms);
+    if (variants[1].fuelUsed !== variants[5].fuelUsed) throw new Error(`${p.name}: ours charged ${variants[1].fuelUsed}, without the hook ${variants[5].fuelUsed}`);
     ratios.ours.push(rMine);
     ratios.noLeaf.push(rNoLeaf);
     ratios.binaryen.push(rBin);
     ratios.o2.push(rO2);
+    ratios.before.push(rBefore);
+    ratios.oursBefore.push(rMineBefore);
     fuelRates.push(Number(variants[1].fuelUsed) / plain);
     rows.push([
       p.name,
@@ -206,6 +223,9 @@ async function computeSuite({ quick, progress, lines }) {
       fmtMs(plain),
       fmtMs(mine),
       fmtRatio(rMine, 1),
+      fmtMs(before),
+      fmtRatio(rBefore, 1),
+      fmtRatio(rMineBefore, 1),
       fmtMs(noLeaf),
       fmtRatio(rNoLeaf, 1),
       fmtMs(bin),
@@ -217,7 +237,10 @@ async function computeSuite({ quick, progress, lines }) {
       `${(Number(variants[1].fuelUsed) / plain / 1e6).toFixed(1)} M`,
     ]);
   }
-  const g = { ours: geomean(ratios.ours), noLeaf: geomean(ratios.noLeaf), binaryen: geomean(ratios.binaryen), o2: geomean(ratios.o2) };
+  const g = {
+    ours: geomean(ratios.ours), noLeaf: geomean(ratios.noLeaf), binaryen: geomean(ratios.binaryen), o2: geomean(ratios.o2),
+    before: geomean(ratios.before), oursBefore: geomean(ratios.oursBefore),
+  };
   const worst = (xs) => {
     const i = xs.indexOf(Math.max(...xs));
     return { r: xs[i], name: PROGRAMS[i].name };
@@ -227,18 +250,21 @@ async function computeSuite({ quick, progress, lines }) {
   lines.push(`## fuel: compute suite — run time of bench_run(n), plain vs metered (median of ${rounds} runs each after ${warmup} warm-up, one instance per variant)`);
   lines.push(
     table(
-      ['program', 'n', 'plain', 'ours', 'ours/plain', 'ours no-leaf', 'no-leaf/plain', 'binaryen', 'binaryen/plain', 'binaryen -O2', '-O2/plain', 'fuel/run ours', 'fuel/run binaryen', 'fuel/ms ours'],
+      ['program', 'n', 'plain', 'ours', 'ours/plain', 'no hook', 'no-hook/plain', 'ours/no-hook', 'ours no-leaf', 'no-leaf/plain', 'binaryen', 'binaryen/plain', 'binaryen -O2', '-O2/plain', 'fuel/run ours', 'fuel/run binaryen', 'fuel/ms ours'],
       rows,
       ['l'],
     ),
   );
   lines.push(
-    `geometric mean: ours ${x(g.ours)} (target ≤ ${x(TARGET_GEOMEAN)} ${g.ours <= TARGET_GEOMEAN ? 'ok' : 'MISSED'}) · ours, leaf pre-charge off ${x(g.noLeaf)} · binaryen ${x(g.binaryen)} · binaryen -O2 ${x(g.o2)}`,
+    `geometric mean: ours ${x(g.ours)} (target ≤ ${x(TARGET_GEOMEAN)} ${g.ours <= TARGET_GEOMEAN ? 'ok' : 'MISSED'}) · ours without the refuel hook ${x(g.before)} (ours/no-hook ${g.oursBefore.toFixed(3)}×) · ours, leaf pre-charge off ${x(g.noLeaf)} · binaryen ${x(g.binaryen)} · binaryen -O2 ${x(g.o2)}`,
   );
   lines.push(
     `worst case: ours ${x(w.ours.r)} ${w.ours.name} (target ≤ ${x(TARGET_WORST)} ${w.ours.r <= TARGET_WORST ? 'ok' : 'MISSED'}) · ours, leaf pre-charge off ${x(w.noLeaf.r)} ${w.noLeaf.name} · binaryen ${x(w.binaryen.r)} ${w.binaryen.name} · binaryen -O2 ${x(w.o2.r)} ${w.o2.name}`,
   );
   lines.push('times: medians; ratios: median of the per-round ratios (paired, see bench/README.md); all variants returned the same value in every run');
+  lines.push(
+    '"ours" = instrumentModule with { fuel: true } run under createFuelSlicer (default slice, a deadline check per slice); "no hook" = { fuel: true, refuel: false }, the whole budget in the global and `unreachable` where it runs out (the scheme before slices; both charge the same fuel, checked)',
+  );
   lines.push(
     `"ours no-leaf" = instrumentModule with { leafInlineThreshold: 0 }: direct calls of small leaf functions not charged at the call site (small leaves copied / direct calls redirected by ours: ${leafStats.join(', ')})`,
   );
@@ -405,23 +431,26 @@ async function jsLoop({ quick, progress, lines }) {
 
 // ---- the section ---------------------------------------------------------------------------
 
-/** Run the section; returns the text to print. */
-export async function fuelBench({ quick = false, progress = () => {} } = {}) {
+/** The parts of the section, by the names FUEL_PARTS takes. */
+const PARTS = { compute: computeSuite, instrument: instrumentTime, jsloop: jsLoop };
+
+/** Run the section (`parts`: some of {@link PARTS}, default all); returns the text to print. */
+export async function fuelBench({ quick = false, progress = () => {}, parts = Object.keys(PARTS) } = {}) {
   const lines = [];
   lines.push('command: node bench/fuel.mjs (also part of npm run bench)');
-  lines.push(`${machineLine()} · binaryen ${binaryenVersion()}${quick ? ' · BENCH_QUICK=1 (smoke run)' : ''}`);
-  lines.push('');
-  await computeSuite({ quick, progress, lines });
-  lines.push('');
-  await instrumentTime({ quick, progress, lines });
-  lines.push('');
-  await jsLoop({ quick, progress, lines });
+  lines.push(`${machineLine()} · binaryen ${binaryenVersion()}${quick ? ' · BENCH_QUICK=1 (smoke run)' : ''}${parts.length < Object.keys(PARTS).length ? ` · FUEL_PARTS=${parts.join(',')}` : ''}`);
+  for (const part of parts) {
+    if (!Object.hasOwn(PARTS, part)) throw new Error(`unknown fuel benchmark part ${part} (parts: ${Object.keys(PARTS).join(', ')})`);
+    lines.push('');
+    await PARTS[part]({ quick, progress, lines });
+  }
   return lines.join('\n');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const quick = process.env.BENCH_QUICK === '1';
+  const parts = process.env.FUEL_PARTS ? process.env.FUEL_PARTS.split(',') : undefined;
   process.stdout.write('fuel metering benchmark\n');
-  process.stdout.write((await fuelBench({ quick, progress: (l) => process.stderr.write(`  … ${l}\n`) })) + '\n');
+  process.stdout.write((await fuelBench({ quick, progress: (l) => process.stderr.write(`  … ${l}\n`), parts })) + '\n');
   process.exit(0);
 }
