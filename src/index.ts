@@ -13,7 +13,7 @@
  * @packageDocumentation
  */
 export { createSandbox, Sandbox, Agent } from './sandbox/sandbox.js';
-export type { SandboxOptions, LoadOptions, RunOptions, RunResult, SandboxEvents, InspectReport, ToolHandler } from './sandbox/sandbox.js';
+export type { SandboxOptions, LoadOptions, RunOptions, RunResult, SandboxEvents, InspectReport, ToolHandler, Isolation } from './sandbox/sandbox.js';
 export type { CallResult } from './sandbox/call.js';
 export type { ExportedFunction, WitFunction, WitType, WitField, WitCase, WitName, WitParam, WitPrimitive } from './wit-exports/types.js';
 export { argumentsSchema, returnSchema } from './wit-exports/schema.js';

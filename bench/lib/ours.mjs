@@ -1,17 +1,25 @@
 /**
  * Our engine, driven through its internal modules in dist/ (the same calls `Sandbox.load` and
  * `Agent.run` make, minus the option plumbing): prepareComponent (transpile cache + compile),
- * createCoreInstance (in-thread instance) and WorkerInstance (one worker per instance).
+ * createCoreInstance (in-thread instance) and ThreadInstance (an instance on an agent thread,
+ * shared with others by default, or on a dedicated thread).
  */
 import { randomUUID } from 'node:crypto';
 import { readComponent } from '../../dist/engine/component.js';
-import { prepareComponent, WorkerInstance, WorkerPool } from '../../dist/engine/jco/engine.js';
+import { prepareComponent, ThreadInstance, ThreadPool } from '../../dist/engine/jco/engine.js';
 import { transpileCached } from '../../dist/engine/jco/transpile.js';
 import { createCoreInstance } from '../../dist/engine/jco/instance-core.js';
 import { resolvePolicy } from '../../dist/sandbox/policy-input.js';
 import { DEFAULT_CAPS } from '../../dist/capabilities/context.js';
 
-export { readComponent, prepareComponent, transpileCached, WorkerInstance, WorkerPool };
+export { readComponent, prepareComponent, transpileCached, ThreadInstance, ThreadPool };
+
+/** A pool of one shared agent thread, `prewarm` of them started ahead (what most sections use). */
+export class WorkerPool extends ThreadPool {
+  constructor(prewarm = 0) {
+    super(1, prewarm);
+  }
+}
 
 /**
  * Per-instance settings the way `Sandbox.load` derives them from a policy: caps from
@@ -46,8 +54,8 @@ const RPC = {
 };
 
 /** A worker instance (what `Sandbox.load` starts); `events.count` counts delivered events. */
-export function workerInstance(prepared, init, events = { count: 0 }, pool = new WorkerPool(0)) {
-  return WorkerInstance.start(
+export function workerInstance(prepared, init, events = { count: 0 }, pool = new WorkerPool(0), dedicated = false) {
+  return ThreadInstance.start(
     prepared,
     init,
     {
@@ -58,6 +66,7 @@ export function workerInstance(prepared, init, events = { count: 0 }, pool = new
     },
     60_000,
     pool,
+    dedicated,
   );
 }
 

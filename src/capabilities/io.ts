@@ -42,14 +42,21 @@ export interface Waitable {
   readonly deadlineNs?: bigint | undefined;
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+const neverSet = new Int32Array(new SharedArrayBuffer(4));
 
-/** Sleep the current thread (a worker) until `deadlineNs`; returns early never. */
+/**
+ * The interrupt cell of the guest running on this thread now (one guest runs at a time; the
+ * engine sets it on entry): a sleep ends early once it is set, and the host notifies it.
+ */
+export const sleeping: { interrupt: Int32Array } = { interrupt: neverSet };
+
+/** Sleep the current thread (a worker) until `deadlineNs`, or until the running guest is interrupted. */
 export function sleepUntil(deadlineNs: bigint): void {
+  const cell = sleeping.interrupt;
   for (;;) {
     const left = deadlineNs - process.hrtime.bigint();
-    if (left <= 0n) return;
-    Atomics.wait(sleepCell, 0, 0, Number(left / 1_000_000n) + 1);
+    if (left <= 0n || Atomics.load(cell, 0) !== 0) return;
+    Atomics.wait(cell, 0, 0, Number(left / 1_000_000n) + 1);
   }
 }
 

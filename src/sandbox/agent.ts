@@ -2,8 +2,9 @@
  * A loaded component agent: its instance, policy, identity and tokens, and the run/call loop.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkerInstance, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
-import { cancelledError, UsageError, toSandboxError } from '../errors.js';
+import { ThreadInstance, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
+import { ThreadLostError } from '../engine/jco/agent-thread.js';
+import { cancelledError, UsageError, toSandboxError, type SandboxError } from '../errors.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { loadPolicyFile } from '../policy/loader.js';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
@@ -25,8 +26,8 @@ import { checkMounts } from './policy-checks.js';
 
 /** A loaded agent: one component under one policy, with one live instance at a time. */
 export class Agent {
-  private instance: WorkerInstance | undefined;
-  private starting: Promise<WorkerInstance> | undefined;
+  private instance: ThreadInstance | undefined;
+  private starting: Promise<ThreadInstance> | undefined;
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve();
   private watcher: FSWatcher | undefined;
@@ -53,6 +54,8 @@ export class Agent {
     readonly meter: Meter,
     /** @internal this agent's identity and authentication state */
     readonly auth_: InstanceIdentity,
+    /** On a thread of its own rather than a shared one (`isolation: 'thread'`). */
+    private readonly dedicated = false,
   ) {
     this.currentPolicy = policy;
     this.init = init;
@@ -211,7 +214,7 @@ export class Agent {
   }
 
   /** @internal start (or restart after a trap/limit) the instance */
-  async instance_(timeoutMs: number): Promise<WorkerInstance> {
+  async instance_(timeoutMs: number): Promise<ThreadInstance> {
     if (this.instance && !this.instance.isDead) return this.instance;
     if (!this.starting) {
       // A fresh acknowledgement cell per instance: an old instance's counts never leak into a new one.
@@ -219,13 +222,26 @@ export class Agent {
       const audit = this.sandbox.auditBridge.cell();
       this.auditShared = audit?.shared;
       const init: InstanceInit = audit ? { ...this.init, audit } : this.init;
-      this.starting = WorkerInstance.start(this.prepared, init, this.sandbox.hooks_(() => this.correlation, audit?.shared), timeoutMs, this.sandbox.pool).finally(() => {
+      const hooks = { ...this.sandbox.hooks_(() => this.correlation, audit?.shared), onLost: (e: SandboxError) => this.lost_(e) };
+      this.starting = ThreadInstance.start(this.prepared, init, hooks, timeoutMs, this.sandbox.pool, this.dedicated).finally(() => {
         this.starting = undefined;
       });
     }
     this.instance = await this.starting;
     this.sandbox.audit_({ type: 'agent_spawn', agentId: this.id, capability: 'compute', resource: 'agent', action: 'instantiate', target: this.prepared.hash, outcome: 'allowed', reason: 'instance started', api: 'sandbox.load' }, this.correlation);
     return this.instance;
+  }
+
+  /**
+   * The instance was lost with its thread, which died for another instance: record it and start
+   * a new one now (quotas live in the agent, so they carry over; the guest's memory does not).
+   */
+  private lost_(e: SandboxError): void {
+    this.sandbox.audit_({ type: 'agent_error', agentId: this.id, capability: 'compute', resource: 'agent', action: 'restart', target: 'THREAD_LOST', outcome: 'denied', reason: `${e.message}; a new instance is started`, api: 'sandbox.thread', details: { hash: this.prepared.hash } }, this.correlation);
+    if (this.closed) return;
+    void this.instance_(this.defaultTimeoutMs).catch(() => {
+      // The next run tries again and reports what goes wrong.
+    });
   }
 
   /**
@@ -306,7 +322,7 @@ export class Agent {
     options: RunOptions,
     action: 'run' | 'call',
     fn: string | undefined,
-    invoke: (inst: WorkerInstance, timeLeftMs: number) => Promise<T>,
+    invoke: (inst: ThreadInstance, timeLeftMs: number) => Promise<T>,
     describe: (value: T) => string,
   ): Promise<{ value: T } & Omit<RunResult, 'output'>> {
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
@@ -322,15 +338,27 @@ export class Agent {
       if (tokens) await this.checkToken_(tokens);
       const signal = options.signal;
       if (signal?.aborted) throw cancelledError(signal);
-      const inst = await this.instance_(timeoutMs);
+      let inst = await this.instance_(timeoutMs);
       if (signal?.aborted) throw cancelledError(signal);
-      const left = Math.max(1, timeoutMs - (performance.now() - started));
-      // Cancelling kills the instance's worker: the run rejects with CANCELLED at once.
-      const onAbort = () => inst.kill(cancelledError(signal!));
+      // Cancelling stops the instance: the run rejects with CANCELLED at once.
+      let stopCurrent = () => {};
+      const onAbort = () => stopCurrent();
       signal?.addEventListener('abort', onAbort, { once: true });
       let value: T;
       try {
-        value = await invoke(inst, left);
+        for (let attempt = 0; ; attempt++) {
+          const current = inst;
+          stopCurrent = () => current.kill(cancelledError(signal!));
+          const left = Math.max(1, timeoutMs - (performance.now() - started));
+          try {
+            value = await invoke(current, left);
+            break;
+          } catch (e) {
+            // Lost with its thread before it started: run it once more on a new instance.
+            if (!(e instanceof ThreadLostError) || attempt > 0 || signal?.aborted) throw e;
+            inst = await this.instance_(timeoutMs);
+          }
+        }
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }

@@ -23,11 +23,26 @@ export interface SandboxOptions {
   /** Environment the policy's `env.allow` names are read from. Default: `process.env`. */
   readonly hostEnv?: Readonly<Record<string, string | undefined>>;
   /**
-   * Workers kept started ahead of time (host code loaded, no agent yet), so that starting an
-   * instance does not pay for booting a thread. Each worker still runs exactly one instance and
-   * is never reused. Default 1; 0 starts workers on demand only (what the CLI does).
+   * Agent threads started ahead of time (host code loaded), so that the first instance does
+   * not pay for booting a thread (~60 ms). Default 1; 0 starts threads on demand only (what the
+   * CLI does).
    */
   readonly prewarmWorkers?: number;
+  /**
+   * How many agent threads the sandbox's instances share (each new instance goes to the thread
+   * hosting the fewest). Default: the machine's cores (`os.availableParallelism()`), at most 64.
+   */
+  readonly threads?: number;
+  /**
+   * Where an agent's instance runs by default. `'shared'` (the default): on one of the
+   * sandbox's agent threads beside other instances, ~100 KiB each; a run that must stop (time,
+   * cancellation, a fatal limit) stops at its next check and its neighbours carry on, but a
+   * guest blocked in a long host call (a sleep, a slow tool or HTTP request) holds up the
+   * thread's other runs until it returns or is stopped. `'thread'`: a thread of its own (~10 MiB,
+   * ~60 ms to start), terminated when the instance must stop, as for an agent that blocks a
+   * lot. {@link LoadOptions.isolation} overrides it per agent.
+   */
+  readonly isolation?: Isolation;
   /**
    * The tamper-evident audit log every gate decision is recorded in (one LevelDB chain shared
    * by every agent of this sandbox). Default `{}`: directory `.agentos/audit`, durable commits
@@ -117,15 +132,20 @@ export interface LoadOptions {
    * of them): built components do not carry their WIT's docs. Types always come from the component.
    */
   readonly wit?: string;
+  /** Where this agent's instance runs (see {@link SandboxOptions.isolation}). Default: the sandbox's. */
+  readonly isolation?: Isolation;
 }
+
+/** Where an agent instance runs: beside others on a shared agent thread, or on a thread of its own. */
+export type Isolation = 'shared' | 'thread';
 
 /** Options of {@link Agent.run}. */
 export interface RunOptions {
   /** Wall-clock limit for this run (ms or `30s`). Default: the policy's `resourceLimits.maxExecutionTime`, else the sandbox default. */
   readonly timeout?: number | string;
   /**
-   * Aborting ends the run at once with `CANCELLED`: the instance is discarded (its worker, or
-   * the native sandbox's process tree, is killed) and the next run starts a fresh one. The
+   * Aborting ends the run at once with `CANCELLED`: the instance is discarded (its guest is
+   * stopped, or the native sandbox's process tree killed) and the next run starts a fresh one. The
    * ending is recorded (`agent_error`, target `CANCELLED`).
    */
   readonly signal?: AbortSignal;

@@ -7,7 +7,8 @@ import { DEFAULT_CAPS, type HostCaps, type InstanceEvent } from '../capabilities
 import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
 import type { ToolReply } from '../capabilities/tools.js';
 import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
-import { prepareComponent, WorkerPool, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
+import { prepareComponent, ThreadPool, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
+import { defaultThreadCount } from '../engine/jco/thread-pool.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
 import { ComponentError, DeniedError, SandboxError, UsageError, toSandboxError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
@@ -30,10 +31,10 @@ import { LIMIT_CODES } from './run-failure.js';
 import { describeExports } from '../wit-exports/describe.js';
 import { Agent } from './agent.js';
 import { checkMounts, narrowCapabilities } from './policy-checks.js';
-import type { InspectReport, LoadOptions, ResolvedTokens, SandboxEvents, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
+import type { InspectReport, Isolation, LoadOptions, ResolvedTokens, SandboxEvents, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
 
 export { Agent } from './agent.js';
-export type { InspectReport, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
+export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
 
 /**
  * Loads and runs agents. Several agents, each with its own policy, run side by side; each
@@ -57,7 +58,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   private readonly agents = new Set<Agent>();
   private readonly natives = new Set<NativeAgent>();
   /** @internal */
-  readonly pool: WorkerPool;
+  readonly pool: ThreadPool;
+  private readonly isolation: Isolation;
   /** @internal */
   readonly auditBridge: AuditBridge;
   private readonly trust: TrustSettings | undefined;
@@ -71,7 +73,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     super();
     const prewarm = options.prewarmWorkers ?? 1;
     if (!Number.isInteger(prewarm) || prewarm < 0 || prewarm > 64) throw new UsageError('prewarmWorkers must be a whole number from 0 to 64');
-    this.pool = new WorkerPool(prewarm);
+    const threads = options.threads ?? Math.min(64, defaultThreadCount());
+    if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('threads must be a whole number from 1 to 64');
+    this.isolation = checkIsolation(options.isolation ?? 'shared');
+    this.pool = new ThreadPool(threads, prewarm);
     this.pool.fill();
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
     this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;
@@ -233,7 +238,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     }
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
-    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity);
+    const dedicated = checkIsolation(options.isolation ?? this.isolation) === 'thread';
+    const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity, dedicated);
     if (exported) agent.setExports_(exported);
     if (this.tokens_) {
       try {
@@ -485,4 +491,9 @@ function tokenSummary(token: string): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+function checkIsolation(v: unknown): Isolation {
+  if (v !== 'shared' && v !== 'thread') throw new UsageError(`isolation must be 'shared' or 'thread', not ${JSON.stringify(v)}`);
+  return v;
 }

@@ -1,5 +1,6 @@
 /**
- * Messages between the host thread and an agent's worker.
+ * Messages between the host thread and an agent thread (a worker that hosts many instances,
+ * each addressed by its slot number).
  */
 import type { HostCaps } from '../../capabilities/context.js';
 import type { EncodedEvents } from './event-codec.js';
@@ -31,13 +32,31 @@ export interface WorkerInit {
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
   /** Run on the wasmtime engine (see `NativeSettings` in instance-core.ts). */
   readonly native?: import('./instance-core.js').NativeSettings;
+  /**
+   * The instance's interrupt cell (one Int32): the host sets it when a run must stop (timeout,
+   * cancellation, close); the guest stops at its next check instead of its thread dying.
+   */
+  readonly interrupt: SharedArrayBuffer;
 }
 
-/** Host → worker. `init` comes once, first; its `rpcPort` is transferred. */
+/**
+ * Host → agent thread, on the thread's command port. `init` comes first for a slot (its ports
+ * are transferred); `close` ends a slot. Run and call ids are unique per thread.
+ */
 export type ToWorker =
-  | { readonly type: 'init'; readonly init: WorkerInit & { readonly rpcPort: MessagePort; readonly policyPort: MessagePort } }
-  | { readonly type: 'run'; readonly id: number; readonly task: string; readonly timeoutMs: number }
-  | { readonly type: 'call'; readonly id: number; readonly call: ExportCall; readonly timeoutMs: number };
+  | { readonly type: 'init'; readonly slot: number; readonly init: WorkerInit & { readonly rpcPort: MessagePort; readonly policyPort: MessagePort } }
+  | { readonly type: 'run'; readonly slot: number; readonly id: number; readonly task: string; readonly timeoutMs: number }
+  | { readonly type: 'call'; readonly slot: number; readonly id: number; readonly call: ExportCall; readonly timeoutMs: number }
+  | { readonly type: 'close'; readonly slot: number };
+
+/** The first message a new agent thread receives (on `parentPort`, where its commands come too). */
+export interface ThreadStart {
+  readonly type: 'start';
+  /** Where the thread posts results and events. */
+  readonly results: MessagePort;
+  /** The doorbells, see `Bell` in host-thread.ts. */
+  readonly bell: SharedArrayBuffer;
+}
 
 /**
  * A call of an exported function other than `run`: its place, its positional arguments in jco's
@@ -50,12 +69,13 @@ export interface ExportCall {
   readonly returnsResult: boolean;
 }
 
-/** Worker → host. */
+/** Agent thread → host, on the thread's result port (`loaded` on `parentPort`). */
 export type FromWorker =
   | { readonly type: 'loaded' }
-  | { readonly type: 'ready'; readonly fuelUsed: number }
-  | { readonly type: 'init-error'; readonly error: SerializedError }
-  | { readonly type: 'events'; readonly batch: EncodedEvents }
-  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly output: string; readonly fuelUsed: number }
-  | { readonly type: 'result'; readonly id: number; readonly ok: true; readonly value: unknown; readonly fuelUsed: number }
-  | { readonly type: 'result'; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean; readonly fuelUsed: number };
+  | { readonly type: 'ready'; readonly slot: number; readonly fuelUsed: number }
+  | { readonly type: 'init-error'; readonly slot: number; readonly error: SerializedError }
+  | { readonly type: 'events'; readonly slot: number; readonly batch: EncodedEvents }
+  | { readonly type: 'closed'; readonly slot: number }
+  | { readonly type: 'result'; readonly slot: number; readonly id: number; readonly ok: true; readonly output: string; readonly fuelUsed: number }
+  | { readonly type: 'result'; readonly slot: number; readonly id: number; readonly ok: true; readonly value: unknown; readonly fuelUsed: number }
+  | { readonly type: 'result'; readonly slot: number; readonly id: number; readonly ok: false; readonly error: SerializedError; readonly fatal: boolean; readonly fuelUsed: number };

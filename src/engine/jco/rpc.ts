@@ -25,9 +25,14 @@ export class RpcClient {
   private readonly replies = new Map<number, RpcReply>();
   private readonly counter: Int32Array;
 
+  /**
+   * `interrupt`: the instance's interrupt cell; once it is set, waits return as if their
+   * deadline had passed (the host bumps the counter to wake them).
+   */
   constructor(
     private readonly port: MessagePort,
     shared: SharedArrayBuffer,
+    private readonly interrupt?: Int32Array,
   ) {
     this.counter = new Int32Array(shared);
   }
@@ -64,13 +69,14 @@ export class RpcClient {
 
   /**
    * Block until the reply to `id` arrives or `deadlineNs` (monotonic) passes.
-   * Returns undefined on deadline.
+   * Returns undefined on deadline and once the instance is interrupted.
    */
   wait(id: number, deadlineNs?: bigint): RpcReply | undefined {
     for (;;) {
       const seen = Atomics.load(this.counter, 0);
       const r = this.poll(id);
       if (r) return r;
+      if (this.interrupt && Atomics.load(this.interrupt, 0) !== 0) return undefined;
       let timeout = Infinity;
       if (deadlineNs !== undefined) {
         const left = deadlineNs - process.hrtime.bigint();
@@ -81,10 +87,10 @@ export class RpcClient {
     }
   }
 
-  /** Send and wait. */
+  /** Send and wait (an interrupted wait answers with an error). */
   call(method: string, payload: unknown): RpcReply {
     const id = this.start(method, payload);
-    return this.wait(id)!;
+    return this.wait(id) ?? { id, ok: false, error: 'the agent is being stopped' };
   }
 }
 

@@ -1,0 +1,229 @@
+/**
+ * One agent instance on an agent thread, as the sandbox drives it: start, run, call, stop,
+ * policy updates. The instance owns its slot on the thread and its channels (host calls,
+ * policy updates) and cells (interrupt, audit acknowledgements).
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { LimitError, revive, SandboxError, type SerializedError } from '../../errors.js';
+import type { InstanceEvent } from '../../capabilities/context.js';
+import { serveRpc, type RpcHandlers } from './rpc.js';
+import { decodeEvents } from './event-codec.js';
+import type { ExportCall, FromWorker, ToWorker, WorkerInit } from './protocol.js';
+import { ThreadLostError, type AgentThread, type SlotOwner } from './agent-thread.js';
+import type { ThreadPool } from './thread-pool.js';
+import type { InstanceInit, LoadedComponent } from './engine.js';
+
+/** Callbacks from an instance to its owner. */
+export interface InstanceHooks {
+  readonly onEvents: (events: InstanceEvent[]) => void;
+  readonly rpc: RpcHandlers;
+  /**
+   * The instance was lost because its thread died for another instance (a heap exhaustion, a
+   * guest that would not stop): the owner should start a new one.
+   */
+  readonly onLost?: ((error: SandboxError) => void) | undefined;
+}
+
+/** One agent instance in a slot of an agent thread. */
+export class ThreadInstance implements SlotOwner {
+  private readonly thread: AgentThread;
+  private readonly slot: number;
+  private dead: SandboxError | undefined;
+  private readonly rejecters = new Set<(e: SandboxError) => void>();
+  /** Aborts the host calls (HTTP, tools) this instance still has in progress. */
+  private readonly abortCalls: () => void;
+  private readonly rpcCounter: Int32Array;
+  private readonly interrupt: Int32Array;
+  private readonly auditCell: Int32Array | undefined;
+  private readonly policyPort: MessagePort;
+  private readonly policyCell: Int32Array;
+  private readonly ready: Promise<void>;
+  private settleReady!: (e?: SandboxError) => void;
+  private started = false;
+  /** Fuel the start functions used. */
+  fuelUsedAtStart = 0;
+  /** Fuel the last finished run used. */
+  lastFuelUsed = 0;
+
+  private constructor(
+    prepared: LoadedComponent,
+    init: InstanceInit,
+    private readonly hooks: InstanceHooks,
+    pool: ThreadPool,
+    dedicated: boolean,
+  ) {
+    const rpcShared = new SharedArrayBuffer(4);
+    this.rpcCounter = new Int32Array(rpcShared);
+    const channel = new MessageChannel();
+    this.abortCalls = serveRpc(channel.port1, rpcShared, hooks.rpc);
+    channel.port1.unref();
+    const policyChannel = new MessageChannel();
+    this.policyPort = policyChannel.port1;
+    this.policyCell = new Int32Array(new SharedArrayBuffer(4));
+    this.interrupt = new Int32Array(new SharedArrayBuffer(4));
+    this.auditCell = init.audit ? new Int32Array(init.audit.shared) : undefined;
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settleReady = (e) => (e ? reject(e) : resolve());
+    });
+    this.ready.catch(() => {});
+    this.thread = pool.acquire(dedicated);
+    this.slot = this.thread.attach(this);
+    const data: WorkerInit & { rpcPort: MessagePort; policyPort: MessagePort } = {
+      ...init,
+      jsUrl: prepared.jsUrl,
+      modules: { ...prepared.modules },
+      rpcShared,
+      rpcPort: channel.port2,
+      policyShared: this.policyCell.buffer as SharedArrayBuffer,
+      policyPort: policyChannel.port2,
+      interrupt: this.interrupt.buffer as SharedArrayBuffer,
+    };
+    this.thread.post({ type: 'init', slot: this.slot, init: data }, [channel.port2, policyChannel.port2]);
+  }
+
+  /**
+   * Start an instance and wait until the component is instantiated (bounded by `timeoutMs`).
+   * `dedicated`: on a thread of its own (see `ThreadPool`).
+   */
+  static async start(prepared: LoadedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number, pool: ThreadPool, dedicated = false): Promise<ThreadInstance> {
+    const t0 = performance.now();
+    try {
+      return await ThreadInstance.startOnce(prepared, init, hooks, timeoutMs, pool, dedicated);
+    } catch (e) {
+      // Its thread died for another instance before this one was ready: once more elsewhere.
+      if (!(e instanceof ThreadLostError)) throw e;
+      return ThreadInstance.startOnce(prepared, init, hooks, Math.max(1, timeoutMs - (performance.now() - t0)), pool, dedicated);
+    }
+  }
+
+  private static async startOnce(prepared: LoadedComponent, init: InstanceInit, hooks: InstanceHooks, timeoutMs: number, pool: ThreadPool, dedicated: boolean): Promise<ThreadInstance> {
+    const inst = new ThreadInstance(prepared, init, hooks, pool, dedicated);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        inst.ready,
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(() => {
+            const e = new LimitError('TIMEOUT', `agent did not finish instantiating within ${timeoutMs} ms (start function running too long?)`, { limit: 'maxExecutionTime', allowed: timeoutMs });
+            inst.kill(e);
+            rej(e);
+          }, timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return inst;
+  }
+
+  /** @internal from the thread */
+  onMessage(m: FromWorker): void {
+    switch (m.type) {
+      case 'ready':
+        this.fuelUsedAtStart = m.fuelUsed;
+        this.started = true;
+        this.settleReady();
+        break;
+      case 'init-error': {
+        const e = revive(m.error);
+        this.stop(e, false);
+        this.settleReady(e);
+        break;
+      }
+      case 'events':
+        this.hooks.onEvents(decodeEvents(m.batch));
+        break;
+    }
+  }
+
+  /** @internal from the thread */
+  onThreadLost(error: SandboxError, culprit: boolean): void {
+    const wasDead = this.dead !== undefined;
+    this.fail(error);
+    this.settleReady(error);
+    // (One still starting is started again by `start`.)
+    if (!culprit && !wasDead && this.started) this.hooks.onLost?.(error);
+  }
+
+  /** True once the instance can no longer run (trap, limit, timeout, close, lost thread). */
+  get isDead(): boolean {
+    return this.dead !== undefined;
+  }
+
+  /** Why the instance can no longer run. */
+  get deadReason(): SandboxError | undefined {
+    return this.dead;
+  }
+
+  /** Mark dead, stop the guest where it is, wake its waits, reject what is pending. */
+  private fail(e: SandboxError): void {
+    if (this.dead) return;
+    this.dead = e;
+    Atomics.store(this.interrupt, 0, 1);
+    Atomics.notify(this.interrupt, 0);
+    Atomics.add(this.rpcCounter, 0, 1);
+    Atomics.notify(this.rpcCounter, 0);
+    if (this.auditCell) Atomics.notify(this.auditCell, 0);
+    this.abortCalls();
+    for (const reject of this.rejecters) reject(e);
+    this.rejecters.clear();
+  }
+
+  /** Fail, free the slot, and make sure the guest returns (`running`: it may still be in it). */
+  private stop(e: SandboxError, running: boolean): void {
+    this.fail(e);
+    this.thread.detach(this.slot);
+    if (running) this.thread.ensureStopped(this.slot, e);
+  }
+
+  /** Stop the instance: the guest stops at its next check; its thread dies only if it does not. */
+  kill(reason: SandboxError): void {
+    this.stop(reason, true);
+  }
+
+  /** Run one task; `timeoutMs` counts from when the thread starts it. */
+  run(task: string, timeoutMs: number): Promise<string> {
+    return this.post((id) => ({ type: 'run', slot: this.slot, id, task, timeoutMs }), timeoutMs) as Promise<string>;
+  }
+
+  /** Call an exported function (arguments and result in jco's form), as {@link run} runs a task. */
+  call(call: ExportCall, timeoutMs: number): Promise<unknown> {
+    return this.post((id) => ({ type: 'call', slot: this.slot, id, call, timeoutMs }), timeoutMs);
+  }
+
+  private post(message: (id: number) => ToWorker, timeoutMs: number): Promise<unknown> {
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise<unknown>((resolve, reject) => {
+      this.rejecters.add(reject);
+      const onTimeout = () => {
+        this.kill(new LimitError('TIMEOUT', `agent run exceeded its time limit (${Math.round(timeoutMs)} ms left of the run's budget); raise resourceLimits.maxExecutionTime or --timeout`, { limit: 'maxExecutionTime', allowed: timeoutMs }));
+      };
+      void this.thread.request(this.slot, message, timeoutMs, onTimeout).then((m) => {
+        this.rejecters.delete(reject);
+        this.lastFuelUsed = m.fuelUsed;
+        if (this.dead) return reject(this.dead);
+        if (m.ok) return resolve('output' in m ? m.output : m.value);
+        const e = revive(m.error as SerializedError);
+        if (m.fatal) this.stop(e, false);
+        reject(e);
+      });
+    });
+  }
+
+  /**
+   * Publish a new (validated) policy to the running instance: its very next gate decision uses
+   * it, even in the middle of a run.
+   */
+  updatePolicy(policy: WorkerInit['policy']): void {
+    if (this.dead) return;
+    this.policyPort.postMessage(policy);
+    Atomics.add(this.policyCell, 0, 1);
+  }
+
+  /** Stop the instance and free its slot (a dedicated thread ends with it). */
+  async close(): Promise<void> {
+    this.stop(new SandboxError('INTERNAL', 'agent closed'), true);
+    this.policyPort.close();
+    if (this.thread.dedicated) await this.thread.close();
+  }
+}
