@@ -35,7 +35,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'native', 'egress', 'adapters', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'native', 'egress', 'adapters', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -292,6 +292,15 @@ if (want('native')) {
 }
 
 // ---- egress proxy of native agents (bench/egress.mjs) ------------------------------------------
+
+// ---- density: agents per process, new instances, per-run cost (bench/density.mjs) -------------
+
+if (want('density')) {
+  progress('density: RSS per idle agent (shared threads vs one thread per agent), new instances, back-to-back runs');
+  log('');
+  const { densityBench } = await import('./density.mjs');
+  log((await densityBench({ quick: QUICK, progress })).text);
+}
 
 if (want('egress')) {
   progress('egress: our per-agent proxy vs direct loopback requests — added latency per request, 10 MiB throughput');
