@@ -135,37 +135,28 @@ export class StreamVerifier {
   /**
    * Verify the next `n` records: record i is `data[offsets[i], offsets[i] + lengths[i])` (each
    * `0x00 || canonical JSON`); `storedAt[i]`, if given, is where in `data` the hash kept beside
-   * it is. `leafHashes`, if given, are the records' leaf hashes computed elsewhere (a worker);
-   * they are what the checks use, so they must be SHA-256 of exactly these bytes. The leaves are
-   * hashed in one batch and the tree is extended in batches (see `batch-hash.ts`), which is
-   * what makes verification fast; the checks are the same as record by record.
+   * it is. The records are hashed and checked in one call into the wasm hasher and the tree is
+   * extended in batches (see `batch-hash.ts`), which is what makes verification fast; the checks
+   * are the same as record by record.
+   *
+   * `pre`, if given, is what a worker found for these same records ({@link checkLeaves}): their
+   * leaf hashes and the first record that fails a check other than record 0's link to the
+   * record before, which only this thread can check. The hashes must be SHA-256 of exactly
+   * these bytes: they are what the tree is built from.
    */
-  feedMany(
-    data: Uint8Array,
-    offsets: ArrayLike<number>,
-    lengths: ArrayLike<number>,
-    n: number,
-    storedAt?: ArrayLike<number>,
-    leafHashes?: Uint8Array,
-    prechecked?: boolean,
-  ): boolean {
+  feedMany(data: Uint8Array, offsets: ArrayLike<number>, lengths: ArrayLike<number>, n: number, storedAt?: ArrayLike<number>, pre?: LeafCheck): boolean {
     if (this.problem) return false;
-    let hashes = leafHashes;
-    if (!hashes || hashes.length < 32 * n) {
-      hashes = new Uint8Array(32 * n);
-      batchHasher().hashMany(data, offsets as readonly number[], lengths as readonly number[], n, hashes);
-      prechecked = false;
-    }
-    // `prechecked`: a worker already ran scanRecords on this block and found every record good
-    // but the first's link to the block before, which only this thread can check.
+    let hashes: Uint8Array;
     let bad: number;
-    if (prechecked && n > 0) {
-      const hdr = peekHeader(data, offsets[0]! + 1, offsets[0]! + lengths[0]!);
-      bad = hdr && hexMatches(data, hdr.prevAt, this.lastHash) ? n : scanRecords(data, offsets, lengths, n, this.expected, storedAt, hashes, this.lastHash);
+    if (pre && pre.hashes.length >= 32 * n && n > 0) {
+      hashes = pre.hashes;
+      const hdr = pre.bad > 0 ? peekHeader(data, offsets[0]! + 1, offsets[0]! + lengths[0]!) : undefined;
+      bad = hdr && hexMatches(data, hdr.prevAt, this.lastHash) ? pre.bad : 0;
     } else {
-      bad = scanRecords(data, offsets, lengths, n, this.expected, storedAt, hashes, this.lastHash);
+      hashes = new Uint8Array(32 * n);
+      bad = batchHasher().checkRecords(data, offsets, lengths, n, storedAt, this.lastHash, this.expected, hashes);
     }
-    if (bad < n) this.problem = this.describe(data, offsets[bad]!, lengths[bad]!, this.expected + bad, storedAt?.[bad], hashes.subarray(32 * bad, 32 * bad + 32), bad === 0 ? this.lastHash : hashes.subarray(32 * (bad - 1), 32 * bad));
+    if (bad < n) this.problem = this.describe(data, offsets[bad]!, lengths[bad]!, this.expected + bad, storedAt?.[bad], hashes.subarray(32 * bad, 32 * bad + 32));
     const ok = bad;
     // Extend the tree with the good records, stopping at every checkpoint size on the way.
     let done = 0;
@@ -174,12 +165,16 @@ export class StreamVerifier {
       for (const s of this.stops) if (s > this.expected && s < this.expected + (upto - done)) upto = done + (s - this.expected);
       const count = upto - done;
       if (this.keepNodes) {
-        this.frontier.pushBatch(hashes.subarray(32 * done, 32 * upto), count, (level, index, node) => {
-          if (level % this.nodeStep !== 0) return;
-          let list = this.computedNodes.get(level);
-          if (!list) this.computedNodes.set(level, (list = []));
-          list[index] = node;
-        });
+        this.frontier.pushBatch(
+          hashes.subarray(32 * done, 32 * upto),
+          count,
+          (level, index, node) => {
+            let list = this.computedNodes.get(level);
+            if (!list) this.computedNodes.set(level, (list = []));
+            list[index] = node;
+          },
+          this.nodeStep,
+        );
       } else {
         this.frontier.pushBatch(hashes.subarray(32 * done, 32 * upto), count);
       }
@@ -191,13 +186,12 @@ export class StreamVerifier {
     return this.problem === undefined;
   }
 
-  /** The problem with record `seq` (which {@link scanRecords} found bad). */
-  private describe(data: Uint8Array, at: number, len: number, seq: number, storedAt: number | undefined, h: Uint8Array, prev: Uint8Array): Problem {
+  /** The problem with record `seq`, which the checks found bad (told apart here, slowly, once). */
+  private describe(data: Uint8Array, at: number, len: number, seq: number, storedAt: number | undefined, h: Uint8Array): Problem {
     const hdr = peekHeader(data, at + 1, at + len);
-    if (!hdr) return { code: 'MALFORMED', seq, message: `record ${seq} is not a version-1 audit record` };
+    if (!hdr) return { code: 'MALFORMED', seq, message: `record ${seq} is not an audit record of a known version (1 or 2)` };
     if (hdr.seq !== seq) return { code: 'RECORD_MISPLACED', seq, message: `position ${seq} holds record ${hdr.seq}: records were swapped, reordered or inserted` };
     if (storedAt !== undefined && !sameHashAt(data, storedAt, h)) return { code: 'RECORD_EDITED', seq, message: `record ${seq} does not match its stored hash: its content was edited` };
-    void prev;
     return {
       code: 'CHAIN_BROKEN',
       seq: seq === this.startSize ? seq : seq - 1,
@@ -233,31 +227,31 @@ export class StreamVerifier {
   }
 }
 
+/** What {@link checkLeaves} found: leaf hashes, the first record that failed, the time span. */
+export interface LeafCheck {
+  /** Leaf hashes, 32 bytes each, of the records up to and including `bad` (all when none failed). */
+  readonly hashes: Uint8Array;
+  /** Index of the first record that fails a check other than record 0's link; n when none does. */
+  readonly bad: number;
+  /**
+   * The smallest and largest timestamp of the records before `bad`, and how many of them hold
+   * one that is not a plain integer (left out of the span).
+   */
+  readonly times: { readonly min: number; readonly max: number; readonly odd: number };
+}
+
 /**
- * The per-record checks, without the tree: record i (at `firstSeq + i`) must be a version-1
- * record with that sequence number, match its stored hash (when `storedAt` is given), and name
- * the previous record's hash (for record 0: `prev`, when given). Returns the index of the first
- * bad record, or `n`. Runs on verification workers as well as in {@link StreamVerifier}.
+ * The per-record checks of a block without the tree and without record 0's link (which needs
+ * the block before): record i (at `firstSeq + i`) must be a record of a known layout with that
+ * sequence number, match its stored hash and name the hash of record i − 1; and the records'
+ * time span, for the block header's. Runs on verification workers, or on the main thread when
+ * none has room; {@link StreamVerifier.feedMany} finishes the job.
  */
-export function scanRecords(
-  data: Uint8Array,
-  offsets: ArrayLike<number>,
-  lengths: ArrayLike<number>,
-  n: number,
-  firstSeq: number,
-  storedAt: ArrayLike<number> | undefined,
-  hashes: Uint8Array,
-  prev: Uint8Array | undefined,
-): number {
-  for (let i = 0; i < n; i++) {
-    const at = offsets[i]!;
-    const hdr = peekHeader(data, at + 1, at + lengths[i]!);
-    if (!hdr || hdr.seq !== firstSeq + i) return i;
-    if (storedAt && !sameHashAt(data, storedAt[i]!, hashes.subarray(32 * i, 32 * i + 32))) return i;
-    const p = i === 0 ? prev : hashes.subarray(32 * (i - 1), 32 * i);
-    if (p && !hexMatches(data, hdr.prevAt, p)) return i;
-  }
-  return n;
+export function checkLeaves(data: Uint8Array, layout: { count: number; inputAt: Uint32Array; inputLength: Uint32Array; hashAt: Uint32Array }, firstSeq: number): LeafCheck {
+  const hashes = new Uint8Array(32 * layout.count);
+  const t = new Float64Array(3);
+  const bad = batchHasher().checkRecords(data, layout.inputAt, layout.inputLength, layout.count, layout.hashAt, undefined, firstSeq, hashes, t);
+  return { hashes, bad, times: { min: t[0]!, max: t[1]!, odd: t[2]! } };
 }
 
 /** A fresh start state at genesis (record 0 chains to the log id). */

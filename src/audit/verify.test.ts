@@ -187,6 +187,19 @@ describe('verify: tampering is found, with the first bad sequence number', () =>
     expect(r.firstBad).toBe(32);
   });
 
+  it('a block header whose time span was edited (to hide records from time-range queries): MALFORMED, naming the block', async () => {
+    await rawDb(dir, async (db) => {
+      const [first, bytes] = (await blocks(db))[3]!;
+      new DataView(bytes.buffer, bytes.byteOffset).setFloat64(13, 1_000); // its newest record: long ago
+      await db.put(key('b', first), bytes);
+    });
+    const r = await verifyDir(dir);
+    expect(r.ok).toBe(false);
+    expect(codes(r)).toEqual(['MALFORMED']);
+    expect(r.problems[0]!.message).toMatch(/header was edited/);
+    expect(r.firstBad).toBeUndefined();
+  });
+
   it('a stored Merkle node or the head edited: NODE_MISMATCH / HEAD_MISMATCH', async () => {
     await rawDb(dir, (db) => db.put(Uint8Array.of(0x6e, 4, 0, 0, 0, 0, 0, 0, 0, 3), new Uint8Array(32)));
     expect(codes(await verifyDir(dir))).toContain('NODE_MISMATCH');

@@ -16,10 +16,14 @@
  *   (`CHECKPOINT_SIGNATURE`);
  * - a forged leaf posing as an inner node: leaves and nodes are hashed with different prefixes,
  *   and every stored entry must be a leaf (`MALFORMED`); stored inner nodes are recomputed
- *   (`NODE_MISMATCH`).
+ *   (`NODE_MISMATCH`);
+ * - an edited block header: its time span, which queries use to skip blocks and no hash covers,
+ *   no longer matches its records' timestamps (`MALFORMED`, naming no record).
+ *
+ * Records of both layouts (`record.ts`) are checked, each by its own, in the same log.
  */
-import { blockLayout, BlockFormatError, type BlockLayout } from './block.js';
-import { defaultHashWorkers, HashPool } from './hash-pool.js';
+import { blockHeader, blockLayout, BlockFormatError, type BlockLayout } from './block.js';
+import { defaultHashWorkers, HashPool, type CheckedBlock } from './hash-pool.js';
 import { verifyCheckpoint, Witness, type Checkpoint } from './checkpoint.js';
 import { equalBytes, fromHex, isHashHex, toHex } from './hash.js';
 import { decodeHead } from './head.js';
@@ -27,7 +31,7 @@ import { foldRoot, Frontier, popcount } from './merkle.js';
 import { decodeRecord } from './record.js';
 import { STORED_LEVEL_STEP, type Anchor } from './source.js';
 import type { AuditStore } from './store.js';
-import { genesis, StreamVerifier, type Problem, type StartState } from './verifier.js';
+import { checkLeaves, genesis, StreamVerifier, type LeafCheck, type Problem, type StartState } from './verifier.js';
 
 /** Options of {@link verifyStore}. */
 export interface VerifyOptions {
@@ -91,6 +95,17 @@ export function sortCheckpoints(list: readonly unknown[], publicKey: Uint8Array,
 /** Verify a store (see the module doc). Never throws for bad data; reports it. */
 export async function verifyStore(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyReport> {
   const started = performance.now();
+  // The workers boot (tens of milliseconds) while the meta and the checkpoints are read.
+  const workers = options.hashWorkers ?? defaultHashWorkers();
+  const pool = workers > 0 ? new HashPool(workers) : undefined;
+  try {
+    return await verifyWith(store, options, pool, started);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function verifyWith(store: AuditStore, options: VerifyOptions, pool: HashPool | undefined, started: number): Promise<VerifyReport> {
   const problems: Problem[] = [];
   const meta = await store.getMeta();
   const report = (v: StreamVerifier | undefined, base: number, logId: string, counts: [number, number]): VerifyReport => {
@@ -165,12 +180,22 @@ export async function verifyStore(store: AuditStore, options: VerifyOptions = {}
 
   const v = new StreamVerifier(start, checkpoints, new Map([...trusted].filter(([s]) => s >= start.size)), { keepNodes: true, nodeStep: STORED_LEVEL_STEP });
   v.reached(start.size);
+  await walkBlocks(store, v, start.size, pool, options.deep === true, problems);
+  if (v.problem) problems.push(v.problem);
+  else await endChecks(store, v, checkpoints, trusted, problems);
+  problems.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
+  return report(v, start.size, logId, [checkpoints.size, trusted.size]);
+}
+
+/**
+ * Feed every stored block from `from` on to `v`, stopping at the first problem. Blocks go through
+ * a short pipeline: read (LevelDB's threads) → parse, hash and check (a worker, or this thread
+ * when none has room) → link to the block before and extend the tree (this thread), so the
+ * stages overlap.
+ */
+async function walkBlocks(store: AuditStore, v: StreamVerifier, from: number, pool: HashPool | undefined, deep: boolean, problems: Problem[]): Promise<void> {
   const dec = new TextDecoder();
-  // Blocks go through a short pipeline: read (LevelDB's threads) → leaf hashes (worker threads)
-  // → checks and the tree (this thread), so the three overlap.
-  const workers = options.hashWorkers ?? defaultHashWorkers();
-  const pool = workers > 0 ? new HashPool(workers) : undefined;
-  type Item = { firstSeq: number; block: Uint8Array; layout?: BlockLayout; error?: string; hashes?: Promise<{ hashes: Uint8Array; good: boolean }> };
+  type Item = { readonly firstSeq: number; readonly block: Uint8Array; readonly job: Promise<CheckedBlock> | undefined };
   const window: Item[] = [];
   const check = async (item: Item): Promise<boolean> => {
     if (item.firstSeq !== v.size) {
@@ -180,17 +205,31 @@ export async function verifyStore(store: AuditStore, options: VerifyOptions = {}
           : { code: 'RECORD_MISPLACED', seq: item.firstSeq, message: `a block starting at ${item.firstSeq} overlaps records before ${v.size}` };
       return false;
     }
-    const layout = item.layout;
-    if (!layout) {
-      v.problem ??= { code: 'MALFORMED', seq: item.firstSeq, message: `block at ${item.firstSeq}: ${item.error}` };
+    let block = item.block;
+    let layout: BlockLayout;
+    let pre: LeafCheck | undefined;
+    try {
+      if (item.job) {
+        const r = await item.job;
+        block = r.block;
+        if (r.malformed !== undefined) throw new BlockFormatError(r.malformed);
+        ({ layout, check: pre } = r);
+      } else {
+        layout = blockLayout(block);
+        pre = checkLeaves(block, layout, item.firstSeq);
+      }
+    } catch (e) {
+      if (!(e instanceof BlockFormatError)) throw e;
+      v.problem ??= { code: 'MALFORMED', seq: item.firstSeq, message: `block at ${item.firstSeq}: ${e.message}` };
       return false;
     }
-    const pre = item.hashes ? await item.hashes : undefined;
-    if (!v.feedMany(item.block, layout.inputAt, layout.inputLength, layout.count, layout.hashAt, pre?.hashes, pre?.good)) return false;
-    if (options.deep) {
+    if (!v.feedMany(block, layout.inputAt, layout.inputLength, layout.count, layout.hashAt, pre)) return false;
+    const span = spanProblem(block, layout, pre.times, item.firstSeq);
+    if (span) problems.push(span);
+    if (deep) {
       for (let i = 0; i < layout.count; i++) {
         try {
-          decodeRecord(dec.decode(item.block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!)), '');
+          decodeRecord(dec.decode(block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!)), '');
         } catch (err) {
           v.problem ??= { code: 'MALFORMED', seq: item.firstSeq + i, message: `record ${item.firstSeq + i}: ${(err as Error).message}` };
           return false;
@@ -199,29 +238,39 @@ export async function verifyStore(store: AuditStore, options: VerifyOptions = {}
     }
     return true;
   };
+  const ahead = 8 * Math.max(1, pool?.size ?? 0);
   try {
     let going = true;
-    for await (const { firstSeq, block } of store.blocks({ from: start.size })) {
-      if (firstSeq < start.size) continue;
-      const item: Item = { firstSeq, block };
-      try {
-        item.layout = blockLayout(block);
-        if (pool && pool.size > 0) item.hashes = pool.check(block, item.layout, firstSeq);
-      } catch (e) {
-        item.error = e instanceof BlockFormatError ? e.message : String(e);
-      }
-      window.push(item);
-      if (window.length > 8 * Math.max(1, workers) && !(going = await check(window.shift()!))) break;
+    for await (const { firstSeq, block } of store.blocks({ from })) {
+      if (firstSeq < from) continue;
+      window.push({ firstSeq, block, job: pool?.offer(block, firstSeq) });
+      if (window.length > ahead && !(going = await check(window.shift()!))) break;
     }
     while (going && window.length > 0) going = await check(window.shift()!);
   } finally {
-    for (const item of window) item.hashes?.catch(() => undefined);
-    await pool?.close();
+    for (const item of window) item.job?.catch(() => undefined);
   }
-  if (v.problem) problems.push(v.problem);
-  else await endChecks(store, v, checkpoints, trusted, problems);
-  problems.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
-  return report(v, start.size, logId, [checkpoints.size, trusted.size]);
+}
+
+/**
+ * The block header's time span (what time-range queries use to skip blocks) against its
+ * records' timestamps: the header is not hashed, so this is what catches an edit of it.
+ */
+function spanProblem(block: Uint8Array, layout: BlockLayout, times: LeafCheck['times'], firstSeq: number): Problem | undefined {
+  let { min, max } = times;
+  if (times.odd > 0) {
+    // Timestamps JSON writes in another form than plain digits (1e+21): read them all slowly.
+    const dec = new TextDecoder();
+    for (let i = 0; i < layout.count; i++) {
+      const t = (JSON.parse(dec.decode(block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!))) as { timestamp: number }).timestamp;
+      min = Math.min(min, t);
+      max = Math.max(max, t);
+    }
+  }
+  if (layout.count === 0) min = max = 0;
+  const h = blockHeader(block);
+  if (h.minTs === min && h.maxTs === max) return undefined;
+  return { code: 'MALFORMED', message: `the block at ${firstSeq} says its records span ${h.minTs}..${h.maxTs} ms, but they span ${min}..${max}: its header was edited (time-range queries may skip records)` };
 }
 
 async function endChecks(store: AuditStore, v: StreamVerifier, checkpoints: Map<number, Checkpoint>, trusted: Map<number, Checkpoint>, problems: Problem[]): Promise<void> {
