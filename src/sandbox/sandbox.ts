@@ -60,6 +60,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** @internal */
   readonly pool: ThreadPool;
   private readonly isolation: Isolation;
+  /** Component bytes on shared memory by hash, while some agent holds them (wasmtime). */
+  private readonly sharedComponents = new Map<string, WeakRef<Uint8Array>>();
   /** @internal */
   readonly auditBridge: AuditBridge;
   private readonly trust: TrustSettings | undefined;
@@ -231,10 +233,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     };
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
     if (this.engine === 'wasmtime') {
-      // One copy onto shared memory: every instance's worker then receives the bytes for free.
-      const bytes = new Uint8Array(new SharedArrayBuffer(source.bytes.byteLength));
-      bytes.set(source.bytes);
-      init = { ...init, native: { bytes, hash: source.hash, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
+      init = { ...init, native: { bytes: this.sharedBytes(source), hash: source.hash, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
     }
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
@@ -389,6 +388,20 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     await Promise.all([...this.agents, ...this.natives].map((a) => a.close()));
     await this.pool.close();
     await this.auditBridge.close();
+  }
+
+  /**
+   * A component's bytes on shared memory, one copy per component however many agents load it:
+   * every instance's thread then receives them for free (a StarlingMonkey agent is 17 MiB).
+   */
+  private sharedBytes(source: { readonly hash: string; readonly bytes: Uint8Array }): Uint8Array {
+    let bytes = this.sharedComponents.get(source.hash)?.deref();
+    if (!bytes) {
+      bytes = new Uint8Array(new SharedArrayBuffer(source.bytes.byteLength));
+      bytes.set(source.bytes);
+      this.sharedComponents.set(source.hash, new WeakRef(bytes));
+    }
+    return bytes;
   }
 
   /** @internal the `AUDIT_UNAVAILABLE` error to report when the audit log has failed */
