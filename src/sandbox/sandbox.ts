@@ -3,7 +3,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash, randomUUID } from 'node:crypto';
-import { DEFAULT_CAPS, type HostCaps, type InstanceEvent } from '../capabilities/context.js';
+import type { InstanceEvent } from '../capabilities/context.js';
 import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
 import type { ToolReply } from '../capabilities/tools.js';
 import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
@@ -18,8 +18,9 @@ import { classifyImports } from './imports.js';
 import { parseDuration } from '../util/units.js';
 import { AuditBridge } from './audit-bridge.js';
 import { DEFAULT_MAX_TABLE_ELEMENTS, meterFor } from '../limits/meter.js';
-import { QuotaLedger, quotaPolicyOf } from '../limits/quota.js';
-import { verifyComponent, type ComponentClaims } from '../identity/signature.js';
+import type { ComponentClaims } from '../identity/signature.js';
+import { checkSignature } from './signature-check.js';
+import { instanceSettings } from './instance-settings.js';
 import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
 import { prepareNative } from '../engine/wasmtime/prepare.js';
 import { join } from 'node:path';
@@ -213,24 +214,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       );
     }
     const limits = policy.resourceLimits;
-    const caps: HostCaps = {
-      ...DEFAULT_CAPS,
-      ...(limits.maxOutputBytes !== undefined ? { maxOutputBytes: limits.maxOutputBytes } : {}),
-      ...(limits.maxFileSize !== undefined ? { maxFileSize: limits.maxFileSize } : {}),
-      ...(policy.networkRules?.maxResponseBytes !== undefined ? { maxResponseBytes: policy.networkRules.maxResponseBytes } : {}),
-    };
-    const env: [string, string][] = [];
-    for (const name of policy.env.allow) {
-      const v = this.hostEnv[name];
-      if (v !== undefined && !Object.hasOwn(policy.env.set, name)) env.push([name, v]);
-    }
-    for (const [k, v] of Object.entries(policy.env.set)) env.push([k, v]);
-    // Quotas count per agent across its instances: the ledger lives here, the workers share it.
-    const quotaPolicy = quotaPolicyOf(policy, agentId);
-    const quota = { policy: quotaPolicy, shared: QuotaLedger.allocate(quotaPolicy) };
-    let init: InstanceInit = {
-      agentId, policy: structuredClone(policy) as never, caps, env, toolNames: [...this.tools.keys()], fuel: meter.fuel, quota,
-    };
+    let init: InstanceInit = instanceSettings(policy, agentId, this.hostEnv, [...this.tools.keys()], meter.fuel);
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
     if (this.engine === 'wasmtime') {
       init = { ...init, native: { bytes: this.sharedBytes(source), hash: source.hash, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
@@ -319,47 +303,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
 
   /** @internal verify a component's signature when the sandbox trusts signers; returns its claims */
   checkSignature_(source: ComponentSource, agentId: string, policy: SandboxPolicy): ComponentClaims | undefined {
-    if (!this.trust) return undefined;
-    const check = verifyComponent(source.bytes, this.trust.keys, this.trust.issuers ? { allowIssuers: this.trust.issuers } : {});
-    const refuse = (code: string, reason: string, claims?: ComponentClaims): never => {
-      this.audit_({
-        type: 'authentication_failure',
-        agentId,
-        capability: 'identity',
-        resource: 'agent',
-        action: 'verify-signature',
-        target: source.hash,
-        outcome: 'denied',
-        reason: `${code}: ${reason}`,
-        api: 'sandbox.load',
-        details: { code, ...(claims ? { issuer: claims.iss, kid: claims.kid, sub: claims.sub } : {}) },
-      });
-      throw new SandboxError('SIGNATURE_INVALID', `${source.origin}: ${reason}`, { reason: code });
-    };
-    if (!check.ok) {
-      if (check.code === 'UNSIGNED' && this.trust.requireSignature === false) return undefined;
-      return refuse(check.code, check.reason, check.claims);
-    }
-    const c = check.claims;
-    if (this.trust.revoked?.has(c.jti)) {
-      return refuse('REVOKED', `the signature ${c.jti} of this component was revoked`, c);
-    }
-    if (policy.agent?.type !== undefined && policy.agent.type !== c.agentType) {
-      return refuse('WRONG_AGENT_TYPE', `the component is signed for agent type ${JSON.stringify(c.agentType)} but the policy is for ${JSON.stringify(policy.agent.type)}`, c);
-    }
-    this.audit_({
-      type: 'authentication_success',
-      agentId,
-      capability: 'identity',
-      resource: 'agent',
-      action: 'verify-signature',
-      target: source.hash,
-      outcome: 'allowed',
-      reason: `signed by ${c.iss} (key ${c.kid}) for ${c.sub}, valid until ${new Date(c.exp).toISOString()}`,
-      api: 'sandbox.load',
-      details: { issuer: c.iss, kid: c.kid, sub: c.sub, agentType: c.agentType, capabilities: [...c.capabilities], exp: c.exp },
-    });
-    return c;
+    return this.trust ? checkSignature(this.trust, source, agentId, policy, (e) => this.audit_(e)) : undefined;
   }
 
   /** @internal a load that a limit stopped is recorded (which limit, what was allowed) */
