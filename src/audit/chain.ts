@@ -383,8 +383,9 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** Take up to `maxBatch` queued records and encode them into a block, nodes and head. */
   private encode(): PreparedBatch {
-    const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.slice(0, this.o.maxBatch);
-    this.queue = batch === this.queue ? [] : this.queue.slice(this.o.maxBatch);
+    // splice, not slice: a backlog of n records would be copied n / maxBatch times.
+    const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.splice(0, this.o.maxBatch);
+    if (batch === this.queue) this.queue = [];
     const firstSeq = batch[0]!.seq;
     const leaves = new Uint8Array(32 * batch.length);
     // Each record names the previous one's hash (see seal.ts).
