@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { blocks, buildLog, editRecord, rawDb, rehash, replaceText, tmp } from '../../test/helpers/audit.js';
+import { blocks, buildLog, editRecord, event, key, rawDb, rehash, replaceText, tmp } from '../../test/helpers/audit.js';
+import { AuditChain } from './chain.js';
 import { blockLayout } from './block.js';
 import { exportLog, verifyExport } from './export.js';
 import { openAuditReader } from './reader.js';
@@ -158,6 +159,22 @@ describe('a log of version-1 records followed by version-2 ones', () => {
     r = await verifyDir(other);
     expect(codes(r)[0]).toBe('RECORD_MISPLACED');
     expect(r.firstBad).toBe(149);
+  });
+});
+
+describe('timestamps in any form JSON gives them', () => {
+  it('a block whose records hold negative, huge (1e+21) or ordinary timestamps verifies, and its time span is checked', async () => {
+    const dir = tmp('times-');
+    const chain = await AuditChain.open(dir, { checkpointIntervalMs: 0 });
+    await Promise.all([-5, 1e21, 1_700_000_000_000].map((timestamp, i) => chain.append(event(i, { timestamp }))));
+    await chain.close();
+    expect((await verifyDir(dir)).problems).toEqual([]);
+    await rawDb(dir, async (db) => {
+      const [first, bytes] = (await blocks(db))[0]!;
+      new DataView(bytes.buffer, bytes.byteOffset).setFloat64(13, 1_800_000_000_000); // not the 1e21 record's
+      await db.put(key('b', first), bytes);
+    });
+    expect(codes(await verifyDir(dir))).toEqual(['MALFORMED']);
   });
 });
 

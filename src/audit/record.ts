@@ -285,10 +285,10 @@ export function defaultSeverity(type: string, outcome: Outcome): Severity {
 
 const PREFIX_V1 = Buffer.from('{"v":1,"seq":');
 const PREFIX_V2 = Buffer.from('{"v":2,"seq":');
-const PREV_V1 = Buffer.from(',"prevHash":"');
-const AFTER_SEQ_V2 = Buffer.from(',"timestamp":');
-/** A version-2 record ends with this, the link's 64 hex digits, and `"}`. */
-const PREV_V2 = Buffer.from(',"prevHash":"');
+/** Version 1: follows the sequence number; version 2: ends the record, before the 64 hex digits and `"}`. */
+const PREV = Buffer.from(',"prevHash":"');
+/** Version 2: follows the sequence number; version 1: follows the link. */
+const TIMESTAMP = Buffer.from(',"timestamp":');
 /** Bytes from the start of a version-2 record's link to its end: 64 hex digits and `"}`. */
 export const LINK_TAIL = 66;
 
@@ -311,7 +311,7 @@ function startsWith(b: Uint8Array, at: number, what: Uint8Array): boolean {
  * for version 2, end) like a record of a known version.
  */
 export function peekHeader(b: Uint8Array, start = 0, end = b.length): RecordHeader | undefined {
-  if (end - start < PREFIX_V1.length + PREV_V1.length + LINK_TAIL) return undefined;
+  if (end - start < PREFIX_V1.length + PREV.length + LINK_TAIL) return undefined;
   const version = startsWith(b, start, PREFIX_V2) ? 2 : startsWith(b, start, PREFIX_V1) ? 1 : 0;
   if (version === 0) return undefined;
   let i = start + PREFIX_V1.length;
@@ -320,13 +320,13 @@ export function peekHeader(b: Uint8Array, start = 0, end = b.length): RecordHead
   while (i < end && b[i]! >= 0x30 && b[i]! <= 0x39 && i - digitsFrom < 16) seq = seq * 10 + (b[i++]! - 0x30);
   if (i === digitsFrom || (b[digitsFrom] === 0x30 && i - digitsFrom > 1)) return undefined;
   if (version === 1) {
-    if (!startsWith(b, i, PREV_V1)) return undefined;
-    const prevAt = i + PREV_V1.length;
-    if (prevAt + 65 > end || b[prevAt + 64] !== 0x22) return undefined;
+    if (!startsWith(b, i, PREV)) return undefined;
+    const prevAt = i + PREV.length;
+    if (prevAt + 65 + TIMESTAMP.length > end || b[prevAt + 64] !== 0x22 || !startsWith(b, prevAt + 65, TIMESTAMP)) return undefined;
     return { version, seq, prevAt };
   }
   const prevAt = end - LINK_TAIL;
-  if (!startsWith(b, i, AFTER_SEQ_V2) || prevAt - PREV_V2.length < i + AFTER_SEQ_V2.length || !startsWith(b, prevAt - PREV_V2.length, PREV_V2)) return undefined;
+  if (!startsWith(b, i, TIMESTAMP) || prevAt - PREV.length < i + TIMESTAMP.length || !startsWith(b, prevAt - PREV.length, PREV)) return undefined;
   if (b[end - 2] !== 0x22 || b[end - 1] !== 0x7d) return undefined;
   return { version, seq, prevAt };
 }

@@ -262,7 +262,13 @@ function spanProblem(block: Uint8Array, layout: BlockLayout, times: LeafCheck['t
     // Timestamps JSON writes in another form than plain digits (1e+21): read them all slowly.
     const dec = new TextDecoder();
     for (let i = 0; i < layout.count; i++) {
-      const t = (JSON.parse(dec.decode(block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!))) as { timestamp: number }).timestamp;
+      let t: unknown;
+      try {
+        t = (JSON.parse(dec.decode(block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!))) as { timestamp?: unknown }).timestamp;
+      } catch {
+        t = undefined;
+      }
+      if (typeof t !== 'number') return { code: 'MALFORMED', message: `record ${firstSeq + i} has no readable timestamp` };
       min = Math.min(min, t);
       max = Math.max(max, t);
     }
