@@ -42,7 +42,7 @@ export { loadPolicyFile, parsePolicyText, emptyPolicy } from './policy/loader.js
 export type { SandboxPolicy } from './policy/schema.js';
 export { buildAgent } from './build/index.js';
 export * from './audit/index.js';
-export type { AuditSettings } from './sandbox/audit-bridge.js';
+export type { AuditSettings, AuditDurability } from './sandbox/audit-bridge.js';
 export { compileAuthz } from './authz/engine.js';
 export type { AuthzEngine, AuthzOptions } from './authz/engine.js';
 export type {

@@ -87,8 +87,8 @@ ${flagLine(MCP_OPTIONS.policy, 'with <agent.wasm>: its policy (default: compute,
 ${MCP_AUTH_HELP}
 ${APPROVE_HELP}
 ${flagLine(MCP_OPTIONS.audit, `the audit log every decision is written to (default ${DEFAULT_AUDIT_DIR})`)}
-  --audit-durability sync|async
-                         as for 'agentos run' (default sync)
+  --audit-durability commit|sync|async
+                         as for 'agentos run' (default commit)
   --no-audit             record nothing durably (not for untrusted agents)
   --engine NAME          jco (default) or wasmtime
 ${flagLine(MCP_OPTIONS['cache-dir'])}
@@ -177,8 +177,8 @@ export async function mcpCommand(argv: string[]): Promise<ExitStatus> {
     const misplaced = single.find((f) => values[f] !== undefined && values.config !== undefined);
     if (misplaced) throw new UsageError(`--${misplaced} goes with a component path; with --config, set it in the config file`);
     if (values['no-audit'] && values.audit !== undefined) throw new UsageError('--no-audit cannot be combined with --audit');
-    const durability = values['audit-durability'] ?? 'sync';
-    if (durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use sync or async`);
+    const durability = values['audit-durability'] ?? 'commit';
+    if (durability !== 'commit' && durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use commit, sync or async`);
     const engine = values.engine ?? 'jco';
     if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`--engine ${JSON.stringify(engine)}: use jco or wasmtime`);
     const listen = values.http !== undefined ? parseListen(values.http) : undefined;

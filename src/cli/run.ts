@@ -69,11 +69,12 @@ ${flagLine(RUN_OPTIONS.policy)}
                          refused with MEMORY_LIMIT
   --timeout DURATION     wall-clock limit, e.g. 500ms, 30s, 5m (default: policy or 30s)
 ${flagLine(RUN_OPTIONS.audit, `the tamper-evident audit log every decision is written to\n(default ${DEFAULT_AUDIT_DIR}; read it with 'agentos audit')`)}
-  --audit-durability sync|async
-                         sync (default): a capability call proceeds only once its record
-                         is fsynced; async: once the OS has it (an OS crash may lose the
-                         last records, a killed process loses none)
-${flagLine(RUN_OPTIONS.witness, 'also publish every signed checkpoint to DIR (keep it on other storage)')}
+  --audit-durability commit|sync|async
+                         commit (default): nothing leaves the sandbox (a file write, a
+                         connection, a tool call, the output) before every record up to
+                         it is fsynced; reads and denials do not wait. sync: every call
+                         waits for its record. async: nothing waits (an OS crash may lose
+                         the last records, a killed process loses none)
   --no-audit             record nothing durably (not for untrusted agents)
 ${flagLine(RUN_OPTIONS.keys, "run only components signed by a key this key store trusts\n('agentos sign'); the policy is narrowed to the signed capabilities")}
   --allow-unsigned       with --keys: also run unsigned components (bad signatures are
@@ -168,8 +169,8 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     if (values.fuel !== undefined || values.memory !== undefined) {
       policy = parsePolicyText(JSON.stringify({ ...policy, resourceLimits: limits }), { format: 'json', source: 'command line' }).policy;
     }
-    const durability = values['audit-durability'] ?? 'sync';
-    if (durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use sync or async`);
+    const durability = values['audit-durability'] ?? 'commit';
+    if (durability !== 'commit' && durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use commit, sync or async`);
     if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
     if (values['allow-unsigned'] && values.keys === undefined) throw new UsageError('--allow-unsigned goes with --keys DIR');
     const trustKeys = values.keys !== undefined ? await KeyStore.open(values.keys, { passphrase: () => '', create: false }) : undefined;

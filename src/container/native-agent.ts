@@ -275,6 +275,8 @@ export class NativeAgent {
         await listener?.close();
         await made?.release();
       }
+      // Output commit: the output leaves only once the run's decisions are durable.
+      await this.durable().catch(() => {});
       const auditErr = this.host.auditError(result.output);
       if (auditErr) throw auditErr;
       this.host.audit({ ...base, type: 'agent_terminate', action: 'exit', target: 'exit 0', outcome: 'allowed', reason: 'the native agent exited with status 0', api: 'agent.run' }, runId);

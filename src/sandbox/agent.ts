@@ -363,6 +363,9 @@ export class Agent {
         signal?.removeEventListener('abort', onAbort);
       }
       const fuelUsed = inst.lastFuelUsed;
+      // Output commit: the output leaves the sandbox only once every record up to it is durable
+      // (a log that fails here fails the run below, with what the agent returned in its details).
+      await this.sandbox.auditBridge.outputBarrier().catch(() => {});
       // Calls refused because the log failed mean the run did not do what it was asked, and
       // the host must know its trail is incomplete. What the agent returned is kept in the
       // error's details (it may say what the agent was told).

@@ -6,9 +6,9 @@
 import { resolve } from 'node:path';
 import { AuditChain, type AuditChainOptions } from '../audit/chain.js';
 import type { AuditRecordInput, EventType, Outcome, Severity } from '../audit/record.js';
-import { SandboxError } from '../errors.js';
+import { SandboxError, UsageError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
-import { AuditAck } from '../engine/jco/instance-core.js';
+import { AuditAck, type AuditWait } from '../engine/jco/core-types.js';
 import type { RunProvenance } from './provenance.js';
 
 /** Default audit directory (relative to the working directory). */
@@ -22,13 +22,29 @@ export const RUN_RECORD_MAX_DELAY_MS = 10;
 
 /**
  * Audit settings of a sandbox: where the chain lives and how it commits. Every field is
- * optional; `{}` means `.agentos/audit`, durable (`'sync'`) commits, checkpoints every 10,000
- * records or 5 s, no witness.
+ * optional; `{}` means `.agentos/audit`, output-commit durability (`'commit'`), checkpoints
+ * every 10,000 records or 5 s, no witness.
  */
-export interface AuditSettings extends AuditChainOptions {
+export interface AuditSettings extends Omit<AuditChainOptions, 'durability'> {
   /** The audit directory. Default `.agentos/audit`. */
   readonly dir?: string;
+  /**
+   * When a gated call waits for its record to be on disk (fsynced, group-committed):
+   * - `'commit'` (default, output commit): nothing leaves the sandbox before every record up to
+   *   it is durable — an allowed file write, network connection or tool call waits for its
+   *   record and all before it, and a run's output is returned only once every record so far is
+   *   durable; decisions with no effect outside the sandbox (reads, stats, listings, the
+   *   environment, clocks, denials) go on at once. A crash can lose only records of effects
+   *   that never left.
+   * - `'sync'`: every decision waits for its record.
+   * - `'async'`: nothing waits, and records are written without fsync (a process kill loses
+   *   nothing, an OS crash may lose the last batches).
+   */
+  readonly durability?: AuditDurability;
 }
+
+/** See {@link AuditSettings.durability}. */
+export type AuditDurability = 'commit' | 'sync' | 'async';
 
 function severityOf(e: AuditEvent): Severity | undefined {
   const acts = e.actions ?? [];
@@ -127,16 +143,43 @@ export class AuditBridge {
   /** Provenance of the runs under way, by run id (correlation id). */
   private readonly runs = new Map<string, RunProvenance>();
 
-  constructor(private readonly settings: AuditSettings | false) {}
+  constructor(private readonly settings: AuditSettings | false) {
+    const d = settings === false ? 'commit' : (settings.durability ?? 'commit');
+    if (d !== 'commit' && d !== 'sync' && d !== 'async') throw new UsageError(`audit.durability must be 'commit', 'sync' or 'async', not ${JSON.stringify(d)}`);
+  }
 
   /** Whether events are recorded in a chain at all. */
   get enabled(): boolean {
     return this.settings !== false;
   }
 
-  /** Whether decisions wait for durability. */
+  /** The durability mode (see {@link AuditSettings.durability}); undefined when audit is off. */
+  get durability(): AuditDurability | undefined {
+    return this.settings === false ? undefined : (this.settings.durability ?? 'commit');
+  }
+
+  /** Whether records are fsynced before they are acknowledged ('commit' and 'sync'). */
   get waits(): boolean {
-    return this.settings !== false && (this.settings.durability ?? 'sync') === 'sync';
+    const d = this.durability;
+    return d === 'commit' || d === 'sync';
+  }
+
+  /**
+   * The output barrier of output-commit durability: resolves once every record enqueued so far
+   * is durable (at once with `'async'` or the audit off); rejects with `AUDIT_UNAVAILABLE` when
+   * they never will be. A run's output is released only after it.
+   */
+  async outputBarrier(): Promise<void> {
+    const chain = this.chain;
+    if (!chain || !this.waits) return;
+    if (this.failure) throw this.failure;
+    if (chain.enqueued === 0) return;
+    try {
+      await chain.whenDurable(chain.enqueued - 1);
+    } catch (err) {
+      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', String(err)));
+      throw this.failure;
+    }
   }
 
   /** Why the audit log is unavailable, if it is. */
@@ -153,7 +196,9 @@ export class AuditBridge {
     if (this.chain) return this.chain;
     if (this.failure) throw this.failure;
     const s = this.settings;
-    this.opening ??= acquire(s.dir ?? DEFAULT_AUDIT_DIR, s).then((c) => {
+    const d = s.durability ?? 'commit';
+    // The chain fsyncs for 'commit' and 'sync'; which calls wait for it is the sandbox's business.
+    this.opening ??= acquire(s.dir ?? DEFAULT_AUDIT_DIR, { ...s, durability: d === 'async' ? 'async' : 'sync' }).then((c) => {
       this.chain = c;
       c.on('failed', (e) => this.fail(e));
       return c;
@@ -245,13 +290,14 @@ export class AuditBridge {
   }
 
   /** A fresh acknowledgement cell for one instance (see `AuditAck`), or undefined when audit is off. */
-  cell(): { shared: SharedArrayBuffer; wait: boolean } | undefined {
+  cell(): { shared: SharedArrayBuffer; wait: AuditWait } | undefined {
     if (!this.enabled) return undefined;
     const shared = new SharedArrayBuffer(AuditAck.BYTES);
     const cell = new Int32Array(shared);
     if (this.failed) Atomics.store(cell, AuditAck.FAILED, 1);
     this.cells.add(cell);
-    return { shared, wait: this.waits };
+    const d = this.durability;
+    return { shared, wait: d === 'sync' ? 'all' : d === 'commit' ? 'effects' : 'none' };
   }
 
   /** Stop tracking an instance's cell. */

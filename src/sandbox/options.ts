@@ -45,10 +45,12 @@ export interface SandboxOptions {
   readonly isolation?: Isolation;
   /**
    * The tamper-evident audit log every gate decision is recorded in (one LevelDB chain shared
-   * by every agent of this sandbox). Default `{}`: directory `.agentos/audit`, durable commits
-   * (a capability call proceeds only once its record is fsynced), checkpoints every 10,000
-   * records or 5 s. `durability: 'async'` acknowledges once the OS has the write (a process
-   * kill loses nothing, an OS crash may lose the last batches). `false` records nothing durably
+   * by every agent of this sandbox). Default `{}`: directory `.agentos/audit`, output-commit
+   * durability (nothing leaves the sandbox — a file write, a network connection, a tool call, a
+   * run's output — before every record up to it is fsynced; reads, stats and denials do not
+   * wait), checkpoints every 10,000 records or 5 s. `durability: 'sync'` makes every decision
+   * wait for its record; `'async'` acknowledges once the OS has the write (a process kill loses
+   * nothing, an OS crash may lose the last batches). `false` records nothing durably
    * (events are still emitted as `audit` events) — for tests and embedding only. Sandboxes in
    * one process that name the same directory share one chain; another process gets
    * `AUDIT_UNAVAILABLE` at load while this one has it open.

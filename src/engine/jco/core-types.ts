@@ -27,7 +27,7 @@ export interface CoreInstanceOptions {
    * The audit acknowledgement cell shared with the host (see {@link AuditAck}); absent when
    * nothing records the events durably (then no call waits).
    */
-  readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean } | undefined;
+  readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: AuditWait } | undefined;
   /** Fuel per run and for instantiation (absent: unlimited; fuel is still counted). */
   readonly fuel?: bigint | undefined;
   /** The agent's quotas and their ledger (shared with the host, kept across instances). */
@@ -66,6 +66,16 @@ export interface NativeSettings {
    */
   readonly interrupt?: SharedArrayBuffer | undefined;
 }
+
+/**
+ * Which gate decisions wait until their audit record (and every one before it) is durable:
+ * `'effects'` only those that let something leave the sandbox (an allowed file write, network
+ * connection or tool call); `'all'` every decision; `'none'` none.
+ */
+export type AuditWait = 'all' | 'effects' | 'none';
+
+/** The capabilities whose allowed decisions have an effect outside the sandbox. */
+export const EFFECT_CAPABILITIES: ReadonlySet<string> = new Set(['write_files', 'network_access', 'execute_tools', 'messaging']);
 
 /**
  * Layout of the audit acknowledgement cell: `[0]` how many of this instance's audit events

@@ -10,7 +10,7 @@ import { QuotaLedger } from '../../limits/quota.js';
 import type { AuditEvent } from '../../gate/types.js';
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { buildHostImports, type HostImports } from './host.js';
-import { AuditAck, type CoreInstanceOptions } from './core-types.js';
+import { AuditAck, EFFECT_CAPABILITIES, type CoreInstanceOptions } from './core-types.js';
 
 const BATCH = 256;
 
@@ -43,15 +43,15 @@ export function hostSide(o: CoreInstanceOptions): { gate: Gate; host: HostImport
     o.deliver(b);
   };
   const ack = o.audit ? new Int32Array(o.audit.shared) : undefined;
-  const waitDurable = o.audit?.wait ?? false;
+  const wait = o.audit?.wait ?? 'none';
   let sent = 0;
   const sink = (event: AuditEvent, decision: boolean): boolean => {
     if (ack && Atomics.load(ack, AuditAck.FAILED) !== 0) return false;
     buffer.push({ kind: 'audit', event });
     sent++;
-    if (decision && ack && waitDurable) {
-      // Durable audit: the call proceeds only once the host has written its record. The host
-      // acknowledges by count; a failed log wakes us with FAILED set.
+    if (decision && ack && (wait === 'all' || (wait === 'effects' && event.outcome === 'allowed' && EFFECT_CAPABILITIES.has(event.capability)))) {
+      // Durable audit: the call proceeds only once the host has written its record and every
+      // one before it. The host acknowledges by count; a failed log wakes us with FAILED set.
       flush();
       for (;;) {
         const acked = Atomics.load(ack, AuditAck.ACKED);

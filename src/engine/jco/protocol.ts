@@ -28,8 +28,8 @@ export interface WorkerInit {
   readonly quota?: { readonly policy: import('../../limits/quota.js').QuotaPolicy; readonly shared: SharedArrayBuffer };
   /** The agent identity's authentication cell and its fingerprint. */
   readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string };
-  /** The audit acknowledgement cell (`AuditAck` in instance-core.ts) and whether decisions wait for it. */
-  readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: boolean };
+  /** The audit acknowledgement cell (`AuditAck` in core-types.ts) and which decisions wait for it. */
+  readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: import('./core-types.js').AuditWait };
   /** Run on the wasmtime engine (see `NativeSettings` in instance-core.ts). */
   readonly native?: import('./instance-core.js').NativeSettings;
   /**
