@@ -14,7 +14,7 @@
  * - a loop or later sub-region charge: `local.get $f; i64.const cost; i64.sub; local.tee $f;
  *   i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; <refuel>; global.get $fuel;
  *   local.set $f; end`: the host's refuel function sees the negative value, and either traps
- *   or tops the global up, which the function then reloads (see {@link SEQ_TAIL_LOCAL});
+ *   or tops the global up, which the function then reloads (`sequences.ts`);
  * - "save", `local.get $f; global.set $fuel`, before every call, call_indirect, return,
  *   return_call(_indirect), throw, throw_ref, rethrow, unreachable, the body's final end, and
  *   every br/br_if/br_table that may target the function label;
@@ -50,16 +50,21 @@
  */
 import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
-import type { ByteWriter, WasmReader } from './reader.js';
+import { WasmReader, type ByteWriter } from './reader.js';
+import { WRAP_DEPTH } from './loop-exit.js';
 import type { ResolvedOptions } from './options.js';
 import { BodyScanner, type IndexSpace } from './scan.js';
 import type { LeafTable } from './leaves.js';
+import {
+  Sequences, SEQ_EXIT_GLOBAL, SEQ_EXIT_LOCAL, SEQ_HEAD_GLOBAL, SEQ_HEAD_LOCAL, SEQ_LOAD, SEQ_SAVE, SEQ_SLOW_GLOBAL_HEAD, SEQ_SLOW_GLOBAL_TAIL,
+  SEQ_SLOW_LOCAL_HEAD, SEQ_SLOW_LOCAL_TAIL, SEQ_TAIL_EAGER, SEQ_TAIL_GLOBAL, SEQ_TAIL_LOCAL,
+} from './sequences.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
 const { BLOCKTYPE_EMPTY } = opcodes;
 const ValType: typeof opcodes.ValType = { ...opcodes.ValType };
 const Op: typeof opcodes.Op = { ...opcodes.Op };
-const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE } = regions;
+const { EV_BR_TABLE, EV_CHARGE, EV_CHARGE_EXIT, EV_GLOBAL, EV_LABEL, EV_LEAF_CALL, EV_SAVE, EV_SKIP, EV_UNWRAP, EV_WRAP } = regions;
 
 /**
  * How a function body is metered.
@@ -85,25 +90,6 @@ const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE } = regions;
  */
 const Mode = { Local: 0, Eager: 1, Global: 2 } as const;
 
-/**
- * The inserted sequences (`$f` is the function's fuel local, `…` the charge's cost):
- * - SAVE `local.get $f; global.set $fuel`; LOAD `global.get $fuel; local.set $f`;
- * - a charge is a head, the cost as i64.const immediate, and a tail:
- *   HEAD_GLOBAL `global.get $fuel; i64.const`, HEAD_LOCAL `local.get $f; i64.const`;
- *   TAIL_LOCAL `i64.sub; local.tee $f; i64.const 0; i64.lt_s; if; local.get $f; global.set $fuel; <refuel>; global.get $fuel; local.set $f; end`;
- *   TAIL_EAGER `i64.sub; local.tee $f; global.set $fuel; local.get $f; i64.const 0; i64.lt_s; if; <refuel>; end`;
- *   TAIL_GLOBAL `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; <refuel>; end`;
- *   `<refuel>` is `i32.const 0; call_indirect $void $hook` with the hook, `unreachable` (and no
- *   reload in TAIL_LOCAL) without.
- */
-const SEQ_SAVE = 0;
-const SEQ_LOAD = 1;
-const SEQ_HEAD_GLOBAL = 2;
-const SEQ_HEAD_LOCAL = 3;
-const SEQ_TAIL_LOCAL = 4;
-const SEQ_TAIL_EAGER = 5;
-const SEQ_TAIL_GLOBAL = 6;
-const SEQ_COUNT = 7;
 
 /**
  * V8 refuses a function with more locals than this, parameters included. A function already
@@ -130,20 +116,12 @@ export class FuelInjector {
   fineRegions = 0;
   /** Calls of small leaves charged at the call and redirected to the leaf's copy. */
   leafCalls = 0;
+  /** Loops whose refuel call was put outside them (`loop-exit.ts`). */
+  exitLoops = 0;
   private readonly scanner: BodyScanner;
-  /** LEB128 bytes of the fuel global's index. */
-  private readonly fuelLeb: Uint8Array;
-  /**
-   * The inserted sequences, back to back: `seq[seqAt[k]..seqAt[k + 1])` is sequence k (the
-   * SEQ_* constants). Those naming `$f` are rebuilt per function, in place.
-   */
-  private readonly seq = new Uint8Array(256);
-  private readonly seqAt = new Int32Array(SEQ_COUNT + 1);
-  /** The fuel local the sequences currently name (-1: none yet). */
-  private seqLocal = -1;
+  /** The inserted sequences (`sequences.ts`), for the current function's fuel local. */
+  private readonly seqs: Sequences;
   private readonly fuelLocal: boolean;
-  /** `<refuel>` without its reload (see {@link SEQ_TAIL_LOCAL}): the hook's call, or `unreachable`. */
-  private readonly refuel: Uint8Array;
 
   /**
    * Bodies are read from `input` and written to `out`. `fuelIndex`: the fuel global's index
@@ -163,11 +141,7 @@ export class FuelInjector {
     this.scanner = new BodyScanner(fuelIndex, space, opts);
     this.scanner.leaves = leaves;
     this.fuelLocal = opts.fuelLocal ?? true;
-    this.fuelLeb = leb(fuelIndex);
-    this.refuel = hook ? Uint8Array.of(Op.I32Const, 0, Op.CallIndirect, ...leb(hook.type), ...leb(hook.table)) : Uint8Array.of(Op.Unreachable);
-    // Mode.Global only uses the sequences that do not name $f: build them now.
-    this.sequences(0);
-    this.seqLocal = -1;
+    this.seqs = new Sequences(fuelIndex, hook);
   }
 
   /**
@@ -188,13 +162,14 @@ export class FuelInjector {
     const loops = scanner.scanFunction(r);
     this.loops += loops;
     this.fineRegions += scanner.scanFine;
+    this.exitLoops += scanner.exitLoops;
     const local = loops > 0 || scanner.entryCharges + scanner.leafCalls > scanner.exits;
     const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : local ? Mode.Local : Mode.Eager;
     const at = this.out.beginSized();
     if (mode === Mode.Global) {
       this.out.copy(this.input, start, code);
     } else {
-      this.sequences(locals);
+      this.seqs.build(locals);
       this.out.u32(groups + 1);
       this.out.copy(this.input, groupsAt, code);
       this.out.u8(1);
@@ -229,47 +204,10 @@ export class FuelInjector {
     out.endSized(at);
   }
 
-  /** Build the inserted sequences for fuel local `f` (see the SEQ_* constants). */
-  private sequences(f: number): void {
-    if (f === this.seqLocal) return;
-    this.seqLocal = f;
-    const l = leb(f);
-    const g = this.fuelLeb;
-    const refuel = this.refuel;
-    // After the hook's call, the local takes the global's new value (a trap needs nothing).
-    const reload = refuel.length > 1 ? [Op.GlobalGet, g, Op.LocalSet, l] : [];
-    const seq = this.seq;
-    const at = this.seqAt;
-    let n = 0;
-    const put = (...parts: (number | Uint8Array)[]): void => {
-      for (const p of parts) {
-        if (typeof p === 'number') seq[n++] = p;
-        else for (let i = 0; i < p.length; i++) seq[n++] = p[i]!;
-      }
-    };
-    const next = (k: number): void => {
-      at[k + 1] = n;
-    };
-    at[0] = 0;
-    put(Op.LocalGet, l, Op.GlobalSet, g);
-    next(SEQ_SAVE);
-    put(Op.GlobalGet, g, Op.LocalSet, l);
-    next(SEQ_LOAD);
-    put(Op.GlobalGet, g, Op.I64Const);
-    next(SEQ_HEAD_GLOBAL);
-    put(Op.LocalGet, l, Op.I64Const);
-    next(SEQ_HEAD_LOCAL);
-    put(Op.I64Sub, Op.LocalTee, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, Op.LocalGet, l, Op.GlobalSet, g, refuel, ...reload, Op.End);
-    next(SEQ_TAIL_LOCAL);
-    put(Op.I64Sub, Op.LocalTee, l, Op.GlobalSet, g, Op.LocalGet, l, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, refuel, Op.End);
-    next(SEQ_TAIL_EAGER);
-    put(Op.I64Sub, Op.GlobalSet, g, Op.GlobalGet, g, Op.I64Const, 0, Op.I64LtS, Op.If, BLOCKTYPE_EMPTY, refuel, Op.End);
-    next(SEQ_TAIL_GLOBAL);
-  }
 
   /** Append sequence `k`. */
   private put(k: number): void {
-    this.out.copy(this.seq, this.seqAt[k]!, this.seqAt[k + 1]!);
+    this.seqs.put(this.out, k);
   }
 
   /**
@@ -287,7 +225,7 @@ export class FuelInjector {
     let from = start;
     for (let i = 0; i < events; i += 4) {
       const kind = ev[i]!;
-      if (kind >= EV_SAVE && !local) continue; // an insertion only Mode.Local makes
+      if (kind === EV_SKIP || (kind >= EV_SAVE && !local)) continue; // nothing, or an insertion only Mode.Local makes
       out.copy(this.input, from, ev[i + 1]!);
       switch (kind) {
         case EV_CHARGE: {
@@ -296,7 +234,25 @@ export class FuelInjector {
           this.charge(ev[i + 2]!, head, tail);
           break;
         }
-        case EV_GLOBAL: out.u32(ev[i + 2]!); break;
+        case EV_GLOBAL: case EV_LABEL: out.u32(ev[i + 2]!); break;
+        case EV_CHARGE_EXIT: this.charge(ev[i + 2]!, local ? SEQ_HEAD_LOCAL : SEQ_HEAD_GLOBAL, local ? SEQ_EXIT_LOCAL : SEQ_EXIT_GLOBAL); break;
+        case EV_WRAP: {
+          // block bt; loop bt; block: `bt` is the loop's own block type (one byte).
+          const bt = this.input[ev[i + 1]! + 1]!;
+          out.u8(Op.Block);
+          out.u8(bt);
+          out.u8(Op.Loop);
+          out.u8(bt);
+          out.u8(Op.Block);
+          out.u8(BLOCKTYPE_EMPTY);
+          break;
+        }
+        case EV_UNWRAP:
+          this.put(local ? SEQ_SLOW_LOCAL_HEAD : SEQ_SLOW_GLOBAL_HEAD);
+          out.sleb(ev[i + 2]!);
+          this.put(local ? SEQ_SLOW_LOCAL_TAIL : SEQ_SLOW_GLOBAL_TAIL);
+          break;
+        case EV_BR_TABLE: this.brTable(ev[i + 1]!, ev[i + 3]!, ev[i + 2]!); break;
         case EV_LEAF_CALL: {
           const slot = ev[i + 2]!;
           const leaves = this.leaves!;
@@ -316,6 +272,20 @@ export class FuelInjector {
     out.copy(this.input, from, end);
   }
 
+  /**
+   * The immediates `input[start..end)` of a br_table in a wrapped loop, with every label above
+   * `inside` (out of the loop) moved past the wrapper blocks.
+   */
+  private brTable(start: number, end: number, inside: number): void {
+    const r = new WasmReader(this.input, start, end);
+    const count = r.u32();
+    this.out.u32(count);
+    for (let i = 0; i <= count; i++) {
+      const l = r.u32();
+      this.out.u32(l > inside ? l + WRAP_DEPTH : l);
+    }
+  }
+
   private charge(cost: number, head: number, tail: number): void {
     // 0: a sub-region charge dropped (its region is charged whole) or merged into another.
     // Never the entry charge, which also initializes the local: its sub-region holds at least
@@ -326,14 +296,4 @@ export class FuelInjector {
     this.out.sleb(cost);
     this.put(tail);
   }
-}
-
-/** Unsigned LEB128 bytes of `v` (< 2^32). */
-function leb(v: number): Uint8Array {
-  let n = 1;
-  for (let x = v; x >= 0x80; x = Math.floor(x / 0x80)) n++;
-  const b = new Uint8Array(n);
-  for (let i = 0; i < n - 1; i++, v = Math.floor(v / 0x80)) b[i] = (v % 0x80) | 0x80;
-  b[n - 1] = v;
-  return b;
 }

@@ -193,16 +193,18 @@ describe('charging large loops per sub-region', () => {
     expect(hex(instrumentModule(moduleWithBody(body), { fuelLocal: false, refuel: false }).bytes)).toBe(
       head + '3f013d00230042047d240023004200530440000b024003402300420d7d240023004200530440000b410004400105010b024041010e0100010b41000d000b0b0b',
     );
-    // With it: the refuel import, table and segment (the type `(func)` is reused), and the
-    // same charges calling `i32.const 0; call_indirect (type 0) (table 0)` (41 00 11 00 00),
-    // TAIL_LOCAL reloading the local after it (23 00 21 00).
+    // With it: the refuel import, table and segment (the type `(func)` is reused); the entry
+    // charge calls `i32.const 0; call_indirect (type 0) (table 0)` (41 00 11 00 00) and reloads
+    // the local (23 00 21 00); the loop (small, no calls) is wrapped (02 40 02 40 03 40 02 40:
+    // block, block, loop, block), its charge leaves it (0d 01: br_if 1) for the slow path after
+    // it (0c 02 0b: br 2, end; save, call, reload + 13 (42 0d 7c); 0c 00 0b 0b: br 0, end, end).
     const hooked =
       '0061736d010000000104016000000231020e6167656e746f733a6c696d697473046675656c037e010e6167656e746f733a6c696d6974730672656675656c0370000302010004050170010101090b01060041000b700123010b0a';
     expect(hex(instrumentModule(moduleWithBody(body)).bytes)).toBe(
-      hooked + '59015701017e230042047d22004200530440200024004100110000230021000b024003402000420d7d22004200530440200024004100110000230021000b410004400105010b024041010e0100010b41000d000b0b200024000b',
+      hooked + '68016601017e230042047d22004200530440200024004100110000230021000b024002400340024003402000420d7d22004200530d01410004400105010b024041010e0100010b41000d000b0c020b2000240041001100002300420d7c21000c000b0b0b200024000b',
     );
     expect(hex(instrumentModule(moduleWithBody(body), { fuelLocal: false }).bytes)).toBe(
-      hooked + '47014500230042047d24002300420053044041001100000b024003402300420d7d24002300420053044041001100000b410004400105010b024041010e0100010b41000d000b0b0b',
+      hooked + '5a015800230042047d24002300420053044041001100000b024002400340024003402300420d7d240023004200530d01410004400105010b024041010e0100010b41000d000b0c020b41001100002300420d7c24000c000b0b0b0b',
     );
     const off = { fineLoopThreshold: Infinity, fineFunctionThreshold: Infinity };
     for (const text of [EXITS, SUM_SQUARES]) {

@@ -28,8 +28,10 @@
  *   fuel and the refuel function, and V8's limits;
  * - `body.ts`: the per-function rewrite, and how the counter is kept in a local inside
  *   functions with loops (saves and loads); small leaves charged at the call site;
- * - `scan.ts`: the walk over one body that records where everything goes, and the search for
- *   small leaves;
+ *   `sequences.ts`: what it inserts; `loop-exit.ts`: small loops whose refuel call is put
+ *   outside them, so that V8 still unrolls them;
+ * - `scan.ts`: the walk over one body that records where everything goes; `leaves.ts`: the
+ *   search for small leaves;
  * - `regions.ts`: regions and sub-regions, where charges go in large regions and what each
  *   costs;
  * - `reader.ts`, `opcodes.ts`: decoding.
@@ -41,6 +43,7 @@ import { ModuleRewriter } from './sections.js';
 
 export { InstrumentError, type InstrumentErrorCode } from './errors.js';
 export {
+  DEFAULT_EXIT_LOOP_THRESHOLD,
   DEFAULT_FINE_FUNCTION_THRESHOLD,
   DEFAULT_FINE_LOOP_THRESHOLD,
   DEFAULT_FINE_MERGE,

@@ -97,6 +97,7 @@ export const Op = {
   I64Const: 0x42,
   F32Const: 0x43,
   F64Const: 0x44,
+  I64Add: 0x7c,
   I64Sub: 0x7d,
   I64LtS: 0x53,
   RefNull: 0xd0,

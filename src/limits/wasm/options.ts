@@ -44,6 +44,8 @@ export const DEFAULT_FINE_FUNCTION_THRESHOLD = 64;
 export const DEFAULT_FINE_MERGE = 4;
 /** Default {@link InstrumentOptions.leafInlineThreshold}. */
 export const DEFAULT_LEAF_INLINE_THRESHOLD = 64;
+/** Default {@link InstrumentOptions.exitLoopThreshold}. */
+export const DEFAULT_EXIT_LOOP_THRESHOLD = 64;
 
 /** What to do to the module. Every field is optional. */
 export interface InstrumentOptions {
@@ -106,6 +108,13 @@ export interface InstrumentOptions {
    * global-only scheme's).
    */
   leafInlineThreshold?: number;
+  /**
+   * With the refuel hook: an innermost loop without calls or exception instructions, charged
+   * only at its header, whose region is at most this many instructions gets the refuel call
+   * of its header charge outside the loop (`loop-exit.ts`), so that V8 can still unroll it.
+   * Default {@link DEFAULT_EXIT_LOOP_THRESHOLD}; 0 keeps every refuel call in its loop.
+   */
+  exitLoopThreshold?: number;
   /** Cap every defined memory at this many 64 KiB pages. */
   maxMemoryPages?: number;
   /** Cap every defined table at this many elements. */
@@ -137,6 +146,11 @@ export interface InstrumentStats {
   leafCopies: number;
   /** Direct calls charged at the call site and redirected to such a copy (not in {@link chargePoints}). */
   leafCalls: number;
+  /**
+   * Small loops whose refuel call was put outside them, so that V8 can still unroll them
+   * (`loop-exit.ts`; only with the refuel hook).
+   */
+  exitLoops: number;
   /** Defined memories, in order. */
   memories: MemoryStats[];
 }
@@ -169,6 +183,7 @@ export type ResolvedOptions = InstrumentOptions & {
   fineMerge: number;
   fineFreeBlocks: boolean;
   leafInlineThreshold: number;
+  exitLoopThreshold: number;
 };
 
 /**
@@ -205,5 +220,6 @@ export function resolveOptions(options: InstrumentOptions): ResolvedOptions {
     fineMerge: options.fineMerge ?? DEFAULT_FINE_MERGE,
     fineFreeBlocks: options.fineFreeBlocks ?? true,
     leafInlineThreshold: threshold('leafInlineThreshold', options.leafInlineThreshold, DEFAULT_LEAF_INLINE_THRESHOLD),
+    exitLoopThreshold: threshold('exitLoopThreshold', options.exitLoopThreshold, DEFAULT_EXIT_LOOP_THRESHOLD),
   };
 }

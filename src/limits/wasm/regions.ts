@@ -52,13 +52,28 @@ export const EV_CHARGE = 0;
 export const EV_GLOBAL = 1;
 /**
  * A `call` of a small leaf replaced by the charge of its cost and a call of its unmetered copy
- * (value: the leaf's slot in the `LeafTable` of `scan.ts`).
+ * (value: the leaf's slot in the `LeafTable` of `leaves.ts`).
  */
 export const EV_LEAF_CALL = 2;
+/**
+ * The header charge of a loop whose refuel call is outside it (`loop-exit.ts`): negative fuel
+ * branches out of the loop instead of calling in it (value: the cost).
+ */
+export const EV_CHARGE_EXIT = 3;
+/** Before such a loop: its wrapper blocks open. */
+export const EV_WRAP = 4;
+/** After its `end`: the wrapper's exit, slow path and ends (value: the header charge's cost). */
+export const EV_UNWRAP = 5;
+/** A br/br_if label out of such a loop, replaced (value: the new label). */
+export const EV_LABEL = 6;
+/** The labels of a br_table in such a loop (value: labels above it leave the loop and move). */
+export const EV_BR_TABLE = 7;
+/** Nothing: a change recorded in case a loop would be wrapped, and it was not. */
+export const EV_SKIP = 8;
 /** `local.get $f; global.set $fuel` (this and the next: only in functions keeping a fuel local). */
-export const EV_SAVE = 3;
+export const EV_SAVE = 9;
 /** `global.get $fuel; local.set $f`. */
-export const EV_LOAD = 4;
+export const EV_LOAD = 10;
 
 /** Frame kinds: the low bits of a frame's info. */
 export const F_BLOCK = 0;

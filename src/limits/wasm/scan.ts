@@ -16,6 +16,7 @@
  */
 import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
+import { LoopExitTracker } from './loop-exit.js';
 import type { WasmReader } from './reader.js';
 import type { LeafTable } from './leaves.js';
 import type { ResolvedOptions } from './options.js';
@@ -53,7 +54,7 @@ export interface IndexSpace {
  * for (let i = 0; i < scanner.eventCount * 4; i += 4) console.log(scanner.events.subarray(i, i + 4));
  * ```
  */
-export class BodyScanner extends regions.RegionTracker {
+export class BodyScanner extends LoopExitTracker {
   /** Calls and exits (return, throw, …) in the current scan: the saves and loads Mode.Local would add. */
   exits = 0;
   /** Sub-region charges of the entry region after the first (0: charged whole). */
@@ -81,7 +82,7 @@ export class BodyScanner extends regions.RegionTracker {
     private readonly space: IndexSpace,
     opts: ResolvedOptions,
   ) {
-    super(opts.limits.maxNesting, opts.fineMerge);
+    super(opts.limits.maxNesting, opts.fineMerge, opts.fuel && opts.refuel, opts.exitLoopThreshold);
     this.loopThreshold = opts.fineLoopThreshold;
     this.functionThreshold = opts.fineFunctionThreshold;
     this.freeBlocks = opts.fineFreeBlocks;
@@ -147,6 +148,7 @@ export class BodyScanner extends regions.RegionTracker {
           this.tableOperands(r, op);
           break;
         case Role.Call:
+          this.spoil();
           if (op === Op.CallIndirect) this.table(r, r.index2);
           if (op === Op.Call && this.leaves !== undefined) {
             this.leaves.checkIndex(r, r.index);
@@ -166,12 +168,14 @@ export class BodyScanner extends regions.RegionTracker {
         case Role.Leave:
           if (op === Op.ReturnCall && this.leaves !== undefined) this.leaves.checkIndex(r, r.index);
           if (op === Op.ReturnCallIndirect) this.table(r, r.index2);
+          if (op !== Op.Return && op !== Op.Unreachable) this.spoil(); // a tail call or a throw
           this.exits++;
           this.addEvent(EV_SAVE, at, at, 0);
           this.closeSub(total);
           break;
         case Role.Br:
           if (this.branchSaves(r.index, depth, sync)) this.addEvent(EV_SAVE, at, at, 0);
+          this.branchOut(at + 1, r.pos, r.index, depth); // dead code too: its labels must stay valid
           if (!this.live) break;
           this.edge(r.index, depth, op === Op.Br ? this.cur : -1);
           if (op === Op.Br) {
@@ -190,6 +194,7 @@ export class BodyScanner extends regions.RegionTracker {
               break;
             }
           }
+          this.brTableOut(at + 1, r.pos, r.labels, r.labelCount, depth);
           if (!this.live) break;
           for (let i = 0; i < r.labelCount; i++) this.edge(r.labels[i]!, depth, -1);
           this.closeSub(total);
@@ -205,6 +210,7 @@ export class BodyScanner extends regions.RegionTracker {
           const info = F_LOOP | (this.live ? F_LIVE : 0);
           const outer = this.cur;
           this.closeSub(total);
+          this.loopOpened(r.buf, at, r.pos, depth, sync && this.marks[block] === 1);
           const slot = this.addEvent(EV_CHARGE, r.pos, r.pos, 0);
           this.pushFrame(depth++, slot, info, block, outer);
           this.frameCost[depth - 1] = total;
@@ -220,6 +226,7 @@ export class BodyScanner extends regions.RegionTracker {
           const block = blocks++;
           // An if without else jumps from here past its end.
           if (sync && op === Op.If && this.marks[block] === 1) this.addEvent(EV_SAVE, at, at, 0);
+          if (op === Op.Try) this.spoil();
           const kind = op === Op.If ? F_IF : op === Op.Block ? F_BLOCK : F_TRY;
           if (kind === F_BLOCK && this.freeBlocks) this.blocksSeen++;
           const sub = this.cur;
@@ -231,6 +238,7 @@ export class BodyScanner extends regions.RegionTracker {
           break;
         }
         case Role.TryTable:
+          this.spoil();
           // Catch labels are relative to the try_table's enclosing blocks; depth means the
           // function label (a caught exception leaves the function with the global current).
           for (let i = 0; i < r.labelCount; i++) {
@@ -258,6 +266,7 @@ export class BodyScanner extends regions.RegionTracker {
         case Role.Catch: {
           const d = depth - 1;
           if (d < 0 || (this.frameInfo[d]! & F_KIND) !== F_TRY) throw r.malformed('catch outside of a try block');
+          this.spoil();
           // The previous clause's fallthrough goes past the try's end; the clause is entered by
           // a caught exception, thrown with the global current.
           if (sync && this.marks[this.frameBlock[d]!] === 1) this.addEvent(EV_SAVE, at, at, 0);
@@ -288,7 +297,8 @@ export class BodyScanner extends regions.RegionTracker {
             // only by falling out of its body.
             const fallsOut = this.live;
             this.closeSub(total);
-            this.finishRegion(this.frameSlot[d]!, total, fineBase, this.loopThreshold);
+            const fine = this.finishRegion(this.frameSlot[d]!, total, fineBase, this.loopThreshold) > 0;
+            this.loopClosed(d, r.pos, this.frameSlot[d]!, fine);
             total = this.frameCost[d]!;
             fineBase = this.frameBase[d]!;
             this.region = this.frameRegion[d]!;

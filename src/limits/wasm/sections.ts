@@ -75,7 +75,7 @@ export class ModuleRewriter extends IndexRewriter {
   /** With leaves: the function section, written after the code section at output position `funcSectionAt`. */
   private funcSection: Section | undefined;
   private funcSectionAt = 0;
-  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, memories: [] };
+  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, exitLoops: 0, memories: [] };
 
   constructor(input: Uint8Array, opts: ResolvedOptions) {
     super(input, new ByteWriter(input.length + (input.length >> 3) + 1024), opts);
@@ -329,6 +329,7 @@ export class ModuleRewriter extends IndexRewriter {
     this.stats.chargePoints = injector.chargePoints;
     this.stats.fineRegions = injector.fineRegions;
     this.stats.leafCalls = injector.leafCalls;
+    this.stats.exitLoops = injector.exitLoops;
   }
 }
 
