@@ -45,14 +45,16 @@ export interface Waitable {
 const neverSet = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * The interrupt cell of the guest running on this thread now (one guest runs at a time; the
- * engine sets it on entry): a sleep ends early once it is set, and the host notifies it.
+ * The guest running on this thread now (one guest runs at a time; the engine sets this on
+ * entry): its interrupt cell, which ends a sleep early (the host notifies it), and its
+ * checkpoint, which host calls run so that a guest looping through them (polls, clocks, gated
+ * calls) is stopped as soon as its time is up or it is interrupted.
  */
-export const sleeping: { interrupt: Int32Array } = { interrupt: neverSet };
+export const currentGuest: { interrupt: Int32Array; checkpoint: () => void } = { interrupt: neverSet, checkpoint: () => {} };
 
 /** Sleep the current thread (a worker) until `deadlineNs`, or until the running guest is interrupted. */
 export function sleepUntil(deadlineNs: bigint): void {
-  const cell = sleeping.interrupt;
+  const cell = currentGuest.interrupt;
   for (;;) {
     const left = deadlineNs - process.hrtime.bigint();
     if (left <= 0n || Atomics.load(cell, 0) !== 0) return;
@@ -98,7 +100,10 @@ export function poll(list: Pollable[]): Uint32Array {
     // An empty poll would block forever; the WIT says it traps. Throwing an Error traps.
     throw new Error(`poll: list of ${list.length} pollables (must be 1..${MAX_POLL_LIST})`);
   }
+  currentGuest.checkpoint();
   for (;;) {
+    // Being stopped: answer at once; the guest stops at its next fuel charge.
+    if (Atomics.load(currentGuest.interrupt, 0) !== 0) return Uint32Array.of(0);
     const ready: number[] = [];
     let earliest: bigint | undefined;
     let blocker: Waitable | undefined;

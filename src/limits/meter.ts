@@ -34,7 +34,7 @@ export const METER_VERSION = 4;
  * fuel slicer's imports (`createFuelSlicer`, src/limits/refuel.ts), `agentos:limits` `fuel`
  * and `refuel`. Part of the cache key.
  */
-export const PREEMPTIBLE_FUEL: boolean = false;
+export const PREEMPTIBLE_FUEL: boolean = true;
 
 /**
  * A short hash of the instrumenter's own code, part of the cache key too: a changed

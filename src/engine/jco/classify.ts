@@ -25,7 +25,14 @@ export class NativeLoadRefused extends Error {
  * Map anything thrown out of the guest to a serialized sandbox error. `fuel` tells whether the
  * budget ran out (the instrumented code traps with `unreachable` when it does).
  */
-export function classifyThrow(e: unknown, fuel?: { exhausted: boolean; budget: bigint; used?: number }): { error: SerializedError; fatal: boolean } {
+export function classifyThrow(e: unknown, fuel?: { exhausted: boolean; budget: bigint; used?: number; stopped?: 'timeout' | 'interrupted' | undefined }): { error: SerializedError; fatal: boolean } {
+  // Stopped between two fuel slices: its time ran out, or the host stopped it (the host, which
+  // set the interrupt, reports its own reason: a timeout, a cancellation, a close).
+  if (fuel?.stopped && e instanceof WebAssembly.RuntimeError) {
+    return fuel.stopped === 'timeout'
+      ? { error: { code: 'TIMEOUT', message: 'agent run exceeded its time limit; raise resourceLimits.maxExecutionTime or --timeout', details: { limit: 'maxExecutionTime' } }, fatal: true }
+      : { error: { code: 'CANCELLED', message: 'agent run was stopped by the host' }, fatal: true };
+  }
   if (e instanceof StartFuelExhausted) return { error: { ...e.error, message: `${e.error.message} (in its start function)` }, fatal: true };
   if (e instanceof NativeLoadRefused) return { error: e.error, fatal: true };
   if (fuel?.exhausted && e instanceof WebAssembly.RuntimeError) {

@@ -3,7 +3,7 @@
  * quota ledger and authentication), the capabilities, and the batching of events to the host.
  */
 import { type HostContext, type InstanceEvent } from '../../capabilities/context.js';
-import { sleeping } from '../../capabilities/io.js';
+import { currentGuest } from '../../capabilities/io.js';
 import { Gate, type GateAuth, type GatePolicy } from '../../gate/gate.js';
 import { AuthState, authStateReason } from '../../sandbox/agent-identity.js';
 import { QuotaLedger } from '../../limits/quota.js';
@@ -33,8 +33,18 @@ function policyRefresher(u: CoreInstanceOptions['policyUpdates']): (() => GatePo
 }
 
 /** The host side of an instance, the same on both engines: gate, capabilities, event batching. */
-export function hostSide(o: CoreInstanceOptions): { gate: Gate; host: HostImports; flush: () => void; summarize: () => void; enter: () => void; leave: () => void } {
+export function hostSide(o: CoreInstanceOptions): {
+  gate: Gate;
+  host: HostImports;
+  flush: () => void;
+  summarize: () => void;
+  enter: () => void;
+  leave: () => void;
+  /** Set what host calls run to let a guest that loops through them be stopped (see `currentGuest`). */
+  setCheckpoint: (fn: () => void) => void;
+} {
   let buffer: InstanceEvent[] = [];
+  let checkpoint = () => {};
   const counts = new Map<string, number>();
   const flush = () => {
     if (buffer.length === 0) return;
@@ -46,6 +56,7 @@ export function hostSide(o: CoreInstanceOptions): { gate: Gate; host: HostImport
   const wait = o.audit?.wait ?? 'none';
   let sent = 0;
   const sink = (event: AuditEvent, decision: boolean): boolean => {
+    checkpoint();
     if (ack && Atomics.load(ack, AuditAck.FAILED) !== 0) return false;
     buffer.push({ kind: 'audit', event });
     sent++;
@@ -86,6 +97,7 @@ export function hostSide(o: CoreInstanceOptions): { gate: Gate; host: HostImport
     },
     flush,
     count(api, n = 1) {
+      checkpoint();
       counts.set(api, (counts.get(api) ?? 0) + n);
     },
   };
@@ -98,9 +110,13 @@ export function hostSide(o: CoreInstanceOptions): { gate: Gate; host: HostImport
   };
   // Guest code of this instance is about to run (or has stopped) on this thread.
   const enter = () => {
-    if (o.interrupt) sleeping.interrupt = o.interrupt;
+    if (o.interrupt) currentGuest.interrupt = o.interrupt;
+    currentGuest.checkpoint = () => checkpoint();
     o.onGuest?.(true);
   };
   const leave = () => o.onGuest?.(false);
-  return { gate, host, flush, summarize, enter, leave };
+  const setCheckpoint = (fn: () => void) => {
+    checkpoint = fn;
+  };
+  return { gate, host, flush, summarize, enter, leave, setCheckpoint };
 }

@@ -8,6 +8,7 @@ import { lowerCamel } from '../../wit-exports/types.js';
 import { createNativeInstance } from '../wasmtime/instance.js';
 import { classifyThrow, StartFuelExhausted } from './classify.js';
 import { hostSide } from './host-side.js';
+import { createFuelSlicer } from '../../limits/refuel.js';
 import type { CoreInstance, CoreInstanceOptions } from './core-types.js';
 
 export { AuditAck, type CoreInstance, type CoreInstanceOptions, type NativeSettings } from './core-types.js';
@@ -19,19 +20,13 @@ interface AgentExports {
   readonly [name: string]: unknown;
 }
 
-/** `WebAssembly.Global` (the TypeScript lib this project uses leaves it out). */
-const WasmGlobal = (WebAssembly as unknown as { Global: new (d: { value: 'i64'; mutable: boolean }, v: bigint) => { value: bigint } }).Global;
-
 /** The largest i64: no fuel limit. */
 const NO_LIMIT = (1n << 63n) - 1n;
-
-/** Module and field of the fuel global every instrumented core module imports. */
-export const FUEL_IMPORT = Object.freeze({ module: 'agentos:limits', name: 'fuel' });
 
 /** Instantiate the component with a fresh host context. */
 export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreInstance> {
   if (o.native) return createNativeInstance(o, o.native);
-  const { host, flush, summarize, enter, leave } = hostSide(o);
+  const { host, flush, summarize, enter, leave, setCheckpoint } = hostSide(o);
   const mod = (await import(o.jsUrl)) as {
     instantiate: (
       get: (name: string) => WebAssembly.Module,
@@ -39,11 +34,20 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
       inst: (m: WebAssembly.Module, i: WebAssembly.Imports) => WebAssembly.Instance,
     ) => Promise<AgentExports> | AgentExports;
   };
-  // One fuel counter for every core module of the instance: they import it.
+  // One fuel counter for every core module of the instance: they import it. It is handed out
+  // in slices; between two, the guest stops if its run is out of time or the host interrupted
+  // it (a trap in its own frames: its thread and the other instances on it go on).
   const budget = o.fuel ?? NO_LIMIT;
-  const fuel = new WasmGlobal({ value: 'i64', mutable: true }, budget);
-  const used = (): number => Number(budget - fuel.value);
-  const fuelState = () => ({ exhausted: fuel.value < 0n, budget, used: used() });
+  const interrupt = o.interrupt;
+  let deadline = Infinity;
+  const slicer = createFuelSlicer({ budget, check: () => (interrupt === undefined || Atomics.load(interrupt, 0) === 0) && performance.now() < deadline });
+  // A guest that spends its time in host calls rarely needs a new slice: its host calls end
+  // the slice once it should stop, so that its next charge stops it.
+  setCheckpoint(() => {
+    if ((interrupt !== undefined && Atomics.load(interrupt, 0) !== 0) || performance.now() >= deadline) slicer.preempt();
+  });
+  const used = (): number => slicer.used();
+  const fuelState = () => ({ exhausted: slicer.exhausted(), budget, used: used(), stopped: slicer.stopped() ? (interrupt && Atomics.load(interrupt, 0) !== 0 ? ('interrupted' as const) : ('timeout' as const)) : undefined });
   let exports: AgentExports;
   // Start functions are guest code too (the thread blames the slot if it dies in one).
   enter();
@@ -55,7 +59,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
         return m;
       },
       host.imports,
-      (m, i) => new WebAssembly.Instance(m, { ...i, [FUEL_IMPORT.module]: { [FUEL_IMPORT.name]: fuel } }),
+      (m, i) => new WebAssembly.Instance(m, { ...i, ...slicer.imports }),
     );
   } catch (e) {
     // A start function that ran out of fuel is a limit, not a broken component.
@@ -67,10 +71,11 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
   const fuelUsedAtStart = used();
   flush();
   /** One run or call with a full fuel budget: a throw becomes its failure, and the host side settles after it. */
-  const guarded = <T extends object>(body: () => T): T | { ok: false; error: SerializedError; fatal: boolean; fuelUsed: number } => {
+  const guarded = <T extends object>(body: () => T, timeoutMs: number | undefined): T | { ok: false; error: SerializedError; fatal: boolean; fuelUsed: number } => {
     host.resetRun();
     enter();
-    fuel.value = budget;
+    slicer.reset();
+    deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     try {
       return body();
     } catch (e) {
@@ -84,13 +89,13 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
   };
   return {
     fuelUsedAtStart,
-    run: (task) =>
+    run: (task, timeoutMs) =>
       guarded(() => {
         const output = exports.run(task);
         if (typeof output !== 'string') throw new Error('run returned a non-string');
         return { ok: true, output, fuelUsed: used() };
-      }),
-    call: (call) =>
+      }, timeoutMs),
+    call: (call, timeoutMs) =>
       guarded(() => {
         const fn = exportedFunction(exports, call);
         if (!fn) return { ok: false, error: { code: 'USAGE', message: `the component exports no function ${call.interface ? `${call.interface}#` : ''}${call.name}` }, fatal: false, fuelUsed: 0 };
@@ -104,7 +109,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
           }
           throw e;
         }
-      }),
+      }, timeoutMs),
     close() {
       host.close();
       flush();
