@@ -40,7 +40,8 @@ import { fromHex, toHex } from './hash.js';
 import { decodeHead, encodeHead, frontierOf } from './head.js';
 import { consistencyPath, foldRoot, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
 import { EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
-import { sealBlock } from './seal.js';
+import { BatchQueue } from './queue.js';
+import { sealBlock, type QueuedRecord } from './seal.js';
 import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
 import { AuditStore, type BatchWrite, type StoredNode } from './store.js';
 
@@ -120,7 +121,7 @@ function checkInput(e: AuditRecordInput): void {
 
 /** The append-only audit log. Open with {@link AuditChain.open}. */
 export class AuditChain extends EventEmitter<AuditChainEvents> {
-  private queue: { seq: number; input: AuditRecordInput }[] = [];
+  private queue = new BatchQueue<QueuedRecord>();
   private waiters: Waiter[] = [];
   private nextSeq: number;
   private durableSize: number;
@@ -383,9 +384,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** Take up to `maxBatch` queued records and encode them into a block, nodes and head. */
   private encode(): PreparedBatch {
-    // splice, not slice: a backlog of n records would be copied n / maxBatch times.
-    const batch = this.queue.length <= this.o.maxBatch ? this.queue : this.queue.splice(0, this.o.maxBatch);
-    if (batch === this.queue) this.queue = [];
+    const batch = this.queue.take(this.o.maxBatch);
     const firstSeq = batch[0]!.seq;
     const leaves = new Uint8Array(32 * batch.length);
     // Each record names the previous one's hash (see seal.ts).
@@ -410,7 +409,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   private fail(err: SandboxError): void {
     if (this.failure) return;
     this.failure = err;
-    this.queue = [];
+    this.queue.clear();
     if (this.deferTimer !== undefined) {
       clearTimeout(this.deferTimer);
       this.deferTimer = undefined;
