@@ -17,6 +17,8 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort, type Tr
 import { LimitError, SandboxError } from '../../errors.js';
 import { Bell, SPIN_MS } from './bell.js';
 import type { FromWorker, ThreadStart, ToWorker } from './protocol.js';
+import { serveRpc, type RpcHandlers } from './rpc.js';
+import type { GatePolicy } from '../../gate/gate.js';
 
 /** How long a stopped guest has to return before its thread is terminated. */
 export const STOP_GRACE_MS = 250;
@@ -27,6 +29,8 @@ export interface SlotOwner {
   onMessage(m: FromWorker): void;
   /** The thread died: `culprit` when this slot was running (or being stopped) at the time. */
   onThreadLost(error: SandboxError, culprit: boolean): void;
+  /** The host-call handlers of the slot and the signal that aborts its calls in progress. */
+  readonly rpcRoute: { readonly handlers: RpcHandlers; readonly signal: AbortSignal };
 }
 
 type ResultMessage = Extract<FromWorker, { type: 'result' }>;
@@ -46,9 +50,13 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 export class AgentThread {
   private readonly worker: Worker;
   private readonly results: MessagePort;
+  private readonly policies: MessagePort;
   private readonly bell: Int32Array;
+  /** The counter host-call replies bump (see `rpc.ts`); bumped to wake a stopped guest's waits. */
+  readonly rpcCounter: Int32Array;
   private readonly owners = new Map<number, SlotOwner>();
   private readonly closing = new Set<number>();
+  private readonly modulesSent = new Set<string>();
   private readonly queue: Request[] = [];
   private nextSlot = 1;
   private nextId = 1;
@@ -81,7 +89,16 @@ export class AgentThread {
     const channel = new MessageChannel();
     this.results = channel.port1;
     this.bell = new Int32Array(new SharedArrayBuffer(Bell.LENGTH * 4));
-    this.worker.postMessage({ type: 'start', results: channel.port2, bell: this.bell.buffer as SharedArrayBuffer } satisfies ThreadStart, [channel.port2]);
+    // One channel each for host calls and policy updates, shared by the thread's instances.
+    const rpc = new MessageChannel();
+    const rpcShared = new SharedArrayBuffer(4);
+    this.rpcCounter = new Int32Array(rpcShared);
+    serveRpc(rpc.port1, rpcShared, (slot) => this.owners.get(slot)?.rpcRoute);
+    rpc.port1.unref();
+    const policies = new MessageChannel();
+    this.policies = policies.port1;
+    const start: ThreadStart = { type: 'start', results: channel.port2, bell: this.bell.buffer as SharedArrayBuffer, rpc: rpc.port2, rpcShared, policies: policies.port2 };
+    this.worker.postMessage(start, [channel.port2, rpc.port2, policies.port2]);
     this.results.on('message', (m: FromWorker) => this.dispatch(m));
     this.loaded = new Promise<void>((resolve) => {
       const onLoaded = (m: FromWorker) => {
@@ -157,6 +174,11 @@ export class AgentThread {
     else this.idle(true);
   }
 
+  /** Send a slot its new policy (the slot's policy cell is bumped by the caller). */
+  postPolicy(slot: number, policy: GatePolicy): void {
+    if (!this.deadError) this.policies.postMessage({ slot, policy });
+  }
+
   /** Post a command and ring the bell (a lingering thread reads it at once). */
   post(m: ToWorker, transfer: TransferListItem[] = []): void {
     if (this.deadError) return;
@@ -177,7 +199,7 @@ export class AgentThread {
       this.post(message(id));
       if (this.queue.length === 1) {
         this.arm(r);
-        this.spin(id);
+        this.spinUntil(() => this.queue[0]?.id !== id);
       }
     });
   }
@@ -191,13 +213,23 @@ export class AgentThread {
    * A short run on an idle thread is answered in microseconds: wait for it here, reading the
    * reply off the port synchronously, rather than pay for two event-loop wake-ups.
    */
-  private spin(id: number): void {
+  spinUntil(done: () => boolean): void {
     const end = performance.now() + SPIN_MS;
     while (performance.now() < end) {
       if (Atomics.load(this.bell, Bell.RESULT) === this.seenResults) continue;
       this.drain();
-      if (this.queue[0]?.id !== id) return;
+      if (done()) return;
     }
+  }
+
+  /**
+   * Whether the thread already has the set of compiled modules named `key` (posted with the
+   * first instance that uses them and kept there); records that it will have them now.
+   */
+  hasModules(key: string): boolean {
+    if (this.modulesSent.has(key)) return true;
+    this.modulesSent.add(key);
+    return false;
   }
 
   /** Take every posted reply off the port now. */
@@ -274,6 +306,7 @@ export class AgentThread {
     const error = this.deadError ?? this.stopping?.error ?? new SandboxError('INTERNAL', 'agent thread exited');
     this.deadError = error;
     this.results.close();
+    this.policies.close();
     for (const r of this.queue) clearTimeout(r.timer);
     this.queue.length = 0;
     const owners = [...this.owners].filter(([slot]) => !this.closing.has(slot));

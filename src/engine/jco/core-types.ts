@@ -7,7 +7,6 @@ import type { QuotaPolicy } from '../../limits/quota.js';
 import type { SerializedError } from '../../errors.js';
 import type { RpcClient } from './rpc.js';
 import type { ExportCall } from './protocol.js';
-import type { MessagePort } from 'node:worker_threads';
 
 /** Options for {@link createCoreInstance}. */
 export interface CoreInstanceOptions {
@@ -20,7 +19,7 @@ export interface CoreInstanceOptions {
   readonly toolNames: readonly string[];
   readonly rpc: RpcClient | undefined;
   /** Where policy updates arrive while the instance runs (absent: the policy never changes). */
-  readonly policyUpdates?: { readonly shared: SharedArrayBuffer; readonly port: MessagePort } | undefined;
+  readonly policyUpdates?: { readonly shared: SharedArrayBuffer; readonly take: () => GatePolicy | undefined } | undefined;
   /** Receives batches of events. */
   readonly deliver: (events: InstanceEvent[]) => void;
   /**

@@ -35,7 +35,7 @@ export interface PreparedComponent extends TranspiledComponent {
 export type LoadedComponent = Pick<PreparedComponent, 'hash' | 'imports' | 'exports' | 'jsUrl' | 'modules'>;
 
 /** Per-instance settings (everything but the component). */
-export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'rpcShared' | 'policyShared' | 'interrupt'>;
+export type InstanceInit = Omit<WorkerInit, 'jsUrl' | 'modules' | 'modulesKey' | 'policyShared' | 'interrupt'>;
 
 const compiled = new Map<string, Promise<Readonly<Record<string, WebAssembly.Module>>>>();
 

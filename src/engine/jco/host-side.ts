@@ -8,7 +8,6 @@ import { Gate, type GateAuth, type GatePolicy } from '../../gate/gate.js';
 import { AuthState, authStateReason } from '../../sandbox/agent-identity.js';
 import { QuotaLedger } from '../../limits/quota.js';
 import type { AuditEvent } from '../../gate/types.js';
-import { receiveMessageOnPort } from 'node:worker_threads';
 import { buildHostImports, type HostImports } from './host.js';
 import { AuditAck, EFFECT_CAPABILITIES, type CoreInstanceOptions } from './core-types.js';
 
@@ -26,9 +25,7 @@ function policyRefresher(u: CoreInstanceOptions['policyUpdates']): (() => GatePo
     const now = Atomics.load(cell, 0);
     if (now === seen) return undefined;
     seen = now;
-    let latest: GatePolicy | undefined;
-    for (let m = receiveMessageOnPort(u.port); m; m = receiveMessageOnPort(u.port)) latest = m.message as GatePolicy;
-    return latest;
+    return u.take();
   };
 }
 

@@ -13,14 +13,18 @@ export interface WorkerInit {
   readonly agentId: string;
   /** file: URL of the transpiled ES module. */
   readonly jsUrl: string;
-  /** Compiled core modules by file name (shared, not recompiled, across workers). */
-  readonly modules: Record<string, WebAssembly.Module>;
+  /**
+   * Compiled core modules by file name (shared, not recompiled, across threads); absent when
+   * the thread already has them from an earlier instance of the same component.
+   */
+  readonly modules?: Record<string, WebAssembly.Module> | undefined;
+  /** Names the set of modules (a component under one metering) for the thread's cache. */
+  readonly modulesKey: string;
   readonly policy: GatePolicy;
   readonly caps: HostCaps;
   readonly env: [string, string][];
   readonly toolNames: string[];
-  readonly rpcShared: SharedArrayBuffer;
-  /** Bumped by the host each time it posts a new policy on `policyPort`. */
+  /** Bumped by the host each time it posts a new policy for this slot on the thread's policy port. */
   readonly policyShared?: SharedArrayBuffer;
   /** Fuel per run and for instantiation (the instrumented modules' `agentos:limits/fuel` global); absent: unlimited. */
   readonly fuel?: bigint;
@@ -44,7 +48,7 @@ export interface WorkerInit {
  * are transferred); `close` ends a slot. Run and call ids are unique per thread.
  */
 export type ToWorker =
-  | { readonly type: 'init'; readonly slot: number; readonly init: WorkerInit & { readonly rpcPort: MessagePort; readonly policyPort: MessagePort } }
+  | { readonly type: 'init'; readonly slot: number; readonly init: WorkerInit }
   | { readonly type: 'run'; readonly slot: number; readonly id: number; readonly task: string; readonly timeoutMs: number }
   | { readonly type: 'call'; readonly slot: number; readonly id: number; readonly call: ExportCall; readonly timeoutMs: number }
   | { readonly type: 'close'; readonly slot: number };
@@ -54,6 +58,11 @@ export interface ThreadStart {
   readonly type: 'start';
   /** Where the thread posts results and events. */
   readonly results: MessagePort;
+  /** Host calls of every instance on the thread (`rpc.ts`), and the counter that wakes their waits. */
+  readonly rpc: MessagePort;
+  readonly rpcShared: SharedArrayBuffer;
+  /** New policies, `{ slot, policy }`, read synchronously when the slot's policy cell moves. */
+  readonly policies: MessagePort;
   /** The doorbells, see `Bell` in host-thread.ts. */
   readonly bell: SharedArrayBuffer;
 }

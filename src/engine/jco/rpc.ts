@@ -6,11 +6,16 @@
  * with `Atomics.wait` on a shared counter; the serving thread does the work asynchronously,
  * posts the reply and bumps the counter. `receiveMessageOnPort` then reads the reply without an
  * event loop turn. Several requests may be outstanding (an HTTP future and a tool call).
+ *
+ * One port and one counter serve every instance of an agent thread (a channel costs tens of
+ * microseconds to make and to transfer): requests carry the instance's slot, and each instance
+ * talks through its own {@link RpcClient} view.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 
 /** A request as it crosses the port. */
 export interface RpcRequest {
+  readonly slot: number;
   readonly id: number;
   readonly method: string;
   readonly payload: unknown;
@@ -19,52 +24,71 @@ export interface RpcRequest {
 /** A reply as it crosses the port. */
 export type RpcReply = { readonly id: number; readonly ok: true; readonly value: unknown } | { readonly id: number; readonly ok: false; readonly error: string };
 
-/** The guest-thread side. */
-export class RpcClient {
+/** The guest-thread end of a thread's channel, shared by its instances. */
+export class RpcChannel {
   private nextId = 1;
   private readonly replies = new Map<number, RpcReply>();
-  private readonly counter: Int32Array;
+  /** @internal */
+  readonly counter: Int32Array;
 
-  /**
-   * `interrupt`: the instance's interrupt cell; once it is set, waits return as if their
-   * deadline had passed (the host bumps the counter to wake them).
-   */
   constructor(
     private readonly port: MessagePort,
     shared: SharedArrayBuffer,
-    private readonly interrupt?: Int32Array,
   ) {
     this.counter = new Int32Array(shared);
   }
 
-  /** Send a request and return its id without waiting. */
-  start(method: string, payload: unknown, transfer: ArrayBuffer[] = []): number {
+  /** @internal */
+  send(slot: number, method: string, payload: unknown, transfer: ArrayBuffer[]): number {
     const id = this.nextId++;
-    this.port.postMessage({ id, method, payload } satisfies RpcRequest, transfer);
+    this.port.postMessage({ slot, id, method, payload } satisfies RpcRequest, transfer);
     return id;
   }
 
-  private drain(): void {
-    for (;;) {
-      const m = receiveMessageOnPort(this.port);
-      if (!m) return;
+  /** @internal the reply to `id` if it has arrived (never blocks) */
+  take(id: number): RpcReply | undefined {
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
       const reply = m.message as RpcReply;
       this.replies.set(reply.id, reply);
     }
-  }
-
-  /** The reply to `id` if it has arrived (never blocks). */
-  poll(id: number): RpcReply | undefined {
-    this.drain();
     const r = this.replies.get(id);
     if (r) this.replies.delete(id);
     return r;
   }
 
+  /** @internal */
+  has(id: number): boolean {
+    const r = this.take(id);
+    if (r) this.replies.set(id, r);
+    return r !== undefined;
+  }
+}
+
+/** One instance's side: requests go out under its slot; its waits end when it is interrupted. */
+export class RpcClient {
+  /**
+   * `interrupt`: the instance's interrupt cell; once it is set, waits return as if their
+   * deadline had passed (the host bumps the counter to wake them).
+   */
+  constructor(
+    private readonly channel: RpcChannel,
+    private readonly slot: number,
+    private readonly interrupt?: Int32Array,
+  ) {}
+
+  /** Send a request and return its id without waiting. */
+  start(method: string, payload: unknown, transfer: ArrayBuffer[] = []): number {
+    return this.channel.send(this.slot, method, payload, transfer);
+  }
+
+  /** The reply to `id` if it has arrived (never blocks). */
+  poll(id: number): RpcReply | undefined {
+    return this.channel.take(id);
+  }
+
   /** True when the reply to `id` has arrived. */
   isReady(id: number): boolean {
-    this.drain();
-    return this.replies.has(id);
+    return this.channel.has(id);
   }
 
   /**
@@ -72,8 +96,9 @@ export class RpcClient {
    * Returns undefined on deadline and once the instance is interrupted.
    */
   wait(id: number, deadlineNs?: bigint): RpcReply | undefined {
+    const counter = this.channel.counter;
     for (;;) {
-      const seen = Atomics.load(this.counter, 0);
+      const seen = Atomics.load(counter, 0);
       const r = this.poll(id);
       if (r) return r;
       if (this.interrupt && Atomics.load(this.interrupt, 0) !== 0) return undefined;
@@ -83,7 +108,7 @@ export class RpcClient {
         if (left <= 0n) return undefined;
         timeout = Number(left / 1_000_000n) + 1;
       }
-      Atomics.wait(this.counter, 0, seen, timeout);
+      Atomics.wait(counter, 0, seen, timeout);
     }
   }
 
@@ -101,11 +126,10 @@ export class RpcClient {
 export type RpcHandlers = Readonly<Record<string, (payload: any, signal: AbortSignal) => unknown>>;
 
 /**
- * The serving side: answer requests arriving on `port` and wake the guest thread. Returns a
- * function that aborts every call still in progress (for a guest that went away).
+ * The serving side of a thread's channel: answer requests arriving on `port` with the handlers
+ * of the requesting slot (`route`; undefined: the instance is gone) and wake the guest thread.
  */
-export function serveRpc(port: MessagePort, shared: SharedArrayBuffer, handlers: RpcHandlers): () => void {
-  const controller = new AbortController();
+export function serveRpc(port: MessagePort, shared: SharedArrayBuffer, route: (slot: number) => { handlers: RpcHandlers; signal: AbortSignal } | undefined): void {
   const counter = new Int32Array(shared);
   const reply = (r: RpcReply, transfer: ArrayBuffer[] = []) => {
     try {
@@ -117,17 +141,17 @@ export function serveRpc(port: MessagePort, shared: SharedArrayBuffer, handlers:
     Atomics.notify(counter, 0);
   };
   port.on('message', (req: RpcRequest) => {
-    const handler = Object.hasOwn(handlers, req.method) ? handlers[req.method] : undefined;
-    if (!handler) {
-      reply({ id: req.id, ok: false, error: `unknown host method ${req.method}` });
+    const target = route(req.slot);
+    const handler = target && Object.hasOwn(target.handlers, req.method) ? target.handlers[req.method] : undefined;
+    if (!target || !handler) {
+      reply({ id: req.id, ok: false, error: target ? `unknown host method ${req.method}` : 'the agent instance is gone' });
       return;
     }
     Promise.resolve()
-      .then(() => handler(req.payload, controller.signal))
+      .then(() => handler(req.payload, target.signal))
       .then(
         (value) => reply({ id: req.id, ok: true, value }),
         (e: unknown) => reply({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) }),
       );
   });
-  return () => controller.abort();
 }

@@ -3,10 +3,9 @@
  * policy updates. The instance owns its slot on the thread and its channels (host calls,
  * policy updates) and cells (interrupt, audit acknowledgements).
  */
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { LimitError, revive, SandboxError, type SerializedError } from '../../errors.js';
 import type { InstanceEvent } from '../../capabilities/context.js';
-import { serveRpc, type RpcHandlers } from './rpc.js';
+import type { RpcHandlers } from './rpc.js';
 import { decodeEvents } from './event-codec.js';
 import type { ExportCall, FromWorker, ToWorker, WorkerInit } from './protocol.js';
 import { ThreadLostError, type AgentThread, type SlotOwner } from './agent-thread.js';
@@ -24,6 +23,19 @@ export interface InstanceHooks {
   readonly onLost?: ((error: SandboxError) => void) | undefined;
 }
 
+const moduleKeys = new WeakMap<object, string>();
+let nextModulesKey = 1;
+
+/** A name for one set of compiled modules (the object `prepareComponent` caches), unique in this process. */
+function keyOf(modules: object): string {
+  let k = moduleKeys.get(modules);
+  if (!k) {
+    k = String(nextModulesKey++);
+    moduleKeys.set(modules, k);
+  }
+  return k;
+}
+
 /** One agent instance in a slot of an agent thread. */
 export class ThreadInstance implements SlotOwner {
   private readonly thread: AgentThread;
@@ -31,15 +43,16 @@ export class ThreadInstance implements SlotOwner {
   private dead: SandboxError | undefined;
   private readonly rejecters = new Set<(e: SandboxError) => void>();
   /** Aborts the host calls (HTTP, tools) this instance still has in progress. */
-  private readonly abortCalls: () => void;
-  private readonly rpcCounter: Int32Array;
+  private readonly calls = new AbortController();
+  /** @internal for the thread: this instance's host-call handlers */
+  readonly rpcRoute: { readonly handlers: RpcHandlers; readonly signal: AbortSignal };
   private readonly interrupt: Int32Array;
   private readonly auditCell: Int32Array | undefined;
-  private readonly policyPort: MessagePort;
   private readonly policyCell: Int32Array;
   private readonly ready: Promise<void>;
   private settleReady!: (e?: SandboxError) => void;
   private started = false;
+  private settled = false;
   /** Fuel the start functions used. */
   fuelUsedAtStart = 0;
   /** Fuel the last finished run used. */
@@ -52,33 +65,34 @@ export class ThreadInstance implements SlotOwner {
     pool: ThreadPool,
     dedicated: boolean,
   ) {
-    const rpcShared = new SharedArrayBuffer(4);
-    this.rpcCounter = new Int32Array(rpcShared);
-    const channel = new MessageChannel();
-    this.abortCalls = serveRpc(channel.port1, rpcShared, hooks.rpc);
-    channel.port1.unref();
-    const policyChannel = new MessageChannel();
-    this.policyPort = policyChannel.port1;
+    this.rpcRoute = { handlers: hooks.rpc, signal: this.calls.signal };
     this.policyCell = new Int32Array(new SharedArrayBuffer(4));
     this.interrupt = new Int32Array(new SharedArrayBuffer(4));
     this.auditCell = init.audit ? new Int32Array(init.audit.shared) : undefined;
     this.ready = new Promise<void>((resolve, reject) => {
-      this.settleReady = (e) => (e ? reject(e) : resolve());
+      this.settleReady = (e) => {
+        this.settled = true;
+        if (e) reject(e);
+        else resolve();
+      };
     });
     this.ready.catch(() => {});
     this.thread = pool.acquire(dedicated);
     this.slot = this.thread.attach(this);
-    const data: WorkerInit & { rpcPort: MessagePort; policyPort: MessagePort } = {
+    const modulesKey = keyOf(prepared.modules);
+    const data: WorkerInit = {
       ...init,
       jsUrl: prepared.jsUrl,
-      modules: { ...prepared.modules },
-      rpcShared,
-      rpcPort: channel.port2,
+      // Posted once per thread and set of compiled modules (a component under one metering:
+      // other caps make other modules): the thread keeps them for later instances.
+      modulesKey,
+      modules: prepared.jsUrl === '' || this.thread.hasModules(modulesKey) ? undefined : prepared.modules,
       policyShared: this.policyCell.buffer as SharedArrayBuffer,
-      policyPort: policyChannel.port2,
       interrupt: this.interrupt.buffer as SharedArrayBuffer,
     };
-    this.thread.post({ type: 'init', slot: this.slot, init: data }, [channel.port2, policyChannel.port2]);
+    this.thread.post({ type: 'init', slot: this.slot, init: data });
+    // A new instance is ready in well under a millisecond: wait for it here, off the event loop.
+    this.thread.spinUntil(() => this.settled);
   }
 
   /**
@@ -161,10 +175,10 @@ export class ThreadInstance implements SlotOwner {
     this.dead = e;
     Atomics.store(this.interrupt, 0, 1);
     Atomics.notify(this.interrupt, 0);
-    Atomics.add(this.rpcCounter, 0, 1);
-    Atomics.notify(this.rpcCounter, 0);
+    Atomics.add(this.thread.rpcCounter, 0, 1);
+    Atomics.notify(this.thread.rpcCounter, 0);
     if (this.auditCell) Atomics.notify(this.auditCell, 0);
-    this.abortCalls();
+    this.calls.abort();
     for (const reject of this.rejecters) reject(e);
     this.rejecters.clear();
   }
@@ -216,14 +230,13 @@ export class ThreadInstance implements SlotOwner {
    */
   updatePolicy(policy: WorkerInit['policy']): void {
     if (this.dead) return;
-    this.policyPort.postMessage(policy);
+    this.thread.postPolicy(this.slot, policy);
     Atomics.add(this.policyCell, 0, 1);
   }
 
   /** Stop the instance and free its slot (a dedicated thread ends with it). */
   async close(): Promise<void> {
     this.stop(new SandboxError('INTERNAL', 'agent closed'), true);
-    this.policyPort.close();
     if (this.thread.dedicated) await this.thread.close();
   }
 }

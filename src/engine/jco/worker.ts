@@ -10,16 +10,32 @@
  * never wait for an event-loop turn on either side (see `host-thread.ts`).
  */
 import { parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { RpcClient } from './rpc.js';
+import { RpcChannel, RpcClient } from './rpc.js';
 import { encodeEvents } from './event-codec.js';
 import { createCoreInstance, classifyThrow, type CoreInstance } from './instance-core.js';
 import { Bell, LINGER_MS, SPIN_FIRST_MS } from './bell.js';
 import type { FromWorker, ThreadStart, ToWorker, WorkerInit } from './protocol.js';
 import type { SerializedError } from '../../errors.js';
+import type { GatePolicy } from '../../gate/gate.js';
 
 const port = parentPort!;
 let results: MessagePort | undefined;
 let bell: Int32Array | undefined;
+let rpc: RpcChannel | undefined;
+let policyPort: MessagePort | undefined;
+/** Policies posted for slots that have not read them yet. */
+const policies = new Map<number, GatePolicy>();
+
+/** The newest policy posted for `slot`, if any (read synchronously: the guest may be mid-run). */
+function takePolicy(slot: number): GatePolicy | undefined {
+  for (let m = receiveMessageOnPort(policyPort!); m; m = receiveMessageOnPort(policyPort!)) {
+    const { slot: s, policy } = m.message as { slot: number; policy: GatePolicy };
+    policies.set(s, policy);
+  }
+  const p = policies.get(slot);
+  policies.delete(slot);
+  return p;
+}
 /** Live instances by slot; a slot closed while instantiating is dropped once it is ready. */
 const instances = new Map<number, CoreInstance>();
 const starting = new Set<number>();
@@ -31,7 +47,7 @@ function post(m: FromWorker): void {
   Atomics.add(bell!, Bell.RESULT, 1);
 }
 
-async function init(slot: number, data: WorkerInit & { rpcPort: MessagePort; policyPort: MessagePort }): Promise<void> {
+async function init(slot: number, data: WorkerInit): Promise<void> {
   starting.add(slot);
   const interrupt = new Int32Array(data.interrupt);
   interrupts.set(slot, interrupt);
@@ -39,13 +55,13 @@ async function init(slot: number, data: WorkerInit & { rpcPort: MessagePort; pol
     const instance = await createCoreInstance({
       agentId: data.agentId,
       jsUrl: data.jsUrl,
-      modules: data.modules,
+      modules: componentModules(data),
       policy: data.policy,
       caps: data.caps,
       env: data.env,
       toolNames: data.toolNames,
-      rpc: new RpcClient(data.rpcPort, data.rpcShared, interrupt),
-      policyUpdates: data.policyShared ? { shared: data.policyShared, port: data.policyPort } : undefined,
+      rpc: new RpcClient(rpc!, slot, interrupt),
+      policyUpdates: data.policyShared ? { shared: data.policyShared, take: () => takePolicy(slot) } : undefined,
       deliver: (events) => post({ type: 'events', slot, batch: encodeEvents(events) }),
       audit: data.audit,
       fuel: data.fuel,
@@ -73,6 +89,17 @@ async function init(slot: number, data: WorkerInit & { rpcPort: MessagePort; pol
   }
 }
 
+/** Compiled modules by their key (a component under one metering), kept for later instances. */
+const modulesByKey = new Map<string, Record<string, WebAssembly.Module>>();
+
+function componentModules(data: WorkerInit): Record<string, WebAssembly.Module> {
+  if (data.modules) {
+    modulesByKey.set(data.modulesKey, data.modules);
+    return data.modules;
+  }
+  return modulesByKey.get(data.modulesKey) ?? {};
+}
+
 const GONE: SerializedError = { code: 'INTERNAL', message: 'agent instance is gone (closed or stopped)' };
 
 /** Handle one command; true when it ran guest code (then the thread lingers for the next). */
@@ -85,6 +112,7 @@ function handle(m: ToWorker): boolean {
       const inst = instances.get(m.slot);
       instances.delete(m.slot);
       interrupts.delete(m.slot);
+      policies.delete(m.slot);
       if (starting.has(m.slot)) {
         closedEarly.add(m.slot);
         return false;
@@ -144,6 +172,8 @@ port.on('message', (m: ThreadStart | ToWorker) => {
   if (m.type === 'start') {
     results = m.results;
     bell = new Int32Array(m.bell);
+    rpc = new RpcChannel(m.rpc, m.rpcShared);
+    policyPort = m.policies;
     return;
   }
   if (!results) return;
