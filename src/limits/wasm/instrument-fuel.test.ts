@@ -162,7 +162,7 @@ describe('fuel kept in a local', () => {
   });
 
   it('puts the loop charge on the local and saves it only around calls and exits', async () => {
-    const printed = await print(instrumentModule(await wat(SUM_SQUARES)).bytes);
+    const printed = await print(instrumentModule(await wat(SUM_SQUARES), { branchHints: false }).bytes);
     // The loop is wrapped (loop-exit.ts): fuel negative leaves it for the slow path after it,
     // which saves, calls the refuel function (the hook's table, after the module's own type),
     // reloads with the loop's cost added back and re-enters the loop through its header.

@@ -29,7 +29,8 @@
  * - `body.ts`: the per-function rewrite, and how the counter is kept in a local inside
  *   functions with loops (saves and loads); small leaves charged at the call site;
  *   `sequences.ts`: what it inserts; `loop-exit.ts`: small loops whose refuel call is put
- *   outside them, so that V8 still unrolls them;
+ *   outside them, so that V8 still unrolls them; `branch-hints.ts`: the refuel branches marked
+ *   unlikely;
  * - `scan.ts`: the walk over one body that records where everything goes; `leaves.ts`: the
  *   search for small leaves;
  * - `regions.ts`: regions and sub-regions, where charges go in large regions and what each
@@ -40,6 +41,7 @@ import { WasmFormatError } from './reader.js';
 import { InstrumentError } from './errors.js';
 import { resolveOptions, type InstrumentOptions, type InstrumentResult } from './options.js';
 import { ModuleRewriter } from './sections.js';
+import { addBranchHints } from './branch-hints.js';
 
 export { InstrumentError, type InstrumentErrorCode } from './errors.js';
 export {
@@ -56,6 +58,7 @@ export {
   type MemoryStats,
 } from './options.js';
 export { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, REFUEL_IMPORT_FIELD, V8_LIMITS } from './hook.js';
+export { BRANCH_HINT_SECTION } from './branch-hints.js';
 
 /**
  * Meter and cap one core module. Throws {@link InstrumentError} instead of ever returning
@@ -77,7 +80,10 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
     throw new InstrumentError('COMPONENT_INVALID', `module is ${bytes.length} bytes; the limit is ${resolved.limits.maxModuleBytes}`);
   }
   try {
-    return new ModuleRewriter(bytes, resolved).run();
+    const result = new ModuleRewriter(bytes, resolved).run();
+    if (!result.refuelImported || options.branchHints === false) return result;
+    const hinted = addBranchHints(result.bytes);
+    return { ...result, bytes: hinted.bytes, branchHints: hinted.hints };
   } catch (e) {
     if (!(e instanceof WasmFormatError)) throw e;
     const code = e.kind === 'unsupported' ? 'UNSUPPORTED' : 'COMPONENT_INVALID';

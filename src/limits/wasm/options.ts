@@ -115,6 +115,13 @@ export interface InstrumentOptions {
    * Default {@link DEFAULT_EXIT_LOOP_THRESHOLD}; 0 keeps every refuel call in its loop.
    */
   exitLoopThreshold?: number;
+  /**
+   * With the refuel hook: mark its branches towards the refuel function unlikely in a
+   * `metadata.code.branch_hint` section (`branch-hints.ts`; default true), so that V8 keeps the
+   * call's spills off the hot path. V8 reads the section only with
+   * `--experimental-wasm-branch-hinting` (Node 20); elsewhere it is inert.
+   */
+  branchHints?: boolean;
   /** Cap every defined memory at this many 64 KiB pages. */
   maxMemoryPages?: number;
   /** Cap every defined table at this many elements. */
@@ -163,6 +170,8 @@ export interface InstrumentResult {
   /** True when it also imports `agentos:limits` `refuel` (a funcref global: the refuel function). */
   refuelImported: boolean;
   stats: InstrumentStats;
+  /** Branch hints written (`InstrumentOptions.branchHints`; absent without the refuel hook). */
+  branchHints?: number;
 }
 
 /**

@@ -42,9 +42,9 @@ const PAGE = 65536;
 /** The sections the rewrite may have to add, in section order. */
 const ADDED_SECTIONS = [SectionId.Type, SectionId.Import, SectionId.Table, SectionId.Elem] as const;
 
-/** Custom sections describing indices or code offsets that the rewrite invalidates. */
+/** Custom sections describing indices or code offsets that the rewrite invalidates (code metadata such as branch hints included). */
 const isStaleCustomSection = (name: string): boolean =>
-  name === 'name' || name.startsWith('.debug_') || name === 'sourceMappingURL' || name === 'external_debug_info';
+  name === 'name' || name.startsWith('.debug_') || name === 'sourceMappingURL' || name === 'external_debug_info' || name.startsWith('metadata.code.');
 
 /** Cap `lim` at `cap`: throws MEMORY_LIMIT when the initial size alone is over it. */
 function capLimits(lim: Limits, cap: number | undefined, what: string, describe: (n: number) => string): Limits {
