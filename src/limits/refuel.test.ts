@@ -197,6 +197,35 @@ describe('fuel slices', () => {
     expect(() => s.reset(-5n)).toThrow(RangeError);
   });
 
+  it('preempt() ends the slice: the next charge asks check(), and consumption is unchanged', async () => {
+    // A guest that calls the host in a loop; the host preempts on every call.
+    const text = `(module (import "env" "ping" (func $ping))
+      (func (export "run") (param $n i32)
+        (loop $l (call $ping) (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`;
+    const bytes = instrumentModule(await wat(text)).bytes;
+    const run = (preempting: boolean, stopAt: number) => {
+      let checks = 0;
+      const slicer = createFuelSlicer({ budget: UNLIMITED, check: () => ++checks < stopAt });
+      const ping = () => {
+        if (preempting) slicer.preempt();
+      };
+      const e = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { ping }, ...slicer.imports }).exports as Record<string, Fn>;
+      let error: string | undefined;
+      try {
+        e.run!(10);
+      } catch (x) {
+        error = (x as Error).message;
+      }
+      return { checks, used: slicer.used(), stopped: slicer.stopped(), error };
+    };
+    const plain = run(false, Infinity);
+    expect(plain.checks).toBe(0); // one default slice covers it all
+    const preempted = run(true, Infinity);
+    expect(preempted.checks).toBe(9); // at the next charge after every ping but the last (none follows it)
+    expect(preempted.used).toBe(plain.used);
+    expect(run(true, 3)).toMatchObject({ checks: 3, stopped: true, error: 'unreachable' });
+  });
+
   it('trappingRefuel traps at the first charge that drives the fuel negative, leaving it negative', async () => {
     const bytes = instrumentModule(await wat('(module (func (export "spin") (loop $l (br $l))))')).bytes;
     const fuel = new WebAssembly.Global({ value: 'i64', mutable: true }, 99n);
