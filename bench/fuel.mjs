@@ -31,6 +31,7 @@ import { instrumentModule, REFUEL_IMPORT_FIELD } from '../dist/limits/wasm/instr
 import { createFuelSlicer } from '../dist/limits/refuel.js';
 import { FUEL_PER_MS, meterFor } from '../dist/limits/meter.js';
 import { buildAgent, toolchainVersions } from '../dist/build/index.js';
+import { enableWasmFeatures } from '../dist/engine/jco/wasm-features.js';
 import { BENCH, CACHE, REPO, jsAgent } from './lib/agents.mjs';
 import { binaryenMeter, FUEL_FIELD, FUEL_MODULE } from './lib/binaryen-meter.mjs';
 import { clang, computeClangFlags } from './lib/compute-components.mjs';
@@ -436,6 +437,9 @@ const PARTS = { compute: computeSuite, instrument: instrumentTime, jsloop: jsLoo
 
 /** Run the section (`parts`: some of {@link PARTS}, default all); returns the text to print. */
 export async function fuelBench({ quick = false, progress = () => {}, parts = Object.keys(PARTS) } = {}) {
+  // The V8 features the engine turns on (branch hinting, read for the refuel hook's branches,
+  // where it does): every variant is measured as the engine would run it.
+  enableWasmFeatures();
   const lines = [];
   lines.push('command: node bench/fuel.mjs (also part of npm run bench)');
   lines.push(`${machineLine()} · binaryen ${binaryenVersion()}${quick ? ' · BENCH_QUICK=1 (smoke run)' : ''}${parts.length < Object.keys(PARTS).length ? ` · FUEL_PARTS=${parts.join(',')}` : ''}`);
