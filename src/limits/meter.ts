@@ -43,7 +43,7 @@ export const PREEMPTIBLE_FUEL: boolean = true;
  */
 export const INSTRUMENTER_HASH: string = (() => {
   const h = createHash('sha256');
-  for (const name of ['instrument', 'options', 'errors', 'sections', 'segments', 'hook', 'body', 'sequences', 'scan', 'loop-exit', 'leaves', 'regions', 'reader', 'opcodes', 'branch-hints']) {
+  for (const name of ['instrument', 'options', 'errors', 'sections', 'segments', 'hook', 'body', 'sequences', 'scan', 'loop-exit', 'leaves', 'regions', 'reader', 'opcodes', 'branch-hints', 'stop-flag']) {
     for (const ext of ['.js', '.ts']) {
       try {
         h.update(readFileSync(new URL(`./wasm/${name}${ext}`, import.meta.url)));
@@ -111,20 +111,48 @@ export function meterFor(limits: ResourceLimits): Meter {
         try {
           return instrumentModule(bytes, { fuel: true, refuel: PREEMPTIBLE_FUEL, maxMemoryPages: pages, maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS }).bytes;
         } catch (e) {
-          if (!(e instanceof InstrumentError)) throw e;
-          if (e.code === 'MEMORY_LIMIT') {
-            // The instrumenter speaks in pages; the audit record and the error in bytes.
-            const table = /table/.test(e.message);
-            throw new LimitError('MEMORY_LIMIT', `core module ${name} needs more ${table ? 'table space' : 'memory'} than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(maxMemory)}) or --memory`, {
-              limit: table ? 'tableElements' : 'maxMemory',
-              allowed: table ? DEFAULT_MAX_TABLE_ELEMENTS : maxMemory,
-              ...(e.requested !== undefined ? { requested: table ? e.requested : e.requested * PAGE } : {}),
-              module: name,
-            });
-          }
-          throw new ComponentError(`core module ${name} cannot be metered: ${e.message}`, { module: name, reason: e.code });
+          throw meteringError(e, name, maxMemory);
         }
       },
     },
   };
 }
+
+/** An instrumenter failure as the sandbox reports it (other errors as they are). */
+function meteringError(e: unknown, name: string, maxMemory: number): unknown {
+  if (!(e instanceof InstrumentError)) return e;
+  if (e.code === 'MEMORY_LIMIT') {
+    // The instrumenter speaks in pages; the audit record and the error in bytes.
+    const table = /table/.test(e.message);
+    return new LimitError('MEMORY_LIMIT', `core module ${name} needs more ${table ? 'table space' : 'memory'} than allowed: ${e.message}; raise resourceLimits.maxMemory (now ${formatBytes(maxMemory)}) or --memory`, {
+      limit: table ? 'tableElements' : 'maxMemory',
+      allowed: table ? DEFAULT_MAX_TABLE_ELEMENTS : maxMemory,
+      ...(e.requested !== undefined ? { requested: table ? e.requested : e.requested * PAGE } : {}),
+      module: name,
+    });
+  }
+  return new ComponentError(`core module ${name} cannot be metered: ${e.message}`, { module: name, reason: e.code });
+}
+
+/**
+ * The wasmtime engine's metering (`native/src/meter.rs`): the same charges as {@link meterFor}'s,
+ * so fuel figures are the same on both engines, in stop-flag mode (a charge that overdraws
+ * traps, and the host stops a guest through a flag its loops poll) and without caps: the
+ * engine's store limiter caps memories and tables per policy, so one metered artifact serves
+ * every policy. {@link STOP_FLAG_METER_KEY} names it in the artifact cache.
+ *
+ * @example
+ * ```ts
+ * const metered = addon.meterComponent(bytes, (i, core) => instrumentStopFlag(`core${i}`, core));
+ * ```
+ */
+export function instrumentStopFlag(name: string, bytes: Uint8Array): Uint8Array {
+  try {
+    return instrumentModule(bytes, { fuel: true, stopFlag: true }).bytes;
+  } catch (e) {
+    throw meteringError(e, name, DEFAULT_MAX_MEMORY);
+  }
+}
+
+/** Names {@link instrumentStopFlag}'s output: part of the wasmtime engine's artifact fingerprint. */
+export const STOP_FLAG_METER_KEY = `s${METER_VERSION}-${INSTRUMENTER_HASH}`;

@@ -57,14 +57,14 @@ import { BodyScanner, type IndexSpace } from './scan.js';
 import type { LeafTable } from './leaves.js';
 import {
   Sequences, SEQ_EXIT_GLOBAL, SEQ_EXIT_LOCAL, SEQ_HEAD_GLOBAL, SEQ_HEAD_LOCAL, SEQ_LOAD, SEQ_SAVE, SEQ_SLOW_GLOBAL_HEAD, SEQ_SLOW_GLOBAL_TAIL,
-  SEQ_SLOW_LOCAL_HEAD, SEQ_SLOW_LOCAL_TAIL, SEQ_TAIL_EAGER, SEQ_TAIL_GLOBAL, SEQ_TAIL_LOCAL,
+  SEQ_SLOW_LOCAL_HEAD, SEQ_SLOW_LOCAL_TAIL, SEQ_TAIL_EAGER, SEQ_TAIL_GLOBAL, SEQ_TAIL_LOCAL, SEQ_POLL_LOCAL, SEQ_POLL_GLOBAL, type StopFlag,
 } from './sequences.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
 const { BLOCKTYPE_EMPTY } = opcodes;
 const ValType: typeof opcodes.ValType = { ...opcodes.ValType };
 const Op: typeof opcodes.Op = { ...opcodes.Op };
-const { EV_BR_TABLE, EV_CHARGE, EV_CHARGE_EXIT, EV_GLOBAL, EV_LABEL, EV_LEAF_CALL, EV_SAVE, EV_SKIP, EV_UNWRAP, EV_WRAP } = regions;
+const { EV_BR_TABLE, EV_CHARGE, EV_CHARGE_EXIT, EV_GLOBAL, EV_LABEL, EV_LEAF_CALL, EV_POLL, EV_SAVE, EV_SKIP, EV_UNWRAP, EV_WRAP } = regions;
 
 /**
  * How a function body is metered.
@@ -118,6 +118,8 @@ export class FuelInjector {
   leafCalls = 0;
   /** Loops whose refuel call was put outside them (`loop-exit.ts`). */
   exitLoops = 0;
+  /** Stop-flag polls inserted (loop headers and function entries; `stop-flag.ts`). */
+  polls = 0;
   private readonly scanner: BodyScanner;
   /** The inserted sequences (`sequences.ts`), for the current function's fuel local. */
   private readonly seqs: Sequences;
@@ -137,11 +139,12 @@ export class FuelInjector {
     opts: ResolvedOptions,
     private readonly leaves?: LeafTable,
     hook?: { readonly type: number; readonly table: number },
+    stop?: StopFlag,
   ) {
     this.scanner = new BodyScanner(fuelIndex, space, opts);
     this.scanner.leaves = leaves;
     this.fuelLocal = opts.fuelLocal ?? true;
-    this.seqs = new Sequences(fuelIndex, hook);
+    this.seqs = new Sequences(fuelIndex, hook, stop);
   }
 
   /**
@@ -264,6 +267,7 @@ export class FuelInjector {
           out.u32(leaves.copyIndex(slot));
           break;
         }
+        case EV_POLL: this.polls++; this.put(local ? SEQ_POLL_LOCAL : SEQ_POLL_GLOBAL); break;
         case EV_SAVE: this.put(SEQ_SAVE); break;
         default: this.put(SEQ_LOAD);
       }

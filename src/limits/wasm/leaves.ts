@@ -60,6 +60,8 @@ for (const op of [
 export class LeafTable {
   /** The number of imported functions: the index of the first defined one. Set before any {@link redirect}. */
   funcImports = 0;
+  /** Functions the rewrite appends before the copies (stop-flag mode's trap helpers). */
+  before = 0;
   /** Per defined function: its slot, or -1 when it is not a small leaf. */
   private readonly slotOf: Int32Array;
   /** Per slot: the defined function's index (not counting imports), its charge, its body's input range (locals included). */
@@ -124,9 +126,9 @@ export class LeafTable {
     if (index >= this.funcImports + this.functions) throw r.malformed(`function index ${index} out of range`);
   }
 
-  /** The function index of the copy of `slot` (after every function of the input). */
+  /** The function index of the copy of `slot` (after every function of the input, and {@link before}). */
   copyIndex(slot: number): number {
-    return this.funcImports + this.functions + this.copyOf[slot]!;
+    return this.funcImports + this.functions + this.before + this.copyOf[slot]!;
   }
 }
 
@@ -146,7 +148,7 @@ export function findLeaves(input: Uint8Array, start: number, end: number, opts: 
     if (count > opts.limits.maxFunctions) return undefined;
     const table = new LeafTable(count, opts.limits.maxFunctions - count);
     // Indices only matter for the rewrite, which checks them: accept any here.
-    const scanner = new BodyScanner(0, { globals: 2 ** 32, globalShift: 0, tables: 2 ** 32, elemSegments: 2 ** 32 }, opts);
+    const scanner = new BodyScanner(0, { globals: 2 ** 32, globalShift: 0, tables: 2 ** 32, elemSegments: 2 ** 32, functions: 2 ** 32 }, opts);
     const body = new WasmReader(input);
     for (let i = 0; i < count; i++) {
       const size = r.u32();

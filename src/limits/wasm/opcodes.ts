@@ -60,6 +60,8 @@ export const Imm = {
   Lane: 18,
   /** Sixteen raw bytes (v128.const, i8x16.shuffle). */
   Bytes16: 19,
+  /** One u32 LEB memory index (memory.size, memory.grow): range-checked by the reader. */
+  MemIndex: 20,
   /** One reserved zero byte (atomic.fence). */
   Byte: 20,
 } as const;
@@ -162,7 +164,7 @@ export const SINGLE_BYTE: Uint8Array = table(256, [
   [0x1f, 0x1f, Imm.TryTable],
   [0x20, 0x26, Imm.Index], // local.get/set/tee, global.get/set, table.get/set
   [0x28, 0x3e, Imm.MemArg], // loads and stores
-  [0x3f, 0x40, Imm.Index], // memory.size, memory.grow (memory index)
+  [0x3f, 0x40, Imm.MemIndex], // memory.size, memory.grow (memory index)
   [0x41, 0x41, Imm.S32],
   [0x42, 0x42, Imm.S64],
   [0x43, 0x43, Imm.Bytes4],

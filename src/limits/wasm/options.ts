@@ -60,6 +60,20 @@ export interface InstrumentOptions {
    */
   refuel?: boolean;
   /**
+   * Stop-flag mode, for engines whose compiler pays for any call on a loop's path even when it
+   * never runs (Cranelift spills the loop's values around it; `native/src/meter.rs`): charges
+   * trap as with `refuel: false`, and the host stops a guest by setting a byte that every loop
+   * header, and the entry of every function that calls, polls with an atomic load (default
+   * false; implies `refuel: false`). The module gets, at the end of each index space:
+   * a memory `(memory 1 1)` exported as `agentos:flags` (byte 0: the host's stop flag; on a
+   * trap of the rewrite's own, byte 1 says why, 1 fuel ran out or 2 stopped, and bytes 8..16
+   * hold the fuel global), and two functions that write that record and trap; its start
+   * function, if any, is exported as `agentos:start` instead of run at instantiation, so the
+   * host can set up the flag first (`stop-flag.ts`). A memory index past the input's own (in
+   * code, data segments and exports) is refused: it would name the flag memory.
+   */
+  stopFlag?: boolean;
+  /**
    * Keep the fuel counter in a local inside functions with loops (default true). false:
    * every charge updates the global directly, as before fuel locals: the same charges and
    * trap points, several times slower in tight loops. For comparisons and tests.
@@ -158,6 +172,8 @@ export interface InstrumentStats {
    * (`loop-exit.ts`; only with the refuel hook).
    */
   exitLoops: number;
+  /** Stop-flag polls inserted (loop headers and the entries of functions that call; `stop-flag.ts`). */
+  polls: number;
   /** Defined memories, in order. */
   memories: MemoryStats[];
 }
@@ -169,6 +185,8 @@ export interface InstrumentResult {
   fuelGlobalImported: boolean;
   /** True when it also imports `agentos:limits` `refuel` (a funcref global: the refuel function). */
   refuelImported: boolean;
+  /** True when it polls a stop flag and exports it (`InstrumentOptions.stopFlag`). */
+  stopFlag: boolean;
   stats: InstrumentStats;
   /** Branch hints written (`InstrumentOptions.branchHints`; absent without the refuel hook). */
   branchHints?: number;
@@ -186,6 +204,7 @@ export interface InstrumentResult {
 export type ResolvedOptions = InstrumentOptions & {
   fuel: boolean;
   refuel: boolean;
+  stopFlag: boolean;
   limits: Required<InstrumentLimits>;
   fineLoopThreshold: number;
   fineFunctionThreshold: number;
@@ -222,7 +241,8 @@ export function resolveOptions(options: InstrumentOptions): ResolvedOptions {
   return {
     ...options,
     fuel: options.fuel ?? true,
-    refuel: (options.fuel ?? true) && (options.refuel ?? true),
+    refuel: (options.fuel ?? true) && (options.refuel ?? true) && options.stopFlag !== true,
+    stopFlag: (options.fuel ?? true) && options.stopFlag === true,
     limits: { ...DEFAULT_INSTRUMENT_LIMITS, ...options.limits },
     fineLoopThreshold: threshold('fineLoopThreshold', options.fineLoopThreshold, DEFAULT_FINE_LOOP_THRESHOLD),
     fineFunctionThreshold: threshold('fineFunctionThreshold', options.fineFunctionThreshold, DEFAULT_FINE_FUNCTION_THRESHOLD),

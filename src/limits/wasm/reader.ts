@@ -95,6 +95,11 @@ export class WasmReader {
   /** The sub-opcode of the last prefixed (0xFC, 0xFD, 0xFE) instruction. */
   sub = 0;
   /**
+   * The memories code may name (imported and defined); a larger memory index is refused, so
+   * that stop-flag mode's memory, added after them, cannot be named. Infinity: no check.
+   */
+  memories = Infinity;
+  /**
    * The label immediates of the last `br_table` (its targets, then the default) or
    * `try_table` (one per catch clause): `labels[0..labelCount)`. Other instructions leave
    * them alone.
@@ -260,8 +265,13 @@ export class WasmReader {
   /** memarg: flags (bit 6: a memory index follows, multi-memory), then a u64 offset. */
   private memArg(): void {
     const flags = this.u32();
-    if (flags & 0x40) this.u32();
+    this.memory(flags & 0x40 ? this.u32() : 0);
     this.skipLeb(10);
+  }
+
+  /** Refuse memory index `m` past {@link memories}. */
+  private memory(m: number): void {
+    if (m >= this.memories) throw this.malformed(`memory index ${m} out of range`);
   }
 
   /**
@@ -299,6 +309,7 @@ export class WasmReader {
       case Imm.PrefixFC: return this.prefixed(MISC_FC, op);
       case Imm.PrefixFD: return this.prefixed(SIMD_FD, op);
       case Imm.PrefixFE: return this.prefixed(ATOMIC_FE, op);
+      case Imm.MemIndex: return this.memory((this.index = this.u32()));
       default: this.pos--; throw this.unsupported(`unknown opcode ${hex(op)}`);
     }
   }
@@ -338,8 +349,19 @@ export class WasmReader {
     const kind = sub < subTable.length ? subTable[sub]! : Imm.Invalid;
     switch (kind) {
       case Imm.None: return;
-      case Imm.Index: this.index = this.u32(); return;
-      case Imm.Index2: this.index = this.u32(); this.index2 = this.u32(); return;
+      case Imm.Index:
+        this.index = this.u32();
+        if (prefix === 0xfc && sub === 11) this.memory(this.index); // memory.fill mem
+        return;
+      case Imm.Index2:
+        this.index = this.u32();
+        this.index2 = this.u32();
+        // memory.init data mem, memory.copy dst src
+        if (prefix === 0xfc && (sub === 8 || sub === 10)) {
+          this.memory(this.index2);
+          if (sub === 10) this.memory(this.index);
+        }
+        return;
       case Imm.MemArg: return this.memArg();
       case Imm.MemArgLane: this.memArg(); this.skip(1); return;
       case Imm.Lane: case Imm.Byte: return this.skip(1);

@@ -70,10 +70,12 @@ export const EV_LABEL = 6;
 export const EV_BR_TABLE = 7;
 /** Nothing: a change recorded in case a loop would be wrapped, and it was not. */
 export const EV_SKIP = 8;
+/** Stop-flag mode: the poll of the stop flag at a loop header or function entry (`stop-flag.ts`). */
+export const EV_POLL = 9;
 /** `local.get $f; global.set $fuel` (this and the next: only in functions keeping a fuel local). */
-export const EV_SAVE = 9;
+export const EV_SAVE = 10;
 /** `global.get $fuel; local.set $f`. */
-export const EV_LOAD = 10;
+export const EV_LOAD = 11;
 
 /** Frame kinds: the low bits of a frame's info. */
 export const F_BLOCK = 0;

@@ -26,7 +26,7 @@ import type { ResolvedOptions } from './options.js';
 const { ROLE } = opcodes;
 const Op: typeof opcodes.Op = { ...opcodes.Op };
 const Role: typeof opcodes.Role = { ...opcodes.Role };
-const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_SAVE, EV_LOAD, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
+const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_POLL, EV_SAVE, EV_LOAD, EV_SKIP, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
 
 /**
  * The sizes of the input's index spaces the code may name (imports included), and how far
@@ -37,6 +37,8 @@ export interface IndexSpace {
   readonly globalShift: number;
   readonly tables: number;
   readonly elemSegments: number;
+  /** Imported and defined functions: a larger index would name a function the rewrite appends. */
+  readonly functions: number;
 }
 
 /**
@@ -63,6 +65,10 @@ export class BodyScanner extends LoopExitTracker {
   leafCalls = 0;
   /** The small leaves whose direct calls are charged at the call site (undefined: none are). */
   leaves: LeafTable | undefined = undefined;
+  /** Calls other than of small leaves, tail calls included (stop-flag mode polls at the entry of functions that make any). */
+  private calls = 0;
+  /** Stop-flag mode: loop headers and the entries of functions that call poll the stop flag. */
+  private readonly stopFlag: boolean;
   /** Per block number: 1 when a try_table catch clause targets the block's label. */
   private marks: Uint8Array = new Uint8Array(64);
   /** The block numbers set in {@link marks}, to clear them after the function. */
@@ -86,6 +92,7 @@ export class BodyScanner extends LoopExitTracker {
     this.loopThreshold = opts.fineLoopThreshold;
     this.functionThreshold = opts.fineFunctionThreshold;
     this.freeBlocks = opts.fineFreeBlocks;
+    this.stopFlag = opts.stopFlag;
   }
 
   /**
@@ -122,6 +129,9 @@ export class BodyScanner extends LoopExitTracker {
     this.entryCharges = 0;
     this.leafCalls = 0;
     const entry = this.addEvent(EV_CHARGE, r.pos, r.pos, 0); // also loads the local: see emit
+    // Skipped again at the end if the function calls nothing (it cannot run unbounded then).
+    const entryPoll = this.stopFlag ? this.addEvent(EV_POLL, r.pos, r.pos, 0) : -1;
+    this.calls = 0;
     this.openRoot(entry, 0);
     let total = 0;
     let fineBase = 0;
@@ -135,7 +145,7 @@ export class BodyScanner extends LoopExitTracker {
       const role = ROLE[op]!;
       if (role === Role.None) {
         // A function index past the last function would name a leaf copy: see LeafTable.checkIndex.
-        if (op === Op.RefFunc && this.leaves !== undefined) this.leaves.checkIndex(r, r.index);
+        if (op === Op.RefFunc) this.func(r, r.index);
         continue;
       }
       switch (role) {
@@ -149,6 +159,7 @@ export class BodyScanner extends LoopExitTracker {
           break;
         case Role.Call:
           this.spoil();
+          if (op === Op.Call) this.func(r, r.index);
           if (op === Op.CallIndirect) this.table(r, r.index2);
           if (op === Op.Call && this.leaves !== undefined) {
             this.leaves.checkIndex(r, r.index);
@@ -161,14 +172,16 @@ export class BodyScanner extends LoopExitTracker {
             }
           }
           this.exits++;
+          this.calls++;
           // Not a sub-region boundary: what follows runs unless the callee throws or traps.
           this.addEvent(EV_SAVE, at, at, 0);
           this.addEvent(EV_LOAD, r.pos, r.pos, 0);
           break;
         case Role.Leave:
-          if (op === Op.ReturnCall && this.leaves !== undefined) this.leaves.checkIndex(r, r.index);
+          if (op === Op.ReturnCall) this.func(r, r.index);
           if (op === Op.ReturnCallIndirect) this.table(r, r.index2);
           if (op !== Op.Return && op !== Op.Unreachable) this.spoil(); // a tail call or a throw
+          if (op === Op.ReturnCall || op === Op.ReturnCallIndirect) this.calls++;
           this.exits++;
           this.addEvent(EV_SAVE, at, at, 0);
           this.closeSub(total);
@@ -212,6 +225,7 @@ export class BodyScanner extends LoopExitTracker {
           this.closeSub(total);
           this.loopOpened(r.buf, at, r.pos, depth, sync && this.marks[block] === 1);
           const slot = this.addEvent(EV_CHARGE, r.pos, r.pos, 0);
+          if (this.stopFlag) this.addEvent(EV_POLL, r.pos, r.pos, 0);
           this.pushFrame(depth++, slot, info, block, outer);
           this.frameCost[depth - 1] = total;
           this.frameBase[depth - 1] = fineBase;
@@ -287,6 +301,7 @@ export class BodyScanner extends LoopExitTracker {
             if (r.pos !== r.end) throw r.malformed('function body continues after its final end');
             this.closeSub(total);
             this.entryCharges = this.finishRegion(entry, total, fineBase, this.functionThreshold);
+            if (entryPoll >= 0 && this.calls === 0) this.events[entryPoll] = EV_SKIP;
             return loops;
           }
           const d = --depth;
@@ -342,6 +357,15 @@ export class BodyScanner extends LoopExitTracker {
     }
     this.table(r, r.index); // table.copy dst src, table.grow, table.size, table.fill
     if (sub === 14) this.table(r, r.index2);
+  }
+
+  /**
+   * Refuse function index `index` (of a `call`, `return_call` or `ref.func`) past the input's
+   * functions: the input is invalid, but the index would name what the rewrite appends (a
+   * leaf's unmetered copy, a trap helper), and the output would be a valid module reaching it.
+   */
+  private func(r: WasmReader, index: number): void {
+    if ((this.leaves !== undefined || this.stopFlag) && index >= this.space.functions) throw r.malformed(`function index ${index} out of range`);
   }
 
   private table(r: WasmReader, index: number): void {

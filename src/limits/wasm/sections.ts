@@ -26,6 +26,9 @@
  *   only known once the code is rewritten: the function section is written then, and inserted
  *   where it belongs. A function index past the last function (in exports, the start section,
  *   element segments, constant expressions and code) is then refused: it would name a copy.
+ * - stop-flag mode (`stop-flag.ts`): the flag memory after the input's memories, its export,
+ *   the start function exported instead of run, two trap helpers before the leaf copies (the
+ *   function section is then always written after the code).
  */
 import { ByteWriter, ExternalKind, readSections, SECTION_ORDER, SectionId, WasmReader, type Limits, type Section } from './reader.js';
 import { FuelInjector } from './body.js';
@@ -34,13 +37,17 @@ import { findLeaves } from './leaves.js';
 import { InstrumentError } from './errors.js';
 import { checkV8Limit, FUEL_IMPORT_MODULE, writeHookImports, writeHookTable, writeVoidType } from './hook.js';
 import { IndexRewriter } from './segments.js';
+import { TRAP_FUEL, TRAP_STOPPED, writeFlagExports, writeFlagMemory, writeTrapHelper } from './stop-flag.js';
 import { MAX_PAGES_32, type InstrumentResult, type InstrumentStats, type ResolvedOptions } from './options.js';
 
 /** Bytes per WebAssembly page. */
 const PAGE = 65536;
 
 /** The sections the rewrite may have to add, in section order. */
-const ADDED_SECTIONS = [SectionId.Type, SectionId.Import, SectionId.Table, SectionId.Elem] as const;
+const ADDED_SECTIONS = [SectionId.Type, SectionId.Import, SectionId.Function, SectionId.Table, SectionId.Memory, SectionId.Export, SectionId.Elem, SectionId.Code] as const;
+
+/** Stop-flag mode's trap helpers (`stop-flag.ts`), appended after the defined functions. */
+const TRAP_HELPERS = 2;
 
 /** Custom sections describing indices or code offsets that the rewrite invalidates (code metadata such as branch hints included). */
 const isStaleCustomSection = (name: string): boolean =>
@@ -75,7 +82,9 @@ export class ModuleRewriter extends IndexRewriter {
   /** With leaves: the function section, written after the code section at output position `funcSectionAt`. */
   private funcSection: Section | undefined;
   private funcSectionAt = 0;
-  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, exitLoops: 0, memories: [] };
+  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, exitLoops: 0, polls: 0, memories: [] };
+  /** Stop-flag mode: the input's start function, exported instead of run (-1: none). */
+  private startFunc = -1;
 
   constructor(input: Uint8Array, opts: ResolvedOptions) {
     super(input, new ByteWriter(input.length + (input.length >> 3) + 1024), opts);
@@ -88,6 +97,8 @@ export class ModuleRewriter extends IndexRewriter {
     if (code && opts.fuel && opts.fuelLocal !== false && opts.leafInlineThreshold > 0) {
       this.leaves = findLeaves(this.input, code.start, code.end, opts);
     }
+    const start = sections.find((s) => s.id === SectionId.Start);
+    if (start && opts.stopFlag) this.startFunc = new WasmReader(this.input, start.start, start.end).u32();
     this.out.copy(this.input, 0, 8);
     for (const s of sections) {
       if (s.id !== SectionId.Custom) this.addMissing(SECTION_ORDER[s.id]!);
@@ -96,17 +107,28 @@ export class ModuleRewriter extends IndexRewriter {
     this.addMissing(Infinity);
     if (this.globalShift > 0) checkV8Limit('globals', this.fuelIndex + this.definedGlobals + this.globalShift);
     if (this.funcSection) this.writeFunctionSection(this.funcSection);
-    return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, refuelImported: this.hook, stats: this.stats };
+    return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, refuelImported: this.hook, stopFlag: this.opts.stopFlag, stats: this.stats };
   }
 
   /**
    * Add the sections the rewrite needs and the input lacks (imports for the fuel global; a type,
-   * a table and an element section for the hook) whose place comes before section order `order`.
+   * a table and an element section for the hook; a type, function, memory, export and code
+   * section in stop-flag mode) whose place comes before section order `order`.
    */
   private addMissing(order: number): void {
     for (const id of ADDED_SECTIONS) {
       if (SECTION_ORDER[id]! >= order || this.written & (1 << id)) continue;
-      if (id === SectionId.Import ? this.opts.fuel : this.hook) this.rewriteSection(id, undefined);
+      if (this.adds(id)) this.rewriteSection(id, undefined);
+    }
+  }
+
+  /** Whether the rewrite adds to section `id` (so it must exist even if the input lacks it). */
+  private adds(id: number): boolean {
+    switch (id) {
+      case SectionId.Import: return this.opts.fuel;
+      case SectionId.Type: return this.hook || this.opts.stopFlag;
+      case SectionId.Table: case SectionId.Elem: return this.hook;
+      default: return this.opts.stopFlag; // function, memory, export, code
     }
   }
 
@@ -119,13 +141,13 @@ export class ModuleRewriter extends IndexRewriter {
         const types = r.funcTypes();
         this.typeParams = types.params;
         this.voidType = types.voidType;
-        if (!this.hook || types.voidType >= 0) return this.copySection(s);
+        if (!this.adds(SectionId.Type) || types.voidType >= 0) return this.copySection(s);
         r.pos = s.start; // rewritten: the hook's type appended
         break;
       }
       case SectionId.Function:
         this.functionTypes(r);
-        if (!this.leaves) return this.copySection(s);
+        if (!this.leaves && !this.opts.stopFlag) return this.copySection(s);
         // Written once the code section has told which leaves need a copy.
         this.funcSection = s;
         this.funcSectionAt = this.out.len;
@@ -134,8 +156,10 @@ export class ModuleRewriter extends IndexRewriter {
       case SectionId.Import: case SectionId.Table: case SectionId.Memory: case SectionId.Global:
       case SectionId.Export: case SectionId.Elem: case SectionId.Data: break;
       case SectionId.Start:
-        if (this.leaves) this.funcIndex(r, r.u32());
-        return this.copySection(s);
+        this.funcIndex(r, r.u32());
+        // Stop-flag mode: exported instead (see the export section).
+        if (!this.opts.stopFlag) this.copySection(s);
+        return;
       default: return this.copySection(s); // datacount, tag: no global or size in them
     }
     this.rewriteSection(s.id, r);
@@ -156,12 +180,13 @@ export class ModuleRewriter extends IndexRewriter {
       case SectionId.Type: this.types(r); break;
       case SectionId.Import: this.imports(r); break;
       case SectionId.Table: this.tableSection(r); break;
-      case SectionId.Memory: this.vector(r!, (i) => this.memory(r!, i)); break;
+      case SectionId.Memory: this.memorySection(r); break;
       case SectionId.Global: this.vector(r!, () => this.global(r!), (n) => (this.definedGlobals = n)); break;
-      case SectionId.Export: this.vector(r!, () => this.exportEntry(r!)); break;
+      case SectionId.Export: this.exportSection(r); break;
       case SectionId.Elem: this.elemSection(r); break;
       case SectionId.Data: this.vector(r!, () => this.dataSegment(r!)); break;
-      case SectionId.Code: this.code(r!); break;
+      case SectionId.Function: this.addedFunctionSection(); break;
+      case SectionId.Code: if (r) this.code(r); else this.addedCodeSection(); break;
     }
     if (r && r.pos !== r.end) throw r.malformed(`section ${id} has trailing bytes`);
     this.out.endSized(at);
@@ -196,22 +221,24 @@ export class ModuleRewriter extends IndexRewriter {
   }
 
   /**
-   * Insert function section `s` at its place in the output: as it is, or with the type of
-   * every leaf copy appended.
+   * Insert function section `s` at its place in the output: as it is, or with the types of
+   * stop-flag mode's trap helpers and of every leaf copy appended.
    */
   private writeFunctionSection(s: Section): void {
     const copies = this.leaves?.copies ?? [];
-    const w = new ByteWriter(s.end - s.start + 5 * copies.length + 16);
+    const helpers = this.opts.stopFlag ? TRAP_HELPERS : 0;
+    const w = new ByteWriter(s.end - s.start + 5 * (copies.length + helpers) + 16);
     w.u8(SectionId.Function);
-    if (copies.length === 0) {
+    if (copies.length + helpers === 0) {
       w.u32(s.end - s.start);
       w.copy(this.input, s.start, s.end);
     } else {
       const r = new WasmReader(this.input, s.start, s.end);
       const count = r.u32();
       const at = w.beginSized();
-      w.u32(count + copies.length);
+      w.u32(count + helpers + copies.length);
       w.copy(this.input, r.pos, s.end);
+      for (let i = 0; i < helpers; i++) w.u32(this.voidType);
       for (const slot of copies) w.u32(this.funcTypes[this.leaves!.func[slot]!]!);
       w.endSized(at);
     }
@@ -253,6 +280,7 @@ export class ModuleRewriter extends IndexRewriter {
     if (kind === ExternalKind.Global) this.fuelIndex++;
     else if (kind === ExternalKind.Func) this.funcImports++;
     else if (kind === ExternalKind.Table) this.tables++;
+    else if (kind === ExternalKind.Memory) this.memories++;
     this.through(r, start);
   }
 
@@ -274,6 +302,43 @@ export class ModuleRewriter extends IndexRewriter {
     r.refType();
     this.through(r, start);
     this.writeLimits(capLimits(r.limits('table'), this.opts.maxTableElements, `table ${index}`, (n) => `${n} elements`));
+  }
+
+  /** The defined memories, capped, then stop-flag mode's flag memory: its index is the input's memory count. */
+  private memorySection(r: WasmReader | undefined): void {
+    const count = r ? r.u32() : 0;
+    const added = this.opts.stopFlag ? 1 : 0;
+    this.out.u32(count + added);
+    for (let i = 0; i < count; i++) this.memory(r!, i);
+    this.memories += count;
+    if (added) writeFlagMemory(this.out);
+  }
+
+  /** The exports, then stop-flag mode's: the flag memory, the start function. */
+  private exportSection(r: WasmReader | undefined): void {
+    const count = r ? r.u32() : 0;
+    const added = this.opts.stopFlag ? (this.startFunc >= 0 ? 2 : 1) : 0;
+    this.out.u32(count + added);
+    for (let i = 0; i < count; i++) this.exportEntry(r!);
+    if (added) writeFlagExports(this.out, this.memories, this.startFunc);
+  }
+
+  /** Stop-flag mode, for a module without functions: a function section holding the trap helpers. */
+  private addedFunctionSection(): void {
+    this.out.u32(TRAP_HELPERS);
+    for (let i = 0; i < TRAP_HELPERS; i++) this.out.u32(this.voidType);
+  }
+
+  /** Stop-flag mode, for a module without code: the trap helpers' bodies. */
+  private addedCodeSection(): void {
+    this.out.u32(TRAP_HELPERS);
+    this.trapHelpers();
+  }
+
+  /** The bodies of stop-flag mode's trap helpers (fuel, then stop). */
+  private trapHelpers(): void {
+    writeTrapHelper(this.out, this.memories, this.fuelIndex, TRAP_FUEL);
+    writeTrapHelper(this.out, this.memories, this.fuelIndex, TRAP_STOPPED);
   }
 
   private memory(r: WasmReader, index: number): void {
@@ -302,11 +367,18 @@ export class ModuleRewriter extends IndexRewriter {
     const countAt = this.out.len;
     this.out.u32(count);
     const leaves = this.leaves;
-    if (leaves) leaves.funcImports = this.funcImports;
-    const space: IndexSpace = { globals: this.fuelIndex + this.definedGlobals, globalShift: this.globalShift, tables: this.tables, elemSegments: this.elemSegments };
+    const helpers = this.opts.stopFlag ? TRAP_HELPERS : 0;
+    if (leaves) {
+      leaves.funcImports = this.funcImports;
+      leaves.before = helpers;
+    }
+    const space: IndexSpace = { globals: this.fuelIndex + this.definedGlobals, globalShift: this.globalShift, tables: this.tables, elemSegments: this.elemSegments, functions: this.funcImports + count };
     const hook = this.hook ? { type: this.voidType, table: this.tables } : undefined;
-    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, space, this.opts, leaves, hook);
+    const first = this.funcImports + count;
+    const stop = this.opts.stopFlag ? { memory: this.memories, fuelTrap: first, stopTrap: first + 1 } : undefined;
+    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, space, this.opts, leaves, hook, stop);
     const body = new WasmReader(this.input);
+    if (stop) body.memories = this.memories;
     for (let i = 0; i < count; i++) {
       const size = r.u32();
       body.pos = r.pos;
@@ -315,21 +387,24 @@ export class ModuleRewriter extends IndexRewriter {
       injector.body(body, this.typeParams[this.funcTypes[i]!]!);
       r.pos = body.end;
     }
-    if (leaves && leaves.copies.length > 0) {
+    if (helpers) this.trapHelpers();
+    const copies = leaves?.copies.length ?? 0;
+    if (leaves && copies > 0) {
       // The copies of the leaves called directly, in the order of their first calls.
       for (const slot of leaves.copies) {
         body.pos = leaves.bodyStart[slot]!;
         body.end = leaves.bodyEnd[slot]!;
         injector.leafCopy(body);
       }
-      this.out.replaceU32(countAt, leb128Length(count), count + leaves.copies.length);
-      this.stats.leafCopies = leaves.copies.length;
+      this.stats.leafCopies = copies;
     }
+    if (helpers + copies > 0) this.out.replaceU32(countAt, leb128Length(count), count + helpers + copies);
     this.stats.loops = injector.loops;
     this.stats.chargePoints = injector.chargePoints;
     this.stats.fineRegions = injector.fineRegions;
     this.stats.leafCalls = injector.leafCalls;
     this.stats.exitLoops = injector.exitLoops;
+    this.stats.polls = injector.polls;
   }
 }
 

@@ -14,6 +14,7 @@ import { ExternalKind, type ByteWriter, type WasmReader } from './reader.js';
 import type { LeafTable } from './leaves.js';
 import { InstrumentError } from './errors.js';
 import { checkV8Limit, writeHookSegment } from './hook.js';
+import { FLAGS_EXPORT, START_EXPORT } from './stop-flag.js';
 import type { ResolvedOptions } from './options.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
@@ -44,6 +45,8 @@ export abstract class IndexRewriter {
   protected tables = 0;
   /** The input's element segments = the index of the hook's. */
   protected elemSegments = 0;
+  /** The input's memories (imported and defined) = the index of stop-flag mode's flag memory. */
+  protected memories = 0;
   protected dataBytes = 0;
   /** Number of imported functions: the index of the first defined one. */
   protected funcImports = 0;
@@ -87,7 +90,13 @@ export abstract class IndexRewriter {
    * reaching an unmetered function (the code's calls and `ref.func`: `LeafTable.checkIndex`).
    */
   protected funcIndex(r: WasmReader, idx: number): void {
-    if (this.leaves && idx >= this.funcImports + this.funcTypes.length) throw r.malformed(`function index ${idx} out of range`);
+    // Stop-flag mode appends its trap helpers: the same holds for them.
+    if ((this.leaves || this.opts.stopFlag) && idx >= this.funcImports + this.funcTypes.length) throw r.malformed(`function index ${idx} out of range`);
+  }
+
+  /** In stop-flag mode, refuse memory index `idx` past the input's memories: it would name the flag memory. */
+  protected memoryIndex(r: WasmReader, idx: number): void {
+    if (this.opts.stopFlag && idx >= this.memories) throw r.malformed(`memory index ${idx} out of range`);
   }
 
   /** Copy a constant expression, renumbering `global.get` of defined globals. */
@@ -110,11 +119,15 @@ export abstract class IndexRewriter {
 
   protected exportEntry(r: WasmReader): void {
     const start = r.pos;
-    r.skip(r.u32()); // name
+    const name = r.name();
+    if (this.opts.stopFlag && (name === FLAGS_EXPORT || name === START_EXPORT)) {
+      throw new InstrumentError('UNSUPPORTED', `module cannot be metered: it exports "${name}", a name stop-flag mode adds`);
+    }
     const kind = r.u8();
     const idxAt = r.pos;
     const idx = r.u32();
     if (kind === ExternalKind.Func) this.funcIndex(r, idx);
+    if (kind === ExternalKind.Memory) this.memoryIndex(r, idx);
     if (kind === ExternalKind.Table) this.tableIndex(r, idx);
     if (kind === ExternalKind.Global && this.shifts(r, idx)) {
       this.out.copy(this.input, start, idxAt);
@@ -164,7 +177,8 @@ export abstract class IndexRewriter {
     if (flags > 2) throw r.malformed(`data segment flags ${flags}`);
     this.out.u32(flags);
     let start = r.pos;
-    if (flags === 2) r.u32();
+    if (flags === 2) this.memoryIndex(r, r.u32());
+    else if (flags === 0) this.memoryIndex(r, 0);
     this.through(r, start);
     if (flags !== 1) this.constExpr(r);
     start = r.pos;

@@ -6,6 +6,7 @@
  */
 import * as opcodes from './opcodes.js';
 import type { ByteWriter } from './reader.js';
+import { pollLoad } from './stop-flag.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
 const { BLOCKTYPE_EMPTY } = opcodes;
@@ -20,7 +21,10 @@ const Op: typeof opcodes.Op = { ...opcodes.Op };
  *   TAIL_EAGER `i64.sub; local.tee $f; global.set $fuel; local.get $f; i64.const 0; i64.lt_s; if; <refuel>; end`;
  *   TAIL_GLOBAL `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; if; <refuel>; end`;
  *   `<refuel>` is `i32.const 0; call_indirect $void $hook` with the hook, `unreachable` (and no
- *   reload in TAIL_LOCAL) without;
+ *   reload in TAIL_LOCAL) without, `call $fuelTrap; unreachable` in stop-flag mode;
+ * - stop-flag mode (`stop-flag.ts`): the poll of a loop header or function entry, POLL_LOCAL
+ *   `<load flag>; if; local.get $f; global.set $fuel; call $stopTrap; unreachable; end` or
+ *   POLL_GLOBAL `<load flag>; if; call $stopTrap; unreachable; end`;
  * - a loop whose refuel call is outside it (`loop-exit.ts`): its header charge's tail is
  *   EXIT_LOCAL `i64.sub; local.tee $f; i64.const 0; i64.lt_s; br_if 1` or EXIT_GLOBAL
  *   `i64.sub; global.set $fuel; global.get $fuel; i64.const 0; i64.lt_s; br_if 1`, and after its
@@ -42,7 +46,16 @@ export const SEQ_SLOW_LOCAL_HEAD = 9;
 export const SEQ_SLOW_LOCAL_TAIL = 10;
 export const SEQ_SLOW_GLOBAL_HEAD = 11;
 export const SEQ_SLOW_GLOBAL_TAIL = 12;
-export const SEQ_COUNT = 13;
+export const SEQ_POLL_LOCAL = 13;
+export const SEQ_POLL_GLOBAL = 14;
+export const SEQ_COUNT = 15;
+
+/** Stop-flag mode: the flag memory and the trap helpers (`stop-flag.ts`). */
+export interface StopFlag {
+  readonly memory: number;
+  readonly fuelTrap: number;
+  readonly stopTrap: number;
+}
 
 /**
  * The sequences for one fuel global and refuel hook, for the fuel local of the function being
@@ -57,18 +70,33 @@ export const SEQ_COUNT = 13;
  */
 export class Sequences {
   /** Sequence k is `seq[at[k]..at[k + 1])`. */
-  private readonly seq = new Uint8Array(320);
+  private readonly seq = new Uint8Array(400);
   private readonly at = new Int32Array(SEQ_COUNT + 1);
   /** The fuel local the sequences name (-1: none yet). */
   private local = -1;
   private readonly fuelLeb: Uint8Array;
-  /** `<refuel>` without its reload: the hook's call, or `unreachable`. */
+  /** `<refuel>` without its reload: the hook's call, `unreachable`, or the fuel trap helper's call. */
   private readonly refuel: Uint8Array;
+  /** Stop-flag mode: the flag load, and the stop trap helper's call with its `unreachable`. */
+  private readonly poll: Uint8Array;
+  private readonly stopTrap: Uint8Array;
+  /** Whether `<refuel>` returns (the hook) rather than trapping. */
+  private readonly reloads: boolean;
 
-  /** `hook`: the refuel hook's type and table (`hook.ts`), undefined to trap on the spot instead. */
-  constructor(fuelIndex: number, hook: { readonly type: number; readonly table: number } | undefined) {
+  /**
+   * `hook`: the refuel hook's type and table (`hook.ts`), undefined to trap on the spot
+   * instead; `stop`: stop-flag mode's memory and trap helpers (then no hook).
+   */
+  constructor(fuelIndex: number, hook: { readonly type: number; readonly table: number } | undefined, stop?: StopFlag) {
     this.fuelLeb = leb(fuelIndex);
-    this.refuel = hook ? Uint8Array.of(Op.I32Const, 0, Op.CallIndirect, ...leb(hook.type), ...leb(hook.table)) : Uint8Array.of(Op.Unreachable);
+    this.reloads = hook !== undefined;
+    this.refuel = hook
+      ? Uint8Array.of(Op.I32Const, 0, Op.CallIndirect, ...leb(hook.type), ...leb(hook.table))
+      : stop
+        ? Uint8Array.of(Op.Call, ...leb(stop.fuelTrap), Op.Unreachable)
+        : Uint8Array.of(Op.Unreachable);
+    this.poll = Uint8Array.from(stop ? pollLoad(stop.memory) : []);
+    this.stopTrap = stop ? Uint8Array.of(Op.Call, ...leb(stop.stopTrap), Op.Unreachable) : new Uint8Array(0);
     // Functions without a fuel local use only the sequences that do not name it: build them now.
     this.build(0);
     this.local = -1;
@@ -87,7 +115,7 @@ export class Sequences {
     const g = this.fuelLeb;
     const refuel = this.refuel;
     // After the hook's call, the local takes the global's new value (a trap needs nothing).
-    const reload = refuel.length > 1 ? [Op.GlobalGet, g, Op.LocalSet, l] : [];
+    const reload = this.reloads ? [Op.GlobalGet, g, Op.LocalSet, l] : [];
     const seq = this.seq;
     const at = this.at;
     let n = 0;
@@ -127,6 +155,10 @@ export class Sequences {
     next(SEQ_SLOW_GLOBAL_HEAD);
     put(Op.I64Add, Op.GlobalSet, g, Op.Br, 0, Op.End, Op.End);
     next(SEQ_SLOW_GLOBAL_TAIL);
+    put(this.poll, Op.If, BLOCKTYPE_EMPTY, Op.LocalGet, l, Op.GlobalSet, g, this.stopTrap, Op.End);
+    next(SEQ_POLL_LOCAL);
+    put(this.poll, Op.If, BLOCKTYPE_EMPTY, this.stopTrap, Op.End);
+    next(SEQ_POLL_GLOBAL);
   }
 }
 
