@@ -51,6 +51,7 @@ use wasmtime::component::{Component, Linker, ResourceDynamic, ResourceType, Type
 use wasmtime::{Engine, StoreContextMut};
 
 use crate::js::{self, CallError, HandleScope, JsRef, RawEnv, RawValue};
+use crate::meter::RESERVED_PREFIX;
 use crate::state::HostState;
 use napi::sys;
 
@@ -81,6 +82,9 @@ pub fn list_imports(engine: &Engine, component: &Component) -> Vec<ImportItem> {
     let ty = component.component_type();
     let mut out = Vec::new();
     for (name, ext) in ty.imports(engine) {
+        if name.starts_with(RESERVED_PREFIX) {
+            continue;
+        }
         match ext.ty {
             ComponentItem::ComponentInstance(inst) => {
                 for (fname, fext) in inst.exports(engine) {
@@ -144,7 +148,13 @@ pub fn bridge_linker(engine: &Engine, component: &Component) -> wasmtime::Result
     let resources = Arc::new(resources);
     let id_of = |iface: &str, fname: &str| plan.iter().find(|(i, f, _)| i == iface && f == fname).map(|(_, _, id)| *id).unwrap();
 
+    let mut metered = false;
     for (name, ext) in ty.imports(engine) {
+        if name.starts_with(RESERVED_PREFIX) {
+            // The metering rewrite's own imports (`meter.rs`): defined in Rust, not by the host.
+            metered = true;
+            continue;
+        }
         match ext.ty {
             ComponentItem::ComponentInstance(inst) => {
                 let mut li = linker.instance(name)?;
@@ -174,6 +184,9 @@ pub fn bridge_linker(engine: &Engine, component: &Component) -> wasmtime::Result
             ComponentItem::Type(_) => {}
             _ => wasmtime::bail!("import `{name}` is a module, component or core function; the bridge supports interfaces, functions and resources"),
         }
+    }
+    if metered {
+        crate::metered::define_host(&mut linker)?;
     }
     Ok((linker, resources))
 }

@@ -38,12 +38,18 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// 16 hex digits identifying the wasmtime version and engine configuration.
-pub fn engine_fingerprint(engine: &Engine) -> String {
+/// 16 hex digits identifying the wasmtime version and engine configuration, and `meter_key`:
+/// how an instrumented engine's components were metered (empty for wasmtime's own metering).
+pub fn engine_fingerprint(engine: &Engine, meter_key: &str) -> String {
     let mut h = ShaHasher(Sha256::new());
     h.write(b"agentos-wasmtime cache v1\0wasmtime ");
     h.write(WASMTIME_VERSION.as_bytes());
     engine.precompile_compatibility_hash().hash(&mut h);
+    if !meter_key.is_empty() {
+        h.write(b"\0metered ");
+        h.write(meter_key.as_bytes());
+        h.write(&crate::meter::REWRITE_VERSION.to_le_bytes());
+    }
     hex(&h.0.finalize()[..8])
 }
 

@@ -21,20 +21,27 @@ use wasmtime::{Store, StoreContextMut, UpdateDeadline};
 
 use crate::js::{self, JsRef, JsResult, RawEnv, RawValue};
 use crate::state::HostState;
+use crate::watch::Watches;
 
-/// The ticks an engine's epoch has advanced (see the module docs).
+/// The ticks an engine's epoch has advanced (see the module docs), and the stop flags of the
+/// engine's metered instances (`watch.rs`), which the ticker looks at after every tick.
 #[derive(Clone, Default)]
-pub struct EpochClock(Arc<AtomicU64>);
+pub struct EpochClock {
+    ticks: Arc<AtomicU64>,
+    pub watches: Watches,
+}
 
 impl EpochClock {
-    /// Advance this clock, then the engine's epoch (in that order: the clock is never behind).
+    /// Advance this clock, then the engine's epoch (in that order: the clock is never behind),
+    /// then stop the metered calls whose time is up.
     pub fn tick(&self, engine: &wasmtime::Engine) {
-        self.0.fetch_add(1, Ordering::AcqRel);
+        let now = self.ticks.fetch_add(1, Ordering::AcqRel) + 1;
         engine.increment_epoch();
+        self.watches.tick(now);
     }
 
     pub fn now(&self) -> u64 {
-        self.0.load(Ordering::Acquire)
+        self.ticks.load(Ordering::Acquire)
     }
 }
 
@@ -90,6 +97,12 @@ impl InterruptCell {
             return Err("interrupt: the Int32Array is not 4-byte aligned".into());
         }
         Ok(InterruptCell { cell, _keep: JsRef::new(env, value)? })
+    }
+
+    /// The cell itself, for a [`crate::watch::Watch`] (which must let go of it before this
+    /// reference is dropped: `Watch::release`).
+    pub fn cell(&self) -> NonNull<AtomicI32> {
+        self.cell
     }
 
     pub fn is_set(&self) -> bool {

@@ -24,9 +24,12 @@ mod describe;
 mod errors;
 mod interrupt;
 mod js;
+mod meter;
+mod metered;
 mod netns;
 mod seccomp_notify;
 mod state;
+mod watch;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -47,7 +50,9 @@ use crate::bridge::{ImportItem, ResourceNames};
 use crate::errors::{classify_compile, classify_exec, Coded};
 use crate::interrupt::{EpochClock, InterruptCell};
 use crate::js::{throw_coded, JsRef};
+use crate::metered::{FuelHandles, MeteredComponent};
 use crate::state::{CallCtx, HostState, Limiter, LimitsSpec};
+use crate::watch::Watch;
 
 const MIB: f64 = 1024.0 * 1024.0;
 /// "No deadline": far enough that it never arrives, small enough not to overflow when added to
@@ -92,6 +97,15 @@ pub struct EngineOptions {
     /// Epoch interruption (wasmtime's `epoch_interruption`). Default true. An engine without it
     /// cannot take `limits.timeoutMs` or `limits.epochDeadline`.
     pub epoch_interruption: Option<bool>,
+    /// How guests are metered: `'wasmtime'` (default: wasmtime's fuel and epoch interruption, as
+    /// `fuel` / `epochInterruption` say) or `'instrumented'`: components metered by our own
+    /// instrumenter (`meterComponent`, see `metered.rs`), with wasmtime's fuel and epochs off.
+    /// Such an engine compiles only `MeteredComponent`s (`compileMetered`, `inspectMetered`);
+    /// `compileComponent` and `inspectComponent` only find what those left in the cache.
+    pub meter: Option<String>,
+    /// With `meter: 'instrumented'`: names the instrumenter's version and settings, and is part
+    /// of the engine fingerprint, so artifacts of another instrumenter are never loaded.
+    pub meter_key: Option<String>,
     /// Share one wasmtime engine with every other `shared` Engine of the same options in this
     /// process (every worker thread): one epoch ticker thread, and compiled components kept in
     /// memory (the most recent 32), so a later `compileComponent` of the same bytes on any thread
@@ -133,26 +147,56 @@ impl Shared {
     }
 }
 
-/// Compile `bytes`, or take it from the shared engine's memory, or from the artifact cache.
-/// `key` is the SHA-256 of `bytes`; when the caller gave it (`trusted_key`), it is checked before
-/// anything is compiled or written under it (a memory or disk hit trusts it, as it trusts the
-/// bytes themselves).
+/// What `load_component` may compile when neither memory nor the cache has the component.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// These bytes, whose SHA-256 is the key; `checked`: the caller gave the key, so it is
+    /// verified before anything is compiled or written under it (a memory or disk hit trusts
+    /// it, as it trusts the bytes themselves).
+    Bytes { bytes: &'a [u8], checked: bool },
+    /// A metered component (`meterComponent`), cached under the key of the bytes it was made from.
+    Metered(&'a [u8]),
+    /// Nothing: an instrumented engine given plain bytes only finds what was metered before.
+    Lookup,
+}
+
+/// Raised by `load_component` for `Source::Lookup` when nothing was found.
+#[derive(Debug)]
+struct NotPrepared;
+
+impl std::fmt::Display for NotPrepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("this engine meters components with our instrumenter and has not compiled this one (meterComponent + compileMetered / inspectMetered first)")
+    }
+}
+
+impl std::error::Error for NotPrepared {}
+
+/// Compile (or take from the shared engine's memory, or from the artifact cache) the component
+/// `key` names, as `source` allows.
 fn load_component(
     engine: &wasmtime::Engine,
     shared: Option<&Shared>,
-    bytes: &[u8],
+    source: Source<'_>,
     cache_dir: Option<&str>,
     key: &str,
-    trusted_key: bool,
     fingerprint: &str,
 ) -> wasmtime::Result<cache::Loaded> {
     if let Some(c) = shared.and_then(|s| s.get(key)) {
         return Ok(cache::Loaded { component: c, cache_hit: true, cache_note: None });
     }
     let on_disk = cache_dir.is_some_and(|d| cache::artifact_exists(Path::new(d), key, fingerprint));
-    if trusted_key && !on_disk && cache::content_hash(bytes) != key {
-        wasmtime::bail!("the key given is not the SHA-256 of the component bytes");
-    }
+    let bytes = match source {
+        Source::Bytes { bytes, checked } => {
+            if checked && !on_disk && cache::content_hash(bytes) != key {
+                wasmtime::bail!("the key given is not the SHA-256 of the component bytes");
+            }
+            bytes
+        }
+        Source::Metered(bytes) => bytes,
+        Source::Lookup if on_disk => &[],
+        Source::Lookup => return Err(NotPrepared.into()),
+    };
     let loaded = cache::load_or_compile(engine, bytes, cache_dir.map(Path::new), key, fingerprint)?;
     if let Some(s) = shared {
         s.put(key, &loaded.component);
@@ -229,16 +273,29 @@ struct Limits {
 struct Meters {
     fuel: bool,
     epoch: bool,
+    /// Components metered by our instrumenter (fuel and deadlines: `metered.rs`).
+    instrumented: bool,
+}
+
+impl Meters {
+    /// Whether the engine enforces fuel limits.
+    fn counts_fuel(&self) -> bool {
+        self.fuel || self.instrumented
+    }
+    /// Whether the engine enforces deadlines (needs the ticker).
+    fn keeps_time(&self) -> bool {
+        self.epoch || self.instrumented
+    }
 }
 
 fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize, meters: Meters) -> Result<Limits, Coded> {
     let l =
         l.unwrap_or(InstanceLimits { fuel: None, memory_bytes: None, table_elements: None, instances: None, tables: None, memories: None, timeout_ms: None, epoch_deadline: None });
     let bad = |m: String| Coded::new("INTERNAL", m);
-    if !meters.fuel && l.fuel.is_some() {
+    if !meters.counts_fuel() && l.fuel.is_some() {
         return Err(bad("limits.fuel needs an engine that counts fuel (Engine option fuel: true)".into()));
     }
-    if !meters.epoch && (l.timeout_ms.is_some() || l.epoch_deadline.is_some()) {
+    if !meters.keeps_time() && (l.timeout_ms.is_some() || l.epoch_deadline.is_some()) {
         return Err(bad("limits.timeoutMs and limits.epochDeadline need an engine with epoch interruption (Engine option epochInterruption: true)".into()));
     }
     let fuel = match l.fuel {
@@ -330,10 +387,27 @@ impl JsEngine {
             parallel_compilation: None,
             fuel: None,
             epoch_interruption: None,
+            meter: None,
+            meter_key: None,
             shared: None,
         });
-        let meters = Meters { fuel: o.fuel.unwrap_or(true), epoch: o.epoch_interruption.unwrap_or(true) };
-        let tick_ms = if meters.epoch { o.epoch_tick_ms.unwrap_or(10) } else { 0 };
+        let instrumented = match o.meter.as_deref() {
+            None | Some("wasmtime") => false,
+            Some("instrumented") => true,
+            Some(other) => return Err(internal(&env, format!("meter must be 'wasmtime' or 'instrumented', got {other:?}"))),
+        };
+        let meter_key = match (instrumented, o.meter_key.as_deref()) {
+            (true, Some(k)) if !k.is_empty() => k.to_string(),
+            (true, _) => return Err(internal(&env, "meter: 'instrumented' needs meterKey (the instrumenter's version and settings)")),
+            (false, _) => String::new(),
+        };
+        // Metered code needs neither wasmtime's fuel nor its epoch checks (`metered.rs`).
+        let meters = if instrumented {
+            Meters { fuel: false, epoch: false, instrumented }
+        } else {
+            Meters { fuel: o.fuel.unwrap_or(true), epoch: o.epoch_interruption.unwrap_or(true), instrumented }
+        };
+        let tick_ms = if meters.keeps_time() { o.epoch_tick_ms.unwrap_or(10) } else { 0 };
         let pooling = o.pooling.unwrap_or(true);
         let max_instances = o.max_instances.unwrap_or(1000).max(1);
         let max_memory = o.max_memory_bytes.unwrap_or(1024.0 * MIB);
@@ -350,6 +424,10 @@ impl JsEngine {
                 .strategy(Strategy::Cranelift)
                 .cranelift_opt_level(OptLevel::Speed)
                 .parallel_compilation(o.parallel_compilation.unwrap_or(true));
+            if meters.instrumented {
+                // The stop flag is polled with an atomic load from a second memory.
+                cfg.wasm_threads(true).wasm_multi_memory(true);
+            }
             if let Some(s) = o.max_wasm_stack {
                 cfg.max_wasm_stack(s as usize);
             }
@@ -366,7 +444,7 @@ impl JsEngine {
                 cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(p));
             }
             let engine = wasmtime::Engine::new(&cfg).map_err(|e| format!("creating the wasmtime engine failed: {}", errors::chain(&e)))?;
-            let fingerprint = cache::engine_fingerprint(&engine);
+            let fingerprint = cache::engine_fingerprint(&engine, &meter_key);
             let stop = Arc::new(AtomicBool::new(false));
             let clock = EpochClock::default();
             if tick_ms > 0 {
@@ -385,7 +463,7 @@ impl JsEngine {
             Ok((engine, fingerprint, clock, stop))
         };
         if o.shared.unwrap_or(false) {
-            let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
+            let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}/{meter_key}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
             let mut registry = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
             let shared = match registry.get(&key) {
                 Some(s) => s.clone(),
@@ -461,15 +539,54 @@ impl JsEngine {
             Some(k) => return Err(internal(&env, format!("key must be the SHA-256 of the bytes in lowercase hex, got {k:?}"))),
             None => cache::content_hash(bytes),
         };
-        let loaded = load_component(&self.engine, self.shared.as_deref(), bytes, cache_dir.as_deref(), &key, given, &self.fingerprint).map_err(|e| {
-            if e.to_string().starts_with("the key given") {
-                internal(&env, e.to_string())
+        let source = if self.meters.instrumented { Source::Lookup } else { Source::Bytes { bytes, checked: given } };
+        self.compiled(&env, source, cache_dir.as_deref(), key, started)
+    }
+
+    /// Compile a metered component (`meterComponent`) on an engine with `meter: 'instrumented'`,
+    /// or load what a previous compile of it left in `cacheDir`. It is cached under the SHA-256
+    /// of the bytes it was metered from, so `compileComponent(thoseBytes, cacheDir)` finds it.
+    #[napi]
+    pub fn compile_metered(&self, env: Env, metered: &MeteredComponent, cache_dir: Option<String>) -> napi::Result<CompiledComponent> {
+        let started = Instant::now();
+        if !self.meters.instrumented {
+            return Err(internal(&env, "compileMetered needs an Engine with meter: 'instrumented'"));
+        }
+        self.compiled(&env, Source::Metered(&metered.bytes), cache_dir.as_deref(), metered.source_key.clone(), started)
+    }
+
+    /// `inspectComponent` for a metered component, on an engine with `meter: 'instrumented'`:
+    /// compiled on a libuv thread and cached as `compileMetered` does.
+    #[napi(ts_return_type = "Promise<ComponentInfo>")]
+    pub fn inspect_metered(&self, env: Env, metered: &MeteredComponent, cache_dir: Option<String>) -> napi::Result<AsyncTask<InspectTask>> {
+        if !self.meters.instrumented {
+            return Err(internal(&env, "inspectMetered needs an Engine with meter: 'instrumented'"));
+        }
+        Ok(AsyncTask::new(InspectTask {
+            engine: self.engine.clone(),
+            shared: self.shared.clone(),
+            bytes: metered.bytes.clone(),
+            metered: true,
+            key: Some(metered.source_key.clone()),
+            lookup: false,
+            cache_dir,
+            fingerprint: self.fingerprint.clone(),
+        }))
+    }
+}
+
+impl JsEngine {
+    /// The compiled component `key` names (see `load_component`), checked for `run`.
+    fn compiled(&self, env: &Env, source: Source<'_>, cache_dir: Option<&str>, key: String, started: Instant) -> napi::Result<CompiledComponent> {
+        let loaded = load_component(&self.engine, self.shared.as_deref(), source, cache_dir, &key, &self.fingerprint).map_err(|e| {
+            if e.to_string().starts_with("the key given") || e.is::<NotPrepared>() {
+                internal(env, e.to_string())
             } else {
-                throw(&env, classify_compile(&e), &[])
+                throw(env, classify_compile(&e), &[])
             }
         })?;
         let component = loaded.component;
-        let run_index = check_run_export(&self.engine, &component).map_err(|c| throw(&env, c, &[]))?;
+        let run_index = check_run_export(&self.engine, &component).map_err(|c| throw(env, c, &[]))?;
         let imports = bridge::list_imports(&self.engine, &component);
         Ok(CompiledComponent {
             component,
@@ -483,16 +600,30 @@ impl JsEngine {
             bridged: RefCell::new(None),
         })
     }
+}
 
+#[napi]
+impl JsEngine {
     /// Compile a component (or load it from `cacheDir`) on a libuv worker thread, off the JS
     /// thread, and describe it: its top-level imports and exports. Resolves to
     /// `{ imports, exports, cacheHit, compileMs, key }`, or to `{ errorCode, errorMessage }` when
     /// the bytes are not a valid component or lack the `run` export (never rejects for those).
     /// A later `compileComponent` of the same bytes with the same `cacheDir` on an engine of the
-    /// same configuration loads the artifact this left.
+    /// same configuration loads the artifact this left. On an engine with `meter: 'instrumented'`
+    /// nothing is compiled: it resolves to `{ errorCode: 'NOT_PREPARED' }` unless `inspectMetered`
+    /// (or `compileMetered`) of the metered bytes ran before, here or with the same `cacheDir`.
     #[napi]
     pub fn inspect_component(&self, bytes: Uint8Array, cache_dir: Option<String>) -> AsyncTask<InspectTask> {
-        AsyncTask::new(InspectTask { engine: self.engine.clone(), shared: self.shared.clone(), bytes: bytes.to_vec(), cache_dir, fingerprint: self.fingerprint.clone() })
+        AsyncTask::new(InspectTask {
+            engine: self.engine.clone(),
+            shared: self.shared.clone(),
+            bytes: Arc::new(bytes.to_vec()),
+            metered: false,
+            key: None,
+            lookup: self.meters.instrumented,
+            cache_dir,
+            fingerprint: self.fingerprint.clone(),
+        })
     }
 
     /// Instantiate a component that has no imports. A component with imports fails with
@@ -566,7 +697,10 @@ impl JsEngine {
             let t = Instant::now();
             let mut store = self.new_store(&limits, None).map_err(|e| internal(&env, e))?;
             let inst = pre.instantiate(&mut store).map_err(|e| throw(&env, classify_exec(&e, store.data(), "instantiation"), &[]))?;
-            let _run = inst.get_func(&mut store, &component.run_index);
+            let _run = inst.get_func(&mut store, component.run_index);
+            if let Some(w) = &store.data().watch {
+                w.release();
+            }
             drop(store);
             out.push(t.elapsed().as_nanos() as f64);
         }
@@ -584,8 +718,11 @@ impl JsEngine {
         let mut results = [Val::Bool(false)];
         for _ in 0..iterations {
             let t = Instant::now();
-            instance.arm(&mut live.store, None).map_err(|e| internal(&env, e))?;
+            instance.arm(live, None).map_err(|e| internal(&env, e))?;
             live.func.call(&mut live.store, &params, &mut results).map_err(|e| throw(&env, classify_exec(&e, live.store.data(), "run"), &[]))?;
+            if let Some(w) = metered::watch_of(&live.store) {
+                w.disarm();
+            }
             out.push(t.elapsed().as_nanos() as f64);
         }
         Ok(out)
@@ -598,7 +735,7 @@ impl JsEngine {
         Ok(match timeout_ms {
             None => None,
             Some(ms) if !(ms.is_finite() && ms >= 0.0) => return Err(internal(env, format!("timeoutMs must be a non-negative number, got {ms}"))),
-            Some(_) if !self.meters.epoch || self.tick_ms == 0 => {
+            Some(_) if !self.meters.keeps_time() || self.tick_ms == 0 => {
                 return Err(internal(env, "timeoutMs needs the epoch ticker (an engine with epochInterruption and epochTickMs > 0)"));
             }
             Some(ms) => Some((ms / self.tick_ms as f64).ceil() as u64 + 1),
@@ -614,7 +751,15 @@ impl JsEngine {
     }
 
     fn new_store(&self, limits: &Limits, interrupt: Option<InterruptCell>) -> Result<Store<HostState>, String> {
-        let state = HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false, clock: self.clock.clone(), deadline_at: 0, interrupt };
+        // An instrumented engine's ticker stops the instance through its watch (`watch.rs`),
+        // which looks at the interrupt cell the store keeps alive.
+        let watch = self.meters.instrumented.then(|| {
+            let w = Arc::new(Watch::new(interrupt.as_ref().map(InterruptCell::cell)));
+            w.budget.store(metered_fuel(limits.fuel), Ordering::Release);
+            self.clock.watches.add(&w);
+            w
+        });
+        let state = HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false, clock: self.clock.clone(), deadline_at: 0, interrupt, watch };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         if self.meters.fuel {
@@ -640,8 +785,8 @@ impl JsEngine {
             Some((h, r)) => (Some(h), r),
             None => (None, Arc::default()),
         };
-        if options.interrupt.is_some() && !self.meters.epoch {
-            return Err(internal(env, "options.interrupt needs an engine with epoch interruption (Engine option epochInterruption: true)"));
+        if options.interrupt.is_some() && !self.meters.keeps_time() {
+            return Err(internal(env, "options.interrupt needs an engine with epoch interruption (Engine option epochInterruption: true) or meter: 'instrumented'"));
         }
         let mut store = self.new_store(&limits, options.interrupt).map_err(|e| internal(env, e))?;
         store.data_mut().jco_results = options.jco_results;
@@ -650,22 +795,45 @@ impl JsEngine {
             None => None,
         };
         store.data_mut().call = Some(CallCtx { env: env.raw(), host: host_val });
+        let watch = metered::watch_of(&store);
+        if let Some(w) = &watch {
+            w.arm(self.clock.now().saturating_add(limits.deadline));
+        }
         let result = pre.instantiate(&mut store);
         store.data_mut().call = None;
-        let fuel_used = if self.meters.fuel { limits.fuel - store.get_fuel().unwrap_or(0) } else { 0 };
+        let mut fuel_used = if self.meters.fuel { limits.fuel - store.get_fuel().unwrap_or(0) } else { 0 };
+        let mut fuel = None;
         let instance = match result {
-            Ok(i) => i,
+            Ok(i) => {
+                if let Some(w) = &watch {
+                    w.disarm();
+                    let handles = FuelHandles::find(&mut store, &i).and_then(|h| h.get(&mut store).map(|left| (h, left)));
+                    let (handles, left) =
+                        handles.map_err(|e| throw(env, Coded::new("COMPONENT_INVALID", format!("the metered component has no fuel exports: {}", errors::chain(&e))), &[]))?;
+                    fuel_used = (metered_fuel(limits.fuel) as i128 - left as i128).max(0) as u64;
+                    fuel = Some(handles);
+                }
+                i
+            }
             Err(e) => {
+                if let Some(w) = &watch {
+                    w.disarm();
+                }
                 if let Some(exc) = store.data_mut().thrown.take() {
                     return Err(unsafe { js::rethrow(env.raw(), exc.value(env.raw()).map_err(|e| internal(env, e))?) });
+                }
+                if let Some(w) = &watch {
+                    let (c, used) = metered::classify_trap(&e, store.data(), w, metered_fuel(limits.fuel), "instantiation");
+                    w.release();
+                    return Err(metered::throw_trap(env, c, used));
                 }
                 let c = classify_exec(&e, store.data(), "instantiation");
                 return Err(throw(env, c, &[("fuelConsumed", fuel_used as f64)]));
             }
         };
-        let func = instance.get_func(&mut store, &component.run_index).ok_or_else(|| throw(env, Coded::new("COMPONENT_INVALID", "the instance has no `run` export"), &[]))?;
+        let func = instance.get_func(&mut store, component.run_index).ok_or_else(|| throw(env, Coded::new("COMPONENT_INVALID", "the instance has no `run` export"), &[]))?;
         Ok(Instance {
-            inner: RefCell::new(Some(Live { store, instance, func, trapped: None })),
+            inner: RefCell::new(Some(Live { store, instance, func, trapped: None, fuel })),
             host,
             resources,
             fuel: limits.fuel,
@@ -680,7 +848,12 @@ impl JsEngine {
 pub struct InspectTask {
     engine: wasmtime::Engine,
     shared: Option<Arc<Shared>>,
-    bytes: Vec<u8>,
+    bytes: Arc<Vec<u8>>,
+    /// `bytes` are a metered component, cached under `key` (the SHA-256 of what it was made from).
+    metered: bool,
+    key: Option<String>,
+    /// Only look the component up (an instrumented engine given plain bytes).
+    lookup: bool,
     cache_dir: Option<String>,
     fingerprint: String,
 }
@@ -726,18 +899,29 @@ impl Task for InspectTask {
 
     fn compute(&mut self) -> napi::Result<ComponentInfo> {
         let started = Instant::now();
-        let key = cache::content_hash(&self.bytes);
+        let key = self.key.clone().unwrap_or_else(|| cache::content_hash(&self.bytes));
         let refused = |c: Coded| ComponentInfo { error_code: Some(c.code.to_string()), error_message: Some(c.message), ..Default::default() };
-        let loaded = match load_component(&self.engine, self.shared.as_deref(), &self.bytes, self.cache_dir.as_deref(), &key, false, &self.fingerprint) {
+        let source = if self.metered {
+            Source::Metered(&self.bytes)
+        } else if self.lookup {
+            Source::Lookup
+        } else {
+            Source::Bytes { bytes: &self.bytes, checked: false }
+        };
+        let loaded = match load_component(&self.engine, self.shared.as_deref(), source, self.cache_dir.as_deref(), &key, &self.fingerprint) {
             Ok(l) => l,
+            Err(e) if e.is::<NotPrepared>() => return Ok(refused(Coded::new("NOT_PREPARED", e.to_string()))),
             Err(e) => return Ok(refused(classify_compile(&e))),
         };
         if let Err(c) = check_run_export(&self.engine, &loaded.component) {
             return Ok(refused(c));
         }
         let ty = loaded.component.component_type();
-        let imports = ty.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
-        let exports = ty.exports(&self.engine).map(|(name, ext)| ExportInfo { name: name.to_string(), kind: item_kind(&ext.ty).to_string() }).collect();
+        // What the metering rewrite added is the host's, not the component's.
+        let ours = |name: &str| name.starts_with(meter::RESERVED_PREFIX);
+        let imports = ty.imports(&self.engine).filter(|(name, _)| !ours(name)).map(|(name, _)| name.to_string()).collect();
+        let exports =
+            ty.exports(&self.engine).filter(|(name, _)| !ours(name)).map(|(name, ext)| ExportInfo { name: name.to_string(), kind: item_kind(&ext.ty).to_string() }).collect();
         Ok(ComponentInfo { imports, exports, cache_hit: loaded.cache_hit, compile_ms: started.elapsed().as_secs_f64() * 1000.0, key, ..Default::default() })
     }
 
@@ -839,7 +1023,10 @@ impl CompiledComponent {
                 ),
             ));
         }
-        let linker = Linker::<HostState>::new(engine);
+        let mut linker = Linker::<HostState>::new(engine);
+        if self.component.component_type().get_import(engine, meter::BUDGET_IMPORT).is_some() {
+            metered::define_host(&mut linker).map_err(|e| Coded::new("INTERNAL", errors::chain(&e)))?;
+        }
         let pre = linker.instantiate_pre(&self.component).map_err(|e| Coded::new("COMPONENT_INVALID", errors::chain(&e)))?;
         *self.plain.borrow_mut() = Some(pre.clone());
         Ok(pre)
@@ -863,6 +1050,22 @@ struct Live {
     func: Func,
     /// Set after a trap: wasmtime does not let a component instance be entered again.
     trapped: Option<String>,
+    /// On an instrumented engine: the exports that set and read the component's fuel.
+    fuel: Option<FuelHandles>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // The ticker must let go of the flag memories before the store frees them.
+        if let Some(w) = &self.store.data().watch {
+            w.release();
+        }
+    }
+}
+
+/// A fuel budget (u64::MAX: unlimited) as the i64 our instrumented code counts down.
+fn metered_fuel(fuel: u64) -> i64 {
+    fuel.min(i64::MAX as u64) as i64
 }
 
 /// A live instance: its own `Store` (limits, fuel, deadline) and its `run` export.
@@ -909,19 +1112,31 @@ impl Instance {
 impl Instance {
     /// Re-arm fuel and the deadline for one call (`deadline`: the call's own, in ticks from now;
     /// otherwise the instance's).
-    fn arm(&self, store: &mut Store<HostState>, deadline: Option<u64>) -> Result<(), String> {
+    fn arm(&self, live: &mut Live, deadline: Option<u64>) -> Result<(), String> {
+        let store = &mut live.store;
         if self.meters.fuel {
             store.set_fuel(self.fuel).map_err(|e| e.to_string())?;
         }
         if self.meters.epoch {
             interrupt::arm(store, deadline.unwrap_or(self.deadline));
         }
+        if let (Some(h), Some(w)) = (&live.fuel, metered::watch_of(store)) {
+            h.set(store, metered_fuel(self.fuel)).map_err(|e| format!("setting the fuel failed: {}", errors::chain(&e)))?;
+            w.arm(store.data().clock.now().saturating_add(deadline.unwrap_or(self.deadline)));
+        }
         Ok(())
     }
 
-    fn fuel_consumed(&self, store: &Store<HostState>) -> f64 {
+    /// Fuel used by the call that just returned.
+    fn fuel_consumed(&self, live: &mut Live) -> f64 {
+        if let Some(h) = &live.fuel {
+            return match h.get(&mut live.store) {
+                Ok(left) => (metered_fuel(self.fuel) as i128 - left as i128).max(0) as f64,
+                Err(_) => 0.0,
+            };
+        }
         if self.meters.fuel {
-            (self.fuel - store.get_fuel().unwrap_or(0)) as f64
+            (self.fuel - live.store.get_fuel().unwrap_or(0)) as f64
         } else {
             0.0
         }
@@ -948,7 +1163,7 @@ impl Instance {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
             None => None,
         };
-        self.arm(&mut live.store, deadline).map_err(|e| internal(env, e))?;
+        self.arm(live, deadline).map_err(|e| internal(env, e))?;
         {
             let data = live.store.data_mut();
             data.limiter.clear_refusals();
@@ -957,11 +1172,17 @@ impl Instance {
         }
         let outcome = func.call(&mut live.store, params, results);
         live.store.data_mut().call = None;
-        let fuel_consumed = self.fuel_consumed(&live.store);
+        let watch = metered::watch_of(&live.store);
+        if let Some(w) = &watch {
+            w.disarm();
+        }
         match outcome {
-            Ok(()) => Ok(fuel_consumed),
+            Ok(()) => Ok(self.fuel_consumed(live)),
             Err(e) => {
-                let c = classify_exec(&e, live.store.data(), phase);
+                let (c, fuel_consumed) = match &watch {
+                    Some(w) => metered::classify_trap(&e, live.store.data(), w, metered_fuel(self.fuel), phase),
+                    None => (classify_exec(&e, live.store.data(), phase), self.fuel_consumed(live)),
+                };
                 live.trapped = Some(c.message.clone());
                 if let Some(exc) = live.store.data_mut().thrown.take() {
                     return Err(unsafe { js::rethrow(env.raw(), exc.value(env.raw()).map_err(|e| internal(env, e))?) });

@@ -1,10 +1,13 @@
 //! What each `Store` holds: the resource limiter and, while a napi call is running the guest,
 //! that call's `napi_env` and host function (the import bridge reads them from here).
 
+use std::sync::Arc;
+
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
 use crate::interrupt::{EpochClock, InterruptCell};
 use crate::js::{JsRef, RawEnv, RawValue};
+use crate::watch::Watch;
 
 /// The napi call currently running the guest. Valid only until that call returns: the owner
 /// sets it right before entering wasm and clears it right after (see `CallGuard`).
@@ -34,6 +37,9 @@ pub struct HostState {
     /// Set by another thread to stop the guest with `CANCELLED` (`instantiateWithHost`'s
     /// `interrupt`). Fixed per instance.
     pub interrupt: Option<InterruptCell>,
+    /// On an instrumented engine (`metered.rs`): the instance's stop flags and fuel of the
+    /// current call, shared with the engine's ticker thread.
+    pub watch: Option<Arc<Watch>>,
 }
 
 /// Limits of one instance (one `Store`).
@@ -54,6 +60,9 @@ pub struct LimitsSpec {
 pub struct Limiter {
     inner: StoreLimits,
     total_cap: Option<usize>,
+    /// Memory the rewrite of a metered component adds (its flag memories, `meter.rs`), not
+    /// counted against the guest's cap.
+    extra: usize,
     total: usize,
     pub memory_refused: Option<String>,
     pub table_refused: Option<String>,
@@ -80,7 +89,7 @@ impl Limiter {
         if let Some(n) = spec.memories {
             b = b.memories(n);
         }
-        Limiter { inner: b.build(), total_cap: spec.memory_bytes, total: 0, memory_refused: None, table_refused: None, memory_requested: None, table_requested: None }
+        Limiter { inner: b.build(), total_cap: spec.memory_bytes, extra: 0, total: 0, memory_refused: None, table_refused: None, memory_requested: None, table_requested: None }
     }
 
     pub fn clear_refusals(&mut self) {
@@ -88,6 +97,11 @@ impl Limiter {
         self.table_refused = None;
         self.memory_requested = None;
         self.table_requested = None;
+    }
+
+    /// Let `bytes` more be allocated than the cap (the flag memories of a metered component).
+    pub fn allow_extra(&mut self, bytes: usize) {
+        self.extra = self.extra.saturating_add(bytes);
     }
 
     pub fn memory_in_use(&self) -> usize {
@@ -98,7 +112,7 @@ impl Limiter {
 impl ResourceLimiter for Limiter {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let new_total = self.total.saturating_sub(current).saturating_add(desired);
-        let total_ok = self.total_cap.is_none_or(|cap| new_total <= cap);
+        let total_ok = self.total_cap.is_none_or(|cap| new_total <= cap.saturating_add(self.extra));
         let ok = total_ok && self.inner.memory_growing(current, desired, maximum)?;
         if ok {
             self.total = new_total;
