@@ -105,13 +105,38 @@ export interface NativeComponentDescription {
   readonly functions: readonly NativeFunctionDescription[];
 }
 
+/**
+ * A component rewritten around core modules metered by our instrumenter (`meterComponent`):
+ * what an Engine with `meter: 'instrumented'` compiles (native/src/meter.rs, metered.rs).
+ */
+export interface NativeMeteredComponent {
+  /** Core modules metered. */
+  readonly modules: number;
+  /** SHA-256 (hex) of the component it was made from: the key it is cached under. */
+  readonly sourceKey: string;
+  readonly byteLength: number;
+  /** A copy of the rewritten component. */
+  bytes(): Uint8Array;
+}
+
 /** The addon's engine. */
 export interface NativeEngine {
   readonly wasmtimeVersion: string;
-  /** `key`: the SHA-256 of the bytes (hex), when the caller has it (checked before compiling). */
+  /**
+   * `key`: the SHA-256 of the bytes (hex), when the caller has it (checked before compiling).
+   * On an engine with `meter: 'instrumented'` nothing is compiled: the component must have been
+   * metered and compiled before (`compileMetered`/`inspectMetered`, here or into `cacheDir`).
+   */
   compileComponent(bytes: Uint8Array, cacheDir?: string, key?: string): NativeComponent;
-  /** Compile (or load from the cache) on a libuv thread and describe the component. */
+  /**
+   * Compile (or load from the cache) on a libuv thread and describe the component. On an engine
+   * with `meter: 'instrumented'`, only finds one metered before (`errorCode: 'NOT_PREPARED'` otherwise).
+   */
   inspectComponent(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
+  /** `meter: 'instrumented'` only: compile a metered component, cached under its `sourceKey`. */
+  compileMetered?(metered: NativeMeteredComponent, cacheDir?: string): NativeComponent;
+  /** `meter: 'instrumented'` only: `inspectComponent` of a metered component (compiled on a libuv thread). */
+  inspectMetered?(metered: NativeMeteredComponent, cacheDir?: string): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
   /**
    * `interrupt`: an Int32Array on a SharedArrayBuffer; another thread setting it to non-zero
@@ -141,6 +166,14 @@ export interface NativeEngineOptions {
   readonly epochInterruption?: boolean;
   /** One wasmtime engine (and in-memory compiled components) for every shared Engine of these options in the process. */
   readonly shared?: boolean;
+  /**
+   * `'wasmtime'` (default): wasmtime's fuel and epoch interruption. `'instrumented'`: components
+   * metered by our instrumenter (`meterComponent`), wasmtime's fuel and epochs off; stopped
+   * through a flag their loops poll (TIMEOUT, the interrupt cell's CANCELLED).
+   */
+  readonly meter?: 'wasmtime' | 'instrumented';
+  /** With `meter: 'instrumented'`: the instrumenter's version and settings (part of the artifact fingerprint). */
+  readonly meterKey?: string;
 }
 
 /** The addon's exports. */
@@ -155,6 +188,13 @@ export interface WasmtimeAddon {
   readonly describeComponent: (bytes: Uint8Array, witPath?: string) => string;
   /** Listen on 127.0.0.1:`port` in the network namespace of process `pid` (root only); the fd. Absent in older builds. */
   readonly listenInNetns?: (pid: number, port: number) => number;
+  /**
+   * Meter a component: `instrument(index, coreModule)` returns each core module instrumented
+   * in stop-flag mode (`instrumentStopFlag`); a throw is rethrown as it is. Throws
+   * `code: 'COMPONENT_INVALID'` (not a component, an instrumented module without what the
+   * rewrite needs) or `'UNSUPPORTED'` (nested components that define core modules). Absent in older builds.
+   */
+  readonly meterComponent?: (bytes: Uint8Array, instrument: (index: number, module: Uint8Array) => Uint8Array) => NativeMeteredComponent;
 }
 
 /** Where `npm run build:native` (and the install script) put the addon of this platform, whether or not it is built. */

@@ -1,21 +1,30 @@
 /**
- * Preparing a component for the wasmtime engine: compile it once (on a libuv thread, off the
- * JavaScript thread) into the on-disk artifact cache the agent workers load from, and read its
- * imports and exports from wasmtime itself. Nothing of jco is involved.
+ * Preparing a component for the wasmtime engine: meter its core modules with our instrumenter
+ * (the jco engine's charges, in stop-flag mode: `src/limits/meter.ts` `instrumentStopFlag`),
+ * rewrite the component around them and compile it once (on a libuv thread, off the JavaScript
+ * thread) into the on-disk artifact cache the agent workers load from, and read its imports and
+ * exports from wasmtime itself. Nothing of jco is involved.
+ *
+ * Why not wasmtime's own fuel and epoch interruption: their checks end in a call, and a call
+ * anywhere in a loop makes Cranelift keep the loop's values in memory; they cost 1.5× on the
+ * compute suite, where the instrumented code, which only ever traps on its slow paths and polls
+ * a stop flag, costs about 1.1× (bench/engines.mjs).
  */
-import { ComponentError } from '../../errors.js';
+import { ComponentError, SandboxError } from '../../errors.js';
+import { instrumentStopFlag, STOP_FLAG_METER_KEY } from '../../limits/meter.js';
 import { unversioned } from '../../sandbox/imports.js';
 import type { ComponentSource } from '../component.js';
-import { loadWasmtimeAddon, type NativeEngine } from './addon.js';
+import { loadWasmtimeAddon, type NativeComponentInfo, type NativeEngine } from './addon.js';
 
 /**
- * The engine settings every agent worker uses (`instance-core.ts`): one wasmtime engine for the
- * whole process (one epoch ticker thread; a component compiled once is kept in memory for every
- * later instance on any worker). No pooling allocator: a pool reserves address space for the
- * largest memory any agent may get and caps concurrent instances, while agents' memory limits
- * come from their policies; instances allocate on demand under their store limiter instead.
+ * The engine settings every agent worker uses (`instance.ts`): one wasmtime engine for the
+ * whole process (one ticker thread, which also stops guests whose time is up; a component
+ * compiled once is kept in memory for every later instance on any thread), components metered
+ * by our instrumenter. No pooling allocator: a pool reserves address space for the largest
+ * memory any agent may get and caps concurrent instances, while agents' memory limits come from
+ * their policies; instances allocate on demand under their store limiter instead.
  */
-export const WORKER_ENGINE_OPTIONS = Object.freeze({ epochTickMs: 10, pooling: false, shared: true });
+export const WORKER_ENGINE_OPTIONS = Object.freeze({ epochTickMs: 10, pooling: false, shared: true, meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY } as const);
 
 /** A component compiled for the wasmtime engine. */
 export interface NativePrepared {
@@ -23,7 +32,7 @@ export interface NativePrepared {
   /** Interfaces the component imports, unversioned (`wasi:filesystem/types`). */
   readonly imports: readonly string[];
   readonly exports: readonly (readonly [string, 'function' | 'instance'])[];
-  /** Milliseconds compiling (or loading the cached artifact) took. */
+  /** Milliseconds compiling (or loading the cached artifact) took; metering included. */
   readonly compileMs: number;
   readonly cacheHit: boolean;
 }
@@ -31,26 +40,55 @@ export interface NativePrepared {
 let engine: NativeEngine | undefined;
 const prepared = new Map<string, Promise<NativePrepared>>();
 
+/** The engine the workers use: the process's shared one (compiled components stay in memory for them). */
+function workerEngine(): NativeEngine {
+  engine ??= new (loadWasmtimeAddon().Engine)(WORKER_ENGINE_OPTIONS);
+  return engine;
+}
+
+/**
+ * Meter `source` and compile it into `cacheDir` (both on a miss only: the artifact is found by
+ * the component's hash). Rejects with `COMPONENT_INVALID` when it cannot be metered or wasmtime
+ * refuses it, with the instrumenter's `MEMORY_LIMIT` when a module's data is over its cap.
+ */
+async function meterAndCompile(source: ComponentSource, cacheDir: string): Promise<{ info: NativeComponentInfo; meterMs: number }> {
+  const e = workerEngine();
+  const found = await e.inspectComponent(source.bytes, cacheDir);
+  if (found.errorCode !== 'NOT_PREPARED') return { info: found, meterMs: 0 };
+  const addon = loadWasmtimeAddon();
+  if (!addon.meterComponent || !e.inspectMetered) throw new ComponentError('the wasmtime addon is older than this package: rebuild it with `npm run build:native`');
+  const t0 = performance.now();
+  let metered;
+  try {
+    metered = addon.meterComponent(source.bytes, (i, core) => instrumentStopFlag(`core${i}`, core));
+  } catch (err) {
+    if (err instanceof SandboxError) throw err;
+    const x = err as { code?: unknown; message?: unknown };
+    const why = typeof x.message === 'string' ? x.message : String(err);
+    const hint = x.code === 'UNSUPPORTED' ? '; load it with the jco engine' : '';
+    throw new ComponentError(`${source.origin}: ${why}${hint}`, { hash: source.hash });
+  }
+  const meterMs = performance.now() - t0;
+  return { info: await e.inspectMetered(metered, cacheDir), meterMs };
+}
+
 /**
  * Compile (or find in `cacheDir`) a component for wasmtime. Rejects with `COMPONENT_INVALID`
- * when wasmtime refuses it. Cached per process by content hash and cache directory.
+ * when it cannot be metered or wasmtime refuses it. Cached per process by content hash and
+ * cache directory.
  */
 export function prepareNative(source: ComponentSource, cacheDir: string): Promise<NativePrepared> {
   const key = `${source.hash}\0${cacheDir}`;
   let p = prepared.get(key);
   if (!p) {
-    // The workers' code configuration (artifacts are shared through the disk cache), without a
-    // ticker thread (nothing runs on this engine) and not shared: this thread only inspects, so
-    // it keeps no compiled components in memory.
-    engine ??= new (loadWasmtimeAddon().Engine)({ ...WORKER_ENGINE_OPTIONS, epochTickMs: 0, shared: false });
-    p = engine.inspectComponent(source.bytes, cacheDir).then((info) => {
+    p = meterAndCompile(source, cacheDir).then(({ info, meterMs }) => {
       if (info.errorCode !== undefined && info.errorCode !== null) {
         throw new ComponentError(`${source.origin}: ${info.errorMessage ?? 'wasmtime refused the component'}`, { hash: source.hash });
       }
       const exports = info.exports
         .filter((e) => e.kind === 'function' || e.kind === 'instance')
         .map((e) => [e.name, e.kind as 'function' | 'instance'] as const);
-      return { hash: source.hash, imports: info.imports.map(unversioned), exports, compileMs: info.compileMs, cacheHit: info.cacheHit };
+      return { hash: source.hash, imports: info.imports.map(unversioned), exports, compileMs: info.compileMs + meterMs, cacheHit: info.cacheHit };
     });
     prepared.set(key, p);
     p.catch(() => prepared.delete(key));

@@ -1,0 +1,89 @@
+// Components metered by our instrumenter on the wasmtime addon (native/src/meter.rs, metered.rs,
+// watch.rs): what meterComponent refuses, that an instrumented engine compiles nothing else,
+// and how a metered guest stops: fuel, its deadline, its interrupt cell, in a start function.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { watToComponent } from '../../build/wat.js';
+import { instrumentStopFlag, STOP_FLAG_METER_KEY } from '../../limits/meter.js';
+import { loadWasmtimeAddon, type NativeEngine, type NativeMeteredComponent, type WasmtimeAddon } from './addon.js';
+import { fixtureSourcePath } from '../../../test/helpers/fixtures.js';
+import { needs } from '../../../test/helpers/requirements.js';
+import { describeNeeds } from '../../../test/helpers/skip.js';
+
+const cache = mkdtempSync(join(tmpdir(), 'agentos-metered-'));
+afterAll(() => rmSync(cache, { recursive: true, force: true }));
+
+describeNeeds([needs.wasmtimeAddon()], 'metered components on the wasmtime addon', () => {
+  let addon: WasmtimeAddon;
+  let engine: NativeEngine;
+  const bytes: Record<string, Uint8Array> = {};
+  const meter = (b: Uint8Array): NativeMeteredComponent => addon.meterComponent!(b, (i, core) => instrumentStopFlag(`core${i}`, core));
+  const compile = (name: string) => engine.compileMetered!(meter(bytes[name]!), cache);
+  /** The error `fn` throws (the addon throws Errors with `code` and `fuelConsumed`). */
+  const thrown = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return e as { code: string; fuelConsumed: number; message: string };
+    }
+    throw new Error('expected a throw');
+  };
+
+  beforeAll(async () => {
+    addon = loadWasmtimeAddon();
+    engine = new addon.Engine({ meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY, pooling: false, epochTickMs: 5 });
+    for (const name of ['echo', 'loop', 'start-loop']) bytes[name] = await watToComponent(readFileSync(fixtureSourcePath(name), 'utf8'));
+  });
+
+  it('refuses what it cannot meter, and names a module the instrumenter refused', async () => {
+    expect(thrown(() => meter(Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0))).code).toBe('COMPONENT_INVALID');
+    // The instrumenter's own error comes through as it was thrown.
+    expect(() => addon.meterComponent!(bytes.echo!, () => { throw new RangeError('no'); })).toThrow(RangeError);
+    expect(thrown(() => addon.meterComponent!(bytes.echo!, (_, core) => core)).message).toMatch(/agentos:limits/);
+    // A component using the names the rewrite adds (here: metered twice) is refused.
+    expect(thrown(() => meter(meter(bytes.echo!).bytes())).message).toMatch(/reserved for the host/);
+  });
+
+  it('compiles only metered components: plain bytes find what was metered before, or nothing', async () => {
+    const fresh = new addon.Engine({ meter: 'instrumented', meterKey: `${STOP_FLAG_METER_KEY}-other`, pooling: false });
+    expect(thrown(() => fresh.compileComponent(bytes.echo!, cache)).message).toMatch(/has not compiled this one/);
+    expect((await fresh.inspectComponent(bytes.echo!, cache)).errorCode).toBe('NOT_PREPARED');
+    const metered = meter(bytes.echo!);
+    expect(fresh.compileMetered!(metered, cache).cacheHit).toBe(false);
+    // Another engine of the same settings finds the artifact under the plain bytes' hash.
+    const again = new addon.Engine({ meter: 'instrumented', meterKey: `${STOP_FLAG_METER_KEY}-other`, pooling: false });
+    expect(again.compileComponent(bytes.echo!, cache).cacheHit).toBe(true);
+    expect(() => new addon.Engine({ meter: 'instrumented' })).toThrow(/meterKey/);
+  });
+
+  it('counts fuel exactly, run after run, and stops at the budget with the fuel used', () => {
+    const c = compile('echo');
+    const inst = engine.instantiate(c, { fuel: 1_000_000 });
+    const runs = [engine.run(inst, 'hello'), engine.run(inst, 'hello')];
+    expect(runs[0]).toMatchObject({ ok: 'hello' });
+    expect(runs[1]!.fuelConsumed).toBe(runs[0]!.fuelConsumed);
+    const spin = engine.instantiate(compile('loop'), { fuel: 5_000_000 });
+    const e = thrown(() => engine.run(spin, 'x'));
+    expect(e.code).toBe('FUEL_EXHAUSTED');
+    expect(e.fuelConsumed).toBeGreaterThan(5_000_000);
+    expect(e.fuelConsumed).toBeLessThan(5_000_100);
+  });
+
+  it('stops a spinning guest at its deadline, when its interrupt cell is set, and in a start function', () => {
+    const c = compile('loop');
+    const t0 = performance.now();
+    const timed = thrown(() => engine.run(engine.instantiate(c, { timeoutMs: 100 }), 'x'));
+    expect(timed.code).toBe('TIMEOUT');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(100);
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(timed.fuelConsumed).toBeGreaterThan(0);
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    const inst = engine.instantiateWithHost(c, {}, () => undefined, { interrupt: cell });
+    Atomics.store(cell, 0, 1);
+    expect(thrown(() => engine.run(inst, 'x')).code).toBe('CANCELLED');
+    // The flag is registered before the module's start function runs.
+    expect(thrown(() => engine.instantiate(compile('start-loop'), { timeoutMs: 50 })).code).toBe('TIMEOUT');
+  });
+});
