@@ -16,10 +16,23 @@ const EXTENDED_CONST_PROBE = new Uint8Array([
 
 let checked = false;
 
-/** Make sure the engine validates modules that use extended-const. Idempotent and cheap. */
+/** V8 `major.minor` of this process, e.g. 11.3. */
+function v8Version(): number {
+  const [major = '0', minor = '0'] = process.versions.v8.split('.');
+  return Number(major) + Number(minor) / 100;
+}
+
+/**
+ * Make sure the engine validates modules that use extended-const, and reads branch hints:
+ * the fuel instrumentation marks every branch to its refuel call unlikely
+ * (`metadata.code.branch_hint`), which V8 before 13.7 applies only behind
+ * `--experimental-wasm-branch-hinting` (without it the hints are ignored and metering costs a
+ * few percent more). Must run before modules are compiled. Idempotent and cheap.
+ */
 export function enableWasmFeatures(): void {
   if (checked) return;
   checked = true;
+  if (v8Version() < 13.07) setFlagsFromString('--experimental-wasm-branch-hinting');
   if (WebAssembly.validate(EXTENDED_CONST_PROBE)) return;
   setFlagsFromString('--experimental-wasm-extended-const');
 }
