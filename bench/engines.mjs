@@ -13,12 +13,14 @@
  *   3. per-call latency of echo: `Engine.run` vs plain jco, through our host side, and the
  *      worker round trip;
  *   4. one gated host call (bench/agents/hostcall.wat) through `createCoreInstance` on both;
- *   5. the compute suite of bench/compute/*.c as components: wasmtime with fuel and epoch
- *      interruption off / fuel only / epoch only / both, and the jco engine plain / metered.
+ *   5. metering overhead on the compute suite of bench/compute/*.c as components: wasmtime
+ *      unmetered, as the sandbox meters it (our instrumenter, stop-flag mode), and with its own
+ *      fuel / epoch interruption / both; the jco engine plain and metered (refuel hook).
  *
  * Run alone with `node bench/engines.mjs` (after `npm run build`, and `npm run build:native`
  * for the addon); `bench/run.mjs` runs it after section 7. BENCH_QUICK=1 cuts the sample counts
- * (a smoke run, not for reporting; it skips loading the code-review agent).
+ * (a smoke run, not for reporting; it skips loading the code-review agent). ENGINES_PARTS, a
+ * comma-separated subset of `loads,echo,hostcall,compute`, runs only those parts.
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -28,7 +30,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadWasmtimeAddon } from '../dist/engine/wasmtime/addon.js';
 import { prepareNative } from '../dist/engine/wasmtime/prepare.js';
-import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, meterFor } from '../dist/limits/meter.js';
+import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, instrumentStopFlag, meterFor, STOP_FLAG_METER_KEY } from '../dist/limits/meter.js';
 import { BENCH, CACHE, REPO, jsAgent, watAgent } from './lib/agents.mjs';
 import { clangVersion, computeComponent } from './lib/compute-components.mjs';
 import { ENV_NAME, hostcallPolicy } from './hostcall.mjs';
@@ -400,7 +402,7 @@ async function hostCalls({ quick, progress, lines, scratch }) {
   );
 }
 
-// ---- 5. fuel and epoch overhead on the compute suite -------------------------------------------
+// ---- 5. metering overhead on the compute suite ------------------------------------------------
 
 async function computeSuite({ quick, progress, lines, scratch }) {
   const version = clangVersion();
@@ -408,35 +410,42 @@ async function computeSuite({ quick, progress, lines, scratch }) {
     lines.push('## engines: compute suite — SKIPPED: clang-22 is not installed (apt-get install clang-22 lld-22 wasi-libc; or set AGENTOS_CLANG)');
     return;
   }
-  const { Engine } = loadWasmtimeAddon();
-  // The agent worker's settings (no pooling), each meter switched on or off.
+  const addon = loadWasmtimeAddon();
+  const { Engine } = addon;
+  // The agent worker's settings (no pooling): wasmtime's own meters switched on or off, and the
+  // sandbox's engine, which runs components metered by our instrumenter (stop-flag mode).
   const configs = [
     { key: 'none', engine: new Engine({ pooling: false, fuel: false, epochInterruption: false }) },
     { key: 'fuel', engine: new Engine({ pooling: false, fuel: true, epochInterruption: false }) },
     { key: 'epoch', engine: new Engine({ pooling: false, fuel: false, epochInterruption: true }) },
     { key: 'both', engine: new Engine({ pooling: false, fuel: true, epochInterruption: true }) },
+    { key: 'ours', engine: new Engine({ pooling: false, meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY }), metered: true },
   ];
   const meter = meterFor({});
   const init = await ours.instanceInit(undefined);
   const warmup = quick ? 1 : 2;
   const rounds = quick ? 2 : 9;
   const rows = [];
-  const ratios = { fuel: [], epoch: [], both: [], jcoOurs: [], bothVsJco: [], noneVsJco: [] };
+  const ratios = { ours: [], fuel: [], epoch: [], both: [], jcoOurs: [], oursVsJco: [], noneVsJco: [] };
+  const fuelSame = [];
   for (const p of PROGRAMS) {
     // The same N in a quick run (fannkuch's work grows as N!, so it cannot simply be divided).
     const n = p.n;
     const task = String(n);
-    progress(`engines: compute suite — ${p.name}(${n}): ${warmup} warm-up + ${rounds} rounds of 6 variants`);
+    progress(`engines: compute suite — ${p.name}(${n}): ${warmup} warm-up + ${rounds} rounds of 7 variants`);
     const source = await ours.readComponent(await computeComponent(p.name, version, scratch));
     const variants = [];
+    const fuel = {};
     for (const c of configs) {
-      const inst = c.engine.instantiate(c.engine.compileComponent(source.bytes), {});
+      const compiled = c.metered ? c.engine.compileMetered(addon.meterComponent(source.bytes, (i, core) => instrumentStopFlag(`core${i}`, core))) : c.engine.compileComponent(source.bytes);
+      const inst = c.engine.instantiate(compiled, {});
       variants.push({
         key: c.key,
         ms: [],
         run: () => {
           const r = c.engine.run(inst, task);
           if (r.ok === undefined || r.ok === null) throw new Error(`${p.name} on wasmtime (${c.key}) returned err ${r.err}`);
+          fuel[c.key] = r.fuelConsumed;
           return r.ok;
         },
         close: () => inst.dispose(),
@@ -444,7 +453,13 @@ async function computeSuite({ quick, progress, lines, scratch }) {
     }
     for (const [key, transform] of [['jcoPlain', undefined], ['jcoOurs', meter.transform]]) {
       const inst = await ours.coreInstance(await ours.prepareComponent(source, ENGINE_CACHE, transform), init);
-      variants.push({ key, ms: [], run: () => ours.runCore(inst, task), close: () => inst.close() });
+      const run = () => {
+        const r = inst.run(task);
+        if (!r.ok) throw new Error(`${p.name} on jco (${key}) failed: ${r.error.code}: ${r.error.message}`);
+        fuel[key] = r.fuelUsed;
+        return r.output;
+      };
+      variants.push({ key, ms: [], run, close: () => inst.close() });
     }
     let expected;
     const once = (v) => {
@@ -468,37 +483,37 @@ async function computeSuite({ quick, progress, lines, scratch }) {
     }
     const by = Object.fromEntries(variants.map((v) => [v.key, v.ms]));
     const r = {
+      ours: pairedRatio(by.ours, by.none),
       fuel: pairedRatio(by.fuel, by.none),
       epoch: pairedRatio(by.epoch, by.none),
       both: pairedRatio(by.both, by.none),
       jcoOurs: pairedRatio(by.jcoOurs, by.jcoPlain),
-      bothVsJco: pairedRatio(by.both, by.jcoOurs),
+      oursVsJco: pairedRatio(by.ours, by.jcoOurs),
       noneVsJco: pairedRatio(by.none, by.jcoPlain),
     };
     for (const k of Object.keys(ratios)) ratios[k].push(r[k]);
+    fuelSame.push(`${p.name} ${fuel.ours}${fuel.ours === fuel.jcoOurs ? '' : ` (jco: ${fuel.jcoOurs})`}`);
     const m = (k) => fmtMs(median(by[k]));
     const x = (v) => fmtRatio(v, 1);
-    rows.push([p.name, String(n), m('none'), m('fuel'), x(r.fuel), m('epoch'), x(r.epoch), m('both'), x(r.both), m('jcoPlain'), m('jcoOurs'), x(r.jcoOurs), x(r.noneVsJco), x(r.bothVsJco)]);
+    rows.push([p.name, String(n), m('none'), m('ours'), x(r.ours), m('both'), x(r.both), x(r.fuel), x(r.epoch), m('jcoPlain'), m('jcoOurs'), x(r.jcoOurs), x(r.noneVsJco), x(r.oursVsJco)]);
   }
   const g = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, geomean(v)]));
   const x = (v) => `${v.toFixed(2)}×`;
   const verdict = (v) => `${x(v)} (≤ ${x(TARGET_METER_OVERHEAD)} ${v <= TARGET_METER_OVERHEAD ? 'ok' : 'MISSED'})`;
-  rows.push(['geometric mean', '', '', '', x(g.fuel), '', x(g.epoch), '', x(g.both), '', '', x(g.jcoOurs), x(g.noneVsJco), x(g.bothVsJco)]);
-  lines.push(`## engines: fuel and epoch overhead on the compute suite — run time of run("N") = bench_run(N), unlimited budget (median of ${rounds} runs per variant after ${warmup} warm-up, one instance per variant)`);
+  rows.push(['geometric mean', '', '', '', x(g.ours), '', x(g.both), x(g.fuel), x(g.epoch), '', '', x(g.jcoOurs), x(g.noneVsJco), x(g.oursVsJco)]);
+  lines.push(`## engines: metering overhead on the compute suite — run time of run("N") = bench_run(N), unlimited budget (median of ${rounds} runs per variant after ${warmup} warm-up, one instance per variant)`);
   lines.push(
     table(
-      ['program', 'N', 'wt: none', 'wt: fuel', 'fuel/none', 'wt: epoch', 'epoch/none', 'wt: both', 'both/none', 'jco: plain', 'jco: ours', 'ours/plain', 'wt none/jco plain', 'wt both/jco ours'],
+      ['program', 'N', 'wt: none', 'wt: ours', 'ours/none', 'wt: fuel+epoch', 'f+e/none', 'fuel/none', 'epoch/none', 'jco: plain', 'jco: ours', 'ours/plain', 'wt none/jco plain', 'wt ours/jco ours'],
       rows,
       ALIGN,
     ),
   );
   lines.push(
-    `wasmtime overhead over no metering (geometric mean, target ≤ ${x(TARGET_METER_OVERHEAD)}; "both" is the sandbox's configuration and the figure the target is checked on): ` +
-      `fuel only ${verdict(g.fuel)} · epoch only ${verdict(g.epoch)} · both ${verdict(g.both)}`,
+    `metering overhead over no metering (geometric mean, target ≤ ${x(TARGET_METER_OVERHEAD)}): wasmtime engine as the sandbox runs it (our instrumentation, stop-flag mode) ${verdict(g.ours)} · ` +
+      `wasmtime's own fuel + epoch interruption (before) ${x(g.both)} (fuel only ${x(g.fuel)}, epoch only ${x(g.epoch)}) · jco engine (our instrumentation, refuel hook) ${x(g.jcoOurs)}`,
   );
-  lines.push(
-    `jco engine: our metering ${x(g.jcoOurs)} over plain (compare section 6) · engines as the sandbox runs them: wasmtime (both) / jco (ours) ${x(g.bothVsJco)} · unmetered code: wasmtime / V8 ${x(g.noneVsJco)}`,
-  );
+  lines.push(`engines as the sandbox runs them: wasmtime (ours) / jco (ours) ${x(g.oursVsJco)} · unmetered code: wasmtime / V8 ${x(g.noneVsJco)} · fuel per run on wasmtime (ours), jco's in brackets where it differs: ${fuelSame.join(', ')}`);
   lines.push(
     `ratios: median of per-round ratios (variants of a round run back to back, order rotating); every variant returned the same value in every run. Programs: bench/compute/*.c linked with bench/lib/compute-run.c into import-free components (${version}, -O2); ` +
       'N about half of section 6\'s so the section stays within its time budget; wasmtime engines without pooling, as in the agent worker',
@@ -524,13 +539,13 @@ export async function enginesBench({ quick = false, progress = () => {} } = {}) 
   const scratch = join(CACHE, 'tmp', `engines-${randomUUID()}`);
   await mkdir(scratch, { recursive: true });
   try {
-    await loads({ quick, progress, lines, scratch });
-    lines.push('');
-    await echo({ quick, progress, lines });
-    lines.push('');
-    await hostCalls({ quick, progress, lines, scratch });
-    lines.push('');
-    await computeSuite({ quick, progress, lines, scratch });
+    const parts = (process.env.ENGINES_PARTS ?? 'loads,echo,hostcall,compute').split(',');
+    const steps = { loads, echo, hostcall: hostCalls, compute: computeSuite };
+    for (const [name, step] of Object.entries(steps)) {
+      if (!parts.includes(name)) continue;
+      await step({ quick, progress, lines, scratch });
+      lines.push('');
+    }
   } finally {
     await rm(scratch, { recursive: true, force: true });
     // The scratch root too when nothing else uses it (run.mjs removes it at its end anyway).
