@@ -2,7 +2,8 @@
  * The verification workers (hash-pool.ts, verify-worker.ts) give the same answers as the main
  * thread for intact and tampered blocks. Workers run the built package (dist/), as users do.
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -99,5 +100,44 @@ describe('verification workers', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('the shared pool serves verifications from its workers and never keeps the process alive once they are done', (ctx) => {
+    skipWhen(ctx, !built, 'the workers run from dist/: run `npm run build` first');
+    const dir = tmp('shared-');
+    const url = (f: string) => pathToFileURL(join(DIST, f)).href;
+    // The child exits with 7 if anything (an idle worker) still holds it 3 s after its work,
+    // well before the pool's own idle timeout would end the workers.
+    const script = `
+      const { AuditChain } = await import(${JSON.stringify(url('chain.js'))});
+      const { openAuditReader } = await import(${JSON.stringify(url('reader.js'))});
+      const { verifyStore } = await import(${JSON.stringify(url('verify.js'))});
+      const { sharedHashPool } = await import(${JSON.stringify(url('hash-pool.js'))});
+      const chain = await AuditChain.open(${JSON.stringify(dir)}, { checkpointIntervalMs: 0, maxBatch: 16 });
+      for (let i = 0; i < 2000; i++) chain.enqueue({ eventType: 'capability_used', agentId: 'a', source: 's', action: 'x', resource: 'r' + i, outcome: 'success' });
+      await chain.close();
+      const pool = sharedHashPool(2);
+      await pool.ready();
+      let offered = 0;
+      const offer = pool.offer.bind(pool);
+      pool.offer = (...a) => { const j = offer(...a); if (j) offered++; return j; };
+      for (let k = 0; k < 2; k++) {
+        const reader = await openAuditReader(${JSON.stringify(dir)});
+        const r = await verifyStore(reader.store, { hashWorkers: 2 });
+        await reader.close();
+        if (!r.ok || r.size !== 2000) throw new Error(JSON.stringify(r.problems));
+      }
+      console.log(JSON.stringify({ offered, size: pool.size }));
+      setTimeout(() => process.exit(7), 3000).unref();
+    `;
+    // A file, not --eval: workers inherit the process's flags, and --input-type would stop them.
+    const file = join(tmp('shared-script-'), 'verify-twice.mjs');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { offered: number; size: number };
+    expect(out.size).toBe(2);
+    expect(out.offered).toBeGreaterThan(0);
   });
 });

@@ -5,12 +5,16 @@
  * no started worker has room, {@link HashPool.offer} declines and the caller does the block
  * itself, which is also how the work is shared on a machine with few cores.
  *
+ * Booting a worker (a V8 isolate, Node's internals, our modules, the wasm hasher) costs tens of
+ * milliseconds of CPU, as much as verifying ~50,000 records. {@link sharedHashPool} keeps one
+ * pool for the process, reused by every verification and ended after a few idle seconds; its
+ * threads never keep the process alive while they have nothing to do.
+ *
  * @example
  * ```ts
- * const pool = new HashPool(2);
+ * const pool = sharedHashPool(2);
  * const job = pool.offer(block, firstSeq); // undefined: do it here
  * const result = await job; // { block, layout, check } or { block, malformed }
- * await pool.close();
  * ```
  */
 import { existsSync } from 'node:fs';
@@ -36,6 +40,7 @@ export type CheckedBlock =
   | { readonly block: Uint8Array; readonly malformed: string };
 
 interface Pending {
+  readonly slot: Slot;
   readonly resolve: (r: CheckedBlock) => void;
   readonly reject: (e: Error) => void;
 }
@@ -58,6 +63,9 @@ const available = existsSync(fileURLToPath(WORKER_URL));
  */
 const IN_FLIGHT = 3;
 
+/** How long the shared pool outlives its last job. */
+const SHARED_IDLE_MS = 5000;
+
 /** Whether `b` is the only view of its buffer (then it can be transferred, not copied). */
 function ownsBuffer(b: Uint8Array): boolean {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer;
@@ -69,34 +77,59 @@ export class HashPool {
   private readonly jobs = new Map<number, Pending>();
   private nextId = 0;
   private turn = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private ended = false;
 
-  constructor(size: number) {
-    for (let i = 0; i < (available ? size : 0); i++) {
-      const worker = new Worker(WORKER_URL);
-      let started!: () => void;
-      const slot: Slot = { worker, ready: false, inFlight: 0, started: new Promise((r) => (started = r)) };
-      worker.on('message', (m: VerifyResult | { ready: true }) => {
-        if ('ready' in m) {
-          slot.ready = true;
-          started();
-          return;
-        }
-        const job = this.jobs.get(m.id);
-        if (!job) return;
-        this.jobs.delete(m.id);
-        slot.inFlight--;
-        if (m.block && m.malformed !== undefined) job.resolve({ block: m.block, malformed: m.malformed });
-        else if (m.block && m.layout && m.check) job.resolve({ block: m.block, layout: m.layout, check: m.check });
-        else job.reject(new Error(`verification worker: ${m.error}`));
-      });
-      worker.on('error', (e) => {
-        // A dead worker takes no more blocks; the ones it held fail the verification run.
-        slot.ready = false;
+  /**
+   * @param size - workers to start (none when running from sources).
+   * @param idleMs - if given, the pool ends itself this long after its last job, and its
+   *   threads keep the process alive only while they hold jobs.
+   */
+  constructor(
+    size: number,
+    private readonly idleMs?: number,
+  ) {
+    this.grow(size);
+  }
+
+  /** Start workers until there are `size`. */
+  grow(size: number): void {
+    while (available && !this.ended && this.slots.length < size) this.slots.push(this.start());
+    this.idle();
+  }
+
+  private start(): Slot {
+    const worker = new Worker(WORKER_URL);
+    if (this.idleMs !== undefined) worker.unref();
+    let started!: () => void;
+    const slot: Slot = { worker, ready: false, inFlight: 0, started: new Promise((r) => (started = r)) };
+    worker.on('message', (m: VerifyResult | { ready: true }) => {
+      if ('ready' in m) {
+        slot.ready = true;
         started();
-        this.failAll(e);
-      });
-      this.slots.push(slot);
-    }
+        return;
+      }
+      const job = this.jobs.get(m.id);
+      if (!job) return;
+      this.jobs.delete(m.id);
+      this.settled(slot);
+      if (m.block && m.malformed !== undefined) job.resolve({ block: m.block, malformed: m.malformed });
+      else if (m.block && m.layout && m.check) job.resolve({ block: m.block, layout: m.layout, check: m.check });
+      else job.reject(new Error(`verification worker: ${m.error}`));
+    });
+    // A dead worker takes no more blocks; the ones it held fail their verification runs.
+    const dead = (e: Error) => {
+      slot.ready = false;
+      started();
+      for (const [id, j] of this.jobs) {
+        if (j.slot !== slot) continue;
+        this.jobs.delete(id);
+        j.reject(e);
+      }
+    };
+    worker.on('error', dead);
+    worker.on('exit', (code) => dead(new Error(`verification worker exited (${code})`)));
+    return slot;
   }
 
   /** Resolves once every worker has started (until then, {@link offer} uses those that have). */
@@ -109,9 +142,9 @@ export class HashPool {
     return this.slots.length;
   }
 
-  private failAll(e: Error): void {
-    for (const j of this.jobs.values()) j.reject(e);
-    this.jobs.clear();
+  /** Whether the pool has ended (closed, or idle too long); it takes no more jobs then. */
+  get closed(): boolean {
+    return this.ended;
   }
 
   /**
@@ -120,6 +153,7 @@ export class HashPool {
    * result gives it back), copied otherwise.
    */
   offer(block: Uint8Array, firstSeq: number): Promise<CheckedBlock> | undefined {
+    if (this.ended) return undefined;
     let slot: Slot | undefined;
     for (let k = 0; k < this.slots.length && !slot; k++) {
       const s = this.slots[(this.turn + k) % this.slots.length]!;
@@ -127,10 +161,15 @@ export class HashPool {
     }
     if (!slot) return undefined;
     this.turn++;
-    slot.inFlight++;
+    // A worker with a job keeps the process alive: someone awaits its answer.
+    if (slot.inFlight++ === 0 && this.idleMs !== undefined) slot.worker.ref();
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.jobs.set(id, { resolve, reject });
+      this.jobs.set(id, { slot, resolve, reject });
       const send = (b: Uint8Array) => slot.worker.postMessage({ id, block: b, firstSeq } satisfies VerifyJob, [b.buffer as ArrayBuffer]);
       try {
         send(ownsBuffer(block) ? block : new Uint8Array(block));
@@ -141,8 +180,35 @@ export class HashPool {
     });
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
-    this.slots.length = 0;
+  private settled(slot: Slot): void {
+    if (--slot.inFlight === 0 && this.idleMs !== undefined) slot.worker.unref();
+    this.idle();
   }
+
+  /** With an idle limit and no job out, (re)start the countdown to ending the pool. */
+  private idle(): void {
+    if (this.idleMs === undefined || this.ended || this.jobs.size > 0) return;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => void this.close(), this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+let shared: HashPool | undefined;
+
+/**
+ * The process's shared pool with at least `size` workers (see the module doc): reused by every
+ * verification, ended after a few idle seconds, never holding the process open while idle.
+ */
+export function sharedHashPool(size: number): HashPool {
+  if (!shared || shared.closed) shared = new HashPool(size, SHARED_IDLE_MS);
+  else shared.grow(size);
+  return shared;
 }

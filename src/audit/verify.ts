@@ -23,7 +23,7 @@
  * Records of both layouts (`record.ts`) are checked, each by its own, in the same log.
  */
 import { blockHeader, blockLayout, BlockFormatError, type BlockLayout } from './block.js';
-import { defaultHashWorkers, HashPool, type CheckedBlock } from './hash-pool.js';
+import { defaultHashWorkers, sharedHashPool, type CheckedBlock, type HashPool } from './hash-pool.js';
 import { verifyCheckpoint, Witness, type Checkpoint } from './checkpoint.js';
 import { equalBytes, fromHex, isHashHex, toHex } from './hash.js';
 import { decodeHead } from './head.js';
@@ -43,7 +43,11 @@ export interface VerifyOptions {
   readonly publicKey?: Uint8Array;
   /** Also parse every record as JSON and check its fields (slower). */
   readonly deep?: boolean;
-  /** Worker threads that hash and check records while this thread links them. Default: one per core (at most 4) on a multi-core machine; 0 does everything here. */
+  /**
+   * Worker threads that hash and check records while this thread links them (the process's
+   * shared pool, kept a few seconds after the last verification). Default: one per core (at
+   * most 4) on a multi-core machine; 0 does everything here.
+   */
   readonly hashWorkers?: number;
 }
 
@@ -95,14 +99,10 @@ export function sortCheckpoints(list: readonly unknown[], publicKey: Uint8Array,
 /** Verify a store (see the module doc). Never throws for bad data; reports it. */
 export async function verifyStore(store: AuditStore, options: VerifyOptions = {}): Promise<VerifyReport> {
   const started = performance.now();
-  // The workers boot (tens of milliseconds) while the meta and the checkpoints are read.
+  // The process's workers, kept between verifications; if they are not running yet, they boot
+  // (tens of milliseconds) while the meta and the checkpoints are read.
   const workers = options.hashWorkers ?? defaultHashWorkers();
-  const pool = workers > 0 ? new HashPool(workers) : undefined;
-  try {
-    return await verifyWith(store, options, pool, started);
-  } finally {
-    await pool?.close();
-  }
+  return verifyWith(store, options, workers > 0 ? sharedHashPool(workers) : undefined, started);
 }
 
 async function verifyWith(store: AuditStore, options: VerifyOptions, pool: HashPool | undefined, started: number): Promise<VerifyReport> {
