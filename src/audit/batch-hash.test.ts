@@ -214,7 +214,7 @@ describe('batchHasher().hashNodes', () => {
 function chainReference(data: Uint8Array, offsets: readonly number[], lengths: readonly number[], prev: Uint8Array): { data: Buffer; digests: Buffer } {
   const copy = Buffer.from(data);
   const digests = Buffer.alloc(32 * offsets.length);
-  let pv = Buffer.from(prev);
+  let pv: Buffer = Buffer.from(prev);
   offsets.forEach((off, i) => {
     copy.write(pv.toString('hex'), off + lengths[i]! - CHAIN_TAIL, 'latin1');
     pv = sha(copy.subarray(off, off + lengths[i]!));

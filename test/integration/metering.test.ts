@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import type { Sandbox } from '../../dist/index.js';
+import type { LoadOptions, Sandbox } from '../../dist/index.js';
 import { wasmtimeAddonPath } from '../../dist/engine/wasmtime/addon.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox } from '../helpers/sandbox.js';
@@ -29,7 +29,7 @@ function sandbox(engine: 'jco' | 'wasmtime'): Sandbox {
 }
 
 /** `fuelUsed` of each task in turn, on a fresh agent of `fixture` on `engine`. */
-async function fuel(engine: 'jco' | 'wasmtime', fixture: string, tasks: string[], policy?: object): Promise<number[]> {
+async function fuel(engine: 'jco' | 'wasmtime', fixture: string, tasks: string[], policy?: LoadOptions['policy']): Promise<number[]> {
   const agent = await sandbox(engine).load(fixturePath(fixture), policy ? { policy } : {});
   const out: number[] = [];
   for (const t of tasks) out.push((await agent.run(t)).fuelUsed);

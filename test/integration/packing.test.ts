@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import type { Agent, AuditEvent, Sandbox } from '../../dist/index.js';
+import type { Agent, AuditEvent, LoadOptions, Sandbox } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { sandboxPerTest, tempDir } from '../helpers/sandbox.js';
 
@@ -34,7 +34,7 @@ async function expectUntouched(audit: AuditEvent[], [echo, calc]: Agent[]): Prom
 }
 
 describe('agents packed onto one thread', () => {
-  const cases: { name: string; task: string; policy?: object; timeout?: string; code: string }[] = [
+  const cases: { name: string; task: string; policy?: LoadOptions['policy']; timeout?: string; code: string }[] = [
     { name: 'a runaway loop without a fuel limit, stopped by its time limit', task: 'L', timeout: '300ms', code: 'TIMEOUT' },
     { name: 'a runaway loop under a fuel limit', task: 'L', policy: { version: 1, resourceLimits: { maxFuel: 5_000_000 } }, code: 'FUEL_EXHAUSTED' },
     { name: 'a trap (the call stack runs out)', task: 'R', code: 'AGENT_ERROR' },
