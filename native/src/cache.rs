@@ -68,9 +68,24 @@ fn artifact_path(dir: &Path, key: &str, fingerprint: &str) -> PathBuf {
     dir.join(format!("{key}-{fingerprint}.cwasm"))
 }
 
-/// Whether `dir` holds an artifact for `key` on an engine with this fingerprint.
-pub fn artifact_exists(dir: &Path, key: &str, fingerprint: &str) -> bool {
-    artifact_path(dir, key, fingerprint).is_file()
+/// The artifact for `key` in `dir`, if there is one that loads (None: none, or unusable).
+pub fn find(engine: &Engine, dir: &Path, key: &str, fingerprint: &str) -> Option<Component> {
+    let path = artifact_path(dir, key, fingerprint);
+    if !path.is_file() {
+        return None;
+    }
+    // SAFETY: as in `load_or_compile`.
+    unsafe { Component::deserialize_file(engine, &path) }.ok()
+}
+
+/// Remove the artifact for `key` in `dir`, if any (a baseline tier's, once the optimized one exists).
+pub fn remove(dir: &Path, key: &str, fingerprint: &str) {
+    let _ = fs::remove_file(artifact_path(dir, key, fingerprint));
+}
+
+/// Write `component` as the artifact for `key` in `dir` (atomically; see `store`).
+pub fn save(dir: &Path, key: &str, fingerprint: &str, component: &Component) -> Result<(), String> {
+    store(dir, &artifact_path(dir, key, fingerprint), component)
 }
 
 /// Compile `bytes`, or load the artifact a previous compile of the same bytes left in `dir`.

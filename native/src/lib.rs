@@ -29,11 +29,11 @@ mod metered;
 mod netns;
 mod seccomp_notify;
 mod state;
+mod tiers;
 mod watch;
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -52,6 +52,7 @@ use crate::interrupt::{EpochClock, InterruptCell};
 use crate::js::{throw_coded, JsRef};
 use crate::metered::{FuelHandles, MeteredComponent};
 use crate::state::{CallCtx, HostState, Limiter, LimitsSpec};
+use crate::tiers::{Baseline, Engines, NotPrepared, Source};
 use crate::watch::Watch;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -106,6 +107,9 @@ pub struct EngineOptions {
     /// With `meter: 'instrumented'`: names the instrumenter's version and settings, and is part
     /// of the engine fingerprint, so artifacts of another instrumenter are never loaded.
     pub meter_key: Option<String>,
+    /// With `meter: 'instrumented'`: compile a metered component missing from the cache with
+    /// Winch first, and with Cranelift on a background thread (see `tiers.rs`). Default true.
+    pub tiered: Option<bool>,
     /// Share one wasmtime engine with every other `shared` Engine of the same options in this
     /// process (every worker thread): one epoch ticker thread, and compiled components kept in
     /// memory (the most recent 32), so a later `compileComponent` of the same bytes on any thread
@@ -117,6 +121,7 @@ pub struct EngineOptions {
 pub struct Shared {
     engine: wasmtime::Engine,
     fingerprint: String,
+    baseline: Option<Arc<Baseline>>,
     clock: EpochClock,
     /// Compiled components by content hash, most recently used last.
     components: Mutex<Vec<(String, Component)>>,
@@ -128,7 +133,7 @@ const SHARED_COMPONENTS: usize = 32;
 static SHARED: OnceLock<Mutex<HashMap<String, Arc<Shared>>>> = OnceLock::new();
 
 impl Shared {
-    fn get(&self, key: &str) -> Option<Component> {
+    pub(crate) fn get(&self, key: &str) -> Option<Component> {
         let mut g = self.components.lock().unwrap_or_else(|p| p.into_inner());
         let i = g.iter().position(|(k, _)| k == key)?;
         let entry = g.remove(i);
@@ -137,7 +142,7 @@ impl Shared {
         Some(c)
     }
 
-    fn put(&self, key: &str, c: &Component) {
+    pub(crate) fn put(&self, key: &str, c: &Component) {
         let mut g = self.components.lock().unwrap_or_else(|p| p.into_inner());
         g.retain(|(k, _)| k != key);
         g.push((key.to_string(), c.clone()));
@@ -145,63 +150,6 @@ impl Shared {
             g.remove(0);
         }
     }
-}
-
-/// What `load_component` may compile when neither memory nor the cache has the component.
-#[derive(Clone, Copy)]
-enum Source<'a> {
-    /// These bytes, whose SHA-256 is the key; `checked`: the caller gave the key, so it is
-    /// verified before anything is compiled or written under it (a memory or disk hit trusts
-    /// it, as it trusts the bytes themselves).
-    Bytes { bytes: &'a [u8], checked: bool },
-    /// A metered component (`meterComponent`), cached under the key of the bytes it was made from.
-    Metered(&'a [u8]),
-    /// Nothing: an instrumented engine given plain bytes only finds what was metered before.
-    Lookup,
-}
-
-/// Raised by `load_component` for `Source::Lookup` when nothing was found.
-#[derive(Debug)]
-struct NotPrepared;
-
-impl std::fmt::Display for NotPrepared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("this engine meters components with our instrumenter and has not compiled this one (meterComponent + compileMetered / inspectMetered first)")
-    }
-}
-
-impl std::error::Error for NotPrepared {}
-
-/// Compile (or take from the shared engine's memory, or from the artifact cache) the component
-/// `key` names, as `source` allows.
-fn load_component(
-    engine: &wasmtime::Engine,
-    shared: Option<&Shared>,
-    source: Source<'_>,
-    cache_dir: Option<&str>,
-    key: &str,
-    fingerprint: &str,
-) -> wasmtime::Result<cache::Loaded> {
-    if let Some(c) = shared.and_then(|s| s.get(key)) {
-        return Ok(cache::Loaded { component: c, cache_hit: true, cache_note: None });
-    }
-    let on_disk = cache_dir.is_some_and(|d| cache::artifact_exists(Path::new(d), key, fingerprint));
-    let bytes = match source {
-        Source::Bytes { bytes, checked } => {
-            if checked && !on_disk && cache::content_hash(bytes) != key {
-                wasmtime::bail!("the key given is not the SHA-256 of the component bytes");
-            }
-            bytes
-        }
-        Source::Metered(bytes) => bytes,
-        Source::Lookup if on_disk => &[],
-        Source::Lookup => return Err(NotPrepared.into()),
-    };
-    let loaded = cache::load_or_compile(engine, bytes, cache_dir.map(Path::new), key, fingerprint)?;
-    if let Some(s) = shared {
-        s.put(key, &loaded.component);
-    }
-    Ok(loaded)
 }
 
 /// Limits of one instance, given to `instantiate`. Fuel, memory and deadline apply to
@@ -344,6 +292,8 @@ fn parse_limits(l: Option<InstanceLimits>, tick_ms: u32, max_memory: usize, mete
 pub struct JsEngine {
     engine: wasmtime::Engine,
     fingerprint: String,
+    /// An instrumented engine's baseline tier (Winch; see `tiers.rs`).
+    baseline: Option<Arc<Baseline>>,
     tick_ms: u32,
     max_memory: usize,
     max_instances: u32,
@@ -389,6 +339,7 @@ impl JsEngine {
             epoch_interruption: None,
             meter: None,
             meter_key: None,
+            tiered: None,
             shared: None,
         });
         let instrumented = match o.meter.as_deref() {
@@ -416,7 +367,9 @@ impl JsEngine {
         }
         let max_memory = max_memory as usize;
 
-        let build = || -> Result<(wasmtime::Engine, String, EpochClock, Arc<AtomicBool>), String> {
+        let tiered = meters.instrumented && o.tiered.unwrap_or(true);
+        type Built = (wasmtime::Engine, String, Option<Arc<Baseline>>, EpochClock, Arc<AtomicBool>);
+        let build = || -> Result<Built, String> {
             let mut cfg = Config::new();
             cfg.wasm_component_model(true)
                 .consume_fuel(meters.fuel)
@@ -445,6 +398,19 @@ impl JsEngine {
             }
             let engine = wasmtime::Engine::new(&cfg).map_err(|e| format!("creating the wasmtime engine failed: {}", errors::chain(&e)))?;
             let fingerprint = cache::engine_fingerprint(&engine, &meter_key);
+            let baseline = if tiered {
+                let mut winch = cfg.clone();
+                winch.strategy(Strategy::Winch);
+                let b = wasmtime::Engine::new(&winch).map_err(|e| format!("creating the baseline (Winch) engine failed: {}", errors::chain(&e)))?;
+                let mut one = cfg.clone();
+                one.parallel_compilation(false);
+                // Its artifacts must load into the main engine: the same code settings.
+                let background = wasmtime::Engine::new(&one).ok().filter(|x| cache::engine_fingerprint(x, &meter_key) == fingerprint);
+                let fingerprint = cache::engine_fingerprint(&b, &meter_key);
+                Some(Arc::new(Baseline { engine: b, fingerprint, background: background.unwrap_or_else(|| engine.clone()) }))
+            } else {
+                None
+            };
             let stop = Arc::new(AtomicBool::new(false));
             let clock = EpochClock::default();
             if tick_ms > 0 {
@@ -460,16 +426,16 @@ impl JsEngine {
                     })
                     .map_err(|e| format!("starting the epoch thread failed: {e}"))?;
             }
-            Ok((engine, fingerprint, clock, stop))
+            Ok((engine, fingerprint, baseline, clock, stop))
         };
         if o.shared.unwrap_or(false) {
-            let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}/{meter_key}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
+            let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}/{meter_key}/{tiered}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
             let mut registry = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
             let shared = match registry.get(&key) {
                 Some(s) => s.clone(),
                 None => {
-                    let (engine, fingerprint, clock, _stop) = build().map_err(|m| internal(&env, m))?;
-                    let s = Arc::new(Shared { engine, fingerprint, clock, components: Mutex::new(Vec::new()) });
+                    let (engine, fingerprint, baseline, clock, _stop) = build().map_err(|m| internal(&env, m))?;
+                    let s = Arc::new(Shared { engine, fingerprint, baseline, clock, components: Mutex::new(Vec::new()) });
                     registry.insert(key, s.clone());
                     s
                 }
@@ -477,6 +443,7 @@ impl JsEngine {
             return Ok(JsEngine {
                 engine: shared.engine.clone(),
                 fingerprint: shared.fingerprint.clone(),
+                baseline: shared.baseline.clone(),
                 tick_ms,
                 max_memory,
                 max_instances,
@@ -487,8 +454,8 @@ impl JsEngine {
                 shared: Some(shared),
             });
         }
-        let (engine, fingerprint, clock, stop) = build().map_err(|m| internal(&env, m))?;
-        Ok(JsEngine { engine, fingerprint, tick_ms, max_memory, max_instances, pooling, meters, clock, stop, shared: None })
+        let (engine, fingerprint, baseline, clock, stop) = build().map_err(|m| internal(&env, m))?;
+        Ok(JsEngine { engine, fingerprint, baseline, tick_ms, max_memory, max_instances, pooling, meters, clock, stop, shared: None })
     }
 
     /// The wasmtime release inside this addon.
@@ -546,39 +513,50 @@ impl JsEngine {
     /// Compile a metered component (`meterComponent`) on an engine with `meter: 'instrumented'`,
     /// or load what a previous compile of it left in `cacheDir`. It is cached under the SHA-256
     /// of the bytes it was metered from, so `compileComponent(thoseBytes, cacheDir)` finds it.
+    /// On a tiered engine a component missing from the cache is compiled by Winch first and by
+    /// Cranelift in the background (`tiers.rs`); `optimized: true` compiles with Cranelift now.
     #[napi]
-    pub fn compile_metered(&self, env: Env, metered: &MeteredComponent, cache_dir: Option<String>) -> napi::Result<CompiledComponent> {
+    pub fn compile_metered(&self, env: Env, metered: &MeteredComponent, cache_dir: Option<String>, optimized: Option<bool>) -> napi::Result<CompiledComponent> {
         let started = Instant::now();
         if !self.meters.instrumented {
             return Err(internal(&env, "compileMetered needs an Engine with meter: 'instrumented'"));
         }
-        self.compiled(&env, Source::Metered(&metered.bytes), cache_dir.as_deref(), metered.source_key.clone(), started)
+        let source = Source::Metered { bytes: &metered.bytes, optimized: optimized.unwrap_or(false) };
+        self.compiled(&env, source, cache_dir.as_deref(), metered.source_key.clone(), started)
     }
 
     /// `inspectComponent` for a metered component, on an engine with `meter: 'instrumented'`:
-    /// compiled on a libuv thread and cached as `compileMetered` does.
+    /// compiled on a libuv thread and cached as `compileMetered` does (`optimized` likewise).
     #[napi(ts_return_type = "Promise<ComponentInfo>")]
-    pub fn inspect_metered(&self, env: Env, metered: &MeteredComponent, cache_dir: Option<String>) -> napi::Result<AsyncTask<InspectTask>> {
+    pub fn inspect_metered(&self, env: Env, metered: &MeteredComponent, cache_dir: Option<String>, optimized: Option<bool>) -> napi::Result<AsyncTask<InspectTask>> {
         if !self.meters.instrumented {
             return Err(internal(&env, "inspectMetered needs an Engine with meter: 'instrumented'"));
         }
-        Ok(AsyncTask::new(InspectTask {
-            engine: self.engine.clone(),
-            shared: self.shared.clone(),
-            bytes: metered.bytes.clone(),
-            metered: true,
-            key: Some(metered.source_key.clone()),
-            lookup: false,
-            cache_dir,
-            fingerprint: self.fingerprint.clone(),
-        }))
+        Ok(AsyncTask::new(self.inspect_task(metered.bytes.clone(), InspectWhat::Metered { optimized: optimized.unwrap_or(false) }, Some(metered.source_key.clone()), cache_dir)))
     }
 }
 
 impl JsEngine {
-    /// The compiled component `key` names (see `load_component`), checked for `run`.
+    fn engines(&self) -> Engines<'_> {
+        Engines { main: &self.engine, fingerprint: &self.fingerprint, baseline: self.baseline.as_ref(), shared: self.shared.as_ref() }
+    }
+
+    fn inspect_task(&self, bytes: Arc<Vec<u8>>, what: InspectWhat, key: Option<String>, cache_dir: Option<String>) -> InspectTask {
+        InspectTask {
+            engine: self.engine.clone(),
+            fingerprint: self.fingerprint.clone(),
+            baseline: self.baseline.clone(),
+            shared: self.shared.clone(),
+            bytes,
+            what,
+            key,
+            cache_dir,
+        }
+    }
+
+    /// The compiled component `key` names (see `tiers::load`), checked for `run`.
     fn compiled(&self, env: &Env, source: Source<'_>, cache_dir: Option<&str>, key: String, started: Instant) -> napi::Result<CompiledComponent> {
-        let loaded = load_component(&self.engine, self.shared.as_deref(), source, cache_dir, &key, &self.fingerprint).map_err(|e| {
+        let loaded = tiers::load(&self.engines(), source, cache_dir, &key).map_err(|e| {
             if e.to_string().starts_with("the key given") || e.is::<NotPrepared>() {
                 internal(env, e.to_string())
             } else {
@@ -586,12 +564,13 @@ impl JsEngine {
             }
         })?;
         let component = loaded.component;
-        let run_index = check_run_export(&self.engine, &component).map_err(|c| throw(env, c, &[]))?;
-        let imports = bridge::list_imports(&self.engine, &component);
+        let run_index = check_run_export(component.engine(), &component).map_err(|c| throw(env, c, &[]))?;
+        let imports = bridge::list_imports(component.engine(), &component);
         Ok(CompiledComponent {
             component,
             run_index,
             imports,
+            baseline: loaded.baseline,
             cache_hit: loaded.cache_hit,
             cache_note: loaded.cache_note,
             key,
@@ -614,16 +593,8 @@ impl JsEngine {
     /// (or `compileMetered`) of the metered bytes ran before, here or with the same `cacheDir`.
     #[napi]
     pub fn inspect_component(&self, bytes: Uint8Array, cache_dir: Option<String>) -> AsyncTask<InspectTask> {
-        AsyncTask::new(InspectTask {
-            engine: self.engine.clone(),
-            shared: self.shared.clone(),
-            bytes: Arc::new(bytes.to_vec()),
-            metered: false,
-            key: None,
-            lookup: self.meters.instrumented,
-            cache_dir,
-            fingerprint: self.fingerprint.clone(),
-        })
+        let what = if self.meters.instrumented { InspectWhat::Lookup } else { InspectWhat::Bytes };
+        AsyncTask::new(self.inspect_task(Arc::new(bytes.to_vec()), what, None, cache_dir))
     }
 
     /// Instantiate a component that has no imports. A component with imports fails with
@@ -631,7 +602,7 @@ impl JsEngine {
     #[napi]
     pub fn instantiate(&self, env: Env, component: &CompiledComponent, limits: Option<InstanceLimits>) -> napi::Result<Instance> {
         self.same_engine(&env, component)?;
-        let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
+        let pre = component.plain_pre(component.component.engine()).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         self.instantiate_pre(&env, component, &pre, limits, None, HostOptions { jco_results: false, interrupt: None })
     }
@@ -657,7 +628,7 @@ impl JsEngine {
         if !is_fn {
             return Err(internal(&env, "instantiateWithHost: host must be a function (interfaceName, funcName, args) => value"));
         }
-        let (pre, resources) = component.bridged_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
+        let (pre, resources) = component.bridged_pre(component.component.engine()).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(limits, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         let options = unsafe { HostOptions::parse(env.raw(), options.map(|o| o.raw())) }.map_err(|e| internal(&env, format!("instantiateWithHost: {e}")))?;
         let host_ref = unsafe { JsRef::new(env.raw(), raw) }.map_err(|e| internal(&env, e))?;
@@ -690,12 +661,12 @@ impl JsEngine {
     /// without napi overhead. Returns nanoseconds per iteration.
     #[napi]
     pub fn bench_instantiate(&self, env: Env, component: &CompiledComponent, iterations: u32) -> napi::Result<Vec<f64>> {
-        let pre = component.plain_pre(&self.engine).map_err(|c| throw(&env, c, &[]))?;
+        let pre = component.plain_pre(component.component.engine()).map_err(|c| throw(&env, c, &[]))?;
         let limits = parse_limits(None, self.tick_ms, self.max_memory, self.meters).map_err(|c| throw(&env, c, &[]))?;
         let mut out = Vec::with_capacity(iterations as usize);
         for _ in 0..iterations {
             let t = Instant::now();
-            let mut store = self.new_store(&limits, None).map_err(|e| internal(&env, e))?;
+            let mut store = self.new_store(component.component.engine(), &limits, None).map_err(|e| internal(&env, e))?;
             let inst = pre.instantiate(&mut store).map_err(|e| throw(&env, classify_exec(&e, store.data(), "instantiation"), &[]))?;
             let _run = inst.get_func(&mut store, component.run_index);
             if let Some(w) = &store.data().watch {
@@ -743,14 +714,16 @@ impl JsEngine {
     }
 
     fn same_engine(&self, env: &Env, component: &CompiledComponent) -> napi::Result<()> {
-        if wasmtime::Engine::same(&self.engine, component.component.engine()) {
+        let e = component.component.engine();
+        if wasmtime::Engine::same(&self.engine, e) || self.baseline.as_ref().is_some_and(|b| wasmtime::Engine::same(&b.engine, e)) {
             Ok(())
         } else {
             Err(internal(env, "the component was compiled by another Engine"))
         }
     }
 
-    fn new_store(&self, limits: &Limits, interrupt: Option<InterruptCell>) -> Result<Store<HostState>, String> {
+    /// A store on `engine` (the component's: the main engine or the baseline tier's).
+    fn new_store(&self, engine: &wasmtime::Engine, limits: &Limits, interrupt: Option<InterruptCell>) -> Result<Store<HostState>, String> {
         // An instrumented engine's ticker stops the instance through its watch (`watch.rs`),
         // which looks at the interrupt cell the store keeps alive.
         let watch = self.meters.instrumented.then(|| {
@@ -760,7 +733,7 @@ impl JsEngine {
             w
         });
         let state = HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false, clock: self.clock.clone(), deadline_at: 0, interrupt, watch };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         if self.meters.fuel {
             store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
@@ -788,7 +761,7 @@ impl JsEngine {
         if options.interrupt.is_some() && !self.meters.keeps_time() {
             return Err(internal(env, "options.interrupt needs an engine with epoch interruption (Engine option epochInterruption: true) or meter: 'instrumented'"));
         }
-        let mut store = self.new_store(&limits, options.interrupt).map_err(|e| internal(env, e))?;
+        let mut store = self.new_store(component.component.engine(), &limits, options.interrupt).map_err(|e| internal(env, e))?;
         store.data_mut().jco_results = options.jco_results;
         let host_val = match &host {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
@@ -847,15 +820,22 @@ impl JsEngine {
 /// The work of `Engine.inspectComponent`, done on a libuv worker thread.
 pub struct InspectTask {
     engine: wasmtime::Engine,
+    fingerprint: String,
+    baseline: Option<Arc<Baseline>>,
     shared: Option<Arc<Shared>>,
     bytes: Arc<Vec<u8>>,
-    /// `bytes` are a metered component, cached under `key` (the SHA-256 of what it was made from).
-    metered: bool,
+    what: InspectWhat,
+    /// The cache key (default: the SHA-256 of `bytes`).
     key: Option<String>,
-    /// Only look the component up (an instrumented engine given plain bytes).
-    lookup: bool,
     cache_dir: Option<String>,
-    fingerprint: String,
+}
+
+/// What an `InspectTask` may compile (see `tiers::Source`).
+#[derive(Clone, Copy)]
+enum InspectWhat {
+    Bytes,
+    Metered { optimized: bool },
+    Lookup,
 }
 
 /// One export of a component: its name and kind (`function`, `instance`, `module`, …).
@@ -879,6 +859,8 @@ pub struct ComponentInfo {
     pub compile_ms: f64,
     /// SHA-256 (hex) of the component bytes.
     pub key: String,
+    /// `'optimized'` (Cranelift) or `'baseline'` (Winch, while Cranelift compiles in the background).
+    pub tier: String,
 }
 
 fn item_kind(item: &ComponentItem) -> &'static str {
@@ -901,28 +883,29 @@ impl Task for InspectTask {
         let started = Instant::now();
         let key = self.key.clone().unwrap_or_else(|| cache::content_hash(&self.bytes));
         let refused = |c: Coded| ComponentInfo { error_code: Some(c.code.to_string()), error_message: Some(c.message), ..Default::default() };
-        let source = if self.metered {
-            Source::Metered(&self.bytes)
-        } else if self.lookup {
-            Source::Lookup
-        } else {
-            Source::Bytes { bytes: &self.bytes, checked: false }
+        let source = match self.what {
+            InspectWhat::Metered { optimized } => Source::Metered { bytes: &self.bytes, optimized },
+            InspectWhat::Lookup => Source::Lookup,
+            InspectWhat::Bytes => Source::Bytes { bytes: &self.bytes, checked: false },
         };
-        let loaded = match load_component(&self.engine, self.shared.as_deref(), source, self.cache_dir.as_deref(), &key, &self.fingerprint) {
+        let engines = Engines { main: &self.engine, fingerprint: &self.fingerprint, baseline: self.baseline.as_ref(), shared: self.shared.as_ref() };
+        let loaded = match tiers::load(&engines, source, self.cache_dir.as_deref(), &key) {
             Ok(l) => l,
             Err(e) if e.is::<NotPrepared>() => return Ok(refused(Coded::new("NOT_PREPARED", e.to_string()))),
             Err(e) => return Ok(refused(classify_compile(&e))),
         };
-        if let Err(c) = check_run_export(&self.engine, &loaded.component) {
+        let engine = loaded.component.engine();
+        if let Err(c) = check_run_export(engine, &loaded.component) {
             return Ok(refused(c));
         }
         let ty = loaded.component.component_type();
         // What the metering rewrite added is the host's, not the component's.
         let ours = |name: &str| name.starts_with(meter::RESERVED_PREFIX);
-        let imports = ty.imports(&self.engine).filter(|(name, _)| !ours(name)).map(|(name, _)| name.to_string()).collect();
+        let imports = ty.imports(engine).filter(|(name, _)| !ours(name)).map(|(name, _)| name.to_string()).collect();
         let exports =
-            ty.exports(&self.engine).filter(|(name, _)| !ours(name)).map(|(name, ext)| ExportInfo { name: name.to_string(), kind: item_kind(&ext.ty).to_string() }).collect();
-        Ok(ComponentInfo { imports, exports, cache_hit: loaded.cache_hit, compile_ms: started.elapsed().as_secs_f64() * 1000.0, key, ..Default::default() })
+            ty.exports(engine).filter(|(name, _)| !ours(name)).map(|(name, ext)| ExportInfo { name: name.to_string(), kind: item_kind(&ext.ty).to_string() }).collect();
+        let tier = if loaded.baseline { "baseline" } else { "optimized" }.to_string();
+        Ok(ComponentInfo { imports, exports, cache_hit: loaded.cache_hit, compile_ms: started.elapsed().as_secs_f64() * 1000.0, key, tier, ..Default::default() })
     }
 
     fn resolve(&mut self, _env: Env, output: ComponentInfo) -> napi::Result<ComponentInfo> {
@@ -955,6 +938,8 @@ fn check_run_export(engine: &wasmtime::Engine, component: &Component) -> Result<
 #[napi]
 pub struct CompiledComponent {
     component: Component,
+    /// Compiled by the baseline tier (Winch; `tiers.rs`).
+    baseline: bool,
     run_index: ComponentExportIndex,
     imports: Vec<ImportItem>,
     cache_hit: bool,
@@ -967,6 +952,13 @@ pub struct CompiledComponent {
 
 #[napi]
 impl CompiledComponent {
+    /// `'optimized'` (Cranelift) or `'baseline'` (Winch: the optimized code is being compiled in
+    /// the background, for later instances and processes).
+    #[napi(getter)]
+    pub fn tier(&self) -> String {
+        if self.baseline { "baseline" } else { "optimized" }.to_string()
+    }
+
     /// True when the compiled artifact came from the cache directory.
     #[napi(getter)]
     pub fn cache_hit(&self) -> bool {
