@@ -19,6 +19,7 @@ import { componentizeJs, type JsBackend, resolvePackage } from './js.js';
 import { pyToComponent } from './python.js';
 import { COMPONENTIZE_PY_VERSION, findComponentizePy } from './python-toolchain.js';
 import { watToComponent } from './wat.js';
+import { precompileForWasmtime, type Precompiled } from './precompile.js';
 
 export { watToComponent, coreToComponent, type WorldOptions } from './wat.js';
 export { bundleWit, defaultWitDir, ensureWitDeps, DEFAULT_WORLD } from './wit.js';
@@ -37,6 +38,13 @@ export interface BuildOptions {
   onLog?: (line: string) => void;
   /** Aborting it kills the toolchain's child process and rejects the build. */
   signal?: AbortSignal;
+  /**
+   * Also compile the component for the wasmtime engine into the artifact cache of this sandbox
+   * cache directory (`true`: the default one), so its first load there finds the optimized code
+   * (`precompile.ts`). Skipped, with the reason in the result, without the wasmtime addon.
+   * Default false (`agentos build` turns it on).
+   */
+  precompile?: boolean | { cacheDir?: string };
 }
 
 /** What {@link buildAgent} produced. */
@@ -47,6 +55,8 @@ export interface BuildResult {
   bytes: number;
   /** Which toolchain built it. */
   kind: 'js' | 'c' | 'wat' | 'python';
+  /** With `precompile`: where the wasmtime artifact went and how long it took, or why it was skipped. */
+  precompiled?: Precompiled;
 }
 
 const KINDS: Readonly<Record<string, BuildResult['kind']>> = Object.freeze({
@@ -109,7 +119,14 @@ export async function buildAgent(input: string, output: string, opts: BuildOptio
   }
   const { size } = await stat(target);
   opts.onLog?.(`built ${target} (${size} bytes)`);
-  return { output: target, bytes: size, kind };
+  if (!opts.precompile) return { output: target, bytes: size, kind };
+  const precompiled = await precompileForWasmtime(target, typeof opts.precompile === 'object' ? opts.precompile.cacheDir : undefined);
+  opts.onLog?.(
+    'skipped' in precompiled
+      ? `not compiled for the wasmtime engine: ${precompiled.skipped}`
+      : `compiled for the wasmtime engine into ${precompiled.cacheDir} (${precompiled.cacheHit ? 'already there' : precompiled.ms < 1000 ? `${Math.round(precompiled.ms)} ms` : `${(precompiled.ms / 1000).toFixed(1)} s`})`,
+  );
+  return { output: target, bytes: size, kind, precompiled };
 }
 
 function packageVersion(packageJson: string): string {

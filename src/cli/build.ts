@@ -30,11 +30,15 @@ Options:
   --world NAME          its world NAME (default agent). The world must still export our run;
                         it may export more functions and interfaces, which agentos mcp and
                         the framework adapters serve as typed tools (agent.call in the library)
+  --no-precompile       do not also compile it for the wasmtime engine; by default, where
+                        the wasmtime addon is installed, the component is metered and
+                        compiled into the artifact cache of the default cache directory, so
+                        its first load with --engine wasmtime finds the compiled code
   --json                print one JSON object
   -h, --help            show this help`;
 
 /** The options of `agentos build`. */
-export const BUILD_OPTIONS = { out: FLAGS.out, backend: { type: 'string' }, wit: { type: 'string' }, world: { type: 'string' }, json: FLAGS.json, help: FLAGS.help } as const;
+export const BUILD_OPTIONS = { out: FLAGS.out, backend: { type: 'string' }, wit: { type: 'string' }, world: { type: 'string' }, 'no-precompile': { type: 'boolean' }, json: FLAGS.json, help: FLAGS.help } as const;
 
 /** Run the command. */
 export async function buildCommand(argv: string[]): Promise<ExitStatus> {
@@ -56,6 +60,7 @@ export async function buildCommand(argv: string[]): Promise<ExitStatus> {
     const r = await buildAgent(positionals[0]!, values.out, {
       ...(backend ? { backend } : {}),
       ...(values.wit !== undefined ? { witDir: values.wit, world: values.world ?? 'agent' } : {}),
+      precompile: values['no-precompile'] !== true,
       ...(json ? {} : { onLog: (line: string) => process.stderr.write(safeText(line) + '\n') }),
     });
     if (json) process.stdout.write(JSON.stringify({ ok: true, ...r }) + '\n');

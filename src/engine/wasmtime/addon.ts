@@ -24,6 +24,8 @@ export interface NativeComponent {
   readonly compileMs: number;
   /** `iface#func` of every imported function. */
   readonly imports: readonly string[];
+  /** `'optimized'` (Cranelift), or `'baseline'` (Winch, while Cranelift compiles in the background; instrumented engines). */
+  readonly tier?: 'optimized' | 'baseline';
 }
 
 /** What `Engine.inspectComponent` resolves to (`errorCode` set: refused, nothing else is). */
@@ -35,6 +37,8 @@ export interface NativeComponentInfo {
   readonly exports: readonly { readonly name: string; readonly kind: string }[];
   readonly cacheHit: boolean;
   readonly compileMs: number;
+  /** As {@link NativeComponent.tier}. */
+  readonly tier?: 'optimized' | 'baseline';
 }
 
 /** One instance (a store, a pool slot). */
@@ -133,10 +137,14 @@ export interface NativeEngine {
    * with `meter: 'instrumented'`, only finds one metered before (`errorCode: 'NOT_PREPARED'` otherwise).
    */
   inspectComponent(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
-  /** `meter: 'instrumented'` only: compile a metered component, cached under its `sourceKey`. */
-  compileMetered?(metered: NativeMeteredComponent, cacheDir?: string): NativeComponent;
-  /** `meter: 'instrumented'` only: `inspectComponent` of a metered component (compiled on a libuv thread). */
-  inspectMetered?(metered: NativeMeteredComponent, cacheDir?: string): Promise<NativeComponentInfo>;
+  /**
+   * `meter: 'instrumented'` only: compile a metered component, cached under its `sourceKey`. On a
+   * tiered engine one missing from the cache is compiled by Winch now and by Cranelift in the
+   * background; `optimized: true` compiles with Cranelift now.
+   */
+  compileMetered?(metered: NativeMeteredComponent, cacheDir?: string, optimized?: boolean): NativeComponent;
+  /** `meter: 'instrumented'` only: `inspectComponent` of a metered component (compiled on a libuv thread, as `compileMetered`). */
+  inspectMetered?(metered: NativeMeteredComponent, cacheDir?: string, optimized?: boolean): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
   /**
    * `interrupt`: an Int32Array on a SharedArrayBuffer; another thread setting it to non-zero
@@ -174,6 +182,8 @@ export interface NativeEngineOptions {
   readonly meter?: 'wasmtime' | 'instrumented';
   /** With `meter: 'instrumented'`: the instrumenter's version and settings (part of the artifact fingerprint). */
   readonly meterKey?: string;
+  /** With `meter: 'instrumented'`: a baseline tier (Winch) for components missing from the cache (default true). */
+  readonly tiered?: boolean;
 }
 
 /** The addon's exports. */

@@ -1,7 +1,7 @@
 // Components metered by our instrumenter on the wasmtime addon (native/src/meter.rs, metered.rs,
 // watch.rs): what meterComponent refuses, that an instrumented engine compiles nothing else,
 // and how a metered guest stops: fuel, its deadline, its interrupt cell, in a start function.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -13,7 +13,8 @@ import { needs } from '../../../test/helpers/requirements.js';
 import { describeNeeds } from '../../../test/helpers/skip.js';
 
 const cache = mkdtempSync(join(tmpdir(), 'agentos-metered-'));
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
+// Background compiles may still be writing (tiers): retry.
+afterAll(() => rmSync(cache, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 }));
 
 describeNeeds([needs.wasmtimeAddon()], 'metered components on the wasmtime addon', () => {
   let addon: WasmtimeAddon;
@@ -33,7 +34,7 @@ describeNeeds([needs.wasmtimeAddon()], 'metered components on the wasmtime addon
 
   beforeAll(async () => {
     addon = loadWasmtimeAddon();
-    engine = new addon.Engine({ meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY, pooling: false, epochTickMs: 5 });
+    engine = new addon.Engine({ meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY, pooling: false, epochTickMs: 5, tiered: false });
     for (const name of ['echo', 'loop', 'start-loop']) bytes[name] = await watToComponent(readFileSync(fixtureSourcePath(name), 'utf8'));
   });
 
@@ -69,6 +70,25 @@ describeNeeds([needs.wasmtimeAddon()], 'metered components on the wasmtime addon
     expect(e.code).toBe('FUEL_EXHAUSTED');
     expect(e.fuelConsumed).toBeGreaterThan(5_000_000);
     expect(e.fuelConsumed).toBeLessThan(5_000_100);
+  });
+
+  it('tiers: a cache miss is compiled by Winch now and by Cranelift in the background, which later loads find', async () => {
+    const dir = mkdtempSync(join(cache, 'tiers-'));
+    const tiered = new addon.Engine({ meter: 'instrumented', meterKey: `${STOP_FLAG_METER_KEY}-tiers`, pooling: false, shared: true, epochTickMs: 5 });
+    const metered = meter(bytes.echo!);
+    expect(tiered.compileMetered!(metered, dir)).toMatchObject({ tier: 'baseline', cacheHit: false });
+    expect(engine.run(engine.instantiate(engine.compileMetered!(metered), {}), 'x')).toMatchObject({ ok: 'x' });
+    let later = tiered.compileComponent(bytes.echo!, dir);
+    for (let i = 0; i < 200 && later.tier !== 'optimized'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      later = tiered.compileComponent(bytes.echo!, dir);
+    }
+    expect(later.tier).toBe('optimized');
+    expect(tiered.run(tiered.instantiate(later, {}), 'y')).toMatchObject({ ok: 'y' });
+    // The baseline artifact gives way to the optimized one; `optimized` compiles it at once.
+    expect(readdirSync(dir).filter((f) => f.endsWith('.cwasm'))).toHaveLength(1);
+    const other = mkdtempSync(join(cache, 'tiers-'));
+    expect(tiered.compileMetered!(meter(bytes.loop!), other, true).tier).toBe('optimized');
   });
 
   it('stops a spinning guest at its deadline, when its interrupt cell is set, and in a start function', () => {
