@@ -16,6 +16,7 @@
  * instances (native/src/tiers.rs). `agentos build` writes the optimized artifact into the
  * default cache directory straight away ({@link precompileNative}).
  */
+import { Worker } from 'node:worker_threads';
 import { ComponentError, SandboxError } from '../../errors.js';
 import { instrumentStopFlag, STOP_FLAG_METER_KEY } from '../../limits/meter.js';
 import { unversioned } from '../../sandbox/imports.js';
@@ -80,14 +81,33 @@ async function meterAndCompile(source: ComponentSource, cacheDir: string): Promi
   const found = await e.inspectComponent(source.bytes, cacheDir);
   if (found.errorCode !== 'NOT_PREPARED') {
     // Only a baseline artifact (a process that compiled it ended before the optimized one was
-    // done): meter again once the load is through, so the background compile starts over.
-    if (found.tier === 'baseline') setImmediate(() => void e.inspectMetered!(meter(source), cacheDir).catch(() => undefined));
+    // done): meter again on another thread, so that the background compile starts over.
+    if (found.tier === 'baseline') optimizeOnAnotherThread(source, cacheDir);
     return { info: found, meterMs: 0 };
   }
   const t0 = performance.now();
   const metered = meter(source);
   const meterMs = performance.now() - t0;
   return { info: await e.inspectMetered!(metered, cacheDir), meterMs };
+}
+
+/**
+ * Meter `source` and hand it to the engine, which compiles its optimized tier in the background
+ * if that is not done or under way (`optimize-worker.ts` runs this off the loading thread).
+ */
+export async function optimizeNative(source: ComponentSource, cacheDir: string): Promise<void> {
+  await workerEngine().inspectMetered!(meter(source), cacheDir);
+}
+
+/** {@link optimizeNative} on a worker thread that does not keep the process alive. */
+function optimizeOnAnotherThread(source: ComponentSource, cacheDir: string): void {
+  try {
+    const w = new Worker(new URL('./optimize-worker.js', import.meta.url), { workerData: { bytes: source.bytes, cacheDir } });
+    w.on('error', () => undefined);
+    w.unref();
+  } catch {
+    // Not worth failing a load for: the next cache miss or `agentos build` optimizes it.
+  }
 }
 
 /**
