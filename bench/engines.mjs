@@ -33,6 +33,7 @@ import { prepareNative } from '../dist/engine/wasmtime/prepare.js';
 import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS, instrumentStopFlag, meterFor, STOP_FLAG_METER_KEY } from '../dist/limits/meter.js';
 import { BENCH, CACHE, REPO, jsAgent, watAgent } from './lib/agents.mjs';
 import { clangVersion, computeComponent } from './lib/compute-components.mjs';
+import { precompileForWasmtime } from '../dist/build/precompile.js';
 import { ENV_NAME, hostcallPolicy } from './hostcall.mjs';
 import * as jco from './lib/jco.mjs';
 import * as ours from './lib/ours.mjs';
@@ -142,13 +143,13 @@ async function loads({ quick, progress, lines, scratch }) {
   if (!quick) {
     const js = await jsAgent(progress);
     if (js.built) progress(`built the JS agent in ${js.seconds.toFixed(1)} s`);
-    agents.push({ key: 'js', title: 'code-review (StarlingMonkey)', path: js.path, policy: JS_POLICY, task: 'review the workspace', cold: 1, warm: 2 });
+    agents.push({ key: 'js', title: 'code-review (StarlingMonkey)', path: js.path, policy: JS_POLICY, task: 'review the workspace', cold: 2, warm: 2, built: 2 });
   }
   const rows = [];
   const outputs = [];
   for (const agent of agents) {
-    progress(`engines: ${agent.title} — ${agent.cold} cold + ${agent.warm} warm-cache loads per engine, each in a fresh process${agent.key === 'js' ? ' (cold: ~15–30 s on wasmtime, ~5 s on jco)' : ''}`);
-    const s = { wasmtime: { cold: [], warm: [] }, jco: { cold: [], warm: [] } };
+    progress(`engines: ${agent.title} — ${agent.cold} cold + ${agent.warm} warm-cache loads per engine${agent.built ? ` + ${agent.built} on wasmtime after agentos build` : ''}, each in a fresh process`);
+    const s = { wasmtime: { cold: [], warm: [], built: [] }, jco: { cold: [], warm: [], built: [] } };
     const dirs = {};
     for (let i = 0; i < agent.cold; i++) {
       for (const engine of i % 2 ? ['jco', 'wasmtime'] : ['wasmtime', 'jco']) {
@@ -162,14 +163,26 @@ async function loads({ quick, progress, lines, scratch }) {
       for (const engine of i % 2 ? ['jco', 'wasmtime'] : ['wasmtime', 'jco']) s[engine].warm.push(loadSample(engine, agent, dirs[engine]));
     }
     for (const engine of ['wasmtime', 'jco']) await rm(dirs[engine], { recursive: true, force: true });
-    const all = [...s.wasmtime.cold, ...s.wasmtime.warm, ...s.jco.cold, ...s.jco.warm];
+    if (agent.built) {
+      // What `agentos build` leaves: the optimized (Cranelift) artifact in the cache directory.
+      // jco's build caches nothing: its load after a build is a cold load (the cold samples).
+      const dir = join(scratch, `load-built-${agent.key}`);
+      const t0 = performance.now();
+      await precompileForWasmtime(agent.path, dir);
+      progress(`engines: ${agent.title} — agentos build's precompile took ${((performance.now() - t0) / 1000).toFixed(1)} s (outside the clock)`);
+      for (let i = 0; i < agent.built; i++) s.wasmtime.built.push(loadSample('wasmtime', agent, dir));
+      s.jco.built = s.jco.cold;
+      await rm(dir, { recursive: true, force: true });
+    }
+    const all = [...s.wasmtime.cold, ...s.wasmtime.warm, ...s.wasmtime.built, ...s.jco.cold, ...s.jco.warm];
     const same = all.every((x) => x.output === all[0].output);
     outputs.push(`${agent.title}: ${same ? `the same output on both engines (${all[0].outputBytes} bytes)` : 'OUTPUTS DIFFER between samples'}`);
     const pick = (xs, f) => xs.map((x) => x[f]);
-    for (const kind of ['cold', 'warm']) {
+    for (const kind of ['cold', 'warm', 'built']) {
       const w = s.wasmtime[kind];
       const j = s.jco[kind];
-      const what = kind === 'cold' ? 'cold (empty cache dir)' : 'warm cache';
+      if (w.length === 0) continue;
+      const what = { cold: 'cold (empty cache dir)', warm: 'warm cache', built: 'after agentos build (jco: = cold)' }[kind];
       rows.push(row(`${agent.title}, ${what}: createSandbox + load + first run`, pick(w, 'total'), pick(j, 'total')));
       rows.push(row('  of which createSandbox + load', pick(w, 'load'), pick(j, 'load')));
       rows.push(row('    of which loading the addon (wasmtime)', pick(w, 'addon'), undefined));
@@ -178,7 +191,11 @@ async function loads({ quick, progress, lines, scratch }) {
   }
   lines.push('## engines: loading an agent in a fresh process — createSandbox({ engine, cacheDir, audit: false }) + load + first run');
   lines.push(table(HEADER, rows, ALIGN));
-  lines.push(`each sample is a new node process (dist/ imported before the clock); cold: an empty cache dir; warm cache: the dir a cold sample filled; engines alternate; ${outputs.join('; ')}`);
+  lines.push(
+    'each sample is a new node process (dist/ imported before the clock); cold: an empty cache dir (wasmtime: metered and compiled by Winch, Cranelift starting in the background, which the sample does not wait for); ' +
+      "warm cache: the dir a cold sample filled (wasmtime: Winch's artifact, as the cold sample ended before Cranelift's was done); after agentos build: a dir holding what `agentos build` writes (wasmtime: Cranelift's artifact; jco: nothing, so its row repeats its cold samples); " +
+      `engines alternate; ${outputs.join('; ')}`,
+  );
   if (quick) lines.push('BENCH_QUICK=1: the code-review agent is not loaded (its cold load takes ~15–30 s on wasmtime)');
 }
 
