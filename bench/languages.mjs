@@ -12,8 +12,9 @@
  *     again in a sandbox that already loaded them (warm cache, pre-warmed worker);
  *   - per-run latency on a warm instance: `run()` of the createCoreInstance instance, and
  *     `agent.run()` (through the agent's worker);
- *   - the fuel a run uses (`RunResult.fuelUsed`), the instance's first run and a later one (units
- *     differ between the engines).
+ *   - the fuel a run uses (`RunResult.fuelUsed`), the instance's first run and a later one (both
+ *     engines run the same instrumented charges, so the figures match where the guest does the
+ *     same work; a garbage-collected runtime may not, run to run).
  *
  * The agents are built by bench/lib/language-agents.mjs (cached); a language whose toolchain is
  * missing is listed as skipped. Run alone with `node bench/languages.mjs` (after `npm run
@@ -278,7 +279,7 @@ export async function languagesBench({ quick = false, progress = () => {} } = {}
   lines.push(
     'cold load: createSandbox({ engine, cacheDir: <empty> }) + load + first run in a new node process (dist/ imported before the clock; jco: transpile, meter, compile; wasmtime: Cranelift into the artifact cache); ' +
       'warm inst.: createCoreInstance in this thread, component already compiled, close() outside the clock; load again: sandbox.load of the same bytes in the sandbox that loaded them (warm cache, pre-warmed worker), agent.close() outside the clock; ' +
-      'run(): the createCoreInstance instance; agent.run(): through the agent\'s worker; fuel: RunResult.fuelUsed of the first agent.run of an instance (the guest\'s lazy initialization) and of one after the timed runs (units differ between the engines)',
+      'run(): the createCoreInstance instance; agent.run(): through the agent\'s worker; fuel: RunResult.fuelUsed of the first agent.run of an instance (the guest\'s lazy initialization) and of one after the timed runs (the same charges on both engines)',
   );
   return lines.join('\n');
 }
