@@ -32,11 +32,13 @@ pub struct EpochClock {
 }
 
 impl EpochClock {
-    /// Advance this clock, then the engine's epoch (in that order: the clock is never behind),
+    /// Advance this clock, then the engines' epochs (in that order: the clock is never behind),
     /// then stop the metered calls whose time is up.
-    pub fn tick(&self, engine: &wasmtime::Engine) {
+    pub fn tick(&self, engines: &[&wasmtime::Engine]) {
         let now = self.ticks.fetch_add(1, Ordering::AcqRel) + 1;
-        engine.increment_epoch();
+        for e in engines {
+            e.increment_epoch();
+        }
         self.watches.tick(now);
     }
 

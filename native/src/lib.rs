@@ -52,7 +52,7 @@ use crate::interrupt::{EpochClock, InterruptCell};
 use crate::js::{throw_coded, JsRef};
 use crate::metered::{FuelHandles, MeteredComponent};
 use crate::state::{CallCtx, HostState, Limiter, LimitsSpec};
-use crate::tiers::{Baseline, Engines, NotPrepared, Source};
+use crate::tiers::{Baseline, Engines, Fallback, NotPrepared, Source};
 use crate::watch::Watch;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -122,6 +122,7 @@ pub struct Shared {
     engine: wasmtime::Engine,
     fingerprint: String,
     baseline: Option<Arc<Baseline>>,
+    fallback: Option<Arc<Fallback>>,
     clock: EpochClock,
     /// Compiled components by content hash, most recently used last.
     components: Mutex<Vec<(String, Component)>>,
@@ -294,6 +295,8 @@ pub struct JsEngine {
     fingerprint: String,
     /// An instrumented engine's baseline tier (Winch; see `tiers.rs`).
     baseline: Option<Arc<Baseline>>,
+    /// An instrumented engine's engine for components it cannot meter (`tiers.rs`).
+    fallback: Option<Arc<Fallback>>,
     tick_ms: u32,
     max_memory: usize,
     max_instances: u32,
@@ -368,7 +371,7 @@ impl JsEngine {
         let max_memory = max_memory as usize;
 
         let tiered = meters.instrumented && o.tiered.unwrap_or(true);
-        type Built = (wasmtime::Engine, String, Option<Arc<Baseline>>, EpochClock, Arc<AtomicBool>);
+        type Built = (wasmtime::Engine, String, Option<Arc<Baseline>>, Option<Arc<Fallback>>, EpochClock, Arc<AtomicBool>);
         let build = || -> Result<Built, String> {
             let mut cfg = Config::new();
             cfg.wasm_component_model(true)
@@ -411,22 +414,36 @@ impl JsEngine {
             } else {
                 None
             };
+            // Components the rewrite cannot meter run with wasmtime's own fuel and epochs.
+            let fallback = if meters.instrumented {
+                let mut native = cfg.clone();
+                native.consume_fuel(true).epoch_interruption(true);
+                let f = wasmtime::Engine::new(&native).map_err(|e| format!("creating the fallback engine failed: {}", errors::chain(&e)))?;
+                let fingerprint = cache::engine_fingerprint(&f, "");
+                Some(Arc::new(Fallback { engine: f, fingerprint }))
+            } else {
+                None
+            };
             let stop = Arc::new(AtomicBool::new(false));
             let clock = EpochClock::default();
             if tick_ms > 0 {
                 let (e, s, c) = (engine.clone(), stop.clone(), clock.clone());
+                let f = fallback.as_ref().map(|f| f.engine.clone());
                 std::thread::Builder::new()
                     .name("agentos-epoch".into())
                     .spawn(move || {
                         let tick = Duration::from_millis(tick_ms as u64);
                         while !s.load(Ordering::Relaxed) {
                             std::thread::sleep(tick);
-                            c.tick(&e);
+                            match &f {
+                                Some(f) => c.tick(&[&e, f]),
+                                None => c.tick(&[&e]),
+                            }
                         }
                     })
                     .map_err(|e| format!("starting the epoch thread failed: {e}"))?;
             }
-            Ok((engine, fingerprint, baseline, clock, stop))
+            Ok((engine, fingerprint, baseline, fallback, clock, stop))
         };
         if o.shared.unwrap_or(false) {
             let key = format!("{tick_ms}/{pooling}/{max_instances}/{max_memory}/{:?}/{:?}/{}/{}/{meter_key}/{tiered}", o.max_wasm_stack, o.parallel_compilation, meters.fuel, meters.epoch);
@@ -434,8 +451,8 @@ impl JsEngine {
             let shared = match registry.get(&key) {
                 Some(s) => s.clone(),
                 None => {
-                    let (engine, fingerprint, baseline, clock, _stop) = build().map_err(|m| internal(&env, m))?;
-                    let s = Arc::new(Shared { engine, fingerprint, baseline, clock, components: Mutex::new(Vec::new()) });
+                    let (engine, fingerprint, baseline, fallback, clock, _stop) = build().map_err(|m| internal(&env, m))?;
+                    let s = Arc::new(Shared { engine, fingerprint, baseline, fallback, clock, components: Mutex::new(Vec::new()) });
                     registry.insert(key, s.clone());
                     s
                 }
@@ -444,6 +461,7 @@ impl JsEngine {
                 engine: shared.engine.clone(),
                 fingerprint: shared.fingerprint.clone(),
                 baseline: shared.baseline.clone(),
+                fallback: shared.fallback.clone(),
                 tick_ms,
                 max_memory,
                 max_instances,
@@ -454,8 +472,8 @@ impl JsEngine {
                 shared: Some(shared),
             });
         }
-        let (engine, fingerprint, baseline, clock, stop) = build().map_err(|m| internal(&env, m))?;
-        Ok(JsEngine { engine, fingerprint, baseline, tick_ms, max_memory, max_instances, pooling, meters, clock, stop, shared: None })
+        let (engine, fingerprint, baseline, fallback, clock, stop) = build().map_err(|m| internal(&env, m))?;
+        Ok(JsEngine { engine, fingerprint, baseline, fallback, tick_ms, max_memory, max_instances, pooling, meters, clock, stop, shared: None })
     }
 
     /// The wasmtime release inside this addon.
@@ -489,7 +507,10 @@ impl JsEngine {
     /// every running guest whose deadline is the next tick).
     #[napi]
     pub fn increment_epoch(&self) {
-        self.clock.tick(&self.engine);
+        match &self.fallback {
+            Some(f) => self.clock.tick(&[&self.engine, &f.engine]),
+            None => self.clock.tick(&[&self.engine]),
+        }
     }
 
     /// Compile a component (binary), or load it from `cacheDir` when this engine configuration
@@ -534,11 +555,33 @@ impl JsEngine {
         }
         Ok(AsyncTask::new(self.inspect_task(metered.bytes.clone(), InspectWhat::Metered { optimized: optimized.unwrap_or(false) }, Some(metered.source_key.clone()), cache_dir)))
     }
+
+    /// On an engine with `meter: 'instrumented'`: compile a component `meterComponent` refused as
+    /// `UNSUPPORTED` (nested components that define core modules) with wasmtime's own fuel and
+    /// epoch interruption instead; its instances count fuel in wasmtime's units. A later
+    /// `compileComponent(bytes, cacheDir)` finds it. `inspectFallback` is the same on a libuv thread.
+    #[napi]
+    pub fn compile_fallback(&self, env: Env, bytes: Uint8Array, cache_dir: Option<String>) -> napi::Result<CompiledComponent> {
+        let started = Instant::now();
+        if self.fallback.is_none() {
+            return Err(internal(&env, "compileFallback needs an Engine with meter: 'instrumented'"));
+        }
+        let key = cache::content_hash(&bytes);
+        self.compiled(&env, Source::Fallback(&bytes), cache_dir.as_deref(), key, started)
+    }
+
+    #[napi(ts_return_type = "Promise<ComponentInfo>")]
+    pub fn inspect_fallback(&self, env: Env, bytes: Uint8Array, cache_dir: Option<String>) -> napi::Result<AsyncTask<InspectTask>> {
+        if self.fallback.is_none() {
+            return Err(internal(&env, "inspectFallback needs an Engine with meter: 'instrumented'"));
+        }
+        Ok(AsyncTask::new(self.inspect_task(Arc::new(bytes.to_vec()), InspectWhat::Fallback, None, cache_dir)))
+    }
 }
 
 impl JsEngine {
     fn engines(&self) -> Engines<'_> {
-        Engines { main: &self.engine, fingerprint: &self.fingerprint, baseline: self.baseline.as_ref(), shared: self.shared.as_ref() }
+        Engines { main: &self.engine, fingerprint: &self.fingerprint, baseline: self.baseline.as_ref(), fallback: self.fallback.as_ref(), shared: self.shared.as_ref() }
     }
 
     fn inspect_task(&self, bytes: Arc<Vec<u8>>, what: InspectWhat, key: Option<String>, cache_dir: Option<String>) -> InspectTask {
@@ -546,6 +589,7 @@ impl JsEngine {
             engine: self.engine.clone(),
             fingerprint: self.fingerprint.clone(),
             baseline: self.baseline.clone(),
+            fallback: self.fallback.clone(),
             shared: self.shared.clone(),
             bytes,
             what,
@@ -666,7 +710,7 @@ impl JsEngine {
         let mut out = Vec::with_capacity(iterations as usize);
         for _ in 0..iterations {
             let t = Instant::now();
-            let mut store = self.new_store(component.component.engine(), &limits, None).map_err(|e| internal(&env, e))?;
+            let mut store = self.new_store(component.component.engine(), self.meters_for(component), &limits, None).map_err(|e| internal(&env, e))?;
             let inst = pre.instantiate(&mut store).map_err(|e| throw(&env, classify_exec(&e, store.data(), "instantiation"), &[]))?;
             let _run = inst.get_func(&mut store, component.run_index);
             if let Some(w) = &store.data().watch {
@@ -713,20 +757,31 @@ impl JsEngine {
         })
     }
 
+    /// What instances of `component` count: a fallback component (`tiers.rs`) uses wasmtime's
+    /// own fuel and epochs; everything else this engine's meters.
+    fn meters_for(&self, component: &CompiledComponent) -> Meters {
+        match &self.fallback {
+            Some(f) if wasmtime::Engine::same(&f.engine, component.component.engine()) => Meters { fuel: true, epoch: true, instrumented: false },
+            _ => self.meters,
+        }
+    }
+
     fn same_engine(&self, env: &Env, component: &CompiledComponent) -> napi::Result<()> {
         let e = component.component.engine();
-        if wasmtime::Engine::same(&self.engine, e) || self.baseline.as_ref().is_some_and(|b| wasmtime::Engine::same(&b.engine, e)) {
+        let ours = |x: &wasmtime::Engine| wasmtime::Engine::same(x, e);
+        if ours(&self.engine) || self.baseline.as_ref().is_some_and(|b| ours(&b.engine)) || self.fallback.as_ref().is_some_and(|f| ours(&f.engine)) {
             Ok(())
         } else {
             Err(internal(env, "the component was compiled by another Engine"))
         }
     }
 
-    /// A store on `engine` (the component's: the main engine or the baseline tier's).
-    fn new_store(&self, engine: &wasmtime::Engine, limits: &Limits, interrupt: Option<InterruptCell>) -> Result<Store<HostState>, String> {
+    /// A store on `engine` (the component's: the main engine, the baseline tier's or the
+    /// fallback), counting what `meters` says.
+    fn new_store(&self, engine: &wasmtime::Engine, meters: Meters, limits: &Limits, interrupt: Option<InterruptCell>) -> Result<Store<HostState>, String> {
         // An instrumented engine's ticker stops the instance through its watch (`watch.rs`),
         // which looks at the interrupt cell the store keeps alive.
-        let watch = self.meters.instrumented.then(|| {
+        let watch = meters.instrumented.then(|| {
             let w = Arc::new(Watch::new(interrupt.as_ref().map(InterruptCell::cell)));
             w.budget.store(metered_fuel(limits.fuel), Ordering::Release);
             self.clock.watches.add(&w);
@@ -735,10 +790,10 @@ impl JsEngine {
         let state = HostState { limiter: Limiter::new(&limits.spec), call: None, thrown: None, jco_results: false, clock: self.clock.clone(), deadline_at: 0, interrupt, watch };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        if self.meters.fuel {
+        if meters.fuel {
             store.set_fuel(limits.fuel).map_err(|e| e.to_string())?;
         }
-        if self.meters.epoch {
+        if meters.epoch {
             store.epoch_deadline_callback(interrupt::on_epoch);
             interrupt::arm(&mut store, limits.deadline);
         }
@@ -761,7 +816,8 @@ impl JsEngine {
         if options.interrupt.is_some() && !self.meters.keeps_time() {
             return Err(internal(env, "options.interrupt needs an engine with epoch interruption (Engine option epochInterruption: true) or meter: 'instrumented'"));
         }
-        let mut store = self.new_store(component.component.engine(), &limits, options.interrupt).map_err(|e| internal(env, e))?;
+        let meters = self.meters_for(component);
+        let mut store = self.new_store(component.component.engine(), meters, &limits, options.interrupt).map_err(|e| internal(env, e))?;
         store.data_mut().jco_results = options.jco_results;
         let host_val = match &host {
             Some(r) => Some(unsafe { r.value(env.raw()) }.map_err(|e| internal(env, e))?),
@@ -774,7 +830,7 @@ impl JsEngine {
         }
         let result = pre.instantiate(&mut store);
         store.data_mut().call = None;
-        let mut fuel_used = if self.meters.fuel { limits.fuel - store.get_fuel().unwrap_or(0) } else { 0 };
+        let mut fuel_used = if meters.fuel { limits.fuel - store.get_fuel().unwrap_or(0) } else { 0 };
         let mut fuel = None;
         let instance = match result {
             Ok(i) => {
@@ -811,7 +867,7 @@ impl JsEngine {
             resources,
             fuel: limits.fuel,
             deadline: limits.deadline,
-            meters: self.meters,
+            meters,
             instantiate_fuel: fuel_used,
         })
     }
@@ -822,6 +878,7 @@ pub struct InspectTask {
     engine: wasmtime::Engine,
     fingerprint: String,
     baseline: Option<Arc<Baseline>>,
+    fallback: Option<Arc<Fallback>>,
     shared: Option<Arc<Shared>>,
     bytes: Arc<Vec<u8>>,
     what: InspectWhat,
@@ -836,6 +893,7 @@ enum InspectWhat {
     Bytes,
     Metered { optimized: bool },
     Lookup,
+    Fallback,
 }
 
 /// One export of a component: its name and kind (`function`, `instance`, `module`, …).
@@ -887,8 +945,9 @@ impl Task for InspectTask {
             InspectWhat::Metered { optimized } => Source::Metered { bytes: &self.bytes, optimized },
             InspectWhat::Lookup => Source::Lookup,
             InspectWhat::Bytes => Source::Bytes { bytes: &self.bytes, checked: false },
+            InspectWhat::Fallback => Source::Fallback(&self.bytes),
         };
-        let engines = Engines { main: &self.engine, fingerprint: &self.fingerprint, baseline: self.baseline.as_ref(), shared: self.shared.as_ref() };
+        let engines = Engines { main: &self.engine, fingerprint: &self.fingerprint, baseline: self.baseline.as_ref(), fallback: self.fallback.as_ref(), shared: self.shared.as_ref() };
         let loaded = match tiers::load(&engines, source, self.cache_dir.as_deref(), &key) {
             Ok(l) => l,
             Err(e) if e.is::<NotPrepared>() => return Ok(refused(Coded::new("NOT_PREPARED", e.to_string()))),

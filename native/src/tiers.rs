@@ -33,6 +33,9 @@ pub enum Source<'a> {
     Metered { bytes: &'a Arc<Vec<u8>>, optimized: bool },
     /// Nothing: an instrumented engine given plain bytes only finds what was metered before.
     Lookup,
+    /// Plain bytes our rewrite cannot meter (nested components that define core modules):
+    /// compiled by the instrumented engine's fallback, with wasmtime's own fuel and epochs.
+    Fallback(&'a [u8]),
 }
 
 /// Raised by `load` for `Source::Lookup` when nothing was found.
@@ -56,11 +59,19 @@ pub struct Baseline {
     pub background: Engine,
 }
 
+/// An instrumented engine's fallback for components it cannot meter: wasmtime's own fuel and
+/// epoch interruption (1.4× on compute-bound code, fuel in wasmtime's units).
+pub struct Fallback {
+    pub engine: Engine,
+    pub fingerprint: String,
+}
+
 /// The engines one `load` may use.
 pub struct Engines<'a> {
     pub main: &'a Engine,
     pub fingerprint: &'a str,
     pub baseline: Option<&'a Arc<Baseline>>,
+    pub fallback: Option<&'a Arc<Fallback>>,
     pub shared: Option<&'a Arc<Shared>>,
 }
 
@@ -114,10 +125,23 @@ pub fn load(e: &Engines<'_>, source: Source<'_>, cache_dir: Option<&str>, key: &
             }
             Ok(Loaded { component: loaded.component, cache_hit: loaded.cache_hit, cache_note: loaded.cache_note, baseline: false })
         }
-        Source::Lookup => match e.baseline.zip(dir).and_then(|(b, d)| cache::find(&b.engine, d, key, &b.fingerprint)) {
-            Some(c) => hit(c, true),
-            None => Err(NotPrepared.into()),
-        },
+        Source::Lookup => {
+            if let Some(c) = e.baseline.zip(dir).and_then(|(b, d)| cache::find(&b.engine, d, key, &b.fingerprint)) {
+                return hit(c, true);
+            }
+            match e.fallback.zip(dir).and_then(|(f, d)| cache::find(&f.engine, d, key, &f.fingerprint)) {
+                Some(c) => hit(c, false),
+                None => Err(NotPrepared.into()),
+            }
+        }
+        Source::Fallback(bytes) => {
+            let f = e.fallback.ok_or_else(|| wasmtime::format_err!("this engine has no fallback for components it cannot meter"))?;
+            let loaded = cache::load_or_compile(&f.engine, bytes, dir, key, &f.fingerprint)?;
+            if let Some(s) = e.shared {
+                s.put(key, &loaded.component);
+            }
+            Ok(Loaded { component: loaded.component, cache_hit: loaded.cache_hit, cache_note: loaded.cache_note, baseline: false })
+        }
         Source::Metered { bytes, .. } => {
             let Some(b) = tiered else {
                 let loaded = cache::load_or_compile(e.main, bytes, dir, key, e.fingerprint)?;

@@ -145,6 +145,13 @@ export interface NativeEngine {
   compileMetered?(metered: NativeMeteredComponent, cacheDir?: string, optimized?: boolean): NativeComponent;
   /** `meter: 'instrumented'` only: `inspectComponent` of a metered component (compiled on a libuv thread, as `compileMetered`). */
   inspectMetered?(metered: NativeMeteredComponent, cacheDir?: string, optimized?: boolean): Promise<NativeComponentInfo>;
+  /**
+   * `meter: 'instrumented'` only: compile a component `meterComponent` refused as `UNSUPPORTED`
+   * with wasmtime's own fuel and epoch interruption instead (its fuel in wasmtime's units); a
+   * later `compileComponent(bytes, cacheDir)` finds it. `inspectFallback` on a libuv thread.
+   */
+  compileFallback?(bytes: Uint8Array, cacheDir?: string): NativeComponent;
+  inspectFallback?(bytes: Uint8Array, cacheDir?: string): Promise<NativeComponentInfo>;
   instantiate(component: NativeComponent, limits: NativeLimits): NativeInstance;
   /**
    * `interrupt`: an Int32Array on a SharedArrayBuffer; another thread setting it to non-zero

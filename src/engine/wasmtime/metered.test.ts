@@ -91,6 +91,28 @@ describeNeeds([needs.wasmtimeAddon()], 'metered components on the wasmtime addon
     expect(tiered.compileMetered!(meter(bytes.loop!), other, true).tier).toBe('optimized');
   });
 
+  it("falls back to wasmtime's own fuel and epochs for what the rewrite cannot meter: nested components that define core modules", () => {
+    // echo inside an outer component that instantiates it and exports its `run`.
+    const leb = (n: number) => { const out: number[] = []; do { out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0)); n >>>= 7; } while (n > 0); return out; };
+    const section = (id: number, body: number[]) => [id, ...leb(body.length), ...body];
+    const run = [0x03, ...Buffer.from('run')];
+    const nested = Uint8Array.from([
+      0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00,
+      ...section(4, [...bytes.echo!]), // the nested component
+      ...section(5, [0x01, 0x00, 0x00, 0x00]), // instantiate it, no arguments
+      ...section(6, [0x01, 0x01, 0x00, 0x00, ...run]), // alias its `run`
+      ...section(11, [0x01, 0x00, ...run, 0x01, 0x00, 0x00]), // export it
+    ]);
+    expect(thrown(() => meter(nested)).code).toBe('UNSUPPORTED');
+    const dir = mkdtempSync(join(cache, 'fallback-'));
+    const c = engine.compileFallback!(nested, dir);
+    const r = engine.run(engine.instantiate(c, { fuel: 1_000_000 }), 'hi');
+    expect(r).toMatchObject({ ok: 'hi' });
+    expect(r.fuelConsumed).toBeGreaterThan(0);
+    expect(thrown(() => engine.run(engine.instantiate(c, { fuel: 10 }), 'hi')).code).toBe('FUEL_EXHAUSTED');
+    expect(engine.compileComponent(nested, dir).cacheHit).toBe(true);
+  });
+
   it('stops a spinning guest at its deadline, when its interrupt cell is set, and in a start function', () => {
     const c = compile('loop');
     const t0 = performance.now();

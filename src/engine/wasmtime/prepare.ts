@@ -56,8 +56,12 @@ function workerEngine(): NativeEngine {
   return engine;
 }
 
-/** `source` metered by our instrumenter (`meterComponent`); a `ComponentError` when it cannot be. */
-function meter(source: ComponentSource): NativeMeteredComponent {
+/**
+ * `source` metered by our instrumenter (`meterComponent`), or `undefined` when the rewrite does
+ * not support its shape (nested components that define core modules: componentize-js's QuickJS
+ * output); a `ComponentError` when it cannot be metered at all.
+ */
+function meter(source: ComponentSource): NativeMeteredComponent | undefined {
   const addon = loadWasmtimeAddon();
   if (!addon.meterComponent || !workerEngine().inspectMetered) throw new ComponentError('the wasmtime addon is older than this package: rebuild it with `npm run build:native`');
   try {
@@ -65,9 +69,8 @@ function meter(source: ComponentSource): NativeMeteredComponent {
   } catch (err) {
     if (err instanceof SandboxError) throw err;
     const x = err as { code?: unknown; message?: unknown };
-    const why = typeof x.message === 'string' ? x.message : String(err);
-    const hint = x.code === 'UNSUPPORTED' ? '; load it with the jco engine' : '';
-    throw new ComponentError(`${source.origin}: ${why}${hint}`, { hash: source.hash });
+    if (x.code === 'UNSUPPORTED') return undefined;
+    throw new ComponentError(`${source.origin}: ${typeof x.message === 'string' ? x.message : String(err)}`, { hash: source.hash });
   }
 }
 
@@ -88,6 +91,9 @@ async function meterAndCompile(source: ComponentSource, cacheDir: string): Promi
   const t0 = performance.now();
   const metered = meter(source);
   const meterMs = performance.now() - t0;
+  // A shape the rewrite does not support runs with wasmtime's own fuel and epochs (1.4× on
+  // compute, fuel in wasmtime's units): slower and counted differently, but metered.
+  if (!metered) return { info: await e.inspectFallback!(source.bytes, cacheDir), meterMs };
   return { info: await e.inspectMetered!(metered, cacheDir), meterMs };
 }
 
@@ -96,7 +102,8 @@ async function meterAndCompile(source: ComponentSource, cacheDir: string): Promi
  * if that is not done or under way (`optimize-worker.ts` runs this off the loading thread).
  */
 export async function optimizeNative(source: ComponentSource, cacheDir: string): Promise<void> {
-  await workerEngine().inspectMetered!(meter(source), cacheDir);
+  const metered = meter(source);
+  if (metered) await workerEngine().inspectMetered!(metered, cacheDir);
 }
 
 /** {@link optimizeNative} on a worker thread that does not keep the process alive. */
@@ -118,7 +125,9 @@ function optimizeOnAnotherThread(source: ComponentSource, cacheDir: string): voi
  */
 export async function precompileNative(source: ComponentSource, cacheDir: string): Promise<{ ms: number; cacheHit: boolean }> {
   const t0 = performance.now();
-  const info = await workerEngine().inspectMetered!(meter(source), cacheDir, true);
+  const metered = meter(source);
+  const e = workerEngine();
+  const info = metered ? await e.inspectMetered!(metered, cacheDir, true) : await e.inspectFallback!(source.bytes, cacheDir);
   if (info.errorCode) throw new ComponentError(`${source.origin}: ${info.errorMessage ?? 'wasmtime refused the component'}`, { hash: source.hash });
   return { ms: performance.now() - t0, cacheHit: info.cacheHit };
 }
