@@ -3,11 +3,11 @@
  * prints each acknowledgement; it is killed at a random moment, many times over the same log.
  * After every kill the log must verify and hold every acknowledged record, in place.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tmp } from '../../test/helpers/audit.js';
 import { REPO_ROOT } from '../../test/helpers/fixtures.js';
+import { runUntilKilled } from '../../test/helpers/kill.js';
 import { AuditChain } from './chain.js';
 import { openAuditReader } from './reader.js';
 import { queryRecords } from './query.js';
@@ -16,33 +16,17 @@ import { verifyStore } from './verify.js';
 const WRITER = join(REPO_ROOT, 'test', 'fixtures', 'audit', 'writer.mjs');
 
 /** Run the writer until it has acknowledged at least `minAcks` records, plus a random extra delay, then SIGKILL it. */
-function runAndKill(dir: string, durability: 'sync' | 'async', minAcks: number): Promise<{ start: number; acks: Map<number, string> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WRITER, dir, 'load', durability], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let killing = false;
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!killing && (out.match(/\nack /g)?.length ?? 0) >= minAcks) {
-        killing = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 40));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') return reject(new Error(`writer exited with ${code}: ${err}`));
-      const acks = new Map<number, string>();
-      let start = -1;
-      for (const line of out.split('\n')) {
-        const m = /^ack ([0-9]+) (\S+)$/.exec(line);
-        if (m) acks.set(Number(m[1]), m[2]!);
-        const s = /^start ([0-9]+)$/.exec(line);
-        if (s) start = Number(s[1]);
-      }
-      resolve({ start, acks });
-    });
-  });
+async function runAndKill(dir: string, durability: 'sync' | 'async', minAcks: number): Promise<{ start: number; acks: Map<number, string> }> {
+  const out = await runUntilKilled([WRITER, dir, 'load', durability], /\nack /g, minAcks, 40);
+  const acks = new Map<number, string>();
+  let start = -1;
+  for (const line of out.split('\n')) {
+    const m = /^ack ([0-9]+) (\S+)$/.exec(line);
+    if (m) acks.set(Number(m[1]), m[2]!);
+    const s = /^start ([0-9]+)$/.exec(line);
+    if (s) start = Number(s[1]);
+  }
+  return { start, acks };
 }
 
 async function checkLog(dir: string, acks: Map<number, string>): Promise<number> {

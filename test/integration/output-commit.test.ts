@@ -5,7 +5,6 @@
  * log. After every kill: the log verifies; every file that reached the disk has its write
  * record; every output that left has every record up to it (the run's closing stat included).
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -14,29 +13,14 @@ import { queryRecords } from '../../dist/audit/query.js';
 import { verifyStore } from '../../dist/audit/verify.js';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { tempDir, TEST_CACHE_DIR } from '../helpers/sandbox.js';
+import { runUntilKilled } from '../helpers/kill.js';
 
 const CHILD = join(REPO_ROOT, 'test', 'fixtures', 'audit', 'commit-agent.mjs');
 
 /** Run the child until it has printed `minOutputs` outputs (plus a random delay), then SIGKILL it; the ids it printed. */
-function runAndKill(auditDir: string, mount: string, minOutputs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, auditDir, mount, fixturePath('fsprobe'), TEST_CACHE_DIR], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let killing = false;
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!killing && (out.match(/\nout /g)?.length ?? 0) >= minOutputs) {
-        killing = true;
-        setTimeout(() => child.kill('SIGKILL'), Math.floor(Math.random() * 30));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') return reject(new Error(`the child exited with ${code}: ${err}`));
-      resolve([...out.matchAll(/^out (\S+)$/gm)].map((m) => m[1]!));
-    });
-  });
+async function runAndKill(auditDir: string, mount: string, minOutputs: number): Promise<string[]> {
+  const out = await runUntilKilled([CHILD, auditDir, mount, fixturePath('fsprobe'), TEST_CACHE_DIR], /\nout /g, minOutputs, 30);
+  return [...out.matchAll(/^out (\S+)$/gm)].map((m) => m[1]!);
 }
 
 interface Rec {
