@@ -49,8 +49,9 @@ function timestampOf(input: AuditRecordInput, now: number): number {
   return input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
 }
 
-/** The buffer blocks are built in, reused (grown, never shrunk below its first size). */
-let scratch = Buffer.allocUnsafeSlow(1 << 20);
+/** The buffer blocks are built in: reused, grown for large batches, given back after them. */
+const SCRATCH = 1 << 20;
+let scratch = Buffer.allocUnsafeSlow(SCRATCH);
 let inputAt = new Uint32Array(1024);
 let inputLength = new Uint32Array(1024);
 
@@ -104,6 +105,8 @@ export function sealBlock(batch: readonly QueuedRecord[], now: number, prev: Uin
   // A copy: LevelDB keeps the block only until the write, but the scratch is reused at once.
   const block = Buffer.allocUnsafeSlow(at);
   scratch.copy(block, 0, 0, at);
+  // One batch of huge records must not keep a huge buffer for the life of the process.
+  if (scratch.length > 8 * SCRATCH && at < scratch.length / 4) scratch = Buffer.allocUnsafeSlow(SCRATCH);
   return block;
 }
 
