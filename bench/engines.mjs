@@ -204,12 +204,16 @@ async function loads({ quick, progress, lines, scratch }) {
 async function echo({ quick, progress, lines }) {
   const task = 'hello, agent';
   const source = await ours.readComponent(await watAgent('echo'));
-  const { Engine } = loadWasmtimeAddon();
-  // Engine level: the sandbox's settings (fuel and epoch on), with and without the pool.
-  const pooled = new Engine({ pooling: true });
-  const unpooled = new Engine({ pooling: false });
-  const cPooled = pooled.compileComponent(source.bytes);
-  const cUnpooled = unpooled.compileComponent(source.bytes);
+  const addon = loadWasmtimeAddon();
+  const { Engine } = addon;
+  // Engine level: the sandbox's settings (metered by our instrumenter, Cranelift's code), with
+  // and without the pool; each run sets the fuel before and reads it after (two calls of F).
+  const instrumented = { meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY };
+  const pooled = new Engine({ pooling: true, ...instrumented });
+  const unpooled = new Engine({ pooling: false, ...instrumented });
+  const meterEcho = () => addon.meterComponent(source.bytes, (i, core) => instrumentStopFlag(`core${i}`, core));
+  const cPooled = pooled.compileMetered(meterEcho(), undefined, true);
+  const cUnpooled = unpooled.compileMetered(meterEcho(), undefined, true);
   const limits = { memoryBytes: DEFAULT_MAX_MEMORY, timeoutMs: RUN_TIMEOUT_MS };
   // jco engine: what Sandbox.load prepares (core modules metered by our instrumenter).
   const meter = meterFor({});
@@ -341,7 +345,7 @@ async function echo({ quick, progress, lines }) {
   lines.push(`## engines: echo (${(source.bytes.length / 1024).toFixed(1)} KiB, no imports) — warm instantiate and per-call latency`);
   lines.push(table(HEADER, rows, ALIGN));
   lines.push(
-    'wasmtime engine level: Engine({ fuel, epoch on }) in this thread, limits { memoryBytes: 1 GiB, timeoutMs }; "of which Rust": benchInstantiate / benchRun (timed inside the addon, no napi); ' +
+    'wasmtime engine level: Engine({ meter: \'instrumented\' }) in this thread (the echo component metered, Cranelift\'s code), limits { memoryBytes: 1 GiB, timeoutMs }; "of which Rust": benchInstantiate / benchRun (timed inside the addon, no napi); ' +
       'pooling off is what the agent worker uses. jco rows: plain jco (instantiation async, precompiled cores, ambient preview2-shim) at engine level, createCoreInstance with our metered core modules otherwise. ' +
       'createCoreInstance on wasmtime includes compileComponent (the workers’ shared engine keeps the compiled component in memory: after the first instance, a lookup by the SHA-256 the sandbox passes) and instantiateWithHost; close() is outside the clock.',
   );
@@ -436,25 +440,30 @@ async function computeSuite({ quick, progress, lines, scratch }) {
     { key: 'fuel', engine: new Engine({ pooling: false, fuel: true, epochInterruption: false }) },
     { key: 'epoch', engine: new Engine({ pooling: false, fuel: false, epochInterruption: true }) },
     { key: 'both', engine: new Engine({ pooling: false, fuel: true, epochInterruption: true }) },
-    { key: 'ours', engine: new Engine({ pooling: false, meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY }), metered: true },
+    // The optimized tier (Cranelift), what agents run once it is compiled, and the baseline
+    // tier (Winch), what they run meanwhile after a cache miss (native/src/tiers.rs).
+    { key: 'ours', engine: new Engine({ pooling: false, meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY }), metered: 'optimized' },
+    { key: 'winch', engine: new Engine({ pooling: false, meter: 'instrumented', meterKey: STOP_FLAG_METER_KEY }), metered: 'baseline' },
   ];
   const meter = meterFor({});
   const init = await ours.instanceInit(undefined);
   const warmup = quick ? 1 : 2;
   const rounds = quick ? 2 : 9;
   const rows = [];
-  const ratios = { ours: [], fuel: [], epoch: [], both: [], jcoOurs: [], oursVsJco: [], noneVsJco: [] };
+  const ratios = { ours: [], winch: [], fuel: [], epoch: [], both: [], jcoOurs: [], oursVsJco: [], noneVsJco: [] };
   const fuelSame = [];
   for (const p of PROGRAMS) {
     // The same N in a quick run (fannkuch's work grows as N!, so it cannot simply be divided).
     const n = p.n;
     const task = String(n);
-    progress(`engines: compute suite — ${p.name}(${n}): ${warmup} warm-up + ${rounds} rounds of 7 variants`);
+    progress(`engines: compute suite — ${p.name}(${n}): ${warmup} warm-up + ${rounds} rounds of 8 variants`);
     const source = await ours.readComponent(await computeComponent(p.name, version, scratch));
     const variants = [];
     const fuel = {};
     for (const c of configs) {
-      const compiled = c.metered ? c.engine.compileMetered(addon.meterComponent(source.bytes, (i, core) => instrumentStopFlag(`core${i}`, core))) : c.engine.compileComponent(source.bytes);
+      const metered = c.metered && addon.meterComponent(source.bytes, (i, core) => instrumentStopFlag(`core${i}`, core));
+      const compiled = metered ? c.engine.compileMetered(metered, undefined, c.metered === 'optimized') : c.engine.compileComponent(source.bytes);
+      if (metered && compiled.tier !== c.metered) throw new Error(`${p.name}: expected the ${c.metered} tier, got ${compiled.tier}`);
       const inst = c.engine.instantiate(compiled, {});
       variants.push({
         key: c.key,
@@ -501,6 +510,7 @@ async function computeSuite({ quick, progress, lines, scratch }) {
     const by = Object.fromEntries(variants.map((v) => [v.key, v.ms]));
     const r = {
       ours: pairedRatio(by.ours, by.none),
+      winch: pairedRatio(by.winch, by.none),
       fuel: pairedRatio(by.fuel, by.none),
       epoch: pairedRatio(by.epoch, by.none),
       both: pairedRatio(by.both, by.none),
@@ -512,22 +522,23 @@ async function computeSuite({ quick, progress, lines, scratch }) {
     fuelSame.push(`${p.name} ${fuel.ours}${fuel.ours === fuel.jcoOurs ? '' : ` (jco: ${fuel.jcoOurs})`}`);
     const m = (k) => fmtMs(median(by[k]));
     const x = (v) => fmtRatio(v, 1);
-    rows.push([p.name, String(n), m('none'), m('ours'), x(r.ours), m('both'), x(r.both), x(r.fuel), x(r.epoch), m('jcoPlain'), m('jcoOurs'), x(r.jcoOurs), x(r.noneVsJco), x(r.oursVsJco)]);
+    rows.push([p.name, String(n), m('none'), m('ours'), x(r.ours), x(r.winch), m('both'), x(r.both), x(r.fuel), x(r.epoch), m('jcoPlain'), m('jcoOurs'), x(r.jcoOurs), x(r.noneVsJco), x(r.oursVsJco)]);
   }
   const g = Object.fromEntries(Object.entries(ratios).map(([k, v]) => [k, geomean(v)]));
   const x = (v) => `${v.toFixed(2)}×`;
   const verdict = (v) => `${x(v)} (≤ ${x(TARGET_METER_OVERHEAD)} ${v <= TARGET_METER_OVERHEAD ? 'ok' : 'MISSED'})`;
-  rows.push(['geometric mean', '', '', '', x(g.ours), '', x(g.both), x(g.fuel), x(g.epoch), '', '', x(g.jcoOurs), x(g.noneVsJco), x(g.oursVsJco)]);
+  rows.push(['geometric mean', '', '', '', x(g.ours), x(g.winch), '', x(g.both), x(g.fuel), x(g.epoch), '', '', x(g.jcoOurs), x(g.noneVsJco), x(g.oursVsJco)]);
   lines.push(`## engines: metering overhead on the compute suite — run time of run("N") = bench_run(N), unlimited budget (median of ${rounds} runs per variant after ${warmup} warm-up, one instance per variant)`);
   lines.push(
     table(
-      ['program', 'N', 'wt: none', 'wt: ours', 'ours/none', 'wt: fuel+epoch', 'f+e/none', 'fuel/none', 'epoch/none', 'jco: plain', 'jco: ours', 'ours/plain', 'wt none/jco plain', 'wt ours/jco ours'],
+      ['program', 'N', 'wt: none', 'wt: ours', 'ours/none', 'winch/none', 'wt: fuel+epoch', 'f+e/none', 'fuel/none', 'epoch/none', 'jco: plain', 'jco: ours', 'ours/plain', 'wt none/jco plain', 'wt ours/jco ours'],
       rows,
       ALIGN,
     ),
   );
   lines.push(
-    `metering overhead over no metering (geometric mean, target ≤ ${x(TARGET_METER_OVERHEAD)}): wasmtime engine as the sandbox runs it (our instrumentation, stop-flag mode) ${verdict(g.ours)} · ` +
+    `metering overhead over no metering (geometric mean, target ≤ ${x(TARGET_METER_OVERHEAD)}): wasmtime engine as the sandbox runs it (our instrumentation, stop-flag mode, Cranelift) ${verdict(g.ours)} · ` +
+      `the same on the baseline tier (Winch, until Cranelift's code is ready after a cache miss) ${x(g.winch)} · ` +
       `wasmtime's own fuel + epoch interruption (before) ${x(g.both)} (fuel only ${x(g.fuel)}, epoch only ${x(g.epoch)}) · jco engine (our instrumentation, refuel hook) ${x(g.jcoOurs)}`,
   );
   lines.push(`engines as the sandbox runs them: wasmtime (ours) / jco (ours) ${x(g.oursVsJco)} · unmetered code: wasmtime / V8 ${x(g.noneVsJco)} · fuel per run on wasmtime (ours), jco's in brackets where it differs: ${fuelSame.join(', ')}`);

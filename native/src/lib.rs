@@ -389,9 +389,12 @@ impl JsEngine {
             }
             if pooling {
                 let mut p = PoolingAllocationConfig::default();
+                // A metered module has a second memory, its stop flag (`meter.rs`).
+                let memories = if meters.instrumented { 4 } else { 1 };
                 p.total_component_instances(max_instances)
                     .total_core_instances(max_instances.saturating_mul(4))
-                    .total_memories(max_instances)
+                    .total_memories(max_instances.saturating_mul(memories))
+                    .max_memories_per_module(if meters.instrumented { 2 } else { 1 })
                     .total_tables(max_instances.saturating_mul(4))
                     .max_memory_size(max_memory)
                     // Keep a little of each slot resident so reuse does not fault every page again.
