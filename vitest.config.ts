@@ -29,6 +29,7 @@ if (!wasmtime) {
 export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/setup-yield.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
