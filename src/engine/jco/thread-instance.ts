@@ -164,11 +164,6 @@ export class ThreadInstance implements SlotOwner {
     return this.dead !== undefined;
   }
 
-  /** Why the instance can no longer run. */
-  get deadReason(): SandboxError | undefined {
-    return this.dead;
-  }
-
   /** Mark dead, stop the guest where it is, wake its waits, reject what is pending. */
   private fail(e: SandboxError): void {
     if (this.dead) return;
