@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SandboxError } from '../../dist/index.js';
+import { TRANSPILE_CACHE_VERSION } from '../../dist/engine/jco/transpile.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox, settle, TEST_ENGINE } from '../helpers/sandbox.js';
 
@@ -38,7 +39,7 @@ describe(`${TEST_ENGINE} engine: loading`, () => {
     const { readdirSync, statSync } = await import('node:fs');
     const { dir, cleanup } = tempDir();
     // jco: one transpiled directory per hash; wasmtime: one compiled artifact per hash and engine.
-    const entryDir = TEST_ENGINE === 'jco' ? `${dir}/transpiled/v1` : `${dir}/wasmtime`;
+    const entryDir = TEST_ENGINE === 'jco' ? `${dir}/transpiled/v${TRANSPILE_CACHE_VERSION}` : `${dir}/wasmtime`;
     const stamp = (entry: string) => statSync(TEST_ENGINE === 'jco' ? `${entryDir}/${entry}/meta.json` : `${entryDir}/${entry}`).mtimeMs;
     try {
       const { sandbox: s } = recordingSandbox({ cacheDir: dir });
@@ -53,6 +54,13 @@ describe(`${TEST_ENGINE} engine: loading`, () => {
       await s2.close();
       expect(readdirSync(entryDir)).toEqual(entries);
       expect(stamp(entries[0]!)).toBe(mtime);
+      if (TEST_ENGINE === 'jco') {
+        // The generated module is patched to read JCO_DEBUG once, not on every call (transpile.ts):
+        // a jco upgrade that changes the text shows up here rather than as a slower run().
+        const js = readFileSync(`${entryDir}/${entries[0]!}/agent.mjs`, 'utf8');
+        expect(js).toContain('const _debugLog = globalThis?.process?.env?.JCO_DEBUG ?');
+        expect(js).not.toContain('if (!globalThis?.process?.env?.JCO_DEBUG) { return; }');
+      }
     } finally {
       cleanup();
     }

@@ -9,8 +9,24 @@ import { randomUUID } from 'node:crypto';
 import { ComponentError } from '../../errors.js';
 import type { ComponentSource } from '../component.js';
 
-/** Bump when the transpile options or the layout of a cache entry change. */
-export const TRANSPILE_CACHE_VERSION = 1;
+/** Bump when the transpile options, the patches of the output or the layout of a cache entry change. */
+export const TRANSPILE_CACHE_VERSION = 2;
+
+/**
+ * jco's generated `_debugLog` reads `process.env.JCO_DEBUG` on every call, and its task
+ * bookkeeping calls it a dozen times per export call: a third of an echo run. The patched
+ * definition reads the variable once, when the module loads.
+ */
+const DEBUG_LOG_PER_CALL = `const _debugLog = (...args) => {
+    if (!globalThis?.process?.env?.JCO_DEBUG) { return; }
+    console.debug(...args);
+  };`;
+const DEBUG_LOG_ONCE = `const _debugLog = globalThis?.process?.env?.JCO_DEBUG ? (...args) => console.debug(...args) : () => {};`;
+
+/** The generated module with the patches above (each applied only where jco's text matches). */
+function patchGenerated(js: string): string {
+  return js.replace(DEBUG_LOG_PER_CALL, DEBUG_LOG_ONCE);
+}
 
 /** A transpiled component on disk. */
 export interface TranspiledComponent {
@@ -77,7 +93,8 @@ export async function transpileCached(source: ComponentSource, cacheDir: string)
     if (name.endsWith('.wasm')) coreFiles.push(name);
     if (name.endsWith('.js')) jsFile = name;
     // The generated module is ESM; name it .mjs so Node never treats it as CommonJS.
-    await writeFile(join(tmp, name.endsWith('.js') ? name.replace(/\.js$/, '.mjs') : name), data);
+    const body = name.endsWith('.js') ? patchGenerated(new TextDecoder().decode(data)) : data;
+    await writeFile(join(tmp, name.endsWith('.js') ? name.replace(/\.js$/, '.mjs') : name), body);
   }
   jsFile = jsFile.replace(/\.js$/, '.mjs');
   const meta: Meta = {
