@@ -213,13 +213,18 @@ export class AgentThread {
    * A short run on an idle thread is answered in microseconds: wait for it here, reading the
    * reply off the port synchronously, rather than pay for two event-loop wake-ups.
    */
-  spinUntil(done: () => boolean): void {
-    const end = performance.now() + SPIN_MS;
+  spinUntil(done: () => boolean, ms = SPIN_MS): void {
+    const end = performance.now() + ms;
     while (performance.now() < end) {
       if (Atomics.load(this.bell, Bell.RESULT) === this.seenResults) continue;
       this.drain();
       if (done()) return;
     }
+  }
+
+  /** Whether no run or call is queued or running on the thread (a command is picked up at once). */
+  get free(): boolean {
+    return this.queue.length === 0;
   }
 
   /**

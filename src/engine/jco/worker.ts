@@ -12,8 +12,9 @@
 import { parentPort, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { RpcChannel, RpcClient } from './rpc.js';
 import { encodeEvents } from './event-codec.js';
-import { createCoreInstance, classifyThrow, type CoreInstance } from './instance-core.js';
-import { Bell, LINGER_MS, SPIN_FIRST_MS } from './bell.js';
+import { createCoreInstance, classifyThrow, type CoreInstance, type CoreInstanceOptions } from './instance-core.js';
+import { createNativeInstance } from '../wasmtime/instance.js';
+import { Bell, LINGER_MS, SPIN_AFTER_START_MS, SPIN_FIRST_MS } from './bell.js';
 import type { FromWorker, ThreadStart, ToWorker, WorkerInit } from './protocol.js';
 import type { SerializedError } from '../../errors.js';
 import type { GatePolicy } from '../../gate/gate.js';
@@ -47,46 +48,71 @@ function post(m: FromWorker): void {
   Atomics.add(bell!, Bell.RESULT, 1);
 }
 
-async function init(slot: number, data: WorkerInit): Promise<void> {
+/**
+ * Start the instance of `slot`. A wasmtime instance is made synchronously (true: done, the
+ * thread may linger for the next command); a jco instance imports its module and instantiates
+ * asynchronously (false).
+ */
+function init(slot: number, data: WorkerInit): boolean {
   starting.add(slot);
   const interrupt = new Int32Array(data.interrupt);
   interrupts.set(slot, interrupt);
-  try {
-    const instance = await createCoreInstance({
-      agentId: data.agentId,
-      jsUrl: data.jsUrl,
-      modules: componentModules(data),
-      policy: data.policy,
-      caps: data.caps,
-      env: data.env,
-      toolNames: data.toolNames,
-      rpc: new RpcClient(rpc!, slot, interrupt),
-      policyUpdates: data.policyShared ? { shared: data.policyShared, take: () => takePolicy(slot) } : undefined,
-      deliver: (events) => post({ type: 'events', slot, batch: encodeEvents(events) }),
-      audit: data.audit,
-      fuel: data.fuel,
-      quota: data.quota,
-      auth: data.auth,
-      native: data.native ? { ...data.native, interrupt: data.interrupt } : undefined,
-      interrupt,
-      onGuest: (inGuest) => Atomics.store(bell!, Bell.RUNNING, inGuest ? slot : 0),
-    });
-    if (closedEarly.delete(slot)) {
-      instance.close();
-      post({ type: 'closed', slot });
-      return;
+  const options: CoreInstanceOptions = {
+    agentId: data.agentId,
+    jsUrl: data.jsUrl,
+    modules: componentModules(data),
+    policy: data.policy,
+    caps: data.caps,
+    env: data.env,
+    toolNames: data.toolNames,
+    rpc: new RpcClient(rpc!, slot, interrupt),
+    policyUpdates: data.policyShared ? { shared: data.policyShared, take: () => takePolicy(slot) } : undefined,
+    deliver: (events) => post({ type: 'events', slot, batch: encodeEvents(events) }),
+    audit: data.audit,
+    fuel: data.fuel,
+    quota: data.quota,
+    auth: data.auth,
+    native: data.native ? { ...data.native, interrupt: data.interrupt } : undefined,
+    interrupt,
+    onGuest: (inGuest) => Atomics.store(bell!, Bell.RUNNING, inGuest ? slot : 0),
+  };
+  if (options.native) {
+    let instance: CoreInstance;
+    try {
+      instance = createNativeInstance(options, options.native);
+    } catch (e) {
+      initFailed(slot, e);
+      return true;
     }
-    instances.set(slot, instance);
-    post({ type: 'ready', slot, fuelUsed: instance.fuelUsedAtStart });
-  } catch (e) {
-    const c = classifyThrow(e);
-    interrupts.delete(slot);
-    if (closedEarly.delete(slot)) post({ type: 'closed', slot });
-    post({ type: 'init-error', slot, error: c.error.code === 'AGENT_ERROR' ? { ...c.error, message: `instantiation failed: ${c.error.message}` } : c.error });
-  } finally {
-    starting.delete(slot);
-    Atomics.store(bell!, Bell.RUNNING, 0);
+    initDone(slot, instance);
+    return true;
   }
+  createCoreInstance(options).then(
+    (instance) => initDone(slot, instance),
+    (e: unknown) => initFailed(slot, e),
+  );
+  return false;
+}
+
+function initDone(slot: number, instance: CoreInstance): void {
+  starting.delete(slot);
+  Atomics.store(bell!, Bell.RUNNING, 0);
+  if (closedEarly.delete(slot)) {
+    instance.close();
+    post({ type: 'closed', slot });
+    return;
+  }
+  instances.set(slot, instance);
+  post({ type: 'ready', slot, fuelUsed: instance.fuelUsedAtStart });
+}
+
+function initFailed(slot: number, e: unknown): void {
+  starting.delete(slot);
+  Atomics.store(bell!, Bell.RUNNING, 0);
+  const c = classifyThrow(e);
+  interrupts.delete(slot);
+  if (closedEarly.delete(slot)) post({ type: 'closed', slot });
+  post({ type: 'init-error', slot, error: c.error.code === 'AGENT_ERROR' ? { ...c.error, message: `instantiation failed: ${c.error.message}` } : c.error });
 }
 
 /** Compiled modules by their key (a component under one metering), kept for later instances. */
@@ -102,12 +128,14 @@ function componentModules(data: WorkerInit): Record<string, WebAssembly.Module> 
 
 const GONE: SerializedError = { code: 'INTERNAL', message: 'agent instance is gone (closed or stopped)' };
 
-/** Handle one command; true when it ran guest code (then the thread lingers for the next). */
-function handle(m: ToWorker): boolean {
+/**
+ * Handle one command; returns how long the thread should then spin for the next one (0: return
+ * to the event loop, which an instance being made asynchronously needs). See {@link linger}.
+ */
+function handle(m: ToWorker): number {
   switch (m.type) {
     case 'init':
-      void init(m.slot, m.init);
-      return false;
+      return init(m.slot, m.init) && starting.size === 0 ? SPIN_AFTER_START_MS : 0;
     case 'close': {
       const inst = instances.get(m.slot);
       instances.delete(m.slot);
@@ -115,11 +143,11 @@ function handle(m: ToWorker): boolean {
       policies.delete(m.slot);
       if (starting.has(m.slot)) {
         closedEarly.add(m.slot);
-        return false;
+        return 0;
       }
       inst?.close();
       post({ type: 'closed', slot: m.slot });
-      return false;
+      return starting.size === 0 ? SPIN_AFTER_START_MS : 0;
     }
     case 'run':
     case 'call': {
@@ -128,7 +156,7 @@ function handle(m: ToWorker): boolean {
       // A run the host gave up on while it waited in the queue never starts.
       if (!inst || (stopped && Atomics.load(stopped, 0) !== 0)) {
         post({ type: 'result', slot: m.slot, id: m.id, ok: false, error: GONE, fatal: true, fuelUsed: 0 });
-        return false;
+        return 0;
       }
       if (m.type === 'run') {
         const r = inst.run(m.task, m.timeoutMs);
@@ -137,19 +165,19 @@ function handle(m: ToWorker): boolean {
         const r = inst.call(m.call, m.timeoutMs);
         post(r.ok ? { type: 'result', slot: m.slot, id: m.id, ok: true, value: r.value, fuelUsed: r.fuelUsed } : { type: 'result', slot: m.slot, id: m.id, ok: false, error: r.error, fatal: r.fatal, fuelUsed: r.fuelUsed });
       }
-      return true;
+      return SPIN_FIRST_MS;
     }
   }
 }
 
 /**
- * After a run, wait a little for the next command without returning to the event loop: a
- * caller issuing runs back to back gets its next one picked up in microseconds. The wait spins
- * for {@link SPIN_FIRST_MS}, then sleeps on the doorbell (the host notifies it) up to
- * {@link LINGER_MS} in all. Stops at the first command that does not run guest code (an `init`
- * needs the event loop).
+ * After a command, wait a little for the next without returning to the event loop: a caller
+ * issuing runs back to back (or loading agents one after another) gets its next one picked up
+ * in microseconds. The wait spins for `spinMs` (what the last command returned), then sleeps on
+ * the doorbell (the host notifies it) up to {@link LINGER_MS} in all. Stops at the first command
+ * after which the thread needs its event loop (a jco instance being made).
  */
-function linger(): void {
+function linger(spinMs: number): void {
   const b = bell!;
   let seen = Atomics.load(b, Bell.CMD);
   let start = performance.now();
@@ -157,12 +185,13 @@ function linger(): void {
     const waited = performance.now() - start;
     if (waited >= LINGER_MS) return;
     if (Atomics.load(b, Bell.CMD) === seen) {
-      if (waited >= SPIN_FIRST_MS) Atomics.wait(b, Bell.CMD, seen, LINGER_MS - waited);
+      if (waited >= spinMs) Atomics.wait(b, Bell.CMD, seen, LINGER_MS - waited);
       continue;
     }
     seen = Atomics.load(b, Bell.CMD);
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-      if (!handle(m.message as ToWorker)) return;
+      spinMs = handle(m.message as ToWorker);
+      if (spinMs === 0) return;
     }
     start = performance.now();
   }
@@ -177,6 +206,7 @@ port.on('message', (m: ThreadStart | ToWorker) => {
     return;
   }
   if (!results) return;
-  if (handle(m)) linger();
+  const spinMs = handle(m);
+  if (spinMs > 0) linger(spinMs);
 });
 port.postMessage({ type: 'loaded' } satisfies FromWorker);
