@@ -34,6 +34,15 @@ export interface SandboxOptions {
    */
   readonly threads?: number;
   /**
+   * The cap of each agent thread's V8 heap in MiB: the host code and the JS glue and host
+   * objects (handles, buffers) of every instance on the thread; guests' linear memory is capped
+   * by `resourceLimits.maxMemory` instead and is not part of it. A thread that reaches it dies:
+   * the agent that was running fails with `MEMORY_LIMIT`, the others on the thread are restarted
+   * on another and the restart is audited. Default 2048 for shared threads, 512 for an agent on
+   * a thread of its own. 16–16384.
+   */
+  readonly threadHeapMb?: number;
+  /**
    * Where an agent's instance runs by default. `'shared'` (the default): on one of the
    * sandbox's agent threads beside other instances, ~100 KiB each; a run that must stop (time,
    * cancellation, a fatal limit) stops at its next check and its neighbours carry on, but a

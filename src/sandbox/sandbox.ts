@@ -79,7 +79,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const threads = options.threads ?? Math.min(64, defaultThreadCount());
     if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('threads must be a whole number from 1 to 64');
     this.isolation = checkIsolation(options.isolation ?? 'shared');
-    this.pool = new ThreadPool(threads, prewarm);
+    const heapMb = options.threadHeapMb;
+    if (heapMb !== undefined && (!Number.isInteger(heapMb) || heapMb < 16 || heapMb > 16384)) throw new UsageError('threadHeapMb must be a whole number of MiB from 16 to 16384');
+    this.pool = new ThreadPool(threads, prewarm, heapMb);
     this.pool.fill();
     this.cacheDir = options.cacheDir ?? defaultCacheDir();
     this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;

@@ -7,11 +7,13 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import type { Agent, AuditEvent, LoadOptions, Sandbox } from '../../dist/index.js';
+import { createSandbox, type Agent, type AuditEvent, type LoadOptions, type Sandbox, type SandboxOptions } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { sandboxPerTest, tempDir } from '../helpers/sandbox.js';
+import { sandboxPerTest, tempDir, TEST_ENGINE } from '../helpers/sandbox.js';
 
 const sandbox = sandboxPerTest({ threads: 1 });
+/** One thread with a small V8 heap, which a guest that hoards host objects exhausts in a second. */
+const smallHeap = sandboxPerTest({ threads: 1, threadHeapMb: 48 });
 
 const spawns = (audit: AuditEvent[], agent: Agent) => audit.filter((e) => e.type === 'agent_spawn' && e.agentId === agent.id).length;
 const restarts = (audit: AuditEvent[]) => audit.filter((e) => e.target === 'THREAD_LOST');
@@ -32,6 +34,21 @@ async function expectUntouched(audit: AuditEvent[], [echo, calc]: Agent[]): Prom
   expect(spawns(audit, calc!)).toBe(1);
   expect(restarts(audit)).toEqual([]);
 }
+
+describe('thread options', () => {
+  it('refuses out-of-range thread options with USAGE, naming the option', () => {
+    for (const [options, name] of [
+      [{ threads: 0 }, 'threads'],
+      [{ threads: 65 }, 'threads'],
+      [{ prewarmWorkers: 1.5 }, 'prewarmWorkers'],
+      [{ threadHeapMb: 8 }, 'threadHeapMb'],
+      [{ threadHeapMb: 20_000 }, 'threadHeapMb'],
+      [{ isolation: 'process' }, 'isolation'],
+    ] as const) {
+      expect(() => createSandbox(options as SandboxOptions)).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringContaining(name) }));
+    }
+  });
+});
 
 describe('agents packed onto one thread', () => {
   const cases: { name: string; task: string; policy?: LoadOptions['policy']; timeout?: string; code: string }[] = [
@@ -100,7 +117,9 @@ describe('agents packed onto one thread', () => {
     const reader = await s.load(fixturePath('fsprobe'), { policy });
     const spinner = await s.load(fixturePath('hostile'));
     expect((await reader.run('read /w/a.txt\nread /w/a.txt')).output).toBe('ok a\nok a');
-    const running = spinner.run('L', { timeout: '20s' });
+    // V8 ends a thread at its next JavaScript: inside a jco guest's wasm at once, inside a
+    // wasmtime guest's native code only when it next calls the host (P polls a timer).
+    const running = spinner.run(TEST_ENGINE === 'wasmtime' ? 'P' : 'L', { timeout: '20s' });
     await new Promise((r) => setTimeout(r, 100));
     // What V8 does to a thread whose heap is exhausted: the worker ends, a guest inside it.
     const pool = (s as unknown as { pool: { shared: { worker: { terminate(): Promise<number> } }[] } }).pool;
@@ -117,4 +136,31 @@ describe('agents packed onto one thread', () => {
     expect((await spinner.run('C3')).output).toBe('sum 5');
     ws.cleanup();
   });
+
+  it("a guest that hoards host objects: on jco it exhausts its thread's V8 heap and fails with MEMORY_LIMIT, its neighbour restarted with its quota and the loss recorded; on wasmtime the store's handle limit stops it first", async () => {
+    const ws = tempDir('packing-heap-');
+    writeFileSync(join(ws.dir, 'a.txt'), 'a');
+    const { sandbox: s, audit } = smallHeap();
+    const policy = { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/w', host: ws.dir, mode: 'ro' }], rateLimits: { read_files: { calls: 3, per: '1h' } } };
+    const reader = await s.load(fixturePath('fsprobe'), { policy });
+    const hoarder = await s.load(fixturePath('hostile'));
+    expect((await reader.run('read /w/a.txt\nread /w/a.txt')).output).toBe('ok a\nok a');
+    // Every pollable it never drops is a host object on the thread: the real heap runs out.
+    if (TEST_ENGINE === 'wasmtime') {
+      await expect(hoarder.run('H', { timeout: '60s' })).rejects.toMatchObject({ code: 'AGENT_ERROR', message: expect.stringContaining('handle limit') });
+      expect((await reader.run('read /w/a.txt')).output).toBe('ok a');
+      expect(spawns(audit, reader)).toBe(1);
+      expect(restarts(audit)).toEqual([]);
+      ws.cleanup();
+      return;
+    }
+    await expect(hoarder.run('H', { timeout: '60s' })).rejects.toMatchObject({ code: 'MEMORY_LIMIT', details: { limit: 'worker heap' } });
+    await vi.waitFor(() => expect(spawns(audit, reader)).toBe(2), { timeout: 10_000 });
+    expect((await reader.run('read /w/a.txt\nread /w/a.txt')).output).toBe('ok a\nerr EDQUOT');
+    const lost = restarts(audit);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ type: 'agent_error', agentId: reader.id, action: 'restart' });
+    expect((await hoarder.run('C3')).output).toBe('sum 5');
+    ws.cleanup();
+  }, 90_000);
 });

@@ -20,6 +20,13 @@ import type { FromWorker, ThreadStart, ToWorker } from './protocol.js';
 import { serveRpc, type RpcHandlers } from './rpc.js';
 import type { GatePolicy } from '../../gate/gate.js';
 
+/**
+ * The default cap of an agent thread's V8 heap (MiB): the host code and the JS glue and host
+ * objects of every instance on it. A thread that reaches it dies (the instance running is
+ * blamed, the others restarted elsewhere).
+ */
+export const DEFAULT_THREAD_HEAP_MB = Object.freeze({ shared: 2048, dedicated: 512 });
+
 /** How long a stopped guest has to return before its thread is terminated. */
 export const STOP_GRACE_MS = 250;
 
@@ -69,16 +76,18 @@ export class AgentThread {
 
   /**
    * `dedicated`: the thread hosts one instance and is terminated as soon as it must stop (the
-   * isolation of one thread per agent). `onExit` is told when the thread is gone.
+   * isolation of one thread per agent). `onExit` is told when the thread is gone. `heapMb`:
+   * the cap of its V8 heap (default {@link DEFAULT_THREAD_HEAP_MB}).
    */
   constructor(
     readonly dedicated: boolean,
     private readonly onExit: (t: AgentThread) => void,
+    heapMb: number = dedicated ? DEFAULT_THREAD_HEAP_MB.dedicated : DEFAULT_THREAD_HEAP_MB.shared,
   ) {
     this.worker = new Worker(WORKER_URL, {
       // The JS heap of the host code and glue of every instance on the thread; guest linear
       // memory is capped inside the modules and is not part of it.
-      resourceLimits: { maxOldGenerationSizeMb: dedicated ? 512 : 2048, maxYoungGenerationSizeMb: 8, stackSizeMb: 8 },
+      resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 8, stackSizeMb: 8 },
       stdout: true,
       stderr: true,
     });

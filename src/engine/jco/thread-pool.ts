@@ -24,11 +24,13 @@ export class ThreadPool {
 
   /**
    * `threads`: how many shared threads at most. `prewarm`: threads started ahead of time (for
-   * shared instances up to `threads`; for dedicated ones, spares kept booted).
+   * shared instances up to `threads`; for dedicated ones, spares kept booted). `heapMb`: the
+   * cap of each thread's V8 heap (default: `DEFAULT_THREAD_HEAP_MB` in agent-thread.ts).
    */
   constructor(
     readonly threads: number = defaultThreadCount(),
     private readonly prewarm = 1,
+    private readonly heapMb?: number,
   ) {}
 
   /** Start the threads that are kept ready. */
@@ -37,20 +39,28 @@ export class ThreadPool {
   }
 
   private spawnShared(): AgentThread {
-    const t = new AgentThread(false, (gone) => {
-      const i = this.shared.indexOf(gone);
-      if (i >= 0) this.shared.splice(i, 1);
-    });
+    const t = new AgentThread(
+      false,
+      (gone) => {
+        const i = this.shared.indexOf(gone);
+        if (i >= 0) this.shared.splice(i, 1);
+      },
+      this.heapMb,
+    );
     this.shared.push(t);
     return t;
   }
 
   private spawnDedicated(): AgentThread {
-    return new AgentThread(true, (gone) => {
-      this.dedicated.delete(gone);
-      const i = this.spares.indexOf(gone);
-      if (i >= 0) this.spares.splice(i, 1);
-    });
+    return new AgentThread(
+      true,
+      (gone) => {
+        this.dedicated.delete(gone);
+        const i = this.spares.indexOf(gone);
+        if (i >= 0) this.spares.splice(i, 1);
+      },
+      this.heapMb,
+    );
   }
 
   /** The thread for a new instance. */
