@@ -91,8 +91,9 @@ async function rssSection({ quick, progress, engines, cacheDir }) {
   const lines = [
     table(['agents', 'threads', 'N', 'RSS per agent', 'of it linear memory', 'host overhead', 'target (overhead)', 'RSS ratio to seeds (512 KiB)', 'load p50', 'process RSS at N'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'l', 'r', 'r', 'r']),
     'RSS per agent = (RSS with N agents - RSS with 1) / (N-1), every agent loaded and run once, idle; linear memory = its',
-    'resident pages in the linear memories\' mappings (/proc/self/smaps); host overhead = the rest. Seeds: < 50 MB per 100',
-    'agents = 512 KiB per agent, linear memory included.',
+    'resident pages in the linear memories\' mappings (/proc/self/smaps); host overhead = the rest. Shared threads are all',
+    'booted before the first agent (their fixed cost is in the RSS with 1, process RSS at N holds everything). Seeds: < 50 MB',
+    'per 100 agents = 512 KiB per agent, linear memory included.',
   ];
   return { lines, results };
 }

@@ -4,13 +4,14 @@
  *
  *   node --expose-gc bench/lib/density-sample.mjs '{"engine":"jco"|"wasmtime","wasm":PATH,"n":N,"isolation":"shared"|"thread","cacheDir":DIR,"task":TEXT}'
  *
- * Loads one agent and runs it once (the thread is booted, the component compiled), takes the
- * RSS, then loads N-1 more of the same component, each run once, and takes the RSS again:
+ * Boots the sandbox's shared threads (one per core), loads one agent and runs it once (the
+ * component compiled), takes the RSS, then loads N-1 more of the same component, each run once, and takes the RSS again:
  * `perAgent` = the difference / (N-1), what one more idle agent costs, its linear memory
  * included. `perAgentLinear` is the part of it in linear memories (resident pages, from
  * /proc/self/smaps, see `linearResident`); `perAgent - perAgentLinear` is the host overhead.
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 
 /**
  * Resident bytes of the linear memories, or null without /proc: a linear memory is the
@@ -44,7 +45,11 @@ function linearResident() {
 const o = JSON.parse(process.argv[2]);
 const { createSandbox } = await import('../../dist/index.js');
 
-const sandbox = createSandbox({ engine: o.engine, cacheDir: o.cacheDir, audit: false, prewarmWorkers: 0, isolation: o.isolation, defaultTimeout: '120s' });
+// Shared threads: all of them booted before the first agent, so that the baseline (RSS with one
+// agent) holds the pool's fixed cost and the figure is what each further agent adds.
+const shared = o.isolation !== 'thread';
+const sandbox = createSandbox({ engine: o.engine, cacheDir: o.cacheDir, audit: false, prewarmWorkers: shared ? Math.min(64, availableParallelism()) : 0, isolation: o.isolation, defaultTimeout: '120s' });
+if (shared) await sandbox.pool.ready();
 const settle = async () => {
   for (let i = 0; i < 3; i++) {
     globalThis.gc?.();
