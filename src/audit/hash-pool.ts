@@ -2,8 +2,8 @@
  * Verification on other cores: the records are all known up front, so while the main thread
  * links one block to the previous and extends the tree, workers parse, hash and check the next
  * ones. The pool never makes the main thread wait for a worker to start or to have room: when
- * no started worker has room, {@link HashPool.offer} declines and the caller does the block
- * itself, which is also how the work is shared on a machine with few cores.
+ * no started worker has room, {@link HashPool.offer} declines, and the caller offers the block
+ * again once a worker answers (see `verify-blocks.ts`), or does it itself.
  *
  * Booting a worker (a V8 isolate, Node's internals, our modules, the wasm hasher) costs tens of
  * milliseconds of CPU, as much as verifying ~50,000 records. {@link sharedHashPool} keeps one

@@ -200,7 +200,10 @@ export class AuditStore {
         const entries: [Uint8Array, Uint8Array][] = [];
         // fillCache: false — a scan reads each block once; putting them all through LevelDB's
         // block cache would only evict what random reads (proofs, `read`) keep there.
-        const it = this.ldb.iterator({ gte: seqKey(B, from), lt: seqKey(B, to), fillCache: false, snapshot });
+        // highWaterMarkBytes: a whole range per call; with the default (16 KiB) each call
+        // returned one block: a round trip to LevelDB's thread and back through this thread's
+        // event loop (busy verifying) per block.
+        const it = this.ldb.iterator({ gte: seqKey(B, from), lt: seqKey(B, to), fillCache: false, snapshot, highWaterMarkBytes: RANGE_BYTES });
         try {
           for (let got = await it.nextv(64); got.length > 0; got = await it.nextv(64)) entries.push(...got);
         } finally {

@@ -22,16 +22,15 @@
  *
  * Records of both layouts (`record.ts`) are checked, each by its own, in the same log.
  */
-import { blockHeader, blockLayout, BlockFormatError, type BlockLayout } from './block.js';
-import { defaultHashWorkers, sharedHashPool, type CheckedBlock, type HashPool } from './hash-pool.js';
+import { defaultHashWorkers, sharedHashPool, type HashPool } from './hash-pool.js';
 import { verifyCheckpoint, Witness, type Checkpoint } from './checkpoint.js';
 import { equalBytes, fromHex, isHashHex, toHex } from './hash.js';
 import { decodeHead } from './head.js';
 import { foldRoot, Frontier, popcount } from './merkle.js';
-import { decodeRecord } from './record.js';
 import { STORED_LEVEL_STEP, type Anchor } from './source.js';
 import type { AuditStore } from './store.js';
-import { checkLeaves, genesis, StreamVerifier, type LeafCheck, type Problem, type StartState } from './verifier.js';
+import { genesis, StreamVerifier, type Problem, type StartState } from './verifier.js';
+import { walkBlocks } from './verify-blocks.js';
 
 /** Options of {@link verifyStore}. */
 export interface VerifyOptions {
@@ -185,98 +184,6 @@ async function verifyWith(store: AuditStore, options: VerifyOptions, pool: HashP
   else await endChecks(store, v, checkpoints, trusted, problems);
   problems.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));
   return report(v, start.size, logId, [checkpoints.size, trusted.size]);
-}
-
-/**
- * Feed every stored block from `from` on to `v`, stopping at the first problem. Blocks go through
- * a short pipeline: read (LevelDB's threads) → parse, hash and check (a worker, or this thread
- * when none has room) → link to the block before and extend the tree (this thread), so the
- * stages overlap.
- */
-async function walkBlocks(store: AuditStore, v: StreamVerifier, from: number, pool: HashPool | undefined, deep: boolean, problems: Problem[]): Promise<void> {
-  const dec = new TextDecoder();
-  type Item = { readonly firstSeq: number; readonly block: Uint8Array; readonly job: Promise<CheckedBlock> | undefined };
-  const window: Item[] = [];
-  const check = async (item: Item): Promise<boolean> => {
-    if (item.firstSeq !== v.size) {
-      v.problem ??=
-        item.firstSeq > v.size
-          ? { code: 'RECORD_MISSING', seq: v.size, message: `records ${v.size}..${item.firstSeq - 1} are missing` }
-          : { code: 'RECORD_MISPLACED', seq: item.firstSeq, message: `a block starting at ${item.firstSeq} overlaps records before ${v.size}` };
-      return false;
-    }
-    let block = item.block;
-    let layout: BlockLayout;
-    let pre: LeafCheck | undefined;
-    try {
-      if (item.job) {
-        const r = await item.job;
-        block = r.block;
-        if (r.malformed !== undefined) throw new BlockFormatError(r.malformed);
-        ({ layout, check: pre } = r);
-      } else {
-        layout = blockLayout(block);
-        pre = checkLeaves(block, layout, item.firstSeq);
-      }
-    } catch (e) {
-      if (!(e instanceof BlockFormatError)) throw e;
-      v.problem ??= { code: 'MALFORMED', seq: item.firstSeq, message: `block at ${item.firstSeq}: ${e.message}` };
-      return false;
-    }
-    if (!v.feedMany(block, layout.inputAt, layout.inputLength, layout.count, layout.hashAt, pre)) return false;
-    const span = spanProblem(block, layout, pre.times, item.firstSeq);
-    if (span) problems.push(span);
-    if (deep) {
-      for (let i = 0; i < layout.count; i++) {
-        try {
-          decodeRecord(dec.decode(block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!)), '');
-        } catch (err) {
-          v.problem ??= { code: 'MALFORMED', seq: item.firstSeq + i, message: `record ${item.firstSeq + i}: ${(err as Error).message}` };
-          return false;
-        }
-      }
-    }
-    return true;
-  };
-  const ahead = 8 * Math.max(1, pool?.size ?? 0);
-  try {
-    let going = true;
-    for await (const { firstSeq, block } of store.blocks({ from })) {
-      if (firstSeq < from) continue;
-      window.push({ firstSeq, block, job: pool?.offer(block, firstSeq) });
-      if (window.length > ahead && !(going = await check(window.shift()!))) break;
-    }
-    while (going && window.length > 0) going = await check(window.shift()!);
-  } finally {
-    for (const item of window) item.job?.catch(() => undefined);
-  }
-}
-
-/**
- * The block header's time span (what time-range queries use to skip blocks) against its
- * records' timestamps: the header is not hashed, so this is what catches an edit of it.
- */
-function spanProblem(block: Uint8Array, layout: BlockLayout, times: LeafCheck['times'], firstSeq: number): Problem | undefined {
-  let { min, max } = times;
-  if (times.odd > 0) {
-    // Timestamps JSON writes in another form than plain digits (1e+21): read them all slowly.
-    const dec = new TextDecoder();
-    for (let i = 0; i < layout.count; i++) {
-      let t: unknown;
-      try {
-        t = (JSON.parse(dec.decode(block.subarray(layout.inputAt[i]! + 1, layout.inputAt[i]! + layout.inputLength[i]!))) as { timestamp?: unknown }).timestamp;
-      } catch {
-        t = undefined;
-      }
-      if (typeof t !== 'number') return { code: 'MALFORMED', message: `record ${firstSeq + i} has no readable timestamp` };
-      min = Math.min(min, t);
-      max = Math.max(max, t);
-    }
-  }
-  if (layout.count === 0) min = max = 0;
-  const h = blockHeader(block);
-  if (h.minTs === min && h.maxTs === max) return undefined;
-  return { code: 'MALFORMED', message: `the block at ${firstSeq} says its records span ${h.minTs}..${h.maxTs} ms, but they span ${min}..${max}: its header was edited (time-range queries may skip records)` };
 }
 
 async function endChecks(store: AuditStore, v: StreamVerifier, checkpoints: Map<number, Checkpoint>, trusted: Map<number, Checkpoint>, problems: Problem[]): Promise<void> {
