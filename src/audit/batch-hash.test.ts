@@ -1,11 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { batchHasher, CHAIN_TAIL } from './batch-hash.js';
+import { batchHasher, CHAIN_TAIL, type DigestSource } from './batch-hash.js';
+import { encodeRecord } from './record.js';
 import { SHA256_WASM_BASE64 } from './wasm/sha256-wasm.js';
 import { needs } from '../../test/helpers/requirements.js';
 import { skipUnless } from '../../test/helpers/skip.js';
@@ -235,7 +236,11 @@ function layout(lengths: number[], gap: (i: number) => number, seed: number): { 
   return { data: bytes(total, seed), offsets };
 }
 
-describe('batchHasher().hashChained', () => {
+describe.each(['wasm', 'crypto'] as const)('batchHasher().hashChained (%s digests)', (source) => {
+  const saved = batchHasher().digests;
+  beforeAll(() => void (batchHasher().digests = source));
+  afterAll(() => void (batchHasher().digests = saved));
+
   it('matches writing each link and hashing with node:crypto, for every tail position (lengths 66..400)', () => {
     const lengths = Array.from({ length: 335 }, (_, i) => 66 + i);
     for (const gap of [() => 0, (i: number) => 36 + (i % 5)]) {
@@ -290,6 +295,63 @@ describe('batchHasher().hashChained', () => {
     expect(() => h.hashChained(data, [0], [100], 1, prev, data.subarray(200, 232))).toThrow(RangeError);
     expect(Buffer.from(data).equals(before)).toBe(true);
     expect(out.every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('batchHasher().checkRecords', () => {
+  /** Version-2 leaf inputs (0x00 || record JSON) laid out like a block: stored hash, then input. */
+  function chainedRecords(n: number, firstSeq: number, prev: Uint8Array): { data: Uint8Array; inputAt: number[]; inputLength: number[]; hashAt: number[] } {
+    const inputs = Array.from({ length: n }, (_, i) =>
+      Buffer.from('\0' + encodeRecord(firstSeq + i, '0'.repeat(64), { eventType: 'capability_used', agentId: `agent-${i % 3}`, source: 'gate', action: 'read', resource: `/w/${'x'.repeat(i * 7)}`, outcome: 'success', details: { i } }, 1000 + i)),
+    );
+    const hashAt: number[] = [];
+    const inputAt: number[] = [];
+    let total = 0;
+    for (const b of inputs) {
+      hashAt.push(total);
+      inputAt.push(total + 32);
+      total += 32 + b.length;
+    }
+    const data = new Uint8Array(total);
+    inputs.forEach((b, i) => data.set(b, inputAt[i]!));
+    const inputLength = inputs.map((b) => b.length);
+    const leaves = new Uint8Array(32 * n);
+    batchHasher().hashChained(data, inputAt, inputLength, n, prev, leaves);
+    hashAt.forEach((at, i) => data.set(leaves.subarray(32 * i, 32 * i + 32), at));
+    return { data, inputAt, inputLength, hashAt };
+  }
+
+  it('gives the same digests and finds the same first bad record whichever computes the digests', () => {
+    const h = batchHasher();
+    const saved = h.digests;
+    const prev = bytes(32, 5);
+    const n = 300;
+    const { data, inputAt, inputLength, hashAt } = chainedRecords(n, 40, prev);
+    const flip = (d: Uint8Array, at: number) => void d.set([d[at]! ^ 1], at);
+    const edits: [string, (d: Uint8Array) => void][] = [
+      ['intact', () => undefined],
+      ['a byte of record 123', (d) => flip(d, inputAt[123]! + 60)],
+      ['the stored hash of record 7', (d) => flip(d, hashAt[7]! + 3)],
+      ['the link of record 250', (d) => flip(d, inputAt[250]! + inputLength[250]! - 10)],
+      ['the sequence number of record 0', (d) => (d[inputAt[0]! + 15] = 0x39)],
+    ];
+    try {
+      for (const [what, edit] of edits) {
+        const results = (['wasm', 'crypto'] as DigestSource[]).map((source) => {
+          h.digests = source;
+          const copy = data.slice();
+          edit(copy);
+          const out = new Uint8Array(32 * n);
+          const times = new Float64Array(3);
+          const bad = h.checkRecords(copy, inputAt, inputLength, n, hashAt, prev, 40, out, times);
+          return { bad, digests: Buffer.from(out.subarray(0, 32 * Math.min(n, bad + 1))).toString('hex'), times: [...times] };
+        });
+        expect(results[1], what).toEqual(results[0]);
+        expect(results[0]!.bad, what).toBe({ intact: n, 'a byte of record 123': 123, 'the stored hash of record 7': 7, 'the link of record 250': 250, 'the sequence number of record 0': 0 }[what]);
+      }
+    } finally {
+      h.digests = saved;
+    }
   });
 });
 

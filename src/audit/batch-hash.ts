@@ -8,7 +8,9 @@
  *
  * Besides independent messages it hashes chains of them (`hashChained`, how the audit writer
  * seals a batch of version-2 records) and runs the audit verifier's per-record checks next to
- * the digests (`checkRecords`), so neither needs JavaScript per record.
+ * the digests (`checkRecords`). Where the CPU hashes SHA-256 in hardware, those record digests
+ * come from `node:crypto`, one call per record, which is faster there than four lanes of wasm
+ * (see `crypto-digests.ts`); the checks run in the module either way.
  *
  * The module is instantiated synchronously on first use and cached for the thread. Inputs are
  * copied into its memory in chunks, so batches of any size work with a bounded memory (about
@@ -27,8 +29,17 @@ import { WasmBatchHasher } from './wasm-hasher.js';
 
 export { CHAIN_TAIL } from './wasm-hasher.js';
 
+/** What computes the record digests of {@link BatchHasher.hashChained} and {@link BatchHasher.checkRecords}. */
+export type DigestSource = 'wasm' | 'crypto';
+
 /** Hashes batches of messages; see {@link batchHasher}. */
 export interface BatchHasher {
+  /**
+   * Where record digests come from: `'crypto'` (one `node:crypto` call per record) where the
+   * CPU hashes SHA-256 in hardware, else `'wasm'` (the module's four lanes); measured once per
+   * thread (see `crypto-digests.ts`). Both give the same digests; tests set it to run both.
+   */
+  digests: DigestSource;
   /**
    * SHA-256 of n messages: message i is `data[offsets[i], offsets[i] + lengths[i])`. Writes
    * 32·n bytes into `out`, digest i at `outOffset + 32·i`.

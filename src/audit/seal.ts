@@ -3,8 +3,9 @@
  * `block.ts`) whose records each name the hash of the record before them, and their leaf hashes.
  *
  * Records are written in the version-2 layout (`record.ts`), link last: each record's JSON goes
- * straight into a reused buffer, then one call into the wasm hasher (`hashChained`) hashes the
- * records' first blocks four at a time, fills in each link and finishes the chain in order. The
+ * straight into a reused buffer, then one call of the batch hasher (`hashChained`) fills in each
+ * link and hashes the chain in order (in wasm, the records' first blocks four at a time; where
+ * SHA-256 runs in hardware, one `node:crypto` call per record, which is faster there). The
  * version-1 path (each record encoded, linked and hashed with `node:crypto` in turn) is kept for
  * tests that need logs as earlier versions wrote them.
  *

@@ -1,10 +1,13 @@
 /**
  * The WebAssembly side of `batch-hash.ts`: the module's memory layout, the copying of inputs
  * into it in bounded chunks, and the argument checks. See {@link BatchHasher} for what each
- * method does.
+ * method does. Where the CPU hashes SHA-256 in hardware, record digests (`hashChained`, the
+ * digests `checkRecords` checks) come from `node:crypto` instead of the module's lanes (see
+ * `crypto-digests.ts`); the checks stay in the module either way.
  */
 import { hash } from 'node:crypto';
-import type { BatchHasher } from './batch-hash.js';
+import type { BatchHasher, DigestSource } from './batch-hash.js';
+import { chainWithCrypto, digestsWithCrypto, hardwareSha256 } from './crypto-digests.js';
 import { SHA256_WASM_BASE64 } from './wasm/sha256-wasm.js';
 
 /**
@@ -75,6 +78,7 @@ function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
 
 /** The multi-buffer SHA-256 wasm module behind {@link BatchHasher}. */
 export class WasmBatchHasher implements BatchHasher {
+  digests: DigestSource = hardwareSha256() ? 'crypto' : 'wasm';
   private readonly wasm: Exports;
   private mem: Uint8Array;
   private mem32: Uint32Array;
@@ -158,6 +162,11 @@ export class WasmBatchHasher implements BatchHasher {
     if (!(prev instanceof Uint8Array) || prev.length !== 32) throw new RangeError('prev must be 32 bytes');
     checkOut(out, outOffset, n);
     if (overlaps(data, out)) throw new RangeError('out must not share bytes with data');
+    if (this.digests === 'crypto') {
+      // A copy: prev may be a view of bytes the first link overwrites.
+      chainWithCrypto(data, offsets, lengths, n, prev.slice(), out, outOffset, CHAIN_TAIL);
+      return;
+    }
     let i = 0;
     while (i < n) {
       // Message i names the digest of message i − 1, which the previous chunk wrote to out.
@@ -233,7 +242,8 @@ export class WasmBatchHasher implements BatchHasher {
       // Record i names the digest of record i − 1: the previous group's last one.
       const link = i === 0 ? prev : out.subarray(32 * (i - 1), 32 * i);
       if (link) mem.set(link, this.prevPtr);
-      this.wasm.hash_many(this.dataPtr, this.offsetsPtr, this.lengthsPtr, count, this.outPtr);
+      if (this.digests === 'crypto') digestsWithCrypto(data, offsets, lengths, i, count, mem, this.outPtr);
+      else this.wasm.hash_many(this.dataPtr, this.offsetsPtr, this.lengthsPtr, count, this.outPtr);
       const bad = this.wasm.check_records(this.dataPtr, this.offsetsPtr, this.lengthsPtr, count, this.outPtr, storedAt ? this.storedPtr : 0, link ? this.prevPtr : 0, firstSeq + i, this.rangePtr);
       out.set(mem.subarray(this.outPtr, this.outPtr + 32 * count), 32 * i);
       const range = new Float64Array(mem.buffer, this.rangePtr, 3);
