@@ -31,14 +31,18 @@ describe('AuditChain: appends, group commit, durability', () => {
   it('groups the appends that arrive during a write into the next batch (group commit), bounded by maxBatch', async () => {
     const chain = await AuditChain.open(tmp(), { maxBatch: 64, checkpointIntervalMs: 0 });
     const writes: { records: number; sync: boolean }[] = [];
+    const blocks: number[] = [];
     const orig = chain.store.write.bind(chain.store);
     chain.store.write = (w, sync) => {
-      writes.push({ records: Number(new DataView(w.block.buffer).getUint32(1)), sync });
+      // A write holds one block per batch (several when batches were encoded during a write).
+      const sizes = w.blocks.map((b) => new DataView(b.block.buffer, b.block.byteOffset).getUint32(1));
+      blocks.push(...sizes);
+      writes.push({ records: sizes.reduce((a, n) => a + n, 0), sync });
       return orig(w, sync);
     };
     await Promise.all(Array.from({ length: 1000 }, (_, i) => chain.append(event(i))));
     expect(writes.reduce((a, w) => a + w.records, 0)).toBe(1000);
-    expect(Math.max(...writes.map((w) => w.records))).toBeLessThanOrEqual(64);
+    expect(Math.max(...blocks)).toBeLessThanOrEqual(64);
     expect(writes.length).toBeLessThan(40);
     expect(writes.every((w) => w.sync)).toBe(true); // durability 'sync': every batch fsynced
     await chain.close();
@@ -62,7 +66,7 @@ describe('AuditChain: appends, group commit, durability', () => {
     const chain = await AuditChain.open(tmp(), { checkpointIntervalMs: 0 });
     const batches: number[] = [];
     const orig = chain.store.write.bind(chain.store);
-    chain.store.write = (w, sync) => (batches.push(new DataView(w.block.buffer, w.block.byteOffset).getUint32(1)), orig(w, sync));
+    chain.store.write = (w, sync) => (batches.push(...w.blocks.map((b) => new DataView(b.block.buffer, b.block.byteOffset).getUint32(1))), orig(w, sync));
     const settle = () => new Promise((r) => setTimeout(r, 30));
     const until = async (size: number) => {
       for (let i = 0; i < 200 && chain.size < size; i++) await new Promise((r) => setTimeout(r, 5));

@@ -2,11 +2,12 @@
  * The audit chain: an append-only, hash-chained, Merkle-tree log of audit records in LevelDB,
  * with durable group commit and signed checkpoints.
  *
- * Appends are queued in memory and written in batches: each batch is one LevelDB write holding
- * a block of records, the Merkle nodes it completed and the new head. With `durability: 'sync'`
- * (the default) the batch is fsynced before any of its appends is acknowledged; appends that
- * arrive while a batch is being written go into the next one (group commit), so the cost of an
- * fsync is shared by every record in the batch.
+ * Appends are queued in memory and written in batches: each batch becomes a block of records,
+ * and one LevelDB write holds one or more blocks (batches encoded while the write before was in
+ * flight), the Merkle nodes they completed and the new head. With `durability: 'sync'` (the
+ * default) a write is fsynced before any of its appends is acknowledged; appends that arrive
+ * while a write is in flight go into the next one (group commit), so the cost of an fsync is
+ * shared by every record in it.
  *
  * Durability modes:
  * - `'sync'`: an acknowledged record survives a process kill, an OS crash and power loss (as far
@@ -43,7 +44,7 @@ import { EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordIn
 import { BatchQueue } from './queue.js';
 import { sealBlock, type QueuedRecord } from './seal.js';
 import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
-import { AuditStore, type BatchWrite, type StoredNode } from './store.js';
+import { AuditStore, type StoredBlock, type StoredNode } from './store.js';
 
 /** Options of {@link AuditChain.open}. Every field is optional. */
 export interface AuditChainOptions {
@@ -88,13 +89,23 @@ export interface ConsistencyProof {
   readonly path: readonly string[];
 }
 
-/** A batch encoded and hashed, waiting for (or in) its LevelDB write. */
+/** A batch encoded and hashed into a block, waiting for (or in) its LevelDB write. */
 interface PreparedBatch {
   readonly size: number;
   readonly lastHash: Uint8Array;
   readonly frontier: readonly Uint8Array[];
-  readonly write: BatchWrite;
+  readonly block: StoredBlock;
+  readonly nodes: readonly StoredNode[];
 }
+
+/**
+ * Full batches encoded ahead while a write is in flight, all written together by the next
+ * write. One was not enough: a write (the write-ahead log, the fsync, the memtable, on a thread
+ * that shares the cores with this one and LevelDB's compactions) often outlasts encoding the
+ * next batch, and this thread then sat idle. Bounded, so that a record waits for at most this
+ * many batches ahead of it.
+ */
+const ENCODE_AHEAD = 4;
 
 interface Waiter {
   readonly seq: number;
@@ -128,7 +139,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   /** Hash of the last durable record and the frontier at the durable size (for checkpoints). */
   private durableLast: Uint8Array;
   private durableFrontier: readonly Uint8Array[];
-  private prepared: PreparedBatch | undefined;
+  private prepared: PreparedBatch[] = [];
   private lastHash: Uint8Array;
   private readonly frontier: Frontier;
   private writing = false;
@@ -340,49 +351,59 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   }
 
   /**
-   * The writer loop. One batch is written at a time (LevelDB must see them in order); while it
-   * is being written, the next batch is encoded and hashed, so CPU work overlaps the fsync.
+   * The writer loop. One write is in flight at a time (LevelDB must see them in order); while it
+   * is, the next full batches are encoded and hashed, one per turn of the event loop (so the
+   * write's completion is seen between them), and the next write takes all of them at once.
    */
   private pump(): void {
     this.scheduled = false;
     if (this.failure) return;
-    // While a write is in flight, encode ahead only a full batch: a partial one taken early
-    // would leave the records that arrive meanwhile for the batch after it, two fsyncs away.
-    if (!this.prepared && this.queue.length > 0 && this.deferTimer === undefined && (!this.writing || this.queue.length >= this.o.maxBatch)) this.prepared = this.encode();
-    if (this.writing || !this.prepared) {
-      if (!this.writing && !this.prepared) this.settleIdle();
+    const encodable = this.queue.length > 0 && this.deferTimer === undefined;
+    if (this.writing) {
+      // Only full batches: a partial one taken early would leave the records that arrive
+      // meanwhile for the write after it, two fsyncs away.
+      if (encodable && this.queue.length >= this.o.maxBatch && this.prepared.length < ENCODE_AHEAD) {
+        this.prepared.push(this.encode());
+        if (this.queue.length >= this.o.maxBatch && this.prepared.length < ENCODE_AHEAD) this.schedule();
+      }
       return;
     }
-    const batch = this.prepared;
-    this.prepared = undefined;
+    if (this.prepared.length === 0 && encodable) this.prepared.push(this.encode());
+    if (this.prepared.length === 0) {
+      this.settleIdle();
+      return;
+    }
+    const batches = this.prepared.splice(0);
+    const last = batches[batches.length - 1]!;
     this.writing = true;
     let write: Promise<void>;
     try {
-      write = this.store.write(batch.write, this.o.durability === 'sync');
+      const nodes = batches.length === 1 ? last.nodes : batches.flatMap((b) => b.nodes);
+      write = this.store.write({ blocks: batches.map((b) => b.block), nodes, head: encodeHead(last.size, last.lastHash, last.frontier) }, this.o.durability === 'sync');
     } catch (e) {
       write = Promise.reject(e);
     }
-    // Encode the next batch while this one is on its way to disk.
+    // Encode the next batch while these are on their way to disk.
     if (this.queue.length > 0 && this.deferTimer === undefined) this.schedule();
     write.then(
       () => {
         this.writing = false;
-        this.durableSize = batch.size;
-        this.durableLast = batch.lastHash;
-        this.durableFrontier = batch.frontier;
+        this.durableSize = last.size;
+        this.durableLast = last.lastHash;
+        this.durableFrontier = last.frontier;
         this.release();
-        if (batch.size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
+        if (last.size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
         this.pump();
       },
       (e: unknown) => {
         this.writing = false;
-        this.prepared = undefined;
+        this.prepared = [];
         this.fail(this.unavailable(`audit store write failed: ${(e as Error)?.message ?? String(e)}`, e));
       },
     );
   }
 
-  /** Take up to `maxBatch` queued records and encode them into a block, nodes and head. */
+  /** Take up to `maxBatch` queued records and encode them into a block and the nodes it completes. */
   private encode(): PreparedBatch {
     const batch = this.queue.take(this.o.maxBatch);
     const firstSeq = batch[0]!.seq;
@@ -393,9 +414,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     const nodes: StoredNode[] = [];
     this.frontier.pushBatch(leaves, batch.length, (level, index, hash) => nodes.push({ level, index, hash }), STORED_LEVEL_STEP);
     this.lastHash = last;
-    const size = firstSeq + batch.length;
-    const frontier = this.frontier.nodes;
-    return { size, lastHash: last, frontier, write: { firstSeq, block, nodes, head: encodeHead(size, last, frontier) } };
+    return { size: firstSeq + batch.length, lastHash: last, frontier: this.frontier.nodes, block: { firstSeq, block }, nodes };
   }
 
   private release(): void {
@@ -420,7 +439,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   }
 
   private settleIdle(): void {
-    if (this.writing || ((this.prepared || this.queue.length > 0) && !this.failure)) return;
+    if (this.writing || ((this.prepared.length > 0 || this.queue.length > 0) && !this.failure)) return;
     for (const r of this.idle.splice(0)) r();
   }
 
@@ -430,7 +449,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** Resolves once everything enqueued so far is durable (or the chain has failed). */
   drain(): Promise<void> {
-    if (!this.writing && ((!this.prepared && this.queue.length === 0) || this.failure)) return Promise.resolve();
+    if (!this.writing && ((this.prepared.length === 0 && this.queue.length === 0) || this.failure)) return Promise.resolve();
     this.flushSoon();
     return new Promise((r) => this.idle.push(r));
   }

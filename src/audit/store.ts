@@ -36,10 +36,15 @@ export interface StoredNode {
   readonly hash: Uint8Array;
 }
 
-/** One atomic write: a block, the nodes it completed, the new head. */
-export interface BatchWrite {
+/** A block and the sequence number of its first record. */
+export interface StoredBlock {
   readonly firstSeq: number;
   readonly block: Uint8Array;
+}
+
+/** One atomic write: one or more consecutive blocks, the nodes they completed, the new head. */
+export interface BatchWrite {
+  readonly blocks: readonly StoredBlock[];
   readonly nodes: readonly StoredNode[];
   readonly head: Uint8Array;
 }
@@ -154,10 +159,10 @@ export class AuditStore {
     return v === undefined ? undefined : copy(v);
   }
 
-  /** Write one block, its nodes and the head atomically. */
+  /** Write blocks, their nodes and the head atomically. */
   write(w: BatchWrite, sync: boolean): Promise<void> {
     const batch = this.ldb.batch();
-    batch.put(seqKey(B, w.firstSeq), w.block);
+    for (const b of w.blocks) batch.put(seqKey(B, b.firstSeq), b.block);
     for (const n of w.nodes) batch.put(nodeKey(n.level, n.index), n.hash);
     batch.put(HEAD, w.head);
     return batch.write({ sync });
