@@ -42,7 +42,7 @@ import { decodeHead, encodeHead, frontierOf } from './head.js';
 import { consistencyPath, foldRoot, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
 import { EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
 import { BatchQueue } from './queue.js';
-import { sealBlock, type QueuedRecord } from './seal.js';
+import { releaseBlock, sealBlock, type QueuedRecord } from './seal.js';
 import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
 import { AuditStore, type StoredBlock, type StoredNode } from './store.js';
 
@@ -383,6 +383,8 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     } catch (e) {
       write = Promise.reject(e);
     }
+    // LevelDB's batch has copied the blocks: their buffers take the next ones.
+    for (const b of batches) releaseBlock(b.block.block);
     // Encode the next batch while these are on their way to disk.
     if (this.queue.length > 0 && this.deferTimer === undefined) this.schedule();
     write.then(

@@ -50,16 +50,39 @@ function timestampOf(input: AuditRecordInput, now: number): number {
   return input.timestamp !== undefined && Number.isFinite(input.timestamp) ? Math.trunc(input.timestamp) : now;
 }
 
-/** The buffer blocks are built in: reused, grown for large batches, given back after them. */
-const SCRATCH = 1 << 20;
-let scratch = Buffer.allocUnsafeSlow(SCRATCH);
+/**
+ * Blocks are built in buffers of this module's, reused: a block is returned as a view of one,
+ * and {@link releaseBlock} gives the buffer back once the block's bytes have gone to LevelDB.
+ * Before, each block was built in one scratch buffer and copied out into a fresh buffer of its
+ * own (~320 KiB per 512 records: new memory to fault in, and garbage to collect).
+ */
+/** The size of a new block buffer (grown for larger batches). */
+const BLOCK_BUFFER = 1 << 20;
+/** Buffers kept for reuse: the batches encoded ahead of a write, and then some. */
+const POOL = 8;
+const free: Buffer[] = [];
+/** The memory of the blocks handed out and not given back (only those are taken back, once). */
+const out = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Give back the buffer of a block {@link sealBlock} returned, once nothing reads the block any
+ * more (the chain calls it after `AuditStore.write`, which copies the bytes into LevelDB's
+ * batch before it returns). Blocks not made here are ignored; so is a buffer grown for a batch
+ * of huge records, which must not be kept for the life of the process.
+ */
+export function releaseBlock(block: Uint8Array): void {
+  if (!out.delete(block.buffer)) return;
+  if (block.buffer.byteLength <= 8 * BLOCK_BUFFER && free.length < POOL) free.push(Buffer.from(block.buffer, 0, block.buffer.byteLength));
+}
+
 let inputAt = new Uint32Array(1024);
 let inputLength = new Uint32Array(1024);
 
 /**
  * Encode `batch` (sequence numbers consecutive) into a block chained to `prev`, the hash of the
  * record before the first (the log id for record 0). Writes record i's leaf hash to
- * `leaves[32i, 32i + 32)` and returns the block (a buffer of its own).
+ * `leaves[32i, 32i + 32)` and returns the block: a view of a buffer of its own, to be given
+ * back with {@link releaseBlock} once its bytes are stored (or never: then it is collected).
  */
 export function sealBlock(batch: readonly QueuedRecord[], now: number, prev: Uint8Array, leaves: Uint8Array): Uint8Array {
   if (sealing.version === 1) return sealV1(batch, now, prev, leaves);
@@ -68,6 +91,7 @@ export function sealBlock(batch: readonly QueuedRecord[], now: number, prev: Uin
     inputAt = new Uint32Array(n);
     inputLength = new Uint32Array(n);
   }
+  let buf = free.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BUFFER);
   let minTs = Infinity;
   let maxTs = -Infinity;
   let at = BLOCK_HEADER;
@@ -79,36 +103,32 @@ export function sealBlock(batch: readonly QueuedRecord[], now: number, prev: Uin
     if (ts > maxTs) maxTs = ts;
     // UTF-8 takes at most 3 bytes per UTF-16 code unit.
     const need = at + HASH_LEN + 5 + 3 * json.length;
-    if (need > scratch.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.max(2 * scratch.length, need));
-      scratch.copy(bigger, 0, 0, at);
-      scratch = bigger;
+    if (need > buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(2 * buf.length, need));
+      buf.copy(bigger, 0, 0, at);
+      buf = bigger;
     }
     const start = at + HASH_LEN + 4;
-    scratch[start] = LEAF_PREFIX;
-    const len = 1 + scratch.write(json, start + 1);
-    scratch.writeUInt32BE(len, at + HASH_LEN);
+    buf[start] = LEAF_PREFIX;
+    const len = 1 + buf.write(json, start + 1);
+    buf.writeUInt32BE(len, at + HASH_LEN);
     inputAt[i] = start;
     inputLength[i] = len;
     at = start + len;
   }
-  batchHasher().hashChained(scratch, inputAt, inputLength, n, prev, leaves);
-  scratch[0] = BLOCK_VERSION;
-  scratch.writeUInt32BE(n, 1);
-  scratch.writeDoubleBE(n ? minTs : 0, 5);
-  scratch.writeDoubleBE(n ? maxTs : 0, 13);
+  batchHasher().hashChained(buf, inputAt, inputLength, n, prev, leaves);
+  buf[0] = BLOCK_VERSION;
+  buf.writeUInt32BE(n, 1);
+  buf.writeDoubleBE(n ? minTs : 0, 5);
+  buf.writeDoubleBE(n ? maxTs : 0, 13);
   // The stored hash of each entry sits just before its length and leaf input (copied byte by
   // byte: a view per record to copy 32 bytes would cost more than the copy).
   for (let i = 0; i < n; i++) {
     const to = inputAt[i]! - 4 - HASH_LEN;
-    for (let k = 0; k < HASH_LEN; k++) scratch[to + k] = leaves[32 * i + k]!;
+    for (let k = 0; k < HASH_LEN; k++) buf[to + k] = leaves[32 * i + k]!;
   }
-  // A copy: LevelDB keeps the block only until the write, but the scratch is reused at once.
-  const block = Buffer.allocUnsafeSlow(at);
-  scratch.copy(block, 0, 0, at);
-  // One batch of huge records must not keep a huge buffer for the life of the process.
-  if (scratch.length > 8 * SCRATCH && at < scratch.length / 4) scratch = Buffer.allocUnsafeSlow(SCRATCH);
-  return block;
+  out.add(buf.buffer);
+  return buf.subarray(0, at);
 }
 
 /** Version 1: each record encoded with the previous hash in its first block, then hashed, in turn. */

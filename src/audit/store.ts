@@ -159,7 +159,10 @@ export class AuditStore {
     return v === undefined ? undefined : copy(v);
   }
 
-  /** Write blocks, their nodes and the head atomically. */
+  /**
+   * Write blocks, their nodes and the head atomically. The bytes are copied into LevelDB's
+   * batch before this returns: the caller may reuse its buffers at once.
+   */
   write(w: BatchWrite, sync: boolean): Promise<void> {
     const batch = this.ldb.batch();
     for (const b of w.blocks) batch.put(seqKey(B, b.firstSeq), b.block);
