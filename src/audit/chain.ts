@@ -39,12 +39,15 @@ import { SandboxError } from '../errors.js';
 import { loadOrCreateLogKey, signCheckpoint, Witness, type Checkpoint, type LogKey } from './checkpoint.js';
 import { fromHex, toHex } from './hash.js';
 import { decodeHead, encodeHead, frontierOf } from './head.js';
-import { consistencyPath, foldRoot, inclusionPath, verifyConsistency, verifyInclusion, type Frontier } from './merkle.js';
+import { consistencyPath, foldRoot, inclusionPath, type Frontier } from './merkle.js';
+import type { ConsistencyProof, InclusionProof } from './proofs.js';
 import { EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
 import { BatchQueue } from './queue.js';
 import { releaseBlock, sealBlock, type QueuedRecord } from './seal.js';
 import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
 import { AuditStore, type StoredBlock, type StoredNode } from './store.js';
+
+export { checkConsistencyProof, checkInclusionProof, type ConsistencyProof, type InclusionProof } from './proofs.js';
 
 /** Options of {@link AuditChain.open}. Every field is optional. */
 export interface AuditChainOptions {
@@ -71,26 +74,6 @@ export interface AuditChainOptions {
 /** What an acknowledged append returns. */
 export interface AppendReceipt {
   readonly seq: number;
-}
-
-/** An inclusion proof (hashes hex). */
-export interface InclusionProof {
-  readonly logId: string;
-  readonly seq: number;
-  readonly size: number;
-  readonly leafHash: string;
-  readonly rootHash: string;
-  readonly path: readonly string[];
-}
-
-/** A consistency proof between two tree sizes (hashes hex). */
-export interface ConsistencyProof {
-  readonly logId: string;
-  readonly from: number;
-  readonly to: number;
-  readonly fromRoot: string;
-  readonly toRoot: string;
-  readonly path: readonly string[];
 }
 
 /** A batch encoded and hashed into a block, waiting for (or in) its LevelDB write. */
@@ -554,23 +537,5 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     await this.checkpointing;
     this.failure ??= this.unavailable('audit log is closed');
     await this.store.close();
-  }
-}
-
-/** Check an inclusion proof against a root (hex inputs). */
-export function checkInclusionProof(p: InclusionProof, rootHash = p.rootHash): boolean {
-  try {
-    return verifyInclusion(p.seq, p.size, fromHex(p.leafHash), p.path.map(fromHex), fromHex(rootHash));
-  } catch {
-    return false;
-  }
-}
-
-/** Check a consistency proof (hex inputs). */
-export function checkConsistencyProof(p: ConsistencyProof): boolean {
-  try {
-    return verifyConsistency(p.from, p.to, fromHex(p.fromRoot), fromHex(p.toRoot), p.path.map(fromHex));
-  } catch {
-    return false;
   }
 }
