@@ -23,6 +23,9 @@
  * Fail closed: once a write fails (disk full, store closed or corrupt), the chain refuses every
  * further append with `AUDIT_UNAVAILABLE` and emits `failed`; reopen it to recover.
  *
+ * The queue, the batches and the writes are `writer.ts`'s; this module opens and recovers the
+ * log, signs checkpoints, and serves reads and proofs.
+ *
  * @example
  * ```ts
  * const chain = await AuditChain.open('.agentos/audit', { witness: '/mnt/witness' });
@@ -38,14 +41,13 @@ import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { loadOrCreateLogKey, signCheckpoint, Witness, type Checkpoint, type LogKey } from './checkpoint.js';
 import { fromHex, toHex } from './hash.js';
-import { decodeHead, encodeHead, frontierOf } from './head.js';
+import { decodeHead, frontierOf } from './head.js';
 import { consistencyPath, foldRoot, inclusionPath, type Frontier } from './merkle.js';
 import type { ConsistencyProof, InclusionProof } from './proofs.js';
-import { EVENT_TYPES, OUTCOMES, SEVERITIES, type AuditRecord, type AuditRecordInput } from './record.js';
-import { BatchQueue } from './queue.js';
-import { releaseBlock, sealBlock, type QueuedRecord } from './seal.js';
-import { LogSource, STORED_LEVEL_STEP, type Anchor } from './source.js';
-import { AuditStore, type StoredBlock, type StoredNode } from './store.js';
+import type { AuditRecord, AuditRecordInput } from './record.js';
+import { LogSource, type Anchor } from './source.js';
+import { AuditStore } from './store.js';
+import { ChainWriter } from './writer.js';
 
 export { checkConsistencyProof, checkInclusionProof, type ConsistencyProof, type InclusionProof } from './proofs.js';
 
@@ -76,30 +78,6 @@ export interface AppendReceipt {
   readonly seq: number;
 }
 
-/** A batch encoded and hashed into a block, waiting for (or in) its LevelDB write. */
-interface PreparedBatch {
-  readonly size: number;
-  readonly lastHash: Uint8Array;
-  readonly frontier: readonly Uint8Array[];
-  readonly block: StoredBlock;
-  readonly nodes: readonly StoredNode[];
-}
-
-/**
- * Full batches encoded ahead while a write is in flight, all written together by the next
- * write. One was not enough: a write (the write-ahead log, the fsync, the memtable, on a thread
- * that shares the cores with this one and LevelDB's compactions) often outlasts encoding the
- * next batch, and this thread then sat idle. Bounded, so that a record waits for at most this
- * many batches ahead of it.
- */
-const ENCODE_AHEAD = 4;
-
-interface Waiter {
-  readonly seq: number;
-  readonly resolve: () => void;
-  readonly reject: (e: SandboxError) => void;
-}
-
 /** Events of a chain. */
 export interface AuditChainEvents {
   /** A checkpoint was signed and stored. */
@@ -110,39 +88,14 @@ export interface AuditChainEvents {
   warning: [string];
 }
 
-function checkInput(e: AuditRecordInput): void {
-  if (typeof e !== 'object' || e === null) throw new TypeError('an audit record must be an object');
-  if (!EVENT_TYPES.includes(e.eventType)) throw new TypeError(`unknown eventType ${JSON.stringify(e.eventType)}; use one of ${EVENT_TYPES.join(', ')}`);
-  if (!OUTCOMES.includes(e.outcome)) throw new TypeError(`unknown outcome ${JSON.stringify(e.outcome)}; use success, failure or blocked`);
-  if (e.severity !== undefined && !SEVERITIES.includes(e.severity)) throw new TypeError(`unknown severity ${JSON.stringify(e.severity)}`);
-}
-
 /** The append-only audit log. Open with {@link AuditChain.open}. */
 export class AuditChain extends EventEmitter<AuditChainEvents> {
-  private queue = new BatchQueue<QueuedRecord>();
-  private waiters: Waiter[] = [];
-  private nextSeq: number;
-  private durableSize: number;
-  /** Hash of the last durable record and the frontier at the durable size (for checkpoints). */
-  private durableLast: Uint8Array;
-  private durableFrontier: readonly Uint8Array[];
-  private prepared: PreparedBatch[] = [];
-  private lastHash: Uint8Array;
-  private readonly frontier: Frontier;
-  private writing = false;
-  private scheduled = false;
-  /**
-   * Set while every queued record is deferred (see {@link enqueueDeferred}): the writer loop
-   * leaves them until something schedules it or the timer runs out.
-   */
-  private deferTimer: NodeJS.Timeout | undefined;
-  private failure: SandboxError | undefined;
+  private readonly writer: ChainWriter;
   private closing = false;
   private lastCheckpointSize: number;
   private checkpointing: Promise<Checkpoint | undefined> = Promise.resolve(undefined);
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly witness: Witness | undefined;
-  private readonly idle: (() => void)[] = [];
   /** @internal */
   readonly source: LogSource;
 
@@ -156,11 +109,14 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     private readonly o: Required<Omit<AuditChainOptions, 'witness' | 'keyFile'>> & { witness?: string },
   ) {
     super();
-    this.nextSeq = this.durableSize = state.size;
-    this.durableLast = state.lastHash;
-    this.durableFrontier = state.frontier.nodes;
-    this.lastHash = state.lastHash;
-    this.frontier = state.frontier;
+    this.writer = new ChainWriter(store, state, o, {
+      durable: (size) => {
+        if (size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
+      },
+      failed: (err) => {
+        if (this.listenerCount('failed') > 0) this.emit('failed', err);
+      },
+    });
     this.lastCheckpointSize = state.lastCheckpoint;
     this.source = new LogSource(store, state.anchor);
     this.witness = o.witness !== undefined ? new Witness(o.witness) : undefined;
@@ -242,17 +198,21 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** Records acknowledged (durable) so far. */
   get size(): number {
-    return this.durableSize;
+    return this.writer.durableSize;
   }
 
   /** Records enqueued so far (durable or not). */
   get enqueued(): number {
-    return this.nextSeq;
+    return this.writer.enqueued;
   }
 
   /** Why the chain refuses appends, or undefined while it is healthy. */
   get failed(): SandboxError | undefined {
-    return this.failure;
+    return this.writer.failed;
+  }
+
+  private get durableSize(): number {
+    return this.writer.durableSize;
   }
 
   /** Durability mode. */
@@ -265,9 +225,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
    * `AUDIT_UNAVAILABLE` when the chain has failed or is closed, `TypeError` on a malformed record.
    */
   enqueue(input: AuditRecordInput): number {
-    const seq = this.push(input);
-    this.schedule();
-    return seq;
+    return this.writer.enqueue(input);
   }
 
   /**
@@ -280,50 +238,17 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
    * (`flushSoon` when the run settles).
    */
   enqueueDeferred(input: AuditRecordInput, maxDelayMs: number): number {
-    const seq = this.push(input);
-    // Alone in the queue, it waits; behind other records, it goes with them.
-    if (this.queue.length === 1 && !this.scheduled) this.deferTimer = setTimeout(() => this.schedule(), maxDelayMs);
-    return seq;
+    return this.writer.enqueueDeferred(input, maxDelayMs);
   }
 
   /** Start writing what is queued, deferred records included, on the next turn of the event loop. */
   flushSoon(): void {
-    if (this.queue.length > 0 && !this.failure) this.schedule();
-  }
-
-  private push(input: AuditRecordInput): number {
-    if (this.failure) throw this.failure;
-    if (this.closing) throw this.unavailable('audit log is closed');
-    checkInput(input);
-    const seq = this.nextSeq++;
-    this.queue.push({ seq, input });
-    return seq;
-  }
-
-  /** Run the writer loop on the next turn of the event loop (deferred records go with it). */
-  private schedule(): void {
-    if (this.deferTimer !== undefined) {
-      clearTimeout(this.deferTimer);
-      this.deferTimer = undefined;
-    }
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.pump());
-    }
+    this.writer.flushSoon();
   }
 
   /** Resolves once record `seq` is durable; rejects with `AUDIT_UNAVAILABLE` if it never will be. */
   whenDurable(seq: number): Promise<void> {
-    if (seq < this.durableSize) return Promise.resolve();
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.deferTimer !== undefined) this.schedule();
-    return new Promise((resolve, reject) => {
-      const w = { seq, resolve, reject };
-      // Kept sorted by seq; callers almost always ask in order, so this is a push.
-      let i = this.waiters.length;
-      while (i > 0 && this.waiters[i - 1]!.seq > seq) i--;
-      this.waiters.splice(i, 0, w);
-    });
+    return this.writer.whenDurable(seq);
   }
 
   /** Enqueue and wait until durable. */
@@ -337,121 +262,20 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     return this.whenDurable(seq).then(() => ({ seq }));
   }
 
-  /**
-   * The writer loop. One write is in flight at a time (LevelDB must see them in order); while it
-   * is, the next full batches are encoded and hashed, one per turn of the event loop (so the
-   * write's completion is seen between them), and the next write takes all of them at once.
-   */
-  private pump(): void {
-    this.scheduled = false;
-    if (this.failure) return;
-    const encodable = this.queue.length > 0 && this.deferTimer === undefined;
-    if (this.writing) {
-      // Only full batches: a partial one taken early would leave the records that arrive
-      // meanwhile for the write after it, two fsyncs away.
-      if (encodable && this.queue.length >= this.o.maxBatch && this.prepared.length < ENCODE_AHEAD) {
-        this.prepared.push(this.encode());
-        if (this.queue.length >= this.o.maxBatch && this.prepared.length < ENCODE_AHEAD) this.schedule();
-      }
-      return;
-    }
-    if (this.prepared.length === 0 && encodable) this.prepared.push(this.encode());
-    if (this.prepared.length === 0) {
-      this.settleIdle();
-      return;
-    }
-    const batches = this.prepared.splice(0);
-    const last = batches[batches.length - 1]!;
-    this.writing = true;
-    let write: Promise<void>;
-    try {
-      const nodes = batches.length === 1 ? last.nodes : batches.flatMap((b) => b.nodes);
-      write = this.store.write({ blocks: batches.map((b) => b.block), nodes, head: encodeHead(last.size, last.lastHash, last.frontier) }, this.o.durability === 'sync');
-    } catch (e) {
-      write = Promise.reject(e);
-    }
-    // LevelDB's batch has copied the blocks: their buffers take the next ones.
-    for (const b of batches) releaseBlock(b.block.block);
-    // Encode the next batch while these are on their way to disk.
-    if (this.queue.length > 0 && this.deferTimer === undefined) this.schedule();
-    write.then(
-      () => {
-        this.writing = false;
-        this.durableSize = last.size;
-        this.durableLast = last.lastHash;
-        this.durableFrontier = last.frontier;
-        this.release();
-        if (last.size - this.lastCheckpointSize >= this.o.checkpointEvery) this.startCheckpoint();
-        this.pump();
-      },
-      (e: unknown) => {
-        this.writing = false;
-        this.prepared = [];
-        this.fail(this.unavailable(`audit store write failed: ${(e as Error)?.message ?? String(e)}`, e));
-      },
-    );
-  }
-
-  /** Take up to `maxBatch` queued records and encode them into a block and the nodes it completes. */
-  private encode(): PreparedBatch {
-    const batch = this.queue.take(this.o.maxBatch);
-    const firstSeq = batch[0]!.seq;
-    const leaves = new Uint8Array(32 * batch.length);
-    // Each record names the previous one's hash (see seal.ts).
-    const block = sealBlock(batch, Date.now(), this.lastHash, leaves);
-    const last = leaves.slice(32 * (batch.length - 1));
-    const nodes: StoredNode[] = [];
-    this.frontier.pushBatch(leaves, batch.length, (level, index, hash) => nodes.push({ level, index, hash }), STORED_LEVEL_STEP);
-    this.lastHash = last;
-    return { size: firstSeq + batch.length, lastHash: last, frontier: this.frontier.nodes, block: { firstSeq, block }, nodes };
-  }
-
-  private release(): void {
-    let n = 0;
-    while (n < this.waiters.length && this.waiters[n]!.seq < this.durableSize) n++;
-    if (n === 0) return;
-    const done = this.waiters.splice(0, n);
-    for (const w of done) w.resolve();
-  }
-
-  private fail(err: SandboxError): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.queue.clear();
-    if (this.deferTimer !== undefined) {
-      clearTimeout(this.deferTimer);
-      this.deferTimer = undefined;
-    }
-    for (const w of this.waiters.splice(0)) w.reject(err);
-    this.settleIdle();
-    if (this.listenerCount('failed') > 0) this.emit('failed', err);
-  }
-
-  private settleIdle(): void {
-    if (this.writing || ((this.prepared.length > 0 || this.queue.length > 0) && !this.failure)) return;
-    for (const r of this.idle.splice(0)) r();
-  }
-
-  private unavailable(message: string, cause?: unknown): SandboxError {
-    return new SandboxError('AUDIT_UNAVAILABLE', message, { durable: this.durableSize }, { cause });
-  }
-
   /** Resolves once everything enqueued so far is durable (or the chain has failed). */
   drain(): Promise<void> {
-    if (!this.writing && ((this.prepared.length === 0 && this.queue.length === 0) || this.failure)) return Promise.resolve();
-    this.flushSoon();
-    return new Promise((r) => this.idle.push(r));
+    return this.writer.drain();
   }
 
   private requestCheckpoint(): void {
-    if (this.durableSize === this.lastCheckpointSize || this.failure) return;
+    if (this.durableSize === this.lastCheckpointSize || this.writer.failed) return;
     this.startCheckpoint();
   }
 
   /** Sign a checkpoint of the durable state now. */
   private startCheckpoint(): void {
     if (this.durableSize === this.lastCheckpointSize) return;
-    const cp = signCheckpoint(this.key, { size: this.durableSize, rootHash: foldRoot(this.durableFrontier), lastHash: this.durableLast, timestamp: Date.now() });
+    const cp = signCheckpoint(this.key, { size: this.durableSize, rootHash: foldRoot(this.writer.durableFrontier), lastHash: this.writer.durableLast, timestamp: Date.now() });
     this.lastCheckpointSize = cp.size;
     const prev = this.checkpointing;
     this.checkpointing = (async () => {
@@ -459,7 +283,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
       try {
         await this.store.putCheckpoint(cp.size, JSON.stringify(cp));
       } catch (e) {
-        this.fail(this.unavailable(`audit checkpoint write failed: ${(e as Error).message}`, e));
+        this.writer.fail(this.writer.unavailable(`audit checkpoint write failed: ${(e as Error).message}`, e));
         return undefined;
       }
       if (this.witness) {
@@ -476,14 +300,14 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
    */
   async checkpoint(): Promise<Checkpoint> {
     await this.drain();
-    if (this.failure) throw this.failure;
+    if (this.writer.failed) throw this.writer.failed;
     if (this.durableSize !== this.lastCheckpointSize) this.startCheckpoint();
     await this.checkpointing;
-    if (this.failure) throw this.failure;
+    if (this.writer.failed) throw this.writer.failed;
     const latest = await this.latestCheckpoint();
     if (latest) return latest;
     // An empty log: sign its (empty) head once.
-    const cp = signCheckpoint(this.key, { size: 0, rootHash: foldRoot(this.durableFrontier), lastHash: this.durableLast, timestamp: Date.now() });
+    const cp = signCheckpoint(this.key, { size: 0, rootHash: foldRoot(this.writer.durableFrontier), lastHash: this.writer.durableLast, timestamp: Date.now() });
     await this.store.putCheckpoint(0, JSON.stringify(cp));
     await this.witness?.publish(cp);
     return cp;
@@ -503,7 +327,7 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
 
   /** The tree head at `size` (default: the durable size). */
   async rootAt(size = this.durableSize): Promise<Uint8Array> {
-    if (size === this.durableSize) return foldRoot(this.durableFrontier);
+    if (size === this.durableSize) return foldRoot(this.writer.durableFrontier);
     if (!Number.isSafeInteger(size) || size < 0 || size > this.durableSize) throw new RangeError(`tree size ${size} is not in 0..${this.durableSize}`);
     return this.source.rootAt(size);
   }
@@ -531,11 +355,12 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
   async close(): Promise<void> {
     if (this.closing) return this.drain();
     this.closing = true;
+    this.writer.close();
     if (this.timer) clearInterval(this.timer);
     await this.drain();
-    if (!this.failure && this.durableSize !== this.lastCheckpointSize) this.startCheckpoint();
+    if (!this.writer.failed && this.durableSize !== this.lastCheckpointSize) this.startCheckpoint();
     await this.checkpointing;
-    this.failure ??= this.unavailable('audit log is closed');
+    this.writer.retire();
     await this.store.close();
   }
 }
