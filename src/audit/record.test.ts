@@ -20,6 +20,19 @@ describe('canonical record encoding', () => {
     expect(r).toMatchObject({ v: 2, seq: 7, prevHash: PREV, timestamp: 1000, severity: 'low', details: { z: 1 }, hash: 'h' });
   });
 
+  it('sorts the members of details the same way whatever order, and however often, their keys come in', () => {
+    // More distinct key lists than the encoder remembers sorted, each seen repeatedly.
+    const names = ['kind', 'api', 'reason', 'capability', 'matched', 'count', 'b', 'a', 'z'];
+    const sortedJson = (o: Record<string, number>) => JSON.stringify(Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]])));
+    for (let round = 0; round < 3; round++) {
+      for (let r = 0; r < 40; r++) {
+        const keys = names.slice(0, 2 + (r % 7)).sort((x, y) => ((x.charCodeAt(0) * (r + 3)) % 11) - ((y.charCodeAt(0) * (r + 3)) % 11));
+        const details = Object.fromEntries(keys.map((k, i) => [k, i]));
+        expect(encodeRecord(1, PREV, { ...base, details }, 1000)).toContain(`"details":${sortedJson(details)},`);
+      }
+    }
+  });
+
   it('still encodes version 1 (prevHash third) byte for byte as logs written before version 2 hold it', () => {
     const json = encodeRecord(7, PREV, { ...base, details: { z: 1, a: { y: 'b', b: [true, null] } }, provenance: { correlationId: 'run-1', causationId: 'c' } }, 1000, 1);
     expect(json).toBe(

@@ -159,6 +159,33 @@ export function quote(s: string): string {
   return q;
 }
 
+/** Key lists seen lately and their sorted order (unsorted at even, sorted at odd indexes). */
+const keyOrders: string[][] = [];
+const KEY_ORDERS = 8;
+
+/**
+ * The own enumerable keys of `o`, sorted. Details objects mostly come from a few object
+ * literals, whose keys come in the same order each time: the sorted order is looked up by
+ * comparing the lists (a few pointer compares of interned strings) instead of sorting again
+ * (~0.1 µs for the gate's five keys). The result must not be modified.
+ */
+function sortedKeys(o: object): readonly string[] {
+  const keys = Object.keys(o);
+  if (keys.length < 2) return keys;
+  outer: for (let i = 0; i < keyOrders.length; i += 2) {
+    const seen = keyOrders[i]!;
+    if (seen.length !== keys.length) continue;
+    for (let k = 0; k < keys.length; k++) if (seen[k] !== keys[k]) continue outer;
+    return keyOrders[i + 1]!;
+  }
+  const sorted = keys.slice().sort();
+  // Long lists are not kept: they are rarely repeated, and would hold memory.
+  if (keys.length > CAPS.members) return sorted;
+  if (keyOrders.length >= 2 * KEY_ORDERS) keyOrders.splice(0, 2);
+  keyOrders.push(keys, sorted);
+  return sorted;
+}
+
 /** Canonical JSON of a details value: sorted members, capped strings, bounded depth and size. */
 function canonValue(v: unknown, depth: number, stringCap: number): string {
   switch (typeof v) {
@@ -182,8 +209,7 @@ function canonValue(v: unknown, depth: number, stringCap: number): string {
       }
       if (v instanceof Uint8Array) return JSON.stringify(capText(Buffer.from(v).toString('base64'), stringCap));
       const o = v as Record<string, unknown>;
-      const keys = Object.keys(o);
-      if (keys.length > 1) keys.sort();
+      const keys = sortedKeys(o);
       let out = '{';
       let written = 0;
       let skipped = 0;
