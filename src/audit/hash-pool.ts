@@ -58,8 +58,8 @@ const available = existsSync(fileURLToPath(WORKER_URL));
 
 /**
  * Blocks a worker may hold at once: enough that it has the next one when it finishes one (the
- * main thread is often busy with a block of its own then), few enough that the work stays
- * shared.
+ * main thread, busy linking blocks and building the tree, sees the answer and hands over the
+ * next block only between its own work), few enough that the work stays shared.
  */
 const IN_FLIGHT = 3;
 
