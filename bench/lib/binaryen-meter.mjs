@@ -40,6 +40,7 @@ import binaryen from 'binaryen';
 
 export const FUEL_MODULE = 'agentos:limits';
 export const FUEL_FIELD = 'fuel';
+export const REFUEL_FIELD = 'refuel';
 
 // Children of every expression kind, as accessor lists: `[getter]` for one child (a 0 ref
 // means absent, e.g. a `br` without a value), `[count, at]` for a list of children.
@@ -114,6 +115,25 @@ function freshGlobalName(mod) {
 }
 
 /**
+ * The engine's refuel hook (src/limits/wasm/hook.ts), built the binaryen way: the funcref global
+ * `agentos:limits` `refuel` is imported, a start function puts it into a table of one, and an
+ * overdrawn charge calls it through `call_indirect` (the host tops the fuel up, or traps). The
+ * engine hands every instance a fuel slicer, so a module without the hook would trap at the end
+ * of the first slice. Returns the expression builder for the overdrawn branch.
+ */
+function refuelHook(mod, fuel) {
+  const global = `${fuel}$refuel`;
+  const table = `${fuel}$hook`;
+  mod.addGlobalImport(global, FUEL_MODULE, REFUEL_FIELD, B.funcref, false);
+  mod.addTable(table, 1, 1);
+  const install = [mod.table.set(table, mod.i32.const(0), mod.global.get(global, B.funcref))];
+  const start = mod.getStart();
+  if (start) install.push(mod.call(B.getFunctionInfo(start).name, [], B.none));
+  mod.setStart(mod.addFunction(`${fuel}$start`, B.none, B.none, [], mod.block(null, install, B.none)));
+  return () => mod.call_indirect(table, mod.i32.const(0), [], B.none, B.none);
+}
+
+/**
  * Count the nodes of the region rooted at `root` (not descending into loop bodies) and
  * append every loop found to `loops`. An explicit stack instead of recursion: expression
  * trees of real modules nest deeper than the JS call stack allows (long `br_table` block
@@ -165,20 +185,21 @@ function stdoutToStderr(fn) {
  * `optimize`: run binaryen's default optimization pipeline at this level after
  * instrumenting (e.g. 2 for `-O2`); default none.
  */
-export function binaryenMeter(bytes, { optimize } = {}) {
+export function binaryenMeter(bytes, { optimize, refuel = false } = {}) {
   const t0 = performance.now();
   const mod = stdoutToStderr(() => B.readBinary(bytes));
   const t1 = performance.now();
   try {
     // Keep every feature the module was read with and allow the ones a charge needs (none
     // beyond MVP + mutable globals, which imports of mutable globals need).
-    mod.setFeatures(mod.getFeatures() | B.Features.MutableGlobals);
+    mod.setFeatures(mod.getFeatures() | B.Features.MutableGlobals | (refuel ? B.Features.ReferenceTypes : 0));
     const fuel = freshGlobalName(mod);
     mod.addGlobalImport(fuel, FUEL_MODULE, FUEL_FIELD, B.i64, true);
+    const overdrawn = refuel ? refuelHook(mod, fuel) : () => mod.unreachable();
 
     const charge = (cost) => [
       mod.global.set(fuel, mod.i64.sub(mod.global.get(fuel, B.i64), mod.i64.const(BigInt(cost)))),
-      mod.if(mod.i64.lt_s(mod.global.get(fuel, B.i64), mod.i64.const(0n)), mod.unreachable()),
+      mod.if(mod.i64.lt_s(mod.global.get(fuel, B.i64), mod.i64.const(0n)), overdrawn()),
     ];
     // `(block charge… body)`, typed like the body so the parent stays valid.
     const charged = (cost, body) => mod.block(null, [...charge(cost), body], B.getExpressionType(body));
