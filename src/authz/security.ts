@@ -154,7 +154,7 @@ export class SecurityPolicies {
         if (mode !== 'blocking' && excepted(policy.enforcement.exceptions, r.rule, req, now)) continue;
         const id = `security:${policy.id}/${r.rule.id}`;
         const reason = String(r.rule.action.parameters?.['reason'] ?? r.rule.name);
-        const base = { policyId: policy.id, ruleId: r.rule.id, severity: r.rule.severity };
+        const base = { policyId: policy.id, ruleId: r.rule.id, severity: r.rule.severity, ...(mode === 'advisory' ? { advisory: true } : {}) };
         switch (r.rule.action.type) {
           case 'deny':
           case 'quarantine':

@@ -195,6 +195,8 @@ export interface DecisionAction {
   readonly ruleId?: string;
   readonly severity?: 'low' | 'medium' | 'high' | 'critical';
   readonly parameters?: Readonly<Record<string, unknown>>;
+  /** The rule's policy is advisory: the action is reported, never carried out (no quarantine). */
+  readonly advisory?: boolean;
 }
 
 /** The decision: data with reasons. */
