@@ -43,6 +43,9 @@ export type { SandboxPolicy } from './policy/schema.js';
 export { buildAgent } from './build/index.js';
 export * from './audit/index.js';
 export type { AuditSettings, AuditDurability } from './sandbox/audit-bridge.js';
+export type { Alert, AlertType, MonitorOptions, BurstRule, Severity } from './monitor/types.js';
+export type { MonitorStats } from './monitor/monitor.js';
+export type { QuarantineEntry } from './sandbox/monitoring.js';
 export { compileAuthz } from './authz/engine.js';
 export type { AuthzEngine, AuthzOptions } from './authz/engine.js';
 export type {

@@ -40,6 +40,8 @@ export interface GateAuth {
   authenticated(): boolean;
   /** Why not, for the record. */
   why(): string;
+  /** Whether the agent is quarantined (then every call is refused with reason `quarantined`). */
+  quarantined?(): boolean;
 }
 
 /** A mount as the gate and the filesystem capability see it. */
@@ -157,7 +159,9 @@ export class Gate {
     let d = decided;
     // Authenticate before authorizing: a caller whose identity no longer holds gets nothing.
     if (this.auth && !this.auth.authenticated()) {
-      d = { allowed: false, reason: `AUTHENTICATION_FAILED: ${this.auth.why()}; the call was refused`, matched: [], unauthenticated: true };
+      d = this.auth.quarantined?.()
+        ? { allowed: false, reason: `quarantined: ${this.auth.why()}; the call was refused`, matched: ['monitor:quarantine'] }
+        : { allowed: false, reason: `AUTHENTICATION_FAILED: ${this.auth.why()}; the call was refused`, matched: [], unauthenticated: true };
     }
     const over = d.allowed ? this.quotaFor(req) : undefined;
     if (over) {

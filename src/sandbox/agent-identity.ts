@@ -16,7 +16,7 @@ import { b64u, fingerprint, generateKeyPair, type RawKeyPair } from '../identity
 import type { AgentIdentity } from '../identity/types.js';
 
 /** Values of the shared authentication cell. */
-export const AuthState = Object.freeze({ OK: 1, REVOKED: 2, EXPIRED: 3, TOKEN_INVALID: 4, COMPROMISED: 5 });
+export const AuthState = Object.freeze({ OK: 1, REVOKED: 2, EXPIRED: 3, TOKEN_INVALID: 4, COMPROMISED: 5, QUARANTINED: 6 });
 
 /** Default lifetime of an instance identity: 24 hours. */
 export const DEFAULT_IDENTITY_TTL_MS = 86_400_000;
@@ -32,6 +32,8 @@ export function authStateReason(state: number, fp: string): string {
       return `the session token of agent identity ${fp.slice(0, 16)}… no longer validates`;
     case AuthState.COMPROMISED:
       return `agent identity ${fp.slice(0, 16)}… is marked compromised`;
+    case AuthState.QUARANTINED:
+      return `the agent (identity ${fp.slice(0, 16)}…) was quarantined by the monitor`;
     default:
       return `agent identity ${fp.slice(0, 16)}… is not authenticated`;
   }
@@ -91,6 +93,20 @@ export class InstanceIdentity {
   /** Revoke (or mark compromised): every later call of the instance is refused. */
   revoke(compromised = false): void {
     this.set(compromised ? AuthState.COMPROMISED : AuthState.REVOKED, compromised ? 'compromised' : 'revoked');
+  }
+
+  /**
+   * Quarantine: every later call of the instance is refused with reason `quarantined` (whatever
+   * state the identity was in: containment overrides).
+   */
+  quarantine(): void {
+    Atomics.store(this.cell, 0, AuthState.QUARANTINED);
+    this.statusValue = 'revoked';
+  }
+
+  /** Whether the monitor quarantined this identity. */
+  get quarantined(): boolean {
+    return Atomics.load(this.cell, 0) === AuthState.QUARANTINED;
   }
 
   /** The instance's token stopped validating (revoked, expired and not refreshable). */

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { ThreadInstance, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
 import { ThreadLostError } from '../engine/jco/agent-thread.js';
-import { cancelledError, UsageError, toSandboxError, type SandboxError } from '../errors.js';
+import { cancelledError, DeniedError, UsageError, toSandboxError, type SandboxError } from '../errors.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { loadPolicyFile } from '../policy/loader.js';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
@@ -29,6 +29,8 @@ export class Agent {
   private instance: ThreadInstance | undefined;
   private starting: Promise<ThreadInstance> | undefined;
   private closed = false;
+  /** Set when the monitor quarantined the agent: why every run and call is refused. */
+  private quarantined: DeniedError | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private watcher: FSWatcher | undefined;
   private currentPolicy: SandboxPolicy;
@@ -238,7 +240,7 @@ export class Agent {
    */
   private lost_(e: SandboxError): void {
     this.sandbox.audit_({ type: 'agent_error', agentId: this.id, capability: 'compute', resource: 'agent', action: 'restart', target: 'THREAD_LOST', outcome: 'denied', reason: `${e.message}; a new instance is started`, api: 'sandbox.thread', details: { hash: this.prepared.hash } }, this.correlation);
-    if (this.closed) return;
+    if (this.closed || this.quarantined) return;
     void this.instance_(this.defaultTimeoutMs).catch(() => {
       // The next run tries again and reports what goes wrong.
     });
@@ -327,6 +329,7 @@ export class Agent {
   ): Promise<{ value: T } & Omit<RunResult, 'output'>> {
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : this.defaultTimeoutMs;
     const started = performance.now();
+    if (this.quarantined) throw this.quarantined;
     const runId = randomUUID();
     const provenance = checkProvenance(options.provenance);
     this.correlation = runId;
@@ -384,6 +387,36 @@ export class Agent {
     } finally {
       untag?.();
     }
+  }
+
+  /** The SHA-256 of the agent's component. */
+  get componentHash(): string {
+    return this.prepared.hash;
+  }
+
+  /**
+   * @internal Contain the agent (the monitor's quarantine): its running guest's every further
+   * call is refused with reason `quarantined`, its instance is stopped, its token revoked, and
+   * every later run or call rejects with `CAPABILITY_DENIED`.
+   */
+  quarantine_(why: string, details: Readonly<Record<string, unknown>>): void {
+    if (this.quarantined || this.closed) return;
+    const e = new DeniedError(`agent ${this.id} is quarantined: ${why}; an operator must release it before it may run again`, { reason: 'quarantined', ...details });
+    this.quarantined = e;
+    // First the identity (the guest's next call is refused, even mid-run), then the instance.
+    this.auth_.quarantine();
+    const tokens = this.sandbox.tokens_;
+    if (tokens && this.tokenValue !== undefined) {
+      tokens.service.revoke(this.tokenValue, 'quarantined').catch((err: unknown) => {
+        this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `the quarantined agent's token could not be added to the revocation list: ${(err as Error).message}`, api: 'agent.quarantine' }, this.correlation);
+      });
+    }
+    this.instance?.kill(e);
+  }
+
+  /** Whether the monitor quarantined this agent. */
+  get isQuarantined(): boolean {
+    return this.quarantined !== undefined;
   }
 
   /** Stop the instance and release its worker. Further runs reject. */

@@ -47,6 +47,7 @@ export interface AuditSettings extends Omit<AuditChainOptions, 'durability'> {
 export type AuditDurability = 'commit' | 'sync' | 'async';
 
 function severityOf(e: AuditEvent): Severity | undefined {
+  if (e.severity) return e.severity;
   const acts = e.actions ?? [];
   if (acts.some((a) => a.type === 'quarantine')) return 'critical';
   if (acts.some((a) => a.type === 'alert')) return 'high';
@@ -142,6 +143,11 @@ export class AuditBridge {
   private readonly cells = new Set<Int32Array>();
   /** Provenance of the runs under way, by run id (correlation id). */
   private readonly runs = new Map<string, RunProvenance>();
+  /**
+   * Told of every event as it is recorded, with its sequence number in the chain (undefined
+   * when the audit is off or the record was refused): the monitor's stream.
+   */
+  observer: ((e: AuditEvent, seq: number | undefined) => void) | undefined;
 
   constructor(private readonly settings: AuditSettings | false) {
     const d = settings === false ? 'commit' : (settings.durability ?? 'commit');
@@ -243,12 +249,15 @@ export class AuditBridge {
 
   /** Record a host-side event (no one waits for it). */
   record(e: AuditEvent, correlationId: string | undefined): void {
-    if (!this.chain || this.failed) return;
-    try {
-      this.chain.enqueue(recordOf(e, correlationId, this.provenanceOf(correlationId)));
-    } catch (err) {
-      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+    let seq: number | undefined;
+    if (this.chain && !this.failed) {
+      try {
+        seq = this.chain.enqueue(recordOf(e, correlationId, this.provenanceOf(correlationId)));
+      } catch (err) {
+        this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+      }
     }
+    this.observer?.(e, seq);
   }
 
   /**
@@ -259,12 +268,15 @@ export class AuditBridge {
    * happen after a short run's reply rather than while the reply is on its way.
    */
   recordDeferred(e: AuditEvent, correlationId: string | undefined): void {
-    if (!this.chain || this.failed) return;
-    try {
-      this.chain.enqueueDeferred(recordOf(e, correlationId, this.provenanceOf(correlationId)), RUN_RECORD_MAX_DELAY_MS);
-    } catch (err) {
-      this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+    let seq: number | undefined;
+    if (this.chain && !this.failed) {
+      try {
+        seq = this.chain.enqueueDeferred(recordOf(e, correlationId, this.provenanceOf(correlationId)), RUN_RECORD_MAX_DELAY_MS);
+      } catch (err) {
+        this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
+      }
     }
+    this.observer?.(e, seq);
   }
 
   /**
@@ -273,7 +285,10 @@ export class AuditBridge {
    */
   recordDurable(e: AuditEvent, correlationId: string | undefined): Promise<void> {
     const chain = this.chain;
-    if (!chain) return Promise.resolve();
+    if (!chain) {
+      this.observer?.(e, undefined);
+      return Promise.resolve();
+    }
     if (this.failure) return Promise.reject(this.failure);
     let seq: number;
     try {
@@ -282,6 +297,7 @@ export class AuditBridge {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
       return Promise.reject(this.failure);
     }
+    this.observer?.(e, seq);
     if (!this.waits) return Promise.resolve();
     return chain.whenDurable(seq).catch((err: unknown) => {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', String(err)));
@@ -316,7 +332,9 @@ export class AuditBridge {
     const upTo = counter.n;
     const cell = shared ? new Int32Array(shared) : undefined;
     const chain = this.chain;
+    const observer = this.observer;
     if (!chain || this.failed) {
+      if (observer) for (const e of events) observer(e, undefined);
       if (cell && this.enabled) {
         Atomics.store(cell, AuditAck.FAILED, 1);
         Atomics.notify(cell, AuditAck.ACKED);
@@ -326,7 +344,10 @@ export class AuditBridge {
     let last = -1;
     const provenance = this.provenanceOf(correlationId);
     try {
-      for (const e of events) last = chain.enqueue(recordOf(e, correlationId, provenance));
+      for (const e of events) {
+        last = chain.enqueue(recordOf(e, correlationId, provenance));
+        observer?.(e, last);
+      }
     } catch (err) {
       this.fail(err instanceof SandboxError ? err : new SandboxError('AUDIT_UNAVAILABLE', `audit record refused: ${(err as Error).message}`));
       return;

@@ -6,6 +6,8 @@ import type { AuditEvent } from '../gate/types.js';
 import type { PolicyInput } from './policy-input.js';
 import type { ImportReport } from './imports.js';
 import type { AuditSettings } from './audit-bridge.js';
+import type { Alert, MonitorOptions } from '../monitor/types.js';
+import type { QuarantineEntry } from './monitoring.js';
 import type { KeyProvider } from '../identity/types.js';
 import type { TokenService } from '../identity/tokens.js';
 
@@ -65,6 +67,15 @@ export interface SandboxOptions {
    * `AUDIT_UNAVAILABLE` at load while this one has it open.
    */
   readonly audit?: AuditSettings | false;
+  /**
+   * The security monitor: detectors over the stream of recorded events, alerts
+   * (`security_alert` records, `alert` events) and automatic containment. Default `{}`: the
+   * seeds' rules (brute force, suspicious resource access, security policy violations),
+   * security policies' `alert`/`quarantine` actions and capability policies' alert thresholds;
+   * alerts at `critical` (and `potential_compromise`) quarantine their agent. `false` switches
+   * it off. See `MonitorOptions`.
+   */
+  readonly monitor?: MonitorOptions | false;
   /**
    * Which components to trust. When set, a component must carry a valid signature
    * (`agentos sign`) by an issuer key that `keys` trusts (active, or rotated within its
@@ -189,6 +200,10 @@ export interface SandboxEvents {
   audit: [AuditEvent];
   /** Agent log records and stdout/stderr lines. */
   log: [LogEvent];
+  /** An alert of the monitor (also a `security_alert` record in the audit chain). */
+  alert: [Alert];
+  /** The monitor quarantined an agent. */
+  quarantine: [QuarantineEntry];
 }
 
 /** Result of {@link Sandbox.inspect}. */

@@ -33,6 +33,9 @@ import { describeExports } from '../wit-exports/describe.js';
 import { Agent } from './agent.js';
 import { checkMounts, narrowCapabilities } from './policy-checks.js';
 import type { InspectReport, Isolation, LoadOptions, ResolvedTokens, SandboxEvents, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
+import { SandboxMonitoring, type QuarantineEntry } from './monitoring.js';
+import { thresholdsOf } from '../monitor/rules.js';
+import type { MonitorStats } from '../monitor/monitor.js';
 
 export { Agent } from './agent.js';
 export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
@@ -65,6 +68,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   private readonly sharedComponents = new Map<string, WeakRef<Uint8Array>>();
   /** @internal */
   readonly auditBridge: AuditBridge;
+  private readonly monitoring: SandboxMonitoring;
   private readonly trust: TrustSettings | undefined;
   private readonly identityTtlMs: number;
   private readonly engine: 'jco' | 'wasmtime';
@@ -107,6 +111,40 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const audit = options.audit ?? {};
     if (audit !== false && (typeof audit !== 'object' || audit === null)) throw new UsageError('audit must be an object of audit settings or false');
     this.auditBridge = new AuditBridge(audit);
+    this.monitoring = new SandboxMonitoring(
+      {
+        audit: (e) => this.audit_(e),
+        alert: (a) => this.emit('alert', a),
+        quarantined: (q) => this.emit('quarantine', q),
+        agent: (id) => [...this.agents].find((a) => a.id === id),
+      },
+      options.monitor,
+    );
+    this.auditBridge.observer = this.monitoring.observe;
+  }
+
+  /** Agents the monitor has quarantined (and not yet released). */
+  quarantined(): QuarantineEntry[] {
+    return this.monitoring.list();
+  }
+
+  /**
+   * Release a quarantined agent id or component hash: loads of it are allowed again (the
+   * contained agent object stays refused: load the agent again). `reason` and `by` are recorded
+   * in the audit chain. Returns what was released (empty when nothing matched).
+   *
+   * @example
+   * ```ts
+   * sandbox.release(agent.id, { by: 'alice', reason: 'false positive: the test suite probes denied paths' });
+   * ```
+   */
+  release(target: string, options: { reason: string; by: string }): QuarantineEntry[] {
+    return this.monitoring.release(target, options);
+  }
+
+  /** The monitor's counters (events observed, processed, dropped; alerts); undefined with `monitor: false`. */
+  monitorStats(): MonitorStats | undefined {
+    return this.monitoring.stats;
   }
 
   /**
@@ -182,7 +220,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     // to what it claims.
     let claims: ComponentClaims | undefined;
     const source = await readComponent(component, this.maxComponentBytes, (bytes, origin) => {
-      claims = this.checkSignature_({ bytes, origin, hash: createHash('sha256').update(bytes).digest('hex') }, agentId, policyIn);
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      // A quarantined agent id or component loads again only once released.
+      this.monitoring.checkLoad(agentId, hash);
+      claims = this.checkSignature_({ bytes, origin, hash }, agentId, policyIn);
     });
     const policy = claims ? await narrowCapabilities(policyIn, claims.capabilities) : policyIn;
     // Every core module is metered: fuel charges, memory and table caps (src/limits).
@@ -225,6 +266,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const dedicated = checkIsolation(options.isolation ?? this.isolation) === 'thread';
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity, dedicated);
+    this.monitoring.setThresholds(agentId, thresholdsOf(policy.authz?.capabilityPolicies ?? [], agentId, policy.agent?.type));
     if (exported) agent.setExports_(exported);
     if (this.tokens_) {
       try {
@@ -333,6 +375,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     clearInterval(this.tokenTimer);
     await Promise.all([...this.agents, ...this.natives].map((a) => a.close()));
     await this.pool.close();
+    // The last events are examined (and their alerts recorded) before the chain closes.
+    this.monitoring.close();
     await this.auditBridge.close();
   }
 
@@ -367,6 +411,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** @internal */
   forget_(agent: Agent): void {
     this.agents.delete(agent);
+    this.monitoring.forget(agent.id);
   }
 
   /** @internal */

@@ -79,7 +79,11 @@ export function hostSide(o: CoreInstanceOptions): {
   const authCell = o.auth ? new Int32Array(o.auth.shared) : undefined;
   const auth: GateAuth | undefined =
     authCell && o.auth
-      ? { authenticated: () => Atomics.load(authCell, 0) === AuthState.OK, why: () => authStateReason(Atomics.load(authCell, 0), o.auth!.fingerprint) }
+      ? {
+          authenticated: () => Atomics.load(authCell, 0) === AuthState.OK,
+          why: () => authStateReason(Atomics.load(authCell, 0), o.auth!.fingerprint),
+          quarantined: () => Atomics.load(authCell, 0) === AuthState.QUARANTINED,
+        }
       : undefined;
   const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates), ledger, auth);
   const ctx: HostContext = {

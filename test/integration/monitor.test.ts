@@ -1,0 +1,234 @@
+/**
+ * The security monitor on real agents in a real sandbox (real LevelDB audit chain): the seeds'
+ * rules, security policies' actions, capability policies' thresholds, and containment of one
+ * agent while another carries on.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Alert, QuarantineEntry, Sandbox } from '../../dist/index.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { recordingSandbox, tempDir } from '../helpers/sandbox.js';
+
+const open: Sandbox[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+/** A recording sandbox (real audit chain) with these options, closed after the test. */
+function sandbox(options: Parameters<typeof recordingSandbox>[0] = {}) {
+  const r = recordingSandbox(options);
+  open.push(r.sandbox);
+  return r;
+}
+
+/** A workspace with one public and one secret file, and a policy that mounts it read-only. */
+function workspace(extra: Record<string, unknown> = {}) {
+  const ws = tempDir('agentos-monitor-');
+  writeFileSync(join(ws.dir, 'a.txt'), 'a');
+  writeFileSync(join(ws.dir, 'secret.txt'), 's');
+  const policy = {
+    version: 1,
+    capabilities: { allowed: ['read_files'] },
+    mounts: [{ guest: '/w', host: ws.dir, mode: 'ro' }],
+    fileAccess: { readonly: ['/w/**'], readwrite: [], forbidden: ['/w/secret.txt'] },
+    ...extra,
+  };
+  return { ws, policy };
+}
+
+function alerts(s: Sandbox): Alert[] {
+  const out: Alert[] = [];
+  s.on('alert', (a) => out.push(a));
+  return out;
+}
+
+const lines = (cmd: string, n: number) => Array.from({ length: n }, () => cmd).join('\n');
+
+describe('the seeds\' rules', () => {
+  it('ten denials of one resource within the hour: suspicious_resource_access (medium), with the denials as evidence in the chain', async () => {
+    const { sandbox: s } = sandbox();
+    const seen = alerts(s);
+    const { ws, policy } = workspace();
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    expect((await a.run(lines('read /w/secret.txt', 9))).output).toBe(lines('err ENOENT', 9));
+    await vi.waitFor(() => expect(s.monitorStats()?.queued).toBe(0));
+    expect(seen).toEqual([]);
+    const t0 = Date.now();
+    await a.run('read /w/secret.txt');
+    await vi.waitFor(() => expect(seen).toHaveLength(1));
+    const alert = seen[0]!;
+    expect(alert).toMatchObject({ type: 'suspicious_resource_access', severity: 'medium', agentId: a.id, resource: '/w/secret.txt', contained: false });
+    expect(alert.time - t0).toBeLessThan(1000);
+    // The evidence names the ten denials' records; the alert is a record of its own.
+    expect(alert.evidence).toHaveLength(10);
+    const chain = (await s.auditLog())!;
+    await chain.drain();
+    for (const seq of alert.evidence) expect(await chain.read(seq)).toMatchObject({ eventType: 'capability_denied', agentId: a.id, resource: '/w/secret.txt' });
+    await vi.waitFor(async () => {
+      await chain.drain();
+      const last = await chain.read(chain.enqueued - 1);
+      expect(last).toMatchObject({ eventType: 'security_alert', severity: 'medium', action: 'suspicious_resource_access', details: { alertId: alert.id, evidence: alert.evidence } });
+    });
+    // The agent is not contained for a medium alert.
+    expect((await a.run('read /w/a.txt')).output).toBe('ok a');
+    ws.cleanup();
+  });
+
+  it('five authentication failures within five minutes: brute_force_attack (high); contained when containAt is high', async () => {
+    const { sandbox: s } = sandbox({ monitor: { containAt: 'high' } });
+    const seen = alerts(s);
+    const contained: QuarantineEntry[] = [];
+    s.on('quarantine', (q) => contained.push(q));
+    const { ws, policy } = workspace();
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    const b = await s.load(fixturePath('fsprobe'), { policy });
+    a.revokeIdentity({ reason: 'test: the key leaked' });
+    // Every call of a revoked identity is an authentication failure; the fifth is a burst.
+    await a.run(lines('read /w/a.txt', 5)).catch(() => {});
+    await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('brute_force_attack'));
+    const alert = seen.find((x) => x.type === 'brute_force_attack')!;
+    expect(alert).toMatchObject({ severity: 'high', agentId: a.id, contained: true });
+    expect(alert.evidence).toHaveLength(5);
+    expect(contained).toEqual([expect.objectContaining({ agentId: a.id, componentHash: a.componentHash })]);
+    // The contained agent is refused; the other agent (same component) still runs.
+    await expect(a.run('read /w/a.txt')).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined', alertId: alert.id } });
+    expect((await b.run('read /w/a.txt')).output).toBe('ok a');
+    ws.cleanup();
+  });
+
+  it('a denial by a security policy rule, or one an advisory rule would have made: security_policy_violation (high)', async () => {
+    const { sandbox: s } = sandbox();
+    const seen = alerts(s);
+    const rule = (mode: string) => ({
+      id: `no-secrets-${mode}`,
+      name: 'no secrets',
+      scope: {},
+      rules: [{ id: 'r1', name: 'secret files', condition: { when: { eventType: 'file_read' }, where: { path: '/w/a.txt' } }, action: { type: 'deny' }, severity: 'high' }],
+      enforcement: { mode, exceptions: [] },
+    });
+    const { ws, policy } = workspace();
+    const enf = await s.load(fixturePath('fsprobe'), { policy: { ...policy, securityPolicies: [rule('enforcing')] } });
+    const adv = await s.load(fixturePath('fsprobe'), { policy: { ...policy, securityPolicies: [rule('advisory')] } });
+    expect((await enf.run('read /w/a.txt')).output).toBe('err EACCES');
+    expect((await adv.run('read /w/a.txt')).output).toBe('ok a');
+    await vi.waitFor(() => expect(seen).toHaveLength(2));
+    expect(seen.find((x) => x.agentId === enf.id)).toMatchObject({ type: 'security_policy_violation', severity: 'high', resource: '/w/a.txt', details: { rule: 'security:no-secrets-enforcing/r1' } });
+    expect(seen.find((x) => x.agentId === adv.id)).toMatchObject({ type: 'security_policy_violation', details: { wouldDeny: { policyId: 'no-secrets-advisory', ruleId: 'r1' } } });
+    ws.cleanup();
+  });
+});
+
+describe('containment', () => {
+  it("a security policy's quarantine action contains its agent at once while a second agent completes; loads of it are refused until released", async () => {
+    const { sandbox: s, audit } = sandbox();
+    const seen = alerts(s);
+    const { ws, policy } = workspace({
+      securityPolicies: [
+        {
+          id: 'tripwire',
+          name: 'tripwire',
+          scope: {},
+          rules: [{ id: 'canary', name: 'reads the canary', condition: { when: { eventType: 'file_read' }, where: { path: '/w/a.txt' } }, action: { type: 'quarantine' }, severity: 'critical' }],
+          enforcement: { mode: 'enforcing', exceptions: [] },
+        },
+      ],
+    });
+    const bad = await s.load(fixturePath('fsprobe'), { policy });
+    const good = await s.load(fixturePath('echo'));
+    // The canary read is denied by the rule; the monitor then quarantines the agent, so its
+    // later calls in the same run are refused too (or the run is stopped first).
+    const running = bad.run(`read /w/a.txt\n${lines('read /w/a.txt', 200)}`).catch((e: unknown) => e);
+    const other = good.run('still here');
+    await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('policy_quarantine'));
+    expect(seen.find((x) => x.type === 'policy_quarantine')).toMatchObject({ severity: 'critical', agentId: bad.id, contained: true, details: { policyId: 'tripwire', ruleId: 'canary' } });
+    const r = await running;
+    if (r instanceof Error) expect(r).toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
+    expect((await other).output).toBe('still here');
+    await expect(bad.run('read /w/a.txt')).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
+    // The same component may not load again, under any id, until released.
+    await expect(s.load(fixturePath('fsprobe'), { policy })).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
+    expect(s.quarantined()).toEqual([expect.objectContaining({ agentId: bad.id, componentHash: bad.componentHash })]);
+    expect(() => s.release(bad.id, { by: 'alice', reason: '' })).toThrow(expect.objectContaining({ code: 'USAGE' }));
+    expect(s.release(bad.componentHash, { by: 'alice', reason: 'the canary rule was a test' })).toHaveLength(1);
+    expect(s.quarantined()).toEqual([]);
+    const again = await s.load(fixturePath('fsprobe'), { policy: { ...policy, securityPolicies: [] } });
+    expect((await again.run('read /w/a.txt')).output).toBe('ok a');
+    // Every step is in the audit log: the alert, the quarantine, the release and who did it.
+    // (The rule's denial is also a security policy violation: two detectors, two alerts.)
+    await vi.waitFor(() => expect(audit.filter((e) => e.api === 'monitor').map((e) => e.action)).toEqual(['security_policy_violation', 'policy_quarantine', 'quarantine', 'release']));
+    expect(audit.find((e) => e.action === 'release')).toMatchObject({ type: 'authorization_granted', agentId: bad.id, details: { by: 'alice', releaseReason: 'the canary rule was a test' } });
+    ws.cleanup();
+  });
+
+  it('an advisory quarantine rule alerts but never contains', async () => {
+    const { sandbox: s } = sandbox();
+    const seen = alerts(s);
+    const { ws, policy } = workspace({
+      securityPolicies: [
+        {
+          id: 'watch',
+          name: 'watch',
+          scope: {},
+          rules: [{ id: 'canary', name: 'reads the canary', condition: { when: { eventType: 'file_read' }, where: { path: '/w/a.txt' } }, action: { type: 'quarantine' }, severity: 'critical' }],
+          enforcement: { mode: 'advisory', exceptions: [] },
+        },
+      ],
+    });
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    expect((await a.run('read /w/a.txt')).output).toBe('ok a');
+    await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('policy_quarantine'));
+    expect(seen.find((x) => x.type === 'policy_quarantine')).toMatchObject({ contained: false, details: { advisory: true } });
+    expect((await a.run('read /w/a.txt')).output).toBe('ok a');
+    expect(s.quarantined()).toEqual([]);
+    ws.cleanup();
+  });
+});
+
+describe('capability policies: monitoring.alertThresholds', () => {
+  it('suspiciousOperations: 3 per hour raises threshold_exceeded at the third denial', async () => {
+    const { sandbox: s } = sandbox();
+    const seen = alerts(s);
+    const { ws, policy } = workspace({ agent: { type: 'reviewer' }, capabilityPolicies: [{ policyId: 'cap-1', agentType: 'reviewer', status: 'active', monitoring: { alertThresholds: { suspiciousOperations: 3 } } }] });
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    await a.run('read /w/secret.txt\nread /w/secret.txt');
+    await vi.waitFor(() => expect(s.monitorStats()?.queued).toBe(0));
+    expect(seen.filter((x) => x.type === 'threshold_exceeded')).toEqual([]);
+    await a.run('read /w/secret.txt');
+    await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('threshold_exceeded'));
+    expect(seen.find((x) => x.type === 'threshold_exceeded')).toMatchObject({ severity: 'high', agentId: a.id, details: { threshold: 'suspiciousOperations', limit: 3 } });
+    ws.cleanup();
+  });
+});
+
+describe('the monitor itself', () => {
+  it('monitor: false raises nothing', async () => {
+    const { sandbox: s } = sandbox({ monitor: false });
+    const seen = alerts(s);
+    const { ws, policy } = workspace();
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    await a.run(lines('read /w/secret.txt', 12));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([]);
+    expect(s.monitorStats()).toBeUndefined();
+    ws.cleanup();
+  });
+
+  it('a full queue drops events but says so: one monitor_overflow alert with the count', async () => {
+    const { sandbox: s } = sandbox({ monitor: { maxQueue: 4 } });
+    const seen = alerts(s);
+    const { ws, policy } = workspace();
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    await a.run(lines('read /w/a.txt', 40));
+    await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('monitor_overflow'));
+    const o = seen.find((x) => x.type === 'monitor_overflow')!;
+    expect(o.severity).toBe('high');
+    expect(o.details?.['dropped']).toBeGreaterThan(0);
+    expect(s.monitorStats()!.dropped).toBe(o.details?.['dropped']);
+    ws.cleanup();
+  });
+
+  it('refuses monitor settings that are not an object', () => {
+    expect(() => sandbox({ monitor: 'on' as never })).toThrow(expect.objectContaining({ code: 'USAGE' }));
+  });
+});
