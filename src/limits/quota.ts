@@ -168,6 +168,13 @@ export class QuotaLedger {
     this.slots[i + 1] = this.slots[i + 1]! + amount;
   }
 
+  /** Every counter as it stands: when its window started (ms since the epoch) and what was used in it. */
+  snapshot(): Record<string, { readonly windowStart: number; readonly used: number }> {
+    const out: Record<string, { windowStart: number; used: number }> = {};
+    for (const [name, i] of this.index) out[name] = { windowStart: this.slots[i]!, used: this.slots[i + 1]! };
+    return out;
+  }
+
   /** Change gauge `name` by `delta`; returns the new value. */
   gauge(name: string, delta: number): number {
     const i = this.slot(name) + 1;

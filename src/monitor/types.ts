@@ -111,4 +111,9 @@ export interface MonitorOptions {
   readonly maxQueue?: number;
   /** Keys (agent, resource) each windowed rule tracks at most; the oldest are forgotten. Default 100,000. */
   readonly maxKeys?: number;
+  /**
+   * Where incidents and their forensic snapshots are kept. Default: `incidents/` in the audit
+   * directory; without an audit log (`audit: false`) none are kept unless this is set.
+   */
+  readonly incidentDir?: string;
 }

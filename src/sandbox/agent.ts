@@ -23,6 +23,9 @@ import type { ExportedFunction } from '../wit-exports/types.js';
 import type { Sandbox } from './sandbox.js';
 import type { RunOptions, RunResult, ResolvedTokens } from './options.js';
 import { checkMounts } from './policy-checks.js';
+import type { ComponentClaims } from '../identity/signature.js';
+import type { ForensicContext } from '../monitor/forensics.js';
+import { QuotaLedger } from '../limits/quota.js';
 
 /** A loaded agent: one component under one policy, with one live instance at a time. */
 export class Agent {
@@ -417,6 +420,24 @@ export class Agent {
   /** Whether the monitor quarantined this agent. */
   get isQuarantined(): boolean {
     return this.quarantined !== undefined;
+  }
+
+  /** @internal the signature claims of its component, set at load when it was signed */
+  claims_: ComponentClaims | undefined;
+
+  /** @internal what a forensic snapshot records of the agent: policy, component, usage */
+  forensics_(): Omit<ForensicContext, 'logs'> {
+    const q = this.init.quota;
+    return {
+      policy: this.currentPolicy,
+      component: { hash: this.prepared.hash, ...(this.claims_ ? { claims: this.claims_ } : {}) },
+      usage: {
+        quotas: q ? new QuotaLedger(q.shared, q.policy).snapshot() : {},
+        fuelLimit: this.meter.fuelLimited ? Number(this.meter.fuel) : null,
+        lastRunFuelUsed: this.instance?.lastFuelUsed ?? null,
+        identity: this.auth_.identity,
+      },
+    };
   }
 
   /** Stop the instance and release its worker. Further runs reject. */

@@ -247,8 +247,8 @@ export class AuditBridge {
     return correlationId === undefined || this.runs.size === 0 ? undefined : this.runs.get(correlationId);
   }
 
-  /** Record a host-side event (no one waits for it). */
-  record(e: AuditEvent, correlationId: string | undefined): void {
+  /** Record a host-side event (no one waits for it); returns its sequence number, if recorded. */
+  record(e: AuditEvent, correlationId: string | undefined): number | undefined {
     let seq: number | undefined;
     if (this.chain && !this.failed) {
       try {
@@ -258,6 +258,7 @@ export class AuditBridge {
       }
     }
     this.observer?.(e, seq);
+    return seq;
   }
 
   /**

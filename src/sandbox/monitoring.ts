@@ -1,15 +1,24 @@
 /**
  * Between a sandbox and its monitor: feeds it the recorded events, records its alerts in the
- * audit chain, and carries out containment — the agent is quarantined (every further call
- * refused, instance stopped, identity and token revoked) and new loads under its agent id or
- * component hash are refused until an operator releases it.
+ * audit chain, keeps the incidents, and carries out containment — the agent is quarantined
+ * (every further call refused, instance stopped, identity and token revoked), a forensic
+ * snapshot is written, and new loads under its agent id or component hash are refused until an
+ * operator releases it (here, or with `agentos incident release` from another process).
  */
 import { DeniedError, UsageError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
+import type { LogEvent } from '../capabilities/context.js';
+import type { AuditChain } from '../audit/chain.js';
 import { Monitor, MONITOR_API, type MonitorStats } from '../monitor/monitor.js';
 import type { Thresholds } from '../monitor/rules.js';
-import type { Alert, MonitorOptions } from '../monitor/types.js';
+import { atLeast, type Alert, type MonitorOptions } from '../monitor/types.js';
+import { IncidentStore, type Incident } from '../monitor/incidents.js';
+import { writeForensics } from '../monitor/forensics.js';
 import type { Agent } from './agent.js';
+
+/** Log lines kept per agent for a forensic snapshot, and the length each is cut to. */
+const LOG_LINES = 100;
+const LOG_LINE_CHARS = 1024;
 
 /** A quarantined agent (see {@link Sandbox.quarantined}). */
 export interface QuarantineEntry {
@@ -24,32 +33,64 @@ export interface QuarantineEntry {
 
 /** What the glue needs of its sandbox. */
 export interface MonitoringHost {
-  audit(e: Omit<AuditEvent, 'time'>): void;
+  /** Record a host-side event; returns its sequence number, if recorded. */
+  audit(e: Omit<AuditEvent, 'time'>): number | undefined;
   alert(a: Alert): void;
   quarantined(q: QuarantineEntry): void;
   agent(id: string): Agent | undefined;
+  /** The open audit chain and its directory, for forensic snapshots; undefined when audit is off. */
+  auditLog(): { readonly dir: string; readonly chain: AuditChain } | undefined;
+  /** A forensic snapshot could not be written (reported, never thrown). */
+  warn(message: string): void;
+  /** Whether a record made now reaches the audit log (it is open, or there is none). */
+  canRecord(): boolean;
 }
 
 export class SandboxMonitoring {
   private readonly monitor: Monitor | undefined;
   private readonly byAgent = new Map<string, QuarantineEntry>();
   private readonly byComponent = new Map<string, QuarantineEntry>();
+  /** Incidents not yet resolved, by agent id. */
+  private readonly incidentOf = new Map<string, string>();
+  private readonly incidents: IncidentStore | undefined;
+  private readonly logs = new Map<string, LogEvent[]>();
+  private watcher: { close(): void } | undefined;
+  private readonly pending = new Set<Promise<unknown>>();
 
+  /** `incidentDir`: where incidents are kept (none: alerts and quarantine live in memory only). */
   constructor(
     private readonly host: MonitoringHost,
     options: MonitorOptions | false | undefined,
+    incidentDir: string | undefined,
   ) {
     if (options !== undefined && options !== false && (typeof options !== 'object' || options === null)) throw new UsageError('monitor must be an object of monitor settings or false');
     this.monitor =
       options === false
         ? undefined
         : new Monitor({ record: (a) => this.record(a), contain: (a) => this.contain(a), emit: (a) => host.alert(a) }, options ?? {});
+    this.incidents = options !== false && incidentDir ? new IncidentStore(incidentDir) : undefined;
+    // A quarantine outlives the process: what an earlier run contained stays refused.
+    for (const i of this.incidents?.list() ?? []) {
+      if (i.state === 'resolved') continue;
+      this.incidentOf.set(i.agentId, i.id);
+      if (i.state === 'contained') this.restore(i);
+    }
+    if (this.byAgent.size > 0) this.watchReleases();
   }
 
   /** The audit bridge's observer: every recorded event, with its sequence number. */
   readonly observe = (e: AuditEvent, seq: number | undefined): void => {
     this.monitor?.observe(e, seq);
   };
+
+  /** An agent's log line, kept (the last few, cut short) for a forensic snapshot. */
+  log(e: LogEvent): void {
+    if (!this.monitor) return;
+    let l = this.logs.get(e.agentId);
+    if (!l) this.logs.set(e.agentId, (l = []));
+    l.push(e.message.length > LOG_LINE_CHARS ? { ...e, message: `${e.message.slice(0, LOG_LINE_CHARS)}…[truncated]` } : e);
+    if (l.length > LOG_LINES) l.shift();
+  }
 
   /** Set an agent's alert thresholds (from its capability policies). */
   setThresholds(agentId: string, t: Thresholds): void {
@@ -58,19 +99,26 @@ export class SandboxMonitoring {
 
   forget(agentId: string): void {
     this.monitor?.forget(agentId);
+    this.logs.delete(agentId);
   }
 
   get stats(): MonitorStats | undefined {
     return this.monitor?.stats;
   }
 
-  /** Run the detectors on what is queued now (tests, benchmarks, shutdown). */
-  settle(): void {
+  /** The incidents of this sandbox's incident directory, newest first. */
+  listIncidents(): Incident[] {
+    return this.incidents?.list() ?? [];
+  }
+
+  /** Run the detectors on what is queued now, and wait for forensic snapshots under way. */
+  async settle(): Promise<void> {
     this.monitor?.drain();
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   private record(a: Alert): void {
-    this.host.audit({
+    const seq = this.host.audit({
       type: 'security_alert',
       agentId: a.agentId,
       capability: 'monitor',
@@ -83,6 +131,15 @@ export class SandboxMonitoring {
       severity: a.severity,
       details: { alertId: a.id, detector: a.detector, evidence: a.evidence, contained: a.contained, ...(a.details ? { alert: a.details } : {}) },
     });
+    // An incident opens at a high alert (or one that contains); later alerts of the agent join it.
+    const store = this.incidents;
+    if (!store || a.agentId === '*') return;
+    const open = this.incidentOf.get(a.agentId);
+    if (open && store.addAlert(open, a, seq)) return;
+    if (!a.contained && !atLeast(a.severity, 'high')) return;
+    const agent = this.host.agent(a.agentId);
+    const i = store.open(a, agent?.componentHash, seq);
+    this.incidentOf.set(a.agentId, i.id);
   }
 
   private contain(a: Alert): void {
@@ -91,7 +148,8 @@ export class SandboxMonitoring {
     this.byAgent.set(a.agentId, entry);
     if (entry.componentHash) this.byComponent.set(entry.componentHash, entry);
     agent?.quarantine_(`alert ${a.id} (${a.type}, ${a.severity}): ${a.message}`, { alertId: a.id, alertType: a.type });
-    this.host.audit({
+    const actions = ['every further call refused', 'instance stopped', 'identity and token revoked', `loads of agent id${entry.componentHash ? ' and component' : ''} refused`];
+    const seq = this.host.audit({
       type: 'security_alert',
       agentId: a.agentId,
       capability: 'monitor',
@@ -99,12 +157,68 @@ export class SandboxMonitoring {
       action: 'quarantine',
       target: a.agentId,
       outcome: 'denied',
-      reason: `quarantined for alert ${a.id} (${a.type}): every further call is refused, its instance stopped, its identity and token revoked, and loads of its agent id${entry.componentHash ? ' and component' : ''} refused until released`,
+      reason: `quarantined for alert ${a.id} (${a.type}): ${actions.join(', ')} until released`,
       api: MONITOR_API,
       severity: 'critical',
       details: { alertId: a.id, ...(entry.componentHash ? { componentHash: entry.componentHash } : {}) },
     });
+    const id = this.incidentOf.get(a.agentId);
+    const store = this.incidents;
+    if (store && id) {
+      store.contained(id, actions, seq, undefined);
+      const incident = store.get(id);
+      if (incident) this.snapshot(store, incident, agent);
+      this.watchReleases();
+    }
     this.host.quarantined(entry);
+  }
+
+  /** Write the forensic snapshot in the background (the quarantine does not wait for it). */
+  private snapshot(store: IncidentStore, incident: Incident, agent: Agent | undefined): void {
+    const ctx = { ...(agent?.forensics_() ?? {}), logs: [...(this.logs.get(incident.agentId) ?? [])] };
+    const p = writeForensics(store.pathOf(incident.id), incident, this.host.auditLog(), ctx).then(
+      (path) => store.setForensics(incident.id, path),
+      (e: unknown) => this.host.warn(`the forensic snapshot of incident ${incident.id} could not be written: ${(e as Error).message}`),
+    );
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Re-establish the quarantine of a contained incident found at start. */
+  private restore(i: Incident): void {
+    const alert: Alert = {
+      id: i.detection.alertId,
+      type: i.classification.type as Alert['type'],
+      severity: i.classification.severity,
+      agentId: i.agentId,
+      time: i.detection.time,
+      message: i.detection.message,
+      detector: i.detection.detector,
+      evidence: i.relatedSeqs,
+      contained: true,
+    };
+    const entry: QuarantineEntry = { agentId: i.agentId, ...(i.componentHash ? { componentHash: i.componentHash } : {}), alert, since: i.containment?.time ?? i.detection.time };
+    this.byAgent.set(i.agentId, entry);
+    if (i.componentHash) this.byComponent.set(i.componentHash, entry);
+  }
+
+  /** Carry out releases asked for from outside (`agentos incident release`), while anything is quarantined. */
+  private watchReleases(): void {
+    if (this.watcher || !this.incidents) return;
+    const store = this.incidents;
+    this.watcher = store.watch(() => {
+      // A release is carried out only when its record can be written.
+      if (!this.host.canRecord()) return;
+      for (const [agentId, id] of this.incidentOf) {
+        if (!this.byAgent.has(agentId)) continue;
+        const r = store.get(id)?.releaseRequest;
+        if (r) this.release(agentId, { by: r.by, reason: r.reason });
+      }
+      if (this.byAgent.size === 0) {
+        this.watcher?.close();
+        this.watcher = undefined;
+      }
+    }, 250);
   }
 
   /** Refuse a load under a quarantined agent id or of a quarantined component. */
@@ -112,11 +226,13 @@ export class SandboxMonitoring {
     const q = this.byAgent.get(agentId) ?? this.byComponent.get(componentHash);
     if (!q) return;
     const what = this.byAgent.has(agentId) ? `agent id ${agentId}` : `component ${componentHash.slice(0, 16)}…`;
-    throw new DeniedError(`${what} is quarantined (alert ${q.alert.id}, ${q.alert.type}: ${q.alert.message}); release it with sandbox.release() or \`agentos incident release\` first`, {
+    const incident = this.incidentOf.get(q.agentId);
+    throw new DeniedError(`${what} is quarantined (alert ${q.alert.id}, ${q.alert.type}: ${q.alert.message}); release it with sandbox.release() or \`agentos incident release${incident ? ` ${incident}` : ''}\` first`, {
       reason: 'quarantined',
       alertId: q.alert.id,
       agentId: q.agentId,
       ...(q.componentHash ? { componentHash: q.componentHash } : {}),
+      ...(incident ? { incident } : {}),
     });
   }
 
@@ -127,7 +243,7 @@ export class SandboxMonitoring {
   /**
    * Lift the quarantine of an agent id or component hash (and whatever was quarantined with
    * it). The agent object that was contained stays closed to runs: load it again. Audited with
-   * who released it and why. Returns what was released.
+   * who released it and why; its incident is resolved. Returns what was released.
    */
   release(target: string, o: { reason: string; by: string }): QuarantineEntry[] {
     if (typeof o?.reason !== 'string' || o.reason.trim() === '') throw new UsageError('release needs a reason: say why the agent may run again');
@@ -137,7 +253,8 @@ export class SandboxMonitoring {
       this.byAgent.delete(q.agentId);
       if (q.componentHash && this.byComponent.get(q.componentHash) === q) this.byComponent.delete(q.componentHash);
       this.monitor?.released(q.agentId);
-      this.host.audit({
+      const id = this.incidentOf.get(q.agentId);
+      const seq = this.host.audit({
         type: 'authorization_granted',
         agentId: q.agentId,
         capability: 'monitor',
@@ -147,13 +264,21 @@ export class SandboxMonitoring {
         outcome: 'allowed',
         reason: `released by ${o.by}: ${o.reason}`,
         api: MONITOR_API,
-        details: { alertId: q.alert.id, by: o.by, releaseReason: o.reason, ...(q.componentHash ? { componentHash: q.componentHash } : {}) },
+        details: { alertId: q.alert.id, by: o.by, releaseReason: o.reason, ...(q.componentHash ? { componentHash: q.componentHash } : {}), ...(id ? { incident: id } : {}) },
       });
+      if (id) {
+        this.incidents?.released(id, o.by, o.reason, seq);
+        this.incidentOf.delete(q.agentId);
+      }
     }
     return hit;
   }
 
-  close(): void {
+  /** Examine what is queued, finish the snapshots under way, stop watching. */
+  async close(): Promise<void> {
     this.monitor?.close();
+    this.watcher?.close();
+    this.watcher = undefined;
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 }

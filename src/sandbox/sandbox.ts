@@ -16,7 +16,8 @@ import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports } from './imports.js';
 import { parseDuration } from '../util/units.js';
-import { AuditBridge } from './audit-bridge.js';
+import { AuditBridge, DEFAULT_AUDIT_DIR } from './audit-bridge.js';
+import type { Incident } from '../monitor/incidents.js';
 import { DEFAULT_MAX_TABLE_ELEMENTS, meterFor } from '../limits/meter.js';
 import type { ComponentClaims } from '../identity/signature.js';
 import { checkSignature } from './signature-check.js';
@@ -111,16 +112,31 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const audit = options.audit ?? {};
     if (audit !== false && (typeof audit !== 'object' || audit === null)) throw new UsageError('audit must be an object of audit settings or false');
     this.auditBridge = new AuditBridge(audit);
+    const monitor = options.monitor;
+    const incidentDir = monitor ? monitor.incidentDir : undefined;
     this.monitoring = new SandboxMonitoring(
       {
         audit: (e) => this.audit_(e),
         alert: (a) => this.emit('alert', a),
         quarantined: (q) => this.emit('quarantine', q),
         agent: (id) => [...this.agents].find((a) => a.id === id),
+        auditLog: () => {
+          const chain = this.auditBridge.current;
+          return chain ? { dir: chain.dir, chain } : undefined;
+        },
+        warn: (message) => process.emitWarning(message, 'AgentOsMonitorWarning'),
+        canRecord: () => !this.auditBridge.enabled || this.auditBridge.current !== undefined,
       },
-      options.monitor,
+      monitor,
+      incidentDir ?? (audit === false ? undefined : join(audit.dir ?? DEFAULT_AUDIT_DIR, 'incidents')),
     );
     this.auditBridge.observer = this.monitoring.observe;
+    this.on('log', (e) => this.monitoring.log(e));
+  }
+
+  /** The incidents the monitor opened (in its incident directory), newest first. */
+  incidents(): Incident[] {
+    return this.monitoring.listIncidents();
   }
 
   /** Agents the monitor has quarantined (and not yet released). */
@@ -266,6 +282,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
     const dedicated = checkIsolation(options.isolation ?? this.isolation) === 'thread';
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity, dedicated);
+    agent.claims_ = claims;
     this.monitoring.setThresholds(agentId, thresholdsOf(policy.authz?.capabilityPolicies ?? [], agentId, policy.agent?.type));
     if (exported) agent.setExports_(exported);
     if (this.tokens_) {
@@ -375,8 +392,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     clearInterval(this.tokenTimer);
     await Promise.all([...this.agents, ...this.natives].map((a) => a.close()));
     await this.pool.close();
-    // The last events are examined (and their alerts recorded) before the chain closes.
-    this.monitoring.close();
+    // The last events are examined (their alerts recorded, snapshots written) before the chain closes.
+    await this.monitoring.close();
     await this.auditBridge.close();
   }
 
@@ -414,11 +431,12 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.monitoring.forget(agent.id);
   }
 
-  /** @internal */
-  audit_(e: Omit<AuditEvent, 'time'>, correlationId?: string): void {
+  /** @internal record a host-side event; returns its sequence number in the chain, if any */
+  audit_(e: Omit<AuditEvent, 'time'>, correlationId?: string): number | undefined {
     const event: AuditEvent = { time: Date.now(), ...e };
-    this.auditBridge.record(event, correlationId);
+    const seq = this.auditBridge.record(event, correlationId);
     this.emit('audit', event);
+    return seq;
   }
 
   /** @internal as audit_, for a run's opening record: written once the run settles or with its next batch (AuditBridge.recordDeferred) */
