@@ -8,6 +8,7 @@ import { buildCommand } from './build.js';
 import { caCommand } from './ca.js';
 import { containerCommand } from './container.js';
 import { doctorCommand } from './doctor.js';
+import { incidentCommand } from './incident.js';
 import { keysCommand } from './keys.js';
 import { mcpCommand } from './mcp.js';
 import { signCommand, verifyCommand } from './sign.js';
@@ -28,6 +29,7 @@ Commands:
   build <src> -o <out>     build a JavaScript, C, Python or WAT agent into a component
   policy check <file...>   validate policy files
   audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
+  incident <command>       list, show, export, release or resolve the monitor's incidents
   keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
   ca <command>             init a local CA, issue, revoke or verify agent certificates
   sign <agent.wasm>        sign a component with a key from the key store
@@ -54,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       return policyCommand(rest);
     case 'audit':
       return auditCommand(rest);
+    case 'incident':
+      return incidentCommand(rest);
     case 'keys':
       return keysCommand(rest);
     case 'token':
