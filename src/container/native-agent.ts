@@ -15,6 +15,7 @@
  * await agent.close();
  * ```
  */
+import type { Indicators } from '../monitor/indicators.js';
 import { randomUUID } from 'node:crypto';
 import { cancelledError, PolicyError, SandboxError, UsageError } from '../errors.js';
 import { runFailure } from '../sandbox/run-failure.js';
@@ -132,6 +133,11 @@ export class NativeAgent {
       this.lastRecord = host.auditDurable(e, this.correlation);
       this.lastRecord.catch(() => {});
     }, undefined, ledger);
+  }
+
+  /** @internal deny the hosts of a threat-intelligence list on every network decision */
+  setIndicators_(indicators: Indicators): void {
+    this.gate.setIndicators(indicators);
   }
 
   /** The commit of the gate's latest record. */

@@ -13,6 +13,7 @@ import { compileAuthz, type AuthzEngine } from '../authz/engine.js';
 import type { AuthzDecision, AuthzModel, AuthzRequest, Subject } from '../authz/types.js';
 import type { AccessRequest, AuditEvent, AuditSink, Decision } from './types.js';
 import { HOUR, type QuotaExceeded, type QuotaLedger } from '../limits/quota.js';
+import type { Indicators } from '../monitor/indicators.js';
 
 /** The part of a normalized policy the gate reads. */
 export interface GatePolicy {
@@ -72,6 +73,7 @@ function decision(allowed: boolean, reason: string, matched: readonly string[] =
 export class Gate {
   private c!: CompiledPolicy;
   private envCache = new Map<string, Decision>();
+  private indicators: Indicators | undefined;
 
   constructor(
     policy: GatePolicy,
@@ -122,6 +124,14 @@ export class Gate {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Deny, on every network decision, the hosts and addresses of a threat-intelligence list
+   * (whatever the policy allows: deny overrides allow).
+   */
+  setIndicators(indicators: Indicators | undefined): void {
+    this.indicators = indicators?.empty ? undefined : indicators;
   }
 
   /** Replace the policy this gate decides with. The caller has validated it. */
@@ -306,6 +316,8 @@ export class Gate {
       (c) => {
         const cap = this.capability(c, 'network_access');
         if (!cap.allowed) return cap;
+        const hit = this.indicators?.host(target.host);
+        if (hit) return decision(false, `blocked indicator: ${target.host} matches ${hit} in the threat-intelligence list ${this.indicators!.data.source}`, [`indicator:${hit}`]);
         if (!c.network) return decision(false, 'no networkRules in the policy; add networkRules.allowedHosts');
         const r = c.network.check(target);
         return decision(r.allowed, r.reason, r.allowed && r.rule ? [cap.matched[0]!, `networkRules:${r.rule}`] : []);

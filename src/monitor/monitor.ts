@@ -88,6 +88,11 @@ export class Monitor {
     }
   }
 
+  /** An alert the host detected itself (a load refused by the threat-intelligence list). */
+  report(d: AlertDraft): void {
+    if (!this.closed) this.raise(d);
+  }
+
   /** Run the detectors on everything queued (tests and benchmarks may call it to settle). */
   drain(): void {
     this.scheduled = false;

@@ -126,6 +126,29 @@ export function policyActionDetector(): Detector {
   };
 }
 
+/** A request the threat-intelligence list denied (`blocked_indicator`, critical). */
+export function indicatorDetector(): Detector {
+  return {
+    name: 'indicators',
+    observe(m, raise) {
+      const e = m.event;
+      if (e.outcome !== 'denied') return;
+      const hit = e.matched?.find((id) => id.startsWith('indicator:'));
+      if (!hit) return;
+      raise({
+        type: 'blocked_indicator',
+        severity: 'critical',
+        agentId: e.agentId,
+        resource: e.target,
+        detector: this.name,
+        message: `${e.action} ${e.target} matches ${hit.slice('indicator:'.length)} on the threat-intelligence list`,
+        evidence: [m],
+        details: { indicator: hit.slice('indicator:'.length), capability: e.capability },
+      });
+    },
+  };
+}
+
 /** The thresholds an agent's capability policies set (the seed's `monitoring.alertThresholds`). */
 export interface Thresholds {
   /** `authentication_failure` events per hour. */
@@ -201,7 +224,7 @@ export function ruleDetectors(o: MonitorOptions, thresholdsFor: (agentId: string
   if (r.bruteForce !== false) out.push(bruteForceDetector(r.bruteForce ?? DEFAULT_RULES.bruteForce, maxKeys));
   if (r.suspiciousAccess !== false) out.push(suspiciousAccessDetector(r.suspiciousAccess ?? DEFAULT_RULES.suspiciousAccess, maxKeys));
   if (r.policyViolation !== false) out.push(policyViolationDetector());
-  out.push(policyActionDetector(), thresholdDetector(thresholdsFor, maxKeys));
+  out.push(policyActionDetector(), thresholdDetector(thresholdsFor, maxKeys), indicatorDetector());
   return out;
 }
 

@@ -116,4 +116,11 @@ export interface MonitorOptions {
    * directory; without an audit log (`audit: false`) none are kept unless this is set.
    */
   readonly incidentDir?: string;
+  /**
+   * A threat-intelligence list: a YAML/JSON file, or the same as data — `hosts` (names,
+   * `*.domain`), `ipRanges` (CIDR) and `components` (SHA-256). Blocked components are refused
+   * at load; blocked hosts and addresses are denied on every network decision, and either
+   * raises `blocked_indicator` (critical: the agent is contained).
+   */
+  readonly indicators?: string | { readonly hosts?: readonly string[]; readonly ipRanges?: readonly string[]; readonly components?: readonly string[] };
 }

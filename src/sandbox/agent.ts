@@ -227,7 +227,7 @@ export class Agent {
       const audit = this.sandbox.auditBridge.cell();
       this.auditShared = audit?.shared;
       const init: InstanceInit = audit ? { ...this.init, audit } : this.init;
-      const hooks = { ...this.sandbox.hooks_(() => this.correlation, audit?.shared), onLost: (e: SandboxError) => this.lost_(e) };
+      const hooks = { ...this.sandbox.hooks_(() => this.correlation, audit?.shared, this.id), onLost: (e: SandboxError) => this.lost_(e) };
       this.starting = ThreadInstance.start(this.prepared, init, hooks, timeoutMs, this.sandbox.pool, this.dedicated).finally(() => {
         this.starting = undefined;
       });

@@ -221,6 +221,28 @@ export class SandboxMonitoring {
     }, 250);
   }
 
+  /**
+   * A load refused because the threat-intelligence list names its component: the refusal is
+   * recorded and alerted (there is nothing to contain: it never ran). Returns the error to throw.
+   */
+  blockedComponent(agentId: string, hash: string, source: string): DeniedError {
+    const reason = `blocked indicator: component ${hash} is on the threat-intelligence list ${source}`;
+    // Recorded as the monitor's own (which it does not read back): the alert below is its only one.
+    const seq = this.host.audit({ type: 'capability_denied', agentId, capability: 'compute', resource: 'agent', action: 'load', target: hash, outcome: 'denied', reason, api: MONITOR_API, matched: [`indicator:${hash}`] });
+    this.monitor?.report({
+      type: 'blocked_indicator',
+      severity: 'critical',
+      agentId,
+      resource: hash,
+      detector: 'indicators',
+      message: `a load of component ${hash.slice(0, 16)}… on the threat-intelligence list was refused`,
+      evidence: seq === undefined ? [] : [{ seq, event: { time: Date.now(), agentId, type: 'capability_denied', capability: 'compute', resource: 'agent', action: 'load', target: hash, outcome: 'denied', reason, api: MONITOR_API } }],
+      contain: false,
+      details: { indicator: hash, source },
+    });
+    return new DeniedError(`${reason}; the component was not loaded`, { reason: 'blocked indicator', componentHash: hash });
+  }
+
   /** Refuse a load under a quarantined agent id or of a quarantined component. */
   checkLoad(agentId: string, componentHash: string): void {
     const q = this.byAgent.get(agentId) ?? this.byComponent.get(componentHash);

@@ -36,6 +36,7 @@ import { checkMounts, narrowCapabilities } from './policy-checks.js';
 import type { InspectReport, Isolation, LoadOptions, ResolvedTokens, SandboxEvents, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
 import { SandboxMonitoring, type QuarantineEntry } from './monitoring.js';
 import { thresholdsOf } from '../monitor/rules.js';
+import { indicatorData, Indicators, loadIndicators } from '../monitor/indicators.js';
 import type { MonitorStats } from '../monitor/monitor.js';
 
 export { Agent } from './agent.js';
@@ -70,6 +71,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** @internal */
   readonly auditBridge: AuditBridge;
   private readonly monitoring: SandboxMonitoring;
+  private readonly indicators: Indicators | undefined;
   private readonly trust: TrustSettings | undefined;
   private readonly identityTtlMs: number;
   private readonly engine: 'jco' | 'wasmtime';
@@ -114,6 +116,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.auditBridge = new AuditBridge(audit);
     const monitor = options.monitor;
     const incidentDir = monitor ? monitor.incidentDir : undefined;
+    const ind = monitor ? monitor.indicators : undefined;
+    this.indicators = ind === undefined ? undefined : new Indicators(typeof ind === 'string' ? loadIndicators(ind) : indicatorData(ind, 'monitor.indicators'));
     this.monitoring = new SandboxMonitoring(
       {
         audit: (e) => this.audit_(e),
@@ -237,8 +241,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     let claims: ComponentClaims | undefined;
     const source = await readComponent(component, this.maxComponentBytes, (bytes, origin) => {
       const hash = createHash('sha256').update(bytes).digest('hex');
-      // A quarantined agent id or component loads again only once released.
+      // A quarantined agent id or component loads again only once released; one on the
+      // threat-intelligence list never does.
       this.monitoring.checkLoad(agentId, hash);
+      if (this.indicators?.component(hash)) throw this.monitoring.blockedComponent(agentId, hash, this.indicators.data.source);
       claims = this.checkSignature_({ bytes, origin, hash }, agentId, policyIn);
     });
     const policy = claims ? await narrowCapabilities(policyIn, claims.capabilities) : policyIn;
@@ -279,7 +285,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       init = { ...init, native: { bytes: this.sharedBytes(source), hash: source.hash, cacheDir: this.nativeCacheDir_(), memoryBytes: meter.maxMemory, tableElements: DEFAULT_MAX_TABLE_ELEMENTS, timeoutMs } };
     }
     const identity = InstanceIdentity.create({ agentId, agentType: policy.agent?.type ?? claims?.agentType ?? 'agent', version: policy.agent?.version ?? '0', ttlMs: this.identityTtlMs });
-    init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint } };
+    init = { ...init, auth: { shared: identity.shared, fingerprint: identity.identity.fingerprint }, ...(this.indicators && !this.indicators.empty ? { indicators: this.indicators.data } : {}) };
     const dedicated = checkIsolation(options.isolation ?? this.isolation) === 'thread';
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity, dedicated);
     agent.claims_ = claims;
@@ -353,6 +359,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       policy,
       options,
     );
+    if (this.indicators) agent.setIndicators_(this.indicators);
     this.natives.add(agent);
     return agent;
   }
@@ -455,7 +462,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   }
 
   /** @internal hooks an instance uses to reach this sandbox */
-  hooks_(correlation: () => string, auditShared: SharedArrayBuffer | undefined) {
+  hooks_(correlation: () => string, auditShared: SharedArrayBuffer | undefined, agentId: string) {
+    const ind = this.indicators;
+    // Every address a name resolves to is checked against the threat-intelligence ranges.
+    const screen = ind
+      ? (address: string, host: string): string | undefined => {
+          const hit = ind.address(address);
+          if (!hit) return undefined;
+          const reason = `blocked indicator: ${host} resolved to ${address}, in ${hit} of the threat-intelligence list ${ind.data.source}`;
+          this.audit_({ type: 'capability_denied', agentId, capability: 'network_access', resource: 'network', action: 'connect', target: host, outcome: 'denied', reason, api: 'wasi:http/outgoing-handler#handle', matched: [`indicator:${hit}`] }, correlation());
+          return reason;
+        }
+      : undefined;
     const counter = { n: 0 };
     return {
       onEvents: (events: InstanceEvent[]) => {
@@ -469,7 +487,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         this.auditBridge.recordBatch(audit, correlation(), auditShared, counter);
       },
       rpc: {
-        http: (call: HttpCall, signal: AbortSignal) => performHttp(call, signal),
+        http: (call: HttpCall, signal: AbortSignal) => performHttp(call, signal, screen),
         tool: (req: { name: string; input: string; agentId: string }) => this.callTool(req),
       },
     };

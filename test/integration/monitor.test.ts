@@ -3,10 +3,13 @@
  * rules, security policies' actions, capability policies' thresholds, and containment of one
  * agent while another carries on.
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Alert, QuarantineEntry, Sandbox } from '../../dist/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Agent, Alert, QuarantineEntry, Sandbox } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox, tempDir } from '../helpers/sandbox.js';
 
@@ -230,5 +233,58 @@ describe('the monitor itself', () => {
 
   it('refuses monitor settings that are not an object', () => {
     expect(() => sandbox({ monitor: 'on' as never })).toThrow(expect.objectContaining({ code: 'USAGE' }));
+  });
+});
+
+describe('indicators: a threat-intelligence list', () => {
+  let server: Server;
+  let port = 0;
+  beforeAll(async () => {
+    server = createServer((_req, res) => res.end('hello'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise((r) => server.close(r)));
+  /** The agent's answer, or the error its run ended with. */
+  const fetchOrError = (a: Agent, url: string) => a.run(JSON.stringify({ url })).then((r) => JSON.parse(r.output) as { status?: number; error?: string }, (e: unknown) => e as Error);
+  /** The refusal's alert contains the agent at once: its run ends with the fetch's error, or is stopped as quarantined. */
+  const expectRefused = (r: { status?: number; error?: string } | Error) => {
+    if (r instanceof Error) expect(r).toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
+    else expect(r).toMatchObject({ error: expect.any(String) });
+  };
+  const net = (host: string) => ({ version: 1, capabilities: { allowed: ['network_access'] }, networkRules: { allowedHosts: [host], allowedPorts: [port], protocols: ['http'] } });
+
+  it('refuses to load a blocked component, records why and alerts', async () => {
+    const hash = createHash('sha256').update(readFileSync(fixturePath('echo'))).digest('hex');
+    const dir = tempDir('agentos-intel-');
+    const file = join(dir.dir, 'intel.yaml');
+    writeFileSync(file, `components: [${hash.toUpperCase()}]\nhosts: []\n`);
+    const { sandbox: s, audit } = sandbox({ monitor: { indicators: file } });
+    const seen = alerts(s);
+    await expect(s.load(fixturePath('echo'))).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'blocked indicator', componentHash: hash } });
+    await vi.waitFor(() => expect(seen).toEqual([expect.objectContaining({ type: 'blocked_indicator', severity: 'critical', resource: hash, contained: false })]));
+    expect(audit.find((e) => e.action === 'load' && e.outcome === 'denied')).toMatchObject({ target: hash, reason: expect.stringContaining(file) });
+    expect((await s.load(fixturePath('fsprobe'))).id).toBeTruthy();
+    dir.cleanup();
+  });
+
+  it('refuses a bad indicator file with POLICY_INVALID naming the entry', () => {
+    expect(() => sandbox({ monitor: { indicators: { ipRanges: ['10.0.0.0/33'] } } })).toThrow(expect.objectContaining({ code: 'POLICY_INVALID', message: expect.stringContaining('ipRanges[0]') }));
+    expect(() => sandbox({ monitor: { indicators: { components: ['abc'] } } })).toThrow(expect.objectContaining({ code: 'POLICY_INVALID' }));
+  });
+
+  it('denies a blocked address on the network decision and contains the agent; a name that resolves into a blocked range is refused at connect', async () => {
+    const { sandbox: s, audit } = sandbox({ monitor: { indicators: { ipRanges: ['127.0.0.0/8'] } } });
+    const seen = alerts(s);
+    const byIp = await s.load(fixturePath('fetchprobe'), { policy: net('127.0.0.1') });
+    expectRefused(await fetchOrError(byIp, `http://127.0.0.1:${port}/`));
+    expect(audit.find((e) => e.agentId === byIp.id && e.capability === 'network_access')).toMatchObject({ outcome: 'denied', matched: ['indicator:127.0.0.0/8'] });
+    await vi.waitFor(() => expect(seen.find((a) => a.agentId === byIp.id)).toMatchObject({ type: 'blocked_indicator', severity: 'critical', contained: true }));
+    // Its component is quarantined now; released for the next case.
+    expect(s.release(byIp.componentHash, { by: 'test', reason: 'the next case loads it again' })).toHaveLength(1);
+    // By name: the policy allows localhost, the list does not name it, but it resolves into the range.
+    const byName = await s.load(fixturePath('fetchprobe'), { policy: net('localhost') });
+    expectRefused(await fetchOrError(byName, `http://localhost:${port}/`));
+    await vi.waitFor(() => expect(audit.find((e) => e.agentId === byName.id && e.outcome === 'denied' && e.capability === 'network_access')).toMatchObject({ reason: expect.stringContaining('resolved to 127.0.0.1') }));
   });
 });

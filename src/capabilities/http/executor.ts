@@ -7,7 +7,31 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
+
+/**
+ * Screens the addresses a name resolves to: returns why one is refused (a threat-intelligence
+ * range), else undefined. A refused address fails the request with `destination-IP-prohibited`.
+ */
+export type AddressScreen = (address: string, host: string) => string | undefined;
+
+const BLOCKED = 'EAGENTOS_ADDRESS_BLOCKED';
+
+/** A `lookup` for the request that resolves every address once and refuses the request if any is screened out. */
+function screenedLookup(screen: AddressScreen) {
+  return (hostname: string, options: LookupOptions, cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+      if (err) return cb(err, '');
+      for (const a of addresses) {
+        const why = screen(a.address, hostname);
+        if (why) return cb(Object.assign(new Error(why), { code: BLOCKED }), '');
+      }
+      if (options.all) cb(null, addresses);
+      else cb(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
 
 /** What the guest thread sends. */
 export interface HttpCall {
@@ -51,6 +75,8 @@ function errorFor(e: NodeJS.ErrnoException): HttpErrorCode {
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return { tag: 'destination-unavailable' };
+    case BLOCKED:
+      return { tag: 'destination-IP-prohibited' };
     default:
       if (e.code?.startsWith('ERR_TLS') || e.code?.includes('CERT')) return { tag: 'TLS-certificate-error' };
       return { tag: 'internal-error', val: String(e.message ?? e).slice(0, 200) };
@@ -61,7 +87,7 @@ function errorFor(e: NodeJS.ErrnoException): HttpErrorCode {
  * Perform the request. Never rejects: failures come back as `{ ok: false, error }`. `signal`
  * aborts it (the guest that asked is gone), so nothing is left holding a connection.
  */
-export function performHttp(call: HttpCall, signal?: AbortSignal): Promise<HttpOutcome> {
+export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: AddressScreen): Promise<HttpOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (o: HttpOutcome) => {
@@ -90,6 +116,7 @@ export function performHttp(call: HttpCall, signal?: AbortSignal): Promise<HttpO
       agent: false,
       timeout: call.connectTimeoutMs ?? 30_000,
       ...(call.scheme === 'https' && !isIP(host) ? { servername: host } : {}),
+      ...(screen && !isIP(host) ? { lookup: screenedLookup(screen) as never } : {}),
     };
     const mod = call.scheme === 'https' ? https : http;
     let req: http.ClientRequest;

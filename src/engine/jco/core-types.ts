@@ -4,6 +4,7 @@
 import type { InstanceEvent, HostCaps } from '../../capabilities/context.js';
 import type { GatePolicy } from '../../gate/gate.js';
 import type { QuotaPolicy } from '../../limits/quota.js';
+import type { IndicatorData } from '../../monitor/indicators.js';
 import type { SerializedError } from '../../errors.js';
 import type { RpcClient } from './rpc.js';
 import type { ExportCall } from './protocol.js';
@@ -33,6 +34,8 @@ export interface CoreInstanceOptions {
   readonly quota?: { readonly policy: QuotaPolicy; readonly shared: SharedArrayBuffer } | undefined;
   /** The agent identity's authentication cell (see `sandbox/agent-identity.ts`). */
   readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string } | undefined;
+  /** A threat-intelligence list whose hosts and addresses every network decision denies. */
+  readonly indicators?: IndicatorData | undefined;
   /** Run on the wasmtime addon instead of jco's output (then `jsUrl`/`modules` are unused). */
   readonly native?: NativeSettings | undefined;
   /**

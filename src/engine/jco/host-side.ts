@@ -9,6 +9,7 @@ import { AuthState, authStateReason } from '../../sandbox/agent-identity.js';
 import { QuotaLedger } from '../../limits/quota.js';
 import type { AuditEvent } from '../../gate/types.js';
 import { buildHostImports, type HostImports } from './host.js';
+import { compileIndicators } from '../../monitor/indicators.js';
 import { AuditAck, EFFECT_CAPABILITIES, type CoreInstanceOptions } from './core-types.js';
 
 const BATCH = 256;
@@ -86,6 +87,7 @@ export function hostSide(o: CoreInstanceOptions): {
         }
       : undefined;
   const gate = new Gate(o.policy, o.agentId, sink, policyRefresher(o.policyUpdates), ledger, auth);
+  if (o.indicators) gate.setIndicators(compileIndicators(o.indicators));
   const ctx: HostContext = {
     agentId: o.agentId,
     gate,

@@ -32,6 +32,8 @@ export interface WorkerInit {
   readonly quota?: { readonly policy: import('../../limits/quota.js').QuotaPolicy; readonly shared: SharedArrayBuffer };
   /** The agent identity's authentication cell and its fingerprint. */
   readonly auth?: { readonly shared: SharedArrayBuffer; readonly fingerprint: string };
+  /** The sandbox's threat-intelligence list (hosts and addresses denied on every network decision). */
+  readonly indicators?: import('../../monitor/indicators.js').IndicatorData;
   /** The audit acknowledgement cell (`AuditAck` in core-types.ts) and which decisions wait for it. */
   readonly audit?: { readonly shared: SharedArrayBuffer; readonly wait: import('./core-types.js').AuditWait };
   /** Run on the wasmtime engine (see `NativeSettings` in instance-core.ts). */

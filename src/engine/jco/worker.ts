@@ -72,6 +72,7 @@ function init(slot: number, data: WorkerInit): boolean {
     fuel: data.fuel,
     quota: data.quota,
     auth: data.auth,
+    indicators: data.indicators,
     native: data.native ? { ...data.native, interrupt: data.interrupt } : undefined,
     interrupt,
     onGuest: (inGuest) => Atomics.store(bell!, Bell.RUNNING, inGuest ? slot : 0),
