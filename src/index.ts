@@ -45,7 +45,9 @@ export * from './audit/index.js';
 export type { AuditSettings, AuditDurability } from './sandbox/audit-bridge.js';
 export type { Alert, AlertType, MonitorOptions, BurstRule, Severity } from './monitor/types.js';
 export type { MonitorStats } from './monitor/monitor.js';
-export type { QuarantineEntry } from './sandbox/monitoring.js';
+export type { ChannelOptions, ChannelStats, WebhookChannel } from './monitor/channels.js';
+export type { Incident, IncidentState, TimelineEntry } from './monitor/incidents.js';
+export type { QuarantineEntry, SandboxMonitor } from './sandbox/monitoring.js';
 export { compileAuthz } from './authz/engine.js';
 export type { AuthzEngine, AuthzOptions } from './authz/engine.js';
 export type {

@@ -123,4 +123,10 @@ export interface MonitorOptions {
    * raises `blocked_indicator` (critical: the agent is contained).
    */
   readonly indicators?: string | { readonly hosts?: readonly string[]; readonly ipRanges?: readonly string[]; readonly components?: readonly string[] };
+  /**
+   * Where alerts are delivered besides the audit chain and `alert` events: a webhook (signed
+   * with HMAC-SHA256, retried with backoff), a JSON Lines file, stderr; each from a minimum
+   * severity up. See `ChannelOptions`.
+   */
+  readonly channels?: import('./channels.js').ChannelOptions;
 }

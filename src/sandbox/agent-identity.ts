@@ -14,6 +14,7 @@
  */
 import { b64u, fingerprint, generateKeyPair, type RawKeyPair } from '../identity/keys.js';
 import type { AgentIdentity } from '../identity/types.js';
+import type { AuditEvent } from '../gate/types.js';
 
 /** Values of the shared authentication cell. */
 export const AuthState = Object.freeze({ OK: 1, REVOKED: 2, EXPIRED: 3, TOKEN_INVALID: 4, COMPROMISED: 5, QUARANTINED: 6 });
@@ -118,4 +119,32 @@ export class InstanceIdentity {
   dispose(): void {
     clearTimeout(this.timer);
   }
+}
+
+/** What the audit trail keeps of a token: its id, family, key and expiry, never the token itself. */
+function tokenSummary(token: string): Record<string, unknown> {
+  try {
+    const [h, p] = token.split('.');
+    const header = JSON.parse(Buffer.from(h!, 'base64url').toString('utf8')) as { kid?: string };
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as { jti?: string; fam?: string; exp?: number };
+    return { jti: claims.jti, fam: claims.fam, kid: header.kid, exp: claims.exp };
+  } catch {
+    return {};
+  }
+}
+
+/** The record a load makes of the instance identity it issued (and its signer and token). */
+export function identityEvent(agentId: string, id: AgentIdentity, claims: { readonly kid: string; readonly iss: string } | undefined, token: string | undefined): Omit<AuditEvent, 'time'> {
+  return {
+    type: 'authentication_success',
+    agentId,
+    capability: 'identity',
+    resource: 'agent',
+    action: 'identity',
+    target: id.fingerprint,
+    outcome: 'allowed',
+    reason: `agent instance identity ${id.fingerprint.slice(0, 16)}… (${id.agentType} ${id.version}) valid until ${new Date(id.expires).toISOString()}`,
+    api: 'sandbox.load',
+    details: { ...id, ...(claims ? { signedBy: claims.kid, issuer: claims.iss } : {}), ...(token !== undefined ? { token: tokenSummary(token) } : {}) },
+  };
 }

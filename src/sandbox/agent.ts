@@ -4,9 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import { ThreadInstance, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
 import { ThreadLostError } from '../engine/jco/agent-thread.js';
-import { cancelledError, DeniedError, UsageError, toSandboxError, type SandboxError } from '../errors.js';
-import { watch, type FSWatcher } from 'node:fs';
-import { loadPolicyFile } from '../policy/loader.js';
+import { cancelledError, DeniedError, UsageError, type SandboxError } from '../errors.js';
+import type { FSWatcher } from 'node:fs';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports, type ImportReport } from './imports.js';
@@ -23,6 +22,8 @@ import type { ExportedFunction } from '../wit-exports/types.js';
 import type { Sandbox } from './sandbox.js';
 import type { RunOptions, RunResult, ResolvedTokens } from './options.js';
 import { checkMounts } from './policy-checks.js';
+import { AgentToken } from './agent-tokens.js';
+import { watchPolicyFile } from './policy-watch.js';
 import type { ComponentClaims } from '../identity/signature.js';
 import type { ForensicContext } from '../monitor/forensics.js';
 import { QuotaLedger } from '../limits/quota.js';
@@ -44,7 +45,7 @@ export class Agent {
   /** The exported functions besides `run` (absent when it exports only `run`). */
   private exported: ExportsDescription | undefined;
   /** The instance's current session token (with `tokens`). */
-  private tokenValue: string | undefined;
+  private readonly session: AgentToken;
 
   /** @internal */
   constructor(
@@ -64,6 +65,7 @@ export class Agent {
   ) {
     this.currentPolicy = policy;
     this.init = init;
+    this.session = new AgentToken({ id, auth: auth_, scope: () => this.currentPolicy.capabilities.allowed, closed: () => this.closed, audit: (e) => this.sandbox.audit_(e, this.correlation) });
   }
 
   /** The policy the agent runs under now. */
@@ -85,50 +87,17 @@ export class Agent {
    * it expires, so read it when you need it.
    */
   get token(): string | undefined {
-    return this.tokenValue;
+    return this.session.current;
   }
 
   /** @internal issue the instance's first session token */
   async issueToken_(settings: ResolvedTokens): Promise<void> {
-    this.tokenValue = await this.newToken(settings);
+    await this.session.issue(settings);
   }
 
-  private async newToken(settings: ResolvedTokens, family?: string): Promise<string | undefined> {
-    const id = this.auth_.identity;
-    const ttlMs = Math.min(settings.ttlMs ?? Infinity, id.expires - Date.now());
-    if (!(ttlMs >= 1000)) return undefined;
-    return settings.service.issue(
-      { agentId: this.id, agentType: id.agentType, publicKey: this.auth_.keys.publicKey },
-      'session',
-      { scope: [...this.currentPolicy.capabilities.allowed], ...(Number.isFinite(ttlMs) ? { ttlMs } : {}), ...(family !== undefined ? { family } : {}) },
-    );
-  }
-
-  /**
-   * @internal Re-validate the session token. A token that no longer validates ends the
-   * instance's authentication (recorded once); one with less than a quarter of its life left
-   * is renewed in its family while the identity holds.
-   */
+  /** @internal re-validate (and renew) the session token (see `AgentToken.check`) */
   async checkToken_(settings: ResolvedTokens): Promise<void> {
-    const token = this.tokenValue;
-    if (token === undefined || this.closed || !this.auth_.authenticated) return;
-    const fail = (code: string, reason: string): void => {
-      this.auth_.tokenInvalid();
-      this.sandbox.audit_({ type: 'authentication_failure', agentId: this.id, capability: 'identity', resource: 'agent', action: 'validate-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `${code}: ${reason}`, api: 'sandbox.tokens', details: { code } }, this.correlation);
-    };
-    try {
-      const v = await settings.service.validate(token, { kind: 'session', agentPublicKey: this.auth_.keys.publicKey, agentId: this.id });
-      if (this.tokenValue !== token || !this.auth_.authenticated) return;
-      if (!v.ok) return fail(v.code, v.reason);
-      const nowSec = Date.now() / 1000;
-      if (v.claims.exp - nowSec < (v.claims.exp - v.claims.iat) / 4) {
-        const next = await this.newToken(settings, v.claims.fam);
-        if (next !== undefined && this.tokenValue === token) this.tokenValue = next;
-      }
-    } catch (e) {
-      // A check that cannot be made denies.
-      if (this.auth_.authenticated) fail('CHECK_FAILED', `the token could not be checked: ${(e as Error).message}`);
-    }
+    await this.session.check(settings);
   }
 
   /**
@@ -143,12 +112,7 @@ export class Agent {
   revokeIdentity(options: { compromised?: boolean; reason?: string } = {}): void {
     this.auth_.revoke(options.compromised ?? false);
     // The token dies with the identity, for every verifier that shares the revocation list.
-    const tokens = this.sandbox.tokens_;
-    if (tokens && this.tokenValue !== undefined) {
-      tokens.service.revoke(this.tokenValue, options.reason ?? 'identity revoked').catch((e: unknown) => {
-        this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `the revoked identity's token could not be added to the revocation list: ${(e as Error).message}`, api: 'agent.revokeIdentity' }, this.correlation);
-      });
-    }
+    this.session.revoke(this.sandbox.tokens_, options.reason ?? 'identity revoked', 'agent.revokeIdentity');
     this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-identity', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: options.reason ?? (options.compromised ? 'identity marked compromised' : 'identity revoked'), api: 'agent.revokeIdentity' }, this.correlation);
   }
 
@@ -194,23 +158,12 @@ export class Agent {
 
   /** @internal start watching a policy file */
   watch_(file: string): void {
-    let timer: NodeJS.Timeout | undefined;
-    const reload = () => {
-      loadPolicyFile(file)
-        .then((loaded) => {
-          checkMounts(loaded.policy);
-          if (!this.closed) this.apply(loaded.policy, `watch:${file}`);
-        })
-        .catch((e: unknown) => {
-          const err = toSandboxError(e);
-          this.sandbox.audit_({ type: 'policy_rejected', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: file, outcome: 'denied', reason: err.message, api: `watch:${file}` }, this.correlation);
-        });
-    };
-    this.watcher = watch(file, () => {
-      clearTimeout(timer);
-      timer = setTimeout(reload, 50);
+    this.watcher = watchPolicyFile(file, {
+      apply: (policy) => {
+        if (!this.closed) this.apply(policy, `watch:${file}`);
+      },
+      reject: (err) => this.sandbox.audit_({ type: 'policy_rejected', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: file, outcome: 'denied', reason: err.message, api: `watch:${file}` }, this.correlation),
     });
-    this.watcher.unref();
   }
 
   /** The component's imports as the policy sees them. */
@@ -408,12 +361,7 @@ export class Agent {
     this.quarantined = e;
     // First the identity (the guest's next call is refused, even mid-run), then the instance.
     this.auth_.quarantine();
-    const tokens = this.sandbox.tokens_;
-    if (tokens && this.tokenValue !== undefined) {
-      tokens.service.revoke(this.tokenValue, 'quarantined').catch((err: unknown) => {
-        this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-token', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: `the quarantined agent's token could not be added to the revocation list: ${(err as Error).message}`, api: 'agent.quarantine' }, this.correlation);
-      });
-    }
+    this.session.revoke(this.sandbox.tokens_, 'quarantined', 'agent.quarantine');
     this.instance?.kill(e);
   }
 

@@ -14,6 +14,7 @@ import type { Thresholds } from '../monitor/rules.js';
 import { atLeast, type Alert, type MonitorOptions } from '../monitor/types.js';
 import { IncidentStore, type Incident } from '../monitor/incidents.js';
 import { writeForensics } from '../monitor/forensics.js';
+import { AlertChannels, type ChannelStats } from '../monitor/channels.js';
 import type { Agent } from './agent.js';
 
 /** Log lines kept per agent for a forensic snapshot, and the length each is cut to. */
@@ -46,16 +47,40 @@ export interface MonitoringHost {
   canRecord(): boolean;
 }
 
-export class SandboxMonitoring {
+/** A sandbox's security monitor, as its users see it (`sandbox.monitor`). */
+export interface SandboxMonitor {
+  /** The incidents of the incident directory, newest first. */
+  incidents(): Incident[];
+  /** Agents quarantined now (and not yet released). */
+  quarantined(): QuarantineEntry[];
+  /**
+   * Release a quarantined agent id or component hash: loads of it are allowed again (the
+   * contained agent object stays refused: load the agent again). `reason` and `by` are recorded
+   * in the audit chain; its incident is resolved. Returns what was released.
+   *
+   * @example
+   * ```ts
+   * sandbox.monitor.release(agent.id, { by: 'alice', reason: 'false positive: the test suite probes denied paths' });
+   * ```
+   */
+  release(target: string, options: { reason: string; by: string }): QuarantineEntry[];
+  /** The monitor's counters (events observed, processed, dropped; alerts; each channel's deliveries); undefined with `monitor: false`. */
+  stats(): (MonitorStats & { readonly channels: readonly ChannelStats[] }) | undefined;
+  /** Run the detectors on what is queued now and wait for forensic snapshots under way. */
+  settle(): Promise<void>;
+}
+
+export class SandboxMonitoring implements SandboxMonitor {
   private readonly monitor: Monitor | undefined;
   private readonly byAgent = new Map<string, QuarantineEntry>();
   private readonly byComponent = new Map<string, QuarantineEntry>();
   /** Incidents not yet resolved, by agent id. */
   private readonly incidentOf = new Map<string, string>();
-  private readonly incidents: IncidentStore | undefined;
+  private readonly incidentStore: IncidentStore | undefined;
   private readonly logs = new Map<string, LogEvent[]>();
   private watcher: { close(): void } | undefined;
   private readonly pending = new Set<Promise<unknown>>();
+  private readonly channels: AlertChannels;
 
   /** `incidentDir`: where incidents are kept (none: alerts and quarantine live in memory only). */
   constructor(
@@ -64,13 +89,24 @@ export class SandboxMonitoring {
     incidentDir: string | undefined,
   ) {
     if (options !== undefined && options !== false && (typeof options !== 'object' || options === null)) throw new UsageError('monitor must be an object of monitor settings or false');
+    this.channels = new AlertChannels(options ? options.channels : undefined);
     this.monitor =
       options === false
         ? undefined
-        : new Monitor({ record: (a) => this.record(a), contain: (a) => this.contain(a), emit: (a) => host.alert(a) }, options ?? {});
-    this.incidents = options !== false && incidentDir ? new IncidentStore(incidentDir) : undefined;
+        : new Monitor(
+            {
+              record: (a) => this.record(a),
+              contain: (a) => this.contain(a),
+              emit: (a) => {
+                host.alert(a);
+                this.channels.deliver(a);
+              },
+            },
+            options ?? {},
+          );
+    this.incidentStore = options !== false && incidentDir ? new IncidentStore(incidentDir) : undefined;
     // A quarantine outlives the process: what an earlier run contained stays refused.
-    for (const i of this.incidents?.list() ?? []) {
+    for (const i of this.incidentStore?.list() ?? []) {
       if (i.state === 'resolved') continue;
       this.incidentOf.set(i.agentId, i.id);
       if (i.state === 'contained') this.restore(i);
@@ -102,16 +138,14 @@ export class SandboxMonitoring {
     this.logs.delete(agentId);
   }
 
-  get stats(): MonitorStats | undefined {
-    return this.monitor?.stats;
+  stats(): (MonitorStats & { readonly channels: readonly ChannelStats[] }) | undefined {
+    return this.monitor ? { ...this.monitor.stats, channels: this.channels.stats() } : undefined;
   }
 
-  /** The incidents of this sandbox's incident directory, newest first. */
-  listIncidents(): Incident[] {
-    return this.incidents?.list() ?? [];
+  incidents(): Incident[] {
+    return this.incidentStore?.list() ?? [];
   }
 
-  /** Run the detectors on what is queued now, and wait for forensic snapshots under way. */
   async settle(): Promise<void> {
     this.monitor?.drain();
     while (this.pending.size > 0) await Promise.all([...this.pending]);
@@ -132,7 +166,7 @@ export class SandboxMonitoring {
       details: { alertId: a.id, detector: a.detector, evidence: a.evidence, contained: a.contained, ...(a.details ? { alert: a.details } : {}) },
     });
     // An incident opens at a high alert (or one that contains); later alerts of the agent join it.
-    const store = this.incidents;
+    const store = this.incidentStore;
     if (!store || a.agentId === '*') return;
     const open = this.incidentOf.get(a.agentId);
     if (open && store.addAlert(open, a, seq)) return;
@@ -163,7 +197,7 @@ export class SandboxMonitoring {
       details: { alertId: a.id, ...(entry.componentHash ? { componentHash: entry.componentHash } : {}) },
     });
     const id = this.incidentOf.get(a.agentId);
-    const store = this.incidents;
+    const store = this.incidentStore;
     if (store && id) {
       store.contained(id, actions, seq, undefined);
       const incident = store.get(id);
@@ -204,8 +238,8 @@ export class SandboxMonitoring {
 
   /** Carry out releases asked for from outside (`agentos incident release`), while anything is quarantined. */
   private watchReleases(): void {
-    if (this.watcher || !this.incidents) return;
-    const store = this.incidents;
+    if (this.watcher || !this.incidentStore) return;
+    const store = this.incidentStore;
     this.watcher = store.watch(() => {
       // A release is carried out only when its record can be written.
       if (!this.host.canRecord()) return;
@@ -258,15 +292,10 @@ export class SandboxMonitoring {
     });
   }
 
-  list(): QuarantineEntry[] {
+  quarantined(): QuarantineEntry[] {
     return [...this.byAgent.values()];
   }
 
-  /**
-   * Lift the quarantine of an agent id or component hash (and whatever was quarantined with
-   * it). The agent object that was contained stays closed to runs: load it again. Audited with
-   * who released it and why; its incident is resolved. Returns what was released.
-   */
   release(target: string, o: { reason: string; by: string }): QuarantineEntry[] {
     if (typeof o?.reason !== 'string' || o.reason.trim() === '') throw new UsageError('release needs a reason: say why the agent may run again');
     if (typeof o.by !== 'string' || o.by.trim() === '') throw new UsageError('release needs `by`: who releases it');
@@ -289,7 +318,7 @@ export class SandboxMonitoring {
         details: { alertId: q.alert.id, by: o.by, releaseReason: o.reason, ...(q.componentHash ? { componentHash: q.componentHash } : {}), ...(id ? { incident: id } : {}) },
       });
       if (id) {
-        this.incidents?.released(id, o.by, o.reason, seq);
+        this.incidentStore?.released(id, o.by, o.reason, seq);
         this.incidentOf.delete(q.agentId);
       }
     }
@@ -302,5 +331,7 @@ export class SandboxMonitoring {
     this.watcher?.close();
     this.watcher = undefined;
     while (this.pending.size > 0) await Promise.all([...this.pending]);
+    // Deliveries under way get a little time; a webhook that is down does not hold the close up.
+    await this.channels.flush(2000);
   }
 }

@@ -2,7 +2,8 @@
  * Checks a policy gets when an agent is loaded: its mounts exist, and a signed component's
  * claims narrow what it may do.
  */
-import { PolicyError } from '../errors.js';
+import { ComponentError, DeniedError, PolicyError } from '../errors.js';
+import { classifyImports } from './imports.js';
 import { statSync } from 'node:fs';
 import { resolvePolicy } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -34,4 +35,26 @@ export function checkMounts(policy: SandboxPolicy): void {
       });
     }
   });
+}
+
+/**
+ * A prepared component can run under the policy: it exports `run`, imports nothing the sandbox
+ * lacks, and nothing the policy forbids (refused before it runs).
+ */
+export function checkComponentFits(prepared: { readonly exports: readonly (readonly [string, string])[]; readonly imports: readonly string[] }, policy: SandboxPolicy, origin: string): void {
+  if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
+    throw new ComponentError(`${origin}: the component does not export \`run: func(task: string) -> result<string, string>\` (world agent-os:sandbox/agent)`);
+  }
+  const report = classifyImports(prepared.imports, policy);
+  const unsupported = report.filter((r) => r.verdict === 'unsupported');
+  if (unsupported.length > 0) {
+    throw new ComponentError(`${origin}: imports ${unsupported.map((r) => r.name).join(', ')}, which the sandbox does not provide; target the world agent-os:sandbox/agent`);
+  }
+  const refused = report.filter((r) => r.verdict === 'refused');
+  if (refused.length > 0) {
+    throw new DeniedError(
+      `${origin}: refused before running: ${refused.map((r) => `${r.name} ${r.reason}`).join('; ')}. Remove the capability from capabilities.forbidden or build the agent without that import`,
+      { imports: refused.map((r) => r.name) },
+    );
+  }
 }

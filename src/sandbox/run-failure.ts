@@ -44,3 +44,9 @@ export function runFailure(e: unknown, ctx: RunFailureContext): SandboxError {
   }
   return err;
 }
+
+/** The record of a load a limit stopped (which limit, what was allowed); undefined for other failures. */
+export function loadRefusedEvent(agentId: string, hash: string, err: SandboxError): Omit<AuditEvent, 'time'> | undefined {
+  if (!LIMIT_CODES.has(err.code)) return undefined;
+  return { type: 'limit_exceeded', agentId, capability: 'compute', resource: 'agent', action: 'load', target: err.code, outcome: 'denied', reason: err.message, api: 'sandbox.load', details: { component: hash, ...err.details } };
+}

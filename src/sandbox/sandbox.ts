@@ -3,41 +3,34 @@
  */
 import { EventEmitter } from 'node:events';
 import { createHash, randomUUID } from 'node:crypto';
-import type { InstanceEvent } from '../capabilities/context.js';
-import { performHttp, type HttpCall } from '../capabilities/http/executor.js';
-import type { ToolReply } from '../capabilities/tools.js';
-import { readComponent, DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
+import { readComponent } from '../engine/component.js';
 import { prepareComponent, ThreadPool, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
-import { defaultThreadCount } from '../engine/jco/thread-pool.js';
-import { defaultCacheDir } from '../engine/jco/transpile.js';
-import { ComponentError, DeniedError, SandboxError, UsageError, toSandboxError } from '../errors.js';
+import { SandboxError, UsageError, toSandboxError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports } from './imports.js';
-import { parseDuration } from '../util/units.js';
-import { AuditBridge, DEFAULT_AUDIT_DIR } from './audit-bridge.js';
-import type { Incident } from '../monitor/incidents.js';
+import { AuditBridge } from './audit-bridge.js';
 import { DEFAULT_MAX_TABLE_ELEMENTS, meterFor } from '../limits/meter.js';
 import type { ComponentClaims } from '../identity/signature.js';
 import { checkSignature } from './signature-check.js';
 import { instanceSettings } from './instance-settings.js';
-import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
 import { prepareNative } from '../engine/wasmtime/prepare.js';
 import { join } from 'node:path';
-import { DEFAULT_IDENTITY_TTL_MS, InstanceIdentity } from './agent-identity.js';
+import { identityEvent, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
 import type { AuditChain } from '../audit/chain.js';
 import { loadNativeAgent, NativeAgent, type NativeLoadOptions } from '../container/native-agent.js';
-import { LIMIT_CODES } from './run-failure.js';
+import { loadRefusedEvent } from './run-failure.js';
 import { describeExports } from '../wit-exports/describe.js';
 import { Agent } from './agent.js';
-import { checkMounts, narrowCapabilities } from './policy-checks.js';
+import { checkComponentFits, checkMounts, narrowCapabilities } from './policy-checks.js';
 import type { InspectReport, Isolation, LoadOptions, ResolvedTokens, SandboxEvents, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
-import { SandboxMonitoring, type QuarantineEntry } from './monitoring.js';
+import { SandboxMonitoring, type SandboxMonitor } from './monitoring.js';
+import { checkIsolation, sandboxSettings } from './sandbox-settings.js';
+import { callTool, instanceHooks } from './instance-hooks.js';
 import { thresholdsOf } from '../monitor/rules.js';
-import { indicatorData, Indicators, loadIndicators } from '../monitor/indicators.js';
-import type { MonitorStats } from '../monitor/monitor.js';
+import type { Indicators } from '../monitor/indicators.js';
 
 export { Agent } from './agent.js';
 export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
@@ -81,43 +74,26 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
 
   constructor(options: SandboxOptions = {}) {
     super();
-    const prewarm = options.prewarmWorkers ?? 1;
-    if (!Number.isInteger(prewarm) || prewarm < 0 || prewarm > 64) throw new UsageError('prewarmWorkers must be a whole number from 0 to 64');
-    const threads = options.threads ?? Math.min(64, defaultThreadCount());
-    if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new UsageError('threads must be a whole number from 1 to 64');
-    this.isolation = checkIsolation(options.isolation ?? 'shared');
-    const heapMb = options.threadHeapMb;
-    if (heapMb !== undefined && (!Number.isInteger(heapMb) || heapMb < 16 || heapMb > 16384)) throw new UsageError('threadHeapMb must be a whole number of MiB from 16 to 16384');
-    this.pool = new ThreadPool(threads, prewarm, heapMb);
-    this.pool.fill();
-    this.cacheDir = options.cacheDir ?? defaultCacheDir();
-    this.maxComponentBytes = options.maxComponentBytes ?? DEFAULT_MAX_COMPONENT_BYTES;
-    this.defaultTimeoutMs = options.defaultTimeout !== undefined ? parseDuration(options.defaultTimeout, 'defaultTimeout') : 30_000;
-    this.hostEnv = options.hostEnv ?? process.env;
+    const o = sandboxSettings(options);
+    this.isolation = o.isolation;
+    this.pool = new ThreadPool(o.threads, o.prewarm, o.heapMb);
+    this.cacheDir = o.cacheDir;
+    this.maxComponentBytes = o.maxComponentBytes;
+    this.defaultTimeoutMs = o.defaultTimeoutMs;
+    this.hostEnv = o.hostEnv;
     this.trust = options.trust;
-    this.identityTtlMs = options.identityTtl !== undefined ? parseDuration(options.identityTtl, 'identityTtl') : DEFAULT_IDENTITY_TTL_MS;
-    this.engine = options.engine ?? 'jco';
-    if (this.engine !== 'jco' && this.engine !== 'wasmtime') throw new UsageError(`engine must be 'jco' or 'wasmtime', not ${JSON.stringify(this.engine)}`);
-    if (this.engine === 'wasmtime') loadWasmtimeAddon();
-    if (options.tokens !== undefined) {
-      const t = options.tokens;
-      if (typeof t !== 'object' || t === null || typeof t.service?.validate !== 'function') throw new UsageError('tokens.service must be a TokenService');
-      const tokens: ResolvedTokens = { service: t.service, ...(t.ttl !== undefined ? { ttlMs: parseDuration(t.ttl, 'tokens.ttl') } : {}) };
-      const every = t.checkInterval !== undefined ? parseDuration(t.checkInterval, 'tokens.checkInterval') : 1000;
-      if (every < 10) throw new UsageError('tokens.checkInterval must be at least 10ms');
+    this.identityTtlMs = o.identityTtlMs;
+    this.engine = o.engine;
+    this.indicators = o.indicators;
+    if (o.tokens) {
+      const tokens = o.tokens.resolved;
       this.tokens_ = tokens;
       this.tokenTimer = setInterval(() => {
         for (const a of this.agents) void a.checkToken_(tokens);
-      }, every);
+      }, o.tokens.checkEveryMs);
       this.tokenTimer.unref();
     }
-    const audit = options.audit ?? {};
-    if (audit !== false && (typeof audit !== 'object' || audit === null)) throw new UsageError('audit must be an object of audit settings or false');
-    this.auditBridge = new AuditBridge(audit);
-    const monitor = options.monitor;
-    const incidentDir = monitor ? monitor.incidentDir : undefined;
-    const ind = monitor ? monitor.indicators : undefined;
-    this.indicators = ind === undefined ? undefined : new Indicators(typeof ind === 'string' ? loadIndicators(ind) : indicatorData(ind, 'monitor.indicators'));
+    this.auditBridge = new AuditBridge(o.audit);
     this.monitoring = new SandboxMonitoring(
       {
         audit: (e) => this.audit_(e),
@@ -131,40 +107,18 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         warn: (message) => process.emitWarning(message, 'AgentOsMonitorWarning'),
         canRecord: () => !this.auditBridge.enabled || this.auditBridge.current !== undefined,
       },
-      monitor,
-      incidentDir ?? (audit === false ? undefined : join(audit.dir ?? DEFAULT_AUDIT_DIR, 'incidents')),
+      options.monitor,
+      o.incidentDir,
     );
     this.auditBridge.observer = this.monitoring.observe;
     this.on('log', (e) => this.monitoring.log(e));
+    // Threads start only once every option has been accepted (a refused option leaves nothing running).
+    this.pool.fill();
   }
 
-  /** The incidents the monitor opened (in its incident directory), newest first. */
-  incidents(): Incident[] {
-    return this.monitoring.listIncidents();
-  }
-
-  /** Agents the monitor has quarantined (and not yet released). */
-  quarantined(): QuarantineEntry[] {
-    return this.monitoring.list();
-  }
-
-  /**
-   * Release a quarantined agent id or component hash: loads of it are allowed again (the
-   * contained agent object stays refused: load the agent again). `reason` and `by` are recorded
-   * in the audit chain. Returns what was released (empty when nothing matched).
-   *
-   * @example
-   * ```ts
-   * sandbox.release(agent.id, { by: 'alice', reason: 'false positive: the test suite probes denied paths' });
-   * ```
-   */
-  release(target: string, options: { reason: string; by: string }): QuarantineEntry[] {
-    return this.monitoring.release(target, options);
-  }
-
-  /** The monitor's counters (events observed, processed, dropped; alerts); undefined with `monitor: false`. */
-  monitorStats(): MonitorStats | undefined {
-    return this.monitoring.stats;
+  /** The security monitor: its incidents, the agents it quarantined, releases, its counters. */
+  get monitor(): SandboxMonitor {
+    return this.monitoring;
   }
 
   /**
@@ -261,23 +215,9 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     } catch (e) {
       throw this.loadRefused_(agentId, source.hash, e);
     }
-    if (!prepared.exports.some(([name, kind]) => name === 'run' && kind === 'function')) {
-      throw new ComponentError(`${source.origin}: the component does not export \`run: func(task: string) -> result<string, string>\` (world agent-os:sandbox/agent)`);
-    }
+    checkComponentFits(prepared, policy, source.origin);
     // Only a component that exports more than `run` pays for describing its exports.
     const exported = prepared.exports.some(([name]) => name !== 'run') ? describeExports(source.bytes, source.hash, options.wit) : undefined;
-    const report = classifyImports(prepared.imports, policy);
-    const unsupported = report.filter((r) => r.verdict === 'unsupported');
-    if (unsupported.length > 0) {
-      throw new ComponentError(`${source.origin}: imports ${unsupported.map((r) => r.name).join(', ')}, which the sandbox does not provide; target the world agent-os:sandbox/agent`);
-    }
-    const refused = report.filter((r) => r.verdict === 'refused');
-    if (refused.length > 0) {
-      throw new DeniedError(
-        `${source.origin}: refused before running: ${refused.map((r) => `${r.name} ${r.reason}`).join('; ')}. Remove the capability from capabilities.forbidden or build the agent without that import`,
-        { imports: refused.map((r) => r.name) },
-      );
-    }
     const limits = policy.resourceLimits;
     let init: InstanceInit = instanceSettings(policy, agentId, this.hostEnv, [...this.tools.keys()], meter.fuel);
     const timeoutMs = limits.maxExecutionTime ?? this.defaultTimeoutMs;
@@ -311,19 +251,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       identity.dispose();
       throw this.loadRefused_(agentId, prepared.hash, e);
     }
-    const id = identity.identity;
-    this.audit_({
-      type: 'authentication_success',
-      agentId,
-      capability: 'identity',
-      resource: 'agent',
-      action: 'identity',
-      target: id.fingerprint,
-      outcome: 'allowed',
-      reason: `agent instance identity ${id.fingerprint.slice(0, 16)}… (${id.agentType} ${id.version}) valid until ${new Date(id.expires).toISOString()}`,
-      api: 'sandbox.load',
-      details: { ...id, ...(claims ? { signedBy: claims.kid, issuer: claims.iss } : {}), ...(agent.token !== undefined ? { token: tokenSummary(agent.token) } : {}) },
-    });
+    this.audit_(identityEvent(agentId, identity.identity, claims, agent.token));
     return agent;
   }
 
@@ -354,7 +282,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         log: (e) => this.emit('log', e),
         forget: (a) => this.natives.delete(a),
         toolNames: () => [...this.tools.keys()],
-        callTool: (name, input, agentId) => this.callTool({ name, input, agentId }),
+        callTool: (name, input, agentId) => callTool(this.tools, { name, input, agentId }),
       },
       policy,
       options,
@@ -377,20 +305,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** @internal a load that a limit stopped is recorded (which limit, what was allowed) */
   loadRefused_(agentId: string, hash: string, e: unknown): SandboxError {
     const err = toSandboxError(e);
-    if (LIMIT_CODES.has(err.code)) {
-      this.audit_({
-        type: 'limit_exceeded',
-        agentId,
-        capability: 'compute',
-        resource: 'agent',
-        action: 'load',
-        target: err.code,
-        outcome: 'denied',
-        reason: err.message,
-        api: 'sandbox.load',
-        details: { component: hash, ...err.details },
-      });
-    }
+    const event = loadRefusedEvent(agentId, hash, err);
+    if (event) this.audit_(event);
     return err;
   }
 
@@ -463,48 +379,19 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
 
   /** @internal hooks an instance uses to reach this sandbox */
   hooks_(correlation: () => string, auditShared: SharedArrayBuffer | undefined, agentId: string) {
-    const ind = this.indicators;
-    // Every address a name resolves to is checked against the threat-intelligence ranges.
-    const screen = ind
-      ? (address: string, host: string): string | undefined => {
-          const hit = ind.address(address);
-          if (!hit) return undefined;
-          const reason = `blocked indicator: ${host} resolved to ${address}, in ${hit} of the threat-intelligence list ${ind.data.source}`;
-          this.audit_({ type: 'capability_denied', agentId, capability: 'network_access', resource: 'network', action: 'connect', target: host, outcome: 'denied', reason, api: 'wasi:http/outgoing-handler#handle', matched: [`indicator:${hit}`] }, correlation());
-          return reason;
-        }
-      : undefined;
-    const counter = { n: 0 };
-    return {
-      onEvents: (events: InstanceEvent[]) => {
-        const audit: AuditEvent[] = [];
-        for (const e of events) {
-          if (e.kind === 'audit') {
-            audit.push(e.event);
-            this.emit('audit', e.event);
-          } else this.emit('log', e.event);
-        }
-        this.auditBridge.recordBatch(audit, correlation(), auditShared, counter);
+    return instanceHooks(
+      {
+        auditBridge: this.auditBridge,
+        indicators: this.indicators,
+        tools: this.tools,
+        emitAudit: (e) => this.emit('audit', e),
+        emitLog: (e) => this.emit('log', e),
+        audit: (e, c) => this.audit_(e, c),
       },
-      rpc: {
-        http: (call: HttpCall, signal: AbortSignal) => performHttp(call, signal, screen),
-        tool: (req: { name: string; input: string; agentId: string }) => this.callTool(req),
-      },
-    };
-  }
-
-  private async callTool(req: { name: string; input: string; agentId: string }): Promise<ToolReply> {
-    const handler = this.tools.get(req.name);
-    if (!handler) return { ok: false, kind: 'not-found', message: `no tool named ${req.name}` };
-    try {
-      const result = await handler(JSON.parse(req.input), { agentId: req.agentId });
-      const output = JSON.stringify(result ?? null);
-      if (output.length > 1024 * 1024) return { ok: false, kind: 'failed', message: 'tool result larger than 1 MiB' };
-      return { ok: true, output };
-    } catch (e) {
-      const msg = e instanceof SandboxError ? e.message : e instanceof Error ? e.message : String(e);
-      return { ok: false, kind: 'failed', message: msg.slice(0, 4096) };
-    }
+      correlation,
+      auditShared,
+      agentId,
+    );
   }
 }
 
@@ -521,19 +408,3 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   return new Sandbox(options);
 }
 
-/** What the audit trail keeps of a token: its id, family, key and expiry, never the token itself. */
-function tokenSummary(token: string): Record<string, unknown> {
-  try {
-    const [h, p] = token.split('.');
-    const header = JSON.parse(Buffer.from(h!, 'base64url').toString('utf8')) as { kid?: string };
-    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8')) as { jti?: string; fam?: string; exp?: number };
-    return { jti: claims.jti, fam: claims.fam, kid: header.kid, exp: claims.exp };
-  } catch {
-    return {};
-  }
-}
-
-function checkIsolation(v: unknown): Isolation {
-  if (v !== 'shared' && v !== 'thread') throw new UsageError(`isolation must be 'shared' or 'thread', not ${JSON.stringify(v)}`);
-  return v;
-}

@@ -46,8 +46,8 @@ describe('incidents', () => {
       s.on('alert', (a) => alerts.push(a));
       const bad = await s.load(fixturePath('fsprobe'), { policy });
       await bad.run('read /w/a.txt').catch(() => {});
-      await vi.waitFor(() => expect(s.incidents()).toHaveLength(1));
-      const [inc] = s.incidents();
+      await vi.waitFor(() => expect(s.monitor.incidents()).toHaveLength(1));
+      const [inc] = s.monitor.incidents();
       expect(inc).toMatchObject({ state: 'contained', agentId: bad.id, componentHash: bad.componentHash, classification: { severity: 'critical' } });
       expect(inc!.timeline.map((t) => t.step)).toEqual(['detected', 'alert', 'contained']);
       const dir = join(auditDir, 'incidents', inc!.id);
@@ -76,9 +76,9 @@ describe('incidents', () => {
       const rel = agentos(['incident', 'release', inc!.id, '--audit', auditDir, '--reason', 'the canary was a drill', '--by', 'bob', '--json']);
       expect(rel.status, rel.stderr).toBe(0);
       expect(JSON.parse(rel.stdout)).toMatchObject({ handedOver: true });
-      await vi.waitFor(() => expect(s.quarantined()).toEqual([]), { timeout: 5000 });
-      expect(s.incidents()[0]).toMatchObject({ state: 'resolved' });
-      expect(s.incidents()[0]!.timeline.at(-1)).toMatchObject({ step: 'released', by: 'bob', note: 'the canary was a drill', seq: expect.any(Number) });
+      await vi.waitFor(() => expect(s.monitor.quarantined()).toEqual([]), { timeout: 5000 });
+      expect(s.monitor.incidents()[0]).toMatchObject({ state: 'resolved' });
+      expect(s.monitor.incidents()[0]!.timeline.at(-1)).toMatchObject({ step: 'released', by: 'bob', note: 'the canary was a drill', seq: expect.any(Number) });
       const again = await s.load(fixturePath('fsprobe'), { policy: { ...policy, securityPolicies: [] } });
       expect((await again.run('read /w/a.txt')).output).toBe('ok a');
     } finally {
@@ -92,8 +92,8 @@ describe('incidents', () => {
     try {
       const bad = await first.load(fixturePath('fsprobe'), { policy });
       await bad.run('read /w/a.txt').catch(() => {});
-      await vi.waitFor(() => expect(first.quarantined()).toHaveLength(1));
-      id = first.incidents().find((i) => i.state === 'contained')!.id;
+      await vi.waitFor(() => expect(first.monitor.quarantined()).toHaveLength(1));
+      id = first.monitor.incidents().find((i) => i.state === 'contained')!.id;
     } finally {
       await first.close();
     }

@@ -3,7 +3,7 @@
  * rules, security policies' actions, capability policies' thresholds, and containment of one
  * agent while another carries on.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -55,7 +55,7 @@ describe('the seeds\' rules', () => {
     const { ws, policy } = workspace();
     const a = await s.load(fixturePath('fsprobe'), { policy });
     expect((await a.run(lines('read /w/secret.txt', 9))).output).toBe(lines('err ENOENT', 9));
-    await vi.waitFor(() => expect(s.monitorStats()?.queued).toBe(0));
+    await vi.waitFor(() => expect(s.monitor.stats()?.queued).toBe(0));
     expect(seen).toEqual([]);
     const t0 = Date.now();
     await a.run('read /w/secret.txt');
@@ -151,10 +151,10 @@ describe('containment', () => {
     await expect(bad.run('read /w/a.txt')).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
     // The same component may not load again, under any id, until released.
     await expect(s.load(fixturePath('fsprobe'), { policy })).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
-    expect(s.quarantined()).toEqual([expect.objectContaining({ agentId: bad.id, componentHash: bad.componentHash })]);
-    expect(() => s.release(bad.id, { by: 'alice', reason: '' })).toThrow(expect.objectContaining({ code: 'USAGE' }));
-    expect(s.release(bad.componentHash, { by: 'alice', reason: 'the canary rule was a test' })).toHaveLength(1);
-    expect(s.quarantined()).toEqual([]);
+    expect(s.monitor.quarantined()).toEqual([expect.objectContaining({ agentId: bad.id, componentHash: bad.componentHash })]);
+    expect(() => s.monitor.release(bad.id, { by: 'alice', reason: '' })).toThrow(expect.objectContaining({ code: 'USAGE' }));
+    expect(s.monitor.release(bad.componentHash, { by: 'alice', reason: 'the canary rule was a test' })).toHaveLength(1);
+    expect(s.monitor.quarantined()).toEqual([]);
     const again = await s.load(fixturePath('fsprobe'), { policy: { ...policy, securityPolicies: [] } });
     expect((await again.run('read /w/a.txt')).output).toBe('ok a');
     // Every step is in the audit log: the alert, the quarantine, the release and who did it.
@@ -183,7 +183,7 @@ describe('containment', () => {
     await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('policy_quarantine'));
     expect(seen.find((x) => x.type === 'policy_quarantine')).toMatchObject({ contained: false, details: { advisory: true } });
     expect((await a.run('read /w/a.txt')).output).toBe('ok a');
-    expect(s.quarantined()).toEqual([]);
+    expect(s.monitor.quarantined()).toEqual([]);
     ws.cleanup();
   });
 });
@@ -195,7 +195,7 @@ describe('capability policies: monitoring.alertThresholds', () => {
     const { ws, policy } = workspace({ agent: { type: 'reviewer' }, capabilityPolicies: [{ policyId: 'cap-1', agentType: 'reviewer', status: 'active', monitoring: { alertThresholds: { suspiciousOperations: 3 } } }] });
     const a = await s.load(fixturePath('fsprobe'), { policy });
     await a.run('read /w/secret.txt\nread /w/secret.txt');
-    await vi.waitFor(() => expect(s.monitorStats()?.queued).toBe(0));
+    await vi.waitFor(() => expect(s.monitor.stats()?.queued).toBe(0));
     expect(seen.filter((x) => x.type === 'threshold_exceeded')).toEqual([]);
     await a.run('read /w/secret.txt');
     await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('threshold_exceeded'));
@@ -213,7 +213,7 @@ describe('the monitor itself', () => {
     await a.run(lines('read /w/secret.txt', 12));
     await new Promise((r) => setTimeout(r, 50));
     expect(seen).toEqual([]);
-    expect(s.monitorStats()).toBeUndefined();
+    expect(s.monitor.stats()).toBeUndefined();
     ws.cleanup();
   });
 
@@ -227,7 +227,7 @@ describe('the monitor itself', () => {
     const o = seen.find((x) => x.type === 'monitor_overflow')!;
     expect(o.severity).toBe('high');
     expect(o.details?.['dropped']).toBeGreaterThan(0);
-    expect(s.monitorStats()!.dropped).toBe(o.details?.['dropped']);
+    expect(s.monitor.stats()!.dropped).toBe(o.details?.['dropped']);
     ws.cleanup();
   });
 
@@ -281,10 +281,57 @@ describe('indicators: a threat-intelligence list', () => {
     expect(audit.find((e) => e.agentId === byIp.id && e.capability === 'network_access')).toMatchObject({ outcome: 'denied', matched: ['indicator:127.0.0.0/8'] });
     await vi.waitFor(() => expect(seen.find((a) => a.agentId === byIp.id)).toMatchObject({ type: 'blocked_indicator', severity: 'critical', contained: true }));
     // Its component is quarantined now; released for the next case.
-    expect(s.release(byIp.componentHash, { by: 'test', reason: 'the next case loads it again' })).toHaveLength(1);
+    expect(s.monitor.release(byIp.componentHash, { by: 'test', reason: 'the next case loads it again' })).toHaveLength(1);
     // By name: the policy allows localhost, the list does not name it, but it resolves into the range.
     const byName = await s.load(fixturePath('fetchprobe'), { policy: net('localhost') });
     expectRefused(await fetchOrError(byName, `http://localhost:${port}/`));
     await vi.waitFor(() => expect(audit.find((e) => e.agentId === byName.id && e.outcome === 'denied' && e.capability === 'network_access')).toMatchObject({ reason: expect.stringContaining('resolved to 127.0.0.1') }));
+  });
+});
+
+describe('alert channels', () => {
+  it('a webhook gets each alert signed (HMAC-SHA256 over timestamp.body), retried after a 500 with the same delivery id; a JSON Lines file gets every severity', async () => {
+    const secret = 'a shared secret, 32 characters!!';
+    const got: { body: string; headers: Record<string, string | string[] | undefined> }[] = [];
+    let failures = 1;
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        got.push({ body, headers: req.headers });
+        res.statusCode = failures-- > 0 ? 500 : 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    const dir = tempDir('agentos-channels-');
+    const file = join(dir.dir, 'alerts.jsonl');
+    try {
+      const url = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`;
+      const { sandbox: s } = sandbox({ monitor: { channels: { webhook: { url, secret, minSeverity: 'high', backoffMs: 20 }, file: { path: file } } } });
+      const { ws, policy } = workspace();
+      const a = await s.load(fixturePath('fsprobe'), { policy });
+      // A medium alert (file only), then a high one (file and webhook).
+      await a.run(lines('read /w/secret.txt', 10));
+      a.revokeIdentity({ reason: 'test' });
+      await a.run(lines('read /w/a.txt', 5)).catch(() => {});
+      await vi.waitFor(() => expect(got).toHaveLength(2), { timeout: 5000 });
+      expect(got[0]!.headers['x-agentos-delivery']).toBe(got[1]!.headers['x-agentos-delivery']);
+      for (const g of got) {
+        const expected = createHmac('sha256', secret).update(`${String(g.headers['x-agentos-timestamp'])}.${g.body}`).digest('hex');
+        expect(g.headers['x-agentos-signature']).toBe(`sha256=${expected}`);
+      }
+      expect(JSON.parse(got[1]!.body)).toMatchObject({ type: 'brute_force_attack', severity: 'high', agentId: a.id });
+      await vi.waitFor(() => expect(s.monitor.stats()!.channels.find((c) => c.name.startsWith('webhook'))).toMatchObject({ delivered: 1, retried: 1, failed: 0 }));
+      await vi.waitFor(() => expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as Alert).type)).toEqual(['suspicious_resource_access', 'brute_force_attack']));
+      ws.cleanup();
+    } finally {
+      await new Promise((r) => hook.close(r));
+      dir.cleanup();
+    }
+  });
+
+  it('refuses a webhook without a real secret', () => {
+    expect(() => sandbox({ monitor: { channels: { webhook: { url: 'http://127.0.0.1:1/', secret: 'short' } } } })).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('secret') }));
   });
 });
