@@ -10,6 +10,13 @@
  */
 import { atLeast, type Alert, type AlertDraft, type AlertType, type MonitorEvent, type MonitorOptions, type Severity } from './types.js';
 import { ruleDetectors, type Detector, type Thresholds } from './rules.js';
+import type { AnomalyDetector, RunSummary } from './anomaly.js';
+
+/** A run's end, in the queue between the events (so that its events are counted first). */
+interface RunEnd {
+  readonly agentId: string;
+  readonly run: RunSummary;
+}
 import type { AuditEvent } from '../gate/types.js';
 
 /** What the monitor asks of its sandbox. */
@@ -36,7 +43,7 @@ export const MONITOR_API = 'monitor';
 
 export class Monitor {
   private readonly detectors: Detector[];
-  private queue: MonitorEvent[] = [];
+  private queue: (MonitorEvent | RunEnd)[] = [];
   private scheduled = false;
   private readonly maxQueue: number;
   private readonly containAt: Severity | 'never';
@@ -52,6 +59,7 @@ export class Monitor {
     private readonly host: MonitorHost,
     options: MonitorOptions = {},
     extra: readonly Detector[] = [],
+    private readonly anomaly?: AnomalyDetector,
   ) {
     const maxQueue = options.maxQueue ?? 65_536;
     if (!Number.isInteger(maxQueue) || maxQueue < 1) throw new RangeError('monitor.maxQueue must be a whole number ≥ 1');
@@ -82,6 +90,18 @@ export class Monitor {
       return;
     }
     this.queue.push(seq === undefined ? { event } : { event, seq });
+    this.schedule();
+  }
+
+  /** A run of the agent ended: judged by the anomaly detection once its events are counted. */
+  runEnded(agentId: string, run: RunSummary): void {
+    if (this.closed || !this.anomaly) return;
+    // Never dropped: one per run, and the counters it closes are bounded.
+    this.queue.push({ agentId, run });
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.drain());
@@ -99,10 +119,17 @@ export class Monitor {
     const batch = this.queue;
     this.queue = [];
     if (this.overflowing) this.reportOverflow();
-    for (const m of batch) {
+    for (const item of batch) {
+      if ('run' in item) {
+        if (this.contained.has(item.agentId)) this.anomaly!.forget(item.agentId);
+        else this.anomaly!.runEnded(item.agentId, item.run, (a) => this.raise(a));
+        continue;
+      }
+      const m = item;
       this.counts.processed++;
       // A contained agent's further calls are denied by its quarantine; they are evidence, not news.
       if (this.contained.has(m.event.agentId)) continue;
+      this.anomaly?.observe(m);
       for (const d of this.detectors) {
         try {
           d.observe(m, (a) => this.raise(a));
@@ -169,9 +196,14 @@ export class Monitor {
     return { ...this.counts, queued: this.queue.length };
   }
 
-  /** Examine what is queued, then stop reading. */
+  /** Examine what is queued, keep the baselines, then stop reading. */
   close(): void {
     if (this.queue.length > 0) this.drain();
     this.closed = true;
+    try {
+      this.anomaly?.save();
+    } catch {
+      // Baselines that cannot be written are relearned; closing does not fail for them.
+    }
   }
 }

@@ -129,4 +129,10 @@ export interface MonitorOptions {
    * severity up. See `ChannelOptions`.
    */
   readonly channels?: import('./channels.js').ChannelOptions;
+  /**
+   * Anomaly detection per agent type against baselines learned from its runs (see
+   * `AnomalyOptions`: warm-up runs, threshold, the baseline file); `false` switches it off.
+   * Baselines are kept in `monitor-baselines.json` beside the incident directory.
+   */
+  readonly anomaly?: import('./anomaly.js').AnomalyOptions | false;
 }

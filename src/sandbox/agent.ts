@@ -25,7 +25,6 @@ import { checkMounts } from './policy-checks.js';
 import { AgentToken } from './agent-tokens.js';
 import { watchPolicyFile } from './policy-watch.js';
 import type { ComponentClaims } from '../identity/signature.js';
-import type { ForensicContext } from '../monitor/forensics.js';
 import { QuotaLedger } from '../limits/quota.js';
 
 /** A loaded agent: one component under one policy, with one live instance at a time. */
@@ -290,6 +289,7 @@ export class Agent {
     const provenance = checkProvenance(options.provenance);
     this.correlation = runId;
     const untag = provenance ? this.sandbox.auditBridge.tagRun(runId, provenance) : undefined;
+    const outcome = { ok: false, fuelUsed: 0 };
     try {
       this.sandbox.checkAudit_();
       if (provenance) this.sandbox.auditDeferred_({ type: 'authorization_granted', agentId: this.id, capability: 'compute', resource: 'agent', action, target: fn ?? this.prepared.hash, outcome: 'allowed', reason: `${action} requested`, api: `agent.${action}`, details: { provenance } }, runId);
@@ -330,6 +330,8 @@ export class Agent {
       // error's details (it may say what the agent was told).
       const auditErr = this.sandbox.auditError_(describe(value));
       if (auditErr) throw auditErr;
+      outcome.ok = true;
+      outcome.fuelUsed = fuelUsed;
       return {
         value,
         durationMs: performance.now() - started,
@@ -342,6 +344,10 @@ export class Agent {
       throw runFailure(e, { agentId: this.id, runId, auditError: () => this.sandbox.auditError_(), audit: (ev, id) => this.sandbox.audit_(ev, id) });
     } finally {
       untag?.();
+      // The monitor's anomaly detection judges each finished run against its type's baseline:
+      // a type the policy (or the component's signature) declares, never a guess.
+      const agentType = this.currentPolicy.agent?.type ?? this.claims_?.agentType;
+      if (agentType !== undefined) this.sandbox.runEnded_(this.id, { agentType, ok: outcome.ok, fuelUsed: outcome.fuelUsed, durationMs: performance.now() - started });
     }
   }
 
@@ -373,19 +379,10 @@ export class Agent {
   /** @internal the signature claims of its component, set at load when it was signed */
   claims_: ComponentClaims | undefined;
 
-  /** @internal what a forensic snapshot records of the agent: policy, component, usage */
-  forensics_(): Omit<ForensicContext, 'logs'> {
+  /** @internal its quota counters now and the fuel of its last run (for a forensic snapshot) */
+  usage_(): { readonly quotas: Record<string, unknown>; readonly lastRunFuelUsed: number | null } {
     const q = this.init.quota;
-    return {
-      policy: this.currentPolicy,
-      component: { hash: this.prepared.hash, ...(this.claims_ ? { claims: this.claims_ } : {}) },
-      usage: {
-        quotas: q ? new QuotaLedger(q.shared, q.policy).snapshot() : {},
-        fuelLimit: this.meter.fuelLimited ? Number(this.meter.fuel) : null,
-        lastRunFuelUsed: this.instance?.lastFuelUsed ?? null,
-        identity: this.auth_.identity,
-      },
-    };
+    return { quotas: q ? new QuotaLedger(q.shared, q.policy).snapshot() : {}, lastRunFuelUsed: this.instance?.lastFuelUsed ?? null };
   }
 
   /** Stop the instance and release its worker. Further runs reject. */

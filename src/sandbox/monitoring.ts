@@ -13,9 +13,20 @@ import { Monitor, MONITOR_API, type MonitorStats } from '../monitor/monitor.js';
 import type { Thresholds } from '../monitor/rules.js';
 import { atLeast, type Alert, type MonitorOptions } from '../monitor/types.js';
 import { IncidentStore, type Incident } from '../monitor/incidents.js';
-import { writeForensics } from '../monitor/forensics.js';
+import { writeForensics, type ForensicContext } from '../monitor/forensics.js';
 import { AlertChannels, type ChannelStats } from '../monitor/channels.js';
+import { AnomalyDetector, type RunSummary } from '../monitor/anomaly.js';
+import { dirname, join } from 'node:path';
 import type { Agent } from './agent.js';
+
+/** What a forensic snapshot records of an agent besides its logs: policy, component, usage. */
+function forensicContext(agent: Agent): Omit<ForensicContext, 'logs'> {
+  return {
+    policy: agent.policy,
+    component: { hash: agent.componentHash, ...(agent.claims_ ? { claims: agent.claims_ } : {}) },
+    usage: { ...agent.usage_(), fuelLimit: agent.meter.fuelLimited ? Number(agent.meter.fuel) : null, identity: agent.identity },
+  };
+}
 
 /** Log lines kept per agent for a forensic snapshot, and the length each is cut to. */
 const LOG_LINES = 100;
@@ -45,6 +56,8 @@ export interface MonitoringHost {
   warn(message: string): void;
   /** Whether a record made now reaches the audit log (it is open, or there is none). */
   canRecord(): boolean;
+  /** Open the audit log (so that a release can be recorded); rejects when it cannot be. */
+  openAudit(): Promise<void>;
 }
 
 /** A sandbox's security monitor, as its users see it (`sandbox.monitor`). */
@@ -56,14 +69,15 @@ export interface SandboxMonitor {
   /**
    * Release a quarantined agent id or component hash: loads of it are allowed again (the
    * contained agent object stays refused: load the agent again). `reason` and `by` are recorded
-   * in the audit chain; its incident is resolved. Returns what was released.
+   * in the audit chain (opened for it if need be); its incident is resolved. Resolves to what
+   * was released.
    *
    * @example
    * ```ts
-   * sandbox.monitor.release(agent.id, { by: 'alice', reason: 'false positive: the test suite probes denied paths' });
+   * await sandbox.monitor.release(agent.id, { by: 'alice', reason: 'false positive: the test suite probes denied paths' });
    * ```
    */
-  release(target: string, options: { reason: string; by: string }): QuarantineEntry[];
+  release(target: string, options: { reason: string; by: string }): Promise<QuarantineEntry[]>;
   /** The monitor's counters (events observed, processed, dropped; alerts; each channel's deliveries); undefined with `monitor: false`. */
   stats(): (MonitorStats & { readonly channels: readonly ChannelStats[] }) | undefined;
   /** Run the detectors on what is queued now and wait for forensic snapshots under way. */
@@ -90,6 +104,8 @@ export class SandboxMonitoring implements SandboxMonitor {
   ) {
     if (options !== undefined && options !== false && (typeof options !== 'object' || options === null)) throw new UsageError('monitor must be an object of monitor settings or false');
     this.channels = new AlertChannels(options ? options.channels : undefined);
+    const a = options ? options.anomaly : undefined;
+    const anomaly = options === false || a === false ? undefined : new AnomalyDetector(a?.file ?? (incidentDir ? join(dirname(incidentDir), 'monitor-baselines.json') : undefined), a ?? {});
     this.monitor =
       options === false
         ? undefined
@@ -103,6 +119,8 @@ export class SandboxMonitoring implements SandboxMonitor {
               },
             },
             options ?? {},
+            [],
+            anomaly,
           );
     this.incidentStore = options !== false && incidentDir ? new IncidentStore(incidentDir) : undefined;
     // A quarantine outlives the process: what an earlier run contained stays refused.
@@ -126,6 +144,11 @@ export class SandboxMonitoring implements SandboxMonitor {
     if (!l) this.logs.set(e.agentId, (l = []));
     l.push(e.message.length > LOG_LINE_CHARS ? { ...e, message: `${e.message.slice(0, LOG_LINE_CHARS)}…[truncated]` } : e);
     if (l.length > LOG_LINES) l.shift();
+  }
+
+  /** A run of an agent ended (anomaly detection). */
+  runEnded(agentId: string, run: RunSummary): void {
+    this.monitor?.runEnded(agentId, run);
   }
 
   /** Set an agent's alert thresholds (from its capability policies). */
@@ -209,7 +232,7 @@ export class SandboxMonitoring implements SandboxMonitor {
 
   /** Write the forensic snapshot in the background (the quarantine does not wait for it). */
   private snapshot(store: IncidentStore, incident: Incident, agent: Agent | undefined): void {
-    const ctx = { ...(agent?.forensics_() ?? {}), logs: [...(this.logs.get(incident.agentId) ?? [])] };
+    const ctx = { ...(agent ? forensicContext(agent) : {}), logs: [...(this.logs.get(incident.agentId) ?? [])] };
     const p = writeForensics(store.pathOf(incident.id), incident, this.host.auditLog(), ctx).then(
       (path) => store.setForensics(incident.id, path),
       (e: unknown) => this.host.warn(`the forensic snapshot of incident ${incident.id} could not be written: ${(e as Error).message}`),
@@ -246,7 +269,7 @@ export class SandboxMonitoring implements SandboxMonitor {
       for (const [agentId, id] of this.incidentOf) {
         if (!this.byAgent.has(agentId)) continue;
         const r = store.get(id)?.releaseRequest;
-        if (r) this.release(agentId, { by: r.by, reason: r.reason });
+        if (r) this.releaseNow(agentId, { by: r.by, reason: r.reason });
       }
       if (this.byAgent.size === 0) {
         this.watcher?.close();
@@ -296,9 +319,16 @@ export class SandboxMonitoring implements SandboxMonitor {
     return [...this.byAgent.values()];
   }
 
-  release(target: string, o: { reason: string; by: string }): QuarantineEntry[] {
+  async release(target: string, o: { reason: string; by: string }): Promise<QuarantineEntry[]> {
     if (typeof o?.reason !== 'string' || o.reason.trim() === '') throw new UsageError('release needs a reason: say why the agent may run again');
     if (typeof o.by !== 'string' || o.by.trim() === '') throw new UsageError('release needs `by`: who releases it');
+    // A release is never unrecorded: the audit log is opened for it first.
+    await this.host.openAudit();
+    return this.releaseNow(target, o);
+  }
+
+  /** Release now (the audit log is open, or there is none). */
+  private releaseNow(target: string, o: { reason: string; by: string }): QuarantineEntry[] {
     const hit = [...this.byAgent.values()].filter((q) => q.agentId === target || q.componentHash === target);
     for (const q of hit) {
       this.byAgent.delete(q.agentId);

@@ -31,6 +31,7 @@ import { checkIsolation, sandboxSettings } from './sandbox-settings.js';
 import { callTool, instanceHooks } from './instance-hooks.js';
 import { thresholdsOf } from '../monitor/rules.js';
 import type { Indicators } from '../monitor/indicators.js';
+import type { RunSummary } from '../monitor/anomaly.js';
 
 export { Agent } from './agent.js';
 export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
@@ -106,6 +107,10 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         },
         warn: (message) => process.emitWarning(message, 'AgentOsMonitorWarning'),
         canRecord: () => !this.auditBridge.enabled || this.auditBridge.current !== undefined,
+        openAudit: async () => {
+          await this.auditBridge.open();
+          this.checkAudit_();
+        },
       },
       options.monitor,
       o.incidentDir,
@@ -346,6 +351,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   checkAudit_(): void {
     const e = this.auditError_();
     if (e) throw e;
+  }
+
+  /** @internal a run of an agent ended (for the monitor's anomaly detection) */
+  runEnded_(agentId: string, run: RunSummary): void {
+    this.monitoring.runEnded(agentId, run);
   }
 
   /** @internal */

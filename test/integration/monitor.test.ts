@@ -4,7 +4,7 @@
  * agent while another carries on.
  */
 import { createHash, createHmac } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -152,8 +152,8 @@ describe('containment', () => {
     // The same component may not load again, under any id, until released.
     await expect(s.load(fixturePath('fsprobe'), { policy })).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
     expect(s.monitor.quarantined()).toEqual([expect.objectContaining({ agentId: bad.id, componentHash: bad.componentHash })]);
-    expect(() => s.monitor.release(bad.id, { by: 'alice', reason: '' })).toThrow(expect.objectContaining({ code: 'USAGE' }));
-    expect(s.monitor.release(bad.componentHash, { by: 'alice', reason: 'the canary rule was a test' })).toHaveLength(1);
+    await expect(s.monitor.release(bad.id, { by: 'alice', reason: '' })).rejects.toMatchObject({ code: 'USAGE' });
+    expect(await s.monitor.release(bad.componentHash, { by: 'alice', reason: 'the canary rule was a test' })).toHaveLength(1);
     expect(s.monitor.quarantined()).toEqual([]);
     const again = await s.load(fixturePath('fsprobe'), { policy: { ...policy, securityPolicies: [] } });
     expect((await again.run('read /w/a.txt')).output).toBe('ok a');
@@ -281,7 +281,7 @@ describe('indicators: a threat-intelligence list', () => {
     expect(audit.find((e) => e.agentId === byIp.id && e.capability === 'network_access')).toMatchObject({ outcome: 'denied', matched: ['indicator:127.0.0.0/8'] });
     await vi.waitFor(() => expect(seen.find((a) => a.agentId === byIp.id)).toMatchObject({ type: 'blocked_indicator', severity: 'critical', contained: true }));
     // Its component is quarantined now; released for the next case.
-    expect(s.monitor.release(byIp.componentHash, { by: 'test', reason: 'the next case loads it again' })).toHaveLength(1);
+    expect(await s.monitor.release(byIp.componentHash, { by: 'test', reason: 'the next case loads it again' })).toHaveLength(1);
     // By name: the policy allows localhost, the list does not name it, but it resolves into the range.
     const byName = await s.load(fixturePath('fetchprobe'), { policy: net('localhost') });
     expectRefused(await fetchOrError(byName, `http://localhost:${port}/`));
@@ -333,5 +333,35 @@ describe('alert channels', () => {
 
   it('refuses a webhook without a real secret', () => {
     expect(() => sandbox({ monitor: { channels: { webhook: { url: 'http://127.0.0.1:1/', secret: 'short' } } } })).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('secret') }));
+  });
+});
+
+describe('anomaly detection against a learned baseline', () => {
+  it('an agent whose behaviour changes after its type\'s baseline: potential_compromise, contained; the baseline survives a restart', async () => {
+    const { ws, policy } = workspace({ agent: { type: 'summarizer' } });
+    mkdirSync(join(ws.dir, 'private'));
+    writeFileSync(join(ws.dir, 'private', 'keys.txt'), 'k');
+    const { sandbox: s, auditDir } = sandbox({ monitor: { anomaly: { warmupRuns: 5 } } });
+    const seen = alerts(s);
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    for (let i = 0; i < 5; i++) expect((await a.run('read /w/a.txt')).output).toBe('ok a');
+    await s.monitor.settle();
+    expect(seen).toEqual([]);
+    // Forty reads, under a directory no summarizer touched.
+    await a.run(lines('read /w/private/keys.txt', 40)).catch(() => {});
+    await vi.waitFor(() => expect(seen.map((x) => x.type)).toContain('potential_compromise'));
+    expect(seen.map((x) => x.type)).toEqual(expect.arrayContaining(['unusual_resource_usage', 'abnormal_task_patterns']));
+    expect(seen.find((x) => x.type === 'potential_compromise')).toMatchObject({ severity: 'critical', agentId: a.id, contained: true });
+    await s.close();
+    // A new sandbox on the same audit directory knows summarizers already: no new warm-up.
+    const again = recordingSandbox({ audit: { dir: auditDir }, monitor: { anomaly: { warmupRuns: 5 } } });
+    open.push(again.sandbox);
+    const later = alerts(again.sandbox);
+    // The quarantine outlived the first sandbox too: released (and recorded) first.
+    expect(await again.sandbox.monitor.release(a.componentHash, { by: 'test', reason: 'the restart case' })).toHaveLength(1);
+    const b = await again.sandbox.load(fixturePath('fsprobe'), { policy });
+    await b.run('read /w/private/keys.txt');
+    await vi.waitFor(() => expect(later.map((x) => x.type)).toContain('abnormal_task_patterns'));
+    ws.cleanup();
   });
 });
