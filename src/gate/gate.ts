@@ -165,7 +165,7 @@ export class Gate {
    * Record the decision, then return it; if the record cannot be written the call is refused
    * whatever was decided (no unaudited access).
    */
-  private finish(req: AccessRequest, decided: Decision): Decision {
+  private finish(req: AccessRequest, decided: Decision, started?: number): Decision {
     let d = decided;
     // Authenticate before authorizing: a caller whose identity no longer holds gets nothing.
     if (this.auth && !this.auth.authenticated()) {
@@ -197,6 +197,7 @@ export class Gate {
       ...(d.actions && d.actions.length > 0 ? { actions: d.actions } : {}),
       ...(d.wouldDeny ? { wouldDeny: d.wouldDeny } : {}),
       ...(d.quota ? { details: { ...d.quota } } : {}),
+      ...(started !== undefined ? { elapsedUs: (performance.now() - started) * 1000 } : {}),
     }, true);
     if (recorded === false) {
       return { allowed: false, reason: `AUDIT_UNAVAILABLE: the audit log cannot record this call, so it is refused; ${req.api} on ${req.target} was not performed`, matched: [], auditUnavailable: true };
@@ -206,6 +207,7 @@ export class Gate {
 
   /** Decide and record; any exception while deciding is a denial (fail closed). */
   private decide(req: AccessRequest, fn: (c: CompiledPolicy) => Decision, authz?: (c: CompiledPolicy) => AuthzRequest | undefined): Decision {
+    const started = performance.now();
     let d: Decision;
     try {
       const c = this.current();
@@ -218,7 +220,7 @@ export class Gate {
     } catch (e) {
       d = decision(false, `evaluation error (denied): ${e instanceof Error ? e.message : String(e)}`);
     }
-    return this.finish(req, d);
+    return this.finish(req, d, started);
   }
 
   /** The seed's capability guard: allowed and not forbidden. */

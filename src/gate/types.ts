@@ -82,6 +82,8 @@ export interface AuditEvent {
   readonly wouldDeny?: { readonly policyId: string; readonly ruleId: string; readonly reason: string };
   /** Structured context (for a limit: which limit, what was asked, what is allowed). */
   readonly details?: Readonly<Record<string, unknown>>;
+  /** How long the gate took to decide (µs): the decision's own cost, for metrics; never recorded. */
+  readonly elapsedUs?: number;
   /** The record's severity when the event's source knows it (a monitor alert); else derived. */
   readonly severity?: 'low' | 'medium' | 'high' | 'critical';
 }

@@ -24,7 +24,8 @@ import type { AlertDraft, AlertType, MonitorEvent, Severity } from './types.js';
 
 /** What the sandbox reports when a run ends. */
 export interface RunSummary {
-  readonly agentType: string;
+  /** The agent's declared type; undefined: none (the run is counted, not judged). */
+  readonly agentType: string | undefined;
   readonly ok: boolean;
   readonly fuelUsed: number;
   readonly durationMs: number;
@@ -163,8 +164,10 @@ export class AnomalyDetector {
   runEnded(agentId: string, run: RunSummary, raise: (a: AlertDraft) => void): void {
     const c = this.current.get(agentId) ?? { decisions: 0, denials: 0, calls: new Map<string, number>(), hosts: new Set<string>(), dirs: new Set<string>(), evidence: [] };
     this.current.delete(agentId);
-    let b = this.baselines.get(run.agentType);
-    if (!b) this.baselines.set(run.agentType, (b = { runs: 0, figures: new Map(), caps: new Set(), hosts: new Set(), dirs: new Set() }));
+    const type = run.agentType;
+    if (type === undefined) return;
+    let b = this.baselines.get(type);
+    if (!b) this.baselines.set(type, (b = { runs: 0, figures: new Map(), caps: new Set(), hosts: new Set(), dirs: new Set() }));
     const figures: Record<string, number> = { fuel: run.fuelUsed, durationMs: run.durationMs, decisions: c.decisions, denialRatio: c.decisions ? c.denials / c.decisions : 0 };
     for (const [cap, n] of c.calls) figures[`calls:${cap}`] = n;
     const found = new Map<AlertType, string[]>();
@@ -178,16 +181,16 @@ export class AnomalyDetector {
         else if (name === 'calls:network_access') note('suspicious_network_activity', why);
         else note('unusual_resource_usage', why);
       }
-      for (const cap of c.calls.keys()) if (!b.caps.has(cap)) note('abnormal_task_patterns', `first use of ${cap} by a ${run.agentType} agent`);
-      for (const h of c.hosts) if (!b.hosts.has(h)) note('suspicious_network_activity', `first connection of a ${run.agentType} agent to ${h}`);
-      for (const d of c.dirs) if (!b.dirs.has(d)) note('abnormal_task_patterns', `first access of a ${run.agentType} agent under ${d}`);
+      for (const cap of c.calls.keys()) if (!b.caps.has(cap)) note('abnormal_task_patterns', `first use of ${cap} by a ${type} agent`);
+      for (const h of c.hosts) if (!b.hosts.has(h)) note('suspicious_network_activity', `first connection of a ${type} agent to ${h}`);
+      for (const d of c.dirs) if (!b.dirs.has(d)) note('abnormal_task_patterns', `first access of a ${type} agent under ${d}`);
     }
     const severity: Record<string, Severity> = { unusual_resource_usage: 'medium', suspicious_network_activity: 'high', abnormal_task_patterns: 'medium' };
-    for (const [type, why] of found) {
-      raise({ type, severity: severity[type] ?? 'medium', agentId, detector: 'anomaly', message: why.join('; '), evidence: c.evidence, details: { agentType: run.agentType, baselineRuns: b.runs, findings: why } });
+    for (const [kind, why] of found) {
+      raise({ type: kind, severity: severity[kind] ?? 'medium', agentId, detector: 'anomaly', message: why.join('; '), evidence: c.evidence, details: { agentType: type, baselineRuns: b.runs, findings: why } });
     }
     if (found.size >= 2) {
-      raise({ type: 'potential_compromise', severity: 'critical', agentId, detector: 'anomaly', message: `${found.size} kinds of anomaly in one run: ${[...found.keys()].join(', ')}`, evidence: c.evidence, details: { agentType: run.agentType, kinds: [...found.keys()] } });
+      raise({ type: 'potential_compromise', severity: 'critical', agentId, detector: 'anomaly', message: `${found.size} kinds of anomaly in one run: ${[...found.keys()].join(', ')}`, evidence: c.evidence, details: { agentType: type, kinds: [...found.keys()] } });
     }
     // Learn: a run that raised nothing, or any run during warm-up (anomalous runs stay anomalous).
     if (found.size === 0) {

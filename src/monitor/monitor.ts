@@ -60,6 +60,8 @@ export class Monitor {
     options: MonitorOptions = {},
     extra: readonly Detector[] = [],
     private readonly anomaly?: AnomalyDetector,
+    /** Told of every event read (the metrics). */
+    private readonly onEvent?: (m: MonitorEvent) => void,
   ) {
     const maxQueue = options.maxQueue ?? 65_536;
     if (!Number.isInteger(maxQueue) || maxQueue < 1) throw new RangeError('monitor.maxQueue must be a whole number ≥ 1');
@@ -95,7 +97,7 @@ export class Monitor {
 
   /** A run of the agent ended: judged by the anomaly detection once its events are counted. */
   runEnded(agentId: string, run: RunSummary): void {
-    if (this.closed || !this.anomaly) return;
+    if (this.closed || !this.anomaly || run.agentType === undefined) return;
     // Never dropped: one per run, and the counters it closes are bounded.
     this.queue.push({ agentId, run });
     this.schedule();
@@ -127,6 +129,7 @@ export class Monitor {
       }
       const m = item;
       this.counts.processed++;
+      this.onEvent?.(m);
       // A contained agent's further calls are denied by its quarantine; they are evidence, not news.
       if (this.contained.has(m.event.agentId)) continue;
       this.anomaly?.observe(m);

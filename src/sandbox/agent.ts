@@ -347,7 +347,7 @@ export class Agent {
       // The monitor's anomaly detection judges each finished run against its type's baseline:
       // a type the policy (or the component's signature) declares, never a guess.
       const agentType = this.currentPolicy.agent?.type ?? this.claims_?.agentType;
-      if (agentType !== undefined) this.sandbox.runEnded_(this.id, { agentType, ok: outcome.ok, fuelUsed: outcome.fuelUsed, durationMs: performance.now() - started });
+      this.sandbox.runEnded_(this.id, { agentType, ok: outcome.ok, fuelUsed: outcome.fuelUsed, durationMs: performance.now() - started });
     }
   }
 

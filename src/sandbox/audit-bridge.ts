@@ -148,6 +148,8 @@ export class AuditBridge {
    * when the audit is off or the record was refused): the monitor's stream.
    */
   observer: ((e: AuditEvent, seq: number | undefined) => void) | undefined;
+  /** Told how long each acknowledged batch took from queued to durable (seconds): the metrics. */
+  ackObserver: ((seconds: number) => void) | undefined;
 
   constructor(private readonly settings: AuditSettings | false) {
     const d = settings === false ? 'commit' : (settings.durability ?? 'commit');
@@ -354,8 +356,10 @@ export class AuditBridge {
       return;
     }
     if (!cell) return;
+    const queued = performance.now();
     chain.whenDurable(last).then(
       () => {
+        this.ackObserver?.((performance.now() - queued) / 1000);
         if (Atomics.load(cell, AuditAck.ACKED) < upTo) Atomics.store(cell, AuditAck.ACKED, upTo);
         Atomics.notify(cell, AuditAck.ACKED);
       },

@@ -17,6 +17,7 @@ import { writeForensics, type ForensicContext } from '../monitor/forensics.js';
 import { AlertChannels, type ChannelStats } from '../monitor/channels.js';
 import { AnomalyDetector, type RunSummary } from '../monitor/anomaly.js';
 import { dirname, join } from 'node:path';
+import { SandboxMetrics } from '../monitor/metrics.js';
 import type { Agent } from './agent.js';
 
 /** What a forensic snapshot records of an agent besides its logs: policy, component, usage. */
@@ -56,6 +57,9 @@ export interface MonitoringHost {
   warn(message: string): void;
   /** Whether a record made now reaches the audit log (it is open, or there is none). */
   canRecord(): boolean;
+  /** Agents loaded now, and audit records queued but not yet durable (for the metrics). */
+  agentCount(): number;
+  auditBacklog(): number;
   /** Open the audit log (so that a release can be recorded); rejects when it cannot be. */
   openAudit(): Promise<void>;
 }
@@ -95,6 +99,8 @@ export class SandboxMonitoring implements SandboxMonitor {
   private watcher: { close(): void } | undefined;
   private readonly pending = new Set<Promise<unknown>>();
   private readonly channels: AlertChannels;
+  /** Prometheus metrics (undefined with `monitor: false`). */
+  readonly metrics: SandboxMetrics | undefined;
 
   /** `incidentDir`: where incidents are kept (none: alerts and quarantine live in memory only). */
   constructor(
@@ -104,6 +110,17 @@ export class SandboxMonitoring implements SandboxMonitor {
   ) {
     if (options !== undefined && options !== false && (typeof options !== 'object' || options === null)) throw new UsageError('monitor must be an object of monitor settings or false');
     this.channels = new AlertChannels(options ? options.channels : undefined);
+    this.metrics =
+      options === false
+        ? undefined
+        : new SandboxMetrics({
+            quarantined: () => this.byAgent.size,
+            monitorQueue: () => this.monitor?.stats.queued ?? 0,
+            auditQueue: () => host.auditBacklog(),
+            channelQueue: () => this.channels.stats().reduce((n, c) => n + c.queued, 0),
+            agents: () => host.agentCount(),
+          });
+    const metrics = this.metrics;
     const a = options ? options.anomaly : undefined;
     const anomaly = options === false || a === false ? undefined : new AnomalyDetector(a?.file ?? (incidentDir ? join(dirname(incidentDir), 'monitor-baselines.json') : undefined), a ?? {});
     this.monitor =
@@ -114,6 +131,7 @@ export class SandboxMonitoring implements SandboxMonitor {
               record: (a) => this.record(a),
               contain: (a) => this.contain(a),
               emit: (a) => {
+                metrics?.alert(a);
                 host.alert(a);
                 this.channels.deliver(a);
               },
@@ -121,6 +139,7 @@ export class SandboxMonitoring implements SandboxMonitor {
             options ?? {},
             [],
             anomaly,
+            metrics ? (m) => metrics.event(m.event) : undefined,
           );
     this.incidentStore = options !== false && incidentDir ? new IncidentStore(incidentDir) : undefined;
     // A quarantine outlives the process: what an earlier run contained stays refused.
@@ -148,6 +167,7 @@ export class SandboxMonitoring implements SandboxMonitor {
 
   /** A run of an agent ended (anomaly detection). */
   runEnded(agentId: string, run: RunSummary): void {
+    this.metrics?.run(run.ok, run.durationMs, run.fuelUsed);
     this.monitor?.runEnded(agentId, run);
   }
 

@@ -107,6 +107,11 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         },
         warn: (message) => process.emitWarning(message, 'AgentOsMonitorWarning'),
         canRecord: () => !this.auditBridge.enabled || this.auditBridge.current !== undefined,
+        agentCount: () => this.agents.size + this.natives.size,
+        auditBacklog: () => {
+          const c = this.auditBridge.current;
+          return c ? c.enqueued - c.size : 0;
+        },
         openAudit: async () => {
           await this.auditBridge.open();
           this.checkAudit_();
@@ -116,9 +121,20 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       o.incidentDir,
     );
     this.auditBridge.observer = this.monitoring.observe;
+    const metrics = this.monitoring.metrics;
+    if (metrics) this.auditBridge.ackObserver = (s) => metrics.acknowledged(s);
     this.on('log', (e) => this.monitoring.log(e));
     // Threads start only once every option has been accepted (a refused option leaves nothing running).
     this.pool.fill();
+  }
+
+  /**
+   * The sandbox's Prometheus metrics in the text format (decisions, decision time, denials,
+   * alerts, quarantined agents, runs, limits, fuel, audit acknowledgement latency, queue
+   * depths); empty with `monitor: false`.
+   */
+  metrics(): Promise<string> {
+    return this.monitoring.metrics?.text() ?? Promise.resolve('');
   }
 
   /** The security monitor: its incidents, the agents it quarantined, releases, its counters. */

@@ -365,3 +365,28 @@ describe('anomaly detection against a learned baseline', () => {
     ws.cleanup();
   });
 });
+
+describe('metrics', () => {
+  it('sandbox.metrics() is Prometheus text: decisions by capability and outcome with the gate\'s decision time, denials, alerts, runs, quarantined agents, audit acknowledgements', async () => {
+    const { sandbox: s } = sandbox();
+    const seen = alerts(s);
+    const { ws, policy } = workspace();
+    const a = await s.load(fixturePath('fsprobe'), { policy });
+    await a.run(`read /w/a.txt\n${lines('read /w/secret.txt', 10)}`);
+    await vi.waitFor(() => expect(seen).toHaveLength(1));
+    await s.monitor.settle();
+    const text = await s.metrics();
+    const value = (line: string) => Number(text.split('\n').find((l) => l.startsWith(line))?.slice(line.length + 1));
+    expect(value('agentos_decisions_total{capability="read_files",outcome="allowed"}')).toBeGreaterThanOrEqual(1);
+    expect(value('agentos_decisions_total{capability="read_files",outcome="denied"}')).toBe(10);
+    expect(value('agentos_denials_total{capability="read_files"}')).toBe(10);
+    expect(value('agentos_decision_duration_seconds_count{capability="read_files"}')).toBeGreaterThanOrEqual(11);
+    expect(value('agentos_alerts_total{type="suspicious_resource_access",severity="medium"}')).toBe(1);
+    expect(value('agentos_runs_total{outcome="ok"}')).toBe(1);
+    expect(value('agentos_quarantined_agents')).toBe(0);
+    expect(value('agentos_agents')).toBe(1);
+    expect(value('agentos_audit_ack_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(text).toContain('# TYPE agentos_decision_duration_seconds histogram');
+    ws.cleanup();
+  });
+});

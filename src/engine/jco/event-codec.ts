@@ -15,6 +15,8 @@ export interface EncodedEvents {
   /** WIDTH ints per event: kind, ten string indices (-1: absent), count (-1: absent), extras (JSON string index or -1). */
   readonly codes: Int32Array;
   readonly times: Float64Array;
+  /** The gate's decision time per event, µs (NaN: none). */
+  readonly costs: Float32Array;
 }
 
 const WIDTH = 13;
@@ -37,11 +39,13 @@ export function encodeEvents(events: readonly InstanceEvent[]): EncodedEvents {
   };
   const codes = new Int32Array(events.length * WIDTH);
   const times = new Float64Array(events.length);
+  const costs = new Float32Array(events.length).fill(NaN);
   events.forEach((e, n) => {
     const o = n * WIDTH;
     times[n] = e.event.time;
     if (e.kind === 'audit') {
       const a = e.event;
+      if (a.elapsedUs !== undefined) costs[n] = a.elapsedUs;
       codes[o] = 0;
       for (let f = 0; f < AUDIT_FIELDS.length; f++) codes[o + 1 + f] = intern(a[AUDIT_FIELDS[f]!] as string);
       codes[o + 10] = a.matched ? intern(a.matched.join(SEP)) : -1;
@@ -57,12 +61,12 @@ export function encodeEvents(events: readonly InstanceEvent[]): EncodedEvents {
       for (let f = 5; f < WIDTH; f++) codes[o + f] = -1;
     }
   });
-  return { strings, codes, times };
+  return { strings, codes, times, costs };
 }
 
 /** Decode a batch (called on the host thread). */
 export function decodeEvents(batch: EncodedEvents): InstanceEvent[] {
-  const { strings, codes, times } = batch;
+  const { strings, codes, times, costs } = batch;
   const s = (i: number) => strings[i]!;
   const out: InstanceEvent[] = [];
   for (let n = 0; n < times.length; n++) {
@@ -72,6 +76,7 @@ export function decodeEvents(batch: EncodedEvents): InstanceEvent[] {
       for (let f = 0; f < AUDIT_FIELDS.length; f++) event[AUDIT_FIELDS[f]!] = s(codes[o + 1 + f]!);
       if (codes[o + 10]! >= 0) event['matched'] = s(codes[o + 10]!).split(SEP);
       if (codes[o + 11]! >= 0) event['count'] = codes[o + 11];
+      if (!Number.isNaN(costs[n]!)) event['elapsedUs'] = costs[n];
       if (codes[o + 12]! >= 0) {
         const extra = JSON.parse(s(codes[o + 12]!)) as Record<string, unknown>;
         if (extra['actions'] !== undefined) event['actions'] = extra['actions'];
