@@ -9,11 +9,10 @@
 import { cp, readdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { AuditChain } from '../audit/chain.js';
-import { SandboxError, UsageError } from '../errors.js';
-import { DEFAULT_AUDIT_DIR, recordOf } from '../sandbox/audit-bridge.js';
-import { MONITOR_API } from '../monitor/monitor.js';
+import { UsageError } from '../errors.js';
+import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { IncidentStore, type Incident } from '../monitor/incidents.js';
+import { releaseIncident, resolveIncident } from '../monitor/incident-release.js';
 import { parse, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS, flagLine } from './flags.js';
 
@@ -80,41 +79,6 @@ function describe(i: Incident): string {
   return out.join('\n');
 }
 
-/** Record a release or resolution in the audit chain when this process can open it; undefined when another process holds it. */
-async function recordStep(auditDir: string, i: Incident, action: 'release' | 'resolve', by: string, reason: string): Promise<number | undefined> {
-  let chain: AuditChain;
-  try {
-    chain = await AuditChain.open(auditDir, { lockWaitMs: 200 });
-  } catch (e) {
-    if (e instanceof SandboxError && e.details['locked'] === true) return undefined;
-    throw e;
-  }
-  try {
-    const seq = chain.enqueue(
-      recordOf(
-        {
-          time: Date.now(),
-          type: 'authorization_granted',
-          agentId: i.agentId,
-          capability: 'monitor',
-          resource: 'agent',
-          action,
-          target: i.agentId,
-          outcome: 'allowed',
-          reason: `${action === 'release' ? 'released' : 'resolved'} by ${by}: ${reason}`,
-          api: MONITOR_API,
-          details: { incident: i.id, alertId: i.detection.alertId, by, releaseReason: reason, ...(i.componentHash ? { componentHash: i.componentHash } : {}) },
-        },
-        undefined,
-      ),
-    );
-    await chain.whenDurable(seq);
-    return seq;
-  } finally {
-    await chain.close();
-  }
-}
-
 async function run(sub: string, argv: string[]): Promise<ExitStatus> {
   const { values, positionals } = parse(argv, INCIDENT_OPTIONS, `incident ${sub}`);
   if (values.help) return print(INCIDENT_HELP);
@@ -147,20 +111,14 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
       if (reason === undefined || reason.trim() === '') throw new UsageError(`incident ${sub} needs --reason TEXT (recorded in the audit log)`);
       const by = values.by ?? userInfo().username;
       if (sub === 'resolve') {
-        if (i.state !== 'open') throw new UsageError(i.state === 'contained' ? `incident ${id} is contained: release it (agentos incident release ${id} --reason TEXT)` : `incident ${id} is already resolved`);
-        const seq = await recordStep(auditDir, i, 'resolve', by, reason);
-        const r = store.resolve(id, by, reason, seq);
-        return out(json, { ok: true, incident: r, recorded: seq !== undefined }, `resolved incident ${id}${seq !== undefined ? ` (audit record ${seq})` : ''}`);
+        const r = await resolveIncident(store, auditDir, id, by, reason);
+        return out(json, { ok: true, incident: r.incident, recorded: r.seq !== undefined }, `resolved incident ${id}${r.seq !== undefined ? ` (audit record ${r.seq})` : ''}`);
       }
-      if (i.state !== 'contained') throw new UsageError(`incident ${id} is ${i.state}, not contained: there is nothing to release`);
-      const seq = await recordStep(auditDir, i, 'release', by, reason);
-      if (seq === undefined) {
-        // A sandbox holds the audit log (and the quarantine): it carries the release out.
-        const r = store.requestRelease(id, by, reason);
-        return out(json, { ok: true, incident: r, handedOver: true }, `a sandbox holds the audit log: the release of ${id} was handed to it (it lifts the quarantine within a second and records it)`);
+      const r = await releaseIncident(store, auditDir, id, by, reason);
+      if (r.handedOver) {
+        return out(json, { ok: true, incident: r.incident, handedOver: true }, `a sandbox holds the audit log: the release of ${id} was handed to it (it lifts the quarantine within a second and records it)`);
       }
-      const r = store.released(id, by, reason, seq);
-      return out(json, { ok: true, incident: r, recorded: true }, `released incident ${id} (audit record ${seq}): agent ${safeText(i.agentId)}${i.componentHash ? ` and component ${i.componentHash.slice(0, 16)}…` : ''} may load again`);
+      return out(json, { ok: true, incident: r.incident, recorded: true }, `released incident ${id} (audit record ${r.seq}): agent ${safeText(i.agentId)}${i.componentHash ? ` and component ${i.componentHash.slice(0, 16)}…` : ''} may load again`);
     }
     default:
       throw new UsageError(`unknown incident command ${JSON.stringify(sub)}; see \`agentos incident --help\``);

@@ -9,6 +9,7 @@ import { caCommand } from './ca.js';
 import { containerCommand } from './container.js';
 import { doctorCommand } from './doctor.js';
 import { incidentCommand } from './incident.js';
+import { dashboardCommand } from './dashboard.js';
 import { keysCommand } from './keys.js';
 import { mcpCommand } from './mcp.js';
 import { signCommand, verifyCommand } from './sign.js';
@@ -30,6 +31,7 @@ Commands:
   policy check <file...>   validate policy files
   audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
   incident <command>       list, show, export, release or resolve the monitor's incidents
+  dashboard                serve the security monitor's web page (agents, decisions, alerts, incidents)
   keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
   ca <command>             init a local CA, issue, revoke or verify agent certificates
   sign <agent.wasm>        sign a component with a key from the key store
@@ -58,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand(rest);
     case 'incident':
       return incidentCommand(rest);
+    case 'dashboard':
+      return dashboardCommand(rest);
     case 'keys':
       return keysCommand(rest);
     case 'token':

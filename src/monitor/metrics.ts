@@ -82,7 +82,7 @@ export class SandboxMetrics {
     }
   }
 
-  alert(a: Alert): void {
+  alert(a: Pick<Alert, 'type' | 'severity'> | { readonly type: string; readonly severity: string }): void {
     this.alerts.inc({ type: a.type, severity: a.severity });
   }
 

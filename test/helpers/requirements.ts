@@ -52,6 +52,12 @@ function runs(command: string, args: string[]): boolean {
   return r.error === undefined && r.status === 0;
 }
 
+/** The Chromium executable: $AGENTOS_CHROMIUM, else Debian's. */
+export function chromiumPath(): string | undefined {
+  for (const p of [process.env['AGENTOS_CHROMIUM'], '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && existsSync(p)) return p;
+  return undefined;
+}
+
 /** Requirements by name. Each is computed once per process. */
 export const needs = {
   clang: (): Requirement =>
@@ -102,6 +108,13 @@ export const needs = {
         : path === undefined ? 'agentos-exec is not built (it needs a Rust toolchain, and Linux)'
         : `${path} does not run here`;
       return { ok, what: 'the exec helper (agentos-exec)', reason, enable: 'npm run build:native (with cargo from rustup)' };
+    }),
+  chromium: (): Requirement =>
+    memo('chromium', () => {
+      // A real headless browser for the dashboard's page: Debian's chromium, driven by playwright-core.
+      const path = chromiumPath();
+      const ok = path !== undefined && runs(path, ['--version']);
+      return { ok, what: 'a headless Chromium (Debian chromium)', reason: ok ? '' : 'chromium is not installed', enable: 'apt-get install chromium' };
     }),
   cgroups: (): Requirement =>
     memo('cgroups', () => {
