@@ -28,6 +28,8 @@ export const RUN_OPTIONS = {
   'audit-durability': { type: 'string' },
   witness: FLAGS.witness,
   'no-audit': { type: 'boolean' },
+  indicators: { type: 'string' },
+  'no-monitor': { type: 'boolean' },
   // --trust DIR was run's own name for the key store that signed the component.
   keys: withAliases(FLAGS.keys, 'trust'),
   'allow-unsigned': { type: 'boolean' },
@@ -76,13 +78,16 @@ ${flagLine(RUN_OPTIONS.audit, `the tamper-evident audit log every decision is wr
                          waits for its record. async: nothing waits (an OS crash may lose
                          the last records, a killed process loses none)
   --no-audit             record nothing durably (not for untrusted agents)
+  --indicators FILE      a threat-intelligence list (YAML/JSON: hosts, ipRanges, components):
+                         a listed component is refused, listed hosts and addresses are denied
+  --no-monitor           switch the security monitor off (its alerts go to stderr, and
+                         critical ones quarantine the agent; incidents in DIR/incidents)
 ${flagLine(RUN_OPTIONS.keys, "run only components signed by a key this key store trusts\n('agentos sign'); the policy is narrowed to the signed capabilities")}
   --allow-unsigned       with --keys: also run unsigned components (bad signatures are
                          still refused)
   --engine NAME          jco (default) or wasmtime (the native addon; build it with
-                         npm run build:native); both run behind the same gate, audit
-                         and limits; fuel units differ between them (wasmtime: about
-                         one per wasm operator)
+                         npm run build:native); both run behind the same gate, audit,
+                         limits and fuel metering (the same fuel figures)
   --native               run CMD (after --) in the native sandbox instead of a component
   --runtime NAME         with --native: bwrap (bubblewrap, default) or runc (the OCI
                          runtime, as root; slower to start, same policy and audit)
@@ -173,6 +178,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
     if (durability !== 'commit' && durability !== 'sync' && durability !== 'async') throw new UsageError(`--audit-durability ${JSON.stringify(durability)}: use commit, sync or async`);
     if (values['no-audit'] && (values.audit !== undefined || values.witness !== undefined)) throw new UsageError('--no-audit cannot be combined with --audit or --witness');
     if (values['allow-unsigned'] && values.keys === undefined) throw new UsageError('--allow-unsigned goes with --keys DIR');
+    if (values['no-monitor'] && values.indicators !== undefined) throw new UsageError('--indicators needs the monitor: drop --no-monitor');
     const trustKeys = values.keys !== undefined ? await KeyStore.open(values.keys, { passphrase: () => '', create: false }) : undefined;
     const engine = values.engine ?? 'jco';
     if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`--engine ${JSON.stringify(engine)}: use jco or wasmtime`);
@@ -182,6 +188,7 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
       ...(trustKeys ? { trust: { keys: trustKeys, requireSignature: !values['allow-unsigned'] } } : {}),
       ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}),
       audit: values['no-audit'] ? false : { dir: values.audit ?? DEFAULT_AUDIT_DIR, durability, ...(values.witness !== undefined ? { witness: values.witness } : {}) },
+      monitor: values['no-monitor'] ? false : { channels: { stderr: true }, ...(values.indicators !== undefined ? { indicators: values.indicators } : {}) },
     });
     if (!json) {
       sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));

@@ -5,6 +5,7 @@
  * running sandbox, and one recorded directly once no sandbox holds the audit log.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -116,5 +117,20 @@ describe('incidents', () => {
     const q = agentos(['audit', 'query', '--audit', auditDir, '--json']);
     const released = q.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>).filter((r) => r['action'] === 'release');
     expect(released.map((r) => r['details']['by'])).toEqual(['bob', 'carol']);
+  });
+});
+
+describe('agentos run and the monitor', () => {
+  it('--indicators refuses a listed component (exit 4) and the alert goes to stderr; --no-monitor with --indicators is a usage error', () => {
+    const hash = createHash('sha256').update(readFileSync(fixturePath('echo'))).digest('hex');
+    const intel = join(tmp.dir, 'intel.yaml');
+    writeFileSync(intel, `components: [${hash}]\n`);
+    const r = agentos(['run', fixturePath('echo'), '--task', 'hi', '--audit', join(tmp.dir, 'audit-run'), '--indicators', intel, '--json']);
+    expect(r.status, r.stderr).toBe(4);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { code: 'CAPABILITY_DENIED' } });
+    expect(r.stderr).toContain('alert critical blocked_indicator');
+    expect(agentos(['run', fixturePath('echo'), '--indicators', intel, '--no-monitor']).status).toBe(2);
+    const ok = agentos(['run', fixturePath('echo'), '--task', 'hi', '--audit', join(tmp.dir, 'audit-run'), '--json']);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, output: 'hi' });
   });
 });
