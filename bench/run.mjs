@@ -35,7 +35,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'native', 'egress', 'adapters', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'monitor', 'native', 'egress', 'adapters', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -300,6 +300,14 @@ if (want('density')) {
   log('');
   const { densityBench } = await import('./density.mjs');
   log((await densityBench({ quick: QUICK, progress })).text);
+}
+
+// ---- monitor: detectors, detection latency, cost on a gated call (bench/monitor.mjs) ----------
+
+if (want('monitor')) {
+  log('');
+  const { monitorBench } = await import('./monitor.mjs');
+  log(await monitorBench({ quick: QUICK, progress }));
 }
 
 if (want('egress')) {
