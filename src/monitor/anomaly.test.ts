@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AnomalyDetector, robustScore } from './anomaly.js';
+import { AnomalyDetector, dirOf, robustScore } from './anomaly.js';
 import type { AlertDraft, MonitorEvent } from './types.js';
 
 const read = (agentId: string, path: string, seq: number): MonitorEvent => ({ seq, event: { time: 0, agentId, type: 'capability_used', capability: 'read_files', resource: 'file', action: 'read', target: path, outcome: 'allowed', reason: '', api: '' } });
@@ -55,5 +55,14 @@ describe('AnomalyDetector', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('dirOf', () => {
+  it('keeps at most two segments of the directory', () => {
+    expect(dirOf('/workspace/src/a.ts')).toBe('/workspace/src');
+    expect(dirOf('/workspace/src/deep/a.ts')).toBe('/workspace/src');
+    expect(dirOf('/w/a.txt')).toBe('/w');
+    expect(dirOf('/a.txt')).toBe('/a.txt');
   });
 });

@@ -84,18 +84,21 @@ export function robustScore(x: number, xs: readonly number[]): number {
   return (x - med) / scale;
 }
 
+/** The host of a canonical origin (`https://api.example.com:443` → `api.example.com:443`); cheaper than parsing a URL per event. */
 function hostOf(target: string): string {
-  try {
-    return new URL(target).host;
-  } catch {
-    return target;
-  }
+  const i = target.indexOf('://');
+  return i < 0 ? target : target.slice(i + 3);
 }
 
-/** The first two segments of a guest path: `/workspace/src/a.ts` → `/workspace/src`. */
-function dirOf(path: string): string {
-  const parts = path.split('/').filter(Boolean);
-  return '/' + parts.slice(0, Math.min(2, Math.max(1, parts.length - 1))).join('/');
+/**
+ * The directory a guest path is under, at most two segments deep: `/workspace/src/a.ts` →
+ * `/workspace/src`, `/w/a.txt` → `/w`, `/a.txt` → `/a.txt`.
+ */
+export function dirOf(path: string): string {
+  const first = path.indexOf('/', 1);
+  if (first < 0) return path;
+  const second = path.indexOf('/', first + 1);
+  return second < 0 ? path.slice(0, first) : path.slice(0, second);
 }
 
 const isDecision = (e: AuditEvent) => e.type === 'capability_used' || e.type === 'capability_denied' || e.type === 'limit_exceeded' || e.type === 'authentication_failure';
