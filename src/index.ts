@@ -83,3 +83,5 @@ export { Authenticator } from './identity/mutual-auth.js';
 export type { Challenge, ChallengeResponse, AuthResult, AuthFailure, AgentRecord, AuthenticatorOptions } from './identity/mutual-auth.js';
 export { runDoctor } from './doctor/index.js';
 export type { DoctorReport, DoctorCheck, DoctorCheckId, DoctorStatus, DoctorOptions } from './doctor/index.js';
+export { startDashboard } from './monitor/dashboard/server.js';
+export type { Dashboard, DashboardOptions } from './monitor/dashboard/server.js';

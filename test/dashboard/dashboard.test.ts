@@ -10,8 +10,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
-import { createSandbox } from '../../dist/index.js';
-import { startDashboard } from '../../dist/monitor/dashboard/server.js';
+// Through the package's own entry, as a user imports it.
+import { createSandbox, startDashboard } from 'agent-os-sandbox';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { chromiumPath, needs } from '../helpers/requirements.js';
 import { skipUnless } from '../helpers/skip.js';
