@@ -134,6 +134,17 @@ export class Gate {
     this.indicators = indicators?.empty ? undefined : indicators;
   }
 
+  /**
+   * Why connecting to `address` (what `name` resolved to) is refused by the threat-intelligence
+   * list, or undefined. For resolvers outside the gate (the native agents' egress proxy): a
+   * name the policy allows may still lead to a listed range.
+   */
+  blockedAddress(address: string, name: string): { reason: string; rule: string } | undefined {
+    const hit = this.indicators?.address(address);
+    if (!hit) return undefined;
+    return { reason: `blocked indicator: ${name} resolved to ${address}, in ${hit} of the threat-intelligence list ${this.indicators!.data.source}`, rule: `indicator:${hit}` };
+  }
+
   /** Replace the policy this gate decides with. The caller has validated it. */
   setPolicy(policy: GatePolicy): void {
     this.c = compilePolicy(policy, this.agentId);
@@ -329,8 +340,8 @@ export class Gate {
   }
 
   /** Record a request that is malformed or not supported at all (sockets, DNS, bad URLs). */
-  refuse(req: AccessRequest, reason: string): Decision {
-    return this.finish(req, decision(false, reason));
+  refuse(req: AccessRequest, reason: string, matched?: readonly string[]): Decision {
+    return this.finish(req, decision(false, reason, matched));
   }
 
   /** Decide reading one environment variable (the policy's env lists alone decide). */

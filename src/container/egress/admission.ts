@@ -130,8 +130,8 @@ export async function admit(ctx: AdmitContext, kind: 'connect' | 'forward', raw:
     }
     if ('refused' in r) {
       release();
-      ctx.gate.refuse(networkRequest(origin, api), r.refused);
-      return refused(403, r.refused, ADDRESS_RULE);
+      ctx.gate.refuse(networkRequest(origin, api), r.refused, r.rule === undefined ? undefined : [r.rule]);
+      return refused(403, r.refused, r.rule === undefined ? ADDRESS_RULE : 'threat-intelligence list');
     }
     return { ok: true, target, address: r.address, family: r.family, decision: d, release };
   } catch (e) {
@@ -140,7 +140,8 @@ export async function admit(ctx: AdmitContext, kind: 'connect' | 'forward', raw:
   }
 }
 
-type Resolved = { address: string; family: 4 | 6 } | { refused: string } | { error: string };
+/** `rule`: the indicator that refused (an address the threat-intelligence list names). */
+type Resolved = { address: string; family: 4 | 6 } | { refused: string; rule?: string } | { error: string };
 
 const OWN_ADDRESS_HINT = 'request the address itself and add it to networkRules.allowedHosts to allow it on purpose';
 
@@ -157,6 +158,8 @@ async function resolveChecked(ctx: AdmitContext, target: HttpTarget, d: Decision
     if (c && !d.matched.includes(`networkRules:${target.host}`)) {
       return { refused: `${address} is a ${c.label} address (${c.range}); add "${address}" to networkRules.allowedHosts to allow it on purpose` };
     }
+    const listed = ctx.gate.blockedAddress?.(address, target.host);
+    if (listed) return { refused: listed.reason, rule: listed.rule };
     return { address, family: isIP(address) === 6 ? 6 : 4 };
   }
   let addrs: readonly LookupAddress[];
@@ -175,6 +178,9 @@ async function resolveChecked(ctx: AdmitContext, target: HttpTarget, d: Decision
         refused: `host "${target.host}" resolves to ${a.address}, a ${c.label} address (${c.range}); host names may only lead to public addresses — ${OWN_ADDRESS_HINT}`,
       };
     }
+    // Any listed address refuses the name: the proxy must not pick the one that passes.
+    const listed = ctx.gate.blockedAddress?.(a.address, target.host);
+    if (listed) return { refused: listed.reason, rule: listed.rule };
   }
   const first = addrs[0]!;
   return { address: first.address, family: isIP(first.address) === 6 ? 6 : 4 };

@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Gate, type GatePolicy } from '../../gate/gate.js';
 import type { AuditEvent } from '../../gate/types.js';
 import { QuotaLedger, quotaPolicyOf } from '../../limits/quota.js';
+import { compileIndicators, indicatorData } from '../../monitor/indicators.js';
 import { startEgressProxy, type EgressDecision, type EgressProxy, type LookupAddress } from './index.js';
 
 type Via = { path: string } | { port: number };
@@ -90,12 +91,13 @@ function loopbackOnly(o: net.TcpNetConnectOpts): net.Socket {
 let n = 0;
 async function setup(
   networkRules: NonNullable<GatePolicy['networkRules']>,
-  o: { quota?: { maxConnections?: number; dataTransferLimit?: number }; resolve?: Record<string, string> } = {},
+  o: { quota?: { maxConnections?: number; dataTransferLimit?: number }; resolve?: Record<string, string>; indicators?: { ipRanges: string[] } } = {},
 ): Promise<Setup> {
   const policy: GatePolicy = { capabilities: { allowed: ['network_access'], forbidden: [] }, mounts: [], networkRules };
   const q = quotaPolicyOf({ networkRules: o.quota }, 'agent-1');
   const events: AuditEvent[] = [];
   const gate = new Gate(policy, 'agent-1', (e) => void events.push(e), undefined, new QuotaLedger(QuotaLedger.allocate(q), q));
+  if (o.indicators) gate.setIndicators(compileIndicators(indicatorData(o.indicators, 'intel.yaml')));
   const decisions: EgressDecision[] = [];
   const lookups: string[] = [];
   // Names in `resolve` answer as given; everything else goes to the real resolver (localhost).
@@ -302,6 +304,24 @@ describe('egress proxy: denied', () => {
     const priv = await tunnel(s.tcp, 'intranet.test:443');
     expect(priv.text).toMatch(/resolves to 10\.0\.0\.7, a private address/);
     expect(s.proxy.stats().dials).toBe(0);
+  });
+
+  it('an allowed name that resolves into a range of the threat-intelligence list is refused before connecting, and so is the address itself', async () => {
+    const s = await setup(
+      { allowedHosts: ['*.example.com', '8.8.4.4'], allowedPorts: [80, 443], protocols: ['http', 'https'] },
+      { resolve: { 'cdn.example.com': '8.8.4.4' }, indicators: { ipRanges: ['8.8.4.0/24'] } },
+    );
+    const t = await tunnel(s.unix, 'cdn.example.com:443');
+    expect(t.status).toBe(403);
+    expect(t.text).toMatch(/blocked indicator: cdn\.example\.com resolved to 8\.8\.4\.4, in 8\.8\.4\.0\/24 of the threat-intelligence list intel\.yaml/);
+    expect(t.text).toMatch(/X-Agentos-Denied: threat-intelligence list/);
+    expect((await get(s.tcp, 'http://cdn.example.com/')).status).toBe(403);
+    // The policy allowed the name, the list refused where it led: one record each, the denial naming the indicator.
+    expect(s.events.filter((e) => e.outcome === 'denied').map((e) => e.matched)).toEqual([['indicator:8.8.4.0/24'], ['indicator:8.8.4.0/24']]);
+    // An IP literal the policy names exactly is still screened (the gate refuses it by its own check first).
+    expect((await tunnel(s.tcp, '8.8.4.4:443')).status).toBe(403);
+    expect(s.proxy.stats().dials).toBe(0);
+    expect(dialed).not.toContain('8.8.4.4');
   });
 
   it('without network_access nothing passes', async () => {
