@@ -23,7 +23,7 @@
  * Run alone with `node bench/audit.mjs` (after `npm run build`); `bench/run.mjs` runs it.
  * BENCH_QUICK=1 cuts the sample counts 10× (a smoke run, not for reporting).
  */
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { hash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -35,12 +35,9 @@ import { sealing } from '../dist/audit/seal.js';
 import { verifyStore } from '../dist/audit/verify.js';
 import { defaultHashWorkers } from '../dist/audit/hash-pool.js';
 import { batchHasher } from '../dist/audit/batch-hash.js';
-import { createSandbox } from '../dist/index.js';
-import { buildAgent } from '../dist/build/index.js';
 import { fmtMs, fmtRatio, median, percentile, table } from './lib/stats.mjs';
+import { gatedStatPerCall } from './lib/gated-stat.mjs';
 
-const HERE = fileURLToPath(new URL('.', import.meta.url));
-const REPO = resolve(HERE, '..');
 
 /** The i-th event: what the gate records for a file read (about 330 bytes canonical). */
 function event(i) {
@@ -250,45 +247,17 @@ async function verifyBoth(dir, otherDir, reps) {
 }
 
 /** Per-call cost of a real agent's `stat` calls with the audit off, async, sync and commit (the default). */
-async function gatedCalls(scratch, calls, reps) {
-  const wasm = join(scratch, 'fsprobe.wasm');
-  await buildAgent(join(REPO, 'test', 'fixtures', 'agents', 'fsprobe.c'), wasm);
-  const data = join(scratch, 'data');
-  await mkdir(data, { recursive: true });
-  await writeFile(join(data, 'x.txt'), 'x');
-  const policy = { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/data', host: data, mode: 'ro' }] };
-  const task = Array.from({ length: calls }, () => 'stat /data/x.txt').join('\n');
-  // All four agents loaded at once and their runs interleaved, so that the machine's drift
-  // (it is shared) weighs on each the same.
-  const variants = [];
-  for (const [label, audit] of [
-    ['off', false],
-    ['async', { dir: join(scratch, 'gated-async'), durability: 'async', checkpointIntervalMs: 0 }],
-    ['sync', { dir: join(scratch, 'gated-sync'), durability: 'sync', checkpointIntervalMs: 0 }],
-    ['commit', { dir: join(scratch, 'gated-commit'), checkpointIntervalMs: 0 }],
-  ]) {
-    const sandbox = createSandbox({ audit, cacheDir: join(scratch, 'cache'), prewarmWorkers: 0 });
-    const agent = await sandbox.load(wasm, { policy });
-    await agent.run(task);
-    variants.push({ label, sandbox, agent, per: [] });
-  }
-  for (let r = 0; r < reps; r++) {
-    for (const v of variants) {
-      const t0 = performance.now();
-      await v.agent.run(task);
-      const full = performance.now() - t0;
-      const e0 = performance.now();
-      await v.agent.run('clock');
-      const empty = performance.now() - e0;
-      v.per.push((full - empty) / calls);
-    }
-  }
-  const out = {};
-  for (const v of variants) {
-    await v.sandbox.close();
-    out[v.label] = v.per;
-  }
-  return out;
+function gatedCalls(scratch, calls, reps) {
+  return gatedStatPerCall(
+    scratch,
+    [
+      ['off', { audit: false }],
+      ['async', { audit: { dir: join(scratch, 'gated-async'), durability: 'async', checkpointIntervalMs: 0 } }],
+      ['sync', { audit: { dir: join(scratch, 'gated-sync'), durability: 'sync', checkpointIntervalMs: 0 } }],
+      ['commit', { audit: { dir: join(scratch, 'gated-commit'), checkpointIntervalMs: 0 } }],
+    ],
+    { calls, reps },
+  );
 }
 
 /** Run the section; returns the text to print. `gated: false` leaves out the real agent's calls. */

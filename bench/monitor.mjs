@@ -13,16 +13,13 @@
  *
  * `node bench/monitor.mjs` runs it alone.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Monitor } from '../dist/monitor/monitor.js';
-import { createSandbox } from '../dist/index.js';
-import { buildAgent } from '../dist/build/index.js';
 import { fmtMs, fmtRatio, median, percentile, table } from './lib/stats.mjs';
+import { gatedStatPerCall } from './lib/gated-stat.mjs';
 
-const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 /** N events: 80% allowed reads, 15% denials over 1,000 agents × 50 paths, 5% authentication failures. */
 function events(n) {
@@ -88,36 +85,15 @@ async function latency(bursts) {
 }
 
 async function gated(scratch, calls, reps) {
-  const wasm = join(scratch, 'fsprobe.wasm');
-  await buildAgent(join(REPO, 'test', 'fixtures', 'agents', 'fsprobe.c'), wasm);
-  const data = join(scratch, 'data');
-  await mkdir(data, { recursive: true });
-  await writeFile(join(data, 'x.txt'), 'x');
-  const policy = { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/data', host: data, mode: 'ro' }] };
-  const task = Array.from({ length: calls }, () => 'stat /data/x.txt').join('\n');
-  const variants = [];
-  for (const [label, monitor] of [['off', false], ['on', undefined]]) {
-    const sandbox = createSandbox({ audit: { dir: join(scratch, `audit-${label}`) }, cacheDir: join(scratch, 'cache'), prewarmWorkers: 0, ...(monitor === false ? { monitor: false } : {}) });
-    const agent = await sandbox.load(wasm, { policy });
-    await agent.run(task);
-    variants.push({ label, sandbox, agent, per: [] });
-  }
-  for (let r = 0; r < reps; r++) {
-    for (const v of variants) {
-      const t0 = performance.now();
-      await v.agent.run(task);
-      const full = performance.now() - t0;
-      const e0 = performance.now();
-      await v.agent.run('clock');
-      v.per.push((full - (performance.now() - e0)) / calls);
-    }
-  }
-  const out = {};
-  for (const v of variants) {
-    await v.sandbox.close();
-    out[v.label] = median(v.per);
-  }
-  return out;
+  const per = await gatedStatPerCall(
+    scratch,
+    [
+      ['off', { audit: { dir: join(scratch, 'audit-off') }, monitor: false }],
+      ['on', { audit: { dir: join(scratch, 'audit-on') } }],
+    ],
+    { calls, reps },
+  );
+  return { off: median(per.off), on: median(per.on) };
 }
 
 /** Run the section; returns the text to print. */

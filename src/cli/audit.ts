@@ -17,7 +17,7 @@ import { verifyStore } from '../audit/verify.js';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { UsageError } from '../errors.js';
 import { join } from 'node:path';
-import { parse, reportError, type ExitStatus } from './common.js';
+import { parse, reportError, type ExitStatus, print } from './common.js';
 import { formatReport, parseCount, parseTime, safeLine } from './audit-format.js';
 import { AUDIT_COMMON, commonHelp, EXPORT_OPTIONS, exportCommand, QUERY_OPTIONS, queryCommand, TAIL_OPTIONS, tailCommand } from './audit-read.js';
 import { FLAGS, flagLine, withAliases } from './flags.js';
@@ -255,11 +255,6 @@ async function pruneCommand(argv: string[]): Promise<ExitStatus> {
   } finally {
     await chain.close();
   }
-}
-
-function print(text: string): ExitStatus {
-  process.stdout.write(text + '\n');
-  return 0;
 }
 
 /** Run `agentos audit …`. */

@@ -48,6 +48,17 @@ export function reportError(e: unknown, json: boolean, extra: Record<string, unk
 }
 
 /** Whether a value is a SandboxError. */
+/** Print `text` (and a newline) to stdout; exit status 0. */
+export function print(text: string): ExitStatus {
+  process.stdout.write(text + '\n');
+  return 0;
+}
+
+/** Print `value` as JSON with `json`, else `text`; exit status 0. */
+export function out(json: boolean, value: unknown, text: string): ExitStatus {
+  return print(json ? JSON.stringify(value) : text);
+}
+
 export const isSandbox = (e: unknown): e is SandboxError => e instanceof SandboxError;
 
 /**

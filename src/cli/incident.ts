@@ -13,7 +13,7 @@ import { UsageError } from '../errors.js';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { IncidentStore, type Incident } from '../monitor/incidents.js';
 import { releaseIncident, resolveIncident } from '../monitor/incident-release.js';
-import { parse, reportError, safeText, type ExitStatus } from './common.js';
+import { parse, reportError, safeText, type ExitStatus, out, print } from './common.js';
 import { FLAGS, flagLine } from './flags.js';
 
 export const INCIDENT_OPTIONS = {
@@ -123,16 +123,6 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
     default:
       throw new UsageError(`unknown incident command ${JSON.stringify(sub)}; see \`agentos incident --help\``);
   }
-}
-
-function out(json: boolean, value: unknown, text: string): ExitStatus {
-  process.stdout.write((json ? JSON.stringify(value) : text) + '\n');
-  return 0;
-}
-
-function print(text: string): ExitStatus {
-  process.stdout.write(text + '\n');
-  return 0;
 }
 
 /** Run `agentos incident …`; returns the exit status. */

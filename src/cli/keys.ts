@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { fromB64u, publicJwk } from '../identity/keys.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
 import type { KeyInfo } from '../identity/types.js';
-import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
+import { durationArg, parse, readPassphraseFile, reportError, safeText, type ExitStatus, out, print } from './common.js';
 import { DEFAULT_KEY_STORE, FLAGS, flagLine, withAliases } from './flags.js';
 
 /**
@@ -174,16 +174,6 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
       return out(json, { ok: true, kid: key.kid, name: key.name, status: key.status, publicKey: key.publicKey, fingerprint: key.fingerprint, jwk: publicJwk(fromB64u(key.publicKey)) }, text);
     }
   }
-}
-
-function out(json: boolean, value: unknown, text: string): ExitStatus {
-  process.stdout.write((json ? JSON.stringify(value) : text) + '\n');
-  return 0;
-}
-
-function print(text: string): ExitStatus {
-  process.stdout.write(text + '\n');
-  return 0;
 }
 
 /**
