@@ -17,7 +17,7 @@
  */
 import type { Indicators } from '../monitor/indicators.js';
 import { randomUUID } from 'node:crypto';
-import { cancelledError, PolicyError, SandboxError, UsageError } from '../errors.js';
+import { cancelledError, DeniedError, PolicyError, SandboxError, UsageError } from '../errors.js';
 import { runFailure } from '../sandbox/run-failure.js';
 import { checkProvenance, type RunProvenance } from '../sandbox/provenance.js';
 import type { AuditEvent } from '../gate/types.js';
@@ -75,6 +75,8 @@ export interface NativeHost {
   toolNames(): readonly string[];
   /** Run a registered tool (after the gate allowed it). */
   callTool(name: string, input: string, agentId: string): Promise<ToolReply>;
+  /** Refuse a load under a quarantined agent id or of a quarantined executable (throws `DeniedError`). */
+  checkLoad(agentId: string, executableHash: string | undefined): void;
 }
 
 /** Options of {@link NativeAgent.run}: the same as for components. */
@@ -127,12 +129,47 @@ export class NativeAgent {
     readonly runtime: NativeRuntime,
   ) {
     const quota = quotaPolicyOf(policy, id);
-    const ledger = new QuotaLedger(QuotaLedger.allocate(quota), quota);
+    this.ledger = new QuotaLedger(QuotaLedger.allocate(quota), quota);
+    // The gate asks before every decision whether the monitor has quarantined the agent.
+    const auth = { authenticated: () => this.quarantined === undefined, why: () => this.quarantined?.message ?? '', quarantined: () => this.quarantined !== undefined };
     // Every decision's record is queued at once; `durable()` waits for the last one (sync commits).
     this.gate = new Gate(policy, id, (e) => {
       this.lastRecord = host.auditDurable(e, this.correlation);
       this.lastRecord.catch(() => {});
-    }, undefined, ledger);
+    }, undefined, this.ledger, auth);
+  }
+
+  private readonly ledger: QuotaLedger;
+  /** Set by the monitor's quarantine: every later decision is refused and every run rejects with it. */
+  private quarantined: DeniedError | undefined;
+  /** Stops the current run (its whole process tree). */
+  private stopRun: AbortController | undefined;
+
+  /** The executable's SHA-256 (what a quarantine refuses to load again), when it was hashed. */
+  get componentHash(): string | undefined {
+    return this.executable.sha256;
+  }
+
+  /**
+   * @internal Contain the agent (the monitor's quarantine): the gate refuses its every further
+   * call (tools, connections) with reason `quarantined`, its running process tree is killed,
+   * and every later run rejects with `CAPABILITY_DENIED`.
+   */
+  quarantine_(why: string, details: Readonly<Record<string, unknown>>): void {
+    if (this.quarantined || this.closed) return;
+    const e = new DeniedError(`agent ${this.id} is quarantined: ${why}; an operator must release it before it may run again`, { reason: 'quarantined', ...details });
+    this.quarantined = e;
+    this.stopRun?.abort(e);
+  }
+
+  /** Whether the monitor quarantined this agent. */
+  get isQuarantined(): boolean {
+    return this.quarantined !== undefined;
+  }
+
+  /** @internal quota usage, for a forensic snapshot */
+  usage_(): { readonly quotas: Record<string, unknown> } {
+    return { quotas: this.ledger.snapshot() };
   }
 
   /** @internal deny the hosts of a threat-intelligence list on every network decision */
@@ -204,6 +241,7 @@ export class NativeAgent {
 
   private async runNow(task: string, options: NativeRunOptions): Promise<NativeRunResult> {
     if (this.closed) throw new UsageError('agent is closed');
+    if (this.quarantined) throw this.quarantined;
     if (typeof task !== 'string') throw new UsageError('run(task): task must be a string');
     const limits = this.policy.resourceLimits;
     const timeoutMs = options.timeout !== undefined ? parseDuration(options.timeout, 'timeout') : (limits.maxExecutionTime ?? this.host.defaultTimeoutMs);
@@ -230,6 +268,8 @@ export class NativeAgent {
       }, runId);
       spawnDurable.catch(() => {}); // awaited in onPid; a run that fails before it must not leave it unhandled
       const stop = new AbortController();
+      this.stopRun = stop;
+      if (this.quarantined) stop.abort(this.quarantined);
       // The caller's cancellation stops the run like a limit does: the whole tree is killed.
       const signal = options.signal;
       if (signal?.aborted) throw cancelledError(signal);
@@ -276,6 +316,7 @@ export class NativeAgent {
         if (limitHit) throw limitHit;
       } finally {
         signal?.removeEventListener('abort', onAbort);
+        this.stopRun = undefined;
         const made = await making.catch(() => undefined);
         clearInterval(poll);
         await listener?.close();
@@ -355,7 +396,9 @@ export async function loadNativeAgent(host: NativeHost, policy: SandboxPolicy, o
     const executable = executableOf(command[0]!, env['PATH'] ?? '', policy.mounts);
     const rules = seccompRules({ allowedSyscalls: policy.allowedSyscalls });
     const seccomp = { filter: encodeProgram(programFor(rules)), allowed: rules.allowed.length, overridden: rules.overridden, rules };
-    agent = new NativeAgent(host, options.agentId ?? randomUUID(), policy, [...command], cwd, env, plan, files, executable, seccomp, runtime);
+    const agentId = options.agentId ?? randomUUID();
+    host.checkLoad(agentId, executable.sha256);
+    agent = new NativeAgent(host, agentId, policy, [...command], cwd, env, plan, files, executable, seccomp, runtime);
     await agent.startNetwork_();
     await agent.prepare_();
     return agent;

@@ -25,7 +25,8 @@ import type { Incident } from './incidents.js';
 /** What the sandbox knows of the agent at containment. */
 export interface ForensicContext {
   readonly policy?: unknown;
-  readonly component?: { readonly hash: string; readonly claims?: unknown } | undefined;
+  /** The component's hash and signature claims, or a native agent's executable and its hash. */
+  readonly component?: { readonly hash: string; readonly claims?: unknown; readonly executable?: unknown } | undefined;
   readonly logs: readonly unknown[];
   readonly usage?: unknown;
 }

@@ -19,9 +19,16 @@ import { AnomalyDetector, type RunSummary } from '../monitor/anomaly.js';
 import { dirname, join } from 'node:path';
 import { SandboxMetrics } from '../monitor/metrics.js';
 import type { Agent } from './agent.js';
+import type { NativeAgent } from '../container/native-agent.js';
 
 /** What a forensic snapshot records of an agent besides its logs: policy, component, usage. */
-function forensicContext(agent: Agent): Omit<ForensicContext, 'logs'> {
+/** A loaded agent the monitor can contain: a component's, or a native one. */
+type Containable = Agent | NativeAgent;
+
+function forensicContext(agent: Containable): Omit<ForensicContext, 'logs'> {
+  if ('executable' in agent) {
+    return { policy: agent.policy, ...(agent.componentHash ? { component: { hash: agent.componentHash, executable: { ...agent.executable } } } : {}), usage: agent.usage_() };
+  }
   return {
     policy: agent.policy,
     component: { hash: agent.componentHash, ...(agent.claims_ ? { claims: agent.claims_ } : {}) },
@@ -50,7 +57,7 @@ export interface MonitoringHost {
   audit(e: Omit<AuditEvent, 'time'>): number | undefined;
   alert(a: Alert): void;
   quarantined(q: QuarantineEntry): void;
-  agent(id: string): Agent | undefined;
+  agent(id: string): Containable | undefined;
   /** The open audit chain and its directory, for forensic snapshots; undefined when audit is off. */
   auditLog(): { readonly dir: string; readonly chain: AuditChain } | undefined;
   /** A forensic snapshot could not be written (reported, never thrown). */
@@ -251,7 +258,7 @@ export class SandboxMonitoring implements SandboxMonitor {
   }
 
   /** Write the forensic snapshot in the background (the quarantine does not wait for it). */
-  private snapshot(store: IncidentStore, incident: Incident, agent: Agent | undefined): void {
+  private snapshot(store: IncidentStore, incident: Incident, agent: Containable | undefined): void {
     const ctx = { ...(agent ? forensicContext(agent) : {}), logs: [...(this.logs.get(incident.agentId) ?? [])] };
     const p = writeForensics(store.pathOf(incident.id), incident, this.host.auditLog(), ctx).then(
       (path) => store.setForensics(incident.id, path),
@@ -321,10 +328,10 @@ export class SandboxMonitoring implements SandboxMonitor {
   }
 
   /** Refuse a load under a quarantined agent id or of a quarantined component. */
-  checkLoad(agentId: string, componentHash: string): void {
-    const q = this.byAgent.get(agentId) ?? this.byComponent.get(componentHash);
+  checkLoad(agentId: string, componentHash: string | undefined): void {
+    const q = this.byAgent.get(agentId) ?? (componentHash === undefined ? undefined : this.byComponent.get(componentHash));
     if (!q) return;
-    const what = this.byAgent.has(agentId) ? `agent id ${agentId}` : `component ${componentHash.slice(0, 16)}…`;
+    const what = this.byAgent.has(agentId) ? `agent id ${agentId}` : `component ${(componentHash ?? '').slice(0, 16)}…`;
     const incident = this.incidentOf.get(q.agentId);
     throw new DeniedError(`${what} is quarantined (alert ${q.alert.id}, ${q.alert.type}: ${q.alert.message}); release it with sandbox.release() or \`agentos incident release${incident ? ` ${incident}` : ''}\` first`, {
       reason: 'quarantined',

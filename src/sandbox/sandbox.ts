@@ -100,7 +100,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         audit: (e) => this.audit_(e),
         alert: (a) => this.emit('alert', a),
         quarantined: (q) => this.emit('quarantine', q),
-        agent: (id) => [...this.agents].find((a) => a.id === id),
+        agent: (id) => [...this.agents].find((a) => a.id === id) ?? [...this.natives].find((a) => a.id === id),
         auditLog: () => {
           const chain = this.auditBridge.current;
           return chain ? { dir: chain.dir, chain } : undefined;
@@ -304,6 +304,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
         forget: (a) => this.natives.delete(a),
         toolNames: () => [...this.tools.keys()],
         callTool: (name, input, agentId) => callTool(this.tools, { name, input, agentId }),
+        checkLoad: (agentId, hash) => this.monitoring.checkLoad(agentId, hash),
       },
       policy,
       options,

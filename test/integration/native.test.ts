@@ -243,6 +243,40 @@ for (const runtime of NATIVE_RUNTIMES) {
       expect((await none.run('')).output.trim().split('\n')).toEqual(['none', '4']);
     });
 
+    it('the monitor contains a native agent: ten denied tool calls raise suspicious_resource_access, its process tree is killed mid-run, later runs and loads are refused until released', async () => {
+      const watched = recordingSandbox({ monitor: { containAt: 'medium' } });
+      try {
+        const copy = join(tmp.dir, 'tools-agent-watched');
+        cpSync(join(exampleDir('native-python'), 'agent'), copy, { recursive: true });
+        chmodTree(copy);
+        // Ten denied calls, then a sleep the quarantine must cut short.
+        const script = `for i in 1 2 3 4 5 6 7 8 9 10; do /agent/tool.sh delete_everything '{}'; done; sleep 30; echo finished`;
+        const policy = { version: 1, capabilities: { allowed: ['read_files'] }, mounts: [{ guest: '/agent', host: copy, mode: 'ro' }], toolAccess: { allow: ['classify'] } };
+        const agent = await watched.sandbox.loadNative({ command: ['sh', '-c', script], policy, container: { runtime } });
+        const t0 = performance.now();
+        const run = agent.run('');
+        await expect(run).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined', alertType: 'suspicious_resource_access' } });
+        expect(performance.now() - t0).toBeLessThan(20_000);
+        expect(agent.isQuarantined).toBe(true);
+        await expect(agent.run('')).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
+        // Its agent id and its executable stay refused until released.
+        await expect(watched.sandbox.loadNative({ command: ['sh', '-c', 'true'], policy, agentId: agent.id, container: { runtime } })).rejects.toMatchObject({ code: 'CAPABILITY_DENIED', details: { reason: 'quarantined' } });
+        await expect(watched.sandbox.loadNative({ command: ['sh', '-c', 'true'], policy, container: { runtime } })).rejects.toMatchObject({ code: 'CAPABILITY_DENIED' });
+        await watched.sandbox.monitor.settle();
+        const [incident] = watched.sandbox.monitor.incidents();
+        expect(incident).toMatchObject({ agentId: agent.id, state: 'contained', forensics: 'forensics' });
+        const manifest = readFileSync(join(watched.auditDir, 'incidents', incident!.id, 'forensics', 'component.json'), 'utf8');
+        expect(manifest).toContain(agent.executable.sha256!);
+        await watched.sandbox.monitor.release(agent.id, { by: 'test', reason: 'the denials were the test' });
+        const again = await watched.sandbox.loadNative({ command: ['sh', '-c', 'echo ok'], policy, container: { runtime } });
+        expect((await again.run('')).output.trim()).toBe('ok');
+        await again.close();
+        await agent.close();
+      } finally {
+        await watched.sandbox.close();
+      }
+    }, 60_000);
+
     it('seccomp: namespace, ptrace, keyring, bpf, mount, io_uring and TIOCSTI calls fail with EPERM; ordinary work runs', async () => {
       const probe = [
         'import ctypes, errno, fcntl, os, termios',
