@@ -10,6 +10,7 @@ import { containerCommand } from './container.js';
 import { doctorCommand } from './doctor.js';
 import { incidentCommand } from './incident.js';
 import { dashboardCommand } from './dashboard.js';
+import { complianceCommand } from './compliance.js';
 import { keysCommand } from './keys.js';
 import { mcpCommand } from './mcp.js';
 import { signCommand, verifyCommand } from './sign.js';
@@ -32,6 +33,8 @@ Commands:
   audit <command>          verify, tail, query, export, checkpoint, prove or prune the audit log
   incident <command>       list, show, export, release or resolve the monitor's incidents
   dashboard                serve the security monitor's web page (agents, decisions, alerts, incidents)
+  compliance <command>     assess SOC 2, ISO 27001, GDPR, HIPAA or PCI DSS from the audit chain:
+                           signed reports with offline-verifiable evidence
   keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
   ca <command>             init a local CA, issue, revoke or verify agent certificates
   sign <agent.wasm>        sign a component with a key from the key store
@@ -62,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return incidentCommand(rest);
     case 'dashboard':
       return dashboardCommand(rest);
+    case 'compliance':
+      return complianceCommand(rest);
     case 'keys':
       return keysCommand(rest);
     case 'token':
