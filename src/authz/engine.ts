@@ -193,6 +193,9 @@ export function compileAuthz(model: AuthzModel, options: AuthzOptions = {}): Aut
       reason = 'no authorization rule applies; the sandbox policy decides';
     }
     for (const a of sec.actions) if (!matched.includes(`security:${a.policyId}/${a.ruleId}`)) matched.push(`security:${a.policyId}/${a.ruleId}`);
+    // A file a data policy classifies names that policy, so the record shows which classified
+    // data was touched (GDPR Art. 30 records of processing are read from it).
+    if (dataPolicy && type === 'file') matched.push(`data:${dataPolicy.policy.dataId}`);
     const decision: {
       allowed: boolean;
       reason: string;

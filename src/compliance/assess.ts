@@ -58,6 +58,8 @@ export interface ComplianceAssessment {
   readonly overallStatus: ControlStatus;
   readonly requirements: readonly RequirementAssessment[];
   readonly summary: Readonly<Record<ControlStatus, number>> & { readonly controls: number; readonly automated: number; readonly manual: number };
+  /** Decisions, denials and alerts per UTC day of the period, oldest first (days without any are left out). */
+  readonly activity: readonly { readonly day: string; readonly decisions: number; readonly denials: number; readonly alerts: number }[];
   /** The log assessed: its id, the records of the period. */
   readonly log?: { readonly logId: string; readonly records: number; readonly firstSeq?: number; readonly lastSeq?: number };
 }
@@ -128,6 +130,7 @@ export function assessFramework(framework: ComplianceFramework, ctx: CheckContex
       automated: all.filter((c) => c.automated).length,
       manual: all.filter((c) => !c.automated).length,
     },
+    activity: [...ctx.facts.perDay].sort(([a], [b]) => (a < b ? -1 : 1)).map(([day, d]) => ({ day, ...d })),
     ...(ctx.verification
       ? { log: { logId: ctx.verification.logId, records: ctx.facts.records, ...(ctx.facts.firstSeq !== undefined ? { firstSeq: ctx.facts.firstSeq, lastSeq: ctx.facts.lastSeq! } : {}) } }
       : {}),

@@ -56,6 +56,15 @@ export interface AuditFacts {
   policyChangesWithActor: number;
   /** Data ids accessed (from `data:` matches), with their decisions. */
   readonly dataIds: Map<string, { allowed: number; denied: number }>;
+  /** Activity per UTC day (`YYYY-MM-DD`): decisions, denials, alerts (for the report's charts). */
+  readonly perDay: Map<string, DayActivity>;
+}
+
+/** One UTC day of the period. */
+export interface DayActivity {
+  decisions: number;
+  denials: number;
+  alerts: number;
 }
 
 const KINDS: readonly FactKind[] = [
@@ -81,7 +90,17 @@ export function emptyFacts(since: number, until: number): AuditFacts {
     quarantined: new Set(),
     policyChangesWithActor: 0,
     dataIds: new Map(),
+    perDay: new Map(),
   };
+}
+
+const DAY_MS = 86_400_000;
+
+function dayOf(f: AuditFacts, time: number): DayActivity {
+  const key = new Date(time - (time % DAY_MS)).toISOString().slice(0, 10);
+  let d = f.perDay.get(key);
+  if (!d) f.perDay.set(key, (d = { decisions: 0, denials: 0, alerts: 0 }));
+  return d;
 }
 
 function note(f: AuditFacts, kind: FactKind, seq: number): void {
@@ -104,6 +123,9 @@ export function addRecord(f: AuditFacts, r: AuditRecord): void {
   const decision = r.eventType === 'capability_used' || r.eventType === 'capability_denied';
   if (decision) {
     const allowed = r.outcome === 'success';
+    const day = dayOf(f, r.timestamp);
+    day.decisions++;
+    if (!allowed) day.denials++;
     note(f, allowed ? 'decision_allowed' : 'decision_denied', r.seq);
     if (!allowed && /^AUDIT_UNAVAILABLE\b/.test(str(d['reason']) ?? '')) note(f, 'audit_refused', r.seq);
     if (capability === 'network_access') note(f, allowed ? 'network_allowed' : 'network_denied', r.seq);
@@ -142,6 +164,7 @@ export function addRecord(f: AuditFacts, r: AuditRecord): void {
         f.quarantined.add(r.agentId);
       } else {
         note(f, 'security_alert', r.seq);
+        dayOf(f, r.timestamp).alerts++;
         f.alertsBySeverity[r.severity] = (f.alertsBySeverity[r.severity] ?? 0) + 1;
       }
       break;

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { sign } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox } from '../../dist/index.js';
@@ -35,6 +35,17 @@ const good = {
   mounts: [{ guest: '/w', host: data, mode: 'ro' }],
   fileAccess: { forbidden: ['/w/secret.txt'] },
 };
+/** Classified data: files under data policies (the code-reviewer role reads .ts files). */
+const classified = {
+  version: 1,
+  roles: ['code-reviewer'],
+  capabilities: { allowed: ['read_files'], forbidden: ['network_access'] },
+  mounts: [{ guest: '/w', host: data, mode: 'ro' }],
+  dataPolicies: [
+    { dataId: '/w/customers/*', classification: 'restricted', accessRules: { readRoles: ['code-reviewer'] } },
+    { dataId: '/w/hr/*', classification: 'confidential', accessRules: { readRoles: ['data-analyst'] } },
+  ],
+};
 const wide = { version: 1, capabilities: { allowed: ['read_files', 'write_files'] }, mounts: [{ guest: '/host-etc', host: '/etc', mode: 'rw' }], toolAccess: { allow: ['*'] } };
 
 /** Every control of the report, by check. */
@@ -46,16 +57,22 @@ function byCheck(r: ComplianceReport): Map<string, ControlAssessment> {
 
 describe('agentos compliance', () => {
   beforeAll(async () => {
-    const { mkdirSync } = await import('node:fs');
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, 'a.txt'), 'a');
     writeFileSync(join(data, 'secret.txt'), 's');
     writeFileSync(join(tmp.dir, 'good.json'), JSON.stringify(good));
     writeFileSync(join(tmp.dir, 'wide.json'), JSON.stringify(wide));
+    writeFileSync(join(tmp.dir, 'classified.json'), JSON.stringify(classified));
+    mkdirSync(join(data, 'customers'));
+    mkdirSync(join(data, 'hr'));
+    writeFileSync(join(data, 'customers', 'alice.ts'), 'alice');
+    writeFileSync(join(data, 'hr', 'bob.ts'), 'bob');
     const sandbox = createSandbox({ audit: { dir: auditDir }, cacheDir: TEST_CACHE_DIR });
     try {
       const agent = await sandbox.load(fixturePath('fsprobe'), { policy: good });
       await agent.run(['read /w/a.txt', 'read /w/a.txt', ...Array.from({ length: 10 }, () => 'read /w/secret.txt')].join('\n'));
+      const reviewer = await sandbox.load(fixturePath('fsprobe'), { policy: classified, agentId: 'reviewer-1' });
+      await reviewer.run('read /w/customers/alice.ts\nread /w/customers/alice.ts\nread /w/hr/bob.ts');
       await sandbox.monitor.settle();
     } finally {
       await sandbox.close();
@@ -69,6 +86,7 @@ describe('agentos compliance', () => {
     const report = JSON.parse(readFileSync(join(tmp.dir, 'soc2.json'), 'utf8')) as ComplianceReport;
     const c = byCheck(report);
     expect(c.get('decisions-logged')).toMatchObject({ status: 'compliant', reasons: [expect.stringMatching(/access decisions recorded \(10 denials\)/)] });
+    expect(c.get('data-access-logging')).toBeUndefined(); // SOC 2 maps no control to it
     expect(c.get('least-privilege')).toMatchObject({ status: 'compliant' });
     expect(c.get('authentication')?.status).toBe('compliant');
     expect(c.get('monitoring')).toMatchObject({ status: 'compliant', reasons: [expect.stringMatching(/alerts raised and recorded \(1 medium\)/)] });
@@ -139,6 +157,25 @@ describe('agentos compliance', () => {
     expect(problems.join('\n')).not.toMatch(/signature does not verify under the log's key/);
   }, 60_000);
 
+  it('GDPR: the data-access control, Art. 30 records of processing and an Art. 15 access history from the chain', () => {
+    const r = agentos(['compliance', 'report', '--framework', 'gdpr', '--audit', auditDir, '--policy', 'classified.json', '--json']);
+    expect(r.status).toBe(0);
+    const c = byCheck(JSON.parse(r.stdout) as ComplianceReport);
+    expect(c.get('data-access-logging')).toMatchObject({ status: 'compliant', reasons: ['3 decisions on 2 classified data ids recorded, each with its agent and policy'] });
+    const records = agentos(['compliance', 'gdpr', 'records', '--audit', auditDir, '--policy', 'classified.json', '--json']);
+    expect(records.status).toBe(0);
+    expect(JSON.parse(records.stdout)).toEqual([
+      expect.objectContaining({ agentId: 'reviewer-1', dataPolicy: '/w/customers/*', classification: 'restricted', resources: ['/w/customers/alice.ts'], actions: { read: { allowed: 2, denied: 0 } } }),
+      expect.objectContaining({ agentId: 'reviewer-1', dataPolicy: '/w/hr/*', classification: 'confidential', resources: ['/w/hr/bob.ts'] }),
+    ]);
+    const access = agentos(['compliance', 'gdpr', 'access', '--data-id', '/w/customers/alice.ts', '--audit', auditDir, '--json']);
+    expect(access.status).toBe(0);
+    const events = JSON.parse(access.stdout) as { seq: number; agentId: string; outcome: string; dataPolicy: string }[];
+    expect(events.map((e) => [e.agentId, e.outcome, e.dataPolicy])).toEqual([['reviewer-1', 'success', '/w/customers/*'], ['reviewer-1', 'success', '/w/customers/*']]);
+    expect(events[0]!.seq).toBeLessThan(events[1]!.seq);
+    expect(agentos(['compliance', 'gdpr', 'access', '--audit', auditDir]).status).toBe(2);
+  }, 120_000);
+
   it('list and status; usage errors exit 2', () => {
     const list = agentos(['compliance', 'list']);
     expect(list.status).toBe(0);
@@ -146,7 +183,7 @@ describe('agentos compliance', () => {
     expect(list.stdout).toMatch(/\[a person\]/);
     const status = agentos(['compliance', 'status', '--audit', auditDir, '--json']);
     expect(status.status).toBe(0);
-    expect((JSON.parse(status.stdout) as { framework: string }[]).map((s) => s.framework)).toEqual(['pci-dss', 'soc2']);
+    expect((JSON.parse(status.stdout) as { framework: string }[]).map((s) => s.framework)).toEqual(['gdpr', 'pci-dss', 'soc2']);
     expect(agentos(['compliance', 'report', '--framework', 'sox', '--audit', auditDir]).status).toBe(2);
     expect(agentos(['compliance', 'verify', 'soc2.json']).status).toBe(2);
     expect(agentos(['compliance', '--help']).stdout).toMatch(/Usage: agentos compliance/);
