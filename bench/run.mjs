@@ -35,7 +35,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'monitor', 'native', 'egress', 'adapters', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'monitor', 'compliance', 'native', 'egress', 'adapters', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -308,6 +308,15 @@ if (want('monitor')) {
   log('');
   const { monitorBench } = await import('./monitor.mjs');
   log(await monitorBench({ quick: QUICK, progress }));
+}
+
+// ---- compliance: report generation and verification over large logs (bench/compliance.mjs) ------
+
+if (want('compliance')) {
+  progress('compliance: report and verification over logs of 100k and 1M records, beside audit verify');
+  log('');
+  const { complianceBench } = await import('./compliance.mjs');
+  log(await complianceBench({ quick: QUICK, progress }));
 }
 
 if (want('egress')) {
