@@ -11,15 +11,18 @@ import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { FRAMEWORKS, frameworkById } from '../compliance/frameworks/index.js';
 import { generateReport, type ComplianceReport } from '../compliance/report.js';
 import { verifyReportFile } from '../compliance/verify.js';
+import { renderReportHtml } from '../compliance/html.js';
+import { chromiumMissing, findChromium, renderReportPdf } from '../compliance/pdf.js';
 import { fromHex, isHashHex } from '../audit/hash.js';
 import { durationArg, out, parse, print, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS, flagLine } from './flags.js';
+import { gdprCommand } from './compliance-gdpr.js';
 
 export const COMPLIANCE_OPTIONS = {
   audit: FLAGS.audit,
   framework: { name: 'framework', type: 'string', arg: 'ID', help: `the framework: ${FRAMEWORKS.map((f) => f.id).join(', ')}` },
   since: { name: 'since', type: 'string', arg: 'DURATION', help: 'the period assessed: this far back from now (default 90d)' },
-  format: { name: 'format', type: 'string', arg: 'FORMAT', help: 'json (the signed report; default)' },
+  format: { name: 'format', type: 'string', arg: 'FORMAT', help: 'json (the signed report; default), html (readable, printable) or pdf\n(needs --out and Chromium; AGENTOS_CHROMIUM names it)' },
   out: { ...FLAGS.out, help: 'write the report to FILE (default: stdout)' },
   policy: { ...FLAGS.policy, multiple: true, help: 'a policy in force (repeat for each); least privilege and network\nchecks read them' },
   keys: { ...FLAGS.keys, help: 'the key store (the encryption check reads it)' },
@@ -28,6 +31,7 @@ export const COMPLIANCE_OPTIONS = {
   'resolve-within': { name: 'resolve-within', type: 'string', arg: 'DURATION', help: 'incidents must be resolved within this of detection (default 72h)' },
   export: { name: 'export', type: 'string', arg: 'FILE', help: 'verify: the audit export holding the evidence records' },
   'public-key': { name: 'public-key', type: 'string', arg: 'HEX', help: "verify: the log's public key to trust (default: the export's)" },
+  'data-id': { name: 'data-id', type: 'string', arg: 'ID', help: 'gdpr access: the data id (as dataPolicies name it)' },
   json: FLAGS.json,
   help: FLAGS.help,
 } as const;
@@ -48,6 +52,9 @@ Commands:
   verify REPORT --export FILE  check the report offline: its signature, its checkpoint, and
                                every evidence record of the export against its proof
   status                       the latest assessment of each framework
+  gdpr records                 GDPR Art. 30: which agents accessed which classified data, when,
+                               under which policy
+  gdpr access --data-id ID     GDPR Art. 15: the access history of one data id
 
 Options:
 ${Object.values(COMPLIANCE_OPTIONS).map((f) => flagLine(f)).join('\n')}
@@ -56,9 +63,11 @@ Exit status: 0 ok; 1 verify found a problem; 2 bad usage; 4 the audit log is una
 
 Examples:
   agentos compliance report --framework soc2 --since 90d --policy policy.yaml -o soc2.json
+  agentos compliance report --framework soc2 --policy policy.yaml --format html -o soc2.html
+  agentos compliance report --framework soc2 --policy policy.yaml --format pdf -o soc2.pdf
   agentos audit export -o log.jsonl && agentos compliance verify soc2.json --export log.jsonl`;
 
-type Values = ReturnType<typeof parse<typeof COMPLIANCE_OPTIONS>>['values'];
+export type Values = ReturnType<typeof parse<typeof COMPLIANCE_OPTIONS>>['values'];
 
 const latestDir = (audit: string) => join(audit, 'compliance');
 
@@ -72,7 +81,11 @@ function frameworkOf(values: Values) {
 async function report(values: Values): Promise<ExitStatus> {
   const framework = frameworkOf(values);
   const format = values.format ?? 'json';
-  if (format !== 'json') throw new UsageError(`--format ${JSON.stringify(format)}: the formats are json`);
+  if (format !== 'json' && format !== 'html' && format !== 'pdf') throw new UsageError(`--format ${JSON.stringify(format)}: the formats are json, html, pdf`);
+  if (format === 'pdf' && values.out === undefined) throw new UsageError('--format pdf writes a file: give --out FILE');
+  // Before assessing: a PDF that cannot be printed is refused at once.
+  const chromium = format === 'pdf' ? findChromium() : undefined;
+  if (format === 'pdf' && chromium === undefined) throw chromiumMissing();
   const audit = values.audit ?? DEFAULT_AUDIT_DIR;
   const since = Date.now() - durationArg(values.since ?? '90d', '--since');
   const policies = [];
@@ -94,13 +107,15 @@ async function report(values: Values): Promise<ExitStatus> {
   const text = JSON.stringify(r, null, 2) + '\n';
   await mkdir(latestDir(audit), { recursive: true });
   await writeFile(join(latestDir(audit), `${framework.id}.json`), text, { mode: 0o600 });
+  const output = format === 'json' ? text : renderReportHtml(r);
   if (values.out !== undefined) {
-    await writeFile(values.out, text);
+    if (format === 'pdf') await renderReportPdf(output, values.out, chromium!);
+    else await writeFile(values.out, output);
     const s = r.assessment.summary;
     process.stderr.write(`${framework.name}: ${r.assessment.overallStatus} — ${s.compliant} compliant, ${s.partial} partial, ${s.non_compliant} non-compliant, ${s.not_assessed} not assessed (${s.manual} need a person); ${r.proofs.length} evidence records proven; written to ${values.out}\n`);
     return 0;
   }
-  process.stdout.write(text);
+  process.stdout.write(output);
   return 0;
 }
 
@@ -157,7 +172,7 @@ export async function complianceCommand(argv: string[]): Promise<ExitStatus> {
     const { values, positionals } = parse(argv, COMPLIANCE_OPTIONS, 'compliance');
     const [sub, ...rest] = positionals;
     if (values.help || sub === undefined) return print(COMPLIANCE_HELP);
-    if (sub !== 'verify' && rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}; see \`agentos compliance --help\``);
+    if (sub !== 'verify' && sub !== 'gdpr' && rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}; see \`agentos compliance --help\``);
     switch (sub) {
       case 'list':
         return list(values);
@@ -168,6 +183,8 @@ export async function complianceCommand(argv: string[]): Promise<ExitStatus> {
         return await verify(values, rest[0]);
       case 'status':
         return await status(values);
+      case 'gdpr':
+        return await gdprCommand(values, rest);
       default:
         throw new UsageError(`unknown compliance command ${JSON.stringify(sub)}; see \`agentos compliance --help\``);
     }

@@ -116,6 +116,12 @@ export const needs = {
       const ok = path !== undefined && runs(path, ['--version']);
       return { ok, what: 'a headless Chromium (Debian chromium)', reason: ok ? '' : 'chromium is not installed', enable: 'apt-get install chromium' };
     }),
+  pdftoppm: (): Requirement =>
+    memo('pdftoppm', () => {
+      // Poppler's rasteriser, to look at the pages of a PDF the product printed.
+      const ok = runs('pdftoppm', ['-v']);
+      return { ok, what: 'pdftoppm (poppler-utils)', reason: ok ? '' : 'pdftoppm is not on PATH', enable: 'apt-get install poppler-utils' };
+    }),
   cgroups: (): Requirement =>
     memo('cgroups', () => {
       // Real cgroups for native agents: memory and pids controllers this process may write (root or a delegated cgroup).
