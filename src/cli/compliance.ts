@@ -59,7 +59,8 @@ Commands:
 Options:
 ${Object.values(COMPLIANCE_OPTIONS).map((f) => flagLine(f)).join('\n')}
 
-Exit status: 0 ok; 1 verify found a problem; 2 bad usage; 4 the audit log is unavailable.
+Exit status: 0 ok; 1 verify found a problem; 2 bad usage or an invalid policy; 5 the audit log is
+unavailable, or no Chromium for --format pdf (AGENTOS_CHROMIUM names one).
 
 Examples:
   agentos compliance report --framework soc2 --since 90d --policy policy.yaml -o soc2.json
