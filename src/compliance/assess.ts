@@ -18,7 +18,8 @@ import { verifyStore } from '../audit/verify.js';
 import { IncidentStore, type Incident } from '../monitor/incidents.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { CHECKS, type CheckContext, type CheckResult, type Evidence, type KeyFileFact } from './checks.js';
-import { emptyFacts, scanStore, type AuditFacts } from './facts.js';
+import { emptyFacts, type AuditFacts } from './facts.js';
+import { scanStore } from './scan.js';
 import type { CheckId, ComplianceFramework, ControlStatus, EvidenceRequirement, RequirementCategory } from './types.js';
 
 export interface ControlAssessment {
@@ -189,10 +190,11 @@ export async function gatherContext(framework: ComplianceFramework, o: GatherOpt
 export async function gatherFrom(reader: AuditReader, framework: ComplianceFramework, o: GatherOptions): Promise<CheckContext> {
   const now = o.now ?? Date.now();
   const until = o.until ?? now;
+  // The facts pass interleaves with the verification (whose hashing runs on its workers). It
+  // stays on this thread: a second LevelDB reader on a worker thread of the same process was
+  // seen to die with SIGBUS.
   const facts: AuditFacts = emptyFacts(o.since, until);
-  // The scan runs while the verification's workers hash: on a machine with cores to spare the
-  // report costs little more than the verification it must include.
-  const [verification] = await Promise.all([verifyStore(reader.store, o.witness !== undefined ? { witness: o.witness } : {}), scanStore(reader.store, facts)]);
+  const [verification] = await Promise.all([verifyStore(reader.store, o.witness !== undefined ? { witness: o.witness } : {}), scanStore(reader.store, facts, reader.head.size)]);
   let oldest: number | undefined;
   for await (const r of queryRecords(reader.store, { limit: 1 })) oldest = r.timestamp;
   let logKeyPlaintext: boolean | undefined;

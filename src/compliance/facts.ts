@@ -6,9 +6,7 @@
  * controls a framework has. Memory is bounded: counters, per-kind samples and the set of
  * component hashes (one per distinct component).
  */
-import { blockEntries, blockHeader } from '../audit/block.js';
 import type { AuditRecord } from '../audit/record.js';
-import type { AuditStore } from '../audit/store.js';
 
 /** Sequence numbers kept per kind of fact, as evidence (the first ones of the period). */
 export const SAMPLES_PER_FACT = 5;
@@ -119,24 +117,37 @@ function note(f: AuditFacts, kind: FactKind, seq: number): void {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** Count one record of the period (its place and time). */
+function counted(f: AuditFacts, seq: number, time: number): void {
+  f.records++;
+  f.firstSeq ??= seq;
+  f.lastSeq = seq;
+  f.firstTime ??= time;
+  f.lastTime = time;
+}
+
+/**
+ * Add one access decision that names no data policy and was not refused for want of the log:
+ * what the scan's fast path (scan.ts) reads from a record without parsing it.
+ */
+export function addPlainDecision(f: AuditFacts, seq: number, time: number, allowed: boolean, network: boolean): void {
+  counted(f, seq, time);
+  const day = dayOf(f, time);
+  day.decisions++;
+  if (!allowed) day.denials++;
+  note(f, allowed ? 'decision_allowed' : 'decision_denied', seq);
+  if (network) note(f, allowed ? 'network_allowed' : 'network_denied', seq);
+}
+
 /** Add one record of the period to the facts. */
 export function addRecord(f: AuditFacts, r: AuditRecord): void {
-  f.records++;
-  f.firstSeq ??= r.seq;
-  f.lastSeq = r.seq;
-  f.firstTime ??= r.timestamp;
-  f.lastTime = r.timestamp;
   const d = (r.details ?? {}) as Record<string, unknown>;
   const capability = str(d['capability']);
   const decision = r.eventType === 'capability_used' || r.eventType === 'capability_denied';
   if (decision) {
     const allowed = r.outcome === 'success';
-    const day = dayOf(f, r.timestamp);
-    day.decisions++;
-    if (!allowed) day.denials++;
-    note(f, allowed ? 'decision_allowed' : 'decision_denied', r.seq);
+    addPlainDecision(f, r.seq, r.timestamp, allowed, capability === 'network_access');
     if (!allowed && /^AUDIT_UNAVAILABLE\b/.test(str(d['reason']) ?? '')) note(f, 'audit_refused', r.seq);
-    if (capability === 'network_access') note(f, allowed ? 'network_allowed' : 'network_denied', r.seq);
     const matched = Array.isArray(d['matched']) ? (d['matched'] as unknown[]) : [];
     for (const m of matched) {
       if (typeof m !== 'string' || !m.startsWith('data:') || m === 'data:none') continue;
@@ -149,6 +160,7 @@ export function addRecord(f: AuditFacts, r: AuditRecord): void {
     }
     return;
   }
+  counted(f, r.seq, r.timestamp);
   switch (r.eventType) {
     case 'authentication_success':
       note(f, r.action === 'verify-signature' ? 'signature_verified' : 'authentication_success', r.seq);
@@ -194,33 +206,3 @@ export function unsignedComponents(f: AuditFacts): string[] {
   return [...f.spawned].filter((h) => !f.verified.has(h));
 }
 
-const utf8 = new TextDecoder();
-
-/**
- * Add every record of the store whose time falls in the facts' period, reading blocks directly:
- * blocks outside the period are skipped from their header, and a record is only parsed (no
- * leaf hash, no field checks — the chain's verification checks every record), which is a third
- * of what a full decode costs. A record that does not parse is left to the verification.
- */
-export async function scanStore(store: AuditStore, f: AuditFacts): Promise<void> {
-  for await (const { firstSeq, block } of store.blocks({})) {
-    let entries;
-    try {
-      const h = blockHeader(block);
-      if (h.maxTs < f.since || h.minTs >= f.until) continue;
-      entries = blockEntries(block);
-    } catch {
-      continue;
-    }
-    for (let i = 0; i < entries.length; i++) {
-      let r: AuditRecord;
-      try {
-        r = JSON.parse(utf8.decode(entries[i]!.input.subarray(1))) as AuditRecord;
-      } catch {
-        continue;
-      }
-      if (typeof r !== 'object' || r === null || r.seq !== firstSeq + i || typeof r.timestamp !== 'number' || r.timestamp < f.since || r.timestamp >= f.until) continue;
-      addRecord(f, r);
-    }
-  }
-}
