@@ -43,7 +43,15 @@ function checkHere(block: Uint8Array, firstSeq: number): CheckedBlock {
  * `v.problem`); problems that do not stop the walk (an edited block header) go to `problems`.
  * With `deep`, every record is also decoded and its fields checked.
  */
-export async function walkBlocks(store: AuditStore, v: StreamVerifier, from: number, pool: HashPool | undefined, deep: boolean, problems: Problem[]): Promise<void> {
+export async function walkBlocks(
+  store: AuditStore,
+  v: StreamVerifier,
+  from: number,
+  pool: HashPool | undefined,
+  deep: boolean,
+  problems: Problem[],
+  onBlock?: (firstSeq: number, block: Uint8Array) => void,
+): Promise<void> {
   const window: Item[] = [];
   // Offer the blocks no one has taken, oldest first, until the workers are full.
   const assign = (): void => {
@@ -82,6 +90,13 @@ export async function walkBlocks(store: AuditStore, v: StreamVerifier, from: num
     let going = true;
     for await (const { firstSeq, block } of store.blocks({ from })) {
       if (firstSeq < from) continue;
+      // A reader of the same blocks (a compliance report's facts) sees each once, before it goes
+      // to a worker; what it does with it is its own affair and never the verification's.
+      try {
+        onBlock?.(firstSeq, block);
+      } catch {
+        // ignored
+      }
       window.push({ firstSeq, block });
       assign();
       if (window.length > ahead && !(going = await link())) break;

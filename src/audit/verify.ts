@@ -48,6 +48,12 @@ export interface VerifyOptions {
    * most 4) on a multi-core machine; 0 does everything here.
    */
   readonly hashWorkers?: number;
+  /**
+   * Shown every block the verification reads, before it is checked (its first sequence number
+   * and its bytes, which the callee must not keep or change): one read of the log for the
+   * verification and another pass (a compliance report's facts). Its errors are ignored.
+   */
+  readonly onBlock?: (firstSeq: number, block: Uint8Array) => void;
 }
 
 /** The result of a verification. */
@@ -179,7 +185,7 @@ async function verifyWith(store: AuditStore, options: VerifyOptions, pool: HashP
 
   const v = new StreamVerifier(start, checkpoints, new Map([...trusted].filter(([s]) => s >= start.size)), { keepNodes: true, nodeStep: STORED_LEVEL_STEP });
   v.reached(start.size);
-  await walkBlocks(store, v, start.size, pool, options.deep === true, problems);
+  await walkBlocks(store, v, start.size, pool, options.deep === true, problems, options.onBlock);
   if (v.problem) problems.push(v.problem);
   else await endChecks(store, v, checkpoints, trusted, problems);
   problems.sort((a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity));

@@ -19,7 +19,7 @@ import { IncidentStore, type Incident } from '../monitor/incidents.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { CHECKS, type CheckContext, type CheckResult, type Evidence, type KeyFileFact } from './checks.js';
 import { emptyFacts, type AuditFacts } from './facts.js';
-import { scanStore } from './scan.js';
+import { scanBlock } from './scan.js';
 import type { CheckId, ComplianceFramework, ControlStatus, EvidenceRequirement, RequirementCategory } from './types.js';
 
 export interface ControlAssessment {
@@ -190,11 +190,12 @@ export async function gatherContext(framework: ComplianceFramework, o: GatherOpt
 export async function gatherFrom(reader: AuditReader, framework: ComplianceFramework, o: GatherOptions): Promise<CheckContext> {
   const now = o.now ?? Date.now();
   const until = o.until ?? now;
-  // The facts pass interleaves with the verification (whose hashing runs on its workers). It
-  // stays on this thread: a second LevelDB reader on a worker thread of the same process was
-  // seen to die with SIGBUS.
+  // The facts come from the blocks the verification reads (one read of the log), scanned on
+  // this thread while the verification's workers hash. (A second LevelDB reader on a worker
+  // thread of the same process was tried and seen to die with SIGBUS.)
   const facts: AuditFacts = emptyFacts(o.since, until);
-  const [verification] = await Promise.all([verifyStore(reader.store, o.witness !== undefined ? { witness: o.witness } : {}), scanStore(reader.store, facts, reader.head.size)]);
+  const end = reader.head.size;
+  const verification = await verifyStore(reader.store, { ...(o.witness !== undefined ? { witness: o.witness } : {}), onBlock: (s, b) => scanBlock(facts, s, b, end) });
   let oldest: number | undefined;
   for await (const r of queryRecords(reader.store, { limit: 1 })) oldest = r.timestamp;
   let logKeyPlaintext: boolean | undefined;

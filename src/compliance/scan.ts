@@ -1,5 +1,6 @@
 /**
- * The one pass over a log's records that feeds the facts (facts.ts), reading blocks directly:
+ * The one pass over a log's records that feeds the facts (facts.ts), on the blocks the chain's
+ * verification reads (`VerifyOptions.onBlock`):
  * blocks outside the period are skipped from their header, and no leaf hash is recomputed nor
  * field checked — the chain's verification, which every report includes, checks every record.
  *
@@ -12,7 +13,6 @@
  */
 import { blockEntries, blockHeader } from '../audit/block.js';
 import type { AuditRecord } from '../audit/record.js';
-import type { AuditStore } from '../audit/store.js';
 import { addPlainDecision, addRecord, type AuditFacts } from './facts.js';
 
 const utf8 = new TextDecoder();
@@ -52,29 +52,27 @@ function plainDecision(f: AuditFacts, text: string, seq: number): boolean {
   return true;
 }
 
-/** Add every record of the store whose time falls in the facts' period (and whose seq is below `end`). */
-export async function scanStore(store: AuditStore, f: AuditFacts, end = Infinity): Promise<void> {
-  for await (const { firstSeq, block } of store.blocks({})) {
-    let entries;
+/** Add the records of one block that fall in the facts' period (and whose seq is below `end`). */
+export function scanBlock(f: AuditFacts, firstSeq: number, block: Uint8Array, end = Infinity): void {
+  if (firstSeq >= end) return;
+  let entries;
+  try {
+    const h = blockHeader(block);
+    if (h.maxTs < f.since || h.minTs >= f.until) return;
+    entries = blockEntries(block);
+  } catch {
+    return;
+  }
+  for (let i = 0; i < entries.length && firstSeq + i < end; i++) {
+    const text = utf8.decode(entries[i]!.input.subarray(1));
+    if (plainDecision(f, text, firstSeq + i)) continue;
+    let r: AuditRecord;
     try {
-      const h = blockHeader(block);
-      if (h.maxTs < f.since || h.minTs >= f.until) continue;
-      entries = blockEntries(block);
+      r = JSON.parse(text) as AuditRecord;
     } catch {
       continue;
     }
-    if (firstSeq >= end) return;
-    for (let i = 0; i < entries.length && firstSeq + i < end; i++) {
-      const text = utf8.decode(entries[i]!.input.subarray(1));
-      if (plainDecision(f, text, firstSeq + i)) continue;
-      let r: AuditRecord;
-      try {
-        r = JSON.parse(text) as AuditRecord;
-      } catch {
-        continue;
-      }
-      if (typeof r !== 'object' || r === null || r.seq !== firstSeq + i || typeof r.timestamp !== 'number' || r.timestamp < f.since || r.timestamp >= f.until) continue;
-      addRecord(f, r);
-    }
+    if (typeof r !== 'object' || r === null || r.seq !== firstSeq + i || typeof r.timestamp !== 'number' || r.timestamp < f.since || r.timestamp >= f.until) continue;
+    addRecord(f, r);
   }
 }
