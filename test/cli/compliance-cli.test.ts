@@ -6,7 +6,6 @@
  * against an export, and a tampered record, a tampered report and a foreign checkpoint each
  * make `agentos compliance verify` fail.
  */
-import { spawnSync } from 'node:child_process';
 import { sign } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,17 +14,14 @@ import { createSandbox } from '../../dist/index.js';
 import { generateLogKey, loadOrCreateLogKey, signCheckpoint } from '../../dist/audit/checkpoint.js';
 import { reportMessage, type ComplianceReport } from '../../dist/compliance/report.js';
 import type { ControlAssessment } from '../../dist/compliance/assess.js';
-import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
+import { fixturePath } from '../helpers/fixtures.js';
+import { agentosIn } from '../helpers/cli.js';
 import { TEST_CACHE_DIR, tempDir } from '../helpers/sandbox.js';
 
-const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const tmp = tempDir('agentos-compliance-cli-');
 afterAll(() => tmp.cleanup());
 
-function agentos(args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp.dir, timeout: 120_000, env: { ...process.env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg') } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const agentos = agentosIn(tmp.dir);
 
 const auditDir = join(tmp.dir, 'audit');
 const data = join(tmp.dir, 'data');

@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createSandbox, type Alert } from '../../dist/index.js';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { TEST_CACHE_DIR, tempDir } from '../helpers/sandbox.js';
+import { tripwire } from '../helpers/tripwire.js';
 
 const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const tmp = tempDir('agentos-incident-cli-');
@@ -28,15 +29,7 @@ const policy = {
   version: 1,
   capabilities: { allowed: ['read_files'] },
   mounts: [{ guest: '/w', host: tmp.dir, mode: 'ro' }],
-  securityPolicies: [
-    {
-      id: 'tripwire',
-      name: 'tripwire',
-      scope: {},
-      rules: [{ id: 'canary', name: 'reads the canary', condition: { when: { eventType: 'file_read' }, where: { path: '/w/a.txt' } }, action: { type: 'quarantine' }, severity: 'critical' }],
-      enforcement: { mode: 'enforcing', exceptions: [] },
-    },
-  ],
+  securityPolicies: [tripwire('/w/a.txt')],
 };
 
 describe('incidents', () => {

@@ -20,17 +20,14 @@ import type { ComplianceReport } from '../../dist/compliance/report.js';
 import { fixturePath, REPO_ROOT } from '../helpers/fixtures.js';
 import { chromiumPath, needs } from '../helpers/requirements.js';
 import { skipUnless } from '../helpers/skip.js';
+import { agentosIn } from '../helpers/cli.js';
 import { TEST_CACHE_DIR, tempDir } from '../helpers/sandbox.js';
 
-const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const SHOTS = join(REPO_ROOT, 'test', 'compliance', 'screenshots');
 const tmp = tempDir('agentos-compliance-html-');
 afterAll(() => tmp.cleanup());
 
-function agentos(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd: tmp.dir, timeout: 120_000, env: { ...process.env, XDG_CACHE_HOME: join(TEST_CACHE_DIR, 'xdg'), ...env } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const agentos = agentosIn(tmp.dir);
 
 const auditDir = join(tmp.dir, 'audit');
 const data = join(tmp.dir, 'data');

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Agent, Alert, QuarantineEntry, Sandbox } from '../../dist/index.js';
+import { tripwire } from '../helpers/tripwire.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox, tempDir } from '../helpers/sandbox.js';
 
@@ -127,15 +128,7 @@ describe('containment', () => {
     const { sandbox: s, audit } = sandbox();
     const seen = alerts(s);
     const { ws, policy } = workspace({
-      securityPolicies: [
-        {
-          id: 'tripwire',
-          name: 'tripwire',
-          scope: {},
-          rules: [{ id: 'canary', name: 'reads the canary', condition: { when: { eventType: 'file_read' }, where: { path: '/w/a.txt' } }, action: { type: 'quarantine' }, severity: 'critical' }],
-          enforcement: { mode: 'enforcing', exceptions: [] },
-        },
-      ],
+      securityPolicies: [tripwire('/w/a.txt')],
     });
     const bad = await s.load(fixturePath('fsprobe'), { policy });
     const good = await s.load(fixturePath('echo'));
