@@ -10,7 +10,7 @@
  * `node bench/compliance.mjs` runs it alone.
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -97,7 +97,7 @@ export async function complianceBench({ quick = false, progress = () => {} } = {
       const target = n >= 1_000_000 ? `≤ 2× ${ms('report') / ms('verify') <= 2 ? 'met' : 'MISSED'}` : '';
       rows.push([`compliance report (SOC 2), ${label} records`, fmtMs(ms('report')), rss('report'), `audit verify ${fmtMs(ms('verify'))}, ${rss('verify')}`, fmtRatio(ms('report'), ms('verify')), target]);
       rows.push([`compliance verify, ${label} records`, fmtMs(ms('check')), rss('check'), `audit verify --export ${fmtMs(ms('exportVerify'))}, ${rss('exportVerify')}`, fmtRatio(ms('check'), ms('exportVerify')), '']);
-      notes.push(`${label}: ${JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(report, 'utf8'))).proofs.length} evidence records proven`);
+      notes.push(`${label}: ${JSON.parse(readFileSync(report, 'utf8')).proofs.length} evidence records proven`);
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -37,7 +37,8 @@ export interface ExportOptions {
   readonly key?: LogKey;
 }
 
-async function dirKey(dir: string): Promise<LogKey | undefined> {
+/** The log key of an audit directory (`log-key.pem`), read only; undefined when it cannot be read. */
+export async function readLogKey(dir: string): Promise<LogKey | undefined> {
   try {
     const privateKey = createPrivateKey(await readFile(join(dir, 'log-key.pem'), 'utf8'));
     const { createPublicKey } = await import('node:crypto');
@@ -99,7 +100,7 @@ export async function exportLog(reader: AuditReader, out: Writable, options: Exp
     if (c.size === to) atTo = true;
   }
   if (!atTo && to > from) {
-    const key = options.key ?? (await dirKey(reader.dir));
+    const key = options.key ?? (await readLogKey(reader.dir));
     if (key && key.logId === reader.logId) {
       const cp = signCheckpoint(key, { size: to, rootHash: state.root(), lastHash: last, timestamp: Date.now() });
       await write(out, JSON.stringify({ checkpoint: cp }) + '\n');
@@ -115,6 +116,8 @@ export interface VerifyExportOptions {
   readonly publicKey?: Uint8Array;
   /** Checkpoints held elsewhere. */
   readonly trusted?: readonly Checkpoint[];
+  /** Shown every record line with its sequence number as the verification reads it (a compliance report's evidence). */
+  readonly onRecord?: (seq: number, line: string) => void;
 }
 
 async function* lines(file: string): AsyncGenerator<string> {
@@ -198,12 +201,14 @@ export async function verifyExport(file: string, options: VerifyExportOptions = 
     chunk = [];
     return v.feedMany(data, offsets, lengths, n);
   };
+  let seq = from;
   for await (const l of lines(file)) {
     if (first) {
       first = false;
       continue;
     }
     if (l.startsWith('{"checkpoint":')) continue;
+    options.onRecord?.(seq++, l);
     chunk.push(l);
     if (chunk.length >= 1000 && !flush()) break;
   }

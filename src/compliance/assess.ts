@@ -12,13 +12,13 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openAuditReader, type AuditReader } from '../audit/reader.js';
+import type { AuditReader } from '../audit/reader.js';
 import { queryRecords } from '../audit/query.js';
 import { verifyStore } from '../audit/verify.js';
 import { IncidentStore, type Incident } from '../monitor/incidents.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { CHECKS, type CheckContext, type CheckResult, type Evidence, type KeyFileFact } from './checks.js';
-import { emptyFacts, type AuditFacts } from './facts.js';
+import { dayName, emptyFacts, type AuditFacts } from './facts.js';
 import { scanBlock } from './scan.js';
 import type { CheckId, ComplianceFramework, ControlStatus, EvidenceRequirement, RequirementCategory } from './types.js';
 
@@ -131,14 +131,14 @@ export function assessFramework(framework: ComplianceFramework, ctx: CheckContex
       automated: all.filter((c) => c.automated).length,
       manual: all.filter((c) => !c.automated).length,
     },
-    activity: [...ctx.facts.perDay].sort(([a], [b]) => (a < b ? -1 : 1)).map(([day, d]) => ({ day, ...d })),
+    activity: [...ctx.facts.perDay].sort(([a], [b]) => a - b).map(([n, d]) => ({ day: dayName(n), ...d })),
     ...(ctx.verification
       ? { log: { logId: ctx.verification.logId, records: ctx.facts.records, ...(ctx.facts.firstSeq !== undefined ? { firstSeq: ctx.facts.firstSeq, lastSeq: ctx.facts.lastSeq! } : {}) } }
       : {}),
   };
 }
 
-/** What {@link gatherContext} reads. */
+/** What {@link gatherFrom} reads. */
 export interface GatherOptions {
   /** The audit directory. */
   readonly audit: string;
@@ -176,17 +176,7 @@ async function keyFiles(dir: string): Promise<KeyFileFact[]> {
   return out;
 }
 
-/** Read the audit directory (one pass over the period, one verification) and the configuration. */
-export async function gatherContext(framework: ComplianceFramework, o: GatherOptions): Promise<CheckContext> {
-  const reader = await openAuditReader(o.audit);
-  try {
-    return await gatherFrom(reader, framework, o);
-  } finally {
-    await reader.close();
-  }
-}
-
-/** {@link gatherContext} on an open reader (the report keeps it open for the proofs). */
+/** Read an open audit store (one verification, which also feeds the facts) and the configuration. */
 export async function gatherFrom(reader: AuditReader, framework: ComplianceFramework, o: GatherOptions): Promise<CheckContext> {
   const now = o.now ?? Date.now();
   const until = o.until ?? now;

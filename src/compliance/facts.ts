@@ -56,8 +56,8 @@ export interface AuditFacts {
   policyChangesWithActor: number;
   /** Data ids accessed (from `data:` matches), with their decisions. */
   readonly dataIds: Map<string, { allowed: number; denied: number }>;
-  /** Activity per UTC day (`YYYY-MM-DD`): decisions, denials, alerts (for the report's charts). */
-  readonly perDay: Map<string, DayActivity>;
+  /** Activity per UTC day (days since the epoch): decisions, denials, alerts (for the report's charts). */
+  readonly perDay: Map<number, DayActivity>;
 }
 
 /** One UTC day of the period. */
@@ -96,18 +96,16 @@ export function emptyFacts(since: number, until: number): AuditFacts {
 
 const DAY_MS = 86_400_000;
 
-/** The activity of the record's UTC day; the last day is kept at hand (records come in time order). */
+/** The activity of the record's UTC day. */
 function dayOf(f: AuditFacts, time: number): DayActivity {
   const n = Math.floor(time / DAY_MS);
-  const last = lastDay.get(f);
-  if (last && last.n === n) return last.d;
-  const key = new Date(n * DAY_MS).toISOString().slice(0, 10);
-  let d = f.perDay.get(key);
-  if (!d) f.perDay.set(key, (d = { decisions: 0, denials: 0, alerts: 0 }));
-  lastDay.set(f, { n, d });
+  let d = f.perDay.get(n);
+  if (!d) f.perDay.set(n, (d = { decisions: 0, denials: 0, alerts: 0 }));
   return d;
 }
-const lastDay = new WeakMap<AuditFacts, { n: number; d: DayActivity }>();
+
+/** A day of {@link AuditFacts.perDay} as the report names it (`YYYY-MM-DD`). */
+export const dayName = (n: number): string => new Date(n * DAY_MS).toISOString().slice(0, 10);
 
 function note(f: AuditFacts, kind: FactKind, seq: number): void {
   f.counts[kind]++;

@@ -39,8 +39,6 @@ export interface AccessEvent {
 
 export const MAX_RESOURCES = 100;
 
-const isDecision = (r: AuditRecord) => r.eventType === 'capability_used' || r.eventType === 'capability_denied';
-
 function dataPolicies(r: AuditRecord): string[] {
   const m = (r.details as Record<string, unknown> | undefined)?.['matched'];
   return Array.isArray(m) ? m.filter((x): x is string => typeof x === 'string' && x.startsWith('data:') && x !== 'data:none').map((x) => x.slice('data:'.length)) : [];
@@ -79,7 +77,6 @@ export async function recordsOfProcessing(auditDir: string, o: { since?: number;
 export async function accessHistory(auditDir: string, dataId: string, o: { since?: number } = {}): Promise<AccessEvent[]> {
   const out: AccessEvent[] = [];
   for await (const r of queryAuditLog(auditDir, { eventType: ['capability_used', 'capability_denied'], ...(o.since !== undefined ? { since: o.since } : {}) })) {
-    if (!isDecision(r)) continue;
     const dps = dataPolicies(r);
     if (r.resource !== dataId && !dps.includes(dataId)) continue;
     out.push({

@@ -10,8 +10,8 @@
  * export of the log (`agentos audit export`), which holds the records themselves.
  */
 import { sign } from 'node:crypto';
-import { join } from 'node:path';
-import { loadOrCreateLogKey, signCheckpoint, type Checkpoint } from '../audit/checkpoint.js';
+import { signCheckpoint, type Checkpoint } from '../audit/checkpoint.js';
+import { readLogKey } from '../audit/export.js';
 import { fromHex, toHex } from '../audit/hash.js';
 import { inclusionPath } from '../audit/merkle.js';
 import { openAuditReader } from '../audit/reader.js';
@@ -61,8 +61,8 @@ export function evidenceSeqs(a: ComplianceAssessment): number[] {
 export async function generateReport(framework: ComplianceFramework, o: GatherOptions): Promise<ComplianceReport> {
   const reader = await openAuditReader(o.audit);
   try {
-    const key = await loadOrCreateLogKey(join(o.audit, 'log-key.pem'));
-    if (key.logId !== reader.logId) throw new SandboxError('AUDIT_UNAVAILABLE', `${o.audit}/log-key.pem is not the key of this log: the report cannot be signed`, { dir: o.audit });
+    const key = await readLogKey(o.audit);
+    if (!key || key.logId !== reader.logId) throw new SandboxError('AUDIT_UNAVAILABLE', `${o.audit}/log-key.pem is missing, unreadable or not the key of this log: the report cannot be signed`, { dir: o.audit });
     const ctx = await gatherFrom(reader, framework, o);
     const assessment = assessFramework(framework, ctx);
     const v = ctx.verification!;

@@ -31,28 +31,17 @@ export interface VerifyReportOptions {
   readonly publicKey?: Uint8Array;
 }
 
-/** The export's header and the record lines at `wanted` sequence numbers. */
-async function readExport(file: string, wanted: ReadonlySet<number>): Promise<{ header: Record<string, unknown>; lines: Map<number, string> }> {
+/** The export's header line (its first), parsed; empty when it is not JSON. */
+async function exportHeader(file: string): Promise<Record<string, unknown>> {
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  let header: Record<string, unknown> | undefined;
-  let seq = 0;
-  const lines = new Map<number, string>();
-  for await (const l of rl) {
-    if (l.length === 0) continue;
-    if (!header) {
-      try {
-        header = JSON.parse(l) as Record<string, unknown>;
-      } catch {
-        header = {};
-      }
-      seq = Number.isSafeInteger(header['from']) ? (header['from'] as number) : 0;
-      continue;
-    }
-    if (l.startsWith('{"checkpoint":')) continue;
-    if (wanted.has(seq)) lines.set(seq, l);
-    seq++;
+  try {
+    for await (const l of rl) return JSON.parse(l) as Record<string, unknown>;
+  } catch {
+    // not JSON: no header
+  } finally {
+    rl.close();
   }
-  return { header: header ?? {}, lines };
+  return {};
 }
 
 /** Verify a report file; never throws for bad data (it is a problem in the result). */
@@ -70,7 +59,7 @@ export async function verifyReportFile(reportFile: string, o: VerifyReportOption
     return done(0);
   }
   const seqs = evidenceSeqs(report.assessment);
-  const { header, lines } = await readExport(o.exportFile, new Set(seqs));
+  const header = await exportHeader(o.exportFile);
   const exportKey = isHashHex(header['publicKey']) ? fromHex(header['publicKey']) : undefined;
   const key = o.publicKey ?? exportKey;
   if (!key) {
@@ -96,8 +85,11 @@ export async function verifyReportFile(reportFile: string, o: VerifyReportOption
   }
   const c = verifyCheckpoint(cp, key);
   if (!c.ok) problems.push(`the report's checkpoint: ${c.reason}`);
-  // 3. The export's own chain (its records are what the proofs are checked against).
-  const ex = await verifyExport(o.exportFile, { publicKey: key });
+  // 3. The export's own chain (its records are what the proofs are checked against), keeping
+  // the evidence records' lines as it reads them.
+  const wanted = new Set(seqs);
+  const lines = new Map<number, string>();
+  const ex = await verifyExport(o.exportFile, { publicKey: key, onRecord: (seq, line) => void (wanted.has(seq) && lines.set(seq, line)) });
   if (!ex.ok) problems.push(`the export does not verify: ${ex.problems.map((p) => p.message).slice(0, 3).join('; ')}`);
   // 4. Every evidence record: in the export, hashing to its proof's leaf, proven in the checkpoint.
   const proofs = new Map(report.proofs.map((p) => [p.seq, p]));
