@@ -43,7 +43,8 @@ interface CompiledData {
   readonly match: (id: string) => boolean;
 }
 
-function wildcard(pattern: string): (s: string) => boolean {
+/** A data id pattern (`kv/progress/*`; a leading `/` makes it a path glob) as a matcher. */
+export function wildcard(pattern: string): (s: string) => boolean {
   if (pattern.startsWith('/')) {
     const g = compileGlob(pattern);
     return (s) => g.matches(s);

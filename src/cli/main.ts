@@ -12,6 +12,7 @@ import { incidentCommand } from './incident.js';
 import { dashboardCommand } from './dashboard.js';
 import { complianceCommand } from './compliance.js';
 import { keysCommand } from './keys.js';
+import { kvCommand } from './kv.js';
 import { mcpCommand } from './mcp.js';
 import { signCommand, verifyCommand } from './sign.js';
 import { tokenCommand } from './token.js';
@@ -36,6 +37,7 @@ Commands:
   compliance <command>     assess SOC 2, ISO 27001, GDPR, HIPAA or PCI DSS from the audit chain:
                            signed reports with offline-verifiable evidence
   keys <command>           generate, list, rotate, revoke or export Ed25519 keys (encrypted at rest)
+  kv <command>             list, read (audited) or delete the agents' encrypted key-value data
   ca <command>             init a local CA, issue, revoke or verify agent certificates
   sign <agent.wasm>        sign a component with a key from the key store
   verify <agent.wasm>      check a component's signature against the trusted keys
@@ -69,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       return complianceCommand(rest);
     case 'keys':
       return keysCommand(rest);
+    case 'kv':
+      return kvCommand(rest);
     case 'token':
       return tokenCommand(rest);
     case 'ca':

@@ -33,6 +33,8 @@ export interface GatePolicy {
   readonly agent?: { readonly type?: string | undefined; readonly mfaVerified?: boolean | undefined; readonly environment?: string | undefined } | undefined;
   /** The authorization model (roles, access, capability, security and data policies). */
   readonly authz?: AuthzModel | undefined;
+  /** Who the agent may message (`src/gate/comms.ts` decides on it). */
+  readonly messaging?: { readonly peers: readonly string[]; readonly topics: { readonly publish: readonly string[]; readonly subscribe: readonly string[] } } | undefined;
 }
 
 /** The calling instance's authentication state, as the gate checks it before every decision. */
@@ -207,7 +209,7 @@ export class Gate {
       ...(d.matched.length > 0 ? { matched: d.matched } : {}),
       ...(d.actions && d.actions.length > 0 ? { actions: d.actions } : {}),
       ...(d.wouldDeny ? { wouldDeny: d.wouldDeny } : {}),
-      ...(d.quota ? { details: { ...d.quota } } : {}),
+      ...(d.quota || req.details ? { details: { ...req.details, ...d.quota } } : {}),
       ...(started !== undefined ? { elapsedUs: (performance.now() - started) * 1000 } : {}),
     }, true);
     if (recorded === false) {
@@ -378,6 +380,20 @@ export class Gate {
     );
   }
 
+  /**
+   * Decide a call of an interface whose rules live beside it (`src/gate/comms.ts`: key-value
+   * and messaging): `rule` sees the current policy, the capability guard and whether the
+   * authorization model applies; the model then decides `resource` (when given) like any call,
+   * as action `modelAction` (default the request's).
+   */
+  decideCall(req: AccessRequest, rule: (policy: GatePolicy, capability: (name: string) => Decision, modelApplies: boolean) => Decision, resource?: AuthzRequest['resource'], modelAction: string = req.action): Decision {
+    return this.decide(
+      req,
+      (c) => rule(c.policy, (n) => this.capability(c, n), c.authz !== undefined),
+      resource ? (c) => this.authzRequest(c, resource, modelAction, req.api) : undefined,
+    );
+  }
+
   /** Whether a tool name is granted (no audit; used to filter `available`). */
   toolAllowed(name: string): boolean {
     return this.current().toolPatterns.some((p) => toolMatches(p, name));
@@ -390,6 +406,7 @@ export class Gate {
 
 /** Everything the gate derives from one policy. */
 interface CompiledPolicy {
+  readonly policy: GatePolicy;
   readonly allowedCaps: ReadonlySet<string>;
   readonly forbiddenCaps: ReadonlySet<string>;
   readonly readGlobs: GlobSet | undefined;
@@ -414,6 +431,7 @@ function compilePolicy(policy: GatePolicy, agentId: string): CompiledPolicy {
   const grants = roles.some((r) => defined.has(r)) || (model?.accessPolicies?.length ?? 0) > 0 || (model?.capabilityPolicies?.length ?? 0) > 0;
   const restricts = (model?.securityPolicies?.length ?? 0) > 0 || (model?.dataPolicies?.length ?? 0) > 0;
   return {
+    policy,
     allowedCaps: new Set(policy.capabilities.allowed),
     forbiddenCaps: new Set(policy.capabilities.forbidden),
     // Longest guest prefix first, so nested lookups find the most specific mount.

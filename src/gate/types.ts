@@ -6,7 +6,7 @@ import type { DecisionAction } from '../authz/types.js';
 import type { QuotaExceeded } from '../limits/quota.js';
 
 /** Kinds of resource the gate decides on (the policy issue maps these to RBAC resources). */
-export type ResourceKind = 'file' | 'network' | 'env' | 'tool' | 'socket' | 'system' | 'random' | 'clock' | 'log' | 'stdio';
+export type ResourceKind = 'file' | 'network' | 'env' | 'tool' | 'socket' | 'system' | 'random' | 'clock' | 'log' | 'stdio' | 'kv' | 'message' | 'topic';
 
 /** One access request, built by a capability implementation from canonical values only. */
 export interface AccessRequest {
@@ -19,6 +19,8 @@ export interface AccessRequest {
   readonly target: string;
   /** The WIT function that asked, e.g. `wasi:filesystem/types#open-at`. */
   readonly api: string;
+  /** Metadata recorded with the decision (a message's id and size; never contents). */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 /**

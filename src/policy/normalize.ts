@@ -17,6 +17,7 @@ import { PolicyError } from '../errors.js';
 import { compileNetworkRules } from './network.js';
 import { fromZodIssue, policyIssuesError, type PolicyIssue } from './issues.js';
 import {
+  COMMS_DEFAULTS,
   KNOWN_CAPABILITIES,
   LOADED_POLICY,
   policySchema,
@@ -93,6 +94,17 @@ function normalize(p: ParsedPolicy, baseDir: string, authz: SandboxPolicy['authz
     }),
     env: record({ allow: list(p.env?.allow), set: Object.freeze(set) }),
     toolAccess: record({ allow: list(p.toolAccess?.allow), usageLimits: p.toolAccess?.usageLimits ? nullProto(p.toolAccess.usageLimits as Record<string, number>) : undefined }),
+    messaging: record({
+      peers: list(p.messaging?.peers),
+      topics: record({ publish: list(p.messaging?.topics?.publish), subscribe: list(p.messaging?.topics?.subscribe) }),
+      maxMessageBytes: p.messaging?.maxMessageBytes ?? COMMS_DEFAULTS.maxMessageBytes,
+      mailbox: p.messaging?.mailbox ?? COMMS_DEFAULTS.mailbox,
+    }),
+    storage: record({
+      maxBytes: p.storage?.maxBytes ?? COMMS_DEFAULTS.maxBytes,
+      maxKeys: p.storage?.maxKeys ?? COMMS_DEFAULTS.maxKeys,
+      maxValueBytes: p.storage?.maxValueBytes ?? COMMS_DEFAULTS.maxValueBytes,
+    }),
     resourceLimits: record<ResourceLimits>({ ...(p.resourceLimits ?? {}) }),
     rateLimits: p.rateLimits ? nullProto(p.rateLimits as Record<string, { calls: number; per: number }>, (v) => record({ calls: v.calls, per: v.per })) : undefined,
     allowedSyscalls: list(p.allowedSyscalls),

@@ -36,6 +36,8 @@ export const KNOWN_CAPABILITIES = Object.freeze([
   'system_admin',
   'file_system_admin',
   'network_admin',
+  'messaging',
+  'storage',
 ] as const);
 
 /** A guest path: absolute and canonical. */
@@ -182,6 +184,34 @@ export const resourceLimitsSchema = strictPolicy({
   maxProcesses: countSchema.optional(),
 });
 
+/** A topic name or pattern: dot-separated words of letters, digits, `_` and `-`; a pattern may end in `*` (`review.*`). */
+const topicPattern = pattern(/^(?:\*|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*(?:\.\*)?)$/, 'a topic (dot-separated words, optionally ending in ".*")', 'write it like "review.results" or "review.*"');
+
+/**
+ * `messaging: { peers: [code-reviewer, "id:orchestrator", "role:auditor"], topics: { publish: ["review.*"],
+ * subscribe: ["review.*"] }, maxMessageBytes: 64KiB, mailbox: 256 }`. `peers` names the agents this one may
+ * message: an agent type, `id:<agent id>`, `role:<role>` or `*` (default `[]`: only the
+ * authorization model can grant). The `messaging` capability is needed either way.
+ */
+export const messagingSchema = strictPolicy({
+  peers: z.array(pattern(/^(?:\*|(?:id:|role:)?[A-Za-z0-9][A-Za-z0-9_.:@-]{0,255})$/, 'an agent type, "id:<agent id>", "role:<role>" or "*"', 'e.g. "code-reviewer" or "id:orchestrator"')).optional(),
+  topics: strictPolicy({ publish: z.array(topicPattern).optional(), subscribe: z.array(topicPattern).optional() }).optional(),
+  /** Largest message body (default 64 KiB, at most 1 MiB). */
+  maxMessageBytes: positive(sizeSchema).refine((n) => n <= 1024 * 1024, { error: 'at most 1MiB; split larger payloads' }).optional(),
+  /** Messages waiting for this agent before senders are refused (default 256, at most 65,536). */
+  mailbox: positive(countSchema).refine((n) => n <= 65_536, { error: 'at most 65536' }).optional(),
+});
+
+/**
+ * `storage: { maxBytes: 16MiB, maxKeys: 10000, maxValueBytes: 1MiB }`: quotas of the agent's key-value namespace
+ * (defaults as shown). The `storage` capability is needed for any key-value call.
+ */
+export const storageSchema = strictPolicy({
+  maxBytes: positive(sizeSchema).optional(),
+  maxKeys: positive(countSchema).optional(),
+  maxValueBytes: positive(sizeSchema).optional(),
+});
+
 /** The top-level fields of a policy file, for extension by later sections. */
 export const policyShape = {
   version: z.literal(1, { error: (iss) => (iss.input === undefined ? 'missing; add "version: 1" at the top of the policy' : `expected 1, got ${describeValue(iss.input)}; write "version: 1"`) }),
@@ -193,6 +223,8 @@ export const policyShape = {
   networkRules: networkRulesSchema.optional(),
   env: envSchema.optional(),
   toolAccess: toolAccessSchema.optional(),
+  messaging: messagingSchema.optional(),
+  storage: storageSchema.optional(),
   resourceLimits: resourceLimitsSchema.optional(),
   rateLimits: rateLimitsSchema.optional(),
   allowedSyscalls: z.array(pattern(/^[a-z0-9_]+$/, 'a system call name', 'write the bare name, e.g. "read"')).optional(),
@@ -217,6 +249,24 @@ export interface PolicyMount {
   /** Default `'ro'`. */
   readonly mode: 'ro' | 'rw';
 }
+
+/** See {@link messagingSchema}; normalized with defaults. */
+export interface MessagingRules {
+  readonly peers: readonly string[];
+  readonly topics: { readonly publish: readonly string[]; readonly subscribe: readonly string[] };
+  readonly maxMessageBytes: number;
+  readonly mailbox: number;
+}
+
+/** See {@link storageSchema}; normalized with defaults. */
+export interface StorageLimits {
+  readonly maxBytes: number;
+  readonly maxKeys: number;
+  readonly maxValueBytes: number;
+}
+
+/** Defaults of `messaging` and `storage`. */
+export const COMMS_DEFAULTS = Object.freeze({ maxMessageBytes: 64 * 1024, mailbox: 256, maxBytes: 16 * 1024 * 1024, maxKeys: 10_000, maxValueBytes: 1024 * 1024 });
 
 /** Resource limits; an absent field means the engine default. Bytes and milliseconds. */
 export interface ResourceLimits {
@@ -266,6 +316,10 @@ export interface SandboxPolicy {
   readonly env: { readonly allow: readonly string[]; readonly set: Readonly<Record<string, string>> };
   /** Host tool names (`name`, `prefix.*`, `prefix*`). Default `[]`. */
   readonly toolAccess: { readonly allow: readonly string[]; readonly usageLimits?: Readonly<Record<string, number>> };
+  /** Who the agent may message and which topics it may use. Defaults: no peers, no topics, 64 KiB messages, a mailbox of 256. */
+  readonly messaging: MessagingRules;
+  /** Quotas of the agent's key-value namespace. Defaults: 16 MiB, 10,000 keys, 1 MiB per value. */
+  readonly storage: StorageLimits;
   readonly resourceLimits: ResourceLimits;
   /** Calls per window by capability; absent when the policy sets none. */
   readonly rateLimits?: Readonly<Record<string, { readonly calls: number; readonly per: number }>>;

@@ -26,6 +26,7 @@ import { AgentToken } from './agent-tokens.js';
 import { watchPolicyFile } from './policy-watch.js';
 import type { ComponentClaims } from '../identity/signature.js';
 import { QuotaLedger } from '../limits/quota.js';
+import type { AgentComms } from './comms-host.js';
 
 /** A loaded agent: one component under one policy, with one live instance at a time. */
 export class Agent {
@@ -110,6 +111,7 @@ export class Agent {
    */
   revokeIdentity(options: { compromised?: boolean; reason?: string } = {}): void {
     this.auth_.revoke(options.compromised ?? false);
+    this.sandbox.comms_.withdraw(this.id, options.compromised ? 'compromised' : 'revoked');
     // The token dies with the identity, for every verifier that shares the revocation list.
     this.session.revoke(this.sandbox.tokens_, options.reason ?? 'identity revoked', 'agent.revokeIdentity');
     this.sandbox.audit_({ type: 'security_alert', agentId: this.id, capability: 'identity', resource: 'agent', action: 'revoke-identity', target: this.auth_.identity.fingerprint, outcome: 'denied', reason: options.reason ?? (options.compromised ? 'identity marked compromised' : 'identity revoked'), api: 'agent.revokeIdentity' }, this.correlation);
@@ -152,6 +154,7 @@ export class Agent {
     this.currentPolicy = next;
     this.init = { ...this.init, policy: structuredClone(next) as never };
     this.instance?.updatePolicy(structuredClone(next) as never);
+    this.comms_?.policyChanged(next);
     this.sandbox.audit_({ type: 'policy_updated', agentId: this.id, capability: 'policy', resource: 'agent', action: 'update', target: this.id, outcome: 'allowed', reason: 'policy replaced', api }, this.correlation);
   }
 
@@ -179,7 +182,8 @@ export class Agent {
       const audit = this.sandbox.auditBridge.cell();
       this.auditShared = audit?.shared;
       const init: InstanceInit = audit ? { ...this.init, audit } : this.init;
-      const hooks = { ...this.sandbox.hooks_(() => this.correlation, audit?.shared, this.id), onLost: (e: SandboxError) => this.lost_(e) };
+      const base = this.sandbox.hooks_(() => this.correlation, audit?.shared, this.id);
+      const hooks = { ...base, rpc: { ...base.rpc, ...this.comms_?.rpc }, onLost: (e: SandboxError) => this.lost_(e) };
       this.starting = ThreadInstance.start(this.prepared, init, hooks, timeoutMs, this.sandbox.pool, this.dedicated).finally(() => {
         this.starting = undefined;
       });
@@ -367,6 +371,7 @@ export class Agent {
     this.quarantined = e;
     // First the identity (the guest's next call is refused, even mid-run), then the instance.
     this.auth_.quarantine();
+    this.sandbox.comms_.withdraw(this.id, 'quarantined');
     this.session.revoke(this.sandbox.tokens_, 'quarantined', 'agent.quarantine');
     this.instance?.kill(e);
   }
@@ -374,6 +379,14 @@ export class Agent {
   /** Whether the monitor quarantined this agent. */
   get isQuarantined(): boolean {
     return this.quarantined !== undefined;
+  }
+
+  /** @internal the host side of its kv and messaging calls (set at load) */
+  comms_: AgentComms | undefined;
+
+  /** @internal the correlation id its records carry now */
+  get correlation_(): string {
+    return this.correlation;
   }
 
   /** @internal the signature claims of its component, set at load when it was signed */

@@ -49,6 +49,8 @@ const PROVIDED: Readonly<Record<string, string | undefined>> = Object.freeze({
   'wasi:sockets/ip-name-lookup': 'network_access',
   'agent-os:sandbox/log': undefined,
   'agent-os:sandbox/tools': 'execute_tools',
+  'agent-os:sandbox/kv': 'storage',
+  'agent-os:sandbox/messaging': 'messaging',
 });
 
 /** Strip the `@version` from an import name. */
@@ -90,6 +92,13 @@ export function classifyImports(imports: readonly string[], policy: GatePolicy):
       if (fileCaps.length === 0) return { name: raw, capability, verdict: 'denied', reason: 'neither read_files nor write_files is allowed: no preopens' };
       if (policy.mounts.length === 0) return { name: raw, capability, verdict: 'denied', reason: 'no mounts: no preopens' };
       return { name: raw, capability, verdict: 'gated', reason: `${fileCaps.join('+')} under ${policy.mounts.length} mount(s), per fileAccess` };
+    }
+    if (capability === 'messaging' && allowed.has(capability)) {
+      const p = policy.messaging;
+      return { name: raw, capability, verdict: 'gated', reason: `messaging allowed, per messaging.peers (${p?.peers.length ?? 0}) and topics, or the authorization model` };
+    }
+    if (capability === 'storage' && allowed.has(capability)) {
+      return { name: raw, capability, verdict: 'gated', reason: 'storage allowed in the agent\'s own namespace, per the data policies' };
     }
     if (allowed.has(capability)) {
       return capability === 'network_access' && !policy.networkRules

@@ -10,6 +10,8 @@ import type { Alert, MonitorOptions } from '../monitor/types.js';
 import type { QuarantineEntry } from './monitoring.js';
 import type { KeyProvider } from '../identity/types.js';
 import type { TokenService } from '../identity/tokens.js';
+import type { MessagingSettings } from './comms.js';
+import type { KvSettings } from './kv-host.js';
 
 /** A host tool: receives the parsed JSON input, returns a JSON-serializable result. */
 export type ToolHandler = (input: unknown, context: { readonly agentId: string }) => unknown | Promise<unknown>;
@@ -107,6 +109,21 @@ export interface SandboxOptions {
    * between the engines (wasmtime counts about one unit per wasm operator).
    */
   readonly engine?: 'jco' | 'wasmtime';
+  /**
+   * Messages between agents (`agent-os:sandbox/messaging`): signed with the sender instance's
+   * identity key, encrypted to the recipient, verified and checked for replay before the
+   * recipient sees them. Default `{}`: agents of this sandbox reach each other in process;
+   * `{ nats: 'nats://127.0.0.1:4222' }` also reaches agents of other sandboxes through that
+   * NATS server (which sees only ciphertext). `false` switches messaging off. See `MessagingSettings`.
+   */
+  readonly messaging?: MessagingSettings | false;
+  /**
+   * The agents' key-value store (`agent-os:sandbox/kv`): one encrypted LevelDB per sandbox
+   * (default directory `.agentos/kv`), each agent in a namespace of its own, opened on first
+   * use. Default `{}`: the data key is wrapped by a key file beside the store (development);
+   * pass `keys` (a key store) to wrap it with a key store key. `false` switches it off. See `KvSettings`.
+   */
+  readonly kv?: KvSettings | false;
 }
 
 /** See {@link SandboxOptions.tokens}. */

@@ -32,6 +32,7 @@ import { callTool, instanceHooks } from './instance-hooks.js';
 import { thresholdsOf } from '../monitor/rules.js';
 import type { Indicators } from '../monitor/indicators.js';
 import type { RunSummary } from '../monitor/anomaly.js';
+import { SandboxComms } from './comms.js';
 
 export { Agent } from './agent.js';
 export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
@@ -72,6 +73,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** @internal token settings, resolved */
   readonly tokens_: ResolvedTokens | undefined;
   private readonly tokenTimer: NodeJS.Timeout | undefined;
+  /** @internal messaging and key-value state */
+  readonly comms_: SandboxComms;
 
   constructor(options: SandboxOptions = {}) {
     super();
@@ -95,6 +98,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       this.tokenTimer.unref();
     }
     this.auditBridge = new AuditBridge(o.audit);
+    this.comms_ = new SandboxComms(options.messaging ?? {}, options.kv ?? {}, { auditBridge: this.auditBridge, audit_: (e, c) => this.audit_(e, c), agent: (id) => [...this.agents].find((a) => a.id === id) });
     this.monitoring = new SandboxMonitoring(
       {
         audit: (e) => this.audit_(e),
@@ -250,6 +254,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     const dedicated = checkIsolation(options.isolation ?? this.isolation) === 'thread';
     const agent = new Agent(this, agentId, prepared, policy, init, timeoutMs, meter, identity, dedicated);
     agent.claims_ = claims;
+    agent.comms_ = this.comms_.forAgent({ id: agentId, identity, quota: init.quota, policy: () => agent.policy, correlation: () => agent.correlation_ });
     this.monitoring.setThresholds(agentId, thresholdsOf(policy.authz?.capabilityPolicies ?? [], agentId, policy.agent?.type));
     if (exported) agent.setExports_(exported);
     if (this.tokens_) {
@@ -273,6 +278,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       throw this.loadRefused_(agentId, prepared.hash, e);
     }
     this.audit_(identityEvent(agentId, identity.identity, claims, agent.token));
+    // Only an agent that can receive gets message keys and a mailbox.
+    if (prepared.imports.some((i) => i.startsWith('agent-os:sandbox/messaging'))) {
+      try {
+        await this.comms_.register(agent);
+      } catch (e) {
+        await agent.close();
+        throw e;
+      }
+    }
     return agent;
   }
 
@@ -314,6 +328,15 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     return agent;
   }
 
+  /**
+   * Sweep the key-value store now (values past their time to live, and past their data
+   * policy's retention with `autoDelete`); resolves with how many were deleted. The sandbox
+   * also sweeps every `kv.sweepInterval`.
+   */
+  sweepKv(): Promise<number> {
+    return this.comms_.kv.sweepNow();
+  }
+
   /** @internal where the wasmtime engine keeps compiled artifacts */
   nativeCacheDir_(): string {
     return join(this.cacheDir, 'wasmtime');
@@ -337,6 +360,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     clearInterval(this.tokenTimer);
     await Promise.all([...this.agents, ...this.natives].map((a) => a.close()));
     await this.pool.close();
+    await this.comms_.close();
     // The last events are examined (their alerts recorded, snapshots written) before the chain closes.
     await this.monitoring.close();
     await this.auditBridge.close();
@@ -378,6 +402,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** @internal */
   forget_(agent: Agent): void {
     this.agents.delete(agent);
+    this.comms_.unregister(agent.id);
     this.monitoring.forget(agent.id);
   }
 

@@ -77,7 +77,7 @@ export interface NativeSettings {
 export type AuditWait = 'all' | 'effects' | 'none';
 
 /** The capabilities whose allowed decisions have an effect outside the sandbox. */
-export const EFFECT_CAPABILITIES: ReadonlySet<string> = new Set(['write_files', 'network_access', 'execute_tools', 'messaging']);
+export const EFFECT_CAPABILITIES: ReadonlySet<string> = new Set(['write_files', 'network_access', 'execute_tools']);
 
 /**
  * Layout of the audit acknowledgement cell: `[0]` how many of this instance's audit events

@@ -13,6 +13,8 @@ import { logImports } from '../../capabilities/log.js';
 import { randomImports } from '../../capabilities/random.js';
 import { socketImports } from '../../capabilities/sockets.js';
 import { toolImports } from '../../capabilities/tools.js';
+import { kvImports } from '../../capabilities/kv.js';
+import { messagingImports } from '../../capabilities/messaging.js';
 
 /** The import object plus the hooks the engine needs between runs. */
 export interface HostImports {
@@ -42,6 +44,8 @@ export function buildHostImports(ctx: HostContext, toolNames: readonly string[])
     socketImports(ctx),
     log.imports,
     toolImports(ctx, toolNames),
+    kvImports(ctx),
+    messagingImports(ctx),
   );
   return {
     imports,
