@@ -16,7 +16,7 @@ import { FLAGS, flagLine } from './flags.js';
 
 const OPTIONS = {
   kv: { name: 'kv', type: 'string', arg: 'DIR', help: `the key-value store (default ${DEFAULT_KV_DIR})` },
-  agent: { ...FLAGS['agent-id'], name: 'agent', help: "the agent whose namespace to use (its agent id)" },
+  'agent-id': { ...FLAGS['agent-id'], help: "the agent whose namespace to use" },
   prefix: { name: 'prefix', type: 'string', arg: 'TEXT', help: 'list only keys that start with TEXT' },
   'key-file': { name: 'key-file', type: 'string', arg: 'FILE', help: 'the key-encryption key file the store was created with\n(default: kv.key beside the store directory)' },
   keys: { ...FLAGS.keys, help: 'wrap with a key store key instead of a key file (see --key-name)' },
@@ -35,9 +35,9 @@ data key the key file or key store wraps), one namespace per agent id. Stop the 
 the store is open in one process at a time.
 
 Commands:
-  list [--agent ID] [--prefix P]   the agents with data, or one agent's keys (size, written, expiry)
-  get --agent ID KEY               print a value (text, or base64 when it is not UTF-8)
-  delete --agent ID KEY            delete a value
+  list [--agent-id ID] [--prefix P]  the agents with data, or one agent's keys (size, written, expiry)
+  get --agent-id ID KEY               print a value (text, or base64 when it is not UTF-8)
+  delete --agent-id ID KEY            delete a value
 
 get and delete are recorded in the audit log first (who, which key, never the value); a value is
 printed only once its record is durable.
@@ -47,8 +47,8 @@ ${Object.values(OPTIONS).map((f) => flagLine(f)).join('\n')}
 
 Examples:
   agentos kv list
-  agentos kv list --agent orchestrator --prefix progress/
-  agentos kv get --agent orchestrator review/summary --json`;
+  agentos kv list --agent-id orchestrator --prefix progress/
+  agentos kv get --agent-id orchestrator review/summary --json`;
 
 /** Record an operator's access in the audit chain and wait until it is durable. */
 async function recordAccess(auditDir: string, agentId: string, action: 'read' | 'delete', key: string, by: string): Promise<number> {
@@ -96,10 +96,10 @@ async function run(sub: string, argv: string[]): Promise<ExitStatus> {
   const { values, positionals } = parse(argv, OPTIONS, `kv ${sub}`);
   if (values.help) return print(HELP);
   const json = values.json ?? false;
-  const agent = values.agent;
+  const agent = values['agent-id'];
   const wantKey = sub !== 'list';
   if (positionals.length !== (wantKey ? 1 : 0)) throw new UsageError(wantKey ? `kv ${sub} takes one argument, the key; see \`agentos kv --help\`` : 'kv list takes no arguments; see `agentos kv --help`');
-  if (wantKey && agent === undefined) throw new UsageError(`kv ${sub} needs --agent ID (whose namespace)`);
+  if (wantKey && agent === undefined) throw new UsageError(`kv ${sub} needs --agent-id ID (whose namespace)`);
   const store = await openStore(values);
   try {
     if (sub === 'list') {

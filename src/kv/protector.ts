@@ -196,14 +196,16 @@ export class AgentDataProtector {
    */
   open(ns: string, key: string, record: Uint8Array): Buffer | undefined {
     if (record.length < RECORD_OVERHEAD || record[0] !== VERSION || !this.#ownId(record)) return undefined;
+    let plain: Buffer | undefined;
     try {
       const d = createDecipheriv('aes-256-gcm', this.#key, record.subarray(IV, TAG), { authTagLength: 16 });
       d.setAAD(aad(ns, key, record));
       d.setAuthTag(record.subarray(TAG, RECORD_OVERHEAD));
-      const plain = d.update(record.subarray(RECORD_OVERHEAD));
-      d.final(); // throws when the tag does not verify: `plain` is then dropped unseen
+      plain = d.update(record.subarray(RECORD_OVERHEAD));
+      d.final(); // throws when the tag does not verify
       return plain;
     } catch {
+      plain?.fill(0); // unverified bytes never leave, nor linger
       return undefined;
     }
   }
@@ -267,12 +269,8 @@ async function wrapKey(key: Uint8Array, dataKeyId: string, wrapper: KeyWrapper, 
  * @example `parseWrapped(await db.get('m\0datakey'), dir)`
  */
 export function parseWrapped(bytes: Uint8Array, where: string): WrappedDataKey {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    json = undefined;
-  }
+  let json: unknown = undefined;
+  try { json = JSON.parse(Buffer.from(bytes).toString('utf8')); } catch { /* not JSON: the schema says so */ }
   const r = WrappedSchema.safeParse(json);
   if (!r.success) throw new UsageError(`kv store ${where}: its data key record is not valid (${r.error.issues[0]?.message ?? 'not JSON'}); restore the store from a backup`);
   return r.data;
@@ -371,6 +369,20 @@ function readKekFile(path: string, create: boolean): Buffer {
   }
 }
 
+/** fsync a directory, where the platform and file system allow it (not on Windows). */
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // unsupported here: the rename-free link is still atomic, only its durability is the OS's
+  }
+}
+
 /** Write a fresh key beside the target, then link it into place: two racing creators end up with one key, and a crash never leaves a short file. */
 function createKekFile(path: string): void {
   try {
@@ -393,6 +405,7 @@ function createKekFile(path: string): void {
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e; // another process created it first: use theirs
     }
+    syncDir(dirname(path)); // a store wrapped under a key whose file a power cut took would be lost
   } catch (e) {
     throw new UsageError(`key file ${path} cannot be created (${errno(e)})`);
   } finally {

@@ -202,12 +202,14 @@ describe('KvStore', () => {
     let t = 1_000_000;
     const { kv } = await setup({ now: () => t });
     await kv.set('ns', 'short', enc('x'), { ttlMs: 100 });
+    await kv.set('ns', 'gone', enc('z'), { ttlMs: 100 });
     await kv.set('ns', 'forever', enc('y'));
     expect(await kv.get('ns', 'short')).toMatchObject({ createdAt: 1_000_000, expiresAt: 1_000_100 });
     t += 99;
     expect(await kv.get('ns', 'short')).toBeDefined();
     t += 1;
     expect(await kv.get('ns', 'short')).toBeUndefined();
+    expect(await kv.delete('ns', 'gone')).toBe(false); // removed, but it had already expired
     expect((await kv.list('ns', '')).map((e) => e.key)).toEqual(['forever']);
     expect(kv.usage('ns')).toEqual({ bytes: 'short'.length + 1 + 'forever'.length + 1, keys: 2 }); // counted until swept
     expect(await kv.sweep()).toEqual([{ ns: 'ns', key: 'short', reason: 'ttl' }]);
@@ -271,11 +273,15 @@ describe('KvStore', () => {
     const written = results.findIndex((r) => r.status === 'fulfilled');
     await kv.set('c', `key${written}`, new Uint8Array(9), { limits: { maxKeys: 5 } }); // an overwrite adds no key
     expect(kv.usage('c').keys).toBe(5);
+    // Concurrent writes of one key run in call order: the counters follow the last one.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => kv.set('same', 'k', new Uint8Array(i))));
+    expect(kv.usage('same')).toEqual({ bytes: 1 + 9, keys: 1 });
+    expect((await kv.get('same', 'k'))?.value.length).toBe(9);
     const before = { q: kv.usage('q'), c: kv.usage('c') };
     await kv.close();
     const again = await KvStore.open({ dir, wrapper });
     expect({ q: again.usage('q'), c: again.usage('c') }).toEqual(before); // the scan at open agrees
-    expect(await again.namespaces()).toEqual(['c', 'q']);
+    expect(await again.namespaces()).toEqual(['c', 'q', 'same']);
     await again.close();
   });
 

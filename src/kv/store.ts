@@ -215,6 +215,9 @@ export class KvStore {
     for (const l of ['maxBytes', 'maxKeys', 'maxValueBytes'] as const) checkCount(limits[l], l, 0);
     const maxValue = Math.min(limits.maxValueBytes ?? KV_MAX_VALUE_BYTES, KV_MAX_VALUE_BYTES);
     if (value.length > maxValue) throw new KvQuotaError('maxValueBytes', maxValue, value.length);
+    // Behind another write of this key the value is sealed later: copy it, since callers may
+    // reuse their buffer once this returns (otherwise it is sealed before `set` returns).
+    if (this.#pending.has(k)) value = Uint8Array.from(value);
     return this.#serial(k, async () => {
       // The old record's length keeps the counters exact on an overwrite. Read synchronously:
       // an async read (a hop to LevelDB's thread pool and back) made a write cost 3x a raw put;
@@ -229,7 +232,7 @@ export class KvStore {
       const bytes = u.bytes - oldSize + size;
       if (size > oldSize && limits.maxBytes !== undefined && bytes > limits.maxBytes) throw new KvQuotaError('maxBytes', limits.maxBytes, bytes);
       const now = this.now();
-      const record = this.p.seal(ns, key, value, now, ttlMs === undefined ? 0 : now + ttlMs);
+      const record = this.p.seal(ns, key, value, now, ttlMs === undefined ? 0 : Math.min(now + ttlMs, Number.MAX_SAFE_INTEGER));
       // Growth is reserved before the write and shrinkage applied after it: while the write is
       // in flight the counters over-count, never under-count, so concurrent writes to other keys
       // cannot slip past a quota.
@@ -279,6 +282,7 @@ export class KvStore {
       out.push({ key: k.toString('utf8', skip), size, createdAt, ...(expiresAt !== 0 ? { expiresAt } : {}) });
       if (out.length === limit) break;
     }
+    this.#checkOpen(); // closed meanwhile: the listing stopped early, and must not pass for complete
     return out;
   }
 

@@ -1,6 +1,7 @@
 /**
- * Periodic sweeping of a {@link KvStore}: expired values, and values past their retention, are
- * deleted in the background so that they stop counting against quotas and stop occupying disk.
+ * Sweeping of a {@link KvStore}: the rules (a TTL passed, or an age past an autoDelete
+ * retention) and a background sweeper, so that such values stop counting against quotas and
+ * stop occupying disk.
  *
  * One sweep at a time: the next is scheduled when the previous ends (a slow sweep on a large
  * store never piles up behind itself), and the timer is unref'd so it never keeps a process alive.

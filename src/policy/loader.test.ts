@@ -371,6 +371,8 @@ describe('emptyPolicy and the loaded marker', () => {
       networkRules: { allowedHosts: [], protocols: ['https'] },
       env: { allow: [], set: {} },
       toolAccess: { allow: [] },
+      messaging: { peers: [], topics: { publish: [], subscribe: [] }, maxMessageBytes: 64 * 1024, mailbox: 256 },
+      storage: { maxBytes: 16 * 1024 * 1024, maxKeys: 10_000, maxValueBytes: 1024 * 1024 },
       resourceLimits: {},
       allowedSyscalls: [],
     });

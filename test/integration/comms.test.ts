@@ -14,6 +14,9 @@ import { LocalBus } from '../../dist/messaging/transport.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox } from '../helpers/sandbox.js';
 import { tripwire } from '../helpers/tripwire.js';
+import { natsRequirement, startNats } from '../helpers/nats.js';
+import { describeNeeds } from '../helpers/skip.js';
+import { connect } from 'nats';
 
 type Step = Record<string, unknown>;
 type Outcome = { ok?: unknown; err?: { tag: string; val: string } };
@@ -220,5 +223,41 @@ describe('the key-value store', () => {
     expect(await s.sweepKv()).toBeGreaterThanOrEqual(1);
     expect((await steps(a, [{ op: 'kv.get', key: 'progress/x' }]))[0]!.ok).toBeNull();
     expect(audit.some((e) => e.api === 'sandbox.kv.sweep' && e.target === 'kv/progress/x')).toBe(true);
+  });
+});
+
+describeNeeds(natsRequirement(), 'messaging across processes through a real nats-server', () => {
+  it('reaches an agent of another sandbox; the broker holds only ciphertext, and a replay read off the broker is refused', async () => {
+    const nats = await startNats();
+    const spy = await connect({ servers: nats.url });
+    try {
+      const seen: Array<{ subject: string; data: Uint8Array }> = [];
+      const sub = spy.subscribe('agentos.>', { callback: (_e, m) => seen.push({ subject: m.subject, data: m.data }) });
+      const a = sandbox({ messaging: { nats: nats.url } });
+      const b = sandbox({ messaging: { nats: nats.url } });
+      const alice = await load(a.sandbox, 'alice', policy('orchestrator', { messaging: { peers: ['code-reviewer'] } }));
+      const bob = await load(b.sandbox, 'bob', policy('code-reviewer'));
+      await expect.poll(async () => (await steps(alice, [{ op: 'peers' }]))[0], { timeout: 10_000 }).toEqual([{ id: 'bob', agentType: 'code-reviewer', roles: [] }]);
+      const served = bob.run(JSON.stringify([{ op: 'echo-serve', count: 1, timeout: 10_000 }]));
+      const [sent, got] = await steps(alice, [{ op: 'send', to: 'bob', body: 'nats-secret-body' }, { op: 'receive', timeout: 10_000 }]);
+      expect((got!.ok as { body: string; replyTo: string }).body).toBe('echo:nats-secret-body');
+      expect((got!.ok as { replyTo: string }).replyTo).toBe(sent!.ok);
+      await served;
+      await spy.flush();
+      const msgs = seen.filter((m) => m.subject.includes('.msg.'));
+      expect(msgs.length).toBe(2);
+      for (const m of [...seen]) expect(Buffer.from(m.data).includes(Buffer.from('nats-secret-body'))).toBe(false);
+      // Replay bob's copy straight onto the broker: refused and recorded by b, never delivered.
+      const toBob = msgs[0]!;
+      spy.publish(toBob.subject, toBob.data);
+      await spy.flush();
+      await expect.poll(() => b.audit.some((e) => e.outcome === 'denied' && (e.details as { code?: string } | undefined)?.code === 'REPLAY'), { timeout: 5000 }).toBe(true);
+      expect((await steps(bob, [{ op: 'receive', timeout: 300 }]))[0]!.ok).toBeNull();
+      sub.unsubscribe();
+    } finally {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+      await spy.close();
+      await nats.stop();
+    }
   });
 });
