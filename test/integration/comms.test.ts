@@ -140,7 +140,8 @@ describe('messaging between sandboxes over a transport', () => {
     const transport = bus.transport();
     transport.publish(original.subject, original.bytes);
     const tampered = original.bytes.slice();
-    tampered[tampered.length - 80] ^= 1;
+    const at = tampered.length - 80;
+    tampered[at] = tampered[at]! ^ 1;
     transport.publish(original.subject, tampered);
     await expect.poll(() => comms(b.audit).filter((e) => e.outcome === 'denied' && e.action === 'receive').length, { timeout: 5000 }).toBe(2);
     const refusals = comms(b.audit).filter((e) => e.outcome === 'denied').map((e) => String((e.details as { code?: string }).code));
