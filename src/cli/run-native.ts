@@ -21,7 +21,7 @@ export interface NativeRunInput {
 }
 
 /** Flags of `agentos run` that mean nothing for a native agent. */
-export const WASM_ONLY_FLAGS = ['fuel', 'memory', 'engine', 'keys', 'allow-unsigned', 'cache-dir'] as const;
+export const WASM_ONLY_FLAGS = ['fuel', 'memory', 'engine', 'keys', 'allow-unsigned', 'cache-dir', 'kv', 'nats'] as const;
 
 /** Split `argv` at the first `--`: the options before it, the command after it. */
 export function splitCommand(argv: readonly string[]): { options: string[]; command: string[] } {

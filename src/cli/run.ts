@@ -7,6 +7,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { KeyStore } from '../identity/keystore.js';
 import { createSandbox } from '../sandbox/sandbox.js';
+import { DEFAULT_KV_DIR } from '../sandbox/kv-host.js';
+import { checkNatsUrl } from '../messaging/nats.js';
 import { loadPolicyFile, emptyPolicy, parsePolicyText } from '../policy/loader.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { UsageError } from '../errors.js';
@@ -37,6 +39,9 @@ export const RUN_OPTIONS = {
   native: { type: 'boolean' },
   runtime: { type: 'string' },
   'cache-dir': FLAGS['cache-dir'],
+  'agent-id': FLAGS['agent-id'],
+  kv: { name: 'kv', type: 'string', arg: 'DIR', help: `the agents' key-value store (default ${DEFAULT_KV_DIR})` },
+  nats: { name: 'nats', type: 'string', arg: 'URL', help: 'also reach agents of other processes through this NATS server\n(nats://host:port); messages are end-to-end encrypted' },
   json: FLAGS.json,
   help: FLAGS.help,
 } as const;
@@ -92,6 +97,9 @@ ${flagLine(RUN_OPTIONS.keys, "run only components signed by a key this key store
   --runtime NAME         with --native: bwrap (bubblewrap, default) or runc (the OCI
                          runtime, as root; slower to start, same policy and audit)
 ${flagLine(RUN_OPTIONS['cache-dir'])}
+${flagLine(RUN_OPTIONS['agent-id'], "the agent's id (default: a fresh UUID); its key-value namespace\nand its address for messages")}
+${flagLine(RUN_OPTIONS.kv)}
+${flagLine(RUN_OPTIONS.nats)}
 ${flagLine(RUN_OPTIONS.json, 'print exactly one JSON object on stdout')}
 ${flagLine(RUN_OPTIONS.help)}
 
@@ -136,7 +144,7 @@ export function applyMount(policy: SandboxPolicy, spec: string): SandboxPolicy {
 /** Run the command. */
 export async function runCommand(argv: string[]): Promise<ExitStatus> {
   const json = argv.includes('--json');
-  const agentId = randomUUID();
+  let agentId: string = randomUUID();
   try {
     const { options, command } = splitCommand(argv);
     const { values, positionals } = parse(options, RUN_OPTIONS, 'run');
@@ -154,6 +162,11 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
       if (positionals.length !== 1) throw new UsageError('agentos run takes exactly one component path; see `agentos run --help`');
     }
     if (values.task !== undefined && values['task-file'] !== undefined) throw new UsageError('give --task or --task-file, not both');
+    if (values['agent-id'] !== undefined) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,255}$/.test(values['agent-id'])) throw new UsageError(`--agent-id ${JSON.stringify(values['agent-id'])}: use 1-256 letters, digits and . _ : @ - (starting with a letter or digit)`);
+      agentId = values['agent-id'];
+    }
+    if (values.nats !== undefined) checkNatsUrl(values.nats);
     let task = values.task ?? '';
     if (values['task-file'] !== undefined) {
       try {
@@ -189,6 +202,8 @@ export async function runCommand(argv: string[]): Promise<ExitStatus> {
       ...(values['cache-dir'] !== undefined ? { cacheDir: values['cache-dir'] } : {}),
       audit: values['no-audit'] ? false : { dir: values.audit ?? DEFAULT_AUDIT_DIR, durability, ...(values.witness !== undefined ? { witness: values.witness } : {}) },
       monitor: values['no-monitor'] ? false : { channels: { stderr: true }, ...(values.indicators !== undefined ? { indicators: values.indicators } : {}) },
+      ...(values.kv !== undefined ? { kv: { dir: values.kv } } : {}),
+      ...(values.nats !== undefined ? { messaging: { nats: values.nats } } : {}),
     });
     if (!json) {
       sandbox.on('log', (e) => process.stderr.write(`[${e.stream}${e.stream === 'log' ? ':' + e.level : ''}] ${safeText(e.message)}\n`));

@@ -4,6 +4,7 @@
  * arguments exit 2 with a message.
  */
 import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSandbox } from '../../dist/index.js';
 import { AuditChain } from '../../dist/audit/chain.js';
@@ -33,6 +34,12 @@ describe('agentos kv', () => {
       await sandbox.close();
       const agentos = agentosIn(dir);
       const flags = ['--kv', kvDir, '--audit', auditDir];
+      // The same agent id run from the command line finds its state again.
+      const policyFile = join(dir, 'policy.json');
+      writeFileSync(policyFile, JSON.stringify({ version: 1, capabilities: { allowed: ['storage'] } }));
+      const again = agentos(['run', fixturePath('commsprobe'), '--policy', policyFile, '--agent-id', 'orchestrator', ...flags, '--json', '--task', JSON.stringify([{ op: 'kv.get', key: 'progress/r1' }])]);
+      expect(again.status, again.stderr).toBe(0);
+      expect(JSON.parse(JSON.parse(again.stdout).output)).toEqual([{ ok: 'done' }]);
       const all = agentos(['kv', 'list', ...flags, '--json']);
       expect(all.status, all.stderr).toBe(0);
       expect(JSON.parse(all.stdout).agents).toEqual([{ agent: 'orchestrator', keys: 2, bytes: expect.any(Number) }]);
