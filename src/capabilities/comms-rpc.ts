@@ -23,7 +23,8 @@ export type MsgRequest =
   | { readonly op: 'publish'; readonly topic: string; readonly body: Uint8Array }
   | { readonly op: 'subscribe'; readonly topic: string }
   | { readonly op: 'unsubscribe'; readonly topic: string }
-  | { readonly op: 'receive'; readonly timeoutMs: number };
+  | { readonly op: 'receive'; readonly timeoutMs: number }
+  | { readonly op: 'cancel-receive' };
 
 /** A delivered message, as the host hands it to the guest thread. */
 export interface DeliveredMessage {

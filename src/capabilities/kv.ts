@@ -17,7 +17,14 @@ const MAX_KEY = 512;
 export function hostCall<T>(ctx: HostContext, method: 'kv' | 'msg', req: unknown, map: (v: unknown) => T = (v) => v as T): Result<T, { tag: string; val: string }> {
   if (!ctx.rpc) return err({ tag: 'unavailable', val: 'not available in this isolation mode' });
   ctx.flush();
-  const reply = ctx.rpc.call(method, req);
+  const id = ctx.rpc.start(method, req);
+  const reply = ctx.rpc.wait(id);
+  if (!reply) {
+    // The run is being stopped: a receive still waiting on the host must not take a message
+    // that no one will read.
+    if (method === 'msg' && (req as { op?: string }).op === 'receive') ctx.rpc.start('msg', { op: 'cancel-receive' });
+    return err({ tag: 'unavailable', val: 'the agent is being stopped' });
+  }
   if (!reply.ok) return err({ tag: 'unavailable', val: reply.error });
   const r = reply.value as CommsReply;
   return r.ok ? ok(map(r.value)) : err({ tag: r.tag === 'not-found' && method === 'kv' ? 'invalid' : r.tag, val: r.message });

@@ -44,6 +44,8 @@ const denied = (d: Decision): CommsReply => fail(d.quota ? 'quota' : 'denied', d
 /** One agent's host-side `kv` and `messaging`. */
 export class AgentComms {
   readonly gate: Gate;
+  /** The receive waiting on the hub, if any. */
+  private waiting: AbortController | undefined;
 
   constructor(
     private readonly s: CommsSandbox,
@@ -164,8 +166,23 @@ export class AgentComms {
       case 'unsubscribe':
         hub.unsubscribe(me, req.topic);
         return { ok: true };
-      case 'receive':
-        return this.receive(hub, req.timeoutMs, signal);
+      case 'receive': {
+        // One receive waits at a time per agent; a cancel (the run stopped) ends it untaken.
+        this.waiting?.abort();
+        const ctl = new AbortController();
+        this.waiting = ctl;
+        const onAbort = () => ctl.abort();
+        signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          return await this.receive(hub, req.timeoutMs, ctl.signal);
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+          if (this.waiting === ctl) this.waiting = undefined;
+        }
+      }
+      case 'cancel-receive':
+        this.waiting?.abort();
+        return { ok: true };
     }
   }
 

@@ -117,6 +117,19 @@ describe('messaging in one sandbox', () => {
   });
 });
 
+describe('a receive cut short', () => {
+  it('leaves the next message for the next run when the run waiting for it is stopped', async () => {
+    const { sandbox: s } = sandbox();
+    const alice = await load(s, 'alice', policy('orchestrator', { messaging: { peers: ['*'] } }));
+    // On a shared thread the stopped instance lives on: its host-side wait must end untaken.
+    const bob = await s.load(fixturePath('commsprobe'), { agentId: 'bob', policy: policy('code-reviewer'), isolation: 'shared' });
+    await expect(bob.run(JSON.stringify([{ op: 'receive', timeout: 60_000 }]), { timeout: 500 })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    await steps(alice, [{ op: 'send', to: 'bob', body: 'after the timeout' }]);
+    const [got] = await steps(bob, [{ op: 'receive', timeout: 5000 }]);
+    expect((got!.ok as { body: string }).body).toBe('after the timeout');
+  });
+});
+
 describe('messaging between sandboxes over a transport', () => {
   async function pair(bus: LocalBus) {
     const a = sandbox({ messaging: { transport: bus.transport() } });
