@@ -14,7 +14,16 @@ Everything here goes through the sandbox's gate like any other import:
 * :func:`fetch`: an HTTP request through ``wasi:http/outgoing-handler`` (the standard
   library's sockets do not exist in WASI; the policy's ``networkRules`` decide each request,
   and redirects are not followed: each hop would be a new, separately gated request);
-* files: use ``open()`` and ``os`` as usual; only the policy's mounts exist.
+* files: use ``open()`` and ``os`` as usual; only the policy's mounts exist;
+* :func:`kv_get` / :func:`kv_set` / :func:`kv_delete` / :func:`kv_list`: the ``kv``
+  interface, state kept between runs in the agent's own encrypted namespace (the ``storage``
+  capability; ``dataPolicies`` on data id ``kv/<key>`` decide by role); failures raise
+  :class:`KvError`;
+* :func:`peers`, :func:`send`, :func:`receive`, :func:`reply`, :func:`publish`,
+  :func:`subscribe`, :func:`unsubscribe`: the ``messaging`` interface, signed and encrypted
+  messages between agents (the ``messaging`` capability; ``messaging.peers`` decides who may
+  be messaged, a reply needs no entry); failures raise :class:`MessagingError`. Bodies are
+  bytes as given, ``str`` as UTF-8, anything else as JSON.
 
 Example::
 
@@ -24,7 +33,17 @@ Example::
         agent_os.info(f"task: {task}")
         found = agent_os.call_tool("search", {"q": task})
         page = agent_os.fetch("https://api.github.com/zen")
+        agent_os.kv_set("last-task", task)
         return f"{found} {page.status} {page.text()}"
+
+A worker answering requests from other agents::
+
+    def run(task: str) -> str:
+        served = 0
+        while (m := agent_os.receive(timeout_ms=5000)) is not None:
+            agent_os.reply(m.id, {"len": len(m.text)})
+            served += 1
+        return str(served)
 """
 
 from __future__ import annotations
@@ -32,12 +51,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._comms import (
+    KvError,
+    Message,
+    MessagingError,
+    Peer,
+    kv_delete,
+    kv_get,
+    kv_list,
+    kv_set,
+    peers,
+    publish,
+    receive,
+    reply,
+    send,
+    subscribe,
+    unsubscribe,
+)
 from ._http import HttpError, Response, fetch
 from ._wit import Err, level_enum, log_imports, tools_imports
 
 __all__ = [
     "AgentError",
     "HttpError",
+    "KvError",
+    "Message",
+    "MessagingError",
+    "Peer",
     "Response",
     "ToolError",
     "available_tools",
@@ -46,8 +86,19 @@ __all__ = [
     "error",
     "fetch",
     "info",
+    "kv_delete",
+    "kv_get",
+    "kv_list",
+    "kv_set",
     "log",
+    "peers",
+    "publish",
+    "receive",
+    "reply",
+    "send",
+    "subscribe",
     "trace",
+    "unsubscribe",
     "warn",
 ]
 

@@ -13,15 +13,17 @@ from typing import Any
 from componentize_py_types import Err  # re-exported: the exception a WIT `err` travels in
 
 try:
+    from wit_world.imports import kv as _kv
     from wit_world.imports import log as _log
+    from wit_world.imports import messaging as _messaging
     from wit_world.imports import outgoing_handler as _outgoing_handler
     from wit_world.imports import streams as _streams
     from wit_world.imports import tools as _tools
     from wit_world.imports import wasi_http_types as _http_types
 except ImportError:  # not inside a componentize-py build
-    _log = _outgoing_handler = _streams = _tools = _http_types = None
+    _kv = _log = _messaging = _outgoing_handler = _streams = _tools = _http_types = None
 
-__all__ = ["Err", "http_imports", "level_enum", "log_imports", "tools_imports"]
+__all__ = ["Err", "http_imports", "kv_imports", "level_enum", "log_imports", "messaging_imports", "tools_imports"]
 
 
 def _need(module: Any, what: str) -> Any:
@@ -36,6 +38,14 @@ def log_imports() -> Any:
 
 def tools_imports() -> Any:
     return _need(_tools, "the tools interface")
+
+
+def kv_imports() -> Any:
+    return _need(_kv, "the kv interface")
+
+
+def messaging_imports() -> Any:
+    return _need(_messaging, "the messaging interface")
 
 
 def http_imports() -> Any:

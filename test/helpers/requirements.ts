@@ -116,6 +116,12 @@ export const needs = {
       const ok = path !== undefined && runs(path, ['--version']);
       return { ok, what: 'a headless Chromium (Debian chromium)', reason: ok ? '' : 'chromium is not installed', enable: 'apt-get install chromium' };
     }),
+  natsServer: (): Requirement =>
+    memo('nats-server', () => {
+      // A real broker, for agents of two processes messaging each other through it.
+      const ok = runs('nats-server', ['--version']);
+      return { ok, what: 'a NATS server (nats-server)', reason: ok ? '' : 'nats-server is not on PATH', enable: 'apt-get install nats-server' };
+    }),
   pdftoppm: (): Requirement =>
     memo('pdftoppm', () => {
       // Poppler's rasteriser, to look at the pages of a PDF the product printed.
