@@ -17,6 +17,7 @@
  * judged before a type has `warmupRuns` runs (default 20). Baselines are kept in a JSON file
  * and survive restarts.
  */
+import { isInboundRefusal } from './rules.js';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { AuditEvent } from '../gate/types.js';
@@ -101,7 +102,7 @@ export function dirOf(path: string): string {
   return second < 0 ? path.slice(0, first) : path.slice(0, second);
 }
 
-const isDecision = (e: AuditEvent) => e.type === 'capability_used' || e.type === 'capability_denied' || e.type === 'limit_exceeded' || e.type === 'authentication_failure';
+const isDecision = (e: AuditEvent) => (e.type === 'capability_used' || e.type === 'capability_denied' || e.type === 'limit_exceeded' || e.type === 'authentication_failure') && !isInboundRefusal(e);
 
 export class AnomalyDetector {
   private readonly current = new Map<string, Current>();

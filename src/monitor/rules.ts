@@ -22,7 +22,14 @@ export interface Detector {
   observe(e: MonitorEvent, raise: (a: AlertDraft) => void): void;
 }
 
-const isDenial = (e: AuditEvent) => (e.type === 'capability_denied' || e.type === 'authorization_denied') && e.outcome === 'denied';
+/**
+ * A message refused on delivery (tampered, replayed, from an unknown sender) is recorded against
+ * its recipient, who asked for nothing: no detector counts it as the recipient's behaviour, or
+ * anyone able to publish on the broker could get an agent quarantined.
+ */
+export const isInboundRefusal = (e: AuditEvent): boolean => e.resource === 'message' && e.action === 'deliver';
+
+const isDenial = (e: AuditEvent) => (e.type === 'capability_denied' || e.type === 'authorization_denied') && e.outcome === 'denied' && !isInboundRefusal(e);
 
 /** The seeds' rule: repeated authentication failures of one agent (`brute_force_attack`). */
 export function bruteForceDetector(rule: BurstRule, maxKeys: number): Detector {
@@ -183,7 +190,7 @@ export function thresholdsOf(policies: readonly CapabilityPolicy[], agentId: str
 function thresholdKind(e: AuditEvent): (typeof THRESHOLD_NAMES)[number] | undefined {
   if (e.type === 'authentication_failure') return 'failedAuthentications';
   if (e.type === 'limit_exceeded') return 'resourceUsage';
-  if (e.outcome === 'denied' && (e.type === 'capability_denied' || e.type === 'authorization_denied')) return 'suspiciousOperations';
+  if (e.outcome === 'denied' && (e.type === 'capability_denied' || e.type === 'authorization_denied') && !isInboundRefusal(e)) return 'suspiciousOperations';
   return undefined;
 }
 

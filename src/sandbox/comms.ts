@@ -104,7 +104,7 @@ export class SandboxComms {
             agentId: to,
             capability: 'messaging',
             resource: 'message',
-            action: 'receive',
+            action: 'deliver',
             target: `agent:${r.senderId}`,
             outcome: 'denied',
             reason: `message refused on delivery: ${r.code}: ${r.reason}`,
