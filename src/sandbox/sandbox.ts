@@ -1,12 +1,10 @@
 /**
  * The library API: a Sandbox loads components under policies and runs them.
  */
-import { EventEmitter } from 'node:events';
 import { createHash, randomUUID } from 'node:crypto';
 import { readComponent } from '../engine/component.js';
 import { prepareComponent, ThreadPool, type InstanceInit, type LoadedComponent } from '../engine/jco/engine.js';
 import { SandboxError, UsageError, toSandboxError } from '../errors.js';
-import type { AuditEvent } from '../gate/types.js';
 import { resolvePolicy, type PolicyInput } from './policy-input.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { classifyImports } from './imports.js';
@@ -19,20 +17,21 @@ import { prepareNative } from '../engine/wasmtime/prepare.js';
 import { join } from 'node:path';
 import { identityEvent, InstanceIdentity } from './agent-identity.js';
 import type { ComponentSource } from '../engine/component.js';
-import type { AuditChain } from '../audit/chain.js';
 import { loadNativeAgent, NativeAgent, type NativeLoadOptions } from '../container/native-agent.js';
 import { loadRefusedEvent } from './run-failure.js';
 import { describeExports } from '../wit-exports/describe.js';
 import { Agent } from './agent.js';
 import { checkComponentFits, checkMounts, narrowCapabilities } from './policy-checks.js';
-import type { InspectReport, Isolation, LoadOptions, ResolvedTokens, SandboxEvents, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
+import type { InspectReport, Isolation, LoadOptions, ResolvedTokens, SandboxOptions, ToolHandler, TrustSettings } from './options.js';
 import { SandboxMonitoring, type SandboxMonitor } from './monitoring.js';
 import { checkIsolation, sandboxSettings } from './sandbox-settings.js';
-import { callTool, instanceHooks } from './instance-hooks.js';
+import { instanceHooks } from './instance-hooks.js';
 import { thresholdsOf } from '../monitor/rules.js';
 import type { Indicators } from '../monitor/indicators.js';
 import type { RunSummary } from '../monitor/anomaly.js';
 import { SandboxComms } from './comms.js';
+import { SandboxAudit } from './sandbox-audit.js';
+import { nativeHost } from './native-host.js';
 
 export { Agent } from './agent.js';
 export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, SandboxEvents, SandboxOptions, TokenSettings, ToolHandler, TrustSettings } from './options.js';
@@ -50,7 +49,7 @@ export type { InspectReport, Isolation, LoadOptions, RunOptions, RunResult, Sand
  * await sandbox.close();
  * ```
  */
-export class Sandbox extends EventEmitter<SandboxEvents> {
+export class Sandbox extends SandboxAudit {
   private readonly cacheDir: string;
   private readonly maxComponentBytes: number;
   private readonly defaultTimeoutMs: number;
@@ -63,8 +62,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   private readonly isolation: Isolation;
   /** Component bytes on shared memory by hash, while some agent holds them (wasmtime). */
   private readonly sharedComponents = new Map<string, WeakRef<Uint8Array>>();
-  /** @internal */
-  readonly auditBridge: AuditBridge;
   private readonly monitoring: SandboxMonitoring;
   private readonly indicators: Indicators | undefined;
   private readonly trust: TrustSettings | undefined;
@@ -77,8 +74,8 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   readonly comms_: SandboxComms;
 
   constructor(options: SandboxOptions = {}) {
-    super();
     const o = sandboxSettings(options);
+    super(new AuditBridge(o.audit));
     this.isolation = o.isolation;
     this.pool = new ThreadPool(o.threads, o.prewarm, o.heapMb);
     this.cacheDir = o.cacheDir;
@@ -97,7 +94,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
       }, o.tokens.checkEveryMs);
       this.tokenTimer.unref();
     }
-    this.auditBridge = new AuditBridge(o.audit);
     this.comms_ = new SandboxComms(options.messaging ?? {}, options.kv ?? {}, { auditBridge: this.auditBridge, audit_: (e, c) => this.audit_(e, c), agent: (id) => [...this.agents].find((a) => a.id === id) });
     this.monitoring = new SandboxMonitoring(
       {
@@ -144,41 +140,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
   /** The security monitor: its incidents, the agents it quarantined, releases, its counters. */
   get monitor(): SandboxMonitor {
     return this.monitoring;
-  }
-
-  /**
-   * The sandbox's audit chain (opened on first use), for queries, proofs and checkpoints;
-   * undefined when the sandbox was created with `audit: false`. Rejects with
-   * `AUDIT_UNAVAILABLE` when it cannot be opened.
-   *
-   * @example
-   * ```ts
-   * const chain = await sandbox.auditLog();
-   * const cp = await chain?.checkpoint();
-   * ```
-   */
-  auditLog(): Promise<AuditChain | undefined> {
-    return this.auditBridge.open();
-  }
-
-  /**
-   * Record an event a host decided on the sandbox's behalf (for example an MCP server's
-   * capability approvals) in the audit chain, and emit it as an `audit` event. Resolves once the
-   * record is durable under `durability: 'sync'` (the default), once queued under `'async'`;
-   * rejects with `AUDIT_UNAVAILABLE` when it cannot be recorded, so that the host can refuse
-   * what it could not record. With `audit: false` the event is only emitted.
-   *
-   * @param correlationId - groups the record with others (the chain's `provenance.correlationId`).
-   * @example
-   * ```ts
-   * await sandbox.recordEvent({ type: 'authorization_denied', agentId: agent.id, capability: 'policy', resource: 'agent',
-   *   action: 'request-capability', target: 'network_access', outcome: 'denied', reason: 'not approved', api: 'my-host' });
-   * ```
-   */
-  async recordEvent(event: Omit<AuditEvent, 'time'>, correlationId?: string): Promise<void> {
-    await this.auditBridge.open();
-    this.checkAudit_();
-    await this.auditDurable_(event, correlationId);
   }
 
   /**
@@ -305,24 +266,7 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     checkMounts(policy);
     await this.auditBridge.open();
     this.checkAudit_();
-    const agent = await loadNativeAgent(
-      {
-        hostEnv: this.hostEnv,
-        defaultTimeoutMs: this.defaultTimeoutMs,
-        checkAudit: () => this.checkAudit_(),
-        auditError: (output) => this.auditError_(output),
-        audit: (e, c) => this.audit_(e, c),
-        auditDurable: (e, c) => this.auditDurable_(e, c),
-        tagRun: (c, p) => this.auditBridge.tagRun(c, p),
-        log: (e) => this.emit('log', e),
-        forget: (a) => this.natives.delete(a),
-        toolNames: () => [...this.tools.keys()],
-        callTool: (name, input, agentId) => callTool(this.tools, { name, input, agentId }),
-        checkLoad: (agentId, hash) => this.monitoring.checkLoad(agentId, hash),
-      },
-      policy,
-      options,
-    );
+    const agent = await loadNativeAgent(nativeHost(this, { hostEnv: this.hostEnv, defaultTimeoutMs: this.defaultTimeoutMs, tools: this.tools, natives: this.natives, checkLoad: (a, h) => this.monitoring.checkLoad(a, h) }), policy, options);
     if (this.indicators) agent.setIndicators_(this.indicators);
     this.natives.add(agent);
     return agent;
@@ -380,20 +324,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     return bytes;
   }
 
-  /** @internal the `AUDIT_UNAVAILABLE` error to report when the audit log has failed */
-  auditError_(agentOutput?: string): SandboxError | undefined {
-    const f = this.auditBridge.failed;
-    if (!f) return undefined;
-    const details = agentOutput !== undefined ? { ...f.details, agentOutput: agentOutput.slice(0, 64 * 1024) } : f.details;
-    return new SandboxError('AUDIT_UNAVAILABLE', `the audit log is unavailable, so agents may not act: ${f.message}`, details, { cause: f });
-  }
-
-  /** @internal throw `AUDIT_UNAVAILABLE` when the audit log has failed */
-  checkAudit_(): void {
-    const e = this.auditError_();
-    if (e) throw e;
-  }
-
   /** @internal a run of an agent ended (for the monitor's anomaly detection) */
   runEnded_(agentId: string, run: RunSummary): void {
     this.monitoring.runEnded(agentId, run);
@@ -404,29 +334,6 @@ export class Sandbox extends EventEmitter<SandboxEvents> {
     this.agents.delete(agent);
     this.comms_.unregister(agent.id);
     this.monitoring.forget(agent.id);
-  }
-
-  /** @internal record a host-side event; returns its sequence number in the chain, if any */
-  audit_(e: Omit<AuditEvent, 'time'>, correlationId?: string): number | undefined {
-    const event: AuditEvent = { time: Date.now(), ...e };
-    const seq = this.auditBridge.record(event, correlationId);
-    this.emit('audit', event);
-    return seq;
-  }
-
-  /** @internal as audit_, for a run's opening record: written once the run settles or with its next batch (AuditBridge.recordDeferred) */
-  auditDeferred_(e: Omit<AuditEvent, 'time'>, correlationId: string): void {
-    const event: AuditEvent = { time: Date.now(), ...e };
-    this.auditBridge.recordDeferred(event, correlationId);
-    this.emit('audit', event);
-  }
-
-  /** @internal record a host-side audit event; resolves once durable under `'sync'` commits */
-  auditDurable_(e: Omit<AuditEvent, 'time'>, correlationId?: string): Promise<void> {
-    const event: AuditEvent = { time: Date.now(), ...e };
-    const durable = this.auditBridge.recordDurable(event, correlationId);
-    this.emit('audit', event);
-    return durable;
   }
 
   /** @internal hooks an instance uses to reach this sandbox */
