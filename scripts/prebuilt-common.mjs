@@ -15,12 +15,15 @@ export function prebuiltName(source) {
 }
 
 /**
- * What a prebuilt component depends on besides the toolchain: its source and our world. The
+ * What a prebuilt component depends on besides the toolchain: its source, our world and the C
+ * guest helper header it may include. The
  * builder's own code is covered by the byte-for-byte check where clang exists.
  */
 export function sourceKey(root, source) {
   return createHash('sha256')
     .update(readFileSync(join(root, 'wit', 'world.wit')))
+    .update('\0')
+    .update(readFileSync(join(root, 'guest', 'c', 'agentos.h')))
     .update('\0')
     .update(readFileSync(join(root, source)))
     .digest('hex');

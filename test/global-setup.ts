@@ -84,6 +84,10 @@ function keyOf(job: Job, toolchain: Record<string, string>): string {
       if (file.endsWith('.py')) hash.update(file).update(readFileSync(join(REPO_ROOT, 'python', 'agent_os', file)));
     }
   }
+  // C agents may include the guest helper header (guest/c/agentos.h).
+  if (job.kind === 'c') {
+    for (const file of readdirSync(join(REPO_ROOT, 'guest', 'c')).sort()) hash.update(file).update(readFileSync(join(REPO_ROOT, 'guest', 'c', file)));
+  }
   if (job.witDir) for (const file of readdirSync(job.witDir).sort()) hash.update(file).update(readFileSync(join(job.witDir, file)));
   hash.update(readFileSync(job.source));
   return hash.digest('hex');

@@ -18,6 +18,10 @@
  *   plus the interface `test:typed/shapes@0.1.0` export functions over every kind of WIT type.
  * - `fetchprobe` — StarlingMonkey `fetch`; task = JSON `{url, method?, body?, headers?, redirect?}`,
  *   returns JSON `{status, body, redirected, url, hops}` or `{error}`.
+ * - `commsprobe` — StarlingMonkey `kv` and `messaging`; task = JSON array of steps (`send`,
+ *   `receive`, `reply`, `echo-serve`, `kv.set`, …; see its header), returns one result per step.
+ * - `commsc` — C with `guest/c/agentos.h`: `kv` and `messaging` commands, one per line
+ *   (`kvset`, `kvget`, `send`, `recv`, `reply`, …; see its header).
  *
  * @example
  * ```ts
