@@ -35,7 +35,7 @@ const QUICK = process.env.BENCH_QUICK === '1';
  * bare-worker reference line), `hostcall` = 3, `audit` = 5, `fuel` = 6, `identity` = 7,
  * `engines` = 8, `languages` = 9, `authz` = 4 (last).
  */
-const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'monitor', 'compliance', 'native', 'egress', 'adapters', 'authz'];
+const SECTIONS = ['agents', 'hostcall', 'audit', 'fuel', 'identity', 'engines', 'languages', 'density', 'monitor', 'compliance', 'native', 'egress', 'adapters', 'comms', 'authz'];
 const ONLY = (process.env.BENCH_ONLY ?? '')
   .split(',')
   .map((x) => x.trim())
@@ -333,6 +333,15 @@ if (want('adapters')) {
   // Imported here: it loads the AI SDK, LangChain and the MCP SDK, which no other section needs.
   const { adaptersBench } = await import('./adapters.mjs');
   log(await adaptersBench({ quick: QUICK, progress }));
+}
+
+// ---- comms: agent messaging and the key-value store (bench/comms.mjs) --------------------------
+
+if (want('comms')) {
+  progress('comms: seal+open vs bare crypto, agent→agent round trips (in process, over NATS), kv vs classic-level');
+  log('');
+  const { commsBench } = await import('./comms.mjs');
+  log(await commsBench({ quick: QUICK, progress }));
 }
 
 // ---- authorization decisions (bench/authz.mjs) ------------------------------------------------
