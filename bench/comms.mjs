@@ -26,8 +26,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadWasmtimeAddon } from '../dist/engine/wasmtime/addon.js';
-import { CACHE } from './lib/agents.mjs';
+import { CACHE, hasWasmtimeAddon } from './lib/agents.mjs';
 import { fmtMs, fmtRatio, median, percentile, table } from './lib/stats.mjs';
 import { hubRoundTrip, kvOps, natsRequestReply, sealOpen } from './lib/comms-micro.mjs';
 import { agentPair, commsc, commsprobe, natsServer, natsServerVersion, perCall, perCallC, roundTrips, roundTripsC } from './lib/comms-agents.mjs';
@@ -40,14 +39,6 @@ const TARGET = { sealOpen: 1.5, roundTripMs: 0.2, kv: 2 };
  */
 const MONITOR = { containAt: 'never', containTypes: [] };
 
-function hasAddon() {
-  try {
-    loadWasmtimeAddon();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const verdict = (ok, text) => `${text} ${ok ? 'met' : 'MISSED'}`;
 /** "median (p90 over trials)" cell. */
@@ -144,7 +135,7 @@ export async function commsBench({ quick = false, progress = () => {} } = {}) {
   const c = quick
     ? { trials: 3, micro: 3, seal: 200, hub: 100, kv: 200, roundTrips: 50, calls: 50, natsBare: 100 }
     : { trials: 7, micro: 15, seal: 1000, hub: 1000, kv: 1000, roundTrips: 500, calls: 500, natsBare: 2000 };
-  const engines = hasAddon() ? ['jco', 'wasmtime'] : ['jco'];
+  const engines = (await hasWasmtimeAddon()) ? ['jco', 'wasmtime'] : ['jco'];
   const scratch = await mkdtemp(join(tmpdir(), 'agentos-bench-comms-'));
   try {
     const wasm = commsprobe(progress);

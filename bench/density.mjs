@@ -25,11 +25,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as ours from './lib/ours.mjs';
-import { BENCH, watAgent } from './lib/agents.mjs';
+import { BENCH, hasWasmtimeAddon, watAgent } from './lib/agents.mjs';
 import { languageAgents } from './lib/language-agents.mjs';
 import { fmtMs, fmtRatio, median, table } from './lib/stats.mjs';
 import { prepareNative } from '../dist/engine/wasmtime/prepare.js';
-import { loadWasmtimeAddon } from '../dist/engine/wasmtime/addon.js';
 import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS } from '../dist/limits/meter.js';
 
 const KiB = 1024;
@@ -38,14 +37,6 @@ const TARGET_IDLE = 256 * KiB;
 const TARGET_SM = 4 * 1024 * KiB;
 const fmtKiB = (b) => (b >= 10 * 1024 * KiB ? `${(b / 1024 / KiB).toFixed(1)} MiB` : `${Math.round(b / KiB)} KiB`);
 
-function hasAddon() {
-  try {
-    loadWasmtimeAddon();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function densitySample(args) {
   const r = spawnSync(process.execPath, ['--expose-gc', '--experimental-wasm-extended-const', join(BENCH, 'lib', 'density-sample.mjs'), JSON.stringify(args)], { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -178,7 +169,7 @@ async function latencySection({ quick, progress, engines, cacheDir }) {
 
 /** The section's report (lines) and its figures. */
 export async function densityBench({ quick = false, progress = () => {} } = {}) {
-  const engines = hasAddon() ? ['jco', 'wasmtime'] : ['jco'];
+  const engines = (await hasWasmtimeAddon()) ? ['jco', 'wasmtime'] : ['jco'];
   const cacheDir = await mkdtemp(join(tmpdir(), 'agentos-bench-density-'));
   try {
     const lat = await latencySection({ quick, progress, engines, cacheDir });

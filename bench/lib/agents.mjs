@@ -59,3 +59,14 @@ export async function jsAgent(log) {
   }
   return { path: cached, built: true, seconds: (performance.now() - t0) / 1000 };
 }
+
+/** Whether the wasmtime addon loads here (the wasmtime rows are measured only then). */
+export async function hasWasmtimeAddon() {
+  const { loadWasmtimeAddon } = await import('../../dist/engine/wasmtime/addon.js');
+  try {
+    loadWasmtimeAddon();
+    return true;
+  } catch {
+    return false;
+  }
+}
