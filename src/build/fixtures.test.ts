@@ -34,12 +34,15 @@ function importsObject(): Record<string, unknown> {
     for (const [iface, impl] of Object.entries(ns)) wasi[`wasi:${pkg}/${kebab(iface)}`] = impl;
   }
   const log = { emit: (level: string, message: string) => void logs.push([level, message]) };
+  const unused = new Proxy({}, { get: () => () => { throw new Error('not provided in this test'); } });
   // jco asks for `ns:pkg/iface` with or without `@version`.
   return new Proxy(wasi, {
     get: (target, key) => {
       const name = String(key).replace(/@[^/]*$/, '');
       if (name === 'agent-os:sandbox/log') return log;
       if (name === 'agent-os:sandbox/tools') return tools;
+      // StarlingMonkey imports every interface of the world, used or not; these agents never call them.
+      if (name === 'agent-os:sandbox/kv' || name === 'agent-os:sandbox/messaging') return unused;
       return target[name];
     },
   });
