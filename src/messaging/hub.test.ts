@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { generateKeyPair } from '../identity/keys.js';
 import { KeyStore } from '../identity/keystore.js';
 import { createCa, issueAgentCertificate, revokeCertificate, type CaState } from '../identity/ca.js';
-import { MessageHub, type HubAgent, type Rejection } from './hub.js';
+import { MAX_TOPICS, MessageHub, type HubAgent, type Rejection } from './hub.js';
+import { Mailbox } from './mailbox.js';
 import { announcement } from './directory.js';
 import { generateKexKeyPair, signKexKey } from './channel.js';
 import { LocalBus } from './transport.js';
@@ -95,5 +96,36 @@ describe('MessageHub across an in-memory bus', () => {
     h4.register(agent(bId, 'reviewer', cert.pem, bKeys), 8);
     await tick();
     expect(h3.peers(aId)).toEqual([]);
+  });
+
+  it('bounds what others can make it hold: remote agents, topics, mailbox bytes', async () => {
+    const bus = new LocalBus();
+    const h1 = new MessageHub({ transport: bus.transport(), maxRemoteAgents: 3 });
+    const h2 = new MessageHub({ transport: bus.transport() });
+    for (let i = 0; i < 5; i++) h2.register(agent(`r${i}`), 8);
+    h1.register(agent('a'), 2);
+    await tick();
+    expect(h1.peers('a')).toHaveLength(3);
+    for (let i = 0; i < MAX_TOPICS; i++) expect(h1.subscribe('a', `t.${i}`)).toBe(true);
+    expect(h1.subscribe('a', 'one.more')).toBe(false);
+    // Two messages fill a mailbox of 2; a third is refused as full (the sender is told quota).
+    const local = new MessageHub({});
+    local.register(agent('x'), 2);
+    local.register(agent('y'), 1000);
+    expect(local.send('y', 'x', enc('1'), 'direct').ok).toBe(true);
+    expect(local.send('y', 'x', enc('2'), 'direct').ok).toBe(true);
+    expect(local.send('y', 'x', enc('3'), 'direct')).toMatchObject({ ok: false, tag: 'quota' });
+  });
+});
+
+describe('Mailbox', () => {
+  it('refuses past its count or its bytes, and frees both as messages are taken', () => {
+    const box = new Mailbox(10, 2048);
+    const m = (n: number) => ({ id: String(n), sender: 's', senderType: '', timestamp: 0, body: new Uint8Array(1000) });
+    expect(box.push(m(1))).toBe(true);
+    expect(box.push(m(2))).toBe(true);
+    expect(box.push(m(3))).toBe(false);
+    expect((box.take(0) as { id: string }).id).toBe('1');
+    expect(box.push(m(3))).toBe(true);
   });
 });

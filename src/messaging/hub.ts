@@ -61,6 +61,8 @@ export interface HubOptions {
   readonly ca?: CaState;
   /** Clock skew tolerated on a message's timestamp (default 30 s). */
   readonly maxSkewMs?: number;
+  /** Agents of other processes held at most (default {@link MAX_REMOTE_AGENTS}). */
+  readonly maxRemoteAgents?: number;
   /** A delivery was refused (recipient id, what and why). */
   readonly onRejected?: (recipientId: string, r: Rejection) => void;
 }
@@ -79,6 +81,13 @@ interface Endpoint {
 }
 
 const MAX_RECEIVED = 4096;
+/** Topics one agent may subscribe to at once (each is announced to other processes). */
+export const MAX_TOPICS = 64;
+/**
+ * Agents of other processes the directory holds: announcements are cheap to forge in bulk (a
+ * fresh key each), so past this new ones are ignored until some withdraw.
+ */
+export const MAX_REMOTE_AGENTS = 10_000;
 
 /** One sandbox's messaging. */
 export class MessageHub {
@@ -272,13 +281,15 @@ export class MessageHub {
     return count === 0 && last ? last : { ok: true, messageId: '', count };
   }
 
-  /** Subscribe a local agent to `topic` (announced to other processes). */
-  subscribe(id: string, topic: string): void {
+  /** Subscribe a local agent to `topic` (announced to other processes); false past {@link MAX_TOPICS}. */
+  subscribe(id: string, topic: string): boolean {
     const ep = this.local.get(id);
-    if (!ep || ep.topics.has(topic)) return;
+    if (!ep || ep.topics.has(topic)) return true;
+    if (ep.topics.size >= MAX_TOPICS) return false;
     ep.topics.add(topic);
     ep.entry = { ...ep.entry, topics: [...ep.topics] };
     if (this.o.transport) this.announce(ep);
+    return true;
   }
 
   /** Unsubscribe a local agent from `topic`. */
@@ -313,6 +324,7 @@ export class MessageHub {
     if (this.local.has(id)) return;
     const known = this.remote.get(id);
     if (known && m.entry.seq <= known.seq) return;
+    if (!known && this.remote.size >= (this.o.maxRemoteAgents ?? MAX_REMOTE_AGENTS)) return;
     const v = await verifyAnnouncement(m, this.o.ca);
     if (typeof v === 'string') return;
     // A key is pinned until its owner withdraws it: another key claiming the id is ignored.
@@ -321,6 +333,8 @@ export class MessageHub {
     if (current && v.seq <= current.seq) return;
     const w = this.withdrawn.get(id);
     if (w !== undefined && v.seq <= w) return;
+    // Checked again after the (asynchronous) verification: others may have filled it meanwhile.
+    if (!current && this.remote.size >= (this.o.maxRemoteAgents ?? MAX_REMOTE_AGENTS)) return;
     this.remote.set(id, v);
   }
 

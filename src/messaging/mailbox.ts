@@ -1,7 +1,7 @@
 /**
  * One agent's mailbox on the host: verified messages waiting for the guest's `receive`, at most
- * `capacity` of them (a full mailbox refuses new messages: the sender is told `quota`), and the
- * receivers waiting for the next one.
+ * `capacity` of them and 64 MiB of bodies (a full mailbox refuses new messages: the sender is told
+ * `quota`), and the receivers waiting for the next one.
  */
 import type { DeliveredMessage } from '../capabilities/comms-rpc.js';
 
@@ -9,9 +9,14 @@ import type { DeliveredMessage } from '../capabilities/comms-rpc.js';
 export class Mailbox {
   private readonly queue: DeliveredMessage[] = [];
   private head = 0;
+  private bytes = 0;
   private readonly waiters: Array<(m: DeliveredMessage | undefined) => void> = [];
 
-  constructor(private capacity: number) {}
+  /** `maxBytes`: bodies held at once, whatever the count (default 64 MiB). */
+  constructor(
+    private capacity: number,
+    private readonly maxBytes = 64 * 1024 * 1024,
+  ) {}
 
   /** Messages waiting. */
   get size(): number {
@@ -30,8 +35,9 @@ export class Mailbox {
       w(m);
       return true;
     }
-    if (this.size >= this.capacity) return false;
+    if (this.size >= this.capacity || this.bytes + m.body.byteLength > this.maxBytes) return false;
     this.queue.push(m);
+    this.bytes += m.body.byteLength;
     return true;
   }
 
@@ -39,6 +45,7 @@ export class Mailbox {
   take(timeoutMs: number, signal?: AbortSignal): Promise<DeliveredMessage | undefined> | DeliveredMessage | undefined {
     if (this.size > 0) {
       const m = this.queue[this.head++]!;
+      this.bytes -= m.body.byteLength;
       if (this.head > 1024 && this.head * 2 > this.queue.length) {
         this.queue.splice(0, this.head);
         this.head = 0;
@@ -68,5 +75,6 @@ export class Mailbox {
     for (const w of this.waiters.splice(0)) w(undefined);
     this.queue.length = 0;
     this.head = 0;
+    this.bytes = 0;
   }
 }

@@ -14,7 +14,7 @@ import { decideKv, decideMessage, decideTopic, peerListed, type PeerInfo } from 
 import { Gate, type GatePolicy } from '../gate/gate.js';
 import type { AuditEvent, Decision } from '../gate/types.js';
 import { QuotaLedger, type QuotaPolicy } from '../limits/quota.js';
-import type { MessageHub } from '../messaging/hub.js';
+import { MAX_TOPICS, type MessageHub } from '../messaging/hub.js';
 import type { KvStore } from '../kv/store.js';
 import { KvQuotaError } from '../kv/store.js';
 import type { SandboxPolicy } from '../policy/schema.js';
@@ -160,7 +160,7 @@ export class AgentComms {
       case 'subscribe': {
         const d = decideTopic(this.gate, req.topic, 'subscribe');
         if (!d.allowed) return denied(d);
-        hub.subscribe(me, req.topic);
+        if (!hub.subscribe(me, req.topic)) return fail('quota', `an agent may subscribe to at most ${MAX_TOPICS} topics at once; unsubscribe from one first`);
         return { ok: true };
       }
       case 'unsubscribe':
