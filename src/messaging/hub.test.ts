@@ -12,6 +12,9 @@ import { KeyStore } from '../identity/keystore.js';
 import { createCa, issueAgentCertificate, revokeCertificate, type CaState } from '../identity/ca.js';
 import { MAX_TOPICS, MessageHub, type HubAgent, type Rejection } from './hub.js';
 import { Mailbox } from './mailbox.js';
+import { acceptHandshake, type HandshakeMessage, type SecureChannel } from './handshake.js';
+import { establishSecureChannel } from './secure-channel.js';
+import { MessageRejected } from './envelope.js';
 import { announcement } from './directory.js';
 import { generateKexKeyPair, signKexKey } from './channel.js';
 import { LocalBus } from './transport.js';
@@ -127,5 +130,27 @@ describe('Mailbox', () => {
     expect(box.push(m(3))).toBe(false);
     expect((box.take(0) as { id: string }).id).toBe('1');
     expect(box.push(m(3))).toBe(true);
+  });
+});
+
+describe('establishSecureChannel (host code)', () => {
+  it('sets up a session with a peer over any carrier, and refuses a peer signing with another key', async () => {
+    const a = generateKeyPair();
+    const b = generateKeyPair();
+    const bLocal = { agentId: 'host-b', signingSeed: b.privateKey };
+    let bSide: SecureChannel | undefined;
+    const exchange = async (init: HandshakeMessage) => {
+      const r = acceptHandshake(bLocal, init, a.publicKey);
+      bSide = r.channel;
+      return r.response;
+    };
+    const aSide = await establishSecureChannel({ agentId: 'host-a', signingSeed: a.privateKey }, 'host-b', { peerKey: b.publicKey, exchange });
+    expect(dec(bSide!.open(aSide.seal(enc('to b'))))).toBe('to b');
+    expect(dec(aSide.open(bSide!.seal(enc('to a'))))).toBe('to a');
+    const sealed = aSide.seal(enc('once'));
+    bSide!.open(sealed);
+    expect(() => bSide!.open(sealed)).toThrow(MessageRejected);
+    const impostor = generateKeyPair();
+    await expect(establishSecureChannel({ agentId: 'host-a', signingSeed: a.privateKey }, 'host-b', { peerKey: impostor.publicKey, exchange })).rejects.toBeInstanceOf(MessageRejected);
   });
 });
