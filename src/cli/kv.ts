@@ -8,9 +8,9 @@ import { userInfo } from 'node:os';
 import { AuditChain } from '../audit/chain.js';
 import { SandboxError, UsageError } from '../errors.js';
 import { KeyStore, PASSPHRASE_ENV } from '../identity/keystore.js';
-import { KvStore } from '../kv/index.js';
+import type { KvStore } from '../kv/index.js';
 import { DEFAULT_AUDIT_DIR, recordOf } from '../sandbox/audit-bridge.js';
-import { DEFAULT_KV_DIR, kvWrapper } from '../sandbox/kv-host.js';
+import { DEFAULT_KV_DIR, openKvStore } from '../sandbox/kv-host.js';
 import { out, parse, print, readPassphraseFile, reportError, safeText, type ExitStatus } from './common.js';
 import { FLAGS, flagLine } from './flags.js';
 
@@ -79,9 +79,9 @@ async function openStore(values: Record<string, string | boolean | undefined>): 
     const file = values['passphrase-file'] as string | undefined;
     const passphrase = file !== undefined ? await readPassphraseFile(file) : process.env[PASSPHRASE_ENV];
     const store = await KeyStore.open(values['keys'] as string, { create: false, ...(passphrase !== undefined ? { passphrase } : {}) });
-    return KvStore.open({ dir, wrapper: kvWrapper({ keys: store, ...(values['key-name'] !== undefined ? { keyName: values['key-name'] as string } : {}) }, dir) });
+    return openKvStore(dir, { keys: store, ...(values['key-name'] !== undefined ? { keyName: values['key-name'] as string } : {}) });
   }
-  return KvStore.open({ dir, wrapper: kvWrapper(values['key-file'] !== undefined ? { keyFile: values['key-file'] as string } : {}, dir) });
+  return openKvStore(dir, values['key-file'] !== undefined ? { keyFile: values['key-file'] as string } : {});
 }
 
 function shown(value: Uint8Array): { text?: string; base64?: string } {

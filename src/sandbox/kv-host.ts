@@ -7,7 +7,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileKeyWrapper, keyStoreWrapper, KvStore, startKvSweeper, type KeyWrapper, type KvRetention, type KvSweeper } from '../kv/index.js';
 import type { AuditEvent } from '../gate/types.js';
-import { UsageError } from '../errors.js';
+import { SandboxError, UsageError } from '../errors.js';
 import type { KeyProvider } from '../identity/types.js';
 import { parseDuration } from '../util/units.js';
 
@@ -39,6 +39,27 @@ export function kvWrapper(s: KvSettings, dir: string): KeyWrapper {
   return s.keys ? keyStoreWrapper(s.keys, s.keyName ?? 'kv-data') : fileKeyWrapper(resolve(s.keyFile ?? join(dirname(dir), 'kv.key')));
 }
 
+/**
+ * Open the store. When the key store's key was rotated since the data key was wrapped (the
+ * store names a kid that is no longer the active `kv-data`, but is still held as `rotated`), the
+ * data key is unwrapped with the old key and re-wrapped under the active one: values are not
+ * rewritten. `onRewrap` is told (old kid, new kid). A revoked old key is not used: fail closed.
+ */
+export async function openKvStore(dir: string, s: KvSettings, onRewrap: (from: string, to: string) => void = () => {}): Promise<KvStore> {
+  const wrapper = kvWrapper(s, dir);
+  try {
+    return await KvStore.open({ dir, wrapper });
+  } catch (e) {
+    const old = e instanceof SandboxError ? e.details['wrappedBy'] : undefined;
+    const given = e instanceof SandboxError ? e.details['given'] : undefined;
+    if (!s.keys || typeof old !== 'string' || given !== wrapper.kid || s.keys.get(old)?.status !== 'rotated') throw e;
+    const store = await KvStore.open({ dir, wrapper: keyStoreWrapper(s.keys, old) });
+    await store.rotateWrapping(wrapper);
+    onRewrap(old, wrapper.kid);
+    return store;
+  }
+}
+
 /** The sandbox's store, opened once on first use. */
 export class KvService {
   private opening: Promise<KvStore> | undefined;
@@ -61,7 +82,9 @@ export class KvService {
   store(): Promise<KvStore> {
     if (!this.settings) return Promise.reject(new UsageError('the key-value store is switched off for this sandbox (kv: false)'));
     const s = this.settings;
-    this.opening ??= KvStore.open({ dir: this.dir, wrapper: kvWrapper(s, this.dir) }).then((store) => {
+    const rewrapped = (from: string, to: string) =>
+      this.hooks.audit({ type: 'policy_updated', agentId: 'sandbox', capability: 'storage', resource: 'kv', action: 'rewrap', target: to, outcome: 'allowed', reason: `the kv data key was re-wrapped from the rotated key ${from} to ${to}; values unchanged`, api: 'sandbox.kv.open' });
+    this.opening ??= openKvStore(this.dir, s, rewrapped).then((store) => {
       this.sweeper = startKvSweeper(store, {
         intervalMs: this.sweepMs,
         retention: (ns, key) => this.hooks.retention(ns, key),

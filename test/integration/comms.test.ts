@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Agent, AuditEvent, Sandbox } from '../../dist/index.js';
+import { KeyStore, type Agent, type AuditEvent, type Sandbox } from '../../dist/index.js';
 import { LocalBus } from '../../dist/messaging/transport.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox } from '../helpers/sandbox.js';
@@ -218,6 +218,20 @@ describe('the key-value store', () => {
     const [got] = await steps(a2, [{ op: 'kv.get', key: 'k' }]);
     expect(got!.err?.tag).toBe('unavailable');
     expect(got!.err?.val).toMatch(/key|wrapped/i);
+  });
+
+  it('wraps the data key with a key store key, and re-wraps it when that key is rotated', async () => {
+    const keys = await KeyStore.open(mkdtempSync(join(tmpdir(), 'agentos-kvkeys-')), { passphrase: 'kv test passphrase' });
+    const first = await keys.generate('kv-data');
+    const kvDir = join(mkdtempSync(join(tmpdir(), 'agentos-kv-')), 'kv');
+    const one = sandbox({ kv: { dir: kvDir, keys } });
+    await steps(await load(one.sandbox, 'a', policy('t')), [{ op: 'kv.set', key: 'k', value: 'kept across rotation' }]);
+    await one.sandbox.close();
+    const { current } = await keys.rotate('kv-data', { overlapMs: 60_000 });
+    const two = sandbox({ kv: { dir: kvDir, keys } });
+    expect((await steps(await load(two.sandbox, 'a', policy('t')), [{ op: 'kv.get', key: 'k' }]))[0]!.ok).toBe('kept across rotation');
+    const rewrap = two.audit.find((e) => e.action === 'rewrap');
+    expect(rewrap).toMatchObject({ target: current.kid, reason: expect.stringContaining(first.kid) });
   });
 
   it('applies data policies by role, quotas, time to live and retention', async () => {
