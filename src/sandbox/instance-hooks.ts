@@ -9,6 +9,8 @@ import { SandboxError } from '../errors.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { Indicators } from '../monitor/indicators.js';
 import type { AuditBridge } from './audit-bridge.js';
+import { classifyAddress } from '../container/egress/address.js';
+import { isIP } from 'node:net';
 import type { ToolHandler } from './options.js';
 
 /** What the hooks need of their sandbox. */
@@ -21,16 +23,30 @@ export interface HooksHost {
   audit(e: Omit<AuditEvent, 'time'>, correlationId: string): void;
 }
 
-/** Every address a name resolves to is checked against the threat-intelligence ranges; a hit is recorded. */
-function addressScreen(host: HooksHost, agentId: string, correlation: () => string): AddressScreen | undefined {
+/**
+ * What a request may connect to, address by address, recorded when refused:
+ * - an address on the threat-intelligence list, whatever led to it;
+ * - a name that resolves to anything but a public address (loopback, private, link-local,
+ *   CGNAT, metadata…: `classifyAddress`), so an allowed name cannot be pointed at the host's
+ *   own services (DNS rebinding, a hostile resolver);
+ * - a cloud metadata address, even when the policy names it as an IP literal. Other non-public
+ *   literals pass: the gate allowed them only because `allowedHosts` names them exactly.
+ * The executor resolves each name once and connects to the addresses checked here.
+ */
+function addressScreen(host: HooksHost, agentId: string, correlation: () => string): AddressScreen {
   const ind = host.indicators;
-  if (!ind) return undefined;
-  return (address, name) => {
-    const hit = ind.address(address);
-    if (!hit) return undefined;
-    const reason = `blocked indicator: ${name} resolved to ${address}, in ${hit} of the threat-intelligence list ${ind.data.source}`;
-    host.audit({ type: 'capability_denied', agentId, capability: 'network_access', resource: 'network', action: 'connect', target: name, outcome: 'denied', reason, api: 'wasi:http/outgoing-handler#handle', matched: [`indicator:${hit}`] }, correlation());
+  const refuse = (name: string, reason: string, matched: string[]) => {
+    host.audit({ type: 'capability_denied', agentId, capability: 'network_access', resource: 'network', action: 'connect', target: name, outcome: 'denied', reason, api: 'wasi:http/outgoing-handler#handle', matched }, correlation());
     return reason;
+  };
+  return (address, name) => {
+    const hit = ind?.address(address);
+    if (hit) return refuse(name, `blocked indicator: ${name} resolved to ${address}, in ${hit} of the threat-intelligence list ${ind!.data.source}`, [`indicator:${hit}`]);
+    const c = classifyAddress(address);
+    if (!c) return undefined;
+    if (c.metadata) return refuse(name, `${name} leads to ${address}, a cloud metadata address (${c.range}); it is never connected to, whatever networkRules say`, ['network:metadata']);
+    if (isIP(name.startsWith('[') ? name.slice(1, -1) : name) !== 0) return undefined;
+    return refuse(name, `host "${name}" resolves to ${address}, a ${c.label} address (${c.range}); host names may only lead to public addresses — request the address itself and add it to networkRules.allowedHosts to allow it on purpose`, ['network:public-only']);
   };
 }
 

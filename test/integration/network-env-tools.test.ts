@@ -125,6 +125,20 @@ describe('wasi:http outgoing', () => {
     }
   });
 
+  it('connects a name only to public addresses: an allowed name that resolves to loopback is refused, the server never reached, and recorded', async () => {
+    const before = hits.length;
+    const byName = { ...allowLoopback(), networkRules: { allowedHosts: ['localhost'], allowedPorts: [port], protocols: ['http'] } };
+    const r = await fetchWith(byName, `http://localhost:${port}/rebound`);
+    expect(r.error).toBeTruthy(); // fetch reports a NetworkError (wasi:http: destination-IP-prohibited)
+    expect(hits.length).toBe(before);
+    expect(audit.find((e) => e.target === 'localhost' && e.outcome === 'denied' && e.matched?.includes('network:public-only'))?.reason).toMatch(/resolves to (127\.0\.0\.1|::1), a loopback address/);
+    // The address itself, named in the policy, is allowed on purpose; a metadata address never is.
+    expect(await fetchWith(allowLoopback(), `http://127.0.0.1:${port}/named`)).toMatchObject({ status: 200 });
+    const metadata = { ...allowLoopback(), networkRules: { allowedHosts: ['169.254.169.254'], allowedPorts: [80], protocols: ['http'] } };
+    expect((await fetchWith(metadata, 'http://169.254.169.254/latest/meta-data/')).error).toBeTruthy();
+    expect(audit.some((e) => e.target === '169.254.169.254' && e.outcome === 'denied' && e.matched?.includes('network:metadata'))).toBe(true);
+  });
+
   it('rejects userinfo tricks (http://allowed@evil/)', async () => {
     const before = hits.length;
     expect((await fetchWith(allowLoopback(), `http://127.0.0.1@evil.test:${port}/`)).error).toBeTruthy();

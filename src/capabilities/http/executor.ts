@@ -11,8 +11,9 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { isIP } from 'node:net';
 
 /**
- * Screens the addresses a name resolves to: returns why one is refused (a threat-intelligence
- * range), else undefined. A refused address fails the request with `destination-IP-prohibited`.
+ * Screens the addresses a request would connect to (each address a name resolves to, or the IP
+ * literal itself): returns why one is refused, else undefined. A refused address fails the
+ * request with `destination-IP-prohibited`.
  */
 export type AddressScreen = (address: string, host: string) => string | undefined;
 
@@ -118,6 +119,11 @@ export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: Addre
       ...(call.scheme === 'https' && !isIP(host) ? { servername: host } : {}),
       ...(screen && !isIP(host) ? { lookup: screenedLookup(screen) as never } : {}),
     };
+    // An IP literal is not looked up: it is screened as it is (a metadata address never passes).
+    if (screen && isIP(host) && screen(host, call.host)) {
+      done({ ok: false, error: { tag: 'destination-IP-prohibited' } });
+      return;
+    }
     const mod = call.scheme === 'https' ? https : http;
     let req: http.ClientRequest;
     try {
