@@ -18,6 +18,9 @@ Core (the default jco engine needs all of them):
                      (the log itself is not opened or created)
 Optional (reported, never a failure):
   wasmtime addon     built and loads (--engine wasmtime); whether cargo is on PATH
+  engine advisories  Node and the addon's wasmtime against the known sandbox-escape
+                     advisories (refused: missing), and whether the Node line is past
+                     its end of life (warning)
   C toolchain        clang, lld, wasi-libc and compiler-rt for C agents
   componentize-py    the pinned release, for Python agents
   bubblewrap, runc   the native sandbox's runtimes
@@ -26,7 +29,8 @@ Optional (reported, never a failure):
   Landlock           the kernel's Landlock ABI version
 
 Statuses: ready, missing (install what the line says), unavailable (the host or kernel
-cannot provide it), error (the check itself failed).
+cannot provide it), warning (works, but act on what the line says), error (the check
+itself failed).
 
 Options:
   --cache-dir DIR   transpile cache to check (default $XDG_CACHE_HOME/agent-os-sandbox

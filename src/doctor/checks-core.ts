@@ -8,6 +8,7 @@ import { constants, existsSync, readFileSync } from 'node:fs';
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { resolvePackage } from '../build/js.js';
+import { engineAdvisories, parseVersion, upgradeAdvice } from '../engine/advisories.js';
 import { errno } from '../util/errno.js';
 import { displayPath } from './probe.js';
 import type { CheckResult } from './types.js';
@@ -15,9 +16,13 @@ import type { CheckResult } from './types.js';
 /** The oldest Node major release the runtime supports (package.json `engines`). */
 export const MIN_NODE_MAJOR = 20;
 
-/** Node's version against {@link MIN_NODE_MAJOR}. */
+/** Node's version against {@link MIN_NODE_MAJOR}, and against the advisory table (`createSandbox` refuses an affected Node). */
 export function checkNode(version: string = process.versions.node): CheckResult {
   const major = Number(version.split('.')[0]);
+  const refused = parseVersion(version) !== undefined ? engineAdvisories('node', version) : [];
+  if (refused.length > 0) {
+    return { status: 'missing', detail: `node ${version} has known sandbox-escape advisories: ${refused.map((a) => a.id).join(', ')}`, fix: upgradeAdvice('node', refused, version) };
+  }
   if (Number.isInteger(major) && major >= MIN_NODE_MAJOR) return { status: 'ready', detail: `node ${version}` };
   return { status: 'missing', detail: `node ${version}; ${MIN_NODE_MAJOR} or later is required`, fix: `install Node ${MIN_NODE_MAJOR} or later` };
 }

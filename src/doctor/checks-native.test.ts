@@ -8,7 +8,8 @@ import { C_TOOLCHAIN_PACKAGES } from '../build/c.js';
 import { COMPONENTIZE_PY_INSTALL } from '../build/python-toolchain.js';
 import { needs } from '../../test/helpers/requirements.js';
 import { skipUnless } from '../../test/helpers/skip.js';
-import { checkComponentizePy, checkCToolchain, checkWasmtimeAddon } from './checks-native.js';
+import { ADVISORIES_REVIEWED } from '../engine/advisories.js';
+import { addonWasmtimeRelease, checkComponentizePy, checkCToolchain, checkEngineAdvisories, checkWasmtimeAddon } from './checks-native.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'agentos-doctor-native-'));
 const emptyPath = join(tmp, 'empty-bin');
@@ -66,6 +67,44 @@ describe('wasmtime addon', () => {
   it('the addon loads and names its wasmtime release', async (ctx) => {
     skipUnless(ctx, needs.wasmtimeAddon());
     expect(await checkWasmtimeAddon()).toMatchObject({ status: 'ready', detail: expect.stringMatching(/\(wasmtime \d+\.\d+\.\d+\)/) });
+  });
+});
+
+describe('engine advisories', () => {
+  it('current releases, a supported Node line: ready, naming both versions and the table', async () => {
+    const r = await checkEngineAdvisories({ node: '24.1.0', wasmtime: '48.0.8', today: '2026-08-21' });
+    expect(r.status).toBe('ready');
+    expect(r.detail).toContain('node 24.1.0: no known advisory; wasmtime 48.0.8: no known advisory');
+    expect(r.detail).toContain(`reviewed ${ADVISORIES_REVIEWED}`);
+  });
+
+  it('a Node line past its end of life: warning, with the supported lines', async () => {
+    const r = await checkEngineAdvisories({ node: '20.20.2', wasmtime: '48.0.8', today: '2026-08-21' });
+    expect(r).toMatchObject({ status: 'warning', detail: expect.stringMatching(/Node 20 line reached end of life on 2026-04-30: no more security fixes$/), fix: 'upgrade to a supported Node line (22 or 24)' });
+    // The day before its end of life it is still supported.
+    expect((await checkEngineAdvisories({ node: '20.20.2', wasmtime: '48.0.8', today: '2026-04-29' })).status).toBe('ready');
+  });
+
+  it('an affected wasmtime: missing, with the advisory ids and the release to rebuild with', async () => {
+    const r = await checkEngineAdvisories({ node: '24.1.0', wasmtime: '43.0.0', today: '2026-08-21' });
+    expect(r.status).toBe('missing');
+    expect(r.detail).toMatch(/wasmtime 43\.0\.0 refused: .*RUSTSEC-2026-0095/);
+    expect(r.fix).toMatch(/rebuild the addon with wasmtime \d+\.\d+\.\d+ or later/);
+  });
+
+  it('no addon, or a version string that is not one: said, not thrown', async () => {
+    expect((await checkEngineAdvisories({ node: '24.1.0', wasmtime: null, today: '2026-08-21' })).detail).toContain('wasmtime: no addon loads (not checked)');
+    expect((await checkEngineAdvisories({ node: '24.1.0', wasmtime: 'nonsense', today: '2026-08-21' })).detail).toContain('wasmtime "nonsense" is not a version (not checked)');
+  });
+
+  it('no addon found: no release', async () => {
+    expect(await addonWasmtimeRelease({ localPath: join(tmp, 'none.node'), resolveFrom: join(tmp, 'from.js') })).toBeUndefined();
+  });
+
+  it('this machine: the addon (when built) and this Node are not refused', async (ctx) => {
+    skipUnless(ctx, needs.wasmtimeAddon());
+    expect(await addonWasmtimeRelease()).toMatch(/^\d+\.\d+\.\d+/);
+    expect(['ready', 'warning']).toContain((await checkEngineAdvisories()).status);
   });
 });
 

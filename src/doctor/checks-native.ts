@@ -7,6 +7,7 @@ import { isAbsolute, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { C_TOOLCHAIN_PACKAGES, clangCommand } from '../build/c.js';
 import { findComponentizePy } from '../build/python-toolchain.js';
+import { ADVISORIES, ADVISORIES_REVIEWED, engineAdvisories, NODE_END_OF_LIFE, nodeEndOfLife, parseVersion, upgradeAdvice } from '../engine/advisories.js';
 import { findWasmtimeAddon } from '../engine/wasmtime/addon.js';
 import { addonPackageName } from '../engine/wasmtime/platform.js';
 import { displayPath, firstLine, probe, probeFailure } from './probe.js';
@@ -66,6 +67,69 @@ export async function checkWasmtimeAddon(where: AddonWhere = {}): Promise<CheckR
     return { status: 'unavailable', detail: `${shown} does not load (${why}); ${cargoNote}`, fix };
   }
   return { status: 'ready', detail: `${shown} (wasmtime ${r.stdout.trim()}); ${cargoNote}` };
+}
+
+/**
+ * The wasmtime release of the addon the engine would load (loaded in a child process, as
+ * {@link checkWasmtimeAddon} does), or undefined when there is none or it does not load.
+ */
+export async function addonWasmtimeRelease(where: AddonWhere = {}): Promise<string | undefined> {
+  const found = findWasmtimeAddon({
+    ...(where.localPath !== undefined ? { localPath: where.localPath } : {}),
+    ...(where.resolveFrom !== undefined ? { resolveFrom: where.resolveFrom } : {}),
+  });
+  if (found === undefined) return undefined;
+  const r = await probe(process.execPath, ['-e', LOAD_ADDON, found.path], { timeoutMs: ADDON_LOAD_TIMEOUT_MS });
+  return r.ok ? r.stdout.trim() : undefined;
+}
+
+/** What {@link checkEngineAdvisories} checks (for tests; defaults: this Node, the addon found, today). */
+export interface EngineVersions {
+  /** Default `process.versions.node`. */
+  readonly node?: string;
+  /** Default: the addon's ({@link addonWasmtimeRelease}); null: no addon to check. */
+  readonly wasmtime?: string | null;
+  /** YYYY-MM-DD, default today (UTC): compared with the Node line's end of life. */
+  readonly today?: string;
+}
+
+/**
+ * Node and the wasmtime addon against the advisory table (src/engine/advisories.ts): `missing`
+ * when either has a known sandbox escape (the engine refuses to run), `warning` when the Node
+ * line is past its end of life (no more security fixes), else `ready`.
+ */
+export async function checkEngineAdvisories(versions: EngineVersions = {}): Promise<CheckResult> {
+  const node = versions.node ?? process.versions.node;
+  const wasmtime = versions.wasmtime === undefined ? await addonWasmtimeRelease() : (versions.wasmtime ?? undefined);
+  const today = versions.today ?? new Date().toISOString().slice(0, 10);
+  const parts: string[] = [];
+  const fixes: string[] = [];
+  const verdict = (engine: 'node' | 'wasmtime', version: string): void => {
+    if (parseVersion(version) === undefined) {
+      parts.push(`${engine} ${JSON.stringify(version)} is not a version (not checked)`);
+      return;
+    }
+    const hits = engineAdvisories(engine, version);
+    if (hits.length > 0) {
+      parts.push(`${engine} ${version} refused: ${hits.map((a) => a.id).join(', ')}`);
+      fixes.push(upgradeAdvice(engine, hits, version));
+    } else parts.push(`${engine} ${version}: no known advisory`);
+  };
+  verdict('node', node);
+  if (wasmtime !== undefined) verdict('wasmtime', wasmtime);
+  else parts.push('wasmtime: no addon loads (not checked)');
+  const table = `table of ${ADVISORIES.length}, reviewed ${ADVISORIES_REVIEWED}`;
+  if (fixes.length > 0) return { status: 'missing', detail: `${parts.join('; ')} (${table})`, fix: fixes.join('; ') };
+  const eol = nodeEndOfLife(node);
+  if (eol !== undefined && eol <= today) {
+    const supported = Object.entries(NODE_END_OF_LIFE).filter(([, d]) => d > today).map(([m]) => Number(m)).filter((m) => m % 2 === 0);
+    return {
+      status: 'warning',
+      detail: `${parts.join('; ')} (${table}); the Node ${parseVersion(node)!.nums[0]} line reached end of life on ${eol}: no more security fixes`,
+      fix: supported.length > 0 ? `upgrade to a supported Node line (${supported.join(' or ')})` : 'upgrade to a supported Node line',
+    };
+  }
+  return { status: 'ready', detail: `${parts.join('; ')} (${table})` };
 }
 
 /** The WASI sysroot clang is given (`AGENTOS_WASI_SYSROOT`, default `/usr`), as `clangArgs` uses it. */

@@ -15,7 +15,7 @@ import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { checkCgroups } from './cgroups.js';
 import { checkAuditDir, checkCacheDir, checkJco, checkNode } from './checks-core.js';
 import { checkBubblewrap, checkLandlock, checkRunc, checkUserNamespaces } from './checks-linux.js';
-import { checkComponentizePy, checkCToolchain, checkWasmtimeAddon } from './checks-native.js';
+import { checkComponentizePy, checkCToolchain, checkEngineAdvisories, checkWasmtimeAddon } from './checks-native.js';
 import type { CheckResult, DoctorCheck, DoctorCheckId, DoctorOptions, DoctorReport } from './types.js';
 
 export type { DoctorCheck, DoctorCheckId, DoctorOptions, DoctorReport, DoctorStatus } from './types.js';
@@ -40,6 +40,7 @@ function specs(opts: DoctorOptions): CheckSpec[] {
     { id: 'cache-dir', feature: 'cache directory', core: true, run: () => checkCacheDir(opts.cacheDir ?? defaultCacheDir()) },
     { id: 'audit-dir', feature: 'audit directory', core: true, run: () => checkAuditDir(opts.auditDir ?? DEFAULT_AUDIT_DIR) },
     { id: 'wasmtime-addon', feature: 'wasmtime addon', core: false, run: () => checkWasmtimeAddon() },
+    { id: 'engine-advisories', feature: 'engine advisories', core: false, run: () => checkEngineAdvisories() },
     { id: 'c-toolchain', feature: 'C toolchain', core: false, run: () => checkCToolchain() },
     { id: 'componentize-py', feature: 'componentize-py', core: false, run: () => checkComponentizePy(), blocking: true },
     { id: 'bubblewrap', feature: 'bubblewrap', core: false, run: () => checkBubblewrap() },

@@ -7,9 +7,10 @@
  * - `ready`: the feature works on this host;
  * - `missing`: something installable is absent or broken (`fix` says what to run);
  * - `unavailable`: the host cannot provide it (kernel, platform, permissions);
+ * - `warning`: it works, but should be acted on (`fix` says how), e.g. a Node line past its end of life;
  * - `error`: the check itself failed unexpectedly (`detail` says how); the other checks still ran.
  */
-export type DoctorStatus = 'ready' | 'missing' | 'unavailable' | 'error';
+export type DoctorStatus = 'ready' | 'missing' | 'unavailable' | 'warning' | 'error';
 
 /** Stable ids of the checks, in the order they are reported. */
 export type DoctorCheckId =
@@ -18,6 +19,7 @@ export type DoctorCheckId =
   | 'cache-dir'
   | 'audit-dir'
   | 'wasmtime-addon'
+  | 'engine-advisories'
   | 'c-toolchain'
   | 'componentize-py'
   | 'bubblewrap'

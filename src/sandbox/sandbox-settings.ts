@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
 import { defaultThreadCount } from '../engine/jco/thread-pool.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
+import { checkEngineVersion } from '../engine/advisories.js';
 import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
 import { UsageError } from '../errors.js';
 import { indicatorData, Indicators, loadIndicators } from '../monitor/indicators.js';
@@ -49,6 +50,9 @@ export function sandboxSettings(options: SandboxOptions): SandboxSettings {
   if (heapMb !== undefined && (!Number.isInteger(heapMb) || heapMb < 16 || heapMb > 16384)) throw new UsageError('threadHeapMb must be a whole number of MiB from 16 to 16384');
   const engine = options.engine ?? 'jco';
   if (engine !== 'jco' && engine !== 'wasmtime') throw new UsageError(`engine must be 'jco' or 'wasmtime', not ${JSON.stringify(engine)}`);
+  // Guests run inside this Node process (in V8 on the jco engine): refuse a Node release with a
+  // known sandbox-escape advisory (src/engine/advisories.ts); the wasmtime addon checks its own.
+  checkEngineVersion('node', process.versions.node);
   if (engine === 'wasmtime') loadWasmtimeAddon();
   let tokens: SandboxSettings['tokens'];
   if (options.tokens !== undefined) {

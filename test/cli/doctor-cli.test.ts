@@ -34,7 +34,7 @@ describe('agentos doctor', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(body).toMatchObject({ ok: expect.any(Boolean), core: true, checks: expect.any(Array) });
     for (const c of body.checks as Record<string, unknown>[]) {
-      expect(c).toMatchObject({ id: expect.any(String), feature: expect.any(String), status: expect.stringMatching(/^(ready|missing|unavailable|error)$/), core: expect.any(Boolean), detail: expect.any(String) });
+      expect(c).toMatchObject({ id: expect.any(String), feature: expect.any(String), status: expect.stringMatching(/^(ready|missing|unavailable|warning|error)$/), core: expect.any(Boolean), detail: expect.any(String) });
     }
     const core = (body.checks as { id: string; core: boolean; status: string }[]).filter((c) => c.core);
     expect(core.map((c) => c.id)).toEqual(CORE);
@@ -45,7 +45,7 @@ describe('agentos doctor', () => {
     const r = agentos(['doctor', '--cache-dir', join(tmp.dir, 'cache'), '--audit', join(tmp.dir, 'audit')]);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.length).toBe(12 + 2);
+    expect(lines.length).toBe(13 + 2);
     expect(lines[0]).toMatch(/^ready +Node\.js +node \d+/);
     expect(lines.at(-1)).toMatch(/^core ready: /);
   });

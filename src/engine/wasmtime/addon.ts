@@ -14,7 +14,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { UsageError } from '../../errors.js';
+import { checkEngineVersion } from '../advisories.js';
 import { addonPackageName } from './platform.js';
 
 /** A compiled component (`Engine.compileComponent`). */
@@ -266,17 +268,31 @@ export function missingAddonError(installed: boolean = installedAsDependency()):
 
 let loaded: WasmtimeAddon | undefined;
 
-/** The addon ({@link findWasmtimeAddon}); a `UsageError` that says how to get it when there is none. */
+/**
+ * The addon ({@link findWasmtimeAddon}); a `UsageError` that says how to get it when there is
+ * none, or that names the advisories when its wasmtime release has a known sandbox escape.
+ */
 export function loadWasmtimeAddon(): WasmtimeAddon {
   if (loaded) return loaded;
   const found = findWasmtimeAddon();
   if (!found) throw missingAddonError();
   const require = createRequire(import.meta.url);
+  let addon: WasmtimeAddon;
   try {
-    loaded = require(found.path) as WasmtimeAddon;
+    addon = require(found.path) as WasmtimeAddon;
   } catch (e) {
     const fix = found.source === 'local' ? 'rebuild it with `npm run build:native`' : `reinstall ${addonPackageName()}`;
     throw new UsageError(`the wasmtime engine could not be loaded from ${found.path} (${(e as Error).message}); ${fix}`);
   }
+  // Refuse a wasmtime release with a known sandbox-escape advisory (../advisories.ts). Checked on
+  // the main thread (a sandbox loads the addon there before any agent thread does), where a
+  // throwaway engine (no ticker thread, no pool: a few ms) names the release once per process.
+  if (isMainThread) checkEngineVersion('wasmtime', addonWasmtimeVersion(addon));
+  loaded = addon;
   return loaded;
+}
+
+/** The wasmtime release inside `addon` (an engine's `wasmtimeVersion`; the addon has no free function for it). */
+export function addonWasmtimeVersion(addon: WasmtimeAddon): string {
+  return new addon.Engine({ epochTickMs: 0, pooling: false, tiered: false }).wasmtimeVersion;
 }
