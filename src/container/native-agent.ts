@@ -15,6 +15,7 @@
  * await agent.close();
  * ```
  */
+import type { NameLookup } from '../util/dns-servers.js';
 import type { Indicators } from '../monitor/indicators.js';
 import { randomUUID } from 'node:crypto';
 import { cancelledError, DeniedError, PolicyError, SandboxError, UsageError } from '../errors.js';
@@ -77,6 +78,8 @@ export interface NativeHost {
   callTool(name: string, input: string, agentId: string): Promise<ToolReply>;
   /** Refuse a load under a quarantined agent id or of a quarantined executable (throws `DeniedError`). */
   checkLoad(agentId: string, executableHash: string | undefined): void;
+  /** Resolves names for the egress proxy when the sandbox names DNS servers (else the system resolver). */
+  readonly resolve?: NameLookup | undefined;
 }
 
 /** Options of {@link NativeAgent.run}: the same as for components. */
@@ -185,7 +188,7 @@ export class NativeAgent {
 
   /** @internal start the egress proxy when the policy grants network access */
   async startNetwork_(): Promise<void> {
-    if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir, this.durable);
+    if (grantsNetwork(this.policy)) this.network = await NativeNetwork.start(this.gate, this.files.dir, this.durable, this.host.resolve);
   }
 
   /** @internal stop the egress proxy (a load that failed after starting it) */

@@ -23,6 +23,7 @@ import type { Gate } from '../gate/gate.js';
 import type { SandboxPolicy } from '../policy/schema.js';
 import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
 import { startEgressProxy, type EgressProxy } from './egress/index.js';
+import type { NameLookup } from '../util/dns-servers.js';
 
 /** The proxy's address inside the sandbox. */
 export const PROXY_PORT = 3128;
@@ -50,7 +51,7 @@ export class NativeNetwork {
    *
    * @throws {DeniedError} when the host cannot put the proxy inside a sandbox.
    */
-  static async start(gate: Gate, dir: string, durable?: () => Promise<void>): Promise<NativeNetwork> {
+  static async start(gate: Gate, dir: string, durable?: () => Promise<void>, lookup?: NameLookup): Promise<NativeNetwork> {
     const refuse = (why: string): never => {
       throw new DeniedError(`the policy grants network_access, and a native agent reaches the network only through the egress proxy inside its sandbox, which needs ${why}; remove network_access for native agents or fix the host (agentos doctor)`);
     };
@@ -67,6 +68,7 @@ export class NativeNetwork {
       gate,
       socketPath: join(dir, 'egress.sock'),
       ...(durable ? { awaitAudit: () => durable().then(() => true, () => false) } : {}),
+      ...(lookup ? { lookup } : {}),
     });
     return new NativeNetwork(proxy, listen);
   }

@@ -11,6 +11,7 @@ import type { Indicators } from '../monitor/indicators.js';
 import type { AuditBridge } from './audit-bridge.js';
 import { classifyAddress } from '../container/egress/address.js';
 import { isIP } from 'node:net';
+import type { NameLookup } from '../util/dns-servers.js';
 import type { ToolHandler } from './options.js';
 
 /** What the hooks need of their sandbox. */
@@ -18,6 +19,8 @@ export interface HooksHost {
   readonly auditBridge: AuditBridge;
   readonly indicators: Indicators | undefined;
   readonly tools: ReadonlyMap<string, ToolHandler>;
+  /** Resolves names when the sandbox names DNS servers (else the system resolver). */
+  readonly resolve?: NameLookup | undefined;
   emitAudit(e: AuditEvent): void;
   emitLog(e: Extract<InstanceEvent, { kind: 'log' }>['event']): void;
   audit(e: Omit<AuditEvent, 'time'>, correlationId: string): void;
@@ -81,7 +84,7 @@ export function instanceHooks(host: HooksHost, correlation: () => string, auditS
       host.auditBridge.recordBatch(audit, correlation(), auditShared, counter);
     },
     rpc: {
-      http: (call: HttpCall, signal: AbortSignal) => performHttp(call, signal, screen),
+      http: (call: HttpCall, signal: AbortSignal) => performHttp(call, signal, screen, host.resolve),
       tool: (req: { name: string; input: string; agentId: string }) => callTool(host.tools, req),
     },
   };

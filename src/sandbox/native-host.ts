@@ -6,6 +6,7 @@ import type { NativeAgent, NativeHost } from '../container/native-agent.js';
 import { callTool } from './instance-hooks.js';
 import type { ToolHandler } from './options.js';
 import type { Sandbox } from './sandbox.js';
+import type { NameLookup } from '../util/dns-servers.js';
 
 /** The sandbox's side of its native agents. */
 export function nativeHost(
@@ -16,6 +17,7 @@ export function nativeHost(
     readonly tools: ReadonlyMap<string, ToolHandler>;
     readonly natives: Set<NativeAgent>;
     checkLoad(agentId: string, hash: string | undefined): void;
+    readonly resolve?: NameLookup | undefined;
   },
 ): NativeHost {
   return {
@@ -31,5 +33,6 @@ export function nativeHost(
     toolNames: () => [...o.tools.keys()],
     callTool: (name, input, agentId) => callTool(o.tools, { name, input, agentId }),
     checkLoad: (agentId, hash) => o.checkLoad(agentId, hash),
+    ...(o.resolve ? { resolve: o.resolve } : {}),
   };
 }

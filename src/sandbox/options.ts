@@ -124,6 +124,13 @@ export interface SandboxOptions {
    * pass `keys` (a key store) to wrap it with a key store key. `false` switches it off. See `KvSettings`.
    */
   readonly kv?: KvSettings | false;
+  /**
+   * Resolve the names agents connect to (wasi:http, the native agents' egress proxy) through these
+   * DNS servers instead of the system resolver: `{ servers: ['10.0.0.53', '127.0.0.1:5353'] }`.
+   * Either way a name is resolved once per connection, every address it resolves to must be
+   * public, and the connection goes to exactly the addresses checked.
+   */
+  readonly dns?: { readonly servers: readonly string[] };
 }
 
 /** See {@link SandboxOptions.tokens}. */

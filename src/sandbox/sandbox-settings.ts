@@ -7,6 +7,7 @@ import { DEFAULT_MAX_COMPONENT_BYTES } from '../engine/component.js';
 import { defaultThreadCount } from '../engine/jco/thread-pool.js';
 import { defaultCacheDir } from '../engine/jco/transpile.js';
 import { checkEngineVersion } from '../engine/advisories.js';
+import { checkDnsServers, serversLookup, type NameLookup } from '../util/dns-servers.js';
 import { loadWasmtimeAddon } from '../engine/wasmtime/addon.js';
 import { UsageError } from '../errors.js';
 import { indicatorData, Indicators, loadIndicators } from '../monitor/indicators.js';
@@ -17,6 +18,8 @@ import type { Isolation, ResolvedTokens, SandboxOptions } from './options.js';
 
 /** What a sandbox runs with. */
 export interface SandboxSettings {
+  /** Name resolution through `dns.servers`; undefined: the system resolver. */
+  readonly resolve: NameLookup | undefined;
   readonly prewarm: number;
   readonly threads: number;
   readonly heapMb: number | undefined;
@@ -67,7 +70,11 @@ export function sandboxSettings(options: SandboxOptions): SandboxSettings {
   const monitor = options.monitor;
   if (monitor !== undefined && monitor !== false && (typeof monitor !== 'object' || monitor === null)) throw new UsageError('monitor must be an object of monitor settings or false');
   const ind = monitor ? monitor.indicators : undefined;
+  const dns = options.dns;
+  if (dns !== undefined && (typeof dns !== 'object' || dns === null)) throw new UsageError('dns must be { servers: [...] }');
+  const resolve = dns ? serversLookup(checkDnsServers(dns.servers)) : undefined;
   return {
+    resolve,
     prewarm,
     threads,
     heapMb,

@@ -31,6 +31,7 @@ import type { Indicators } from '../monitor/indicators.js';
 import type { RunSummary } from '../monitor/anomaly.js';
 import { SandboxComms } from './comms.js';
 import { SandboxAudit } from './sandbox-audit.js';
+import type { NameLookup } from '../util/dns-servers.js';
 import { nativeHost } from './native-host.js';
 
 export { Agent } from './agent.js';
@@ -67,6 +68,7 @@ export class Sandbox extends SandboxAudit {
   private readonly trust: TrustSettings | undefined;
   private readonly identityTtlMs: number;
   private readonly engine: 'jco' | 'wasmtime';
+  private readonly resolve: NameLookup | undefined;
   /** @internal token settings, resolved */
   readonly tokens_: ResolvedTokens | undefined;
   private readonly tokenTimer: NodeJS.Timeout | undefined;
@@ -85,6 +87,7 @@ export class Sandbox extends SandboxAudit {
     this.trust = options.trust;
     this.identityTtlMs = o.identityTtlMs;
     this.engine = o.engine;
+    this.resolve = o.resolve;
     this.indicators = o.indicators;
     if (o.tokens) {
       const tokens = o.tokens.resolved;
@@ -266,7 +269,7 @@ export class Sandbox extends SandboxAudit {
     checkMounts(policy);
     await this.auditBridge.open();
     this.checkAudit_();
-    const agent = await loadNativeAgent(nativeHost(this, { hostEnv: this.hostEnv, defaultTimeoutMs: this.defaultTimeoutMs, tools: this.tools, natives: this.natives, checkLoad: (a, h) => this.monitoring.checkLoad(a, h) }), policy, options);
+    const agent = await loadNativeAgent(nativeHost(this, { hostEnv: this.hostEnv, defaultTimeoutMs: this.defaultTimeoutMs, tools: this.tools, natives: this.natives, checkLoad: (a, h) => this.monitoring.checkLoad(a, h), resolve: this.resolve }), policy, options);
     if (this.indicators) agent.setIndicators_(this.indicators);
     this.natives.add(agent);
     return agent;
@@ -343,6 +346,7 @@ export class Sandbox extends SandboxAudit {
         auditBridge: this.auditBridge,
         indicators: this.indicators,
         tools: this.tools,
+        resolve: this.resolve,
         emitAudit: (e) => this.emit('audit', e),
         emitLog: (e) => this.emit('log', e),
         audit: (e, c) => this.audit_(e, c),

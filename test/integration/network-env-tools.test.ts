@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../dist/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { startDnsStub } from '../helpers/dns-stub.js';
 import { recordingSandbox, settle } from '../helpers/sandbox.js';
 
 const { sandbox, audit } = recordingSandbox();
@@ -137,6 +138,33 @@ describe('wasi:http outgoing', () => {
     const metadata = { ...allowLoopback(), networkRules: { allowedHosts: ['169.254.169.254'], allowedPorts: [80], protocols: ['http'] } };
     expect((await fetchWith(metadata, 'http://169.254.169.254/latest/meta-data/')).error).toBeTruthy();
     expect(audit.some((e) => e.target === '169.254.169.254' && e.outcome === 'denied' && e.matched?.includes('network:metadata'))).toBe(true);
+  });
+
+  it('resolves a name once and connects to the address it checked: a rebinding resolver (public first, private next) never reaches the private server', async () => {
+    const dns = await startDnsStub((name, nth) => (name === 'rebind.test' ? (nth === 1 ? ['93.184.215.14'] : ['127.0.0.1']) : name === 'private.test' ? ['127.0.0.1'] : []));
+    const { sandbox: s, audit: events } = recordingSandbox({ dns: { servers: [dns.server] } });
+    try {
+      const before = hits.length;
+      const policy = (host: string) => ({ version: 1, capabilities: { allowed: ['network_access'] }, networkRules: { allowedHosts: [host], allowedPorts: [port], protocols: ['http'] }, resourceLimits: { maxExecutionTime: '2s' } });
+      const run = async (host: string) => {
+        const agent = await s.load(fixturePath('fetchprobe'), { policy: policy(host) });
+        try {
+          return await agent.run(JSON.stringify({ url: `http://${host}:${port}/rebound` })).then((r) => r.output, (e: Error) => e.message);
+        } finally {
+          await agent.close();
+        }
+      };
+      // Public at the check: the connection goes there (and fails: nothing listens), never to the second answer.
+      await run('rebind.test');
+      expect(dns.asked.get('rebind.test')).toBe(1);
+      // Private at once: refused before any connection, and recorded.
+      await run('private.test');
+      expect(events.find((e) => e.target === 'private.test' && e.outcome === 'denied')?.reason).toContain('resolves to 127.0.0.1, a loopback address');
+      expect(hits.length).toBe(before);
+    } finally {
+      await s.close();
+      await dns.stop();
+    }
   });
 
   it('rejects userinfo tricks (http://allowed@evil/)', async () => {

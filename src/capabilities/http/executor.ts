@@ -19,18 +19,30 @@ export type AddressScreen = (address: string, host: string) => string | undefine
 
 const BLOCKED = 'EAGENTOS_ADDRESS_BLOCKED';
 
+/** Every address of a name (the system resolver unless the sandbox names DNS servers). */
+export type Resolve = (hostname: string) => Promise<LookupAddress[]>;
+
+const systemResolve: Resolve = (hostname) =>
+  new Promise((resolve, reject) => dnsLookup(hostname, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
+
 /** A `lookup` for the request that resolves every address once and refuses the request if any is screened out. */
-function screenedLookup(screen: AddressScreen) {
+function screenedLookup(screen: AddressScreen, resolveName: Resolve) {
   return (hostname: string, options: LookupOptions, cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    resolveName(hostname).then(
+      (addresses) => answer(null, addresses),
+      (err: NodeJS.ErrnoException) => answer(err, []),
+    );
+    function answer(err: NodeJS.ErrnoException | null, addresses: LookupAddress[]): void {
       if (err) return cb(err, '');
+      if (options.family === 4 || options.family === 6) addresses = addresses.filter((a) => a.family === options.family);
+      if (addresses.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
       for (const a of addresses) {
         const why = screen(a.address, hostname);
         if (why) return cb(Object.assign(new Error(why), { code: BLOCKED }), '');
       }
       if (options.all) cb(null, addresses);
       else cb(null, addresses[0]!.address, addresses[0]!.family);
-    });
+    }
   };
 }
 
@@ -88,7 +100,7 @@ function errorFor(e: NodeJS.ErrnoException): HttpErrorCode {
  * Perform the request. Never rejects: failures come back as `{ ok: false, error }`. `signal`
  * aborts it (the guest that asked is gone), so nothing is left holding a connection.
  */
-export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: AddressScreen): Promise<HttpOutcome> {
+export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: AddressScreen, resolveName: Resolve = systemResolve): Promise<HttpOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (o: HttpOutcome) => {
@@ -117,7 +129,7 @@ export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: Addre
       agent: false,
       timeout: call.connectTimeoutMs ?? 30_000,
       ...(call.scheme === 'https' && !isIP(host) ? { servername: host } : {}),
-      ...(screen && !isIP(host) ? { lookup: screenedLookup(screen) as never } : {}),
+      ...(screen && !isIP(host) ? { lookup: screenedLookup(screen, resolveName) as never } : {}),
     };
     // An IP literal is not looked up: it is screened as it is (a metadata address never passes).
     if (screen && isIP(host) && screen(host, call.host)) {
