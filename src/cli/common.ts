@@ -25,7 +25,9 @@ export function parse<T extends CliOptions>(
   try {
     parsed = parseArgs({ args: argv, options: parseArgsOptions(options), allowPositionals: true, strict: true }) as Parsed;
   } catch (e) {
-    throw new UsageError(`${(e as Error).message.replace(/\. To specify a positional argument.*$/s, '')}; see \`agentos ${command} --help\``);
+    // parseArgs' messages run over several lines ("…is ambiguous.\nDid you forget…"): one line here.
+    const message = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+    throw new UsageError(`${message}; see \`agentos ${command} --help\``);
   }
   resolveAliases(parsed.values as Record<string, unknown>, options, command);
   return parsed;

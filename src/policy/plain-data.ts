@@ -89,6 +89,13 @@ function firstLine(s: string): string {
  * ```
  */
 export function yamlToData(text: string, source: string): unknown {
+  // The yaml parser's time grows faster than linearly with flow-collection nesting ("[[[[…",
+  // "{{{{…"), and deep enough nesting has exhausted V8's regexp memory in it (a fatal error no
+  // catch can stop). A policy nests a few levels: refuse deep brackets before parsing.
+  const depth = flowDepth(text);
+  if (depth > MAX_FLOW_DEPTH) {
+    throw policyIssuesError(source, [{ path: '(top level)', message: `brackets nest ${depth > 100_000 ? 'more than 100000' : depth} levels deep (at most ${MAX_FLOW_DEPTH}); a policy needs only a few — check for unbalanced "[" or "{"` }]);
+  }
   let doc: ReturnType<typeof parseDocument>;
   try {
     // uniqueKeys is off because nodeToData reports duplicates with their field path. There
@@ -119,6 +126,35 @@ export function yamlToData(text: string, source: string): unknown {
     if (e instanceof DataProblem) throw policyIssuesError(source, [e.issue]);
     throw policyIssuesError(source, [{ path: '(top level)', message: `cannot be read: ${e instanceof Error ? e.message : String(e)}` }], e);
   }
+}
+
+/** How deep `[` and `{` may nest in a policy's text. */
+const MAX_FLOW_DEPTH = 256;
+
+/**
+ * The deepest nesting of `[`/`{` outside quoted strings, counted in one pass. Quotes are
+ * followed the way JSON and YAML flow scalars write them ('…' with '' inside, "…" with \"), and
+ * `#` comments are skipped; it need not be exact, only never far below the parser's view.
+ */
+function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth;
+      if (max > 100_000) return max;
+    } else if (c === 0x5d || c === 0x7d) {
+      if (depth > 0) depth--;
+    } else if (c === 0x22) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x27) {
+      for (i++; i < text.length; i++) if (text.charCodeAt(i) === 0x27) { if (text.charCodeAt(i + 1) === 0x27) i++; else break; }
+    } else if (c === 0x23 && (i === 0 || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x0a)) {
+      while (i < text.length && text.charCodeAt(i) !== 0x0a) i++;
+    }
+  }
+  return max;
 }
 
 /**
