@@ -3,32 +3,15 @@
  * the host thread, where it is decided (capability `storage`, the data policies on `kv/<key>`),
  * recorded and carried out on the encrypted store, in the agent's own namespace.
  */
-import type { CommsReply, KvRequest } from './comms-rpc.js';
+import { hostCall, type KvRequest } from './comms-rpc.js';
 import type { HostContext } from './context.js';
-import { err, ok, type Result } from './io.js';
+import { err, type Result } from './io.js';
 
 /** `kv-error` as jco represents the variant. */
 export type KvError = { tag: 'denied' | 'quota' | 'invalid' | 'unavailable'; val: string };
 
 /** Keys longer than this are refused in the guest's thread, before any copy to the host. */
 const MAX_KEY = 512;
-
-/** Carry one call to the host and map its reply to the interface's result. */
-export function hostCall<T>(ctx: HostContext, method: 'kv' | 'msg', req: unknown, map: (v: unknown) => T = (v) => v as T): Result<T, { tag: string; val: string }> {
-  if (!ctx.rpc) return err({ tag: 'unavailable', val: 'not available in this isolation mode' });
-  ctx.flush();
-  const id = ctx.rpc.start(method, req);
-  const reply = ctx.rpc.wait(id);
-  if (!reply) {
-    // The run is being stopped: a receive still waiting on the host must not take a message
-    // that no one will read.
-    if (method === 'msg' && (req as { op?: string }).op === 'receive') ctx.rpc.start('msg', { op: 'cancel-receive' });
-    return err({ tag: 'unavailable', val: 'the agent is being stopped' });
-  }
-  if (!reply.ok) return err({ tag: 'unavailable', val: reply.error });
-  const r = reply.value as CommsReply;
-  return r.ok ? ok(map(r.value)) : err({ tag: r.tag === 'not-found' && method === 'kv' ? 'invalid' : r.tag, val: r.message });
-}
 
 /** Build the `agent-os:sandbox/kv` import. */
 export function kvImports(ctx: HostContext): Record<string, Record<string, unknown>> {

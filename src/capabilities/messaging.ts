@@ -4,10 +4,9 @@
  * the authorization model), recorded, signed and encrypted (`src/messaging/`); `receive` waits
  * on the host for the next verified message, until its timeout or until the run must stop.
  */
-import type { DeliveredMessage, MsgRequest } from './comms-rpc.js';
+import { hostCall, type DeliveredMessage, type MsgRequest } from './comms-rpc.js';
 import type { HostContext } from './context.js';
 import { err, ok, type Result } from './io.js';
-import { hostCall } from './kv.js';
 import { currentGuest } from './io.js';
 
 /** `messaging-error` as jco represents the variant. */

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { CommsReply, KvRequest, MsgRequest } from '../capabilities/comms-rpc.js';
-import { decideKv, decideMessage, decideTopic, peerListed, type PeerInfo } from '../gate/comms.js';
+import { decideKv, decideMessage, decideTopic, peerListed } from '../gate/comms.js';
 import { Gate, type GatePolicy } from '../gate/gate.js';
 import type { AuditEvent, Decision } from '../gate/types.js';
 import { QuotaLedger, type QuotaPolicy } from '../limits/quota.js';
@@ -127,7 +127,7 @@ export class AgentComms {
     switch (req.op) {
       case 'peers': {
         const policy = this.a.policy() as unknown as GatePolicy;
-        const list = hub.peers(me).filter((e) => peerListed(policy, peerInfo(e)));
+        const list = hub.peers(me).filter((e) => peerListed(policy, e));
         return { ok: true, value: list.map((e) => ({ id: e.id, agentType: e.type, roles: [...e.roles] })) };
       }
       case 'send':
@@ -142,7 +142,7 @@ export class AgentComms {
         const big = this.tooBig(kind, target, req.body);
         if (big) return big;
         const messageId = randomUUID();
-        const d = decideMessage(this.gate, peerInfo(entry), kind, { messageId, bytes: req.body.byteLength, ...(kind === 'reply' ? { replyTo: req.to } : {}) });
+        const d = decideMessage(this.gate, entry, kind, { messageId, bytes: req.body.byteLength, ...(kind === 'reply' ? { replyTo: req.to } : {}) });
         if (!d.allowed) return denied(d);
         if (!entry.local) await this.s.outputBarrier();
         const r = hub.send(me, to, req.body, kind === 'reply' ? 'reply' : 'direct', { messageId, ...(kind === 'reply' ? { replyTo: req.to } : {}) });
@@ -201,10 +201,6 @@ export class AgentComms {
     );
     return d.allowed ? { ok: true, value: m } : denied(d);
   }
-}
-
-function peerInfo(e: { readonly id: string; readonly type: string; readonly roles: readonly string[] }): PeerInfo {
-  return { id: e.id, type: e.type, roles: e.roles };
 }
 
 function unavailable(e: unknown): CommsReply {

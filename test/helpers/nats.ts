@@ -6,16 +6,8 @@
  * const nats = await startNats();   // { url: 'nats://127.0.0.1:41234', stop }
  * ```
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer, connect as tcpConnect } from 'node:net';
-import type { Requirement } from './requirements.js';
-
-/** Whether `nats-server` is installed (Debian's package; `.ci/run` installs it). */
-export function natsRequirement(): Requirement {
-  const r = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
-  const ok = r.status === 0;
-  return { id: 'nats-server', ok, what: 'a NATS server (nats-server)', reason: ok ? '' : 'nats-server is not on PATH', enable: 'apt-get install nats-server' };
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -14,7 +14,8 @@ import { LocalBus } from '../../dist/messaging/transport.js';
 import { fixturePath } from '../helpers/fixtures.js';
 import { recordingSandbox } from '../helpers/sandbox.js';
 import { tripwire } from '../helpers/tripwire.js';
-import { natsRequirement, startNats } from '../helpers/nats.js';
+import { startNats } from '../helpers/nats.js';
+import { needs } from '../helpers/requirements.js';
 import { describeNeeds } from '../helpers/skip.js';
 import { connect } from 'nats';
 
@@ -262,7 +263,7 @@ describe('the key-value store', () => {
   });
 });
 
-describeNeeds(natsRequirement(), 'messaging across processes through a real nats-server', () => {
+describeNeeds(needs.natsServer(), 'messaging across processes through a real nats-server', () => {
   it('reaches an agent of another sandbox; the broker holds only ciphertext, and a replay read off the broker is refused', async () => {
     const nats = await startNats();
     const spy = await connect({ servers: nats.url });

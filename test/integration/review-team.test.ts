@@ -11,12 +11,12 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 import { needs } from '../helpers/requirements.js';
 import { TEST_CACHE_DIR } from '../helpers/sandbox.js';
 import { skipUnless } from '../helpers/skip.js';
+import { startNats } from '../helpers/nats.js';
 
 const RUN = join(REPO_ROOT, 'examples', 'review-team', 'run.mjs');
 
@@ -80,30 +80,6 @@ function checkReport(report: Report): void {
   expect(report.summary).toEqual({ files: 4, findings: 6, byRule: { todo: 2, eval: 1, 'console-log': 2, 'long-line': 1 }, unanswered: [] });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function accepting(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nats-server is not accepting connections on port ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeAll(async () => {
   const exit = await runExample(['--build-only'], 170_000).done;
   expect(exit.code, `building the review team failed:\n${exit.stderr}`).toBe(0);
@@ -121,11 +97,9 @@ describe('examples/review-team', () => {
 
   it('makes one team of two processes meeting through a NATS server', async (ctx) => {
     skipUnless(ctx, needs.natsServer());
-    const port = await freePort();
-    const nats = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    const nats = await startNats();
     try {
-      await accepting(port, 10_000);
-      const url = `nats://127.0.0.1:${port}`;
+      const url = nats.url;
       const reviewers = runExample(['--nats', url, '--part', 'reviewers', '--json', '--idle', '30000']);
       const orchestrator = runExample(['--nats', url, '--part', 'orchestrator', '--json', '--wait', '20000']);
       const [orc, rev] = await Promise.all([orchestrator.done, reviewers.done]);
@@ -137,7 +111,7 @@ describe('examples/review-team', () => {
         ],
       });
     } finally {
-      nats.kill('SIGTERM');
+      await nats.stop();
     }
   }, 150_000);
 });

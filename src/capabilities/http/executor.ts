@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
+import type { NameLookup } from '../../util/dns-servers.js';
 
 /**
  * Screens the addresses a request would connect to (each address a name resolves to, or the IP
@@ -19,14 +20,12 @@ export type AddressScreen = (address: string, host: string) => string | undefine
 
 const BLOCKED = 'EAGENTOS_ADDRESS_BLOCKED';
 
-/** Every address of a name (the system resolver unless the sandbox names DNS servers). */
-export type Resolve = (hostname: string) => Promise<LookupAddress[]>;
-
-const systemResolve: Resolve = (hostname) =>
+/** The system resolver (the sandbox's `dns.servers` replace it with `serversLookup`). */
+const systemResolve: NameLookup = (hostname) =>
   new Promise((resolve, reject) => dnsLookup(hostname, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
 
 /** A `lookup` for the request that resolves every address once and refuses the request if any is screened out. */
-function screenedLookup(screen: AddressScreen, resolveName: Resolve) {
+function screenedLookup(screen: AddressScreen, resolveName: NameLookup) {
   return (hostname: string, options: LookupOptions, cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
     resolveName(hostname).then(
       (addresses) => answer(null, addresses),
@@ -100,7 +99,7 @@ function errorFor(e: NodeJS.ErrnoException): HttpErrorCode {
  * Perform the request. Never rejects: failures come back as `{ ok: false, error }`. `signal`
  * aborts it (the guest that asked is gone), so nothing is left holding a connection.
  */
-export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: AddressScreen, resolveName: Resolve = systemResolve): Promise<HttpOutcome> {
+export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: AddressScreen, resolveName: NameLookup = systemResolve): Promise<HttpOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (o: HttpOutcome) => {
