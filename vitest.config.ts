@@ -11,7 +11,7 @@ import { LEFT_OUT_ENV } from './test/summary-reporter.js';
  * skips that project.
  */
 /** Integration suites that run on both engines (engines.test.ts parametrizes itself). */
-const BOTH_ENGINES_LIST = ['audit', 'comms', 'filesystem', 'guest-helpers', 'identity', 'limits', 'monitor', 'packing', 'network-env-tools', 'policy-runtime', 'python', 'runtime', 'typed-exports'];
+const BOTH_ENGINES_LIST = ['audit', 'comms', 'filesystem', 'fs-race', 'guest-helpers', 'identity', 'limits', 'monitor', 'packing', 'network-env-tools', 'policy-runtime', 'python', 'runtime', 'typed-exports'];
 /** Host adapter suites whose agents run on both engines (in-process; the CLI suites use the default). */
 const BOTH_ENGINES_ADAPTERS = ['ai-sdk', 'langchain', 'mcp', 'mcp-functions'];
 const BOTH_ENGINES = [...BOTH_ENGINES_LIST.map((n) => `test/integration/${n}.test.ts`), ...BOTH_ENGINES_ADAPTERS.map((n) => `test/host-adapters/${n}.test.ts`)];

@@ -5,7 +5,7 @@
  * `write_files`; each is a preopened directory at its guest path. What happens under them is
  * decided per operation by the gate (see descriptor.ts).
  */
-import { closeSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, constants, openSync, realpathSync } from 'node:fs';
 import type { HostContext } from '../context.js';
 import { Descriptor, DirectoryEntryStream, type FsState } from './descriptor.js';
 import { DiskQuota } from './disk-quota.js';
@@ -26,15 +26,18 @@ export function filesystemImports(ctx: HostContext): { imports: Record<string, R
       if (granted) {
         for (const m of gate.mounts) {
           let real: string;
+          let rootFd: number;
           try {
             real = realpathSync(m.host);
-            if (!statSync(real).isDirectory()) continue;
+            // Every path under the mount is resolved from this descriptor (beneath.ts).
+            rootFd = openSync(real, constants.O_RDONLY | constants.O_DIRECTORY);
           } catch {
             continue; // a missing host directory was reported when the policy was loaded
           }
-          const mount: RealMount = { guest: m.guest, host: m.host, mode: m.mode, real };
+          st.openFds.add(rootFd);
+          const mount: RealMount = { guest: m.guest, host: m.host, mode: m.mode, real, rootFd };
           preopens.push([
-            new Descriptor(st, mount, m.guest, real, 'directory', undefined, { read: true, write: m.mode === 'rw', append: false }),
+            new Descriptor(st, mount, m.guest, 'directory', undefined, { read: true, write: m.mode === 'rw', append: false }),
             m.guest,
           ]);
         }
