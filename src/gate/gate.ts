@@ -23,7 +23,13 @@ export interface GatePolicy {
     | { readonly readonly: readonly string[]; readonly readwrite: readonly string[]; readonly forbidden: readonly string[] }
     | undefined;
   readonly networkRules?:
-    | { readonly allowedHosts: readonly string[]; readonly allowedPorts?: readonly number[] | undefined; readonly protocols?: readonly string[] | undefined }
+    | {
+        readonly allowedHosts: readonly string[];
+        readonly allowedPorts?: readonly number[] | undefined;
+        readonly protocols?: readonly string[] | undefined;
+        /** Non-public ranges allowed names may resolve to (checked where the name is resolved). */
+        readonly privateRanges?: readonly string[] | undefined;
+      }
     | undefined;
   readonly env?: { readonly allow: readonly string[]; readonly set: Readonly<Record<string, string>> } | undefined;
   readonly toolAccess?: { readonly allow: readonly string[] } | undefined;
@@ -145,6 +151,15 @@ export class Gate {
     const hit = this.indicators?.address(address);
     if (!hit) return undefined;
     return { reason: `blocked indicator: ${name} resolved to ${address}, in ${hit} of the threat-intelligence list ${this.indicators!.data.source}`, rule: `indicator:${hit}` };
+  }
+
+  /**
+   * `networkRules.privateRanges` of the policy the last decision used: the non-public ranges
+   * an allowed host name may resolve to. Read right after `http()`, so that the address check
+   * after the lookup uses the policy that allowed the name.
+   */
+  privateRanges(): readonly string[] {
+    return this.c.policy.networkRules?.privateRanges ?? [];
   }
 
   /** Replace the policy this gate decides with. The caller has validated it. */

@@ -22,6 +22,7 @@ import { authzSectionsShape } from '../authz/schema.js';
 import { safeRecord } from '../authz/schema-common.js';
 import type { AuthzModel } from '../authz/types.js';
 import { describeValue } from './issues.js';
+import { canonicalAddressRange } from './address-ranges.js';
 import { countSchema, durationSchema, pattern, positive, roleSchema, sizeSchema, strictPolicy, viaHelper } from './schema-base.js';
 
 export { countSchema, durationSchema, roleSchema, sizeSchema, strictPolicy } from './schema-base.js';
@@ -123,6 +124,8 @@ export const fileAccessSchema = strictPolicy({
 export const networkRulesSchema = strictPolicy({
   allowedHosts: z.array(z.string().transform(viaHelper((h: string) => canonicalizePolicyHost(h)))).optional(),
   allowedPorts: z.array(z.number().transform(viaHelper((p: number) => validatePort(p)))).optional(),
+  /** Non-public addresses (CIDR) allowed host names may resolve to; default none (public only). */
+  privateRanges: z.array(z.string().transform(viaHelper((r: string) => canonicalAddressRange(r)))).optional(),
   protocols: z.array(z.string().transform(viaHelper((p: string) => normalizeProtocol(p)))).optional(),
   maxResponseBytes: sizeSchema.optional(),
   /** Outgoing requests in flight at once (quota). */
@@ -305,6 +308,8 @@ export interface SandboxPolicy {
   readonly networkRules: {
     readonly allowedHosts: readonly string[];
     readonly allowedPorts?: readonly number[];
+    /** Non-public ranges (canonical CIDR) host names may resolve to. Default `[]`: public addresses only. */
+    readonly privateRanges: readonly string[];
     readonly protocols: readonly HttpScheme[];
     readonly maxResponseBytes?: number;
     /** Quota: requests in flight at once. */

@@ -10,6 +10,7 @@ import type { AuditEvent } from '../gate/types.js';
 import type { Indicators } from '../monitor/indicators.js';
 import type { AuditBridge } from './audit-bridge.js';
 import { classifyAddress } from '../container/egress/address.js';
+import { addressInRanges } from '../policy/address-ranges.js';
 import { isIP } from 'node:net';
 import type { NameLookup } from '../util/dns-servers.js';
 import type { ToolHandler } from './options.js';
@@ -42,14 +43,20 @@ function addressScreen(host: HooksHost, agentId: string, correlation: () => stri
     host.audit({ type: 'capability_denied', agentId, capability: 'network_access', resource: 'network', action: 'connect', target: name, outcome: 'denied', reason, api: 'wasi:http/outgoing-handler#handle', matched }, correlation());
     return reason;
   };
-  return (address, name) => {
+  return (address, name, privateRanges) => {
     const hit = ind?.address(address);
     if (hit) return refuse(name, `blocked indicator: ${name} resolved to ${address}, in ${hit} of the threat-intelligence list ${ind!.data.source}`, [`indicator:${hit}`]);
     const c = classifyAddress(address);
     if (!c) return undefined;
     if (c.metadata) return refuse(name, `${name} leads to ${address}, a cloud metadata address (${c.range}); it is never connected to, whatever networkRules say`, ['network:metadata']);
     if (isIP(name.startsWith('[') ? name.slice(1, -1) : name) !== 0) return undefined;
-    return refuse(name, `host "${name}" resolves to ${address}, a ${c.label} address (${c.range}); host names may only lead to public addresses — request the address itself and add it to networkRules.allowedHosts to allow it on purpose`, ['network:public-only']);
+    // A name may lead to a non-public address only inside a range the policy names.
+    if (addressInRanges(address, privateRanges) !== undefined) return undefined;
+    return refuse(
+      name,
+      `host "${name}" resolves to ${address}, a ${c.label} address (${c.range}); host names may only lead to public addresses — add the range to networkRules.privateRanges (or request the address itself and add it to networkRules.allowedHosts) to allow it on purpose`,
+      ['network:public-only'],
+    );
   };
 }
 

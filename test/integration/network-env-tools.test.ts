@@ -140,6 +140,21 @@ describe('wasi:http outgoing', () => {
     expect(audit.some((e) => e.target === '169.254.169.254' && e.outcome === 'denied' && e.matched?.includes('network:metadata'))).toBe(true);
   });
 
+  it('networkRules.privateRanges lets a name lead to a non-public address inside a named range only; metadata stays refused', async () => {
+    const before = hits.length;
+    const ranged = (privateRanges: string[]) => ({ ...allowLoopback(), networkRules: { allowedHosts: ['localhost'], allowedPorts: [port], protocols: ['http'], privateRanges } });
+    // localhost may resolve to ::1 first; name both loopback ranges.
+    expect(await fetchWith(ranged(['127.0.0.0/8', '::1']), `http://localhost:${port}/ranged`)).toMatchObject({ status: 200 });
+    expect(hits.length).toBe(before + 1);
+    // A range that does not hold the address changes nothing.
+    expect((await fetchWith(ranged(['10.0.0.0/8', 'fd00::/8']), `http://localhost:${port}/other-range`)).error).toBeTruthy();
+    expect(hits.length).toBe(before + 1);
+    expect(audit.filter((e) => e.target === 'localhost' && e.matched?.includes('network:public-only')).at(-1)?.reason).toContain('networkRules.privateRanges');
+    // A public range, or one with host bits, is a policy error naming the field.
+    await expect(sandbox.load(fixturePath('fetchprobe'), { policy: ranged(['8.8.8.0/24']) })).rejects.toMatchObject({ code: 'POLICY_INVALID', message: expect.stringContaining('networkRules.privateRanges') });
+    await expect(sandbox.load(fixturePath('fetchprobe'), { policy: ranged(['10.0.0.1/8']) })).rejects.toThrow(/bits set after the \/8 prefix/);
+  });
+
   it('resolves a name once and connects to the address it checked: a rebinding resolver (public first, private next) never reaches the private server', async () => {
     const dns = await startDnsStub((name, nth) => (name === 'rebind.test' ? (nth === 1 ? ['93.184.215.14'] : ['127.0.0.1']) : name === 'private.test' ? ['127.0.0.1'] : []));
     const { sandbox: s, audit: events } = recordingSandbox({ dns: { servers: [dns.server] } });

@@ -16,7 +16,11 @@ import type { NameLookup } from '../../util/dns-servers.js';
  * literal itself): returns why one is refused, else undefined. A refused address fails the
  * request with `destination-IP-prohibited`.
  */
-export type AddressScreen = (address: string, host: string) => string | undefined;
+/**
+ * Checks one address a request's host led to; returns why it is refused, or undefined.
+ * `privateRanges`: the non-public ranges the policy that allowed the request names.
+ */
+export type AddressScreen = (address: string, host: string, privateRanges: readonly string[]) => string | undefined;
 
 const BLOCKED = 'EAGENTOS_ADDRESS_BLOCKED';
 
@@ -25,7 +29,7 @@ const systemResolve: NameLookup = (hostname) =>
   new Promise((resolve, reject) => dnsLookup(hostname, { all: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
 
 /** A `lookup` for the request that resolves every address once and refuses the request if any is screened out. */
-function screenedLookup(screen: AddressScreen, resolveName: NameLookup) {
+function screenedLookup(screen: AddressScreen, resolveName: NameLookup, privateRanges: readonly string[]) {
   return (hostname: string, options: LookupOptions, cb: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void => {
     resolveName(hostname).then(
       (addresses) => answer(null, addresses),
@@ -36,7 +40,7 @@ function screenedLookup(screen: AddressScreen, resolveName: NameLookup) {
       if (options.family === 4 || options.family === 6) addresses = addresses.filter((a) => a.family === options.family);
       if (addresses.length === 0) return cb(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), '');
       for (const a of addresses) {
-        const why = screen(a.address, hostname);
+        const why = screen(a.address, hostname, privateRanges);
         if (why) return cb(Object.assign(new Error(why), { code: BLOCKED }), '');
       }
       if (options.all) cb(null, addresses);
@@ -56,6 +60,8 @@ export interface HttpCall {
   readonly headers: readonly (readonly [string, Uint8Array])[];
   readonly body: Uint8Array | null;
   readonly maxResponseBytes: number;
+  /** `networkRules.privateRanges` of the policy that allowed the request (see the screen). */
+  readonly privateRanges?: readonly string[];
   /** Milliseconds; undefined means the default (30 s connect / first byte). */
   readonly connectTimeoutMs?: number | undefined;
   readonly firstByteTimeoutMs?: number | undefined;
@@ -128,10 +134,10 @@ export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: Addre
       agent: false,
       timeout: call.connectTimeoutMs ?? 30_000,
       ...(call.scheme === 'https' && !isIP(host) ? { servername: host } : {}),
-      ...(screen && !isIP(host) ? { lookup: screenedLookup(screen, resolveName) as never } : {}),
+      ...(screen && !isIP(host) ? { lookup: screenedLookup(screen, resolveName, call.privateRanges ?? []) as never } : {}),
     };
     // An IP literal is not looked up: it is screened as it is (a metadata address never passes).
-    if (screen && isIP(host) && screen(host, call.host)) {
+    if (screen && isIP(host) && screen(host, call.host, call.privateRanges ?? [])) {
       done({ ok: false, error: { tag: 'destination-IP-prohibited' } });
       return;
     }

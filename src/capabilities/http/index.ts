@@ -86,6 +86,7 @@ export function httpImports(ctx: HostContext): Record<string, Record<string, unk
     }
     const d = ctx.gate.http(target, API);
     if (!d.allowed) return err(d.quota ? { tag: 'connection-limit-reached' } : { tag: 'HTTP-request-denied' });
+    const privateRanges = ctx.gate.privateRanges();
     // The gate counted this request as open (maxConnections); it closes when its outcome arrives.
     const quota = ctx.gate.quota;
     const transferLimit = quota?.policy.dataTransferLimit;
@@ -121,6 +122,7 @@ export function httpImports(ctx: HostContext): Record<string, Record<string, unk
         headers: request.headerFields.list,
         body: sent,
         maxResponseBytes,
+        privateRanges,
         connectTimeoutMs: nsToMs(options?.connect),
         firstByteTimeoutMs: nsToMs(options?.firstByte),
         betweenBytesTimeoutMs: nsToMs(options?.betweenBytes),

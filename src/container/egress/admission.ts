@@ -16,6 +16,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { parseHttpTarget, type HttpTarget } from '../../policy/network.js';
 import type { AccessRequest, Decision } from '../../gate/types.js';
+import { addressInRanges } from '../../policy/address-ranges.js';
 import { classifyAddress } from './address.js';
 import { splitAbsoluteTarget, splitConnectTarget } from './target.js';
 import type { EgressGate, LookupAddress } from './types.js';
@@ -162,6 +163,8 @@ async function resolveChecked(ctx: AdmitContext, target: HttpTarget, d: Decision
     if (listed) return { refused: listed.reason, rule: listed.rule };
     return { address, family: isIP(address) === 6 ? 6 : 4 };
   }
+  // Read before the lookup: the ranges of the policy that allowed the name.
+  const privateRanges = ctx.gate.privateRanges?.() ?? [];
   let addrs: readonly LookupAddress[];
   try {
     addrs = await (ctx.lookup ?? defaultLookup)(target.host);
@@ -173,9 +176,10 @@ async function resolveChecked(ctx: AdmitContext, target: HttpTarget, d: Decision
   for (const a of addrs) {
     const c = classifyAddress(a.address);
     if (c?.metadata) return { refused: `host "${target.host}" resolves to ${a.address}, a cloud metadata address (${c.range}); the egress proxy never connects to it` };
-    if (c) {
+    // A name may lead to a non-public address only inside a range the policy names.
+    if (c && addressInRanges(a.address, privateRanges) === undefined) {
       return {
-        refused: `host "${target.host}" resolves to ${a.address}, a ${c.label} address (${c.range}); host names may only lead to public addresses — ${OWN_ADDRESS_HINT}`,
+        refused: `host "${target.host}" resolves to ${a.address}, a ${c.label} address (${c.range}); host names may only lead to public addresses — add the range to networkRules.privateRanges, or ${OWN_ADDRESS_HINT}`,
       };
     }
     // Any listed address refuses the name: the proxy must not pick the one that passes.

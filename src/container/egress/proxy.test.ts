@@ -290,6 +290,21 @@ describe('egress proxy: denied', () => {
     expect(s.proxy.stats()).toMatchObject({ dials: 0, denied: 2 });
   });
 
+  it('privateRanges: a name that resolves inside a named range is connected, outside it refused; metadata never', async () => {
+    const s = await setup(
+      { allowedHosts: ['svc.test', 'other.test', 'meta.test'], allowedPorts: [echoPort], protocols: ['http', 'https'], privateRanges: ['127.0.0.0/8', '169.254.0.0/16'] },
+      { resolve: { 'svc.test': '127.0.0.1', 'other.test': '10.0.0.7', 'meta.test': '169.254.169.254' } },
+    );
+    const ok = await tunnel(s.unix, `svc.test:${echoPort}`);
+    expect(ok.status).toBe(200);
+    expect(dialed.at(-1)).toBe('127.0.0.1');
+    const outside = await tunnel(s.unix, `other.test:${echoPort}`);
+    expect(outside.status).toBe(403);
+    expect(outside.text).toMatch(/resolves to 10\.0\.0\.7, a private address .*networkRules\.privateRanges/);
+    expect((await tunnel(s.unix, `meta.test:${echoPort}`)).text).toMatch(/cloud metadata address/);
+    expect(s.proxy.stats()).toMatchObject({ dials: 1, denied: 2 });
+  });
+
   it('169.254.169.254 is refused before connecting, even when the policy names it', async () => {
     const s = await setup(
       { allowedHosts: ['169.254.169.254', 'metadata.internal.test', 'intranet.test'], allowedPorts: [80, 443], protocols: ['http', 'https'] },

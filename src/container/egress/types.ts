@@ -19,7 +19,7 @@ import type { QuotaExceeded, QuotaLedger } from '../../limits/quota.js';
  * - `record(event)` records a connection cut by `dataTransferLimit`;
  * - `quota`, the agent's ledger: in-flight connections and transferred bytes.
  */
-export type EgressGate = Pick<Gate, 'http' | 'refuse' | 'record'> & Partial<Pick<Gate, 'blockedAddress'>> & { readonly quota?: QuotaLedger | undefined };
+export type EgressGate = Pick<Gate, 'http' | 'refuse' | 'record'> & Partial<Pick<Gate, 'blockedAddress' | 'privateRanges'>> & { readonly quota?: QuotaLedger | undefined };
 
 /** One resolved address, as `dns.lookup(host, { all: true })` returns it. */
 export interface LookupAddress {
