@@ -16,6 +16,9 @@ Core (the default jco engine needs all of them):
   cache directory    the transpile cache can be created (mode 0700) and written
   audit directory    the audit directory, or its nearest existing ancestor, is writable
                      (the log itself is not opened or created)
+  mount path resolution
+                     paths under a mount resolve beneath its directory descriptor
+                     (/proc/self/fd); without it every file operation is refused
 Optional (reported, never a failure):
   wasmtime addon     built and loads (--engine wasmtime); whether cargo is on PATH
   engine advisories  Node and the addon's wasmtime against the known sandbox-escape

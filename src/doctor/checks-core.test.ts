@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkAuditDir, checkCacheDir, checkJco, checkNode, webAssemblyWorks } from './checks-core.js';
+import { checkAuditDir, checkCacheDir, checkJco, checkMountPaths, checkNode, webAssemblyWorks } from './checks-core.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'agentos-doctor-core-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -73,5 +73,13 @@ describe('audit directory', () => {
   it('a path no system call accepts is missing, not a crash', async () => {
     expect((await checkAuditDir(join(tmp, 'bad\0name'))).status).toBe('missing');
     expect((await checkCacheDir(join(tmp, 'bad\0name'))).status).toBe('missing');
+  });
+});
+
+describe('mount path resolution', () => {
+  it('is ready on Linux with /proc, and leaves no descriptor or directory behind', () => {
+    const fds = readdirSync('/proc/self/fd').length;
+    expect(checkMountPaths()).toMatchObject({ status: 'ready', detail: expect.stringContaining('/proc/self/fd') });
+    expect(readdirSync('/proc/self/fd').length).toBe(fds);
   });
 });

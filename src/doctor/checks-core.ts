@@ -4,7 +4,8 @@
  * not ready, `agentos doctor` exits 5.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, existsSync, readFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { resolvePackage } from '../build/js.js';
@@ -35,6 +36,34 @@ const ANSWER_MODULE = new Uint8Array([
   0x07, 0x05, 0x01, 0x01, 0x66, 0x00, 0x00, // export "f" = func 0
   0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x2a, 0x0b, // body: i32.const 42
 ]);
+
+/**
+ * Paths under a mount are walked from the mount's directory descriptor through
+ * `/proc/self/fd/<fd>/<name>` (src/capabilities/filesystem/beneath.ts). Without a usable
+ * `/proc` every file operation of an agent fails closed; say so before an agent finds out.
+ */
+export function checkMountPaths(): CheckResult {
+  let dir: string | undefined;
+  let fd: number | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'agentos-doctor-'));
+    writeFileSync(join(dir, 'probe'), 'ok');
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    const names = readdirSync(`/proc/self/fd/${fd}`);
+    const text = readFileSync(`/proc/self/fd/${fd}/probe`, 'utf8');
+    if (!names.includes('probe') || text !== 'ok') throw new Error('/proc/self/fd/<fd> does not lead to the directory the descriptor holds');
+    return { status: 'ready', detail: 'paths resolve beneath a directory descriptor (/proc/self/fd)' };
+  } catch (e) {
+    return {
+      status: 'missing',
+      detail: `paths cannot be resolved beneath a mount's directory descriptor: ${(e as Error).message}; agents' file operations would all be refused`,
+      fix: 'run on Linux with /proc mounted (mount -t proc proc /proc in a container)',
+    };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Whether this Node can compile, instantiate and call a WebAssembly module (it can be disabled, e.g. `--jitless`). */
 export async function webAssemblyWorks(): Promise<string | undefined> {

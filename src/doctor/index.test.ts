@@ -13,14 +13,14 @@ describe('runDoctor', () => {
   it('every check, in order, with a status; the core is ready here', async () => {
     const report = await runDoctor({ cacheDir: join(tmp, 'cache'), auditDir: join(tmp, 'audit') });
     expect(report.checks.map((c) => c.id)).toEqual([
-      'node', 'jco', 'cache-dir', 'audit-dir', 'wasmtime-addon', 'engine-advisories', 'c-toolchain', 'componentize-py', 'bubblewrap', 'runc', 'cgroups', 'userns', 'landlock',
+      'node', 'jco', 'cache-dir', 'audit-dir', 'mount-paths', 'wasmtime-addon', 'engine-advisories', 'c-toolchain', 'componentize-py', 'bubblewrap', 'runc', 'cgroups', 'userns', 'landlock',
     ]);
     for (const c of report.checks) {
       expect(['ready', 'missing', 'unavailable', 'warning', 'error'], c.id).toContain(c.status);
       expect(c.detail, c.id).not.toBe('');
       if (c.status === 'missing') expect(c.fix, c.id).toBeTruthy();
     }
-    expect(report.checks.filter((c) => c.core).map((c) => c.id)).toEqual(['node', 'jco', 'cache-dir', 'audit-dir']);
+    expect(report.checks.filter((c) => c.core).map((c) => c.id)).toEqual(['node', 'jco', 'cache-dir', 'audit-dir', 'mount-paths']);
     expect(report.core).toBe(true);
     expect(report.ok).toBe(report.checks.every((c) => c.status === 'ready'));
   });

@@ -13,7 +13,7 @@
 import { defaultCacheDir } from '../engine/jco/transpile.js';
 import { DEFAULT_AUDIT_DIR } from '../sandbox/audit-bridge.js';
 import { checkCgroups } from './cgroups.js';
-import { checkAuditDir, checkCacheDir, checkJco, checkNode } from './checks-core.js';
+import { checkAuditDir, checkCacheDir, checkJco, checkMountPaths, checkNode } from './checks-core.js';
 import { checkBubblewrap, checkLandlock, checkRunc, checkUserNamespaces } from './checks-linux.js';
 import { checkComponentizePy, checkCToolchain, checkEngineAdvisories, checkWasmtimeAddon } from './checks-native.js';
 import type { CheckResult, DoctorCheck, DoctorCheckId, DoctorOptions, DoctorReport } from './types.js';
@@ -39,6 +39,7 @@ function specs(opts: DoctorOptions): CheckSpec[] {
     { id: 'jco', feature: 'jco engine', core: true, run: () => checkJco() },
     { id: 'cache-dir', feature: 'cache directory', core: true, run: () => checkCacheDir(opts.cacheDir ?? defaultCacheDir()) },
     { id: 'audit-dir', feature: 'audit directory', core: true, run: () => checkAuditDir(opts.auditDir ?? DEFAULT_AUDIT_DIR) },
+    { id: 'mount-paths', feature: 'mount path resolution', core: true, run: () => checkMountPaths() },
     { id: 'wasmtime-addon', feature: 'wasmtime addon', core: false, run: () => checkWasmtimeAddon() },
     { id: 'engine-advisories', feature: 'engine advisories', core: false, run: () => checkEngineAdvisories() },
     { id: 'c-toolchain', feature: 'C toolchain', core: false, run: () => checkCToolchain() },

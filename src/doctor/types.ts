@@ -18,6 +18,7 @@ export type DoctorCheckId =
   | 'jco'
   | 'cache-dir'
   | 'audit-dir'
+  | 'mount-paths'
   | 'wasmtime-addon'
   | 'engine-advisories'
   | 'c-toolchain'

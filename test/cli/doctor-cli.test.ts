@@ -25,7 +25,7 @@ function jsonOf(stdout: string, stderr: string): Record<string, any> {
   return JSON.parse(lines[0]!) as Record<string, any>;
 }
 
-const CORE = ['node', 'jco', 'cache-dir', 'audit-dir'];
+const CORE = ['node', 'jco', 'cache-dir', 'audit-dir', 'mount-paths'];
 
 describe('agentos doctor', () => {
   it('--json: one object, exit 0, the core ready, every check with a status', () => {
@@ -45,7 +45,7 @@ describe('agentos doctor', () => {
     const r = agentos(['doctor', '--cache-dir', join(tmp.dir, 'cache'), '--audit', join(tmp.dir, 'audit')]);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
-    expect(lines.length).toBe(13 + 2);
+    expect(lines.length).toBe(14 + 2);
     expect(lines[0]).toMatch(/^ready +Node\.js +node \d+/);
     expect(lines.at(-1)).toMatch(/^core ready: /);
   });
