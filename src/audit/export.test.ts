@@ -60,6 +60,12 @@ describe('export and offline verification', () => {
     expect(r.ok).toBe(false);
     r = await edit(() => ['not json']);
     expect(r.problems[0]!.code).toBe('MALFORMED');
+    // A negative count in the header (found by the audit fuzz target: `from` -1 threw a
+    // RangeError out of the hasher, `to` -1 came back as first bad record -1).
+    for (const field of ['from', 'to']) {
+      r = await edit((a) => ((a[0] = JSON.stringify({ ...(JSON.parse(a[0]!) as object), [field]: -1 })), a));
+      expect(r.problems.map((p) => p.code)).toEqual(['MALFORMED']);
+    }
   });
 
   it('a partial export (from > 0) verifies from its start state, covered by the signed checkpoint at its end', async () => {

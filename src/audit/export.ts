@@ -156,7 +156,10 @@ export async function verifyExport(file: string, options: VerifyExportOptions = 
   }
   const h = header ?? {};
   const start = h['start'] as { lastHash?: unknown; frontier?: unknown } | undefined;
-  if (h['format'] !== EXPORT_FORMAT || !isHashHex(h['publicKey']) || !isHashHex(h['logId']) || !Number.isSafeInteger(h['from']) || !isHashHex(start?.lastHash) || !Array.isArray(start?.frontier) || !(start.frontier as unknown[]).every(isHashHex)) {
+  // `from` and `to` are record counts: a negative one reached the hasher (which throws on it)
+  // or came back as a negative sequence number.
+  const counts = Number.isSafeInteger(h['from']) && h['from'] >= 0 && (h['to'] === undefined || (Number.isSafeInteger(h['to']) && h['to'] >= h['from']));
+  if (h['format'] !== EXPORT_FORMAT || !isHashHex(h['publicKey']) || !isHashHex(h['logId']) || !counts || !isHashHex(start?.lastHash) || !Array.isArray(start?.frontier) || !(start.frontier as unknown[]).every(isHashHex)) {
     problems.push({ code: 'MALFORMED', message: `not an ${EXPORT_FORMAT} file (bad or missing header line)` });
     return done(undefined, String(h['logId'] ?? ''), 0, [0, 0]);
   }

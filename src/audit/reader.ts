@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { fromHex, isHashHex } from './hash.js';
 import { decodeHead, type Head } from './head.js';
+import { popcount } from './merkle.js';
 import { LogSource, type Anchor } from './source.js';
 import { AuditStore } from './store.js';
 
@@ -90,6 +91,22 @@ export async function openAuditReader(dir: string): Promise<AuditReader> {
   throw new SandboxError('AUDIT_UNAVAILABLE', `cannot read the audit store in ${dir}: ${(lastError as Error)?.message ?? String(lastError)}`, { dir }, { cause: lastError });
 }
 
+/** Whether a parsed anchor has the shape `LogSource` relies on (its signature is `verify`'s business). */
+function wellFormedAnchor(a: unknown): a is Anchor {
+  const x = a as { checkpoint?: { size?: unknown; lastHash?: unknown }; frontier?: unknown } | null;
+  const size = x?.checkpoint?.size;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    Number.isSafeInteger(size) &&
+    (size as number) >= 0 &&
+    isHashHex(x.checkpoint?.lastHash) &&
+    Array.isArray(x.frontier) &&
+    x.frontier.length === popcount(size as number) &&
+    x.frontier.every(isHashHex)
+  );
+}
+
 async function describe(dir: string, store: AuditStore, close: () => Promise<void>): Promise<AuditReader> {
   const meta = await store.getMeta();
   const logId = meta?.['logId'];
@@ -114,6 +131,9 @@ async function describe(dir: string, store: AuditStore, close: () => Promise<voi
   } catch {
     anchor = undefined;
   }
+  // A damaged anchor is left out like one that is not JSON: `verify` reads and reports it
+  // itself (ANCHOR_INVALID); used as it is, it made opening the reader throw instead.
+  if (anchor !== undefined && !wellFormedAnchor(anchor)) anchor = undefined;
   const base = anchor?.checkpoint?.size ?? 0;
   return { dir, store, source: new LogSource(store, anchor), logId, publicKey: fromHex(pub), head, anchor, base, close };
 }

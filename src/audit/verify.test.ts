@@ -9,6 +9,8 @@ import { blocks, buildLog, copyDir, editRecord, event, key, rawDb, rehash, repla
 import { AuditChain } from './chain.js';
 import { Witness, type Checkpoint } from './checkpoint.js';
 import { openAuditReader } from './reader.js';
+import { pruneChain } from './retention.js';
+import { AuditStore } from './store.js';
 import { verifyStore, type VerifyOptions, type VerifyReport } from './verify.js';
 
 async function verifyDir(dir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
@@ -224,5 +226,39 @@ describe('verify: tampering is found, with the first bad sequence number', () =>
     const otherKey = r0.publicKey;
     await r0.close();
     expect(codes(await verifyDir(d, { publicKey: otherKey }))).toEqual(['KEY_MISMATCH']);
+  });
+});
+
+describe('verify: a damaged meta record or anchor is a verdict, not an exception (found by the audit fuzz target)', () => {
+  const META = Uint8Array.of(0x6d, 0x69);
+  const ANCHOR = Uint8Array.of(0x6d, 0x61);
+
+  it('a meta record that is not JSON, or names a log id that is not a hash: MALFORMED', async () => {
+    let meta = '';
+    await rawDb(dir, async (db) => {
+      meta = Buffer.from((await db.get(META))!).toString();
+    });
+    for (const damaged of [`z${meta.slice(1)}`, JSON.stringify({ ...(JSON.parse(meta) as object), logId: 'zz' })]) {
+      await rawDb(dir, (db) => db.put(META, Buffer.from(damaged)));
+      // Straight to verifyStore: the reader refuses such a store before verifying (AUDIT_UNAVAILABLE).
+      const store = await AuditStore.open(join(dir, 'db'));
+      try {
+        expect(codes(await verifyStore(store, { hashWorkers: 0 }))).toEqual(['MALFORMED']);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it('a retention anchor whose frontier is not hex: ANCHOR_INVALID (the reader no longer throws on it)', async () => {
+    const chain = await AuditChain.open(dir, { checkpointIntervalMs: 0 });
+    await pruneChain(chain, { before: 64 });
+    await chain.close();
+    await rawDb(dir, async (db) => {
+      const anchor = JSON.parse(Buffer.from((await db.get(ANCHOR))!).toString()) as { frontier: string[] };
+      anchor.frontier[0] = `Y${anchor.frontier[0]!.slice(1)}`;
+      await db.put(ANCHOR, Buffer.from(JSON.stringify(anchor)));
+    });
+    expect(codes(await verifyDir(dir))).toEqual(['ANCHOR_INVALID']);
   });
 });

@@ -112,7 +112,13 @@ export async function verifyStore(store: AuditStore, options: VerifyOptions = {}
 
 async function verifyWith(store: AuditStore, options: VerifyOptions, pool: HashPool | undefined, started: number): Promise<VerifyReport> {
   const problems: Problem[] = [];
-  const meta = await store.getMeta();
+  let meta: Record<string, unknown> | undefined;
+  try {
+    meta = await store.getMeta();
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e; // the store cannot be read: not a verdict on its data
+    meta = undefined; // not JSON: reported below as a store with no valid meta record
+  }
   const report = (v: StreamVerifier | undefined, base: number, logId: string, counts: [number, number]): VerifyReport => {
     const firstBad = problems.find((p) => p.seq !== undefined)?.seq;
     return {
@@ -130,7 +136,8 @@ async function verifyWith(store: AuditStore, options: VerifyOptions, pool: HashP
   };
   const metaKey = typeof meta?.['publicKey'] === 'string' && isHashHex(meta['publicKey']) ? fromHex(meta['publicKey']) : undefined;
   const logId = typeof meta?.['logId'] === 'string' ? meta['logId'] : '';
-  if (!metaKey) {
+  // The genesis is the log id's bytes: a log id that is not a hash leaves nothing to start from.
+  if (!metaKey || !isHashHex(logId)) {
     problems.push({ code: 'MALFORMED', message: 'the store has no valid meta record (log id and public key): not an audit store, or damaged' });
     return report(undefined, 0, logId, [0, 0]);
   }
