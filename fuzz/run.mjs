@@ -6,9 +6,12 @@
  *
  * Each target (`fuzz/targets/<name>.mjs`) exports `name`, `arbitrary` (a fast-check
  * arbitrary of JSON-serializable inputs) and `check(input)`, which throws when the property
- * fails. Every target runs for FUZZ_SECONDS (default 180) seconds; FUZZ_SEED fixes the first
- * seed. A failing input is shrunk and saved as `fuzz/regressions/<target>/<hash>.json`, which
- * `test/fuzz-regressions.test.ts` replays in the normal suite. Exit status 1 on any failure.
+ * fails; optionally `setup()` (idempotent, awaited before the clock starts: fixtures built
+ * once per process), `teardown()` (after the run) and `testSeconds` (its budget in the normal
+ * suite, when shorter than the others'). Every target runs for FUZZ_SECONDS (default 180)
+ * seconds; FUZZ_SEED fixes the first seed. A failing input is shrunk and saved as
+ * `fuzz/regressions/<target>/<hash>.json`, which `test/fuzz-regressions.test.ts` replays in
+ * the normal suite. Exit status 1 on any failure.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,7 +21,7 @@ import fc from 'fast-check';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The targets, in the order they run. */
-export const TARGETS = ['policy', 'glob', 'cli'];
+export const TARGETS = ['policy', 'glob', 'regex', 'cli', 'fs', 'audit', 'host', 'abi', 'smith'];
 /** Where failing inputs are saved, one directory per target. */
 export const REGRESSIONS_DIR = join(HERE, 'regressions');
 /** At most this many distinct failures are collected per target and run. */
@@ -46,6 +49,7 @@ export function saveRegression(target, input, error, seed) {
  * After a failure the search goes on with the next seed until the time is up.
  */
 export async function runTarget(mod, ms, { seed = Date.now() % 2 ** 31, save = true } = {}) {
+  await mod.setup?.();
   const deadline = Date.now() + ms;
   const failures = [];
   const seen = new Set();
@@ -78,8 +82,15 @@ async function main(argv) {
   let failed = 0;
   for (const name of names) {
     const mod = await loadTarget(name);
+    await mod.setup?.();
     const start = performance.now();
-    const { runs, failures } = await runTarget(mod, seconds * 1000, { seed });
+    let result;
+    try {
+      result = await runTarget(mod, seconds * 1000, { seed });
+    } finally {
+      await mod.teardown?.();
+    }
+    const { runs, failures } = result;
     const secs = (performance.now() - start) / 1000;
     process.stdout.write(`${name}: ${runs} inputs in ${secs.toFixed(1)} s (${Math.round(runs / secs)}/s), seed ${seed}, ${failures.length} failures\n`);
     for (const f of failures) {
