@@ -174,7 +174,13 @@ export function performHttp(call: HttpCall, signal?: AbortSignal, screen?: Addre
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     if (signal) {
       if (signal.aborted) req.destroy();
-      else signal.addEventListener('abort', () => req.destroy(), { once: true });
+      else {
+        // The signal lives as long as the instance: a listener left on it would keep every
+        // finished request (and its socket) alive until then — about 8 KiB per request.
+        const onAbort = () => req.destroy();
+        signal.addEventListener('abort', onAbort, { once: true });
+        req.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
     }
     req.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: errorFor(e) }));
     if (call.body && call.body.length > 0) req.write(call.body);
