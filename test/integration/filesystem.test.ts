@@ -65,6 +65,9 @@ describe('filesystem: reads', () => {
 
   it('blocks ../ escapes above the mount', async () => {
     expect(await run('read /workspace/../outside/secret.txt\nread /workspace/src/../../outside/secret.txt')).toEqual(['err EPERM', 'err EPERM']);
+    await settle();
+    // Refused and recorded: a guest probing above its mount is worth a record.
+    expect(audit.filter((e) => e.type === 'capability_denied' && e.reason.includes('leaves mount /workspace')).length).toBeGreaterThanOrEqual(2);
   });
 
   it('re-checks symlink targets: out of the mount, into a forbidden path, and a good alias', async () => {
@@ -120,6 +123,8 @@ describe('filesystem: writes', () => {
       'ok t',
     ]);
     expect(lstatSync(join(scratch, 'rel')).isSymbolicLink()).toBe(true);
+    await settle();
+    expect(audit.filter((e) => e.type === 'capability_denied' && /a link to "(\/etc\/passwd|\.\.\/workspace\/src\/a\.ts)" would point outside mount \/tmp/.test(e.reason)).map((e) => e.target)).toEqual(['/tmp/abs', '/tmp/up']);
     // A link changed behind the agent's back to point out of the mount is not followed.
     symlinkSync(join(outside, 'secret.txt'), join(scratch, 'planted'));
     expect(await run('read /tmp/planted\nwrite /tmp/planted overwrite')).toEqual(['err ENOENT', 'err ENOENT']);

@@ -45,7 +45,7 @@ export class Descriptor extends FileOps {
   private locate(rel: string, needs: Need[], api: string, follow: boolean): Anchor {
     if (this.kind !== 'directory') throw new FsFailure('not-directory');
     const gate = this.st.ctx.gate;
-    const named = joinGuestPath(this.mount, this.guestPath, rel);
+    const named = this.join(rel, needs[0]!, api);
     if (gate.isHidden(named.path)) {
       gate.file(needs[0]!, named.path, API + api);
       throw new FsFailure('no-entry');
@@ -74,6 +74,26 @@ export class Descriptor extends FileOps {
       return r;
     } catch (e) {
       r.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Canonicalize `rel` under this directory. A path that climbs above the mount or is
+   * absolute is refused and recorded (a guest probing for the host's files is worth a
+   * record); a malformed one (NUL, invalid UTF-8, too long) is only an error to the guest.
+   */
+  private join(rel: string, need: Need, api: string): ReturnType<typeof joinGuestPath> {
+    try {
+      return joinGuestPath(this.mount, this.guestPath, rel);
+    } catch (e) {
+      if (e instanceof FsFailure && e.code === 'not-permitted') {
+        const target = `${this.guestPath === '/' ? '' : this.guestPath}/${String(rel).slice(0, 256)}`;
+        this.st.ctx.gate.refuse(
+          { capability: need === 'read' ? 'read_files' : 'write_files', resource: 'file', action: need, target, api: API + api },
+          `${JSON.stringify(String(rel).slice(0, 256))} leaves mount ${this.mount.guest} (absolute, or ".." above its root)`,
+        );
+      }
       throw e;
     }
   }
@@ -293,7 +313,18 @@ export class Descriptor extends FileOps {
       this.at(newPath, ['write'], 'symlink-at', false, (link) => {
         if (!link.missing) throw new FsFailure('exist');
         // The target must be relative and stay inside the mount; it is re-checked on every use.
-        const target = checkSymlinkTarget(this.mount, link.guest, oldPath);
+        let target: string;
+        try {
+          target = checkSymlinkTarget(this.mount, link.guest, oldPath);
+        } catch (e) {
+          if (e instanceof FsFailure && e.code === 'not-permitted') {
+            this.st.ctx.gate.refuse(
+              { capability: 'write_files', resource: 'file', action: 'write', target: link.guest, api: API + 'symlink-at' },
+              `a link to ${JSON.stringify(String(oldPath).slice(0, 256))} would point outside mount ${this.mount.guest} (absolute, or ".." above its root)`,
+            );
+          }
+          throw e;
+        }
         if (this.st.ctx.gate.isHidden(target)) {
           this.st.ctx.gate.file('read', target, API + 'symlink-at');
           throw new FsFailure('no-entry');
