@@ -149,11 +149,27 @@ describe('AuditChain: checkpoints, witness, proofs', () => {
     for (const c of seen) expect(verifyCheckpoint(c, chain.publicKey)).toEqual({ ok: true });
     const latest = JSON.parse(readFileSync(join(witness, `${chain.logId}.latest.json`), 'utf8')) as Checkpoint;
     expect(latest.size).toBe(250);
-    expect(readFileSync(join(witness, `${chain.logId}.checkpoints.jsonl`), 'utf8').trim().split('\n')).toHaveLength(3);
+    // The first line is the empty log's checkpoint, published when the log was opened with the witness.
+    const history = readFileSync(join(witness, `${chain.logId}.checkpoints.jsonl`), 'utf8').trim().split('\n');
+    expect(history.map((l) => (JSON.parse(l) as Checkpoint).size)).toEqual([0, 100, 200, 250]);
     // An older checkpoint published later (say, by a stale process) does not replace the latest.
     const { Witness } = await import('./checkpoint.js');
     await new Witness(witness).publish(seen[0]!);
     expect((JSON.parse(readFileSync(join(witness, `${chain.logId}.latest.json`), 'utf8')) as Checkpoint).size).toBe(250);
+  });
+
+  it('a witness learns of the log when it is opened: a host killed before its first checkpoint still verifies against it', async () => {
+    const dir = tmp();
+    const witness = tmp('witness-');
+    const first = await AuditChain.open(dir, { checkpointIntervalMs: 60_000, witness });
+    await first.append(event(0));
+    // No periodic checkpoint yet; the witness already holds the log's opening one (size 0).
+    const { Witness } = await import('./checkpoint.js');
+    expect((await new Witness(witness).latest(first.logId))?.size).toBe(0);
+    await first.close();
+    const again = await AuditChain.open(dir, { checkpointIntervalMs: 60_000, witness });
+    expect((await new Witness(witness).latest(again.logId))?.size).toBe(1); // close signed one; reopening adds none
+    await again.close();
   });
 
   it('signs on a timer while records trickle in', async () => {

@@ -151,12 +151,28 @@ export class AuditChain extends EventEmitter<AuditChainEvents> {
     const store = await AuditStore.open(join(dir, 'db'), { lockWaitMs: o.lockWaitMs });
     try {
       const state = await AuditChain.recover(store, key);
-      return new AuditChain(dir, store, key, state, o);
+      const chain = new AuditChain(dir, store, key, state, o);
+      await chain.introduceToWitness();
+      return chain;
     } catch (e) {
       await store.close().catch(() => undefined);
       if (e instanceof SandboxError) throw e;
       throw new SandboxError('AUDIT_UNAVAILABLE', `audit store in ${dir} is unreadable: ${(e as Error).message}; run \`agentos audit verify --audit ${dir}\``, { dir }, { cause: e });
     }
+  }
+
+  /**
+   * A witness learns of the log as soon as the log is opened with it: a checkpoint of the
+   * recovered state when the witness holds none for this log yet. Otherwise a host killed
+   * before its first periodic checkpoint (every `checkpointIntervalMs`) leaves a witness that
+   * has never heard of the log, and verifying against it reports a rollback. A witness that
+   * cannot be read or written does not stop the chain (as for the periodic checkpoints).
+   */
+  private async introduceToWitness(): Promise<void> {
+    if (!this.witness) return;
+    const known = await this.witness.latest(this.logId).catch(() => undefined);
+    if (known !== undefined) return;
+    await this.checkpoint().catch((e: unknown) => this.emit('warning', `witness ${this.witness!.dir} not updated: ${(e as Error).message}`));
   }
 
   private static async recover(store: AuditStore, key: LogKey) {
