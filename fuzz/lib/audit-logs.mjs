@@ -17,7 +17,7 @@ import { exportLog } from '../../dist/audit/export.js';
 import { openAuditReader } from '../../dist/audit/reader.js';
 import { pruneChain } from '../../dist/audit/retention.js';
 import { sealing } from '../../dist/audit/seal.js';
-import { AuditStore } from '../../dist/audit/store.js';
+import { AuditStore, u64Key } from '../../dist/audit/store.js';
 
 /** The i-th test event (the shape `test/helpers/audit.ts` uses). */
 export function event(i) {
@@ -114,11 +114,4 @@ export async function closeAuditLogs() {
 }
 
 /** `prefix` and a u64 big-endian number, as the store's keys are written. */
-export function u64Key(prefix, n) {
-  const k = new Uint8Array(prefix.length + 8);
-  k.set(prefix);
-  const dv = new DataView(k.buffer);
-  dv.setUint32(prefix.length, Math.floor(n / 2 ** 32));
-  dv.setUint32(prefix.length + 4, n >>> 0);
-  return k;
-}
+export { u64Key };

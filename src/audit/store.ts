@@ -58,8 +58,8 @@ const META = Uint8Array.of(M, 0x69);
 const ANCHOR = Uint8Array.of(M, 0x61);
 const MAX = 2 ** 53;
 
-/** `prefix` bytes followed by `n` as a u64 big-endian (exact below 2^53). */
-function u64Key(prefix: readonly number[], n: number): Uint8Array {
+/** `prefix` bytes followed by `n` as a u64 big-endian (exact below 2^53). @internal (the audit fuzz target writes keys with it) */
+export function u64Key(prefix: readonly number[], n: number): Uint8Array {
   const k = new Uint8Array(prefix.length + 8);
   k.set(prefix);
   const dv = new DataView(k.buffer);
