@@ -52,10 +52,10 @@ describe('addressInRanges', () => {
 });
 
 describe('networkRules.privateRanges in a policy', () => {
-  it('comes out canonical and deduplicated, default empty', () => {
+  it('comes out canonical and deduplicated, absent by default', () => {
     const p = parsePolicyObject({ version: 1, networkRules: { allowedHosts: ['svc.internal'], privateRanges: ['10.1.0.0/16', '10.1.0.0/16', 'FD00::/8'] } }).policy;
     expect(p.networkRules.privateRanges).toEqual(['10.1.0.0/16', 'fd00::/8']);
-    expect(parsePolicyObject({ version: 1 }).policy.networkRules.privateRanges).toEqual([]);
+    expect(parsePolicyObject({ version: 1 }).policy.networkRules.privateRanges).toBeUndefined();
   });
 
   it('a bad entry is a PolicyError at its path', () => {

@@ -87,7 +87,7 @@ function normalize(p: ParsedPolicy, baseDir: string, authz: SandboxPolicy['authz
     networkRules: record({
       allowedHosts: list(nr?.allowedHosts),
       allowedPorts: nr?.allowedPorts ? list(nr.allowedPorts) : undefined,
-      privateRanges: list(nr?.privateRanges ? [...new Set(nr.privateRanges)] : []),
+      privateRanges: nr?.privateRanges?.length ? list([...new Set(nr.privateRanges)]) : undefined,
       protocols: list(nr?.protocols ? [...new Set(nr.protocols)] : ['https' as const]),
       maxResponseBytes: nr?.maxResponseBytes,
       maxConnections: nr?.maxConnections,

@@ -308,8 +308,8 @@ export interface SandboxPolicy {
   readonly networkRules: {
     readonly allowedHosts: readonly string[];
     readonly allowedPorts?: readonly number[];
-    /** Non-public ranges (canonical CIDR) host names may resolve to. Default `[]`: public addresses only. */
-    readonly privateRanges: readonly string[];
+    /** Non-public ranges (canonical CIDR) host names may resolve to. Absent: public addresses only. */
+    readonly privateRanges?: readonly string[];
     readonly protocols: readonly HttpScheme[];
     readonly maxResponseBytes?: number;
     /** Quota: requests in flight at once. */
