@@ -20,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = dirname(HERE);
 /** The targets, in the order they run. */
 export const TARGETS = ['policy', 'glob', 'regex', 'cli', 'fs', 'audit', 'host', 'abi', 'smith'];
 /** Where failing inputs are saved, one directory per target. */
@@ -40,7 +41,9 @@ export function saveRegression(target, input, error, seed) {
   const dir = join(REGRESSIONS_DIR, target);
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${hash}.json`);
-  writeFileSync(path, JSON.stringify({ target, seed, error: String(error).slice(0, 2000), input }, null, 2) + '\n');
+  // The message only, without the stack or this machine's paths: fixtures are committed.
+  const message = String(error).split('\n')[0].replaceAll(pathToFileURL(REPO).href, '.').replaceAll(REPO, '.').replace(/\/tmp\/[^\s:/]+/g, '<tmp>');
+  writeFileSync(path, JSON.stringify({ target, seed, error: message.slice(0, 2000), input }, null, 2) + '\n');
   return path;
 }
 
