@@ -33,7 +33,7 @@ const OUTSIDE = 'OUTSIDE-BYTES'.padEnd(7777, '!');
 const FORBIDDEN = 'FORBIDDEN-BYTES'.padEnd(6666, '#');
 const SECRET_SIZES = new Set([7777n, 6666n]);
 /** The protected directories by their metadata hash (what `metadata-hash` tells a guest). */
-let protectedDirs;
+let protectedNames;
 
 let root;
 let mount;
@@ -77,9 +77,12 @@ function resetMount() {
   symlinkSync('../secret/zz-key.txt', join(mount, 'pub', 'hl-sec'));
   symlinkSync('hl-loop', join(mount, 'hl-loop'));
   symlinkSync('pub/a.txt', join(mount, 'hl-ok'));
-  const key = (p) => JSON.stringify(hashOf(lstatSync(p, { bigint: true })), (_, v) => (typeof v === 'bigint' ? String(v) : v));
-  protectedDirs = { key, names: new Map([[key(join(root, 'out')), 'zz-outside.txt'], [key(join(mount, 'secret')), 'zz-key.txt']]) };
+  const key = (p) => hashKey(hashOf(lstatSync(p, { bigint: true })));
+  protectedNames = new Map([[key(join(root, 'out')), 'zz-outside.txt'], [key(join(mount, 'secret')), 'zz-key.txt']]);
 }
+
+/** A metadata hash (`{ lower, upper }` bigints) as a map key. */
+const hashKey = (h) => `${h.lower}:${h.upper}`;
 
 /** Entries, sizes and contents of a host tree (links not followed). */
 function snapshot(dir) {
@@ -211,7 +214,7 @@ export function check(ops) {
           const d = keep(r.val);
           const list = result(what + ' read-directory', () => d.readDirectory());
           const hash = result(what + ' metadata-hash', () => d.metadataHash());
-          const secretName = hash.tag === 'ok' ? protectedDirs.names.get(JSON.stringify(hash.val, (_, v) => (typeof v === 'bigint' ? String(v) : v))) : undefined;
+          const secretName = hash.tag === 'ok' ? protectedNames.get(hashKey(hash.val)) : undefined;
           if (list.tag === 'ok' && secretName !== undefined) {
             for (let e = list.val.readDirectoryEntry(); e.tag === 'ok' && e.val; e = list.val.readDirectoryEntry()) {
               if (e.val.name === secretName) throw new Error(`${what}: listed ${e.val.name} of a protected directory`);
