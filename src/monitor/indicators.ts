@@ -14,9 +14,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
-import { parse as parseYaml } from 'yaml';
 import { PolicyError } from '../errors.js';
 import { canonicalizePolicyHost } from '../policy/network.js';
+import { parseYamlBounded, YamlNestingError, type BoundedYaml } from '../policy/yaml-parse.js';
 
 /** The indicators as plain data (what is posted to the agent threads). */
 export interface IndicatorData {
@@ -73,11 +73,32 @@ export function loadIndicators(file: string): IndicatorData {
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text, { maxAliasCount: 0 });
+    raw = yamlData(text);
   } catch (e) {
-    throw new PolicyError(`${file}: not YAML or JSON: ${(e as Error).message.split('\n')[0]}`, { file });
+    throw new PolicyError(`${file}: not YAML or JSON: ${(e as Error).message}`, { file });
   }
   return indicatorData(raw ?? {}, file);
+}
+
+/** The data of a one-document YAML (or JSON) text; throws an Error whose message says where it is wrong. */
+function yamlData(text: string): unknown {
+  let parsed: BoundedYaml;
+  try {
+    parsed = parseYamlBounded(text, {});
+  } catch (e) {
+    if (e instanceof YamlNestingError) throw new Error(`${e.message} (line ${e.line}, column ${e.col})`);
+    throw e;
+  }
+  const { doc, position, secondDocumentAt } = parsed;
+  const located = (problem: string, offset: number) => {
+    if (offset < 0) return problem;
+    const { line, col } = position(offset);
+    return `${problem} (line ${line}, column ${col})`;
+  };
+  const error = doc.errors[0];
+  if (error) throw new Error(located(error.message.split('\n')[0] ?? error.message, error.pos[0]));
+  if (secondDocumentAt !== undefined) throw new Error(located('more than one YAML document; keep one', secondDocumentAt));
+  return doc.toJS({ maxAliasCount: 0 });
 }
 
 function subnet(cidr: string, where: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {

@@ -6,15 +6,17 @@
  * `prototype` keys are rejected wherever they appear, duplicate keys are rejected with their
  * path (JSON.parse would silently keep the last one), aliases are refused (no billion
  * laughs), explicit tags are refused (no `!!binary`, no custom types), and nesting depth is
- * capped. Internal to the policy module; the public entry is `loader.ts`.
+ * capped (in the syntax tree before composing, see `yaml-parse.ts`, and in the data).
+ * Internal to the policy module; the public entry is `loader.ts`.
  *
  * @example
  * ```ts
  * const data = yamlToData('version: 1\n', 'policy.yaml');
  * ```
  */
-import { isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import { formatPath, policyIssuesError, type PolicyIssue } from './issues.js';
+import { parseYamlBounded, YamlNestingError, type BoundedYaml } from './yaml-parse.js';
 
 /** Keys that could reach a prototype if some later code assigned them to a plain object. */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
@@ -74,7 +76,7 @@ function nodeToData(node: unknown, path: Path, depth: number): unknown {
 }
 
 function firstLine(s: string): string {
-  return (s.split('\n')[0] ?? s).replace(/ at line \d+, column \d+:?$/, '');
+  return s.split('\n')[0] ?? s;
 }
 
 /**
@@ -89,33 +91,26 @@ function firstLine(s: string): string {
  * ```
  */
 export function yamlToData(text: string, source: string): unknown {
-  // The yaml parser's time grows faster than linearly with flow-collection nesting ("[[[[…",
-  // "{{{{…"), and deep enough nesting has exhausted V8's regexp memory in it (a fatal error no
-  // catch can stop). A policy nests a few levels: refuse deep brackets before parsing.
-  const depth = flowDepth(text);
-  if (depth > MAX_FLOW_DEPTH) {
-    throw policyIssuesError(source, [{ path: '(top level)', message: `brackets nest ${depth > 100_000 ? 'more than 100000' : depth} levels deep (at most ${MAX_FLOW_DEPTH}); a policy needs only a few — check for unbalanced "[" or "{"` }]);
-  }
-  let doc: ReturnType<typeof parseDocument>;
+  let parsed: BoundedYaml;
   try {
     // uniqueKeys is off because nodeToData reports duplicates with their field path. There
     // is no maxAliasCount here: that is a toJS option, and we never call toJS — nodeToData
     // refuses every alias, so no expansion (billion laughs) can happen at all.
-    doc = parseDocument(text, { version: '1.2', schema: 'core', merge: false, uniqueKeys: false, prettyErrors: true, strict: true });
+    parsed = parseYamlBounded(text, { version: '1.2', schema: 'core', merge: false, uniqueKeys: false, strict: true });
   } catch (e) {
+    if (e instanceof YamlNestingError) throw policyIssuesError(source, [{ path: `line ${e.line}, column ${e.col}`, message: e.message }]);
     throw policyIssuesError(source, [{ path: '(top level)', message: `cannot be parsed: ${e instanceof Error ? e.message : String(e)}` }], e);
   }
-  if (doc.errors.length > 0) {
-    const issues = doc.errors.slice(0, 5).map((e) => {
-      const pos = e.linePos?.[0];
-      const message =
-        e.code === 'MULTIPLE_DOCS'
-          ? 'the file holds more than one YAML document; keep a single document (remove the "---" separator)'
-          : `${firstLine(e.message)}; fix the YAML syntax`;
-      return { path: pos ? `line ${pos.line}, column ${pos.col}` : '(top level)', message };
-    });
-    throw policyIssuesError(source, issues);
+  const { doc, position, secondDocumentAt } = parsed;
+  const at = (offset: number) => {
+    const { line, col } = position(offset);
+    return `line ${line}, column ${col}`;
+  };
+  const issues: PolicyIssue[] = doc.errors.slice(0, 5).map((e) => ({ path: e.pos[0] >= 0 ? at(e.pos[0]) : '(top level)', message: `${firstLine(e.message)}; fix the YAML syntax` }));
+  if (secondDocumentAt !== undefined && issues.length < 5) {
+    issues.push({ path: at(secondDocumentAt), message: 'the file holds more than one YAML document; keep a single document (remove the "---" separator)' });
   }
+  if (issues.length > 0) throw policyIssuesError(source, issues);
   const version = doc.directives?.yaml;
   if (version?.explicit && version.version !== '1.2') {
     throw policyIssuesError(source, [{ path: '(top level)', message: `%YAML ${version.version} is not supported; remove the directive (policies are YAML 1.2)` }]);
@@ -126,35 +121,6 @@ export function yamlToData(text: string, source: string): unknown {
     if (e instanceof DataProblem) throw policyIssuesError(source, [e.issue]);
     throw policyIssuesError(source, [{ path: '(top level)', message: `cannot be read: ${e instanceof Error ? e.message : String(e)}` }], e);
   }
-}
-
-/** How deep `[` and `{` may nest in a policy's text. */
-const MAX_FLOW_DEPTH = 256;
-
-/**
- * The deepest nesting of `[`/`{` outside quoted strings, counted in one pass. Quotes are
- * followed the way JSON and YAML flow scalars write them ('…' with '' inside, "…" with \"), and
- * `#` comments are skipped; it need not be exact, only never far below the parser's view.
- */
-function flowDepth(text: string): number {
-  let depth = 0;
-  let max = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) max = depth;
-      if (max > 100_000) return max;
-    } else if (c === 0x5d || c === 0x7d) {
-      if (depth > 0) depth--;
-    } else if (c === 0x22) {
-      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
-    } else if (c === 0x27) {
-      for (i++; i < text.length; i++) if (text.charCodeAt(i) === 0x27) { if (text.charCodeAt(i + 1) === 0x27) i++; else break; }
-    } else if (c === 0x23 && (i === 0 || text.charCodeAt(i - 1) === 0x20 || text.charCodeAt(i - 1) === 0x0a)) {
-      while (i < text.length && text.charCodeAt(i) !== 0x0a) i++;
-    }
-  }
-  return max;
 }
 
 /**
