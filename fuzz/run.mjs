@@ -9,9 +9,9 @@
  * fails; optionally `setup()` (idempotent, awaited before the clock starts: fixtures built
  * once per process), `teardown()` (after the run) and `testSeconds` (its budget in the normal
  * suite, when shorter than the others'). Every target runs for FUZZ_SECONDS (default 180)
- * seconds; FUZZ_SEED fixes the first seed. A failing input is shrunk and saved as
- * `fuzz/regressions/<target>/<hash>.json`, which `test/fuzz-regressions.test.ts` replays in
- * the normal suite. Exit status 1 on any failure.
+ * seconds, or until FUZZ_RUNS inputs have run; FUZZ_SEED fixes the first seed. A failing
+ * input is shrunk and saved as `fuzz/regressions/<target>/<hash>.json`, which
+ * `test/fuzz-regressions.test.ts` replays in the normal suite. Exit status 1 on any failure.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -48,21 +48,22 @@ export function saveRegression(target, input, error, seed) {
 }
 
 /**
- * Run one target for `ms` milliseconds. Returns the inputs run and the failures (each saved).
- * After a failure the search goes on with the next seed until the time is up.
+ * Run one target for `ms` milliseconds, or until `maxRuns` inputs have run. Returns the inputs
+ * run and the failures (each saved). After a failure the search goes on with the next seed
+ * until the time or the inputs are used up.
  */
-export async function runTarget(mod, ms, { seed = Date.now() % 2 ** 31, save = true } = {}) {
+export async function runTarget(mod, ms, { seed = Date.now() % 2 ** 31, save = true, maxRuns = 2 ** 31 - 1 } = {}) {
   await mod.setup?.();
   const deadline = Date.now() + ms;
   const failures = [];
   const seen = new Set();
   let runs = 0;
   let s = seed;
-  while (Date.now() < deadline && failures.length < MAX_FAILURES) {
+  while (Date.now() < deadline && runs < maxRuns && failures.length < MAX_FAILURES) {
     const property = fc.asyncProperty(mod.arbitrary, async (input) => {
       await mod.check(input);
     });
-    const result = await fc.check(property, { numRuns: 2 ** 31 - 1, interruptAfterTimeLimit: Math.max(1, deadline - Date.now()), seed: s });
+    const result = await fc.check(property, { numRuns: maxRuns - runs, interruptAfterTimeLimit: Math.max(1, deadline - Date.now()), seed: s });
     runs += result.numRuns;
     if (!result.failed) break;
     const input = result.counterexample?.[0];
@@ -82,6 +83,8 @@ async function main(argv) {
   const seconds = Number(process.env.FUZZ_SECONDS ?? 180);
   if (!(seconds > 0)) throw new Error(`FUZZ_SECONDS must be a positive number, got ${JSON.stringify(process.env.FUZZ_SECONDS)}`);
   const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31;
+  const maxRuns = process.env.FUZZ_RUNS !== undefined ? Number(process.env.FUZZ_RUNS) : 2 ** 31 - 1;
+  if (!(Number.isInteger(maxRuns) && maxRuns > 0)) throw new Error(`FUZZ_RUNS must be a positive integer, got ${JSON.stringify(process.env.FUZZ_RUNS)}`);
   let failed = 0;
   for (const name of names) {
     const mod = await loadTarget(name);
@@ -89,7 +92,7 @@ async function main(argv) {
     const start = performance.now();
     let result;
     try {
-      result = await runTarget(mod, seconds * 1000, { seed });
+      result = await runTarget(mod, seconds * 1000, { seed, maxRuns });
     } finally {
       await mod.teardown?.();
     }

@@ -3,18 +3,19 @@
  * lock away from the process that writes it.
  *
  * LevelDB allows one process per database. A reader therefore never opens the live store: it
- * takes a snapshot — a directory of hard links to the immutable table files plus copies of the
- * small mutable ones (CURRENT, MANIFEST, the write-ahead log) — and opens that. LevelDB replays
- * the copied log up to its last complete batch, so the snapshot is a consistent prefix of the
- * log (batches are atomic and the head is written with its block). When a compaction races the
- * copy, the snapshot fails to open and is taken again.
+ * takes a snapshot — copies of the small mutable files (CURRENT, the MANIFEST, the write-ahead
+ * logs) and hard links to the immutable table files that MANIFEST lists, and no others — and
+ * opens that. LevelDB replays the copied log up to its last complete batch, so the snapshot is a
+ * consistent prefix of the log (batches are atomic and the head is written with its block).
+ * When a flush or compaction races the copy, the snapshot is taken again.
  */
-import { copyFile, link, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, link, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SandboxError } from '../errors.js';
 import { fromHex, isHashHex } from './hash.js';
 import { decodeHead, type Head } from './head.js';
+import { liveTables } from './leveldb-manifest.js';
 import { popcount } from './merkle.js';
 import { LogSource, type Anchor } from './source.js';
 import { AuditStore } from './store.js';
@@ -34,15 +35,34 @@ export interface AuditReader {
   close(): Promise<void>;
 }
 
-const TABLE = /\.(ldb|sst)$/;
+const TABLE = /^(\d+)\.(ldb|sst)$/;
+const WAL = /^\d+\.log$/;
+const MANIFEST = /^MANIFEST-\d+$/;
 
+/**
+ * Take a snapshot of the LevelDB store `db` into the empty directory `into`: the CURRENT file
+ * and its MANIFEST copied first, then hard links to exactly the tables that MANIFEST lists (see
+ * `leveldb-manifest.ts` for why no other table may be linked) and copies of the write-ahead
+ * logs. Throws when the store changed its MANIFEST meanwhile (a flush or compaction finished:
+ * a log the copy needs may be gone), so the caller takes it again.
+ */
 async function snapshot(db: string, into: string): Promise<void> {
-  const names = await readdir(db);
-  for (const name of names) {
-    if (name === 'LOCK' || name.startsWith('LOG')) continue;
+  const current = await readFile(join(db, 'CURRENT'), 'utf8');
+  const manifestName = current.trim();
+  if (!MANIFEST.test(manifestName)) throw new Error(`${join(db, 'CURRENT')} names no MANIFEST`);
+  const manifest = await readFile(join(db, manifestName));
+  const { tables } = liveTables(manifest);
+  await writeFile(join(into, manifestName), manifest);
+  await writeFile(join(into, 'CURRENT'), current);
+  const linked = new Set<number>();
+  for (const name of await readdir(db)) {
     const from = join(db, name);
     const to = join(into, name);
-    if (TABLE.test(name)) {
+    const table = TABLE.exec(name);
+    if (table) {
+      const number = Number(table[1]);
+      if (!tables.has(number)) continue; // being written, or obsolete: never the snapshot's
+      linked.add(number);
       try {
         await link(from, to);
         continue;
@@ -51,9 +71,15 @@ async function snapshot(db: string, into: string): Promise<void> {
         if (code === 'ENOENT') throw e;
         // EXDEV, EPERM: fall through to a copy.
       }
+      await copyFile(from, to);
+    } else if (WAL.test(name)) {
+      await copyFile(from, to);
     }
-    await copyFile(from, to);
   }
+  const missing = [...tables].filter((t) => !linked.has(t));
+  if (missing.length > 0) throw new Error(`tables ${missing.join(', ')} of ${manifestName} are gone (a compaction raced the snapshot)`);
+  const after = await readFile(join(db, 'CURRENT'), 'utf8');
+  if (after !== current || (await stat(join(db, manifestName))).size !== manifest.length) throw new Error(`${manifestName} changed while the snapshot was taken`);
 }
 
 /**
