@@ -68,6 +68,32 @@ describe('export and offline verification', () => {
     }
   });
 
+  it('bytes that are not UTF-8, even one appended after the last line, make the export MALFORMED', async () => {
+    // Found by the audit fuzz target: readline dropped an incomplete sequence at the end of
+    // the file, so an export with a byte appended verified as intact.
+    const dir = tmp();
+    await buildLog(dir, 0, 40);
+    const file = await exportTo(dir);
+    const text = readFileSync(file);
+    const variant = async (bytes: Buffer) => {
+      const out = join(tmp('bad-'), 'x.jsonl');
+      writeFileSync(out, bytes);
+      return verifyExport(out);
+    };
+    for (const extra of [[0xc0], [0xc3], [0xf0, 0x9f], [0x0a, 0xff]]) {
+      const r = await variant(Buffer.concat([text, Buffer.from(extra)]));
+      expect(r.ok).toBe(false);
+      expect(r.problems.map((p) => p.code)).toContain('MALFORMED');
+    }
+    // Inside a record line: the line is reported, not read with U+FFFD in it.
+    const at = text.indexOf('file-20');
+    const inside = Buffer.from(text);
+    inside[at] = 0xff;
+    const r = await variant(inside);
+    expect(r.problems.find((p) => p.code === 'MALFORMED')?.message).toMatch(/line \d+ is not valid UTF-8/);
+    expect((await variant(text)).ok).toBe(true);
+  });
+
   it('a partial export (from > 0) verifies from its start state, covered by the signed checkpoint at its end', async () => {
     const dir = tmp();
     await buildLog(dir, 0, 230);

@@ -11,16 +11,15 @@
  * Verifying an export recomputes every record's hash and link, the tree from `start`, and
  * compares every checkpoint; the unsigned `start` is covered by the signed roots that follow it.
  */
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createPrivateKey } from 'node:crypto';
 import { signCheckpoint, verifyCheckpoint, logIdOf, type Checkpoint, type LogKey } from './checkpoint.js';
 import { equalBytes, fromHex, isHashHex, toHex } from './hash.js';
 import { blockEntries } from './block.js';
+import { BAD_LINE, exportLines, MAX_LINE_BYTES } from './export-lines.js';
 import { Frontier, popcount } from './merkle.js';
 import type { AuditReader } from './reader.js';
 import { StreamVerifier, type Problem } from './verifier.js';
@@ -120,10 +119,6 @@ export interface VerifyExportOptions {
   readonly onRecord?: (seq: number, line: string) => void;
 }
 
-async function* lines(file: string): AsyncGenerator<string> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
-  for await (const l of rl) if (l.length > 0) yield l;
-}
 
 /** Verify an exported file offline. Never throws for bad data; reports it. */
 export async function verifyExport(file: string, options: VerifyExportOptions = {}): Promise<VerifyReport> {
@@ -137,7 +132,15 @@ export async function verifyExport(file: string, options: VerifyExportOptions = 
   // Pass 1: the header and the checkpoints.
   let header: Record<string, any> | undefined;
   const cpList: unknown[] = [];
-  for await (const l of lines(file)) {
+  let lineNo = 0;
+  for await (const l of exportLines(file)) {
+    lineNo++;
+    if (l === BAD_LINE) {
+      // Reported once, at the first: the file is not what was exported from here on.
+      if (!problems.some((p) => p.code === 'MALFORMED')) problems.push({ code: 'MALFORMED', message: `line ${lineNo} is not valid UTF-8 or is longer than ${MAX_LINE_BYTES} bytes: not a line an export writes` });
+      header ??= {};
+      continue;
+    }
     if (!header) {
       try {
         header = JSON.parse(l) as Record<string, any>;
@@ -205,11 +208,12 @@ export async function verifyExport(file: string, options: VerifyExportOptions = 
     return v.feedMany(data, offsets, lengths, n);
   };
   let seq = from;
-  for await (const l of lines(file)) {
+  for await (const l of exportLines(file)) {
     if (first) {
       first = false;
       continue;
     }
+    if (l === BAD_LINE) break; // reported in the first pass; the records after it cannot be placed
     if (l.startsWith('{"checkpoint":')) continue;
     options.onRecord?.(seq++, l);
     chunk.push(l);

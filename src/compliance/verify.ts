@@ -6,11 +6,10 @@
  * trusted is the one given, else the export's (its log id is the hash of that key).
  */
 import { verify as verifySignature } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { logIdOf, publicKeyObject, verifyCheckpoint } from '../audit/checkpoint.js';
 import { verifyExport } from '../audit/export.js';
+import { BAD_LINE, exportLines } from '../audit/export-lines.js';
 import { equalBytes, fromHex, isHashHex, leafHash, toHex } from '../audit/hash.js';
 import { checkInclusionProof } from '../audit/proofs.js';
 import { evidenceSeqs, REPORT_FORMAT, reportMessage, type ComplianceReport } from './report.js';
@@ -33,13 +32,10 @@ export interface VerifyReportOptions {
 
 /** The export's header line (its first), parsed; empty when it is not JSON. */
 async function exportHeader(file: string): Promise<Record<string, unknown>> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   try {
-    for await (const l of rl) return JSON.parse(l) as Record<string, unknown>;
+    for await (const l of exportLines(file)) return l === BAD_LINE ? {} : (JSON.parse(l) as Record<string, unknown>);
   } catch {
-    // not JSON: no header
-  } finally {
-    rl.close();
+    // not JSON, or not readable: no header
   }
   return {};
 }
