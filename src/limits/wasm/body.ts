@@ -162,6 +162,7 @@ export class FuelInjector {
     }
     const code = r.pos;
     const scanner = this.scanner;
+    scanner.locals = locals;
     const loops = scanner.scanFunction(r);
     this.loops += loops;
     this.fineRegions += scanner.scanFine;
@@ -191,6 +192,7 @@ export class FuelInjector {
     const start = r.pos;
     r.locals();
     const scanner = this.scanner;
+    scanner.locals = Infinity; // the same body was range-checked when its metered version was scanned
     scanner.scanFunction(r);
     const ev = scanner.events;
     const events = scanner.eventCount * 4;

@@ -148,7 +148,7 @@ export function findLeaves(input: Uint8Array, start: number, end: number, opts: 
     if (count > opts.limits.maxFunctions) return undefined;
     const table = new LeafTable(count, opts.limits.maxFunctions - count);
     // Indices only matter for the rewrite, which checks them: accept any here.
-    const scanner = new BodyScanner(0, { globals: 2 ** 32, globalShift: 0, tables: 2 ** 32, elemSegments: 2 ** 32, functions: 2 ** 32 }, opts);
+    const scanner = new BodyScanner(0, { globals: 2 ** 32, globalShift: 0, tables: 2 ** 32, elemSegments: 2 ** 32, functions: 2 ** 32, types: 2 ** 32 }, opts);
     const body = new WasmReader(input);
     for (let i = 0; i < count; i++) {
       const size = r.u32();

@@ -87,7 +87,8 @@ export class WasmReader {
   end: number;
   /**
    * The index immediate of the last {@link readInstruction} whose shape is {@link Imm.Index}, or
-   * the first of two ({@link Imm.Index2}), prefixed instructions included.
+   * the first of two ({@link Imm.Index2}), prefixed instructions included; after
+   * {@link importDesc}, a function or tag import's type index.
    */
   index = 0;
   /** The second index of the last instruction of shape {@link Imm.Index2} (call_indirect: the table). */
@@ -99,6 +100,11 @@ export class WasmReader {
    * that stop-flag mode's memory, added after them, cannot be named. Infinity: no check.
    */
   memories = Infinity;
+  /**
+   * The types code may name (the input's type section); a larger type index in a block type is
+   * refused, so that the `[] -> []` type the rewrite may append cannot be named. Infinity: no check.
+   */
+  types = Infinity;
   /**
    * The label immediates of the last `br_table` (its targets, then the default) or
    * `try_table` (one per catch clause): `labels[0..labelCount)`. Other instructions leave
@@ -231,11 +237,11 @@ export class WasmReader {
   importDesc(): number {
     const kind = this.u8();
     switch (kind) {
-      case ExternalKind.Func: this.u32(); break; // type index
+      case ExternalKind.Func: this.index = this.u32(); break; // type index
       case ExternalKind.Table: this.refType(); this.limits('table'); break;
       case ExternalKind.Memory: this.limits('memory'); break;
       case ExternalKind.Global: this.globalType(); break;
-      case ExternalKind.Tag: this.u8(); this.u32(); break; // attribute, type index
+      case ExternalKind.Tag: this.u8(); this.index = this.u32(); break; // attribute, type index
       default: throw this.malformed(`import kind ${kind}`);
     }
     return kind;
@@ -250,16 +256,40 @@ export class WasmReader {
       // A one-byte negative s33 that is not a type we know: a GC value type or garbage.
       throw this.unsupported(`block type ${hex(b)} is not supported`);
     } else {
-      this.skipLeb(5); // type index (multi-value)
+      // A type index (multi-value): a non-negative s33. A negative one (a value type in a
+      // redundant encoding) is left to the validator, as before.
+      const index = this.s33();
+      if (index >= this.types) throw this.malformed(`block type index ${index} out of range`);
     }
   }
 
-  /** The function locals: a vector of (count, value type). */
-  locals(): void {
+  /** Signed LEB128 of 33 bits (at most 5 bytes), as a number. */
+  private s33(): number {
+    const b = this.buf;
+    let p = this.pos;
+    const limit = Math.min(p + 5, this.end);
+    let result = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      if (p >= limit) throw this.malformed('s33 LEB128 too long or truncated');
+      byte = b[p++]!;
+      result += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte >= 0x80);
+    this.pos = p;
+    // Sign-extend from the last byte's bit 6 (shift is at most 35: exact in a double).
+    return byte & 0x40 ? result - 2 ** shift : result;
+  }
+
+  /** The function locals: a vector of (count, value type). Returns how many it declares. */
+  locals(): number {
+    let total = 0;
     for (let n = this.u32(); n > 0; n--) {
-      this.u32();
+      total += this.u32();
       this.valType();
     }
+    return total;
   }
 
   /** memarg: flags (bit 6: a memory index follows, multi-memory), then a u64 offset. */

@@ -39,6 +39,8 @@ export interface IndexSpace {
   readonly elemSegments: number;
   /** Imported and defined functions: a larger index would name a function the rewrite appends. */
   readonly functions: number;
+  /** The input's types: a larger index (call_indirect) could name the `[] -> []` type the rewrite appends. */
+  readonly types: number;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface IndexSpace {
  *
  * @example
  * ```ts
- * const space = { globals: importedGlobals + definedGlobals, globalShift: 2, tables, elemSegments };
+ * const space = { globals: importedGlobals + definedGlobals, globalShift: 2, tables, elemSegments, functions, types };
  * const scanner = new BodyScanner(importedGlobals, space, resolveOptions({}));
  * // r: a WasmReader positioned after the body's locals, ending at the body's end
  * const loops = scanner.scanFunction(r);
@@ -63,6 +65,11 @@ export class BodyScanner extends LoopExitTracker {
   entryCharges = 0;
   /** Calls of small leaves in the current scan, charged at the call (EV_LEAF_CALL; not in {@link exits}). */
   leafCalls = 0;
+  /**
+   * Parameters and declared locals of the function about to be scanned: a larger local index
+   * would name the fuel local the rewrite adds (Infinity: no check).
+   */
+  locals = Infinity;
   /** The small leaves whose direct calls are charged at the call site (undefined: none are). */
   leaves: LeafTable | undefined = undefined;
   /** Calls other than of small leaves, tail calls included (stop-flag mode polls at the entry of functions that make any). */
@@ -146,6 +153,7 @@ export class BodyScanner extends LoopExitTracker {
       if (role === Role.None) {
         // A function index past the last function would name a leaf copy: see LeafTable.checkIndex.
         if (op === Op.RefFunc) this.func(r, r.index);
+        else if (op >= Op.LocalGet && op <= Op.LocalTee && r.index >= this.locals) throw r.malformed(`local index ${r.index} out of range`);
         continue;
       }
       switch (role) {
@@ -160,7 +168,7 @@ export class BodyScanner extends LoopExitTracker {
         case Role.Call:
           this.spoil();
           if (op === Op.Call) this.func(r, r.index);
-          if (op === Op.CallIndirect) this.table(r, r.index2);
+          if (op === Op.CallIndirect) this.indirect(r);
           if (op === Op.Call && this.leaves !== undefined) {
             this.leaves.checkIndex(r, r.index);
             // A small leaf: charged here and called unmetered, with no save before nor load after.
@@ -179,7 +187,7 @@ export class BodyScanner extends LoopExitTracker {
           break;
         case Role.Leave:
           if (op === Op.ReturnCall) this.func(r, r.index);
-          if (op === Op.ReturnCallIndirect) this.table(r, r.index2);
+          if (op === Op.ReturnCallIndirect) this.indirect(r);
           if (op !== Op.Return && op !== Op.Unreachable) this.spoil(); // a tail call or a throw
           if (op === Op.ReturnCall || op === Op.ReturnCallIndirect) this.calls++;
           this.exits++;
@@ -366,6 +374,12 @@ export class BodyScanner extends LoopExitTracker {
    */
   private func(r: WasmReader, index: number): void {
     if ((this.leaves !== undefined || this.stopFlag) && index >= this.space.functions) throw r.malformed(`function index ${index} out of range`);
+  }
+
+  /** Range-check the type and table of call_indirect and return_call_indirect. */
+  private indirect(r: WasmReader): void {
+    if (r.index >= this.space.types) throw r.malformed(`type index ${r.index} out of range`);
+    this.table(r, r.index2);
   }
 
   private table(r: WasmReader, index: number): void {

@@ -8,7 +8,10 @@
  * - the refuel hook's `[] -> []` type (unless the module has one), table and element segment
  *   are appended to their sections (`hook.ts`), a section the module lacks is added in its
  *   place; a table or element segment index past the input's own (in exports, element
- *   segments and code) is refused, since it would name the hook's;
+ *   segments and code) is refused, since it would name the hook's, and so is a type index past
+ *   the input's (imports, tags, block types, call_indirect), which could name the added type;
+ * - a local index past the function's parameters and locals is refused: it would name the
+ *   fuel local (`body.ts`);
  * - global indices: the added globals take the indices after the imported globals, so every
  *   reference to a defined global (in code, global initializers, data and element offsets,
  *   element expressions and exports) moves up by two (one without the hook); an index past
@@ -160,7 +163,10 @@ export class ModuleRewriter extends IndexRewriter {
         // Stop-flag mode: exported instead (see the export section).
         if (!this.opts.stopFlag) this.copySection(s);
         return;
-      default: return this.copySection(s); // datacount, tag: no global or size in them
+      case SectionId.Tag:
+        this.tagTypes(r);
+        return this.copySection(s);
+      default: return this.copySection(s); // datacount: no index in it
     }
     this.rewriteSection(s.id, r);
   }
@@ -205,6 +211,16 @@ export class ModuleRewriter extends IndexRewriter {
       throw new InstrumentError('COMPONENT_INVALID', `module defines ${count} functions; the limit is ${this.opts.limits.maxFunctions}`);
     }
     this.stats.functions = count;
+  }
+
+  /** Check the tag section's type indices: one past the input's could name the appended `[] -> []` type. */
+  private tagTypes(r: WasmReader): void {
+    for (let n = r.u32(); n > 0; n--) {
+      r.u8(); // attribute
+      const type = r.u32();
+      if (type >= this.typeParams.length) throw r.malformed(`tag has type ${type}, past the type section`);
+    }
+    if (r.pos !== r.end) throw r.malformed('tag section has trailing bytes');
   }
 
   /** Read the function section: the type index of every defined function. */
@@ -277,6 +293,7 @@ export class ModuleRewriter extends IndexRewriter {
     r.name();
     // Imported memories and tables are left alone: the module defining them is capped.
     const kind = r.importDesc();
+    if ((kind === ExternalKind.Func || kind === ExternalKind.Tag) && r.index >= this.typeParams.length) throw r.malformed(`import has type ${r.index}, past the type section`);
     if (kind === ExternalKind.Global) this.fuelIndex++;
     else if (kind === ExternalKind.Func) this.funcImports++;
     else if (kind === ExternalKind.Table) this.tables++;
@@ -372,13 +389,15 @@ export class ModuleRewriter extends IndexRewriter {
       leaves.funcImports = this.funcImports;
       leaves.before = helpers;
     }
-    const space: IndexSpace = { globals: this.fuelIndex + this.definedGlobals, globalShift: this.globalShift, tables: this.tables, elemSegments: this.elemSegments, functions: this.funcImports + count };
+    const types = this.typeParams.length;
+    const space: IndexSpace = { globals: this.fuelIndex + this.definedGlobals, globalShift: this.globalShift, tables: this.tables, elemSegments: this.elemSegments, functions: this.funcImports + count, types };
     const hook = this.hook ? { type: this.voidType, table: this.tables } : undefined;
     const first = this.funcImports + count;
     const stop = this.opts.stopFlag ? { memory: this.memories, fuelTrap: first, stopTrap: first + 1 } : undefined;
     const injector = new FuelInjector(this.input, this.out, this.fuelIndex, space, this.opts, leaves, hook, stop);
     const body = new WasmReader(this.input);
     if (stop) body.memories = this.memories;
+    body.types = types;
     for (let i = 0; i < count; i++) {
       const size = r.u32();
       body.pos = r.pos;
