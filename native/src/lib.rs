@@ -317,6 +317,18 @@ impl Drop for JsEngine {
     }
 }
 
+/// Growths the caps refused during the instance's last call (or its instantiation): the guest
+/// saw -1 from `memory.grow` / `table.grow`. The host records them as `limit_exceeded`.
+#[napi(object)]
+pub struct GrowRefusals {
+    pub memory: u32,
+    pub table: u32,
+    /// Bytes the last refused memory growth asked for (the memory's new total size).
+    pub memory_requested: Option<f64>,
+    /// Elements the last refused table growth asked for (the table's new size).
+    pub table_requested: Option<f64>,
+}
+
 #[napi(object)]
 pub struct RunResult {
     /// The agent's answer (`ok` arm of `result<string, string>`).
@@ -1154,6 +1166,21 @@ impl Instance {
     #[napi(getter)]
     pub fn instantiate_fuel(&self) -> f64 {
         self.instantiate_fuel as f64
+    }
+
+    /// Growths the caps refused during the last call (or instantiation), see `GrowRefusals`.
+    #[napi(getter)]
+    pub fn refusals(&self) -> GrowRefusals {
+        let none = GrowRefusals { memory: 0, table: 0, memory_requested: None, table_requested: None };
+        let Ok(g) = self.inner.try_borrow() else { return none };
+        let Some(live) = g.as_ref() else { return none };
+        let l = &live.store.data().limiter;
+        GrowRefusals {
+            memory: l.memory_refusals,
+            table: l.table_refusals,
+            memory_requested: l.memory_requested.map(|b| b as f64),
+            table_requested: l.table_requested.map(|n| n as f64),
+        }
     }
 
     /// Bytes of linear memory the instance holds now.

@@ -69,6 +69,9 @@ pub struct Limiter {
     /// The size (bytes / elements) of the last refused growth.
     pub memory_requested: Option<usize>,
     pub table_requested: Option<usize>,
+    /// Growths refused by the caps since the last clear (the guest saw -1, or the load failed).
+    pub memory_refusals: u32,
+    pub table_refusals: u32,
 }
 
 impl Limiter {
@@ -89,7 +92,7 @@ impl Limiter {
         if let Some(n) = spec.memories {
             b = b.memories(n);
         }
-        Limiter { inner: b.build(), total_cap: spec.memory_bytes, extra: 0, total: 0, memory_refused: None, table_refused: None, memory_requested: None, table_requested: None }
+        Limiter { inner: b.build(), total_cap: spec.memory_bytes, extra: 0, total: 0, memory_refused: None, table_refused: None, memory_requested: None, table_requested: None, memory_refusals: 0, table_refusals: 0 }
     }
 
     pub fn clear_refusals(&mut self) {
@@ -97,6 +100,8 @@ impl Limiter {
         self.table_refused = None;
         self.memory_requested = None;
         self.table_requested = None;
+        self.memory_refusals = 0;
+        self.table_refusals = 0;
     }
 
     /// Let `bytes` more be allocated than the cap (the flag memories of a metered component).
@@ -117,6 +122,7 @@ impl ResourceLimiter for Limiter {
         if ok {
             self.total = new_total;
         } else {
+            self.memory_refusals = self.memory_refusals.saturating_add(1);
             self.memory_requested = Some(desired);
             self.memory_refused = Some(match self.total_cap {
                 Some(cap) => format!("growing a memory from {current} to {desired} bytes was refused (the instance may use {cap} bytes in all)"),
@@ -134,6 +140,7 @@ impl ResourceLimiter for Limiter {
     fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let ok = self.inner.table_growing(current, desired, maximum)?;
         if !ok {
+            self.table_refusals = self.table_refusals.saturating_add(1);
             self.table_requested = Some(desired);
             self.table_refused = Some(format!("growing a table from {current} to {desired} elements was refused"));
         }

@@ -4,6 +4,7 @@
  * several agents in one process never share WASI state.
  */
 import type { Gate } from '../gate/gate.js';
+import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS } from '../limits/defaults.js';
 import type { AuditEvent } from '../gate/types.js';
 import type { RpcClient } from '../engine/jco/rpc.js';
 
@@ -19,6 +20,10 @@ export interface HostCaps {
   readonly maxResponseBytes: number;
   /** Log records kept per run (default 10,000). */
   readonly maxLogRecords: number;
+  /** The linear-memory cap, bytes (`resourceLimits.maxMemory`; default 1 GiB): named when a grow is refused. */
+  readonly maxMemory: number;
+  /** The table cap, elements (default 1,000,000): named when a `table.grow` is refused. */
+  readonly maxTableElements: number;
 }
 
 /** Defaults for {@link HostCaps}. */
@@ -28,6 +33,8 @@ export const DEFAULT_CAPS: HostCaps = Object.freeze({
   maxFileSize: Number.MAX_SAFE_INTEGER,
   maxResponseBytes: 10 * 1024 * 1024,
   maxLogRecords: 10_000,
+  maxMemory: DEFAULT_MAX_MEMORY,
+  maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS,
 });
 
 /** A log line from the agent: its `log` interface, or a line of stdout/stderr. */

@@ -12,6 +12,10 @@
  *   exceeds the cap is refused at load with `MEMORY_LIMIT`.
  * - **tables** ({@link DEFAULT_MAX_TABLE_ELEMENTS}): *refuse*, like memory.
  *
+ * A refused grow is counted (`countGrowRefusals`, the `agentos:limits` `refused` global the
+ * fuel slicer provides), and the host records a `limit_exceeded` per run that had one
+ * (`src/limits/grow-refusals.ts`).
+ *
  * @example
  * ```ts
  * const m = meterFor(policy.resourceLimits);
@@ -24,9 +28,10 @@ import { ComponentError, LimitError } from '../errors.js';
 import type { ResourceLimits } from '../policy/schema.js';
 import { formatBytes } from '../util/units.js';
 import { InstrumentError, instrumentModule } from './wasm/instrument.js';
+import { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS } from './defaults.js';
 
 /** Bumped whenever the instrumentation changes what it emits (instrumented modules are cached by it). */
-export const METER_VERSION = 4;
+export const METER_VERSION = 5;
 
 /**
  * Whether the metered modules call the host's refuel function where the fuel runs out, instead
@@ -56,11 +61,7 @@ export const INSTRUMENTER_HASH: string = (() => {
   return h.digest('hex').slice(0, 12);
 })();
 
-/** Linear memory cap when the policy names none: 1 GiB. */
-export const DEFAULT_MAX_MEMORY = 1024 * 1024 * 1024;
-
-/** Table cap (elements) for every defined table. */
-export const DEFAULT_MAX_TABLE_ELEMENTS = 1_000_000;
+export { DEFAULT_MAX_MEMORY, DEFAULT_MAX_TABLE_ELEMENTS } from './defaults.js';
 
 /** `maxCpuTime` converts to fuel at this rate: measured at 9–22 M per ms for C and 10–12 M for StarlingMonkey JS (bench/fuel.mjs); good to about ±2×. */
 export const FUEL_PER_MS = 10_000_000;
@@ -109,7 +110,7 @@ export function meterFor(limits: ResourceLimits): Meter {
       key,
       apply(name, bytes) {
         try {
-          return instrumentModule(bytes, { fuel: true, refuel: PREEMPTIBLE_FUEL, maxMemoryPages: pages, maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS }).bytes;
+          return instrumentModule(bytes, { fuel: true, refuel: PREEMPTIBLE_FUEL, countGrowRefusals: true, maxMemoryPages: pages, maxTableElements: DEFAULT_MAX_TABLE_ELEMENTS }).bytes;
         } catch (e) {
           throw meteringError(e, name, maxMemory);
         }

@@ -21,7 +21,7 @@
  * Only the run's first charge past each slice costs a call to the host (once per slice: about
  * 1–2 ms of compute with the default slice).
  */
-import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, REFUEL_IMPORT_FIELD } from './wasm/hook.js';
+import { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, REFUEL_IMPORT_FIELD, REFUSED_IMPORT_FIELD, REFUSED_TABLE_UNIT } from './wasm/hook.js';
 
 /** Fuel per slice by default: 16 M units, about 1–2 ms of compute (see `FUEL_PER_MS` in meter.ts). */
 export const DEFAULT_FUEL_SLICE = 16_000_000n;
@@ -34,8 +34,17 @@ export interface FuelGlobal extends WebAssembly.Global {
   value: bigint;
 }
 
-/** The imports an instrumented module needs: `{ "agentos:limits": { fuel, refuel } }`. */
-export type FuelImports = Record<typeof FUEL_IMPORT_MODULE, { [FUEL_IMPORT_FIELD]: FuelGlobal; [REFUEL_IMPORT_FIELD]: WebAssembly.Global }>;
+/**
+ * The imports an instrumented module needs: `{ "agentos:limits": { fuel, refuel, refused } }`
+ * (`refused` only with `InstrumentOptions.countGrowRefusals`; an extra field is ignored).
+ */
+export type FuelImports = Record<typeof FUEL_IMPORT_MODULE, { [FUEL_IMPORT_FIELD]: FuelGlobal; [REFUEL_IMPORT_FIELD]: WebAssembly.Global; [REFUSED_IMPORT_FIELD]: FuelGlobal }>;
+
+/** Grows the caps refused inside the guest since the last reset (it saw -1). */
+export interface GrowRefusals {
+  readonly memory: number;
+  readonly table: number;
+}
 
 /** Options of {@link createFuelSlicer}. */
 export interface FuelSlicerOptions {
@@ -57,9 +66,13 @@ export interface FuelSlicer {
   readonly fuel: FuelGlobal;
   /** The `agentos:limits` `refuel` global: a funcref to the trampoline. */
   readonly refuel: WebAssembly.Global;
-  /** Both, as an import namespace to spread into an instance's imports. */
+  /** The `agentos:limits` `refused` global: the count of refused grows (`InstrumentOptions.countGrowRefusals`). */
+  readonly refused: FuelGlobal;
+  /** All three, as an import namespace to spread into an instance's imports. */
   readonly imports: FuelImports;
-  /** Start over with a full `budget` (default: the last one): before each run. Clears {@link stopped}. */
+  /** The `memory.grow` and `table.grow` the caps refused since the last reset (or since creation). */
+  refusals(): GrowRefusals;
+  /** Start over with a full `budget` (default: the last one): before each run. Clears {@link stopped} and {@link refusals}. */
   reset(budget?: bigint): void;
   /** Fuel consumed since the last reset (past the budget after exhaustion, as the global-only scheme reported). */
   used(): number;
@@ -154,6 +167,7 @@ export function createFuelSlicer(options: FuelSlicerOptions): FuelSlicer {
   let granted = 0n;
   let stop = false;
   const fuel = new WebAssembly.Global({ value: 'i64', mutable: true }, 0n) as FuelGlobal;
+  const refused = new WebAssembly.Global({ value: 'i64', mutable: true }, 0n) as FuelGlobal;
 
   /** Called by the trampoline when a charge left the global negative: 1 to go on, 0 to trap. */
   const grant = (): number => {
@@ -185,13 +199,21 @@ export function createFuelSlicer(options: FuelSlicerOptions): FuelSlicer {
     if (next !== undefined) budget = checkBudget(next);
     granted = budget < slice ? budget : slice;
     fuel.value = granted;
+    refused.value = 0n;
     stop = false;
   };
   reset();
   return {
     fuel,
     refuel,
-    imports: { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel, [REFUEL_IMPORT_FIELD]: refuel } },
+    refused,
+    imports: { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_FIELD]: fuel, [REFUEL_IMPORT_FIELD]: refuel, [REFUSED_IMPORT_FIELD]: refused } },
+    refusals: () => {
+      // Memory refusals count in the low 32 bits, table refusals above them (`hook.ts`).
+      const n = BigInt.asUintN(64, refused.value);
+      const unit = BigInt(REFUSED_TABLE_UNIT);
+      return { memory: Number(n % unit), table: Number(n / unit) };
+    },
     reset,
     used: () => Number(granted - fuel.value),
     exhausted: () => granted - fuel.value > budget,

@@ -14,6 +14,7 @@ export function instanceSettings(policy: SandboxPolicy, agentId: string, hostEnv
     ...DEFAULT_CAPS,
     ...(limits.maxOutputBytes !== undefined ? { maxOutputBytes: limits.maxOutputBytes } : {}),
     ...(limits.maxFileSize !== undefined ? { maxFileSize: limits.maxFileSize } : {}),
+    ...(limits.maxMemory !== undefined ? { maxMemory: limits.maxMemory } : {}),
     ...(policy.networkRules?.maxResponseBytes !== undefined ? { maxResponseBytes: policy.networkRules.maxResponseBytes } : {}),
   };
   const env: [string, string][] = [];

@@ -83,10 +83,15 @@ describe('fuel', () => {
 });
 
 describe('memory and tables', () => {
-  it('memory.grow past maxMemory fails in the guest like an ordinary out-of-memory', async () => {
-    const { sandbox: s } = sandbox();
-    const agent = await s.load(fixturePath('hostile'), { policy: { version: 1, resourceLimits: { maxMemory: '16MiB' } } });
+  it('memory.grow past maxMemory fails in the guest like an ordinary out-of-memory, and is recorded', async () => {
+    const { sandbox: s, auditDir } = sandbox();
+    const agent = await s.load(fixturePath('hostile'), { agentId: 'grow-1', policy: { version: 1, resourceLimits: { maxMemory: '16MiB' } } });
     expect((await agent.run('G')).output).toBe('pages 256');
+    expect((await agent.run('G')).output).toBe('pages 256');
+    await s.close();
+    const recs = await limitRecords(auditDir, 'grow-1');
+    expect(recs).toHaveLength(2); // one per run
+    for (const r of recs) expect(r).toMatchObject({ action: 'grow', resource: 'MEMORY_LIMIT', details: { api: 'memory.grow', count: 1, limit: { limit: 'maxMemory', allowed: 16 * 1024 ** 2, refusals: 1 } } });
   });
 
   it('a module whose initial memory exceeds the cap is refused at load with MEMORY_LIMIT', async () => {
@@ -100,12 +105,16 @@ describe('memory and tables', () => {
     expect(recs[0]).toMatchObject({ action: 'load', resource: 'MEMORY_LIMIT', details: { limit: { limit: 'maxMemory', allowed: 1024 ** 3, requested: 65536 * 65536 } } });
   });
 
-  it('table.grow stops at the table cap', async () => {
-    const { sandbox: s } = sandbox();
-    const agent = await s.load(fixturePath('hostile'));
+  it('table.grow stops at the table cap, and is recorded', async () => {
+    const { sandbox: s, auditDir } = sandbox();
+    const agent = await s.load(fixturePath('hostile'), { agentId: 'tgrow-1' });
     const out = (await agent.run('T')).output;
     expect(out).toMatch(/^table [0-9]+$/);
     expect(Number(out.split(' ')[1])).toBeLessThanOrEqual(1_000_000);
+    await s.close();
+    const recs = await limitRecords(auditDir, 'tgrow-1');
+    expect(recs).toHaveLength(1);
+    expect(recs[0]).toMatchObject({ action: 'grow', resource: 'MEMORY_LIMIT', details: { api: 'table.grow', count: 1, limit: { limit: 'tableElements', allowed: 1_000_000, refusals: 1 } } });
   });
 
   it('deep recursion exhausts the call stack: AGENT_ERROR, and the instance is replaced', async () => {

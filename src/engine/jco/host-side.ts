@@ -10,6 +10,7 @@ import { QuotaLedger } from '../../limits/quota.js';
 import type { AuditEvent } from '../../gate/types.js';
 import { buildHostImports, type HostImports } from './host.js';
 import { compileIndicators } from '../../monitor/indicators.js';
+import { growRefusalEvents, type RefusalCounts } from '../../limits/grow-refusals.js';
 import { AuditAck, EFFECT_CAPABILITIES, type CoreInstanceOptions } from './core-types.js';
 
 const BATCH = 256;
@@ -36,6 +37,8 @@ export function hostSide(o: CoreInstanceOptions): {
   host: HostImports;
   flush: () => void;
   summarize: () => void;
+  /** Record the grows the caps refused during a run or the load (`limit_exceeded`, one per kind). */
+  refusals: (counts: RefusalCounts, phase: 'run' | 'load') => void;
   enter: () => void;
   leave: () => void;
   /** Set what host calls run to let a guest that loops through them be stopped (see `currentGuest`). */
@@ -111,6 +114,9 @@ export function hostSide(o: CoreInstanceOptions): {
     }
     counts.clear();
   };
+  const refusals = (r: RefusalCounts, phase: 'run' | 'load') => {
+    for (const event of growRefusalEvents(r, o.caps, phase)) gate.record(event);
+  };
   // Guest code of this instance is about to run (or has stopped) on this thread.
   const enter = () => {
     if (o.interrupt) currentGuest.interrupt = o.interrupt;
@@ -121,5 +127,5 @@ export function hostSide(o: CoreInstanceOptions): {
   const setCheckpoint = (fn: () => void) => {
     checkpoint = fn;
   };
-  return { gate, host, flush, summarize, enter, leave, setCheckpoint };
+  return { gate, host, flush, summarize, refusals, enter, leave, setCheckpoint };
 }

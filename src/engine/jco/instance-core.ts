@@ -26,7 +26,7 @@ const NO_LIMIT = (1n << 63n) - 1n;
 /** Instantiate the component with a fresh host context. */
 export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreInstance> {
   if (o.native) return createNativeInstance(o, o.native);
-  const { host, flush, summarize, enter, leave, setCheckpoint } = hostSide(o);
+  const { host, flush, summarize, refusals, enter, leave, setCheckpoint } = hostSide(o);
   const mod = (await import(o.jsUrl)) as {
     instantiate: (
       get: (name: string) => WebAssembly.Module,
@@ -67,6 +67,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     throw e;
   } finally {
     leave();
+    refusals(slicer.refusals(), 'load');
   }
   const fuelUsedAtStart = used();
   flush();
@@ -83,6 +84,7 @@ export async function createCoreInstance(o: CoreInstanceOptions): Promise<CoreIn
     } finally {
       leave();
       host.stdio.end();
+      refusals(slicer.refusals(), 'run');
       summarize();
       flush();
     }

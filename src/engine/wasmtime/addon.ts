@@ -46,6 +46,8 @@ export interface NativeComponentInfo {
 /** One instance (a store, a pool slot). */
 export interface NativeInstance {
   readonly disposed: boolean;
+  /** Grows the caps refused during the last call or the instantiation (the guest saw -1). */
+  readonly refusals: { readonly memory: number; readonly table: number; readonly memoryRequested?: number | null; readonly tableRequested?: number | null };
   dispose(): void;
 }
 

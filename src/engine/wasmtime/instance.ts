@@ -64,7 +64,7 @@ function classifyNative(e: unknown, budget: bigint | undefined, n: NativeSetting
 
 /** Instantiate the component on the wasmtime addon, behind the same host side as on jco. */
 export function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings): CoreInstance {
-  const { host, flush, summarize, enter, leave } = hostSide(o);
+  const { host, flush, summarize, refusals, enter, leave } = hostSide(o);
   nativeEngine ??= new (loadWasmtimeAddon().Engine)(WORKER_ENGINE_OPTIONS);
   const engine = nativeEngine;
   const table = new ResourceTable();
@@ -83,6 +83,7 @@ export function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings):
   } finally {
     leave();
   }
+  refusals(inst.refusals, 'load');
   flush();
   /** One run or call: a thrown addon error becomes its failure, and the host side settles after it. */
   const guarded = <T extends object>(body: () => T): T | { ok: false; error: SerializedError; fatal: boolean; fuelUsed: number } => {
@@ -96,6 +97,7 @@ export function createNativeInstance(o: CoreInstanceOptions, n: NativeSettings):
     } finally {
       leave();
       host.stdio.end();
+      refusals(inst.refusals, 'run');
       summarize();
       flush();
     }

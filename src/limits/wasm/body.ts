@@ -55,6 +55,8 @@ import { WRAP_DEPTH } from './loop-exit.js';
 import type { ResolvedOptions } from './options.js';
 import { BodyScanner, type IndexSpace } from './scan.js';
 import type { LeafTable } from './leaves.js';
+import { InstrumentError } from './errors.js';
+import { REFUSED_TABLE_UNIT } from './hook.js';
 import {
   Sequences, SEQ_EXIT_GLOBAL, SEQ_EXIT_LOCAL, SEQ_HEAD_GLOBAL, SEQ_HEAD_LOCAL, SEQ_LOAD, SEQ_SAVE, SEQ_SLOW_GLOBAL_HEAD, SEQ_SLOW_GLOBAL_TAIL,
   SEQ_SLOW_LOCAL_HEAD, SEQ_SLOW_LOCAL_TAIL, SEQ_TAIL_EAGER, SEQ_TAIL_GLOBAL, SEQ_TAIL_LOCAL, SEQ_POLL_LOCAL, SEQ_POLL_GLOBAL, type StopFlag,
@@ -64,7 +66,7 @@ import {
 const { BLOCKTYPE_EMPTY } = opcodes;
 const ValType: typeof opcodes.ValType = { ...opcodes.ValType };
 const Op: typeof opcodes.Op = { ...opcodes.Op };
-const { EV_BR_TABLE, EV_CHARGE, EV_CHARGE_EXIT, EV_GLOBAL, EV_LABEL, EV_LEAF_CALL, EV_POLL, EV_SAVE, EV_SKIP, EV_UNWRAP, EV_WRAP } = regions;
+const { EV_BR_TABLE, EV_CHARGE, EV_CHARGE_EXIT, EV_GLOBAL, EV_GROW, EV_LABEL, EV_LEAF_CALL, EV_POLL, EV_SAVE, EV_SKIP, EV_UNWRAP, EV_WRAP } = regions;
 
 /**
  * How a function body is metered.
@@ -120,6 +122,10 @@ export class FuelInjector {
   exitLoops = 0;
   /** Stop-flag polls inserted (loop headers and function entries; `stop-flag.ts`). */
   polls = 0;
+  /** Grows given a refusal count (EV_GROW). */
+  growChecks = 0;
+  /** The current function's scratch i32 local for grow results (-1: none). */
+  private growLocal = -1;
   private readonly scanner: BodyScanner;
   /** The inserted sequences (`sequences.ts`), for the current function's fuel local. */
   private readonly seqs: Sequences;
@@ -129,7 +135,8 @@ export class FuelInjector {
    * Bodies are read from `input` and written to `out`. `fuelIndex`: the fuel global's index
    * (the number of imported globals); `space`: the input's index spaces; `leaves`: the small
    * leaves whose direct calls are charged at the call site, if any; `hook`: the refuel hook's
-   * type and table (`hook.ts`), undefined to trap on the spot instead.
+   * type and table (`hook.ts`), undefined to trap on the spot instead; `refused`: the index of
+   * the grow-refusal counter global (`InstrumentOptions.countGrowRefusals`; -1: none).
    */
   constructor(
     private readonly input: Uint8Array,
@@ -140,6 +147,7 @@ export class FuelInjector {
     private readonly leaves?: LeafTable,
     hook?: { readonly type: number; readonly table: number },
     stop?: StopFlag,
+    private readonly refused = -1,
   ) {
     this.scanner = new BodyScanner(fuelIndex, space, opts);
     this.scanner.leaves = leaves;
@@ -168,17 +176,30 @@ export class FuelInjector {
     this.fineRegions += scanner.scanFine;
     this.exitLoops += scanner.exitLoops;
     const local = loops > 0 || scanner.entryCharges + scanner.leafCalls > scanner.exits;
-    const mode = !this.fuelLocal || locals >= MAX_FUNCTION_LOCALS ? Mode.Global : local ? Mode.Local : Mode.Eager;
+    // A grow's result goes through a scratch local, after the fuel local if there is one.
+    const grow = scanner.grows > 0 ? 1 : 0;
+    if (locals + grow > MAX_FUNCTION_LOCALS) {
+      throw new InstrumentError('UNSUPPORTED', `a function with ${locals} locals grows a memory or table: the count of refused grows needs one more local than V8 allows`);
+    }
+    const mode = !this.fuelLocal || locals + grow >= MAX_FUNCTION_LOCALS ? Mode.Global : local ? Mode.Local : Mode.Eager;
+    const fuel = mode === Mode.Global ? 0 : 1;
     const at = this.out.beginSized();
-    if (mode === Mode.Global) {
+    if (fuel + grow === 0) {
       this.out.copy(this.input, start, code);
     } else {
-      this.seqs.build(locals);
-      this.out.u32(groups + 1);
+      this.out.u32(groups + fuel + grow);
       this.out.copy(this.input, groupsAt, code);
-      this.out.u8(1);
-      this.out.u8(ValType.I64);
+      if (fuel) {
+        this.seqs.build(locals);
+        this.out.u8(1);
+        this.out.u8(ValType.I64);
+      }
+      if (grow) {
+        this.out.u8(1);
+        this.out.u8(ValType.I32);
+      }
     }
+    this.growLocal = grow ? locals + fuel : -1;
     this.emit(code, r.end, mode);
     this.out.endSized(at);
   }
@@ -270,6 +291,7 @@ export class FuelInjector {
           break;
         }
         case EV_POLL: this.polls++; this.put(local ? SEQ_POLL_LOCAL : SEQ_POLL_GLOBAL); break;
+        case EV_GROW: this.countRefusal(ev[i + 2]!); break;
         case EV_SAVE: this.put(SEQ_SAVE); break;
         default: this.put(SEQ_LOAD);
       }
@@ -290,6 +312,34 @@ export class FuelInjector {
       const l = r.u32();
       this.out.u32(l > inside ? l + WRAP_DEPTH : l);
     }
+  }
+
+  /**
+   * After a grow (`kind` 0: memory, 1: table), with its result on the stack: add to the refusal
+   * counter when it is -1, and leave the result as it was.
+   * `local.tee $g; i32.const -1; i32.eq; if; global.get $r; i64.const k; i64.add; global.set $r; end; local.get $g`
+   */
+  private countRefusal(kind: number): void {
+    const out = this.out;
+    const g = this.growLocal;
+    this.growChecks++;
+    out.u8(Op.LocalTee);
+    out.u32(g);
+    out.u8(Op.I32Const);
+    out.u8(0x7f); // -1
+    out.u8(Op.I32Eq);
+    out.u8(Op.If);
+    out.u8(BLOCKTYPE_EMPTY);
+    out.u8(Op.GlobalGet);
+    out.u32(this.refused);
+    out.u8(Op.I64Const);
+    out.sleb(kind === 0 ? 1 : REFUSED_TABLE_UNIT);
+    out.u8(Op.I64Add);
+    out.u8(Op.GlobalSet);
+    out.u32(this.refused);
+    out.u8(Op.End);
+    out.u8(Op.LocalGet);
+    out.u32(g);
   }
 
   private charge(cost: number, head: number, tail: number): void {

@@ -9,7 +9,9 @@
  *     (import "agentos:limits" "fuel" (global $fuel (mut i64)))
  *     (import "agentos:limits" "refuel" (global $refuel funcref))
  *
- * (imported globals come first in the global index space, so defined globals move up by two)
+ * (imported globals come first in the global index space, so defined globals move up by two;
+ * by three with `(import "agentos:limits" "refused" (global (mut i64)))`, the count of grows the
+ * caps refused, `InstrumentOptions.countGrowRefusals`)
  * and gets, each at the end of its index space, so that nothing else moves:
  *
  *     (type $void (func))                         ;; or the first such type it has already
@@ -40,6 +42,14 @@ export const FUEL_IMPORT_FIELD = 'fuel';
 /** Field name of the refuel function, imported as a global: `(import "agentos:limits" "refuel" (global funcref))`. */
 export const REFUEL_IMPORT_FIELD = 'refuel';
 
+/**
+ * Field name of the grow-refusal counter: `(import "agentos:limits" "refused" (global (mut i64)))`
+ * (`InstrumentOptions.countGrowRefusals`).
+ */
+export const REFUSED_IMPORT_FIELD = 'refused';
+/** What a refused `table.grow` adds to the counter (a refused `memory.grow` adds 1). */
+export const REFUSED_TABLE_UNIT = 2 ** 32;
+
 /** V8's limits on what a module declares (`src/wasm/wasm-limits.h`; Node 20, checked there). */
 export const V8_LIMITS = Object.freeze({
   types: 1_000_000,
@@ -57,19 +67,30 @@ export function checkV8Limit(what: keyof typeof V8_LIMITS, count: number): void 
   }
 }
 
-/** The import entries the rewrite appends: the fuel global, and with `refuel` the refuel funcref global. */
-export function writeHookImports(out: ByteWriter, refuel: boolean): void {
+/**
+ * The import entries the rewrite appends: the fuel global, with `refuel` the refuel funcref
+ * global, and with `refused` the grow-refusal counter.
+ */
+export function writeHookImports(out: ByteWriter, refuel: boolean, refused: boolean): void {
   out.name(FUEL_IMPORT_MODULE);
   out.name(FUEL_IMPORT_FIELD);
   out.u8(0x03); // global
   out.u8(0x7e); // i64
   out.u8(0x01); // mutable
-  if (!refuel) return;
-  out.name(FUEL_IMPORT_MODULE);
-  out.name(REFUEL_IMPORT_FIELD);
-  out.u8(0x03); // global
-  out.u8(0x70); // funcref
-  out.u8(0x00); // immutable: the guest cannot replace it (nor export a mutable alias)
+  if (refuel) {
+    out.name(FUEL_IMPORT_MODULE);
+    out.name(REFUEL_IMPORT_FIELD);
+    out.u8(0x03); // global
+    out.u8(0x70); // funcref
+    out.u8(0x00); // immutable: the guest cannot replace it (nor export a mutable alias)
+  }
+  if (refused) {
+    out.name(FUEL_IMPORT_MODULE);
+    out.name(REFUSED_IMPORT_FIELD);
+    out.u8(0x03); // global
+    out.u8(0x7e); // i64
+    out.u8(0x01); // mutable
+  }
 }
 
 /** The type entry `(func)`: no parameters, no results. */

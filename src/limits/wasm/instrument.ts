@@ -57,7 +57,7 @@ export {
   type InstrumentStats,
   type MemoryStats,
 } from './options.js';
-export { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, REFUEL_IMPORT_FIELD, V8_LIMITS } from './hook.js';
+export { FUEL_IMPORT_FIELD, FUEL_IMPORT_MODULE, REFUEL_IMPORT_FIELD, REFUSED_IMPORT_FIELD, REFUSED_TABLE_UNIT, V8_LIMITS } from './hook.js';
 export { BRANCH_HINT_SECTION } from './branch-hints.js';
 
 /**
@@ -69,7 +69,7 @@ export { BRANCH_HINT_SECTION } from './branch-hints.js';
  * const { bytes: metered } = instrumentModule(coreBytes, { maxMemoryPages: 1024 });
  * const slicer = createFuelSlicer({ budget: 1_000_000n, check: () => !cancelled }); // src/limits/refuel.ts
  * const instance = new WebAssembly.Instance(new WebAssembly.Module(metered), {
- *   ...otherImports, ...slicer.imports, // agentos:limits: { fuel, refuel }
+ *   ...otherImports, ...slicer.imports, // agentos:limits: { fuel, refuel, refused }
  * });
  * // After a trap: slicer.exhausted() means the fuel ran out, slicer.stopped() that check() said stop.
  * ```

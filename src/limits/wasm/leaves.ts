@@ -163,7 +163,8 @@ export function findLeaves(input: Uint8Array, start: number, end: number, opts: 
         // One charge: the entry's (its sub-regions, if the body is over fineFunctionThreshold,
         // all merged into it or dead).
         const cost = scanner.events[2]!;
-        if (scanner.entryCharges === 0 && cost > 0) table.add(i, cost, r.pos, body.end);
+        // Not a function with a grow whose refusal is counted: the copy would not count it.
+        if (scanner.entryCharges === 0 && cost > 0 && scanner.grows === 0) table.add(i, cost, r.pos, body.end);
       }
       r.pos = body.end;
     }

@@ -74,6 +74,17 @@ export interface InstrumentOptions {
    */
   stopFlag?: boolean;
   /**
+   * Count the `memory.grow` and `table.grow` the caps refuse (they return -1), so the host can
+   * record them (default false; only with `fuel`, not in stop-flag mode, where the engine's own
+   * limiter sees them). The module then also imports
+   * `(import "agentos:limits" "refused" (global (mut i64)))`, after the fuel globals: a refused
+   * `memory.grow` adds 1 to it, a refused `table.grow` 2^32 ({@link REFUSED_TABLE_UNIT}). Each
+   * grow gets `local.tee $g; i32.const -1; i32.eq; if; <add>; end; local.get $g` after it, with
+   * an i32 local `$g` the rewrite adds to its function; functions with a grow are not copied as
+   * small leaves. The guest sees the same results: the count is the host's, not the guest's.
+   */
+  countGrowRefusals?: boolean;
+  /**
    * Keep the fuel counter in a local inside functions with loops (default true). false:
    * every charge updates the global directly, as before fuel locals: the same charges and
    * trap points, several times slower in tight loops. For comparisons and tests.
@@ -174,6 +185,8 @@ export interface InstrumentStats {
   exitLoops: number;
   /** Stop-flag polls inserted (loop headers and the entries of functions that call; `stop-flag.ts`). */
   polls: number;
+  /** `memory.grow` and `table.grow` given a refusal count (`InstrumentOptions.countGrowRefusals`). */
+  growChecks: number;
   /** Defined memories, in order. */
   memories: MemoryStats[];
 }
@@ -187,6 +200,8 @@ export interface InstrumentResult {
   refuelImported: boolean;
   /** True when it polls a stop flag and exports it (`InstrumentOptions.stopFlag`). */
   stopFlag: boolean;
+  /** True when it imports `agentos:limits` `refused` (`InstrumentOptions.countGrowRefusals`). */
+  refusedImported: boolean;
   stats: InstrumentStats;
   /** Branch hints written (`InstrumentOptions.branchHints`; absent without the refuel hook). */
   branchHints?: number;
@@ -205,6 +220,8 @@ export type ResolvedOptions = InstrumentOptions & {
   fuel: boolean;
   refuel: boolean;
   stopFlag: boolean;
+  /** {@link InstrumentOptions.countGrowRefusals}, resolved: fuel on, stop-flag mode off. */
+  countGrows: boolean;
   limits: Required<InstrumentLimits>;
   fineLoopThreshold: number;
   fineFunctionThreshold: number;
@@ -243,6 +260,7 @@ export function resolveOptions(options: InstrumentOptions): ResolvedOptions {
     fuel: options.fuel ?? true,
     refuel: (options.fuel ?? true) && (options.refuel ?? true) && options.stopFlag !== true,
     stopFlag: (options.fuel ?? true) && options.stopFlag === true,
+    countGrows: (options.fuel ?? true) && options.countGrowRefusals === true && options.stopFlag !== true,
     limits: { ...DEFAULT_INSTRUMENT_LIMITS, ...options.limits },
     fineLoopThreshold: threshold('fineLoopThreshold', options.fineLoopThreshold, DEFAULT_FINE_LOOP_THRESHOLD),
     fineFunctionThreshold: threshold('fineFunctionThreshold', options.fineFunctionThreshold, DEFAULT_FINE_FUNCTION_THRESHOLD),

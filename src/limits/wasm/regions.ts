@@ -72,10 +72,15 @@ export const EV_BR_TABLE = 7;
 export const EV_SKIP = 8;
 /** Stop-flag mode: the poll of the stop flag at a loop header or function entry (`stop-flag.ts`). */
 export const EV_POLL = 9;
+/**
+ * After a `memory.grow` (value 0) or `table.grow` (value 1): count it when it returned -1
+ * (`InstrumentOptions.countGrowRefusals`).
+ */
+export const EV_GROW = 10;
 /** `local.get $f; global.set $fuel` (this and the next: only in functions keeping a fuel local). */
-export const EV_SAVE = 10;
+export const EV_SAVE = 11;
 /** `global.get $fuel; local.set $f`. */
-export const EV_LOAD = 11;
+export const EV_LOAD = 12;
 
 /** Frame kinds: the low bits of a frame's info. */
 export const F_BLOCK = 0;

@@ -26,7 +26,7 @@ import type { ResolvedOptions } from './options.js';
 const { ROLE } = opcodes;
 const Op: typeof opcodes.Op = { ...opcodes.Op };
 const Role: typeof opcodes.Role = { ...opcodes.Role };
-const { EV_CHARGE, EV_GLOBAL, EV_LEAF_CALL, EV_POLL, EV_SAVE, EV_LOAD, EV_SKIP, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
+const { EV_CHARGE, EV_GLOBAL, EV_GROW, EV_LEAF_CALL, EV_POLL, EV_SAVE, EV_LOAD, EV_SKIP, F_BLOCK, F_IF, F_TRY, F_TRY_TABLE, F_LOOP, F_KIND, F_LIVE, F_ELSE, F_COND } = regions;
 
 /**
  * The sizes of the input's index spaces the code may name (imports included), and how far
@@ -72,6 +72,10 @@ export class BodyScanner extends LoopExitTracker {
   locals = Infinity;
   /** The small leaves whose direct calls are charged at the call site (undefined: none are). */
   leaves: LeafTable | undefined = undefined;
+  /** `memory.grow` and `table.grow` in the current scan, when refusals are counted (EV_GROW). */
+  grows = 0;
+  /** Whether refused grows are counted (`InstrumentOptions.countGrowRefusals`). */
+  private readonly countGrows: boolean;
   /** Calls other than of small leaves, tail calls included (stop-flag mode polls at the entry of functions that make any). */
   private calls = 0;
   /** Stop-flag mode: loop headers and the entries of functions that call poll the stop flag. */
@@ -100,6 +104,7 @@ export class BodyScanner extends LoopExitTracker {
     this.functionThreshold = opts.fineFunctionThreshold;
     this.freeBlocks = opts.fineFreeBlocks;
     this.stopFlag = opts.stopFlag;
+    this.countGrows = opts.countGrows;
   }
 
   /**
@@ -135,6 +140,7 @@ export class BodyScanner extends LoopExitTracker {
     this.exits = 0;
     this.entryCharges = 0;
     this.leafCalls = 0;
+    this.grows = 0;
     const entry = this.addEvent(EV_CHARGE, r.pos, r.pos, 0); // also loads the local: see emit
     // Skipped again at the end if the function calls nothing (it cannot run unbounded then).
     const entryPoll = this.stopFlag ? this.addEvent(EV_POLL, r.pos, r.pos, 0) : -1;
@@ -154,6 +160,7 @@ export class BodyScanner extends LoopExitTracker {
         // A function index past the last function would name a leaf copy: see LeafTable.checkIndex.
         if (op === Op.RefFunc) this.func(r, r.index);
         else if (op >= Op.LocalGet && op <= Op.LocalTee && r.index >= this.locals) throw r.malformed(`local index ${r.index} out of range`);
+        else if (op === Op.MemoryGrow && this.countGrows) this.grow(r, 0);
         continue;
       }
       switch (role) {
@@ -164,6 +171,7 @@ export class BodyScanner extends LoopExitTracker {
           break;
         case Role.Table:
           this.tableOperands(r, op);
+          if (op === Op.PrefixMisc && r.sub === 15 && this.countGrows) this.grow(r, 1); // table.grow
           break;
         case Role.Call:
           this.spoil();
@@ -350,6 +358,12 @@ export class BodyScanner extends LoopExitTracker {
         }
       }
     }
+  }
+
+  /** Record a grow (0: memory, 1: table) whose refusal the emit counts, right after it. */
+  private grow(r: WasmReader, kind: number): void {
+    this.grows++;
+    this.addEvent(EV_GROW, r.pos, r.pos, kind);
   }
 
   /** Range-check the table and element segment indices of table.get/set and the 0xFC table instructions. */

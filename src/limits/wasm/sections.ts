@@ -85,7 +85,7 @@ export class ModuleRewriter extends IndexRewriter {
   /** With leaves: the function section, written after the code section at output position `funcSectionAt`. */
   private funcSection: Section | undefined;
   private funcSectionAt = 0;
-  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, exitLoops: 0, polls: 0, memories: [] };
+  private readonly stats: InstrumentStats = { functions: 0, loops: 0, chargePoints: 0, fineRegions: 0, leafCopies: 0, leafCalls: 0, exitLoops: 0, polls: 0, growChecks: 0, memories: [] };
   /** Stop-flag mode: the input's start function, exported instead of run (-1: none). */
   private startFunc = -1;
 
@@ -110,7 +110,7 @@ export class ModuleRewriter extends IndexRewriter {
     this.addMissing(Infinity);
     if (this.globalShift > 0) checkV8Limit('globals', this.fuelIndex + this.definedGlobals + this.globalShift);
     if (this.funcSection) this.writeFunctionSection(this.funcSection);
-    return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, refuelImported: this.hook, stopFlag: this.opts.stopFlag, stats: this.stats };
+    return { bytes: this.out.result(), fuelGlobalImported: this.opts.fuel, refuelImported: this.hook, stopFlag: this.opts.stopFlag, refusedImported: this.opts.countGrows, stats: this.stats };
   }
 
   /**
@@ -281,7 +281,7 @@ export class ModuleRewriter extends IndexRewriter {
     checkV8Limit('imports', count + added);
     this.out.u32(count + added);
     for (let i = 0; i < count; i++) this.importEntry(r!);
-    if (this.opts.fuel) writeHookImports(this.out, this.hook);
+    if (this.opts.fuel) writeHookImports(this.out, this.hook, this.opts.countGrows);
   }
 
   private importEntry(r: WasmReader): void {
@@ -394,7 +394,9 @@ export class ModuleRewriter extends IndexRewriter {
     const hook = this.hook ? { type: this.voidType, table: this.tables } : undefined;
     const first = this.funcImports + count;
     const stop = this.opts.stopFlag ? { memory: this.memories, fuelTrap: first, stopTrap: first + 1 } : undefined;
-    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, space, this.opts, leaves, hook, stop);
+    // The refusal counter is the last of the globals the rewrite imports.
+    const refused = this.opts.countGrows ? this.fuelIndex + this.globalShift - 1 : -1;
+    const injector = new FuelInjector(this.input, this.out, this.fuelIndex, space, this.opts, leaves, hook, stop, refused);
     const body = new WasmReader(this.input);
     if (stop) body.memories = this.memories;
     body.types = types;
@@ -424,6 +426,7 @@ export class ModuleRewriter extends IndexRewriter {
     this.stats.leafCalls = injector.leafCalls;
     this.stats.exitLoops = injector.exitLoops;
     this.stats.polls = injector.polls;
+    this.stats.growChecks = injector.growChecks;
   }
 }
 

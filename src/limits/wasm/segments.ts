@@ -61,7 +61,7 @@ export abstract class IndexRewriter {
     protected readonly opts: ResolvedOptions,
   ) {
     this.hook = opts.fuel && opts.refuel;
-    this.globalShift = opts.fuel ? (this.hook ? 2 : 1) : 0;
+    this.globalShift = opts.fuel ? 1 + (this.hook ? 1 : 0) + (opts.countGrows ? 1 : 0) : 0;
   }
 
   /** Copy `input[start..r.pos)` unchanged. */
