@@ -48,7 +48,7 @@ export const PREEMPTIBLE_FUEL: boolean = true;
  */
 export const INSTRUMENTER_HASH: string = (() => {
   const h = createHash('sha256');
-  for (const name of ['instrument', 'options', 'errors', 'sections', 'segments', 'hook', 'body', 'sequences', 'scan', 'loop-exit', 'leaves', 'regions', 'reader', 'opcodes', 'branch-hints', 'stop-flag']) {
+  for (const name of ['instrument', 'options', 'errors', 'sections', 'segments', 'hook', 'body', 'sequences', 'scan', 'loop-exit', 'leaves', 'regions', 'reader', 'opcodes', 'branch-hints', 'stop-flag', 'writer']) {
     for (const ext of ['.js', '.ts']) {
       try {
         h.update(readFileSync(new URL(`./wasm/${name}${ext}`, import.meta.url)));

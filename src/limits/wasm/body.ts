@@ -50,7 +50,8 @@
  */
 import * as opcodes from './opcodes.js';
 import * as regions from './regions.js';
-import { WasmReader, type ByteWriter } from './reader.js';
+import { WasmReader } from './reader.js';
+import type { ByteWriter } from './writer.js';
 import { WRAP_DEPTH } from './loop-exit.js';
 import type { ResolvedOptions } from './options.js';
 import { BodyScanner, type IndexSpace } from './scan.js';

@@ -21,7 +21,8 @@
  * Offsets are relative to the start of each function body (its locals), as the proposal says.
  */
 import * as opcodes from './opcodes.js';
-import { ByteWriter, ExternalKind, readSections, SectionId, WasmReader } from './reader.js';
+import { ExternalKind, readSections, SectionId, WasmReader } from './reader.js';
+import { ByteWriter } from './writer.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).
 const Op: typeof opcodes.Op = { ...opcodes.Op };

@@ -32,7 +32,7 @@
  * Every addition must fit V8's limits (`wasm-limits.h`): a module already at one is refused
  * with `UNSUPPORTED` rather than rewritten into one that V8 will not compile.
  */
-import type { ByteWriter } from './reader.js';
+import type { ByteWriter } from './writer.js';
 import { InstrumentError } from './errors.js';
 
 /** Module name of the imports the rewrite adds. Guest modules may not import from it themselves. */

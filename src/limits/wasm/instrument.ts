@@ -35,7 +35,7 @@
  *   search for small leaves;
  * - `regions.ts`: regions and sub-regions, where charges go in large regions and what each
  *   costs;
- * - `reader.ts`, `opcodes.ts`: decoding.
+ * - `reader.ts`, `opcodes.ts`: decoding; `writer.ts`: encoding.
  */
 import { WasmFormatError } from './reader.js';
 import { InstrumentError } from './errors.js';

@@ -33,7 +33,8 @@
  *   the start function exported instead of run, two trap helpers before the leaf copies (the
  *   function section is then always written after the code).
  */
-import { ByteWriter, ExternalKind, readSections, SECTION_ORDER, SectionId, WasmReader, type Limits, type Section } from './reader.js';
+import { ExternalKind, readSections, SECTION_ORDER, SectionId, WasmReader, type Limits, type Section } from './reader.js';
+import { ByteWriter } from './writer.js';
 import { FuelInjector } from './body.js';
 import type { IndexSpace } from './scan.js';
 import { findLeaves } from './leaves.js';
@@ -80,8 +81,6 @@ export class ModuleRewriter extends IndexRewriter {
   private voidType = -1;
   /** Bit `1 << id` per section id seen in the input or added. */
   private written = 0;
-  /** Parameter count of each type in the type section. */
-  private typeParams: number[] = [];
   /** With leaves: the function section, written after the code section at output position `funcSectionAt`. */
   private funcSection: Section | undefined;
   private funcSectionAt = 0;
@@ -213,25 +212,13 @@ export class ModuleRewriter extends IndexRewriter {
     this.stats.functions = count;
   }
 
-  /** Check the tag section's type indices: one past the input's could name the appended `[] -> []` type. */
-  private tagTypes(r: WasmReader): void {
-    for (let n = r.u32(); n > 0; n--) {
-      r.u8(); // attribute
-      const type = r.u32();
-      if (type >= this.typeParams.length) throw r.malformed(`tag has type ${type}, past the type section`);
-    }
-    if (r.pos !== r.end) throw r.malformed('tag section has trailing bytes');
-  }
-
   /** Read the function section: the type index of every defined function. */
   private functionTypes(r: WasmReader): void {
     const count = r.u32();
     this.countFunctions(count);
     this.funcTypes = new Uint32Array(count);
     for (let i = 0; i < count; i++) {
-      const type = r.u32();
-      if (type >= this.typeParams.length) throw r.malformed(`function ${i} has type ${type}, past the type section`);
-      this.funcTypes[i] = type;
+      this.funcTypes[i] = this.typeIndex(r, r.u32(), `function ${i}`);
     }
     if (r.pos !== r.end) throw r.malformed('function section has trailing bytes');
   }
@@ -293,7 +280,7 @@ export class ModuleRewriter extends IndexRewriter {
     r.name();
     // Imported memories and tables are left alone: the module defining them is capped.
     const kind = r.importDesc();
-    if ((kind === ExternalKind.Func || kind === ExternalKind.Tag) && r.index >= this.typeParams.length) throw r.malformed(`import has type ${r.index}, past the type section`);
+    if (kind === ExternalKind.Func || kind === ExternalKind.Tag) this.typeIndex(r, r.index, 'import');
     if (kind === ExternalKind.Global) this.fuelIndex++;
     else if (kind === ExternalKind.Func) this.funcImports++;
     else if (kind === ExternalKind.Table) this.tables++;

@@ -6,11 +6,12 @@
  *
  * Every index is range-checked against the input's own index space before it is copied: an
  * index past it is invalid input, and after the rewrite it could name what the rewrite added
- * (the fuel and refuel globals, the hook's table, a leaf's unmetered copy), turning an invalid
+ * (the fuel and refuel globals, the hook's table, a leaf's unmetered copy, an appended type), turning an invalid
  * module into a valid one that reaches them.
  */
 import * as opcodes from './opcodes.js';
-import { ExternalKind, type ByteWriter, type WasmReader } from './reader.js';
+import { ExternalKind, type WasmReader } from './reader.js';
+import type { ByteWriter } from './writer.js';
 import type { LeafTable } from './leaves.js';
 import { InstrumentError } from './errors.js';
 import { checkV8Limit, writeHookSegment } from './hook.js';
@@ -50,6 +51,8 @@ export abstract class IndexRewriter {
   protected dataBytes = 0;
   /** Number of imported functions: the index of the first defined one. */
   protected funcImports = 0;
+  /** Parameter count of each type in the type section. */
+  protected typeParams: number[] = [];
   /** Type index of each defined function (function section). */
   protected funcTypes: Uint32Array = new Uint32Array(0);
   /** The small leaves of the module (undefined: none, or the optimization is off). */
@@ -100,6 +103,24 @@ export abstract class IndexRewriter {
   }
 
   /** Copy a constant expression, renumbering `global.get` of defined globals. */
+  /**
+   * Range-check type index `idx` of `what` (a function, an import, a tag): one past the input's
+   * types could name the `[] -> []` type the rewrite may append. Returns it.
+   */
+  protected typeIndex(r: WasmReader, idx: number, what: string): number {
+    if (idx >= this.typeParams.length) throw r.malformed(`${what} has type ${idx}, past the type section`);
+    return idx;
+  }
+
+  /** Check the tag section's type indices. */
+  protected tagTypes(r: WasmReader): void {
+    for (let n = r.u32(); n > 0; n--) {
+      r.u8(); // attribute
+      this.typeIndex(r, r.u32(), 'tag');
+    }
+    if (r.pos !== r.end) throw r.malformed('tag section has trailing bytes');
+  }
+
   protected constExpr(r: WasmReader): void {
     let from = r.pos;
     for (;;) {

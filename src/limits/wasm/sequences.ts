@@ -5,7 +5,7 @@
  * only when the function's fuel local changes, so inserting one is a single copy.
  */
 import * as opcodes from './opcodes.js';
-import type { ByteWriter } from './reader.js';
+import type { ByteWriter } from './writer.js';
 import { pollLoad } from './stop-flag.js';
 
 // Local copies: see the note in reader.ts (imports can be getters under test runners).

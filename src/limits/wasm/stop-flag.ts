@@ -26,7 +26,7 @@
  * The record lets the host tell its own traps from the guest's and report the fuel consumed at
  * them, without entering the component again (a trapped component instance cannot be entered).
  */
-import type { ByteWriter } from './reader.js';
+import type { ByteWriter } from './writer.js';
 
 /** Export name of the flag memory. */
 export const FLAGS_EXPORT = 'agentos:flags';
