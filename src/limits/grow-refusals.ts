@@ -33,11 +33,36 @@ type RecordedEvent = Omit<AuditEvent, 'time' | 'agentId'>;
 
 const times = (n: number): string => (n === 1 ? 'once' : `${n} times`);
 
+/** How each kind of grow is named in its record. */
+const KINDS = [
+  {
+    api: 'memory.grow',
+    limit: 'maxMemory',
+    count: (r: RefusalCounts) => r.memory,
+    requested: (r: RefusalCounts) => r.memoryRequested,
+    allowed: (c: GrowCaps) => c.maxMemory,
+    asked: (n: number) => `${formatBytes(n)} in all`,
+    cap: (c: GrowCaps) => `the agent may use ${formatBytes(c.maxMemory)} of linear memory; raise resourceLimits.maxMemory or --memory`,
+  },
+  {
+    api: 'table.grow',
+    limit: 'tableElements',
+    count: (r: RefusalCounts) => r.table,
+    requested: (r: RefusalCounts) => r.tableRequested,
+    allowed: (c: GrowCaps) => c.maxTableElements,
+    asked: (n: number) => `${n} elements`,
+    cap: (c: GrowCaps) => `a table may hold ${c.maxTableElements} elements`,
+  },
+] as const;
+
 /** One `limit_exceeded` event per kind with refusals (none when there were none). */
 export function growRefusalEvents(r: RefusalCounts, caps: GrowCaps, phase: 'run' | 'load'): RecordedEvent[] {
   const events: RecordedEvent[] = [];
-  if (r.memory > 0) {
-    const requested = typeof r.memoryRequested === 'number' ? r.memoryRequested : undefined;
+  for (const k of KINDS) {
+    const n = k.count(r);
+    if (!(n > 0)) continue;
+    const ask = k.requested(r);
+    const requested = typeof ask === 'number' ? ask : undefined;
     events.push({
       type: 'limit_exceeded',
       capability: 'compute',
@@ -45,25 +70,10 @@ export function growRefusalEvents(r: RefusalCounts, caps: GrowCaps, phase: 'run'
       action: 'grow',
       target: 'MEMORY_LIMIT',
       outcome: 'denied',
-      reason: `memory.grow was refused ${times(r.memory)} during this ${phase}${requested !== undefined ? ` (the last asked for ${formatBytes(requested)} in all)` : ''}: the agent may use ${formatBytes(caps.maxMemory)} of linear memory; raise resourceLimits.maxMemory or --memory`,
-      api: 'memory.grow',
-      count: r.memory,
-      details: { limit: 'maxMemory', allowed: caps.maxMemory, ...(requested !== undefined ? { requested } : {}), refusals: r.memory },
-    });
-  }
-  if (r.table > 0) {
-    const requested = typeof r.tableRequested === 'number' ? r.tableRequested : undefined;
-    events.push({
-      type: 'limit_exceeded',
-      capability: 'compute',
-      resource: 'agent',
-      action: 'grow',
-      target: 'MEMORY_LIMIT',
-      outcome: 'denied',
-      reason: `table.grow was refused ${times(r.table)} during this ${phase}${requested !== undefined ? ` (the last asked for ${requested} elements)` : ''}: a table may hold ${caps.maxTableElements} elements`,
-      api: 'table.grow',
-      count: r.table,
-      details: { limit: 'tableElements', allowed: caps.maxTableElements, ...(requested !== undefined ? { requested } : {}), refusals: r.table },
+      reason: `${k.api} was refused ${times(n)} during this ${phase}${requested !== undefined ? ` (the last asked for ${k.asked(requested)})` : ''}: ${k.cap(caps)}`,
+      api: k.api,
+      count: n,
+      details: { limit: k.limit, allowed: k.allowed(caps), ...(requested !== undefined ? { requested } : {}), refusals: n },
     });
   }
   return events;
