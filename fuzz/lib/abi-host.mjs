@@ -14,6 +14,7 @@ import { jco } from '../../dist/build/wat.js';
 import { bundleWit, DEFAULT_WORLD } from '../../dist/build/wit.js';
 import { wasmtimeAddonPath } from '../../dist/engine/wasmtime/addon.js';
 import { createSandbox } from '../../dist/index.js';
+import { parsePolicyObject } from '../../dist/policy/loader.js';
 
 const WAT = fileURLToPath(new URL('./abi-guest.wat', import.meta.url));
 /** Transpiled components are cached here between runs (jco transpiles each component once). */
@@ -52,14 +53,15 @@ export function abiFixtures() {
     const dataDir = mkdtempSync(join(tmpdir(), 'agentos-fuzz-abi-data-'));
     process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
     const components = { utf8: await buildComponent('utf8'), utf16: await buildComponent('utf16') };
-    const policy = {
+    // Loaded once (validated and normalized), as a host loading many agents under one policy does.
+    const { policy } = parsePolicyObject({
       version: 1,
       capabilities: { allowed: ['read_files', 'execute_tools', 'read_env', 'storage'] },
       mounts: [{ guest: '/data', host: dataDir, mode: 'ro' }],
       toolAccess: { allow: ['probe'] },
       env: { allow: [ENV_NAME] },
       resourceLimits: { maxMemory: '64MiB', maxFuel: 200_000_000, maxExecutionTime: '10s' },
-    };
+    });
     const sandboxes = {};
     for (const engine of ENGINES) {
       const sandbox = createSandbox({ engine, cacheDir: CACHE, audit: false, monitor: false, threads: 1, prewarmWorkers: 0, hostEnv: { [ENV_NAME]: 'é😀 value' } });
