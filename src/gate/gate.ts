@@ -7,41 +7,14 @@
  * value it asked about. Anything the policy does not grant is denied; deny overrides allow; an
  * exception while deciding denies.
  */
-import { compileGlobSet, type GlobSet } from '../policy/glob.js';
-import { compileNetworkRules, type HttpTarget, type NetworkMatcher } from '../policy/network.js';
-import { compileAuthz, type AuthzEngine } from '../authz/engine.js';
-import type { AuthzDecision, AuthzModel, AuthzRequest, Subject } from '../authz/types.js';
+import type { HttpTarget } from '../policy/network.js';
+import type { AuthzDecision, AuthzRequest } from '../authz/types.js';
+import { compilePolicy, extensionOf, mountIn, toolMatches, type CompiledPolicy, type GatePolicy, type Mount } from './compiled-policy.js';
 import type { AccessRequest, AuditEvent, AuditSink, Decision } from './types.js';
 import { HOUR, type QuotaExceeded, type QuotaLedger } from '../limits/quota.js';
 import type { Indicators } from '../monitor/indicators.js';
 
-/** The part of a normalized policy the gate reads. */
-export interface GatePolicy {
-  readonly capabilities: { readonly allowed: readonly string[]; readonly forbidden: readonly string[] };
-  readonly mounts: readonly { readonly guest: string; readonly host: string; readonly mode: 'ro' | 'rw' }[];
-  readonly fileAccess?:
-    | { readonly readonly: readonly string[]; readonly readwrite: readonly string[]; readonly forbidden: readonly string[] }
-    | undefined;
-  readonly networkRules?:
-    | {
-        readonly allowedHosts: readonly string[];
-        readonly allowedPorts?: readonly number[] | undefined;
-        readonly protocols?: readonly string[] | undefined;
-        /** Non-public ranges allowed names may resolve to (checked where the name is resolved). */
-        readonly privateRanges?: readonly string[] | undefined;
-      }
-    | undefined;
-  readonly env?: { readonly allow: readonly string[]; readonly set: Readonly<Record<string, string>> } | undefined;
-  readonly toolAccess?: { readonly allow: readonly string[] } | undefined;
-  /** RBAC roles assigned to the agent. */
-  readonly roles?: readonly string[] | undefined;
-  /** Who the agent is (subject attributes for the authorization model). */
-  readonly agent?: { readonly type?: string | undefined; readonly mfaVerified?: boolean | undefined; readonly environment?: string | undefined } | undefined;
-  /** The authorization model (roles, access, capability, security and data policies). */
-  readonly authz?: AuthzModel | undefined;
-  /** Who the agent may message (`src/gate/comms.ts` decides on it). */
-  readonly messaging?: { readonly peers: readonly string[]; readonly topics: { readonly publish: readonly string[]; readonly subscribe: readonly string[] } } | undefined;
-}
+export { toolMatches, type GatePolicy, type Mount } from './compiled-policy.js';
 
 /** The calling instance's authentication state, as the gate checks it before every decision. */
 export interface GateAuth {
@@ -51,13 +24,6 @@ export interface GateAuth {
   why(): string;
   /** Whether the agent is quarantined (then every call is refused with reason `quarantined`). */
   quarantined?(): boolean;
-}
-
-/** A mount as the gate and the filesystem capability see it. */
-export interface Mount {
-  readonly guest: string;
-  readonly host: string;
-  readonly mode: 'ro' | 'rw';
 }
 
 /** File actions: `read` covers open-for-read, stat, readdir, readlink; `write` everything that changes. */
@@ -419,72 +385,6 @@ export class Gate {
   }
 }
 
-/** Everything the gate derives from one policy. */
-interface CompiledPolicy {
-  readonly policy: GatePolicy;
-  readonly allowedCaps: ReadonlySet<string>;
-  readonly forbiddenCaps: ReadonlySet<string>;
-  readonly readGlobs: GlobSet | undefined;
-  readonly writeGlobs: GlobSet | undefined;
-  readonly forbiddenGlobs: GlobSet | undefined;
-  readonly network: NetworkMatcher | undefined;
-  readonly envNames: ReadonlySet<string>;
-  readonly toolPatterns: readonly string[];
-  readonly mounts: readonly Mount[];
-  readonly authz: AuthzEngine | undefined;
-  readonly subject: Subject;
-  readonly environment: string;
-}
-
-function compilePolicy(policy: GatePolicy, agentId: string): CompiledPolicy {
-  const fa = policy.fileAccess;
-  const model = policy.authz;
-  const roles = policy.roles ?? [];
-  // Assigned roles count only when defined (in the file or as presets); an unknown role name
-  // was reported at load and grants nothing.
-  const defined = new Set((model?.roles ?? []).map((r) => r.name));
-  const grants = roles.some((r) => defined.has(r)) || (model?.accessPolicies?.length ?? 0) > 0 || (model?.capabilityPolicies?.length ?? 0) > 0;
-  const restricts = (model?.securityPolicies?.length ?? 0) > 0 || (model?.dataPolicies?.length ?? 0) > 0;
-  return {
-    policy,
-    allowedCaps: new Set(policy.capabilities.allowed),
-    forbiddenCaps: new Set(policy.capabilities.forbidden),
-    // Longest guest prefix first, so nested lookups find the most specific mount.
-    mounts: [...policy.mounts].sort((a, b) => b.guest.length - a.guest.length),
-    // With no readonly/readwrite globs at all, the mounts alone decide (ro: read, rw: read and
-    // write); `forbidden` applies either way.
-    readGlobs: fa && fa.readonly.length + fa.readwrite.length > 0 ? compileGlobSet([...fa.readonly, ...fa.readwrite]) : undefined,
-    writeGlobs: fa && fa.readonly.length + fa.readwrite.length > 0 ? compileGlobSet([...fa.readwrite]) : undefined,
-    forbiddenGlobs: fa && fa.forbidden.length > 0 ? compileGlobSet([...fa.forbidden]) : undefined,
-    network: policy.networkRules ? compileNetworkRules(policy.networkRules as never) : undefined,
-    envNames: new Set([...(policy.env?.allow ?? []), ...Object.keys(policy.env?.set ?? {})]),
-    toolPatterns: policy.toolAccess?.allow ?? [],
-    // The model applies when it can grant (roles, access or capability policies: then a grant
-    // is required) or restrict (security and data policies).
-    authz: model && (grants || restricts) ? compileAuthz(model, { requireGrant: grants }) : undefined,
-    subject: {
-      id: agentId,
-      roles: [...roles],
-      ...(policy.agent?.type !== undefined ? { type: policy.agent.type } : {}),
-      mfaVerified: policy.agent?.mfaVerified ?? false,
-    },
-    environment: policy.agent?.environment ?? 'default',
-  };
-}
-
-function mountIn(c: CompiledPolicy, guestPath: string): Mount | undefined {
-  for (const m of c.mounts) {
-    if (m.guest === '/' || guestPath === m.guest || guestPath.startsWith(m.guest + '/')) return m;
-  }
-  return undefined;
-}
-
-function extensionOf(path: string): string {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  const dot = base.lastIndexOf('.');
-  return dot > 0 ? base.slice(dot) : '';
-}
-
 /** Both layers must allow; the decision keeps the reasons and ids of both. */
 function combine(sandbox: Decision, model: AuthzDecision): Decision {
   const matched = [...sandbox.matched, ...model.matched];
@@ -496,11 +396,3 @@ function combine(sandbox: Decision, model: AuthzDecision): Decision {
     ? { allowed: true, reason: `${sandbox.reason}; ${model.reason}`, matched, ...extra }
     : { allowed: false, reason: model.reason, matched, ...extra };
 }
-
-/** `search` matches itself; `git.*` matches `git.status`; `*` matches every tool. */
-export function toolMatches(pattern: string, name: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('*')) return name.startsWith(pattern.slice(0, -1));
-  return pattern === name;
-}
-
