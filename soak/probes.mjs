@@ -271,8 +271,8 @@ const wasm = [
     kind: 'load-start-loop', group: 'hostile', component: 'start-loop', weight: 2, mode: 'load', think: 1000,
     policy: () => ({ version: 1, resourceLimits: { maxFuel: FUEL } }),
     // Two limits bound the start function: its fuel, and the load's time (maxExecutionTime,
-    // 30 s by default, counted from the request). On an overloaded host the time can run out
-    // first; either way a limit stopped it and must be recorded.
+    // 30 s by default, counted from when its thread takes the instance up). On an overloaded
+    // host the time can run out first; either way a limit stopped it and must be recorded.
     check: (res) =>
       !res.ok && res.code === 'TIMEOUT' && /instantiating/.test(res.message)
         ? undefined

@@ -109,6 +109,20 @@ describe('agents packed onto one thread', () => {
     expect(q.at).toBeGreaterThanOrEqual(longMs - 5);
   });
 
+  it("a load waits for the thread too: its time limit counts from when the thread takes it up, not from the request", async () => {
+    const { sandbox: s } = sandbox();
+    const slow = await s.load(fixturePath('hostile'));
+    // Run once, so that the thread has the echo component and its next instance is quick.
+    await (await s.load(fixturePath('echo'))).close();
+    const t = performance.now();
+    const long = slow.run('C600000000', { timeout: '20s' }).then(() => performance.now() - t);
+    const loaded = s.load(fixturePath('echo'), { policy: { version: 1, resourceLimits: { maxExecutionTime: '150ms' } } }).then((a) => ({ agent: a, at: performance.now() - t }));
+    const [longMs, l] = await Promise.all([long, loaded]);
+    expect(longMs).toBeGreaterThan(300);
+    expect(l.at).toBeGreaterThanOrEqual(longMs - 5);
+    expect((await l.agent.run('loaded')).output).toBe('loaded');
+  });
+
   it('a thread that dies takes only the agent that was running: the others are restarted, keep their quotas, and the loss is recorded', async () => {
     const ws = tempDir('packing-ws-');
     writeFileSync(join(ws.dir, 'a.txt'), 'a');

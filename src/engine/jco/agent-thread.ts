@@ -49,6 +49,8 @@ interface Request {
   readonly onTimeout: () => void;
   readonly resolve: (m: ResultMessage) => void;
   timer?: NodeJS.Timeout;
+  /** Called once it is answered (see `afterQueued`). */
+  after?: (() => void)[];
 }
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
@@ -231,6 +233,17 @@ export class AgentThread {
     }
   }
 
+  /**
+   * Call `fn` once the runs and calls queued on the thread now have been answered (at once
+   * when there are none): the thread takes up what is posted now only after them. Not called
+   * if the thread dies first (its instances are told so).
+   */
+  afterQueued(fn: () => void): void {
+    const last = this.queue[this.queue.length - 1];
+    if (last) (last.after ??= []).push(fn);
+    else fn();
+  }
+
   /** Whether no run or call is queued or running on the thread (a command is picked up at once). */
   get free(): boolean {
     return this.queue.length === 0;
@@ -260,6 +273,7 @@ export class AgentThread {
       clearTimeout(r!.timer);
       if (i === 0 && this.queue.length > 0) this.arm(this.queue[0]!);
       r!.resolve(m);
+      for (const f of r!.after ?? []) f();
       return;
     }
     if (m.type === 'loaded') return;

@@ -127,11 +127,16 @@ export class ThreadInstance implements SlotOwner {
       await Promise.race([
         inst.ready,
         new Promise<never>((_, rej) => {
-          timer = setTimeout(() => {
-            const e = new LimitError('TIMEOUT', `agent did not finish instantiating within ${timeoutMs} ms (start function running too long?)`, { limit: 'maxExecutionTime', allowed: timeoutMs });
-            inst.kill(e);
-            rej(e);
-          }, timeoutMs);
+          // The limit counts from when the thread takes the instance up, as a run's does: other
+          // instances' runs queued ahead of it delay it without using up its time.
+          inst.thread.afterQueued(() => {
+            if (inst.settled) return;
+            timer = setTimeout(() => {
+              const e = new LimitError('TIMEOUT', `agent did not finish instantiating within ${timeoutMs} ms (start function running too long?)`, { limit: 'maxExecutionTime', allowed: timeoutMs });
+              inst.kill(e);
+              rej(e);
+            }, timeoutMs);
+          });
         }),
       ]);
     } finally {
