@@ -112,7 +112,7 @@ describe('agents packed onto one thread', () => {
   it("a load waits for the thread too: its time limit counts from when the thread takes it up, not from the request", async () => {
     const { sandbox: s } = sandbox();
     const slow = await s.load(fixturePath('hostile'));
-    // Run once, so that the thread has the echo component and its next instance is quick.
+    // Loaded once before, so that the thread has the echo component and its next instance is quick.
     await (await s.load(fixturePath('echo'))).close();
     const t = performance.now();
     const long = slow.run('C600000000', { timeout: '20s' }).then(() => performance.now() - t);
